@@ -1,0 +1,32 @@
+# Every target sets up .venv on first use: torch 2.13.0 (the CPU build here) first, then gankit.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_VERSION := 2.13.0
+
+.PHONY: setup demo test test-slow benchmark clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/gankit train dcgan-digits --out runs/demo $(if $(filter true,$(CI)),--quiet,)
+	$(BIN)/gankit sample runs/demo --n 100 --seed 0 --out runs/demo/sample-seed0.png
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+benchmark: setup
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) runs build src/*.egg-info

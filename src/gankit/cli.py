@@ -1,0 +1,154 @@
+"""The ``gankit`` command: a thin shell over the library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def cmd_train(args) -> int:
+    from gankit.config import load_config
+    from gankit.training import train
+
+    overrides = list(args.set or [])
+    if args.steps is not None:
+        overrides.append(f"train.steps={args.steps}")
+    config = load_config(args.config, overrides)
+    out = Path(args.out) if args.out else default_run_dir(args.config)
+    result = train(config, out, resume=args.resume, progress=not args.quiet)
+    print(f"\ndone: step {result.step}, {result.images_per_second:.0f} images/s over the last log interval")
+    print(f"  samples:          {result.samples_path}")
+    print(f"  loss log:         {out / 'train_log.jsonl'}  (curves: {out / 'losses.png'})")
+    print(f"  checkpoints:      {out / 'checkpoints'}")
+    print(f"  generator export: {result.export_path}")
+    return 0
+
+
+def default_run_dir(source: str) -> Path:
+    source_path = Path(source)
+    if source_path.is_dir():
+        return source_path
+    return Path("runs") / source_path.stem
+
+
+def cmd_sample(args) -> int:
+    from gankit.images import image_grid, save_picture, scatter_plot
+    from gankit.sampling import load_generator
+
+    pipeline = load_generator(args.source, device=args.device)
+    samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size)
+    out = Path(args.out)
+    if out.suffix == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        key = "images" if pipeline.kind == "images" else "points"
+        np.savez_compressed(out, **{key: samples})
+    elif out.suffix == ".png":
+        picture = image_grid(samples) if pipeline.kind == "images" else scatter_plot(samples)
+        save_picture(picture, out)
+    elif out.suffix:
+        raise SystemExit(f"gankit sample: --out must end in .npz or .png, or be a folder; got {out}")
+    else:
+        if pipeline.kind != "images":
+            raise SystemExit("gankit sample: a folder of PNGs needs an image model; use .npz or .png for points")
+        from PIL import Image
+
+        out.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(samples):
+            picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+            save_picture(picture, out / f"{args.seed:04d}-{i:06d}.png")
+    print(f"wrote {args.n} samples (seed {args.seed}, step {pipeline.step}{', EMA' if pipeline.ema else ''}) to {out}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from gankit.config import preset_names, read_preset
+    from gankit.data import DATASETS
+    from gankit.losses import LOSSES
+    from gankit.models import MODELS
+    from gankit.objectives import OBJECTIVES
+
+    for title, registry in (("models", MODELS), ("losses", LOSSES), ("objectives", OBJECTIVES), ("datasets", DATASETS)):
+        print(f"{title}:")
+        for entry in registry.items():
+            print(f"  {entry.name:16s} {entry.summary}")
+    print("presets:")
+    for name in preset_names():
+        description = read_preset(name).get("description", "")
+        print(f"  {name:24s} {description[:90] + ('...' if len(description) > 90 else '')}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from gankit.checkpoint import list_checkpoints
+    from gankit.sampling import load_generator
+
+    pipeline = load_generator(args.source)
+    info = pipeline.info()
+    source = Path(args.source)
+    if source.is_dir():
+        info["checkpoints"] = [{"step": s, "file": str(p)} for s, p in list_checkpoints(source / "checkpoints")]
+        log = source / "train_log.jsonl"
+        if log.is_file():
+            lines = log.read_text().splitlines()
+            info["last_log_row"] = json.loads(lines[-1]) if lines else None
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gankit import __version__
+
+    parser = argparse.ArgumentParser(prog="gankit", description="Train, sample and inspect GANs.")
+    parser.add_argument("--version", action="version", version=f"gankit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a GAN from a preset, a config file or a run folder")
+    p.add_argument("config", help="preset name (see `gankit list`), config .json, or run folder")
+    p.add_argument("--out", help="run folder (default: runs/<preset>)")
+    p.add_argument("--steps", type=int, help="number of G steps (same as --set train.steps=N)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.batch_size=64")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("sample", help="draw samples from a run folder, export or checkpoint")
+    p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
+    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_sample)
+
+    p = sub.add_parser("list", help="list models, losses, objectives, datasets and presets")
+    p.set_defaults(run=cmd_list)
+
+    p = sub.add_parser("info", help="describe a run folder, export or checkpoint")
+    p.add_argument("source")
+    p.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gankit.checkpoint import CheckpointError
+    from gankit.data import DataError
+    from gankit.registry import ConfigError
+    from gankit.training import TrainingError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ConfigError, DataError, CheckpointError, TrainingError, ValueError) as error:
+        print(f"gankit {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ngankit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

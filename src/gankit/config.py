@@ -1,0 +1,172 @@
+"""Run configuration: typed dataclasses, preset files and command-line overrides.
+
+A run is described by one :class:`RunConfig`. Its ``data``, ``model``, ``loss``
+and ``objective`` sections are registry specs (``{"name": ..., options}``);
+:func:`resolve` checks every one against its registry entry and fills in the
+defaults, so the ``config.json`` a run saves lists every value it used.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from gankit.registry import ConfigError, build_dataclass
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    steps: int = 2000  # G updates
+    batch_size: int = 128
+    d_steps: int = 1  # D updates per G update (k in Goodfellow et al.'s Algorithm 1)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.0  # EMA of G's weights; 0 disables, 0.999 is typical
+    seed: int = 0
+    device: str = "auto"  # "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 runs the nets under autocast
+    channels_last: bool = True  # NHWC memory layout for conv nets (faster on CPU and GPU)
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    sample_grid: int = 64  # images in the fixed-z sample grid
+    tensorboard: bool = True  # write TensorBoard events when the tensorboard package is installed
+
+    def __post_init__(self):
+        positive = ("steps", "batch_size", "d_steps", "log_every", "sample_every", "checkpoint_every",
+                    "keep_checkpoints", "sample_grid")  # fmt: skip
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr_g", "lr_d"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        for name in ("beta1", "beta2", "ema_decay"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be in [0, 1), got {getattr(self, name)}")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    description: str = ""
+    data: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "digits"})
+    model: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "dcgan"})
+    loss: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "non-saturating"})
+    objective: dict[str, Any] = dataclasses.field(default_factory=lambda: {"name": "standard"})
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
+        return resolve(build_dataclass(cls, raw, "config"))
+
+
+SECTIONS = ("data", "model", "loss", "objective")
+
+
+def _spec_to_dict(name: str, options: Any) -> dict[str, Any]:
+    return {"name": name, **dataclasses.asdict(options)}
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """Check every registry section and fill its defaults."""
+    from gankit.data import DATASETS
+    from gankit.losses import LOSSES
+    from gankit.models import MODELS
+    from gankit.objectives import OBJECTIVES
+
+    registries = {"data": DATASETS, "model": MODELS, "loss": LOSSES, "objective": OBJECTIVES}
+    resolved = {}
+    for section in SECTIONS:
+        entry, options = registries[section].resolve(getattr(config, section), section)
+        resolved[section] = _spec_to_dict(entry.name, options)
+    return dataclasses.replace(config, **resolved)
+
+
+# --------------------------------------------------------------------------- presets
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("gankit") / "presets"
+    return sorted(p.name[: -len(".json")] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def read_preset(name: str) -> dict[str, Any]:
+    path = resources.files("gankit") / "presets" / f"{name}.json"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(preset_names())}")
+    return json.loads(path.read_text())
+
+
+def read_config_source(source: str) -> dict[str, Any]:
+    """A preset name, a .json config file, or a run folder (its config.json)."""
+    path = Path(source)
+    if path.is_dir() and (path / "config.json").is_file():
+        path = path / "config.json"
+    if path.suffix == ".json" and path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}: not valid JSON ({error})") from error
+    if path.suffix == ".json" or "/" in source:
+        raise ConfigError(f"config file {source} does not exist")
+    return read_preset(source)
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def parse_value(text: str) -> Any:
+    """``--set`` values are JSON when they parse as JSON (64, 2e-4, true, null, [1, 2]), else strings."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides to a raw config mapping (types are checked later)."""
+    raw = copy.deepcopy(raw)
+    valid_sections = [f.name for f in dataclasses.fields(RunConfig)]
+    # A new `name` changes which options are valid, so names go first and drop the old options.
+    ordered = sorted(overrides, key=lambda item: not item.partition("=")[0].endswith(".name"))
+    for item in ordered:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.batch_size=64")
+        section, _, field = key.strip().partition(".")
+        if section not in valid_sections:
+            raise ConfigError(f"--set {key}: unknown section {section!r}; sections: {', '.join(valid_sections)}")
+        value = parse_value(text)
+        if section == "description":
+            raw["description"] = text
+            continue
+        if not field:
+            raise ConfigError(f"--set {key}: name a key inside {section}, e.g. {section}.name=...")
+        target = raw.setdefault(section, {})
+        if field == "name" and section in SECTIONS and target.get("name") != value:
+            target.clear()
+        target[field] = value
+    return raw
+
+
+def load_config(source: str | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Build a resolved RunConfig from a preset/file/run folder plus ``key=value`` overrides."""
+    raw = read_config_source(source) if source else {}
+    raw = apply_overrides(raw, overrides or [])
+    return RunConfig.from_dict(raw)
+
+
+def save_json(path: Path, payload: Any) -> None:
+    from gankit.checkpoint import atomic_write_text
+
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")

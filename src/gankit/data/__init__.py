@@ -1,0 +1,114 @@
+"""The dataset contract and the batch stream.
+
+Every source loads into one :class:`Dataset`: images as a uint8 tensor
+(N, C, H, W) kept whole in memory, or low-dimensional points as float32 (N, D),
+with optional integer labels. Conversion of images to floats in [-1, 1]
+happens in exactly one place, :meth:`Dataset.model_input`, on the training
+device, one batch at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from gankit.models import DataSpec
+from gankit.registry import Registry
+
+
+class DataError(ValueError):
+    """A data file or folder is missing, corrupt, or of the wrong shape."""
+
+
+@dataclasses.dataclass
+class Dataset:
+    x: torch.Tensor  # uint8 (N, C, H, W) images or float32 (N, D) points
+    labels: torch.Tensor | None = None  # int64 (N,)
+    name: str = ""
+    class_names: list[str] | None = None
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.x.dtype == torch.uint8:
+            if self.x.ndim != 4:
+                raise DataError(f"{self.name}: images must be (N, C, H, W), got shape {tuple(self.x.shape)}")
+            if self.x.shape[1] not in (1, 3):
+                raise DataError(f"{self.name}: images must have 1 or 3 channels, got {self.x.shape[1]}")
+        elif self.x.dtype == torch.float32:
+            if self.x.ndim != 2:
+                raise DataError(f"{self.name}: points must be (N, D), got shape {tuple(self.x.shape)}")
+        else:
+            raise DataError(f"{self.name}: data must be uint8 images or float32 points, got {self.x.dtype}")
+        if len(self.x) == 0:
+            raise DataError(f"{self.name}: the dataset is empty")
+        if self.labels is not None and len(self.labels) != len(self.x):
+            raise DataError(f"{self.name}: {len(self.labels)} labels for {len(self.x)} samples")
+
+    @property
+    def kind(self) -> str:
+        return "images" if self.x.dtype == torch.uint8 else "points"
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(self.kind, tuple(self.x.shape[1:]))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def to(self, device: torch.device | str) -> "Dataset":
+        labels = None if self.labels is None else self.labels.to(device)
+        return dataclasses.replace(self, x=self.x.to(device), labels=labels)
+
+    def model_input(self, index: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+        """Rows ``index`` as model input: images scaled to [-1, 1] floats, points as they are."""
+        x = self.x[index]
+        if self.kind == "points":
+            return x
+        x = x.float().div_(127.5).sub_(1.0)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def to_uint8_images(x: torch.Tensor) -> torch.Tensor:
+    """Model output in [-1, 1] (N, C, H, W) -> uint8 (N, H, W, C), rounding to nearest."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+class BatchStream:
+    """The k-th batch of a run is a pure function of (seed, k).
+
+    Each epoch visits the data in a fresh permutation drawn from a generator
+    seeded with (seed, epoch); the last incomplete batch is dropped. Resuming a
+    run at any batch count therefore needs no sampler state.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, seed: int):
+        if batch_size > len(dataset):
+            raise DataError(
+                f"batch size {batch_size} is larger than the dataset ({len(dataset)} samples); "
+                "lower train.batch_size"
+            )
+        self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
+        self.batches_per_epoch = len(dataset) // batch_size
+        self._epoch, self._perm = -1, None
+
+    def indices(self, k: int) -> torch.Tensor:
+        epoch, i = divmod(k, self.batches_per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(len(self.dataset), generator=g).to(self.dataset.x.device)
+            self._epoch = epoch
+        return self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+
+
+DATASETS: Registry = Registry("dataset")
+
+
+def load_dataset(section: dict[str, Any], where: str = "data") -> Dataset:
+    """Load the dataset a config section names, e.g. ``{"name": "digits", "resolution": 32}``."""
+    entry, options = DATASETS.resolve(section, where)
+    return entry.factory(options)
+
+
+from gankit.data import sources  # noqa: E402,F401  (registers the sources)

@@ -1,0 +1,442 @@
+"""Dataset sources. Each loads into the uint8 / float32 contract of gankit.data."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import math
+import os
+import pickle
+import struct
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gankit.checkpoint import atomic_write_bytes
+from gankit.data import DATASETS, DataError, Dataset
+from gankit.registry import ConfigError
+
+
+@dataclasses.dataclass
+class ImageOptions:
+    """Options every image source shares."""
+
+    split: Literal["train", "test"] = "train"
+    resolution: int | None = None  # resize to this square size; None keeps the native size
+    channels: int | None = None  # 1 (grayscale) or 3 (RGB); None keeps the native channels
+    limit: int | None = None  # keep only the first `limit` samples
+
+    def __post_init__(self):
+        if self.channels not in (None, 1, 3):
+            raise ConfigError(f"data.channels must be 1 or 3, got {self.channels}")
+        if self.resolution is not None and self.resolution < 4:
+            raise ConfigError(f"data.resolution must be at least 4, got {self.resolution}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"data.limit must be positive, got {self.limit}")
+
+
+def finish_images(
+    images: np.ndarray | torch.Tensor,
+    labels: np.ndarray | None,
+    options: ImageOptions,
+    name: str,
+    class_names: list[str] | None = None,
+) -> Dataset:
+    """Apply limit, channel conversion and resizing; return the Dataset."""
+    x = torch.as_tensor(images)
+    if options.limit is not None:
+        x = x[: options.limit]
+        labels = None if labels is None else labels[: options.limit]
+    if options.channels is not None and options.channels != x.shape[1]:
+        if options.channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        else:  # ITU-R BT.601 luma
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            x = (x.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    if options.resolution is not None and options.resolution != x.shape[-1]:
+        x = resize_square(x, options.resolution)
+    y = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    return Dataset(x.contiguous(), y, name, class_names)
+
+
+def resize_square(x: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
+    """Resize uint8 (N, C, H, W) images to size x size (bilinear, antialiased when shrinking)."""
+    out = torch.empty(x.shape[0], x.shape[1], size, size, dtype=torch.uint8)
+    for i in range(0, x.shape[0], chunk):
+        part = x[i : i + chunk].float()
+        part = F.interpolate(part, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        out[i : i + chunk] = part.round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
+# --------------------------------------------------------------------------- digits
+
+
+@dataclasses.dataclass
+class DigitsOptions(ImageOptions):
+    resolution: int | None = 32
+
+
+@DATASETS.register("digits", DigitsOptions, "scikit-learn's 8x8 digits (1,797 images), upscaled; no download")
+def load_digits(options: DigitsOptions) -> Dataset:
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # 17 gray levels -> 0..255
+    labels = bunch.target
+    # The set has no official split: the first 80% (in the file's order) train, the rest test.
+    cut = int(0.8 * len(images))
+    part = slice(0, cut) if options.split == "train" else slice(cut, None)
+    return finish_images(images[part], labels[part], options, "digits", [str(i) for i in range(10)])
+
+
+# --------------------------------------------------------------------------- IDX (MNIST format)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) into a uint8 array, checking its header and length."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as error:
+        raise DataError(f"{path}: cannot read ({error}); the file is corrupt or truncated, fetch it again") from error
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DataError(f"{path}: not an IDX file (bad magic number)")
+    if data[2] != 0x08:
+        raise DataError(f"{path}: IDX element type 0x{data[2]:02x} is not unsigned bytes")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    expected = math.prod(dims)
+    if len(data) - header != expected:
+        raise DataError(
+            f"{path}: IDX header says {'x'.join(map(str, dims))} = {expected} bytes of data, "
+            f"the file holds {len(data) - header}; the file is truncated or corrupt"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def find_idx_pair(folder: Path, split: str) -> tuple[Path, Path]:
+    prefix = "train" if split == "train" else "t10k"
+    found = []
+    for kind, dims in (("images", 3), ("labels", 1)):
+        stem = f"{prefix}-{kind}-idx{dims}-ubyte"
+        candidates = [folder / stem, folder / f"{stem}.gz", folder / stem.replace("-idx", ".idx")]
+        match = next((c for c in candidates if c.is_file()), None)
+        if match is None:
+            raise DataError(f"{folder}: no {stem}[.gz] file")
+        found.append(match)
+    return found[0], found[1]
+
+
+def load_idx_folder(folder: Path, options: ImageOptions, name: str, class_names: list[str] | None) -> Dataset:
+    images_path, labels_path = find_idx_pair(folder, options.split)
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3:
+        raise DataError(f"{images_path}: expected (N, H, W) images, got shape {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(f"{labels_path}: {labels.shape} labels do not match {len(images)} images in {images_path}")
+    return finish_images(images[:, None].copy(), labels, options, name, class_names)
+
+
+@dataclasses.dataclass
+class IDXOptions(ImageOptions):
+    path: str = ""  # folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
+
+
+@DATASETS.register("idx", IDXOptions, "a folder of IDX files in the MNIST layout (MNIST, KMNIST, ...)")
+def load_idx(options: IDXOptions) -> Dataset:
+    if not options.path:
+        raise ConfigError("dataset 'idx' needs data.path=FOLDER holding the MNIST-layout IDX files")
+    folder = Path(options.path).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"data.path {folder} is not a folder")
+    return load_idx_folder(folder, options, "idx", None)
+
+
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
+FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+# sha256 of the decompressed IDX payloads, so a re-compressed copy (Debian's) verifies too.
+FASHION_MNIST_FILES = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def cache_dir() -> Path:
+    """gankit's data cache: $GANKIT_CACHE, else $XDG_CACHE_HOME/gankit, else ~/.cache/gankit."""
+    if os.environ.get("GANKIT_CACHE"):
+        return Path(os.environ["GANKIT_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gankit"
+
+
+def download(url: str, timeout: float = 60.0) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read()
+    except (urllib.error.URLError, OSError) as error:
+        raise DataError(f"cannot download {url}: {error}") from error
+
+
+def fetch_fashion_mnist(folder: Path) -> None:
+    """Download the four Fashion-MNIST files into ``folder``, verifying their checksums."""
+    for stem, sha in FASHION_MNIST_FILES.items():
+        target = folder / f"{stem}.gz"
+        if target.is_file():
+            continue
+        print(f"downloading {FASHION_MNIST_URL}{stem}.gz -> {target}")
+        data = download(f"{FASHION_MNIST_URL}{stem}.gz")
+        try:
+            payload = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise DataError(f"the download of {stem}.gz is not a valid gzip file ({error})") from error
+        if hashlib.sha256(payload).hexdigest() != sha:
+            raise DataError(f"the download of {stem}.gz does not match its checksum; try again later")
+        atomic_write_bytes(target, data)
+
+
+@dataclasses.dataclass
+class FashionMNISTOptions(ImageOptions):
+    path: str | None = None  # None: the Debian package's folder, then gankit's cache, then download
+    download: bool = True
+
+
+@DATASETS.register("fashion-mnist", FashionMNISTOptions, "Fashion-MNIST, 28x28 gray, 10 classes (Xiao et al. 2017)")
+def load_fashion_mnist(options: FashionMNISTOptions) -> Dataset:
+    if options.path:
+        folder = Path(options.path).expanduser()
+    elif DEBIAN_FASHION_MNIST.is_dir():
+        folder = DEBIAN_FASHION_MNIST
+    else:
+        folder = cache_dir() / "fashion-mnist"
+        if not all((folder / f"{s}.gz").is_file() for s in FASHION_MNIST_FILES):
+            if not options.download:
+                raise DataError(f"Fashion-MNIST not found in {DEBIAN_FASHION_MNIST} or {folder}; {HOW_TO_GET_FASHION_MNIST}")
+            try:
+                fetch_fashion_mnist(folder)
+            except DataError as error:
+                raise DataError(f"{error}\nFashion-MNIST is not available offline. {HOW_TO_GET_FASHION_MNIST}") from error
+    return load_idx_folder(folder, options, "fashion-mnist", FASHION_MNIST_CLASSES)
+
+
+HOW_TO_GET_FASHION_MNIST = (
+    "To get it: on Debian/Ubuntu `apt-get install dataset-fashion-mnist`; or copy the four "
+    f"*-ubyte.gz files from {FASHION_MNIST_URL} into {cache_dir() / 'fashion-mnist'}; "
+    "or point data.path at a folder holding them."
+)
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and NumPy arrays only: a data file cannot run code."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as f:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as error:
+        raise DataError(f"{path}: not a readable CIFAR-10 batch ({error})") from error
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise DataError(f"{path}: expected (N, 3072) data with N labels, got {data.shape} and {labels.shape}")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+@dataclasses.dataclass
+class CIFAR10Options(ImageOptions):
+    path: str = ""  # folder holding data_batch_1..5 and test_batch (or a cifar-10-batches-py/ inside it)
+
+
+@DATASETS.register("cifar10", CIFAR10Options, "CIFAR-10 python pickles from a folder, 32x32 RGB, 10 classes")
+def load_cifar10(options: CIFAR10Options) -> Dataset:
+    if not options.path:
+        raise ConfigError(
+            "dataset 'cifar10' needs data.path=FOLDER with the python batches; "
+            f"get them from {CIFAR10_URL} and extract the archive"
+        )
+    folder = Path(options.path).expanduser()
+    if (folder / "cifar-10-batches-py").is_dir():
+        folder = folder / "cifar-10-batches-py"
+    names = [f"data_batch_{i}" for i in range(1, 6)] if options.split == "train" else ["test_batch"]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise DataError(f"{folder}: missing CIFAR-10 file(s) {', '.join(missing)}")
+    parts = [read_cifar_batch(folder / n) for n in names]
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    return finish_images(images, labels, options, "cifar10", CIFAR10_CLASSES)
+
+
+# --------------------------------------------------------------------------- image folder
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+
+
+@dataclasses.dataclass
+class FolderOptions(ImageOptions):
+    path: str = ""  # folder of images; class subfolders become labels
+    resolution: int | None = 64
+    channels: int | None = 3
+
+
+def load_image_file(path: Path, resolution: int, mode: str) -> np.ndarray:
+    """Open one image, resize its shorter side to ``resolution`` and center-crop a square."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert(mode)
+            scale = resolution / min(image.size)
+            size = (max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale)))
+            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+            left, top = (size[0] - resolution) // 2, (size[1] - resolution) // 2
+            image = image.crop((left, top, left + resolution, top + resolution))
+            array = np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise DataError(f"{path}: cannot read this image ({error})") from error
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+@DATASETS.register("folder", FolderOptions, "a folder of images (resized, center-cropped); subfolders = classes")
+def load_folder(options: FolderOptions) -> Dataset:
+    if not options.path:
+        raise ConfigError("dataset 'folder' needs data.path=FOLDER")
+    root = Path(options.path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data.path {root} is not a folder")
+    if options.resolution is None or options.channels is None:
+        raise ConfigError("dataset 'folder' needs data.resolution and data.channels")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
+    if options.limit is not None:
+        files = files[: options.limit]
+    classes = sorted({p.parent.relative_to(root).as_posix() for p in files})
+    labels = None
+    if classes != ["."]:
+        index = {c: i for i, c in enumerate(classes)}
+        labels = np.array([index[p.parent.relative_to(root).as_posix()] for p in files])
+    from tqdm.auto import tqdm
+
+    mode = "L" if options.channels == 1 else "RGB"
+    images = np.stack(
+        [load_image_file(p, options.resolution, mode) for p in tqdm(files, desc=f"loading {root}", leave=False, disable=len(files) < 500)]
+    )
+    return finish_images(images, labels, dataclasses.replace(options, limit=None), "folder", classes if labels is not None else None)
+
+
+# --------------------------------------------------------------------------- .npz arrays
+
+
+@dataclasses.dataclass
+class NPZOptions(ImageOptions):
+    path: str = ""  # .npz with `images` uint8 (N, H, W), (N, H, W, C) or (N, C, H, W), optional `labels`
+
+
+@DATASETS.register("npz", NPZOptions, "an .npz file with uint8 `images` and optional `labels`")
+def load_npz(options: NPZOptions) -> Dataset:
+    if not options.path:
+        raise ConfigError("dataset 'npz' needs data.path=FILE.npz")
+    path = Path(options.path).expanduser()
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "images" not in archive.files:
+                raise DataError(f"{path}: no 'images' array (found: {', '.join(archive.files) or 'none'})")
+            images = archive["images"]
+            labels = archive["labels"] if "labels" in archive.files else None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise DataError(f"{path}: cannot read ({error})") from error
+    if images.dtype != np.uint8:
+        raise DataError(f"{path}: 'images' must be uint8, got {images.dtype}")
+    if images.ndim == 3:
+        images = images[:, None]
+    elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
+        images = images.transpose(0, 3, 1, 2)
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise DataError(f"{path}: 'images' must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3; got {images.shape}")
+    if labels is not None and (labels.ndim != 1 or len(labels) != len(images)):
+        raise DataError(f"{path}: 'labels' must be (N,) = ({len(images)},), got {labels.shape}")
+    return finish_images(np.ascontiguousarray(images), labels, options, path.stem)
+
+
+# --------------------------------------------------------------------------- 2D mixtures
+
+
+@dataclasses.dataclass
+class RingOptions:
+    modes: int = 8
+    radius: float = 1.0
+    std: float = 0.01
+    num_points: int = 100_000
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class GridOptions:
+    side: int = 5  # side x side modes
+    spacing: float = 2.0
+    std: float = 0.05
+    num_points: int = 100_000
+    seed: int = 0
+
+
+def mixture(centers: np.ndarray, std: float, num_points: int, seed: int, name: str) -> Dataset:
+    rng = np.random.default_rng(seed)
+    which = rng.integers(len(centers), size=num_points)
+    points = centers[which] + std * rng.standard_normal((num_points, 2))
+    return Dataset(
+        torch.from_numpy(points.astype(np.float32)),
+        torch.from_numpy(which.astype(np.int64)),
+        name,
+        extras={"modes": centers.astype(np.float32).tolist(), "std": std},
+    )
+
+
+@DATASETS.register("ring", RingOptions, "2D ring of 8 Gaussians, radius 1, std 0.01 (PacGAN/VEEGAN)")
+def load_ring(options: RingOptions) -> Dataset:
+    angles = 2 * np.pi * np.arange(options.modes) / options.modes
+    centers = options.radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return mixture(centers, options.std, options.num_points, options.seed, "ring")
+
+
+@DATASETS.register("grid", GridOptions, "2D grid of 25 Gaussians at {-4,...,4}^2, std 0.05 (PacGAN/VEEGAN)")
+def load_grid(options: GridOptions) -> Dataset:
+    offsets = (np.arange(options.side) - (options.side - 1) / 2) * options.spacing
+    centers = np.stack(np.meshgrid(offsets, offsets, indexing="ij"), axis=-1).reshape(-1, 2)
+    return mixture(centers, options.std, options.num_points, options.seed, "grid")

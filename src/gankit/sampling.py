@@ -1,0 +1,134 @@
+"""Sampling from a trained generator without the training code or the dataset.
+
+``load_generator(path)`` accepts a generator export (``generator.safetensors``),
+a run folder (its export), or a training checkpoint, and returns a
+:class:`GeneratorPipeline`. Latent k of seed s is drawn from its own generator
+seeded with (s, k), and G runs in eval mode (BatchNorm uses running
+statistics), so sample k of a seed is the same whatever the batch size or
+the number of samples asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gankit.checkpoint import (
+    FORMAT_CHECKPOINT,
+    FORMAT_GENERATOR,
+    CheckpointError,
+    list_checkpoints,
+    read_metadata,
+    read_tensors,
+    unprefixed,
+)
+from gankit.config import RunConfig
+from gankit.data import to_uint8_images
+from gankit.models import MODELS
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else is checked and returned."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available here; use device=cpu")
+    return device
+
+
+def latents(n: int, latent_dim: int, seed: int, start: int = 0) -> torch.Tensor:
+    """Standard normal latents for samples start .. start+n-1 of ``seed`` (each drawn on its own)."""
+    z = torch.empty(n, latent_dim)
+    g = torch.Generator()
+    for i in range(n):
+        g.manual_seed((seed << 32) + start + i)
+        z[i] = torch.randn(latent_dim, generator=g)
+    return z
+
+
+def build_generator(config: RunConfig) -> nn.Module:
+    entry, options = MODELS.resolve(config.model, "model")
+    return entry.factory.generator(options)
+
+
+class GeneratorPipeline:
+    """A generator ready to sample: ``pipeline.sample(64, seed=0)``."""
+
+    def __init__(self, G: nn.Module, config: RunConfig, step: int, ema: bool, device: torch.device):
+        self.G = G.to(device).eval().requires_grad_(False)
+        self.config, self.step, self.ema, self.device = config, step, ema, device
+        self.latent_dim = int(config.model["latent_dim"])
+        self.kind = "images" if self.generate(latents(1, self.latent_dim, 0)).dim() == 4 else "points"
+
+    @torch.inference_mode()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """G(z) as floats: images in [-1, 1] (N, C, H, W), or points (N, D)."""
+        return self.G(z.to(self.device)).float()
+
+    def sample(self, n: int, seed: int = 0, batch_size: int = 256, start: int = 0) -> np.ndarray:
+        """``n`` samples of ``seed``: uint8 images (N, H, W, C), or float32 points (N, D)."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        parts = []
+        for begin in range(0, n, batch_size):
+            count = min(batch_size, n - begin)
+            out = self.generate(latents(count, self.latent_dim, seed, start + begin)).cpu()
+            parts.append(to_uint8_images(out) if self.kind == "images" else out)
+        return torch.cat(parts).numpy()
+
+    def info(self) -> dict:
+        parameters = sum(p.numel() for p in self.G.parameters())
+        return {
+            "model": self.config.model,
+            "data": self.config.data,
+            "step": self.step,
+            "ema": self.ema,
+            "generator_parameters": parameters,
+        }
+
+
+def find_generator_file(path: Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path / "generator.safetensors",):
+            if candidate.is_file():
+                return candidate
+        checkpoints = list_checkpoints(path / "checkpoints")
+        if checkpoints:
+            return checkpoints[-1][1]
+        raise CheckpointError(f"{path}: no generator.safetensors and no checkpoints; is this a gankit run folder?")
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist")
+    return path
+
+
+def load_generator(path: str | Path, device: str = "cpu", ema: bool = True) -> GeneratorPipeline:
+    """Load G from an export, a run folder or a checkpoint (EMA weights when present and ``ema``)."""
+    file = find_generator_file(Path(path))
+    kind = read_metadata(file).get("format")
+    if kind == FORMAT_GENERATOR:
+        tensors, metadata = read_tensors(file, FORMAT_GENERATOR)
+        state, is_ema = tensors, json.loads(metadata["ema"])
+    elif kind == FORMAT_CHECKPOINT:
+        tensors, metadata = read_tensors(file, FORMAT_CHECKPOINT)
+        is_ema = ema and any(k.startswith("G_ema.") for k in tensors)
+        state = unprefixed("G_ema" if is_ema else "G", tensors)
+    else:
+        raise CheckpointError(f"{file}: not a gankit generator export or checkpoint (format {kind!r})")
+    config = RunConfig.from_dict(json.loads(metadata["config"]))
+    G = build_generator(config)
+    try:
+        G.load_state_dict(state)
+    except RuntimeError as error:
+        raise CheckpointError(f"{file}: weights do not fit the model its config describes ({error})") from error
+    return GeneratorPipeline(G, config, int(metadata["step"]), is_ema, resolve_device(device))
