@@ -112,6 +112,12 @@ def optimizer_from_tensors(
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": json.loads(groups)})
+    # Saved tensors are contiguous; give each moment buffer its parameter's memory
+    # layout again (channels-last), or the fused update no longer matches bit for bit.
+    for param, values in optimizer.state.items():
+        for name, value in values.items():
+            if torch.is_tensor(value) and value.shape == param.shape:
+                values[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:

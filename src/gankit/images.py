@@ -112,7 +112,9 @@ def line_plot(
         points = [at(x, y) for x, y in zip(sx, sy) if math.isfinite(y)]
         if len(points) > 1:
             draw.line(points, fill=colour, width=2)
-        draw.text((width - right - 150, top + 6 + 14 * i), f"— {name}", fill=colour)
+        legend_y = top + 12 + 16 * i
+        draw.line((width - right - 170, legend_y, width - right - 150, legend_y), fill=colour, width=3)
+        draw.text((width - right - 144, legend_y - 6), name, fill=colour)
     return picture
 
 

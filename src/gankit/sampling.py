@@ -45,13 +45,15 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def latents(n: int, latent_dim: int, seed: int, start: int = 0) -> torch.Tensor:
-    """Standard normal latents for samples start .. start+n-1 of ``seed`` (each drawn on its own)."""
-    z = torch.empty(n, latent_dim)
-    g = torch.Generator()
-    for i in range(n):
-        g.manual_seed((seed << 32) + start + i)
-        z[i] = torch.randn(latent_dim, generator=g)
-    return z
+    """Standard normal latents for samples start .. start+n-1 of ``seed``.
+
+    Latent k comes from its own NumPy generator seeded with the sequence
+    (seed, k), so it never depends on n, on batching, or on other draws.
+    """
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    rows = [np.random.default_rng([seed, start + i]).standard_normal(latent_dim, dtype=np.float32) for i in range(n)]
+    return torch.from_numpy(np.stack(rows)) if rows else torch.empty(0, latent_dim)
 
 
 def build_generator(config: RunConfig) -> nn.Module:

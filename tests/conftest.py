@@ -1,0 +1,36 @@
+import json
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def tiny_npz(tmp_path):
+    """64 random 16x16 grayscale images with labels, as an .npz file."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(64, 16, 16), dtype=np.uint8)
+    labels = rng.integers(0, 4, size=64)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, images=images, labels=labels)
+    return path
+
+
+def tiny_overrides(npz_path, steps=4, **train):
+    """Settings for a seconds-long run on the tiny .npz data with a small DCGAN."""
+    values = {
+        "data.name": "npz",
+        "data.path": str(npz_path),
+        "model.name": "dcgan",
+        "model.g_width": 8,
+        "model.d_width": 8,
+        "model.latent_dim": 16,
+        "train.steps": steps,
+        "train.batch_size": 8,
+        "train.log_every": 2,
+        "train.sample_every": 2,
+        "train.checkpoint_every": 2,
+        "train.sample_grid": 4,
+        "train.tensorboard": False,
+        **{f"train.{k}": v for k, v in train.items()},
+    }
+    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in values.items()]

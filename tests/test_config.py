@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from gankit.config import RunConfig, apply_overrides, load_config, preset_names, read_preset
+from gankit.registry import ConfigError
+
+REQUIRED_PRESETS = {
+    "dcgan-digits", "dcgan-fashion-mnist", "gan-mlp-fashion-mnist", "gan-mlp-ring",
+    "gan-mlp-grid", "dcgan-cifar10", "dcgan-paper-64",
+}  # fmt: skip
+
+
+def test_every_preset_resolves_with_a_description():
+    assert REQUIRED_PRESETS <= set(preset_names())
+    for name in preset_names():
+        config = load_config(name)
+        assert config.description, name
+        assert config.model["name"] in ("dcgan", "mlp")
+
+
+def test_resolution_fills_every_default():
+    config = load_config("dcgan-digits")
+    assert config.model["max_channels"] == 1024 and config.model["init_std"] == 0.02
+    assert config.loss == {"name": "non-saturating", "real_label": 1.0}
+    assert config.data["name"] == "digits" and config.data["split"] == "train"
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_overrides_are_type_checked():
+    config = load_config("dcgan-digits", ["train.batch_size=16", "train.lr_d=1e-4", "model.g_width=8"])
+    assert (config.train.batch_size, config.train.lr_d, config.model["g_width"]) == (16, 1e-4, 8)
+    with pytest.raises(ConfigError, match=r"train.batch_size: expected int, got 'many'"):
+        load_config("dcgan-digits", ["train.batch_size=many"])
+    with pytest.raises(ConfigError, match=r"train.precision: 'fp8' is not one of 'fp32', 'bf16'"):
+        load_config("dcgan-digits", ["train.precision=fp8"])
+    with pytest.raises(ConfigError, match="must be at least 1"):
+        load_config("dcgan-digits", ["train.steps=0"])
+
+
+def test_unknown_keys_list_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) widht in model; valid keys: resolution, channels"):
+        load_config("dcgan-digits", ["model.widht=3"])
+    with pytest.raises(ConfigError, match="valid keys: steps, batch_size"):
+        load_config("dcgan-digits", ["train.epochs=3"])
+    with pytest.raises(ConfigError, match="unknown section 'optim'"):
+        load_config("dcgan-digits", ["optim.lr=3"])
+    with pytest.raises(ConfigError, match="unknown preset 'dcgan-mnist'; presets: dcgan-cifar10"):
+        load_config("dcgan-digits-typo".replace("-digits-typo", "-mnist"))
+
+
+def test_changing_a_name_drops_the_old_sections_options():
+    raw = apply_overrides(read_preset("dcgan-digits"), ["model.name=mlp", "model.g_hidden=[64]"])
+    assert raw["model"] == {"name": "mlp", "g_hidden": [64]}
+    config = load_config("dcgan-digits", ["data.name=ring", "model.name=mlp"])
+    assert config.data["name"] == "ring" and config.model["d_activation"] == "maxout"
+
+
+def test_config_file_and_run_folder_sources(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"data": {"name": "grid"}, "model": {"name": "mlp"}}))
+    assert load_config(str(path)).data["std"] == 0.05
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(path.read_text())
+    assert load_config(str(tmp_path / "run")).data["name"] == "grid"
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "missing.json"))

@@ -1,0 +1,118 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_overrides
+
+from gankit.checkpoint import list_checkpoints, read_tensors, FORMAT_CHECKPOINT
+from gankit.config import load_config
+from gankit.losses import LOSSES
+from gankit.training import Divergence, TrainingError, train
+
+
+def run(tmp_path, name, overrides, resume=False):
+    return train(load_config(None, overrides), tmp_path / name, resume=resume, progress=False, log=lambda s: None)
+
+
+def final_weights(run_dir):
+    _, path = list_checkpoints(run_dir / "checkpoints")[-1]
+    tensors, metadata = read_tensors(path, FORMAT_CHECKPOINT)
+    return tensors, metadata
+
+
+@pytest.mark.parametrize("loss", LOSSES.names())
+def test_one_run_per_loss_is_finite_and_writes_the_run_folder(tmp_path, tiny_npz, loss):
+    result = run(tmp_path, loss, tiny_overrides(tiny_npz, steps=2) + [f"loss.name={loss}"])
+    row = result.last_row
+    assert row["step"] == 2 and np.isfinite(row["d_loss"]) and np.isfinite(row["g_loss"])
+    assert ("gp" in row) == (loss == "wgan-gp")
+    folder = tmp_path / loss
+    for name in ("config.json", "train_log.jsonl", "samples.png", "generator.safetensors", "losses.png"):
+        assert (folder / name).is_file(), name
+    saved = json.loads((folder / "config.json").read_text())
+    assert saved["model"]["resolution"] == 16 and saved["loss"]["name"] == loss
+
+
+def test_training_moves_both_nets_and_d_steps_consume_batches(tmp_path, tiny_npz):
+    run(tmp_path, "a", tiny_overrides(tiny_npz, steps=2, d_steps=3))
+    tensors, metadata = final_weights(tmp_path / "a")
+    assert int(metadata["batches"]) == 6
+    rows = [json.loads(line) for line in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines()]
+    assert rows[-1]["images_seen"] == 2 * 3 * 8
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tiny_npz):
+    extra = ["train.ema_decay=0.9", "model.name=dcgan"]
+    run(tmp_path, "straight", tiny_overrides(tiny_npz, steps=6) + extra)
+    run(tmp_path, "split", tiny_overrides(tiny_npz, steps=4) + extra)
+    run(tmp_path, "split", tiny_overrides(tiny_npz, steps=6) + extra, resume=True)
+    a, meta_a = final_weights(tmp_path / "straight")
+    b, meta_b = final_weights(tmp_path / "split")
+    assert meta_a["step"] == meta_b["step"] == "6"
+    assert a.keys() == b.keys() and any(k.startswith("G_ema.") for k in a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    log = [json.loads(line)["step"] for line in (tmp_path / "split" / "train_log.jsonl").read_text().splitlines()]
+    assert log == [2, 4, 6]
+
+
+def test_resume_with_mlp_dropout_and_gradient_penalty_is_exact(tmp_path, tiny_npz):
+    extra = ["model.name=mlp", "model.g_hidden=[32]", "model.d_hidden=[16]", "model.latent_dim=8", "loss.name=wgan-gp"]
+    base = [o for o in tiny_overrides(tiny_npz) if not o.startswith("model.")] + extra
+    run(tmp_path, "straight", [o.replace("train.steps=4", "train.steps=4") for o in base])
+    run(tmp_path, "split", [o.replace("train.steps=4", "train.steps=2") for o in base])
+    run(tmp_path, "split", base, resume=True)
+    a, _ = final_weights(tmp_path / "straight")
+    b, _ = final_weights(tmp_path / "split")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_run_folder_guards(tmp_path, tiny_npz):
+    overrides = tiny_overrides(tiny_npz, steps=2)
+    with pytest.raises(TrainingError, match="no checkpoint to resume from"):
+        run(tmp_path, "r", overrides, resume=True)
+    run(tmp_path, "r", overrides)
+    with pytest.raises(TrainingError, match="already holds a run"):
+        run(tmp_path, "r", overrides)
+    with pytest.raises(TrainingError, match="the loss section differs"):
+        run(tmp_path, "r", overrides + ["loss.name=hinge"], resume=True)
+    with pytest.raises(TrainingError, match="different train.batch_size"):
+        run(tmp_path, "r", overrides + ["train.batch_size=4"], resume=True)
+
+
+def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, tiny_npz):
+    run(tmp_path, "d", tiny_overrides(tiny_npz, steps=2))
+    good, _ = final_weights(tmp_path / "d")
+    with pytest.raises(Divergence, match=r"diverged by step 3: .*not finite; the last good checkpoint \(step 2\) is intact"):
+        run(tmp_path, "d", tiny_overrides(tiny_npz, steps=4, lr_d=1e30, lr_g=1e30), resume=True)
+    after, meta = final_weights(tmp_path / "d")
+    assert meta["step"] == "2"
+    assert all(torch.equal(good[k], after[k]) for k in good)
+
+
+def test_same_seed_same_run(tmp_path, tiny_npz):
+    run(tmp_path, "a", tiny_overrides(tiny_npz, steps=2))
+    run(tmp_path, "b", tiny_overrides(tiny_npz, steps=2))
+    run(tmp_path, "c", tiny_overrides(tiny_npz, steps=2, seed=1))
+    a, b, c = (final_weights(tmp_path / n)[0] for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["G.net.0.weight"], c["G.net.0.weight"])
+
+
+def test_bf16_precision_trains(tmp_path, tiny_npz):
+    result = run(tmp_path, "bf16", tiny_overrides(tiny_npz, steps=2, precision="bf16"))
+    assert np.isfinite(result.last_row["d_loss"])
+    tensors, _ = final_weights(tmp_path / "bf16")
+    assert tensors["G.net.0.weight"].dtype == torch.float32  # weights stay fp32 under autocast
+
+
+def test_points_run_writes_a_scatter_plot(tmp_path):
+    overrides = [
+        "data.name=ring", "data.num_points=500", "model.name=mlp", "model.latent_dim=2", "model.g_hidden=[16]",
+        "model.d_hidden=[16]", "train.steps=3", "train.batch_size=50", "train.sample_grid=100",
+        "train.tensorboard=false",
+    ]  # fmt: skip
+    run(tmp_path, "ring", overrides)
+    assert (tmp_path / "ring" / "samples.png").is_file()
