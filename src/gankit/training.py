@@ -305,9 +305,14 @@ def check_finite(d_loss: torch.Tensor, g_loss: torch.Tensor, step: int, checkpoi
 
 
 def make_progress_bar(enabled: bool, total: int, initial: int):
+    import sys
+
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True, desc="train")
+    # In a log file (not a terminal) redraw every 30 s instead of every 0.1 s.
+    interval = 0.1 if sys.stderr.isatty() else 30.0
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True, desc="train",
+                mininterval=interval)
 
 
 def open_tensorboard(run_dir: Path, enabled: bool, log: Callable[[str], None]):

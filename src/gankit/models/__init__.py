@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
+import torch
 from torch import nn
 
 from gankit.registry import ConfigError, Registry
@@ -45,6 +46,15 @@ def check_matches(options: Any, field: str, value: Any, how_to_fix: str) -> Any:
             f"model.{field} is {current!r} but the data has {value!r}; {how_to_fix}"
         )
     return options
+
+
+def block_outputs(body: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+    """The output of every block of ``body``, input side first (D's features for analysis)."""
+    out = []
+    for block in body:
+        x = block(x)
+        out.append(x)
+    return out
 
 
 # Importing the family modules registers them.

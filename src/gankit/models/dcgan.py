@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec, check_matches
+from gankit.models import MODELS, DataSpec, block_outputs, check_matches
 from gankit.registry import ConfigError
 
 RESOLUTIONS = (16, 28, 32, 64, 128)
@@ -136,11 +136,7 @@ class DCGANDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every convolutional block's output, input side first."""
-        out = []
-        for block in self.body:
-            x = block(x)
-            out.append(x)
-        return out
+        return block_outputs(self.body, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x)).flatten()

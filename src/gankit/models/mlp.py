@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec, check_matches
+from gankit.models import MODELS, DataSpec, block_outputs, check_matches
 from gankit.registry import ConfigError
 
 
@@ -108,12 +108,7 @@ class MLPDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every hidden layer's output, input side first."""
-        x = x.flatten(1)
-        out = []
-        for block in self.body:
-            x = block(x)
-            out.append(x)
-        return out
+        return block_outputs(self.body, x.flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x.flatten(1))).flatten()
