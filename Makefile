@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION := 2.13.0
 
-.PHONY: setup demo test test-slow benchmark clean
+.PHONY: setup demo test benchmark clean
 
 setup: $(VENV)/.installed
 
@@ -21,9 +21,6 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
-
-test-slow: setup
-	$(BIN)/python -m pytest -q -m slow
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py

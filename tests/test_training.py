@@ -148,3 +148,14 @@ def test_trainer_update_equals_the_canonical_dcgan_step(tmp_path, tiny_npz):
         torch.testing.assert_close(trained[key], value, rtol=1e-4, atol=1e-6, msg=key)
     # Three Adam steps of 2e-4 moved the weights far beyond the tolerance above.
     assert (trained["G.net.0.weight"] - initial).abs().max() > 3e-4
+
+
+def test_tensorboard_events_when_installed(tmp_path, tiny_npz):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    overrides = [o for o in tiny_overrides(tiny_npz, steps=2) if not o.startswith("train.tensorboard")]
+    run(tmp_path, "tb", overrides)
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    events.Reload()
+    assert {"d_loss", "g_loss", "D_x", "D_G_z"} <= set(events.Tags()["scalars"])

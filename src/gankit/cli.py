@@ -40,7 +40,7 @@ def cmd_sample(args) -> int:
     from gankit.sampling import load_generator
 
     pipeline = load_generator(args.source, device=args.device)
-    samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size)
+    samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True)
     out = Path(args.out)
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -75,14 +75,19 @@ class GeneratorPipeline:
         """G(z) as floats: images in [-1, 1] (N, C, H, W), or points (N, D)."""
         return self.G(z.to(self.device)).float()
 
-    def sample(self, n: int, seed: int = 0, batch_size: int = 256, start: int = 0) -> np.ndarray:
+    def sample(
+        self, n: int, seed: int = 0, batch_size: int = 256, start: int = 0, progress: bool = False
+    ) -> np.ndarray:
         """``n`` samples of ``seed``: uint8 images (N, H, W, C), or float32 points (N, D)."""
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        from tqdm.auto import tqdm
+
         parts = []
-        for begin in range(0, n, batch_size):
+        starts = range(0, n, batch_size)
+        for begin in tqdm(starts, desc="sampling", unit="batch", disable=not progress or len(starts) < 4):
             count = min(batch_size, n - begin)
             out = self.generate(latents(count, self.latent_dim, seed, start + begin)).cpu()
             parts.append(to_uint8_images(out) if self.kind == "images" else out)
