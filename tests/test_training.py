@@ -159,3 +159,32 @@ def test_tensorboard_events_when_installed(tmp_path, tiny_npz):
     events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
     events.Reload()
     assert {"d_loss", "g_loss", "D_x", "D_G_z"} <= set(events.Tags()["scalars"])
+
+
+def test_batchnorm_recalibration_matches_the_population_statistics():
+    from gankit.models.dcgan import DCGANGenerator
+    from gankit.training import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    G = DCGANGenerator(16, 1, latent_dim=8, width=4).eval()
+    recalibrate_batchnorm(G, 8, batch_size=32, seed=5, device=torch.device("cpu"), batches=4)
+    generator = torch.Generator().manual_seed(5)
+    z = torch.cat([torch.randn(32, 8, generator=generator) for _ in range(4)])
+    with torch.no_grad():
+        pre_bn = G.net[0](z.view(-1, 8, 1, 1))  # the first BatchNorm's input
+    bn = G.net[1]
+    torch.testing.assert_close(bn.running_mean, pre_bn.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert bn.momentum == 0.1 and not G.training
+
+
+def test_ema_decay_warms_up():
+    from torch import nn
+
+    from gankit.training import EMA
+
+    G = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(G.weight)
+    ema = EMA(G, decay=0.999)
+    nn.init.ones_(G.weight)
+    ema.update(G, step=0)  # decay min(0.999, 1/10) = 0.1: mostly the new weights
+    assert ema.model.weight.item() == pytest.approx(0.9)

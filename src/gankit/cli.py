@@ -99,6 +99,21 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_evaluator_train(args) -> int:
+    from gankit.config import apply_overrides
+    from gankit.metrics.evaluator import EvaluatorTraining, save_evaluator, train_evaluator
+    from gankit.registry import build_dataclass
+
+    section = apply_overrides({"data": {"name": args.dataset}}, args.set_data or [])["data"]
+    options = build_dataclass(EvaluatorTraining, {"epochs": args.epochs, "seed": args.seed, "width": args.width}, "evaluator")
+    evaluator = train_evaluator(section, options, progress=not args.quiet)
+    out = Path(args.out) if args.out else Path("evaluators") / f"{args.dataset}.safetensors"
+    path = save_evaluator(evaluator, out)
+    print(f"test accuracy {evaluator.info['test_accuracy']:.4f}; saved {path} (+ .json), "
+          f"weights sha256 {evaluator.sha256[:16]}...")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit import __version__
 
@@ -123,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_sample)
+
+    p = sub.add_parser("evaluator", help="train the classifier whose features the metrics use")
+    evaluator_sub = p.add_subparsers(dest="evaluator_command", required=True)
+    q = evaluator_sub.add_parser("train", help="train an evaluator on a labelled dataset's train split")
+    q.add_argument("--dataset", required=True, help="dataset name (see `gankit list`)")
+    q.add_argument("--set", dest="set_data", action="append", metavar="data.KEY=VALUE",
+                   help="dataset option, e.g. data.path=~/cifar")
+    q.add_argument("--out", help="output .safetensors (default: evaluators/<dataset>.safetensors)")
+    q.add_argument("--epochs", type=int, default=10)
+    q.add_argument("--width", type=int, default=24)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(run=cmd_evaluator_train)
 
     p = sub.add_parser("list", help="list models, losses, objectives, datasets and presets")
     p.set_defaults(run=cmd_list)

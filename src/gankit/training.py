@@ -74,18 +74,54 @@ class RunResult:
 
 
 class EMA:
-    """Exponential moving average of G's weights; buffers (BatchNorm statistics) are copied."""
+    """Exponential moving average of G's weights.
+
+    The decay warms up as min(decay, (1 + t) / (10 + t)) after t updates, so the
+    average is not dominated by the random initialization early in a run. The
+    averaged weights do not match the raw G's BatchNorm statistics, so
+    :meth:`recalibrate` re-estimates them from the EMA net's own activations
+    before it is sampled or exported.
+    """
 
     def __init__(self, G: nn.Module, decay: float):
         self.decay = decay
         self.model = copy.deepcopy(G).eval().requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, G: nn.Module) -> None:
+    def update(self, G: nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
         ema_params = list(self.model.parameters())
-        torch._foreach_lerp_(ema_params, [p.detach() for p in G.parameters()], 1.0 - self.decay)
-        for b_ema, b in zip(self.model.buffers(), G.buffers()):
-            b_ema.copy_(b)
+        torch._foreach_lerp_(ema_params, [p.detach() for p in G.parameters()], 1.0 - decay)
+
+    @torch.no_grad()
+    def recalibrate(self, latent_dim: int, batch_size: int, seed: int, device: torch.device, batches: int = 16) -> None:
+        recalibrate_batchnorm(self.model, latent_dim, batch_size, seed, device, batches)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    G: nn.Module, latent_dim: int, batch_size: int, seed: int, device: torch.device, batches: int = 16
+) -> None:
+    """Set G's BatchNorm running statistics to their average over ``batches`` fresh batches.
+
+    The latents come from their own generator seeded with ``seed``, so the result
+    depends only on G's weights.
+    """
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    generator = torch.Generator(device).manual_seed(seed)
+    was_training = G.training
+    G.train()
+    for _ in range(batches):
+        G(torch.randn(batch_size, latent_dim, device=device, generator=generator))
+    G.train(was_training)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
 
 
 def make_optimizer(module: nn.Module, lr: float, betas: tuple[float, float], device: torch.device):
@@ -229,7 +265,7 @@ def train(
         out_g.loss.backward()
         opt_G.step()
         if ema is not None:
-            ema.update(G)
+            ema.update(G, step)
         step += 1
         bar.update(1)
 
@@ -261,6 +297,8 @@ def train(
             sums, interval_steps, interval_start = {}, 0, time.perf_counter()
 
         # ------------------------------------------------------------ samples and checkpoints
+        if ema is not None and (step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done):
+            ema.recalibrate(latent_dim, cfg.batch_size, cfg.seed + 2, device)
         if step % cfg.sample_every == 0 or done:
             write_samples(run_dir, step, ema.model if ema else G, fixed_z, dataset)
         if step % cfg.checkpoint_every == 0 or done:

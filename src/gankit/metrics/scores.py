@@ -1,0 +1,160 @@
+"""Sample-quality scores computed from features, logits or points.
+
+Pure functions of arrays: they know nothing about generators, datasets or
+feature extractors. Each cites the paper and equation it implements.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (unbiased) covariance of (N, D) features, in float64."""
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"need (N >= 2, D) features, got shape {x.shape}")
+    return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))  (Heusel et al. 2017, eq. 6; Dowson & Landau 1982).
+
+    Tr((S1 S2)^(1/2)) is computed as the sum of square roots of the eigenvalues of
+    S1^(1/2) S2 S1^(1/2), which is symmetric positive semi-definite, so no complex
+    matrix square root is needed.
+    """
+    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
+    sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
+    values, vectors = np.linalg.eigh(sigma1)
+    sqrt_sigma1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = sqrt_sigma1 @ sigma2 @ sqrt_sigma1
+    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    diff = mu1 - mu2
+    return float(max(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt, 0.0))
+
+
+def fid(real: np.ndarray, fake: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets."""
+    return frechet_distance(*feature_statistics(real), *feature_statistics(fake))
+
+
+def kid(
+    real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """Kernel Inception Distance (Binkowski et al. 2018): unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3.
+
+    Averaged over ``subsets`` random subsets of ``subset_size`` from each set
+    (sizes capped at the smaller set); returns (mean, standard deviation).
+    """
+    x = np.asarray(real, dtype=np.float64)
+    y = np.asarray(fake, dtype=np.float64)
+    m = min(subset_size, len(x), len(y))
+    if m < 2:
+        raise ValueError("KID needs at least 2 samples in each set")
+    d = x.shape[1]
+    rng = np.random.default_rng(seed)
+    values = np.empty(subsets)
+    for s in range(subsets):
+        a = x[rng.choice(len(x), m, replace=False)]
+        b = y[rng.choice(len(y), m, replace=False)]
+        k_aa = (a @ a.T / d + 1) ** 3
+        k_bb = (b @ b.T / d + 1) ** 3
+        k_ab = (a @ b.T / d + 1) ** 3
+        off_diagonal = (k_aa.sum() - np.trace(k_aa) + k_bb.sum() - np.trace(k_bb)) / (m * (m - 1))
+        values[s] = off_diagonal - 2 * k_ab.mean()
+    return float(values.mean()), float(values.std())
+
+
+def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]:
+    """exp(E_x KL(p(y|x) || p(y))) over ``splits`` equal splits (Salimans et al. 2016); (mean, std)."""
+    logits = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
+    log_p = torch.log_softmax(logits, dim=1)
+    scores = []
+    for part in torch.chunk(log_p, splits):
+        log_marginal = torch.logsumexp(part, dim=0) - np.log(len(part))
+        kl = (part.exp() * (part - log_marginal)).sum(dim=1).mean()
+        scores.append(kl.exp().item())
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def _kth_neighbour_distances(x: torch.Tensor, ks: tuple[int, ...], chunk: int) -> dict[int, torch.Tensor]:
+    """Distance from each row of x to its k-th nearest other row, for each k."""
+    k_max = max(ks)
+    out = {k: torch.empty(len(x), dtype=x.dtype) for k in ks}
+    for i in range(0, len(x), chunk):
+        d = torch.cdist(x[i : i + chunk], x)
+        nearest = d.topk(k_max + 1, dim=1, largest=False).values  # column 0 is the point itself
+        for k in ks:
+            out[k][i : i + chunk] = nearest[:, k]
+    return out
+
+
+def prdc(real: np.ndarray, fake: np.ndarray, k_pr: int = 3, k_dc: int = 5, chunk: int = 1000) -> dict[str, float]:
+    """Precision and recall (Kynkaanniemi et al. 2019, k = ``k_pr``), density and coverage (Naeem et al. 2020, k = ``k_dc``).
+
+    A set's manifold is the union of balls around its points with radius the
+    distance to their k-th nearest neighbour in the same set.
+    precision = fraction of fakes inside the real manifold; recall = fraction of
+    reals inside the fake manifold; density = mean over fakes of the number of
+    real balls containing it, divided by k; coverage = fraction of real balls
+    that contain at least one fake.
+    """
+    x = torch.as_tensor(np.asarray(real), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(fake), dtype=torch.float32)
+    if len(x) <= max(k_pr, k_dc) or len(y) <= k_pr:
+        raise ValueError(f"PRDC needs more than {max(k_pr, k_dc)} samples in each set")
+    real_radii = _kth_neighbour_distances(x, (k_pr, k_dc), chunk)
+    fake_radii = _kth_neighbour_distances(y, (k_pr,), chunk)[k_pr]
+    in_real_manifold = torch.zeros(len(y), dtype=torch.bool)
+    density_count = torch.zeros(len(y))
+    real_covered = torch.zeros(len(x), dtype=torch.bool)
+    real_in_fake_manifold = torch.zeros(len(x), dtype=torch.bool)
+    for j in range(0, len(y), chunk):
+        d = torch.cdist(y[j : j + chunk], x)  # (fakes, reals)
+        in_real_manifold[j : j + chunk] = (d <= real_radii[k_pr].unsqueeze(0)).any(dim=1)
+        inside_dc = d <= real_radii[k_dc].unsqueeze(0)
+        density_count[j : j + chunk] = inside_dc.sum(dim=1).float()
+        real_covered |= inside_dc.any(dim=0)
+        real_in_fake_manifold |= (d <= fake_radii[j : j + chunk].unsqueeze(1)).any(dim=0)
+    return {
+        "precision": in_real_manifold.float().mean().item(),
+        "recall": real_in_fake_manifold.float().mean().item(),
+        "density": (density_count.sum() / (k_dc * len(y))).item(),
+        "coverage": real_covered.float().mean().item(),
+    }
+
+
+def mode_scores(points: np.ndarray, modes: np.ndarray, std: float, quality_stds: float = 3.0) -> dict[str, float]:
+    """Mode coverage of 2D mixture samples (VEEGAN, Srivastava et al. 2017; PacGAN, Lin et al. 2018).
+
+    A sample is high quality when it lies within ``quality_stds`` standard
+    deviations of its nearest mode; a mode is captured when at least one high
+    quality sample is nearest to it. ``reverse_kl`` is KL(p || uniform) of the
+    histogram of high-quality samples over the modes (0 when every mode gets the
+    same share; a missed mode adds nothing, a mode with all samples adds log M).
+    """
+    p = torch.as_tensor(np.asarray(points), dtype=torch.float64)
+    centres = torch.as_tensor(np.asarray(modes), dtype=torch.float64)
+    distance, nearest = torch.cdist(p, centres).min(dim=1)
+    good = distance <= quality_stds * std
+    counts = torch.bincount(nearest[good], minlength=len(centres)).double()
+    total = counts.sum()
+    if total > 0:
+        share = counts / total
+        nonzero = share > 0
+        reverse_kl = float((share[nonzero] * torch.log(share[nonzero] * len(centres))).sum())
+    else:
+        reverse_kl = float("inf")
+    return {
+        "modes_captured": int((counts > 0).sum()),
+        "modes_total": len(centres),
+        "high_quality": float(good.double().mean()),
+        "reverse_kl": reverse_kl,
+    }
+
+
+def label_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of samples the evaluator assigns to the label they were generated for."""
+    return float((np.asarray(logits).argmax(axis=1) == np.asarray(labels)).mean())
