@@ -114,6 +114,56 @@ def cmd_evaluator_train(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from gankit.metrics.evaluate import (
+        SPLIT_DATASETS,
+        append_row,
+        evaluate_generator,
+        evaluate_real_vs_real,
+        format_table,
+    )
+
+    extractor = {"name": args.extractor} if args.extractor else None
+    if args.evaluator:
+        extractor = {"name": "evaluator", "weights": args.evaluator}
+    common = dict(metrics=args.metrics, num_reference=args.reference_n, seed=args.seed, extractor=extractor,
+                  use_cache=not args.no_cache)  # fmt: skip
+    run_dir = None
+    if args.real_vs_real:
+        if args.dataset:
+            data_section = {"name": args.dataset}
+        elif args.source:
+            from gankit.sampling import load_generator
+
+            data_section = load_generator(args.source).config.data
+        else:
+            raise SystemExit("gankit evaluate --real-vs-real: give --dataset NAME or a run folder")
+        row = evaluate_real_vs_real(data_section, num_samples=args.n, **common)
+        print(format_table(row))
+    else:
+        if not args.source:
+            raise SystemExit("gankit evaluate: give a run folder, export or checkpoint (or --real-vs-real)")
+        from gankit.sampling import load_generator
+
+        pipeline = load_generator(args.source, device=args.device)
+        row = evaluate_generator(pipeline, num_samples=args.n, reference_split=args.split, progress=True, **common)
+        row["source"] = str(args.source)
+        floor = None
+        if args.floor and pipeline.config.data["name"] in SPLIT_DATASETS and pipeline.kind == "images":
+            floor = evaluate_real_vs_real(pipeline.config.data, num_samples=min(args.n, args.reference_n), **common)
+            row["floor"] = floor["metrics"]
+        print(format_table(row, floor))
+        source = Path(args.source)
+        run_dir = source if source.is_dir() else source.parent if (source.parent / "config.json").is_file() else None
+        if run_dir is not None and source.parent.name == "checkpoints":
+            run_dir = source.parent.parent
+    log = Path(args.log) if args.log else (run_dir / "metrics.jsonl" if run_dir else None)
+    if log is not None:
+        append_row(log, row)
+        print(f"appended to {log}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit import __version__
 
@@ -138,6 +188,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_sample)
+
+    p = sub.add_parser("evaluate", help="score a generator (FID, KID, IS, PRDC, modes) with its protocol")
+    p.add_argument("source", nargs="?", help="run folder, generator.safetensors, or checkpoint")
+    p.add_argument("--metrics", default="fid,kid,prdc,is", help="comma-separated: fid, kid, is, prdc, modes")
+    p.add_argument("--n", type=int, default=10000, help="generated samples")
+    p.add_argument("--reference-n", type=int, default=10000, help="real samples from the reference split")
+    p.add_argument("--split", default="train", choices=["train", "test"], help="reference split")
+    p.add_argument("--seed", type=int, default=0, help="sample seed and reference subset seed")
+    p.add_argument("--extractor", help="evaluator (default for images), raw (default for points), inception")
+    p.add_argument("--evaluator", help="evaluator weights: a built-in name or a .safetensors from `gankit evaluator train`")
+    p.add_argument("--real-vs-real", action="store_true", help="score the test split against the train split")
+    p.add_argument("--dataset", help="with --real-vs-real: the dataset name")
+    p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the real-vs-real floor column")
+    p.add_argument("--no-cache", action="store_true", help="recompute the reference features")
+    p.add_argument("--log", help="append the row here (default: the run's metrics.jsonl)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("evaluator", help="train the classifier whose features the metrics use")
     evaluator_sub = p.add_subparsers(dest="evaluator_command", required=True)

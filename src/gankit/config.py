@@ -38,6 +38,11 @@ class TrainConfig:
     keep_checkpoints: int = 3
     sample_grid: int = 64  # images in the fixed-z sample grid
     tensorboard: bool = True  # write TensorBoard events when the tensorboard package is installed
+    eval_every: int = 0  # score G every N steps into metrics.jsonl (0: never)
+    eval_metrics: list[str] = dataclasses.field(default_factory=lambda: ["fid", "prdc"])
+    eval_samples: int = 5000  # generated samples per evaluation (the reference is 10,000 real ones)
+    eval_best: str = "fid"  # the metric value that picks best/generator.safetensors
+    eval_evaluator: str = ""  # evaluator weights; "" = the built-in one for the dataset (raw values for points)
 
     def __post_init__(self):
         positive = ("steps", "batch_size", "d_steps", "log_every", "sample_every", "checkpoint_every",
@@ -48,6 +53,8 @@ class TrainConfig:
         for name in ("lr_g", "lr_d"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if self.eval_every < 0 or self.eval_samples < 10:
+            raise ConfigError("train.eval_every must be >= 0 and train.eval_samples >= 10")
         for name in ("beta1", "beta2", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be in [0, 1), got {getattr(self, name)}")

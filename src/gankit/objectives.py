@@ -67,6 +67,8 @@ class StandardObjective:
             "d_loss": loss.detach(),
             "D(x)": self.loss.d_output(logits_real.detach()).float().mean(),
             "D(G(z))": self.loss.d_output(logits_fake.detach()).float().mean(),
+            # Fraction D gets right at threshold 0 (real: logit > 0, fake: logit < 0).
+            "d_accuracy": ((logits_real.detach() > 0).float().mean() + (logits_fake.detach() < 0).float().mean()) / 2,
         }
         if self.loss.gradient_penalty_weight > 0:
             alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)

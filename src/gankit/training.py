@@ -44,6 +44,7 @@ from gankit.config import SECTIONS, RunConfig, save_json
 from gankit.data import BatchStream, Dataset, load_dataset, to_uint8_images
 from gankit.images import image_grid, line_plot, save_gif, save_picture, scatter_plot
 from gankit.losses import build_loss
+from gankit.monitor import Monitor
 from gankit.models import MODELS
 from gankit.objectives import build_objective, frozen
 from gankit.sampling import latents, resolve_device
@@ -219,6 +220,9 @@ def train(
     latent_dim = model_options.latent_dim
     fixed_z = latents(cfg.sample_grid, latent_dim, cfg.seed).to(device)
 
+    evaluation = plan_evaluation(config, dataset, run_dir) if cfg.eval_every else None
+    monitor = Monitor()
+
     step, batches = 0, 0
     if resume:
         step, batches = load_checkpoint(existing[-1][1], G, D, ema, opt_G, opt_D, z_generator, device)
@@ -245,6 +249,10 @@ def train(
     last_row: dict[str, Any] = {}
     rate = float("nan")
     bar = make_progress_bar(progress, cfg.steps, step)
+
+    def say(message: str) -> None:
+        (bar.write if progress else log)(message)
+
     G.train()
     D.train()
     while step < cfg.steps:
@@ -288,6 +296,11 @@ def train(
                 **{name: round(float(total) / interval_steps, 6) for name, total in sums.items()},
                 "images_per_second": round(rate, 1),
             }
+            alarms = monitor.on_log(last_row)
+            if alarms:
+                last_row["alarms"] = alarms
+                for alarm in alarms:
+                    say(f"ALARM {alarm}")
             append_jsonl(log_path, last_row)
             if writer is not None:
                 for name, value in last_row.items():
@@ -297,8 +310,11 @@ def train(
             sums, interval_steps, interval_start = {}, 0, time.perf_counter()
 
         # ------------------------------------------------------------ samples and checkpoints
-        if ema is not None and (step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done):
+        evaluate_now = evaluation is not None and (step % cfg.eval_every == 0 or done)
+        if ema is not None and (step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done or evaluate_now):
             ema.recalibrate(latent_dim, cfg.batch_size, cfg.seed + 2, device)
+        if evaluate_now:
+            evaluation.run(config, step, ema.model if ema else G, ema is not None, device, monitor, say)
         if step % cfg.sample_every == 0 or done:
             write_samples(run_dir, step, ema.model if ema else G, fixed_z, dataset)
         if step % cfg.checkpoint_every == 0 or done:
@@ -315,7 +331,53 @@ def train(
     return RunResult(run_dir, step, rate, last_row)
 
 
-POSTFIX = ("d_loss", "g_loss", "D(x)", "D(G(z))", "images_per_second")
+class PeriodicEvaluation:
+    """Scores G during training, appends to metrics.jsonl, keeps best/generator.safetensors."""
+
+    def __init__(self, run_dir: Path, extractor: dict[str, Any], cfg):
+        self.run_dir, self.extractor, self.cfg = run_dir, extractor, cfg
+        self.best_path = run_dir / "best" / "metrics.json"
+        self.best = json.loads(self.best_path.read_text())["metrics"][cfg.eval_best] if self.best_path.is_file() else None
+
+    def run(self, config: RunConfig, step: int, model: nn.Module, ema: bool, device, monitor: Monitor, say) -> None:
+        from gankit.metrics.evaluate import append_row, evaluate_generator, lower_is_better
+        from gankit.sampling import GeneratorPipeline
+
+        pipeline = GeneratorPipeline(copy.deepcopy(model), config, step, ema, device)
+        cfg = self.cfg
+        row = evaluate_generator(pipeline, cfg.eval_metrics, cfg.eval_samples, "train", 10000, cfg.seed, self.extractor)
+        row["source"] = "training"
+        row["alarms"] = monitor.on_eval(step, row["metrics"])
+        append_row(self.run_dir / "metrics.jsonl", row)
+        value = row["metrics"][cfg.eval_best]
+        lower = lower_is_better(cfg.eval_best)
+        improved = self.best is None or (value < self.best if lower else value > self.best)
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in row["metrics"].items())
+        say(f"eval step {step}: {summary}{' (best so far)' if improved else ''}")
+        for alarm in row["alarms"]:
+            say(f"ALARM {alarm}")
+        if improved:
+            self.best = value
+            export_generator(self.run_dir / "best" / "generator.safetensors", model, config.to_dict(), step, ema)
+            atomic_write_text(self.best_path, json.dumps(row, indent=2) + "\n")
+
+
+def plan_evaluation(config: RunConfig, dataset: Dataset, run_dir: Path) -> PeriodicEvaluation:
+    """Check the evaluation settings before training starts (an unknown metric fails now, not at step N)."""
+    from gankit.metrics.evaluate import METRICS, default_extractor, parse_metrics
+    from gankit.metrics.extractors import build_extractor
+
+    cfg = config.train
+    names = parse_metrics(cfg.eval_metrics)
+    keys = [k for n in names for k in METRICS[n].keys]
+    if cfg.eval_best not in keys:
+        raise TrainingError(f"train.eval_best={cfg.eval_best!r} is not reported by train.eval_metrics {names}; choose one of {keys}")
+    extractor = {"name": "evaluator", "weights": cfg.eval_evaluator} if cfg.eval_evaluator else default_extractor(config.data, dataset.kind)
+    build_extractor(extractor)
+    return PeriodicEvaluation(run_dir, extractor, cfg)
+
+
+POSTFIX = ("d_loss", "g_loss", "D(x)", "D(G(z))", "d_accuracy", "images_per_second")
 
 
 def _without_completion(config: RunConfig) -> RunConfig:

@@ -1,0 +1,277 @@
+"""Evaluation: samples -> features -> statistics -> metrics, with the protocol attached.
+
+``evaluate_generator`` draws ``num_samples`` samples from a generator, puts
+them and a reference split of the real data through one feature extractor, and
+computes the requested metrics. ``evaluate_real_vs_real`` does the same with
+the dataset's test split in place of the generator: the floor a generator's
+score should be read against. Every result is one row: the metric values plus
+a ``protocol`` card saying exactly how they were measured.
+
+Reference features are cached on disk under
+``<cache>/reference/<sha256>.npz``, keyed by the content of the selected real
+images and the extractor's card, so a changed dataset or evaluator can never
+reuse stale statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from gankit.data import Dataset, load_dataset
+from gankit.data.sources import cache_dir
+from gankit.metrics import scores
+from gankit.metrics.extractors import Extractor, Features, build_extractor
+from gankit.registry import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    name: str
+    needs: str  # "features", "logits" or "points"
+    compute: Callable[..., dict[str, float]]
+    keys: tuple[str, ...] = ()  # the values it reports
+    lower_is_better: tuple[str, ...] = ()
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _fid(real: Features, fake: Features, **_) -> dict[str, float]:
+    return {"fid": scores.fid(real.features, fake.features)}
+
+
+def _kid(real: Features, fake: Features, seed: int = 0, **_) -> dict[str, float]:
+    mean, std = scores.kid(real.features, fake.features, subsets=100, subset_size=1000, seed=seed)
+    return {"kid": mean, "kid_std": std}
+
+
+def _inception_score(real: Features, fake: Features, **_) -> dict[str, float]:
+    mean, std = scores.inception_score(fake.logits, splits=10)
+    return {"is": mean, "is_std": std}
+
+
+def _prdc(real: Features, fake: Features, **_) -> dict[str, float]:
+    return scores.prdc(real.features, fake.features, k_pr=3, k_dc=5)
+
+
+def _modes(real: Features, fake: Features, data: Dataset | None = None, **_) -> dict[str, float]:
+    if data is None or "modes" not in data.extras:
+        raise ConfigError("metric 'modes' needs a 2D mixture dataset (ring or grid)")
+    return scores.mode_scores(fake.features, np.array(data.extras["modes"]), data.extras["std"])
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("fid", "features", _fid, ("fid",), ("fid",)),
+        Metric("kid", "features", _kid, ("kid", "kid_std"), ("kid",),
+               {"subsets": 100, "subset_size": 1000, "kernel": "(x.y/d + 1)^3"}),
+        Metric("is", "logits", _inception_score, ("is", "is_std"), (), {"splits": 10}),
+        Metric("prdc", "features", _prdc, ("precision", "recall", "density", "coverage"), (),
+               {"k_precision_recall": 3, "k_density_coverage": 5}),
+        Metric("modes", "points", _modes, ("modes_captured", "modes_total", "high_quality", "reverse_kl"),
+               ("reverse_kl",), {"high_quality_within_stds": 3}),
+    )
+}
+
+
+def lower_is_better(key: str) -> bool:
+    return any(key in m.lower_is_better for m in METRICS.values())
+
+
+def parse_metrics(names: str | list[str]) -> list[str]:
+    names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown or not names:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; metrics: {', '.join(METRICS)}")
+    return names
+
+
+def default_extractor(data_section: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Raw values for points; the built-in evaluator named after the dataset for images."""
+    from gankit.metrics.evaluator import builtin_evaluators
+
+    if kind == "points":
+        return {"name": "raw"}
+    name = data_section["name"]
+    if name in builtin_evaluators():
+        return {"name": "evaluator", "weights": name}
+    raise ConfigError(
+        f"no built-in evaluator for dataset {name!r} (built-in: {', '.join(sorted(builtin_evaluators()))}); "
+        f"train one with `gankit evaluator train --dataset {name}` and pass --evaluator PATH"
+    )
+
+
+def with_split(section: dict[str, Any], split: str) -> dict[str, Any]:
+    """The data section with ``split`` set, for sources that have splits (point mixtures do not)."""
+    from gankit.data import DATASETS
+    from gankit.registry import field_names
+
+    has_split = "split" in field_names(DATASETS.get(section["name"]).config_cls)
+    return {**section, "split": split} if has_split else dict(section)
+
+
+def select(dataset: Dataset, n: int, seed: int) -> torch.Tensor:
+    """``n`` rows chosen without replacement by ``seed`` (all rows, in order, when n >= N)."""
+    if n >= len(dataset):
+        return dataset.x
+    index = np.sort(np.random.default_rng(seed).choice(len(dataset), n, replace=False))
+    return dataset.x[torch.from_numpy(index)]
+
+
+def content_key(x: torch.Tensor, extractor: Extractor) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps(extractor.card, sort_keys=True, default=str).encode())
+    digest.update(str(tuple(x.shape)).encode())
+    digest.update(x.contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def reference_features(x: torch.Tensor, extractor: Extractor, use_cache: bool = True) -> tuple[Features, str, bool]:
+    """Features of real samples ``x``, from the cache when this exact content was seen before."""
+    key = content_key(x, extractor)
+    path = cache_dir() / "reference" / f"{key}.npz"
+    if use_cache and path.is_file():
+        with np.load(path) as cached:
+            logits = cached["logits"] if "logits" in cached.files else None
+            return Features(cached["features"], logits), key, True
+    features = extractor(x)
+    if use_cache:
+        import io
+
+        from gankit.checkpoint import atomic_write_bytes
+
+        buffer = io.BytesIO()
+        arrays = {"features": features.features}
+        if features.logits is not None:
+            arrays["logits"] = features.logits
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(path, buffer.getvalue())
+    return features, key, False
+
+
+def compute(
+    metrics: list[str], real: Features, fake: Features, seed: int, data: Dataset | None
+) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for name in metrics:
+        metric = METRICS[name]
+        if metric.needs == "logits" and fake.logits is None:
+            raise ConfigError(f"metric {name!r} needs class logits; this extractor gives none")
+        values.update(metric.compute(real, fake, seed=seed, data=data))
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in values.items()}
+
+
+def protocol_card(
+    extractor: Extractor, metrics: list[str], num_generated: int, num_reference: int,
+    reference: dict[str, Any], seed: int, reference_cached: bool,
+) -> dict[str, Any]:  # fmt: skip
+    from gankit import __version__
+
+    return {
+        **extractor.card,
+        "metrics": {name: METRICS[name].settings for name in metrics},
+        "num_generated": num_generated,
+        "num_reference": num_reference,
+        "reference": reference,
+        "seed": seed,
+        "reference_features_cached": reference_cached,
+        "gankit_version": __version__,
+    }
+
+
+def evaluate_generator(
+    pipeline,
+    metrics: list[str] | str = ("fid", "kid", "prdc", "is"),
+    num_samples: int = 10000,
+    reference_split: str = "train",
+    num_reference: int = 10000,
+    seed: int = 0,
+    extractor: dict[str, Any] | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score ``pipeline`` (a GeneratorPipeline) against its training dataset's ``reference_split``."""
+    metrics = parse_metrics(metrics)
+    data_section = with_split(pipeline.config.data, reference_split)
+    data = load_dataset(data_section)
+    extractor_obj = build_extractor(extractor or default_extractor(data_section, data.kind))
+    real_x = select(data, num_reference, seed)
+    real, key, cached = reference_features(real_x, extractor_obj, use_cache)
+    samples = pipeline.sample(num_samples, seed=seed, batch_size=500, progress=progress)
+    fake_x = torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous() if samples.ndim == 4 else torch.from_numpy(samples)
+    extractor_obj.check_input(fake_x)
+    fake = extractor_obj(fake_x)
+    values = compute(metrics, real, fake, seed, data)
+    reference = {"dataset": data_section, "split": reference_split, "subset_seed": seed, "content_sha256": key}
+    return {
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "step": pipeline.step,
+        "ema": pipeline.ema,
+        "generated": {"seed": seed, "num_samples": num_samples},
+        "metrics": values,
+        "protocol": protocol_card(extractor_obj, metrics, num_samples, len(real_x), reference, seed, cached),
+    }
+
+
+def evaluate_real_vs_real(
+    data_section: dict[str, Any],
+    metrics: list[str] | str = ("fid", "kid", "prdc", "is"),
+    num_samples: int = 10000,
+    num_reference: int = 10000,
+    seed: int = 0,
+    extractor: dict[str, Any] | None = None,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """The floor: the test split scored as if it were generated, against the train split."""
+    metrics = parse_metrics(metrics)
+    train_section = with_split(data_section, "train")
+    test_section = with_split(data_section, "test")
+    train, test = load_dataset(train_section), load_dataset(test_section)
+    extractor_obj = build_extractor(extractor or default_extractor(train_section, train.kind))
+    real_x = select(train, num_reference, seed)
+    fake_x = select(test, num_samples, seed + 1)
+    real, key, cached = reference_features(real_x, extractor_obj, use_cache)
+    fake, _, _ = reference_features(fake_x, extractor_obj, use_cache)
+    values = compute(metrics, real, fake, seed, train)
+    reference = {"dataset": train_section, "split": "train", "subset_seed": seed, "content_sha256": key}
+    return {
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "real_vs_real": True,
+        "generated": {"dataset": test_section, "split": "test", "subset_seed": seed + 1, "num_samples": len(fake_x)},
+        "metrics": values,
+        "protocol": protocol_card(extractor_obj, metrics, len(fake_x), len(real_x), reference, seed, cached),
+    }
+
+
+SPLIT_DATASETS = ("fashion-mnist", "digits", "cifar10", "idx")  # sources with a separate test split
+
+
+def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> str:
+    """A readable table of a row's metrics (and their ratio to a real-vs-real floor, when given)."""
+    p = row["protocol"]
+    lines = [
+        f"extractor {p['extractor']} (sha256 {str(p.get('weights_sha256'))[:12]}), "
+        f"{p['num_generated']} generated vs {p['num_reference']} reference ({p['reference']['split']} split), seed {p['seed']}",
+        f"{'metric':14s} {'value':>12s}" + (f" {'floor':>12s} {'ratio':>8s}" if floor else ""),
+    ]
+    for key, value in row["metrics"].items():
+        line = f"{key:14s} {value:12.5g}"
+        if floor and key in floor["metrics"]:
+            base = floor["metrics"][key]
+            ratio = value / base if base else float("inf")
+            line += f" {base:12.5g} {ratio:8.3g}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")

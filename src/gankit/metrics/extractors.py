@@ -1,0 +1,151 @@
+"""Feature extractors: uint8 images (or float points) -> features and, where they exist, class logits.
+
+Every extractor describes itself with a ``card`` (name, weights sha256,
+preprocessing, feature size) that is copied into each score it produces.
+Real and generated samples go through the same extractor in the same form:
+uint8 images, so generated samples are quantized exactly as a saved PNG would be.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+
+from gankit.registry import ConfigError, Registry
+
+
+@dataclasses.dataclass
+class Features:
+    features: np.ndarray  # (N, F) float32
+    logits: np.ndarray | None = None  # (N, K) float32
+
+
+class Extractor:
+    card: dict[str, Any]
+
+    def __call__(self, x: torch.Tensor) -> Features:
+        raise NotImplementedError
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a ConfigError if ``x`` is not what this extractor reads."""
+
+
+EXTRACTORS: Registry = Registry("feature extractor")
+
+
+@dataclasses.dataclass
+class EvaluatorOptions:
+    weights: str = ""  # built-in evaluator name (a dataset name) or a .safetensors path
+    batch_size: int = 500
+    device: str = "cpu"
+
+
+@EXTRACTORS.register("evaluator", EvaluatorOptions, "a gankit-trained classifier: penultimate features + logits")
+class EvaluatorExtractor(Extractor):
+    def __init__(self, options: EvaluatorOptions):
+        from gankit.metrics.evaluator import load_evaluator
+
+        if not options.weights:
+            raise ConfigError("the evaluator extractor needs weights (a built-in name such as fashion-mnist, or a path)")
+        self.evaluator = load_evaluator(options.weights, options.device)
+        self.batch_size, self.device = options.batch_size, torch.device(options.device)
+        info = self.evaluator.info
+        self.card = {
+            "extractor": "evaluator",
+            "weights": options.weights,
+            "weights_sha256": self.evaluator.sha256,
+            "evaluator_test_accuracy": info["test_accuracy"],
+            "evaluator_dataset": info["dataset"],
+            "feature_dim": self.evaluator.net.feature_dim,
+            "preprocessing": f"uint8 (N, {info['channels']}, {info['resolution']}, {info['resolution']}) -> x / 127.5 - 1; "
+            "penultimate layer (after global average pooling) as features",
+        }
+
+    def check_input(self, x: torch.Tensor) -> None:
+        want = (self.evaluator.channels, self.evaluator.resolution, self.evaluator.resolution)
+        if x.dtype != torch.uint8 or tuple(x.shape[1:]) != want:
+            raise ConfigError(
+                f"the evaluator {self.card['weights']!r} reads uint8 images of shape {want}, got {x.dtype} "
+                f"{tuple(x.shape[1:])}; train an evaluator for this data (gankit evaluator train) and pass it"
+            )
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> Features:
+        self.check_input(x)
+        features, logits = [], []
+        for i in range(0, len(x), self.batch_size):
+            batch = x[i : i + self.batch_size].to(self.device).float().div_(127.5).sub_(1.0)
+            f, l = self.evaluator.net.features_and_logits(batch)
+            features.append(f.float().cpu())
+            logits.append(l.float().cpu())
+        return Features(torch.cat(features).numpy(), torch.cat(logits).numpy())
+
+
+@dataclasses.dataclass
+class NoOptions:
+    pass
+
+
+@EXTRACTORS.register("raw", NoOptions, "the samples themselves (2D points; images as pixels in [0, 1])")
+class RawExtractor(Extractor):
+    def __init__(self, options: NoOptions):
+        self.card = {"extractor": "raw", "weights_sha256": None, "preprocessing": "points as they are; images / 255, flattened"}
+
+    def __call__(self, x: torch.Tensor) -> Features:
+        values = x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
+        return Features(values.flatten(1).cpu().numpy())
+
+
+@dataclasses.dataclass
+class InceptionOptions:
+    batch_size: int = 64
+    device: str = "cpu"
+
+
+@EXTRACTORS.register("inception", InceptionOptions, "Inception-v3 (2048-d pool, logits) via torch-fidelity; needs internet once")
+class InceptionExtractor(Extractor):
+    """Standard Inception features for comparison with published FID/IS/KID (optional extra ``inception``)."""
+
+    def __init__(self, options: InceptionOptions):
+        try:
+            from torch_fidelity import FeatureExtractorInceptionV3
+        except ImportError as error:
+            raise ConfigError(
+                "the inception extractor needs torch-fidelity: pip install 'gankit[inception]' "
+                "(its weights download once from GitHub)"
+            ) from error
+        self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
+        self.net = self.net.to(options.device).eval()
+        self.batch_size, self.device = options.batch_size, torch.device(options.device)
+        self.card = {
+            "extractor": "inception",
+            "weights": "torch-fidelity inception-v3-compat (pt_inception-2015-12-05)",
+            "weights_sha256": None,
+            "feature_dim": 2048,
+            "preprocessing": "uint8 RGB (gray repeated to 3 channels); torch-fidelity resizes to 299x299 internally",
+        }
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.dtype != torch.uint8:
+            raise ConfigError("the inception extractor reads uint8 images")
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> Features:
+        self.check_input(x)
+        features, logits = [], []
+        for i in range(0, len(x), self.batch_size):
+            batch = x[i : i + self.batch_size].to(self.device)
+            if batch.shape[1] == 1:
+                batch = batch.expand(-1, 3, -1, -1)
+            f, l = self.net(batch)
+            features.append(f.float().cpu())
+            logits.append(l.float().cpu())
+        return Features(torch.cat(features).numpy(), torch.cat(logits).numpy())
+
+
+def build_extractor(section: dict[str, Any]) -> Extractor:
+    entry, options = EXTRACTORS.resolve(section, "extractor")
+    return entry.factory(options)

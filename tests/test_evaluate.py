@@ -1,0 +1,137 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_overrides
+
+from gankit import load_config, load_generator, train
+from gankit.checkpoint import CheckpointError
+from gankit.cli import main
+from gankit.metrics.evaluate import evaluate_generator, evaluate_real_vs_real, parse_metrics
+from gankit.metrics.evaluator import EvaluatorTraining, augment, load_evaluator, save_evaluator, train_evaluator
+from gankit.metrics.extractors import build_extractor
+from gankit.registry import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def tiny_evaluator(tmp_path, tiny_npz):
+    options = EvaluatorTraining(epochs=1, batch_size=16, width=4)
+    evaluator = train_evaluator({"name": "npz", "path": str(tiny_npz)}, options, log=lambda s: None, progress=False)
+    return save_evaluator(evaluator, tmp_path / "eval.safetensors")
+
+
+@pytest.fixture
+def tiny_run(tmp_path, tiny_npz):
+    out = tmp_path / "run"
+    overrides = tiny_overrides(tiny_npz, steps=2) + ["model.init_std=0.3"]
+    train(load_config(None, overrides), out, progress=False, log=lambda s: None)
+    return out
+
+
+def test_evaluator_round_trip_and_corruption_check(tmp_path, tiny_evaluator):
+    evaluator = load_evaluator(tiny_evaluator)
+    info = json.loads(tiny_evaluator.with_suffix(".json").read_text())
+    assert info["weights_sha256"] == evaluator.sha256 and info["resolution"] == 16 and "test_accuracy" in info
+    data = bytearray(tiny_evaluator.read_bytes())
+    data[-5] ^= 0xFF  # flip bits inside the last tensor
+    (tmp_path / "bad.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="do not match their recorded sha256"):
+        load_evaluator(tmp_path / "bad.safetensors")
+    with pytest.raises(CheckpointError, match="gankit evaluator train"):
+        load_evaluator("no-such-dataset")
+
+
+def test_features_do_not_depend_on_batch_size(tiny_evaluator):
+    x = torch.randint(0, 256, (37, 1, 16, 16), dtype=torch.uint8)
+    small = build_extractor({"name": "evaluator", "weights": str(tiny_evaluator), "batch_size": 5})(x)
+    large = build_extractor({"name": "evaluator", "weights": str(tiny_evaluator), "batch_size": 37})(x)
+    np.testing.assert_allclose(small.features, large.features, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(small.logits, large.logits, rtol=1e-5, atol=1e-5)
+
+
+def test_extractor_rejects_the_wrong_image_shape(tiny_evaluator):
+    extractor = build_extractor({"name": "evaluator", "weights": str(tiny_evaluator)})
+    with pytest.raises(ConfigError, match=r"reads uint8 images of shape \(1, 16, 16\)"):
+        extractor(torch.zeros(2, 3, 16, 16, dtype=torch.uint8))
+
+
+def test_generator_row_carries_its_protocol_and_reuses_cached_reference(tiny_run, tiny_evaluator):
+    pipeline = load_generator(tiny_run)
+    kwargs = dict(num_samples=40, num_reference=64, extractor={"name": "evaluator", "weights": str(tiny_evaluator)})
+    row = evaluate_generator(pipeline, **kwargs)
+    assert set(row["metrics"]) == {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "is", "is_std"}
+    assert all(np.isfinite(v) for v in row["metrics"].values())
+    p = row["protocol"]
+    for field in ("extractor", "weights_sha256", "preprocessing", "num_generated", "num_reference", "reference",
+                  "seed", "gankit_version", "metrics"):  # fmt: skip
+        assert field in p, field
+    assert p["weights_sha256"] == load_evaluator(tiny_evaluator).sha256
+    assert (p["num_generated"], p["num_reference"], p["reference"]["split"]) == (40, 64, "train")
+    assert row["step"] == 2 and row["ema"] is False and not p["reference_features_cached"]
+    again = evaluate_generator(pipeline, **kwargs)
+    assert again["protocol"]["reference_features_cached"] and again["metrics"] == row["metrics"]
+
+
+def test_real_vs_real_of_identical_sets_scores_perfectly(tiny_npz, tiny_evaluator):
+    # The .npz source has no separate test split, so both sides are the same 64 images.
+    row = evaluate_real_vs_real({"name": "npz", "path": str(tiny_npz)}, metrics="fid,prdc",
+                                extractor={"name": "evaluator", "weights": str(tiny_evaluator)})  # fmt: skip
+    assert row["metrics"]["fid"] == pytest.approx(0.0, abs=1e-6)
+    assert row["metrics"]["precision"] == row["metrics"]["recall"] == row["metrics"]["coverage"] == 1.0
+
+
+def test_mode_metric_on_a_ring_run(tmp_path):
+    overrides = ["data.name=ring", "data.num_points=500", "model.name=mlp", "model.latent_dim=2",
+                 "model.g_hidden=[16]", "model.d_hidden=[16]", "train.steps=2", "train.batch_size=50",
+                 "train.sample_grid=10", "train.tensorboard=false"]  # fmt: skip
+    train(load_config(None, overrides), tmp_path / "ring", progress=False, log=lambda s: None)
+    row = evaluate_generator(load_generator(tmp_path / "ring"), metrics="modes,fid", num_samples=300, num_reference=300)
+    assert row["protocol"]["extractor"] == "raw" and row["metrics"]["modes_total"] == 8
+    assert 0 <= row["metrics"]["high_quality"] <= 1
+
+
+def test_unknown_metric_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="metrics: fid, kid, is, prdc, modes"):
+        parse_metrics("fid,lpips")
+
+
+def test_augment_shifts_and_flips_without_changing_shape():
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(8, 1, 1, 1)
+    y = augment(x, 1, True, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and not torch.equal(x, y)
+    assert torch.equal(augment(x, 0, False, torch.Generator()), x)
+
+
+def test_cli_evaluate_appends_to_the_runs_metrics(tiny_run, tiny_evaluator, capsys):
+    args = ["evaluate", str(tiny_run), "--n", "30", "--reference-n", "64", "--metrics", "fid,kid",
+            "--evaluator", str(tiny_evaluator)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "fid" in out and "appended to" in out
+    rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["metrics"]["fid"] >= 0 and rows[-1]["source"] == str(tiny_run)
+
+
+def test_training_with_periodic_evaluation_keeps_the_best_generator(tmp_path, tiny_npz, tiny_evaluator):
+    from gankit.training import TrainingError
+
+    overrides = tiny_overrides(tiny_npz, steps=4) + [
+        "train.eval_every=2", "train.eval_samples=20", f"train.eval_evaluator={tiny_evaluator}",
+        "train.eval_metrics=[\"fid\", \"prdc\"]",
+    ]  # fmt: skip
+    train(load_config(None, overrides), tmp_path / "r", progress=False, log=lambda s: None)
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and all(r["source"] == "training" for r in rows)
+    best = json.loads((tmp_path / "r" / "best" / "metrics.json").read_text())
+    assert best["metrics"]["fid"] == min(r["metrics"]["fid"] for r in rows)
+    assert load_generator(tmp_path / "r" / "best" / "generator.safetensors").step == best["step"]
+    log = [json.loads(line) for line in (tmp_path / "r" / "train_log.jsonl").read_text().splitlines()]
+    assert 0 <= log[-1]["d_accuracy"] <= 1
+    with pytest.raises(TrainingError, match="eval_best='is' is not reported"):
+        train(load_config(None, overrides + ["train.eval_best=is"]), tmp_path / "s", progress=False, log=lambda s: None)
