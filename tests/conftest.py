@@ -15,6 +15,17 @@ def tiny_npz(tmp_path):
     return path
 
 
+@pytest.fixture
+def tiny_run(tmp_path, tiny_npz):
+    """A two-step run on the tiny data; a wide init makes its G's outputs vary, so equality checks bite."""
+    from gankit import load_config, train
+
+    out = tmp_path / "run"
+    overrides = tiny_overrides(tiny_npz, steps=2) + ["model.init_std=0.3"]
+    train(load_config(None, overrides), out, progress=False, log=lambda s: None)
+    return out
+
+
 def tiny_overrides(npz_path, steps=4, **train):
     """Settings for a seconds-long run on the tiny .npz data with a small DCGAN."""
     values = {

@@ -26,14 +26,6 @@ def tiny_evaluator(tmp_path, tiny_npz):
     return save_evaluator(evaluator, tmp_path / "eval.safetensors")
 
 
-@pytest.fixture
-def tiny_run(tmp_path, tiny_npz):
-    out = tmp_path / "run"
-    overrides = tiny_overrides(tiny_npz, steps=2) + ["model.init_std=0.3"]
-    train(load_config(None, overrides), out, progress=False, log=lambda s: None)
-    return out
-
-
 def test_evaluator_round_trip_and_corruption_check(tmp_path, tiny_evaluator):
     evaluator = load_evaluator(tiny_evaluator)
     info = json.loads(tiny_evaluator.with_suffix(".json").read_text())

@@ -75,6 +75,17 @@ def cmd_list(args) -> int:
         print(f"{title}:")
         for entry in registry.items():
             print(f"  {entry.name:16s} {entry.summary}")
+    from gankit.metrics.evaluate import METRICS
+    from gankit.metrics.evaluator import builtin_evaluators
+    from gankit.metrics.extractors import EXTRACTORS
+
+    print("feature extractors:")
+    for entry in EXTRACTORS.items():
+        print(f"  {entry.name:16s} {entry.summary}")
+    print(f"built-in evaluators: {', '.join(sorted(builtin_evaluators())) or 'none'}")
+    print("metrics:")
+    for metric in METRICS.values():
+        print(f"  {metric.name:16s} reports {', '.join(metric.keys)}")
     print("presets:")
     for name in preset_names():
         description = read_preset(name).get("description", "")

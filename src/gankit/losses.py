@@ -23,7 +23,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from gankit.registry import ConfigError, Registry
+from gankit.registry import ConfigError, NoOptions, Registry
 
 
 class Loss:
@@ -120,11 +120,6 @@ class WassersteinGPLoss(Loss):
 
     def g_loss(self, logits_fake):
         return -logits_fake.mean()
-
-
-@dataclasses.dataclass
-class NoOptions:
-    pass
 
 
 @LOSSES.register("hinge", NoOptions, "hinge loss, Lim & Ye 2017; Miyato et al. 2018")

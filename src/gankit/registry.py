@@ -17,6 +17,11 @@ from typing import Any, Callable, Generic, TypeVar
 T = TypeVar("T")
 
 
+@dataclasses.dataclass
+class NoOptions:
+    """The options of an entry that takes none."""
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type."""
 

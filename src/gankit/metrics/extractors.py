@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gankit.registry import ConfigError, Registry
+from gankit.registry import ConfigError, NoOptions, Registry
 
 
 @dataclasses.dataclass
@@ -82,11 +82,6 @@ class EvaluatorExtractor(Extractor):
             features.append(f.float().cpu())
             logits.append(l.float().cpu())
         return Features(torch.cat(features).numpy(), torch.cat(logits).numpy())
-
-
-@dataclasses.dataclass
-class NoOptions:
-    pass
 
 
 @EXTRACTORS.register("raw", NoOptions, "the samples themselves (2D points; images as pixels in [0, 1])")
