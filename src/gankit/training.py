@@ -241,6 +241,8 @@ def train(
         f"loss {config.loss['name']} | device {device}, {cfg.precision} | run folder {run_dir}"
     )
     writer = open_tensorboard(run_dir, cfg.tensorboard, log)
+    if step >= cfg.steps:
+        log(f"the run is already at step {step} >= train.steps={cfg.steps}; pass --steps N (N > {step}) to go on")
 
     # ---------------------------------------------------------------- the loop
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
