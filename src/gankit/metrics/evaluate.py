@@ -265,8 +265,14 @@ def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> st
         line = f"{key:14s} {value:12.5g}"
         if floor and key in floor["metrics"]:
             base = floor["metrics"][key]
-            ratio = value / base if base else float("inf")
-            line += f" {base:12.5g} {ratio:8.3g}"
+            noise = floor["metrics"].get(f"{key}_std", 0.0)
+            if key.endswith("_std"):
+                ratio = ""
+            elif base == 0 or abs(base) <= noise:
+                ratio = "n/a"  # the floor is zero or within its own noise: a ratio would mean nothing
+            else:
+                ratio = f"{value / base:.3g}"
+            line += f" {base:12.5g} {ratio:>8s}"
         lines.append(line)
     return "\n".join(lines)
 
