@@ -127,3 +127,28 @@ def test_training_with_periodic_evaluation_keeps_the_best_generator(tmp_path, ti
     assert 0 <= log[-1]["d_accuracy"] <= 1
     with pytest.raises(TrainingError, match="eval_best='is' is not reported"):
         train(load_config(None, overrides + ["train.eval_best=is"]), tmp_path / "s", progress=False, log=lambda s: None)
+
+
+def test_evaluator_on_an_image_folder_holds_out_a_test_tenth(tmp_path):
+    from PIL import Image
+
+    for cls, value in (("dark", 30), ("light", 220)):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(20):
+            Image.new("L", (16, 16), value + i).save(tmp_path / "imgs" / cls / f"{i}.png")
+    section = {"name": "folder", "path": str(tmp_path / "imgs"), "resolution": 16, "channels": 1}
+    options = EvaluatorTraining(epochs=3, batch_size=8, width=4, shift=0, flip=False, lr=1e-2)
+    evaluator = train_evaluator(section, options, log=lambda s: None, progress=False)
+    assert evaluator.info["test_split"].startswith("a held-out random 10% (4 images")
+    assert evaluator.info["class_names"] == ["dark", "light"] and evaluator.info["test_accuracy"] >= 0.75
+
+
+def test_table_gives_ratios_only_where_they_mean_something():
+    from gankit.metrics.evaluate import format_table
+
+    protocol = {"extractor": "evaluator", "weights_sha256": "ab" * 32, "num_generated": 10, "num_reference": 10,
+                "reference": {"split": "train"}, "seed": 0}  # fmt: skip
+    row = {"metrics": {"fid": 2.0, "kid": 0.1, "kid_std": 0.01}, "protocol": protocol}
+    floor = {"metrics": {"fid": 0.5, "kid": 0.001, "kid_std": 0.004}, "protocol": protocol}
+    lines = {line.split()[0]: line.split()[1:] for line in format_table(row, floor).splitlines()[2:]}
+    assert lines["fid"][-1] == "4" and lines["kid"][-1] == "n/a" and len(lines["kid_std"]) == 2

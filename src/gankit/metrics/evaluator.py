@@ -183,11 +183,20 @@ def train_evaluator(
 
     from gankit.data import load_dataset
 
+    from gankit.metrics.evaluate import SPLIT_DATASETS
+
     options = options or EvaluatorTraining()
     train_data = load_dataset({**data_section, "split": "train"})
-    test_data = load_dataset({**data_section, "split": "test"})
     if train_data.kind != "images" or train_data.labels is None:
         raise ValueError(f"an evaluator needs labelled images; {train_data.name} has none")
+    if data_section["name"] in SPLIT_DATASETS:
+        test_data, test_protocol = load_dataset({**data_section, "split": "test"}), "the dataset's test split"
+    else:  # no separate test split: hold out a random 10% of the images
+        order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(options.seed))
+        cut = max(1, len(train_data) // 10)
+        test_data = dataclasses.replace(train_data, x=train_data.x[order[:cut]], labels=train_data.labels[order[:cut]])
+        train_data = dataclasses.replace(train_data, x=train_data.x[order[cut:]], labels=train_data.labels[order[cut:]])
+        test_protocol = f"a held-out random 10% ({cut} images, seed {options.seed})"
     num_classes = int(train_data.labels.max()) + 1
     torch.manual_seed(options.seed)
     generator = torch.Generator().manual_seed(options.seed)
@@ -221,6 +230,7 @@ def train_evaluator(
         "dataset": {**data_section},
         "training": dataclasses.asdict(options),
         "test_accuracy": round(test_accuracy, 4),
+        "test_split": test_protocol,
         "train_seconds": round(time.perf_counter() - start, 1),
         "preprocessing": "uint8 images scaled to [-1, 1] by x / 127.5 - 1, at the dataset's native size",
     }
