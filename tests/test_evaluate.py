@@ -61,7 +61,7 @@ def test_generator_row_carries_its_protocol_and_reuses_cached_reference(tiny_run
     assert all(np.isfinite(v) for v in row["metrics"].values())
     p = row["protocol"]
     for field in ("extractor", "weights_sha256", "preprocessing", "num_generated", "num_reference", "reference",
-                  "seed", "gankit_version", "metrics"):  # fmt: skip
+                  "seed", "gankit_version", "metrics", "checkpoint_step", "ema_generator"):  # fmt: skip
         assert field in p, field
     assert p["weights_sha256"] == load_evaluator(tiny_evaluator).sha256
     assert (p["num_generated"], p["num_reference"], p["reference"]["split"]) == (40, 64, "train")
@@ -152,3 +152,13 @@ def test_table_gives_ratios_only_where_they_mean_something():
     floor = {"metrics": {"fid": 0.5, "kid": 0.001, "kid_std": 0.004}, "protocol": protocol}
     lines = {line.split()[0]: line.split()[1:] for line in format_table(row, floor).splitlines()[2:]}
     assert lines["fid"][-1] == "4" and lines["kid"][-1] == "n/a" and len(lines["kid_std"]) == 2
+
+
+def test_inception_extractor_explains_how_to_install_it_when_absent():
+    try:
+        import torch_fidelity  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"pip install 'gankit\[inception\]'"):
+            build_extractor({"name": "inception"})
+    else:
+        pytest.skip("torch-fidelity is installed; its weights need a download, which tests may not do")

@@ -210,13 +210,15 @@ def evaluate_generator(
     fake = extractor_obj(fake_x)
     values = compute(metrics, real, fake, seed, data)
     reference = {"dataset": data_section, "split": reference_split, "subset_seed": seed, "content_sha256": key}
+    protocol = protocol_card(extractor_obj, metrics, num_samples, len(real_x), reference, seed, cached)
+    protocol.update({"checkpoint_step": pipeline.step, "ema_generator": pipeline.ema})
     return {
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "step": pipeline.step,
         "ema": pipeline.ema,
         "generated": {"seed": seed, "num_samples": num_samples},
         "metrics": values,
-        "protocol": protocol_card(extractor_obj, metrics, num_samples, len(real_x), reference, seed, cached),
+        "protocol": protocol,
     }
 
 
