@@ -175,6 +175,44 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _feature_fn(extractor):
+    return None if extractor is None else (lambda x: extractor(x).features)
+
+
+def cmd_interpolate(args) -> int:
+    from gankit.analysis import latent
+    from gankit.sampling import latents, load_generator
+
+    pipeline = load_generator(args.source, device=args.device)
+    if args.walk:
+        points = latents(9, pipeline.latent_dim, args.seed)  # the paper's walk through 9 random points
+    else:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        points = latent.seed_latents(pipeline, seeds)
+    extractor = latent.evaluator_for(pipeline)
+    summary = latent.write_interpolation(pipeline, points, args.steps, args.mode, args.out, _feature_fn(extractor))
+    smooth = summary["smoothness_random_paths"]
+    print(f"wrote {summary['files']['grid']}, {summary['files']['gif']} and the .json summary")
+    print(f"smoothness over {smooth['paths']} random paths: largest/median pixel step "
+          f"{smooth['pixel_max_over_median']:.2f} (worst path {smooth['pixel_max_over_median_worst_path']:.2f})")  # fmt: skip
+    return 0
+
+
+def cmd_arithmetic(args) -> int:
+    from gankit.analysis import latent
+    from gankit.sampling import load_generator
+
+    pipeline = load_generator(args.source, device=args.device)
+    extractor = latent.evaluator_for(pipeline, args.evaluator)
+    concepts = {
+        name: latent.concept_latents(pipeline, spec, args.seed, args.per_concept, extractor=extractor)
+        for name, spec in (("A", args.a), ("B", args.b), ("C", args.c))
+    }
+    summary = latent.write_arithmetic(pipeline, concepts, args.out, args.noise, args.seed)
+    print(f"wrote {summary['files']['panel']} and the .json summary ({summary['layout']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit import __version__
 
@@ -216,6 +254,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", help="append the row here (default: the run's metrics.jsonl)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("interpolate", help="interpolate between seeds, or the paper's 9-point latent walk")
+    p.add_argument("source")
+    p.add_argument("--seeds", default="0,1", help="comma-separated seeds (sample 0 of each)")
+    p.add_argument("--walk", action="store_true", help="walk through 9 random points of --seed instead")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=10, help="images per segment, endpoints included")
+    p.add_argument("--mode", default="slerp", choices=["slerp", "linear"])
+    p.add_argument("--out", default="interpolation.png", help="grid PNG; the GIF and JSON go beside it")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_interpolate)
+
+    p = sub.add_parser("arithmetic", help="vector arithmetic on averaged z: A - B + C")
+    p.add_argument("source")
+    for name in ("a", "b", "c"):
+        p.add_argument(f"--{name}", required=True, help="sample indices of --seed (3,7,12) or class:NAME")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-concept", type=int, default=3, help="samples per class concept")
+    p.add_argument("--noise", type=float, default=0.25, help="scale of the uniform noise around the result")
+    p.add_argument("--evaluator", help="evaluator weights for class concepts (default: the dataset's)")
+    p.add_argument("--out", default="arithmetic.png")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_arithmetic)
 
     p = sub.add_parser("evaluator", help="train the classifier whose features the metrics use")
     evaluator_sub = p.add_subparsers(dest="evaluator_command", required=True)
