@@ -213,6 +213,33 @@ def cmd_arithmetic(args) -> int:
     return 0
 
 
+def cmd_probe(args) -> int:
+    import torch
+
+    from gankit.analysis.probe import format_probe_table, run_probe, write_probe
+    from gankit.data import load_dataset
+    from gankit.metrics.evaluate import with_split
+    from gankit.models import MODELS
+    from gankit.sampling import load_discriminator
+
+    D, config, step = load_discriminator(args.source)
+    train = load_dataset(with_split(config.data, "train"))
+    test = load_dataset(with_split(config.data, "test"))
+    if train.labels is None or train.kind != "images":
+        raise SystemExit("gankit probe: needs a labelled image dataset")
+    entry, options = MODELS.resolve(config.model, "model")
+    torch.manual_seed(args.seed)
+    random_D = entry.factory.discriminator(options).eval()
+    budgets = tuple(None if b == "all" else int(b) for b in args.budgets.split(","))
+    results = run_probe(D, random_D, train.x, train.labels.numpy(), test.x, test.labels.numpy(), budgets, seed=args.seed)
+    results.update({"source": str(args.source), "step": step, "dataset": config.data,
+                    "labels_per_class_all": len(train) / (int(train.labels.max()) + 1)})  # fmt: skip
+    out = write_probe(results, args.out)
+    print(format_probe_table(results))
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit import __version__
 
@@ -277,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="arithmetic.png")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_arithmetic)
+
+    p = sub.add_parser("probe", help="linear SVM on D's features vs pixels and a random D (DCGAN section 5.1)")
+    p.add_argument("source", help="run folder or checkpoint (D comes from the checkpoint)")
+    p.add_argument("--budgets", default="10,100,1000,all", help="labels per class, comma-separated; 'all' = every label")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="probe.png")
+    p.set_defaults(run=cmd_probe)
 
     p = sub.add_parser("evaluator", help="train the classifier whose features the metrics use")
     evaluator_sub = p.add_subparsers(dest="evaluator_command", required=True)

@@ -139,3 +139,19 @@ def load_generator(path: str | Path, device: str = "cpu", ema: bool = True) -> G
     except RuntimeError as error:
         raise CheckpointError(f"{file}: weights do not fit the model its config describes ({error})") from error
     return GeneratorPipeline(G, config, int(metadata["step"]), is_ema, resolve_device(device))
+
+
+def load_discriminator(path: str | Path, device: str = "cpu") -> tuple[nn.Module, RunConfig, int]:
+    """D from a run folder's latest checkpoint (or a checkpoint file), in eval mode; with its config and step."""
+    path = Path(path)
+    if path.is_dir():
+        checkpoints = list_checkpoints(path / "checkpoints")
+        if not checkpoints:
+            raise CheckpointError(f"{path}: no checkpoints; D is kept only in training checkpoints")
+        path = checkpoints[-1][1]
+    tensors, metadata = read_tensors(path, FORMAT_CHECKPOINT)
+    config = RunConfig.from_dict(json.loads(metadata["config"]))
+    entry, options = MODELS.resolve(config.model, "model")
+    D = entry.factory.discriminator(options)
+    D.load_state_dict(unprefixed("D", tensors))
+    return D.to(resolve_device(device)).eval().requires_grad_(False), config, int(metadata["step"])
