@@ -240,6 +240,41 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_memorization(args) -> int:
+    import time
+
+    import torch
+
+    from gankit.analysis.latent import evaluator_for
+    from gankit.analysis.memorization import memorization_report, write_memorization
+    from gankit.data import load_dataset
+    from gankit.metrics.evaluate import with_split
+    from gankit.sampling import load_generator
+
+    start = time.perf_counter()
+    pipeline = load_generator(args.source)
+    if pipeline.kind != "images":
+        raise SystemExit("gankit memorization: needs an image model")
+    train = load_dataset(with_split(pipeline.config.data, "train")).x
+    test = load_dataset(with_split(pipeline.config.data, "test")).x
+    generated = torch.from_numpy(pipeline.sample(args.n, seed=args.seed)).permute(0, 3, 1, 2).contiguous()
+    report = memorization_report(generated, train, test, _feature_fn(evaluator_for(pipeline)),
+                                 hash_epochs=args.hash_epochs, seed=args.seed)  # fmt: skip
+    report.summary.update({"source": str(args.source), "step": pipeline.step, "seconds": round(time.perf_counter() - start, 1)})
+    out = write_memorization(report, args.out)
+    s = report.summary
+    for space in ("pixel", "feature"):
+        if space in s:
+            print(f"{space:8s} nearest-train distance, median: generated {s[space]['generated_to_train_median']:.4g}, "
+                  f"held-out test {s[space]['test_to_train_median']:.4g}; generated below the test 1st percentile: "
+                  f"{s[space]['generated_below_test_1st_percentile'] * 100:.1f}%")  # fmt: skip
+    h = s["hash"]
+    print(f"hash ({h['bits']} bits): generated-train collisions {h['generated_vs_train']['colliding']}/{h['generated_vs_train']['total']}, "
+          f"test-train {h['test_vs_train']['colliding']}/{h['test_vs_train']['total']}")  # fmt: skip
+    print(f"wrote {out}/neighbours.png, distances-*.png, memorization.json ({s['seconds']} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit import __version__
 
@@ -311,6 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="probe.png")
     p.set_defaults(run=cmd_probe)
+
+    p = sub.add_parser("memorization", help="nearest training neighbours and autoencoder hash collisions")
+    p.add_argument("source")
+    p.add_argument("--n", type=int, default=1000, help="generated samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hash-epochs", type=int, default=3, help="epochs of the hash autoencoder")
+    p.add_argument("--out", default="memorization", help="output folder")
+    p.set_defaults(run=cmd_memorization)
 
     p = sub.add_parser("evaluator", help="train the classifier whose features the metrics use")
     evaluator_sub = p.add_subparsers(dest="evaluator_command", required=True)
