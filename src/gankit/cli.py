@@ -275,6 +275,29 @@ def cmd_memorization(args) -> int:
     return 0
 
 
+def cmd_visualize(args) -> int:
+    import torch
+
+    from gankit.analysis.visualize import write_visualization
+    from gankit.data import load_dataset
+    from gankit.metrics.evaluate import select, with_split
+    from gankit.models import MODELS
+    from gankit.sampling import load_discriminator
+
+    D, config, step = load_discriminator(args.source)
+    data = load_dataset(with_split(config.data, "train"))
+    if data.kind != "images":
+        raise SystemExit("gankit visualize: needs an image model")
+    pool = select(data, args.pool, args.seed)
+    entry, options = MODELS.resolve(config.model, "model")
+    torch.manual_seed(args.seed)
+    random_D = entry.factory.discriminator(options).eval()
+    channels = [int(c) for c in args.channels.split(",")] if args.channels else None
+    out = write_visualization(D, random_D, pool, args.out, channels, args.top)
+    print(f"wrote {out}/guided-backprop-trained.png, guided-backprop-random.png and visualize.json (D at step {step})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit import __version__
 
@@ -354,6 +377,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hash-epochs", type=int, default=3, help="epochs of the hash autoencoder")
     p.add_argument("--out", default="memorization", help="output folder")
     p.set_defaults(run=cmd_memorization)
+
+    p = sub.add_parser("visualize", help="guided backpropagation of D's last-layer channels (DCGAN figure 5)")
+    p.add_argument("source", help="run folder or checkpoint")
+    p.add_argument("--channels", help="comma-separated channels (default: the 6 most active)")
+    p.add_argument("--top", type=int, default=4, help="top-activating images per channel")
+    p.add_argument("--pool", type=int, default=5000, help="training images searched")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="visualize", help="output folder")
+    p.set_defaults(run=cmd_visualize)
 
     p = sub.add_parser("evaluator", help="train the classifier whose features the metrics use")
     evaluator_sub = p.add_subparsers(dest="evaluator_command", required=True)
