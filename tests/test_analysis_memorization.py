@@ -34,7 +34,7 @@ def test_hash_collisions_on_hand_made_codes():
     b = pack_bits(np.array([[1, 0, 1], [1, 1, 0]], bool))
     assert collisions(a, b) == {"colliding": 1, "total": 3, "rate": 1 / 3}
     assert len(set(pack_bits(np.eye(20, dtype=bool)))) == 20  # codes longer than a byte stay distinct
-    assert bits_for(784) == 32 and bits_for(3072) == 128 and bits_for(64) == 16
+    assert bits_for(784) == 64 and bits_for(3072) == 128 and bits_for(64) == 16
 
 
 def test_report_flags_a_copying_generator(tmp_path):
@@ -55,5 +55,5 @@ def test_report_flags_a_copying_generator(tmp_path):
 def test_cli_memorization(tiny_run, tmp_path, capsys):
     assert main(["memorization", str(tiny_run), "--n", "20", "--hash-epochs", "1", "--out", str(tmp_path / "m")]) == 0
     summary = json.loads((tmp_path / "m" / "memorization.json").read_text())
-    assert summary["num_generated"] == 20 and summary["hash"]["bits"] == 16
-    assert "hash (16 bits)" in capsys.readouterr().out
+    assert summary["num_generated"] == 20 and summary["hash"]["bits"] == 24
+    assert "hash (24 bits)" in capsys.readouterr().out

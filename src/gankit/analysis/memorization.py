@@ -5,11 +5,16 @@
   their neighbours; the distance histogram compares generated -> train distances
   with the same statistic for held-out real images (test -> train). A generator
   that copies its training set sits far to the left of the held-out curve.
-- Autoencoder hashes: a small denoising ReLU autoencoder is trained on the
-  training set; its code, thresholded at zero, is a binary hash (the paper used
-  128 bits for 3,072-value images; gankit keeps that ratio: 32 bits for 784
-  values, at least 16). The collision rate of generated images with
-  training images is reported next to that of test images with training images.
+- Autoencoder hashes: a small denoising autoencoder is trained on the training
+  set and its code, binarized, is a hash; the collision rate of generated images
+  with training images is reported next to that of test images with training
+  images. Two departures from the paper (a 3,072-128-3,072 ReLU autoencoder,
+  codes thresholded at zero), both measured on Fashion-MNIST: a small ReLU code
+  leaves units dead (11 of 32), giving 200 distinct codes for 60,000 training
+  images and a test-train collision rate of 100%, so gankit uses a linear code
+  thresholded at each unit's median training value (every bit splits the
+  training set in half) and about one bit per 12 input values (64 for 28x28,
+  the paper's 128 at 3,072): 58,867 distinct codes, 2.5% test-train collisions.
 """
 
 from __future__ import annotations
@@ -45,20 +50,25 @@ def nearest_neighbours(queries: torch.Tensor, keys: torch.Tensor, k: int = 1, ch
 
 
 class HashAutoencoder(nn.Module):
-    """Denoising ReLU autoencoder: input -> hidden -> code (ReLU) -> hidden -> input; code > 0 is the hash."""
+    """Denoising autoencoder: input -> hidden (ReLU) -> linear code -> hidden (ReLU) -> input.
+
+    After training, ``thresholds`` holds each code unit's median over the
+    training set; the hash is ``code > thresholds``.
+    """
 
     def __init__(self, inputs: int, bits: int, hidden: int = 512, dropout: float = 0.2):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Dropout(dropout), nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, bits), nn.ReLU())
+        self.encoder = nn.Sequential(nn.Dropout(dropout), nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, bits))
         self.decoder = nn.Sequential(nn.Linear(bits, hidden), nn.ReLU(), nn.Linear(hidden, inputs))
+        self.register_buffer("thresholds", torch.zeros(bits))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
 
 
 def bits_for(inputs: int) -> int:
-    """The paper's ratio (128 bits for 3,072 values), rounded to a multiple of 8, at least 16."""
-    return max(16, round(inputs * 128 / 3072 / 8) * 8)
+    """About one bit per 12 input values, a multiple of 8, between 16 and the paper's 128."""
+    return int(min(128, max(16, round(inputs / 12 / 8) * 8)))
 
 
 def train_hash_autoencoder(
@@ -81,16 +91,20 @@ def train_hash_autoencoder(
             optimizer.step()
             total += loss.item()
         log(f"hash autoencoder epoch {epoch + 1}/{epochs}: reconstruction MSE {total / (len(x) // batch_size):.4f}")
-    return model.eval()
+    model.eval()
+    with torch.no_grad():
+        codes = torch.cat([model.encoder(x[i : i + 5000]) for i in range(0, len(x), 5000)])
+        model.thresholds.copy_(codes.median(dim=0).values)
+    return model
 
 
 @torch.no_grad()
 def hash_codes(model: HashAutoencoder, images: torch.Tensor, batch_size: int = 2000) -> list[bytes]:
-    """One binary code per image (the code layer thresholded at 0), packed into bytes."""
+    """One binary code per image (each code unit above its median training value), packed into bytes."""
     codes = []
     for i in range(0, len(images), batch_size):
         x = images[i : i + batch_size].flatten(1).float().div(127.5).sub(1.0)
-        codes.append((model.encoder(x) > 0).numpy())
+        codes.append((model.encoder(x) > model.thresholds).numpy())
     return pack_bits(np.concatenate(codes))
 
 
@@ -127,6 +141,9 @@ def memorization_report(
     log: Callable = print,
 ) -> MemorizationReport:
     """Nearest-neighbour and hash-collision statistics; all inputs uint8 (N, C, H, W)."""
+    import time
+
+    start = time.perf_counter()
     summary: dict = {"num_generated": len(generated), "num_train": len(train), "num_test": len(test)}
     histograms = {}
     spaces = {"pixel": lambda x: x.float().div(255.0)}
@@ -152,7 +169,9 @@ def memorization_report(
     _, index = nearest_neighbours(spaces["pixel"](generated[:panel_samples]), train_repr["pixel"], k=neighbours)
     rows = [torch.cat([generated[i : i + 1], train[index[i]]]) for i in range(min(panel_samples, len(generated)))]
     panel = torch.cat(rows).permute(0, 2, 3, 1).contiguous().numpy()
+    summary["seconds_neighbours"] = round(time.perf_counter() - start, 1)
     # Autoencoder hash collisions.
+    start = time.perf_counter()
     bits = bits_for(train[0].numel())
     model = train_hash_autoencoder(train, bits, hash_epochs, seed=seed, log=log)
     train_codes = hash_codes(model, train)
@@ -162,6 +181,7 @@ def memorization_report(
         "generated_vs_train": collisions(hash_codes(model, generated), train_codes),
         "test_vs_train": collisions(hash_codes(model, test[: len(generated)]), train_codes),
     }
+    summary["seconds_hash"] = round(time.perf_counter() - start, 1)
     summary["histograms"] = {s: {"generated_to_train": h[0].tolist(), "test_to_train": h[1].tolist()} for s, h in histograms.items()}
     return MemorizationReport(summary, panel)
 
