@@ -231,7 +231,9 @@ def cmd_probe(args) -> int:
     torch.manual_seed(args.seed)
     random_D = entry.factory.discriminator(options).eval()
     budgets = tuple(None if b == "all" else int(b) for b in args.budgets.split(","))
-    results = run_probe(D, random_D, train.x, train.labels.numpy(), test.x, test.labels.numpy(), budgets, seed=args.seed)
+    penalties = tuple(float(v) for v in args.penalties.split(","))
+    results = run_probe(D, random_D, train.x, train.labels.numpy(), test.x, test.labels.numpy(), budgets,
+                        seed=args.seed, penalties=penalties)  # fmt: skip
     results.update({"source": str(args.source), "step": step, "dataset": config.data,
                     "labels_per_class_all": len(train) / (int(train.labels.max()) + 1)})  # fmt: skip
     out = write_probe(results, args.out)
@@ -366,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("probe", help="linear SVM on D's features vs pixels and a random D (DCGAN section 5.1)")
     p.add_argument("source", help="run folder or checkpoint (D comes from the checkpoint)")
     p.add_argument("--budgets", default="10,100,1000,all", help="labels per class, comma-separated; 'all' = every label")
+    p.add_argument("--penalties", default="0.01,0.1,1,10",
+                   help="SVM penalties to choose from on a validation split (one value: no search)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="probe.png")
     p.set_defaults(run=cmd_probe)

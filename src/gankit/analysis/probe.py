@@ -100,13 +100,20 @@ def subset(labels: np.ndarray, per_class: int, rng: np.random.Generator, exclude
     return np.concatenate(chosen)
 
 
-def choose_penalty(features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int) -> tuple[float, dict]:
+def choose_penalty(
+    features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int, penalties: tuple[float, ...] = PENALTIES
+) -> tuple[float, dict]:
+    """The penalty with the best accuracy on a validation split of the training set."""
+    if len(penalties) == 1:
+        return penalties[0], {}
     rng = np.random.default_rng(seed + 10_000)
     fit_index = subset(labels, 1000, rng)
     rest = np.setdiff1d(np.arange(len(labels)), fit_index)
+    if len(rest) == 0:
+        raise ValueError("too few training images to choose the penalty on a validation split; give one penalty")
     val_index = rng.choice(rest, min(5000, len(rest)), replace=False)
     scores = {}
-    for penalty in PENALTIES:
+    for penalty in penalties:
         svm = LinearSVM(penalty).fit(features[fit_index], labels[fit_index], num_classes)
         scores[penalty] = svm.accuracy(features[val_index], labels[val_index])
     return max(scores, key=scores.get), scores
@@ -123,6 +130,7 @@ def run_probe(
     repeats: dict[int | None, int] | None = None,
     seed: int = 0,
     log: Callable[[str], None] = print,
+    penalties: tuple[float, ...] = PENALTIES,
 ) -> dict:
     """Test accuracy of linear SVMs on D features, random-D features and pixels, per label budget."""
     repeats = repeats or {10: 5, 100: 5, 1000: 3, None: 1}
@@ -135,7 +143,7 @@ def run_probe(
     results: dict = {"budgets": {}, "penalty": {}, "feature_dims": {}}
     for name, (train_x, test_x) in feature_sets.items():
         start = time.perf_counter()
-        penalty, validation = choose_penalty(train_x, train_labels, num_classes, seed)
+        penalty, validation = choose_penalty(train_x, train_labels, num_classes, seed, penalties)
         results["penalty"][name] = {"chosen": penalty, "validation_accuracy": validation}
         results["feature_dims"][name] = train_x.shape[1]
         for budget in budgets:
