@@ -105,7 +105,7 @@ def line_plot(
         draw.text((4, py - 6), f"{y:.3g}", fill="black")
         x = x_lo + (x_hi - x_lo) * i / 4
         px, _ = at(x, y_lo)
-        draw.text((px - 10, height - bottom + 6), f"{x:.0f}", fill="black")
+        draw.text((px - 10, height - bottom + 6), f"{x:.3g}", fill="black")
     draw.text((left, 8), title, fill="black")
     for i, (name, (sx, sy)) in enumerate(series.items()):
         colour = colours[i % len(colours)]
