@@ -55,3 +55,13 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert "gankit 0.1.0" in capsys.readouterr().out
+
+
+def test_run_folder_of_finds_the_run_from_its_files(tmp_path, tiny_npz):
+    from gankit.cli import run_folder_of
+
+    run_dir = tmp_path / "run"
+    assert cli_train(run_dir, tiny_npz) == 0
+    checkpoint = sorted((run_dir / "checkpoints").glob("*.safetensors"))[-1]
+    assert run_folder_of(run_dir) == run_folder_of(checkpoint) == run_folder_of(run_dir / "generator.safetensors") == run_dir
+    assert run_folder_of(tmp_path / "elsewhere.safetensors") is None

@@ -125,6 +125,14 @@ def cmd_evaluator_train(args) -> int:
     return 0
 
 
+def run_folder_of(source: Path) -> Path | None:
+    """The run folder a source belongs to: itself, or the nearest parent (up to two) with a config.json."""
+    for folder in (source, source.parent, source.parent.parent):
+        if folder.is_dir() and (folder / "config.json").is_file():
+            return folder
+    return None
+
+
 def cmd_evaluate(args) -> int:
     from gankit.metrics.evaluate import (
         SPLIT_DATASETS,
@@ -164,10 +172,7 @@ def cmd_evaluate(args) -> int:
             floor = evaluate_real_vs_real(pipeline.config.data, num_samples=min(args.n, args.reference_n), **common)
             row["floor"] = floor["metrics"]
         print(format_table(row, floor))
-        source = Path(args.source)
-        run_dir = source if source.is_dir() else source.parent if (source.parent / "config.json").is_file() else None
-        if run_dir is not None and source.parent.name == "checkpoints":
-            run_dir = source.parent.parent
+        run_dir = run_folder_of(Path(args.source))
     log = Path(args.log) if args.log else (run_dir / "metrics.jsonl" if run_dir else None)
     if log is not None:
         append_row(log, row)

@@ -107,9 +107,8 @@ class GeneratorPipeline:
 def find_generator_file(path: Path) -> Path:
     path = Path(path)
     if path.is_dir():
-        for candidate in (path / "generator.safetensors",):
-            if candidate.is_file():
-                return candidate
+        if (path / "generator.safetensors").is_file():
+            return path / "generator.safetensors"
         checkpoints = list_checkpoints(path / "checkpoints")
         if checkpoints:
             return checkpoints[-1][1]

@@ -336,8 +336,9 @@ def train(
 class PeriodicEvaluation:
     """Scores G during training, appends to metrics.jsonl, keeps best/generator.safetensors."""
 
-    def __init__(self, run_dir: Path, extractor: dict[str, Any], cfg):
+    def __init__(self, run_dir: Path, extractor: dict[str, Any], cfg, dataset: Dataset):
         self.run_dir, self.extractor, self.cfg = run_dir, extractor, cfg
+        self.dataset = dataset.to("cpu")  # the data being trained on: the reference, without loading it again
         self.best_path = run_dir / "best" / "metrics.json"
         self.best = json.loads(self.best_path.read_text())["metrics"][cfg.eval_best] if self.best_path.is_file() else None
 
@@ -347,7 +348,8 @@ class PeriodicEvaluation:
 
         pipeline = GeneratorPipeline(copy.deepcopy(model), config, step, ema, device)
         cfg = self.cfg
-        row = evaluate_generator(pipeline, cfg.eval_metrics, cfg.eval_samples, "train", 10000, cfg.seed, self.extractor)
+        row = evaluate_generator(pipeline, cfg.eval_metrics, cfg.eval_samples, "train", 10000, cfg.seed,
+                                 self.extractor, data=self.dataset)  # fmt: skip
         row["source"] = "training"
         row["alarms"] = monitor.on_eval(step, row["metrics"])
         append_row(self.run_dir / "metrics.jsonl", row)
@@ -376,7 +378,7 @@ def plan_evaluation(config: RunConfig, dataset: Dataset, run_dir: Path) -> Perio
         raise TrainingError(f"train.eval_best={cfg.eval_best!r} is not reported by train.eval_metrics {names}; choose one of {keys}")
     extractor = {"name": "evaluator", "weights": cfg.eval_evaluator} if cfg.eval_evaluator else default_extractor(config.data, dataset.kind)
     build_extractor(extractor)
-    return PeriodicEvaluation(run_dir, extractor, cfg)
+    return PeriodicEvaluation(run_dir, extractor, cfg, dataset)
 
 
 POSTFIX = ("d_loss", "g_loss", "D(x)", "D(G(z))", "d_accuracy", "images_per_second")

@@ -196,11 +196,15 @@ def evaluate_generator(
     extractor: dict[str, Any] | None = None,
     use_cache: bool = True,
     progress: bool = False,
+    data: Dataset | None = None,
 ) -> dict[str, Any]:
-    """Score ``pipeline`` (a GeneratorPipeline) against its training dataset's ``reference_split``."""
+    """Score ``pipeline`` (a GeneratorPipeline) against its training dataset's ``reference_split``.
+
+    ``data`` may pass that split already loaded (the trainer does), to skip loading it again.
+    """
     metrics = parse_metrics(metrics)
     data_section = with_split(pipeline.config.data, reference_split)
-    data = load_dataset(data_section)
+    data = load_dataset(data_section) if data is None else data
     extractor_obj = build_extractor(extractor or default_extractor(data_section, data.kind))
     real_x = select(data, num_reference, seed)
     real, key, cached = reference_features(real_x, extractor_obj, use_cache)
