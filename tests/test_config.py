@@ -65,3 +65,8 @@ def test_config_file_and_run_folder_sources(tmp_path):
     assert load_config(str(tmp_path / "run")).data["name"] == "grid"
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(str(tmp_path / "missing.json"))
+
+
+def test_overriding_a_section_the_config_leaves_out_starts_from_its_default():
+    config = load_config("dcgan-digits", ["objective.r1_weight=2"])  # the preset has no objective section
+    assert config.objective["name"] == "standard" and config.objective["r1_weight"] == 2.0

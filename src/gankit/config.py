@@ -159,6 +159,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             continue
         if not field:
             raise ConfigError(f"--set {key}: name a key inside {section}, e.g. {section}.name=...")
+        if section not in raw and section in SECTIONS:  # start from the default section, e.g. objective "standard"
+            raw[section] = dict(getattr(RunConfig(), section))
         target = raw.setdefault(section, {})
         if field == "name" and section in SECTIONS and target.get("name") != value:
             target.clear()

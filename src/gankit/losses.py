@@ -144,6 +144,15 @@ def gradient_penalty(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tenso
     return ((norms - 1.0) ** 2).mean()
 
 
+def r1_penalty(logits_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E ||grad_x D(x)||^2 on real data (Mescheder et al. 2018); the objective weights it by gamma / 2.
+
+    ``logits_real`` must be D's logits computed from ``real`` (which requires grad) with a graph.
+    """
+    (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
 def build_loss(section: dict) -> Loss:
     entry, options = LOSSES.resolve(section, "loss")
     return entry.factory(options)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gankit.losses import Loss, gradient_penalty
+from gankit.losses import Loss, gradient_penalty, r1_penalty
 from gankit.registry import Registry
 
 OBJECTIVES: Registry = Registry("objective")
@@ -47,7 +47,19 @@ class StepOutput:
 
 @dataclasses.dataclass
 class StandardOptions:
-    pass
+    # R1 penalty on real data, gamma / 2 * E ||grad_x D(x)||^2 (Mescheder et al. 2018, eq. 9); 0: off.
+    r1_weight: float = 0.0
+    # Instance noise (Sonderby et al. 2017; Arjovsky & Bottou 2017): Gaussian noise of this std added to
+    # every input of D, real and generated; 0: off.
+    instance_noise: float = 0.0
+    # Anneal the instance noise linearly to 0 over this many steps; 0 keeps it constant.
+    instance_noise_anneal_steps: int = 0
+
+    def __post_init__(self):
+        from gankit.registry import ConfigError
+
+        if self.r1_weight < 0 or self.instance_noise < 0 or self.instance_noise_anneal_steps < 0:
+            raise ConfigError("objective.r1_weight, instance_noise and instance_noise_anneal_steps must be >= 0")
 
 
 @OBJECTIVES.register("standard", StandardOptions, "unconditional GAN: D(x) vs D(G(z))")
@@ -55,13 +67,26 @@ class StandardObjective:
     """The two-player game of Goodfellow et al. 2014 with any registered loss."""
 
     def __init__(self, options: StandardOptions, G: nn.Module, D: nn.Module, loss: Loss):
-        self.G, self.D, self.loss = G, D, loss
+        self.G, self.D, self.loss, self.options = G, D, loss, options
+        self.noise_std = options.instance_noise
+
+    def begin_step(self, step: int) -> None:
+        """Called by the trainer before each step (the instance-noise schedule)."""
+        o = self.options
+        anneal = o.instance_noise_anneal_steps
+        self.noise_std = o.instance_noise * max(0.0, 1.0 - step / anneal) if anneal else o.instance_noise
+
+    def noisy(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
 
     def d_step(self, real: torch.Tensor, z: torch.Tensor) -> StepOutput:
         """D's loss on a real batch and G(z); returns G(z) (with its graph) for reuse in G's step."""
         fake = self.G(z)
-        logits_real = self.D(real).float()  # losses in fp32 under bf16 autocast
-        logits_fake = self.D(fake.detach()).float()
+        real_in = self.noisy(real)
+        if self.options.r1_weight > 0:
+            real_in = real_in.detach().requires_grad_(True)
+        logits_real = self.D(real_in).float()  # losses in fp32 under bf16 autocast
+        logits_fake = self.D(self.noisy(fake.detach())).float()
         loss = self.loss.d_loss(logits_real, logits_fake)
         stats = {
             "d_loss": loss.detach(),
@@ -76,12 +101,18 @@ class StandardObjective:
             penalty = gradient_penalty(self.D(x_hat).float(), x_hat)
             loss = loss + self.loss.gradient_penalty_weight * penalty
             stats["gp"] = penalty.detach()
+        if self.options.r1_weight > 0:
+            penalty = r1_penalty(logits_real, real_in)
+            loss = loss + 0.5 * self.options.r1_weight * penalty
+            stats["r1"] = penalty.detach()
+        if self.noise_std > 0:
+            stats["instance_noise"] = torch.tensor(self.noise_std)
         return StepOutput(loss, stats, fake)
 
     def g_step(self, fake: torch.Tensor) -> StepOutput:
         """G's loss on samples G(z) that still carry their graph."""
         with frozen(self.D):
-            logits_fake = self.D(fake).float()
+            logits_fake = self.D(self.noisy(fake)).float()
         loss = self.loss.g_loss(logits_fake)
         return StepOutput(loss, {"g_loss": loss.detach()})
 

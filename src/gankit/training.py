@@ -258,6 +258,8 @@ def train(
     G.train()
     D.train()
     while step < cfg.steps:
+        if hasattr(objective, "begin_step"):
+            objective.begin_step(step)
         for k in range(cfg.d_steps):
             real = dataset.model_input(stream.indices(batches), channels_last)
             batches += 1

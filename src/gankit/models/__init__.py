@@ -57,5 +57,46 @@ def block_outputs(body: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
     return out
 
 
+
+
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, section 3): one extra feature per sample.
+
+    Samples are split into groups of ``group_size``; for each group the standard
+    deviation of every feature (and location) across the group is averaged to one
+    number, appended to each member's features as an extra channel (or value).
+    A collapsed G, whose samples barely differ, is easy for D to spot this way.
+    """
+
+    def __init__(self, group_size: int = 4):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        group = min(self.group_size, n)
+        if n % group:
+            group = 1 if n < 2 else next(g for g in range(group, 0, -1) if n % g == 0)
+        y = x.float().view(group, n // group, *x.shape[1:])
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt()  # (n / group, ...)
+        feature = std.flatten(1).mean(dim=1)  # one value per group
+        feature = feature.repeat(group).to(x.dtype)  # sample i belongs to group i % (n / group)
+        if x.dim() == 4:
+            return torch.cat([x, feature.view(n, 1, 1, 1).expand(n, 1, *x.shape[2:])], dim=1)
+        return torch.cat([x, feature.view(n, 1)], dim=1)
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectral normalization (Miyato et al. 2018) on every conv and linear layer of ``module``."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for child_name, child in list(module.named_children()):
+        if isinstance(child, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            setattr(module, child_name, spectral_norm(child))
+        else:
+            apply_spectral_norm(child)
+    return module
+
+
 # Importing the family modules registers them.
 from gankit.models import dcgan, mlp  # noqa: E402,F401

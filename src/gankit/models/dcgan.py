@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec, block_outputs, check_matches
+from gankit.models import MODELS, DataSpec, MinibatchStd, apply_spectral_norm, block_outputs, check_matches
 from gankit.registry import ConfigError
 
 RESOLUTIONS = (16, 28, 32, 64, 128)
@@ -38,6 +38,8 @@ class DCGANConfig:
     max_channels: int = 1024
     leaky_slope: float = 0.2
     init_std: float = 0.02
+    d_spectral_norm: bool = False  # spectral normalization of D's layers (Miyato et al. 2018)
+    d_minibatch_std: int = 0  # group size of a minibatch-std feature before D's last layer (Karras et al. 2018); 0: off
 
 
 def layer_plan(resolution: int) -> tuple[int, int]:
@@ -111,6 +113,8 @@ class DCGANDiscriminator(nn.Module):
         max_channels: int = 1024,
         leaky_slope: float = 0.2,
         init_std: float = 0.02,
+        spectral_norm: bool = False,
+        minibatch_std: int = 0,
     ):
         super().__init__()
         start, n = layer_plan(resolution)
@@ -130,16 +134,19 @@ class DCGANDiscriminator(nn.Module):
                 )
             )
         self.body = nn.Sequential(*blocks)
-        self.head = nn.Conv2d(widths[-1], 1, start, 1, 0)
+        self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else nn.Identity()
+        self.head = nn.Conv2d(widths[-1] + (1 if minibatch_std else 0), 1, start, 1, 0)
         self.feature_dim = widths[-1] * start * start
         init_weights(self, init_std)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every convolutional block's output, input side first."""
         return block_outputs(self.body, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).flatten()
+        return self.head(self.minibatch_std(self.body(x))).flatten()
 
 
 @MODELS.register("dcgan", DCGANConfig, "DCGAN conv G and D, 16/28/32/64/128 px (Radford et al. 2015)")
@@ -154,6 +161,8 @@ class DCGANFamily:
         options = check_matches(options, "channels", channels, "set data.channels to convert the images")
         options = check_matches(options, "resolution", height, "set data.resolution to resize the images")
         layer_plan(options.resolution)
+        if options.d_minibatch_std == 1 or options.d_minibatch_std < 0:
+            raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
         return options
 
     @staticmethod
@@ -162,4 +171,5 @@ class DCGANFamily:
 
     @staticmethod
     def discriminator(o: DCGANConfig) -> DCGANDiscriminator:
-        return DCGANDiscriminator(o.resolution, o.channels, o.d_width, o.max_channels, o.leaky_slope, o.init_std)
+        return DCGANDiscriminator(o.resolution, o.channels, o.d_width, o.max_channels, o.leaky_slope, o.init_std,
+                                  o.d_spectral_norm, o.d_minibatch_std)  # fmt: skip

@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec, block_outputs, check_matches
+from gankit.models import MODELS, DataSpec, MinibatchStd, apply_spectral_norm, block_outputs, check_matches
 from gankit.registry import ConfigError
 
 
@@ -33,6 +33,8 @@ class MLPConfig:
     d_activation: Literal["maxout", "leaky_relu", "relu"] = "maxout"
     maxout_pieces: int = 5
     dropout: float = 0.5  # dropout on D's hidden layers, as in the paper
+    d_spectral_norm: bool = False  # spectral normalization of D's layers (Miyato et al. 2018)
+    d_minibatch_std: int = 0  # group size of a minibatch-std feature before D's last layer (Karras et al. 2018); 0: off
 
 
 class Maxout(nn.Module):
@@ -88,6 +90,8 @@ class MLPDiscriminator(nn.Module):
         activation: str = "maxout",
         pieces: int = 5,
         dropout: float = 0.5,
+        spectral_norm: bool = False,
+        minibatch_std: int = 0,
     ):
         super().__init__()
         blocks = []
@@ -103,15 +107,18 @@ class MLPDiscriminator(nn.Module):
             blocks.append(nn.Sequential(*layer))
             width = h
         self.body = nn.Sequential(*blocks)
-        self.head = nn.Linear(width, 1)
+        self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else nn.Identity()
+        self.head = nn.Linear(width + (1 if minibatch_std else 0), 1)
         self.feature_dim = width
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every hidden layer's output, input side first."""
         return block_outputs(self.body, x.flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x.flatten(1))).flatten()
+        return self.head(self.minibatch_std(self.body(x.flatten(1)))).flatten()
 
 
 @MODELS.register("mlp", MLPConfig, "fully connected G and maxout D (Goodfellow et al. 2014)")
@@ -125,6 +132,8 @@ class MLPFamily:
             raise ConfigError(f"model.dropout must be in [0, 1), got {options.dropout}")
         if options.d_activation == "maxout" and options.maxout_pieces < 2:
             raise ConfigError(f"model.maxout_pieces must be at least 2, got {options.maxout_pieces}")
+        if options.d_minibatch_std == 1 or options.d_minibatch_std < 0:
+            raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
         return options
 
     @staticmethod
@@ -133,4 +142,5 @@ class MLPFamily:
 
     @staticmethod
     def discriminator(o: MLPConfig) -> MLPDiscriminator:
-        return MLPDiscriminator(o.shape, o.d_hidden, o.d_activation, o.maxout_pieces, o.dropout)
+        return MLPDiscriminator(o.shape, o.d_hidden, o.d_activation, o.maxout_pieces, o.dropout,
+                                o.d_spectral_norm, o.d_minibatch_std)  # fmt: skip

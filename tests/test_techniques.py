@@ -1,0 +1,94 @@
+"""Stability techniques: each layer or loss on tiny inputs, and a training run with it switched on."""
+
+import json
+
+import pytest
+import torch
+from conftest import tiny_overrides
+from torch import nn
+
+from gankit import load_config, train
+from gankit.checkpoint import FORMAT_CHECKPOINT, list_checkpoints, read_tensors
+from gankit.losses import build_loss, r1_penalty
+from gankit.models import MinibatchStd, apply_spectral_norm
+from gankit.models.dcgan import DCGANDiscriminator
+from gankit.objectives import StandardObjective, StandardOptions
+from gankit.registry import ConfigError
+
+
+def test_spectral_norm_makes_the_top_singular_value_one():
+    torch.manual_seed(0)
+    layer = apply_spectral_norm(nn.Sequential(nn.Linear(20, 30)))[0]
+    with torch.no_grad():
+        layer.parametrizations.weight.original.mul_(7.0)
+    layer.train()
+    for _ in range(30):  # each training-mode forward runs one power iteration
+        layer(torch.randn(4, 20))
+    assert torch.linalg.matrix_norm(layer.weight, ord=2).item() == pytest.approx(1.0, abs=0.02)
+
+
+def test_minibatch_std_feature():
+    layer = MinibatchStd(group_size=4)
+    x = torch.randn(8, 3, 5, 5)
+    out = layer(x)
+    assert out.shape == (8, 4, 5, 5)
+    groups = x.view(4, 2, 3, 5, 5)  # sample i is in group i % 2
+    expected = (groups.var(dim=0, unbiased=False) + 1e-8).sqrt().flatten(1).mean(dim=1)
+    torch.testing.assert_close(out[:, 3, 0, 0], expected.repeat(4))
+    same = layer(torch.ones(8, 3, 5, 5))[:, 3]
+    assert same.max() < 1e-3  # a collapsed batch has no spread
+    assert layer(torch.randn(6, 10)).shape == (6, 11)  # 6 is not a multiple of 4: groups of 3
+
+
+def test_discriminator_options_keep_shapes():
+    D = DCGANDiscriminator(16, 1, width=8, spectral_norm=True, minibatch_std=4)
+    assert D(torch.randn(8, 1, 16, 16)).shape == (8,)
+    assert any("parametrizations" in name for name, _ in D.named_parameters())
+
+
+def test_r1_penalty_of_a_linear_critic():
+    w = torch.tensor([1.0, -2.0, 2.0])  # grad_x (w . x) = w, ||w||^2 = 9
+    x = torch.randn(5, 3, requires_grad=True)
+    assert r1_penalty(x @ w, x).item() == pytest.approx(9.0)
+
+
+def test_instance_noise_anneals_linearly_to_zero():
+    options = StandardOptions(instance_noise=0.2, instance_noise_anneal_steps=10)
+    objective = StandardObjective(options, nn.Identity(), nn.Identity(), build_loss({"name": "hinge"}))
+    stds = []
+    for step in (0, 5, 10, 20):
+        objective.begin_step(step)
+        stds.append(objective.noise_std)
+    assert stds == pytest.approx([0.2, 0.1, 0.0, 0.0])
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        StandardOptions(r1_weight=-1)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "mlp"])
+def test_every_technique_trains_and_resumes_exactly(tmp_path, tiny_npz, model):
+    extra = [
+        f"model.name={model}", "model.d_spectral_norm=true", "model.d_minibatch_std=4",
+        "objective.r1_weight=1.0", "objective.instance_noise=0.1", "objective.instance_noise_anneal_steps=4",
+    ]  # fmt: skip
+    if model == "mlp":
+        extra += ["model.g_hidden=[32]", "model.d_hidden=[16]", "model.latent_dim=8"]
+    base = [o for o in tiny_overrides(tiny_npz) if not o.startswith("model.") or model == "dcgan"] + extra
+    run = lambda name, steps, resume=False: train(  # noqa: E731
+        load_config(None, [o.replace("train.steps=4", f"train.steps={steps}") for o in base]),
+        tmp_path / name, resume=resume, progress=False, log=lambda s: None)
+    run("straight", 4)
+    run("split", 2)
+    run("split", 4, resume=True)
+    rows = [json.loads(line) for line in (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()]
+    assert "r1" in rows[0] and rows[0]["instance_noise"] > 0
+    a, b = (read_tensors(list_checkpoints(tmp_path / n / "checkpoints")[-1][1], FORMAT_CHECKPOINT)[0] for n in ("straight", "split"))
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_minibatch_std_group_size_is_checked():
+    with pytest.raises(ConfigError, match="group size of at least 2"):
+        from gankit.models import MODELS, DataSpec
+
+        entry, options = MODELS.resolve({"name": "dcgan", "d_minibatch_std": 1}, "model")
+        entry.factory.complete(options, DataSpec("images", (1, 16, 16)))
