@@ -92,3 +92,37 @@ def test_minibatch_std_group_size_is_checked():
 
         entry, options = MODELS.resolve({"name": "dcgan", "d_minibatch_std": 1}, "model")
         entry.factory.complete(options, DataSpec("images", (1, 16, 16)))
+
+
+def test_packing_groups_consecutive_samples():
+    objective = StandardObjective(StandardOptions(), nn.Identity(), DCGANDiscriminator(16, 1, width=4, pack=2),
+                                  build_loss({"name": "non-saturating"}))  # fmt: skip
+    x = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 16, 16)
+    packed = objective.packed(x)
+    assert packed.shape == (2, 2, 16, 16) and packed[1, :, 0, 0].tolist() == [2.0, 3.0]
+    assert objective.D(packed).shape == (2,)
+    with pytest.raises(ConfigError, match="multiple of model.d_pack"):
+        objective.packed(x[:3])
+    points = StandardObjective(StandardOptions(), nn.Identity(), nn.Identity(), build_loss({"name": "hinge"}))
+    points.pack = 4
+    assert points.packed(torch.randn(8, 2)).shape == (2, 8)
+
+
+def test_feature_matching_loss_is_zero_when_fake_features_match():
+    torch.manual_seed(0)
+    D = DCGANDiscriminator(16, 1, width=4)
+    objective = StandardObjective(StandardOptions(feature_matching=True), nn.Identity(), D,
+                                  build_loss({"name": "non-saturating"}))  # fmt: skip
+    x = torch.randn(6, 1, 16, 16)
+    D.eval()  # BatchNorm with running statistics: the same input gives the same features
+    objective.d_step(x, x)  # G is the identity, so the "fake" batch is the real one
+    assert objective.g_step(x.clone().requires_grad_(True)).loss.item() == pytest.approx(0.0, abs=1e-10)
+    assert objective.g_step(x + 1).loss.item() > 0
+
+
+@pytest.mark.parametrize("extra", [["model.d_pack=2"], ["objective.feature_matching=true"],
+                                   ["model.d_pack=4", "loss.name=wgan-gp"]])  # fmt: skip
+def test_packing_and_feature_matching_train(tmp_path, tiny_npz, extra):
+    result = train(load_config(None, tiny_overrides(tiny_npz, steps=2) + extra), tmp_path / "r", progress=False,
+                   log=lambda s: None)  # fmt: skip
+    assert all(torch.isfinite(torch.tensor(result.last_row[k])) for k in ("d_loss", "g_loss"))

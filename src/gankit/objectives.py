@@ -54,6 +54,9 @@ class StandardOptions:
     instance_noise: float = 0.0
     # Anneal the instance noise linearly to 0 over this many steps; 0 keeps it constant.
     instance_noise_anneal_steps: int = 0
+    # Feature matching (Salimans et al. 2016, section 3.1): G minimizes ||E f(x) - E f(G(z))||^2 over D's
+    # last hidden features f instead of the adversarial G loss.
+    feature_matching: bool = False
 
     def __post_init__(self):
         from gankit.registry import ConfigError
@@ -69,6 +72,8 @@ class StandardObjective:
     def __init__(self, options: StandardOptions, G: nn.Module, D: nn.Module, loss: Loss):
         self.G, self.D, self.loss, self.options = G, D, loss, options
         self.noise_std = options.instance_noise
+        self.pack = getattr(D, "pack", 1)  # PacGAN: D scores groups of this many consecutive samples
+        self.real_feature_mean: torch.Tensor | None = None
 
     def begin_step(self, step: int) -> None:
         """Called by the trainer before each step (the instance-noise schedule)."""
@@ -79,14 +84,32 @@ class StandardObjective:
     def noisy(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.noise_std * torch.randn_like(x) if self.noise_std > 0 else x
 
+    def packed(self, x: torch.Tensor) -> torch.Tensor:
+        """D's input: ``pack`` consecutive samples stacked along channels (images) or concatenated (points)."""
+        if self.pack == 1:
+            return x
+        if x.shape[0] % self.pack:
+            from gankit.registry import ConfigError
+
+            raise ConfigError(f"train.batch_size ({x.shape[0]}) must be a multiple of model.d_pack ({self.pack})")
+        return x.reshape(x.shape[0] // self.pack, -1, *x.shape[2:])
+
+    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+        return self.noisy(self.packed(x))
+
     def d_step(self, real: torch.Tensor, z: torch.Tensor) -> StepOutput:
         """D's loss on a real batch and G(z); returns G(z) (with its graph) for reuse in G's step."""
         fake = self.G(z)
-        real_in = self.noisy(real)
+        real_in, fake_in = self.d_input(real), self.d_input(fake.detach())
         if self.options.r1_weight > 0:
             real_in = real_in.detach().requires_grad_(True)
-        logits_real = self.D(real_in).float()  # losses in fp32 under bf16 autocast
-        logits_fake = self.D(self.noisy(fake.detach())).float()
+        if self.options.feature_matching:
+            logits_real, features = self.D(real_in, return_features=True)
+            self.real_feature_mean = features.detach().flatten(1).float().mean(dim=0)
+        else:
+            logits_real = self.D(real_in)
+        logits_real = logits_real.float()  # losses in fp32 under bf16 autocast
+        logits_fake = self.D(fake_in).float()
         loss = self.loss.d_loss(logits_real, logits_fake)
         stats = {
             "d_loss": loss.detach(),
@@ -96,8 +119,9 @@ class StandardObjective:
             "d_accuracy": ((logits_real.detach() > 0).float().mean() + (logits_fake.detach() < 0).float().mean()) / 2,
         }
         if self.loss.gradient_penalty_weight > 0:
-            alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)
-            x_hat = (real + alpha * (fake.detach() - real)).requires_grad_(True)
+            real_p, fake_p = self.packed(real), self.packed(fake.detach())
+            alpha = torch.rand(real_p.shape[0], *([1] * (real_p.dim() - 1)), device=real.device)
+            x_hat = (real_p + alpha * (fake_p - real_p)).requires_grad_(True)
             penalty = gradient_penalty(self.D(x_hat).float(), x_hat)
             loss = loss + self.loss.gradient_penalty_weight * penalty
             stats["gp"] = penalty.detach()
@@ -112,8 +136,12 @@ class StandardObjective:
     def g_step(self, fake: torch.Tensor) -> StepOutput:
         """G's loss on samples G(z) that still carry their graph."""
         with frozen(self.D):
-            logits_fake = self.D(self.noisy(fake)).float()
-        loss = self.loss.g_loss(logits_fake)
+            if self.options.feature_matching:
+                _, features = self.D(self.d_input(fake), return_features=True)
+                difference = features.flatten(1).float().mean(dim=0) - self.real_feature_mean
+                loss = (difference**2).sum()
+            else:
+                loss = self.loss.g_loss(self.D(self.d_input(fake)).float())
         return StepOutput(loss, {"g_loss": loss.detach()})
 
 

@@ -74,6 +74,8 @@ class LinearSVM:
 @torch.no_grad()
 def discriminator_features(D: nn.Module, images: torch.Tensor, batch_size: int = 1000, grid: int = 4) -> np.ndarray:
     """Every conv layer's output max-pooled to grid x grid, flattened and concatenated (uint8 images in)."""
+    if getattr(D, "pack", 1) > 1:
+        raise ValueError("this analysis reads single images; a PacGAN D (model.d_pack > 1) judges groups of them")
     D.eval()
     parts = []
     for i in range(0, len(images), batch_size):

@@ -70,6 +70,8 @@ def _to_input(images: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def channel_scores(D: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """(N, C): each image's spatial maximum of each channel of D's last conv layer."""
+    if getattr(D, "pack", 1) > 1:
+        raise ValueError("this analysis reads single images; a PacGAN D (model.d_pack > 1) judges groups of them")
     D.eval()
     out = []
     for i in range(0, len(images), batch_size):

@@ -40,6 +40,7 @@ class DCGANConfig:
     init_std: float = 0.02
     d_spectral_norm: bool = False  # spectral normalization of D's layers (Miyato et al. 2018)
     d_minibatch_std: int = 0  # group size of a minibatch-std feature before D's last layer (Karras et al. 2018); 0: off
+    d_pack: int = 1  # PacGAN (Lin et al. 2018): D judges this many samples at once, stacked along channels
 
 
 def layer_plan(resolution: int) -> tuple[int, int]:
@@ -115,13 +116,15 @@ class DCGANDiscriminator(nn.Module):
         init_std: float = 0.02,
         spectral_norm: bool = False,
         minibatch_std: int = 0,
+        pack: int = 1,
     ):
         super().__init__()
         start, n = layer_plan(resolution)
         widths = [min(width * 2**i, max_channels) for i in range(n)]
+        self.pack = pack
         blocks = [
             nn.Sequential(  # no BatchNorm on D's input layer
-                nn.Conv2d(channels, widths[0], 4, 2, 1),
+                nn.Conv2d(channels * pack, widths[0], 4, 2, 1),
                 nn.LeakyReLU(leaky_slope, inplace=True),
             )
         ]
@@ -145,8 +148,11 @@ class DCGANDiscriminator(nn.Module):
         """Every convolutional block's output, input side first."""
         return block_outputs(self.body, x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.minibatch_std(self.body(x))).flatten()
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        """Logits (N,); with ``return_features``, also the last block's output (for feature matching)."""
+        h = self.body(x)
+        logits = self.head(self.minibatch_std(h)).flatten()
+        return (logits, h) if return_features else logits
 
 
 @MODELS.register("dcgan", DCGANConfig, "DCGAN conv G and D, 16/28/32/64/128 px (Radford et al. 2015)")
@@ -161,6 +167,8 @@ class DCGANFamily:
         options = check_matches(options, "channels", channels, "set data.channels to convert the images")
         options = check_matches(options, "resolution", height, "set data.resolution to resize the images")
         layer_plan(options.resolution)
+        if options.d_pack < 1:
+            raise ConfigError(f"model.d_pack must be at least 1, got {options.d_pack}")
         if options.d_minibatch_std == 1 or options.d_minibatch_std < 0:
             raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
         return options
@@ -172,4 +180,4 @@ class DCGANFamily:
     @staticmethod
     def discriminator(o: DCGANConfig) -> DCGANDiscriminator:
         return DCGANDiscriminator(o.resolution, o.channels, o.d_width, o.max_channels, o.leaky_slope, o.init_std,
-                                  o.d_spectral_norm, o.d_minibatch_std)  # fmt: skip
+                                  o.d_spectral_norm, o.d_minibatch_std, o.d_pack)  # fmt: skip

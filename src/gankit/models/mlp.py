@@ -35,6 +35,7 @@ class MLPConfig:
     dropout: float = 0.5  # dropout on D's hidden layers, as in the paper
     d_spectral_norm: bool = False  # spectral normalization of D's layers (Miyato et al. 2018)
     d_minibatch_std: int = 0  # group size of a minibatch-std feature before D's last layer (Karras et al. 2018); 0: off
+    d_pack: int = 1  # PacGAN (Lin et al. 2018): D judges this many samples at once, concatenated
 
 
 class Maxout(nn.Module):
@@ -92,10 +93,12 @@ class MLPDiscriminator(nn.Module):
         dropout: float = 0.5,
         spectral_norm: bool = False,
         minibatch_std: int = 0,
+        pack: int = 1,
     ):
         super().__init__()
         blocks = []
-        width = math.prod(shape)
+        self.pack = pack
+        width = math.prod(shape) * pack
         for h in hidden:
             if activation == "maxout":
                 layer: list[nn.Module] = [Maxout(width, h, pieces)]
@@ -117,8 +120,11 @@ class MLPDiscriminator(nn.Module):
         """Every hidden layer's output, input side first."""
         return block_outputs(self.body, x.flatten(1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.minibatch_std(self.body(x.flatten(1)))).flatten()
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        """Logits (N,); with ``return_features``, also the last hidden layer (for feature matching)."""
+        h = self.body(x.flatten(1))
+        logits = self.head(self.minibatch_std(h)).flatten()
+        return (logits, h) if return_features else logits
 
 
 @MODELS.register("mlp", MLPConfig, "fully connected G and maxout D (Goodfellow et al. 2014)")
@@ -132,6 +138,8 @@ class MLPFamily:
             raise ConfigError(f"model.dropout must be in [0, 1), got {options.dropout}")
         if options.d_activation == "maxout" and options.maxout_pieces < 2:
             raise ConfigError(f"model.maxout_pieces must be at least 2, got {options.maxout_pieces}")
+        if options.d_pack < 1:
+            raise ConfigError(f"model.d_pack must be at least 1, got {options.d_pack}")
         if options.d_minibatch_std == 1 or options.d_minibatch_std < 0:
             raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
         return options
@@ -143,4 +151,4 @@ class MLPFamily:
     @staticmethod
     def discriminator(o: MLPConfig) -> MLPDiscriminator:
         return MLPDiscriminator(o.shape, o.d_hidden, o.d_activation, o.maxout_pieces, o.dropout,
-                                o.d_spectral_norm, o.d_minibatch_std)  # fmt: skip
+                                o.d_spectral_norm, o.d_minibatch_std, o.d_pack)  # fmt: skip
