@@ -126,3 +126,26 @@ def test_packing_and_feature_matching_train(tmp_path, tiny_npz, extra):
     result = train(load_config(None, tiny_overrides(tiny_npz, steps=2) + extra), tmp_path / "r", progress=False,
                    log=lambda s: None)  # fmt: skip
     assert all(torch.isfinite(torch.tensor(result.last_row[k])) for k in ("d_loss", "g_loss"))
+
+
+def test_diffaugment_transforms_are_differentiable_and_shaped():
+    from gankit.augment import cutout, diff_augment, parse_policy, translate
+
+    x = torch.randn(4, 3, 16, 16, requires_grad=True)
+    y = diff_augment(x, parse_policy("color,translation,cutout"), torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    assert grad.abs().sum() > 0
+    ones = torch.ones(2, 1, 8, 8)
+    assert (cutout(ones, torch.Generator().manual_seed(1)) == 0).sum(dim=(1, 2, 3)).tolist() == [16, 16]
+    shifted = translate(torch.arange(4.0).view(1, 1, 2, 2), 1, fill=-9.0, generator=torch.Generator().manual_seed(3))
+    values = shifted.flatten().tolist()
+    assert set(values) - {-9.0} <= {0.0, 1.0, 2.0, 3.0} and values.count(-9.0) in (0, 2, 3)  # a shift with fill
+    with pytest.raises(ConfigError, match="policies: color, translation, cutout"):
+        parse_policy("color,rotate")
+
+
+def test_diffaugment_trains(tmp_path, tiny_npz):
+    overrides = tiny_overrides(tiny_npz, steps=2) + ["objective.diffaugment=color,translation,cutout"]
+    result = train(load_config(None, overrides), tmp_path / "r", progress=False, log=lambda s: None)
+    assert torch.isfinite(torch.tensor(result.last_row["g_loss"]))

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gankit.augment import diff_augment, parse_policy
 from gankit.losses import Loss, gradient_penalty, r1_penalty
 from gankit.registry import Registry
 
@@ -57,6 +58,9 @@ class StandardOptions:
     # Feature matching (Salimans et al. 2016, section 3.1): G minimizes ||E f(x) - E f(G(z))||^2 over D's
     # last hidden features f instead of the adversarial G loss.
     feature_matching: bool = False
+    # DiffAugment (Zhao et al. 2020): comma-separated policies from color, translation, cutout applied to
+    # every image D sees, real and generated, in both steps; "" is off.
+    diffaugment: str = ""
 
     def __post_init__(self):
         from gankit.registry import ConfigError
@@ -74,6 +78,7 @@ class StandardObjective:
         self.noise_std = options.instance_noise
         self.pack = getattr(D, "pack", 1)  # PacGAN: D scores groups of this many consecutive samples
         self.real_feature_mean: torch.Tensor | None = None
+        self.augment_policy = parse_policy(options.diffaugment)
 
     def begin_step(self, step: int) -> None:
         """Called by the trainer before each step (the instance-noise schedule)."""
@@ -95,6 +100,8 @@ class StandardObjective:
         return x.reshape(x.shape[0] // self.pack, -1, *x.shape[2:])
 
     def d_input(self, x: torch.Tensor) -> torch.Tensor:
+        if self.augment_policy:
+            x = diff_augment(x, self.augment_policy)
         return self.noisy(self.packed(x))
 
     def d_step(self, real: torch.Tensor, z: torch.Tensor) -> StepOutput:

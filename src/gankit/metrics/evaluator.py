@@ -145,16 +145,11 @@ class EvaluatorTraining:
 
 
 def augment(x: torch.Tensor, shift: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """Random translation (zero padding, then crop) and horizontal flip, per image."""
-    n, _, h, w = x.shape
-    if shift > 0:
-        padded = F.pad(x, (shift, shift, shift, shift), value=-1.0)
-        dy = torch.randint(0, 2 * shift + 1, (n,), generator=generator)
-        dx = torch.randint(0, 2 * shift + 1, (n,), generator=generator)
-        rows = (dy.view(n, 1) + torch.arange(h).view(1, h)).view(n, 1, h, 1).expand(-1, x.shape[1], -1, w + 2 * shift)
-        x = padded.gather(2, rows)
-        cols = (dx.view(n, 1) + torch.arange(w).view(1, w)).view(n, 1, 1, w).expand(-1, x.shape[1], h, -1)
-        x = x.gather(3, cols)
+    """Random translation (background-filled) and horizontal flip, per image."""
+    from gankit.augment import translate
+
+    n = x.shape[0]
+    x = translate(x, shift, fill=-1.0, generator=generator)
     if flip:
         mask = torch.rand(n, generator=generator) < 0.5
         x = torch.where(mask.view(n, 1, 1, 1), x.flip(3), x)
