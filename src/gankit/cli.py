@@ -219,22 +219,18 @@ def cmd_arithmetic(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    import torch
 
     from gankit.analysis.probe import format_probe_table, run_probe, write_probe
     from gankit.data import load_dataset
     from gankit.metrics.evaluate import with_split
-    from gankit.models import MODELS
-    from gankit.sampling import load_discriminator
+    from gankit.sampling import load_discriminator, random_discriminator
 
     D, config, step = load_discriminator(args.source)
     train = load_dataset(with_split(config.data, "train"))
     test = load_dataset(with_split(config.data, "test"))
     if train.labels is None or train.kind != "images":
         raise SystemExit("gankit probe: needs a labelled image dataset")
-    entry, options = MODELS.resolve(config.model, "model")
-    torch.manual_seed(args.seed)
-    random_D = entry.factory.discriminator(options).eval()
+    random_D = random_discriminator(config, args.seed)
     budgets = tuple(None if b == "all" else int(b) for b in args.budgets.split(","))
     penalties = tuple(float(v) for v in args.penalties.split(","))
     results = run_probe(D, random_D, train.x, train.labels.numpy(), test.x, test.labels.numpy(), budgets,
@@ -283,22 +279,18 @@ def cmd_memorization(args) -> int:
 
 
 def cmd_visualize(args) -> int:
-    import torch
 
     from gankit.analysis.visualize import write_visualization
     from gankit.data import load_dataset
     from gankit.metrics.evaluate import select, with_split
-    from gankit.models import MODELS
-    from gankit.sampling import load_discriminator
+    from gankit.sampling import load_discriminator, random_discriminator
 
     D, config, step = load_discriminator(args.source)
     data = load_dataset(with_split(config.data, "train"))
     if data.kind != "images":
         raise SystemExit("gankit visualize: needs an image model")
     pool = select(data, args.pool, args.seed)
-    entry, options = MODELS.resolve(config.model, "model")
-    torch.manual_seed(args.seed)
-    random_D = entry.factory.discriminator(options).eval()
+    random_D = random_discriminator(config, args.seed)
     channels = [int(c) for c in args.channels.split(",")] if args.channels else None
     out = write_visualization(D, random_D, pool, args.out, channels, args.top)
     print(f"wrote {out}/guided-backprop-trained.png, guided-backprop-random.png and visualize.json (D at step {step})")

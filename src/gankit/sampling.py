@@ -154,3 +154,10 @@ def load_discriminator(path: str | Path, device: str = "cpu") -> tuple[nn.Module
     D = entry.factory.discriminator(options)
     D.load_state_dict(unprefixed("D", tensors))
     return D.to(resolve_device(device)).eval().requires_grad_(False), config, int(metadata["step"])
+
+
+def random_discriminator(config: RunConfig, seed: int) -> nn.Module:
+    """A freshly initialized D of the run's architecture, in eval mode: the random-features baseline."""
+    entry, options = MODELS.resolve(config.model, "model")
+    torch.manual_seed(seed)
+    return entry.factory.discriminator(options).eval()

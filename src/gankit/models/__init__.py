@@ -48,6 +48,14 @@ def check_matches(options: Any, field: str, value: Any, how_to_fix: str) -> Any:
     return options
 
 
+def check_discriminator_options(options: Any) -> None:
+    """Checks shared by every family's D options (packing, minibatch std)."""
+    if options.d_pack < 1:
+        raise ConfigError(f"model.d_pack must be at least 1, got {options.d_pack}")
+    if options.d_minibatch_std == 1 or options.d_minibatch_std < 0:
+        raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
+
+
 def block_outputs(body: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
     """The output of every block of ``body``, input side first (D's features for analysis)."""
     out = []

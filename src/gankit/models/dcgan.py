@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec, MinibatchStd, apply_spectral_norm, block_outputs, check_matches
+from gankit.models import MODELS, DataSpec, MinibatchStd, check_discriminator_options, apply_spectral_norm, block_outputs, check_matches
 from gankit.registry import ConfigError
 
 RESOLUTIONS = (16, 28, 32, 64, 128)
@@ -167,10 +167,7 @@ class DCGANFamily:
         options = check_matches(options, "channels", channels, "set data.channels to convert the images")
         options = check_matches(options, "resolution", height, "set data.resolution to resize the images")
         layer_plan(options.resolution)
-        if options.d_pack < 1:
-            raise ConfigError(f"model.d_pack must be at least 1, got {options.d_pack}")
-        if options.d_minibatch_std == 1 or options.d_minibatch_std < 0:
-            raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
+        check_discriminator_options(options)
         return options
 
     @staticmethod

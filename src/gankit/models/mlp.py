@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec, MinibatchStd, apply_spectral_norm, block_outputs, check_matches
+from gankit.models import MODELS, DataSpec, MinibatchStd, check_discriminator_options, apply_spectral_norm, block_outputs, check_matches
 from gankit.registry import ConfigError
 
 
@@ -138,10 +138,7 @@ class MLPFamily:
             raise ConfigError(f"model.dropout must be in [0, 1), got {options.dropout}")
         if options.d_activation == "maxout" and options.maxout_pieces < 2:
             raise ConfigError(f"model.maxout_pieces must be at least 2, got {options.maxout_pieces}")
-        if options.d_pack < 1:
-            raise ConfigError(f"model.d_pack must be at least 1, got {options.d_pack}")
-        if options.d_minibatch_std == 1 or options.d_minibatch_std < 0:
-            raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
+        check_discriminator_options(options)
         return options
 
     @staticmethod
