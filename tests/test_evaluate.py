@@ -89,7 +89,7 @@ def test_mode_metric_on_a_ring_run(tmp_path):
 
 
 def test_unknown_metric_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="metrics: fid, kid, is, prdc, modes"):
+    with pytest.raises(ConfigError, match="metrics: fid, kid, is, prdc, classes, modes"):
         parse_metrics("fid,lpips")
 
 
@@ -101,13 +101,16 @@ def test_augment_shifts_and_flips_without_changing_shape():
 
 
 def test_cli_evaluate_appends_to_the_runs_metrics(tiny_run, tiny_evaluator, capsys):
-    args = ["evaluate", str(tiny_run), "--n", "30", "--reference-n", "64", "--metrics", "fid,kid",
+    args = ["evaluate", str(tiny_run), "--n", "30", "--reference-n", "64", "--metrics", "fid,kid,classes",
             "--evaluator", str(tiny_evaluator)]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "fid" in out and "appended to" in out
+    assert "fid" in out and "appended to" in out and "class_histogram" in out
     rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["metrics"]["fid"] >= 0 and rows[-1]["source"] == str(tiny_run)
+    histogram = rows[-1]["metrics"]["class_histogram"]
+    assert len(histogram) == 4 and sum(histogram) == pytest.approx(1.0, abs=1e-3)
+    assert max(histogram) == pytest.approx(rows[-1]["metrics"]["max_class_share"], abs=1e-4)
 
 
 def test_training_with_periodic_evaluation_keeps_the_best_generator(tmp_path, tiny_npz, tiny_evaluator):
@@ -115,7 +118,7 @@ def test_training_with_periodic_evaluation_keeps_the_best_generator(tmp_path, ti
 
     overrides = tiny_overrides(tiny_npz, steps=4) + [
         "train.eval_every=2", "train.eval_samples=20", f"train.eval_evaluator={tiny_evaluator}",
-        "train.eval_metrics=[\"fid\", \"prdc\"]",
+        "train.eval_metrics=[\"fid\", \"prdc\", \"classes\"]",
     ]  # fmt: skip
     train(load_config(None, overrides), tmp_path / "r", progress=False, log=lambda s: None)
     rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]

@@ -9,6 +9,7 @@ from gankit.metrics.scores import (
     inception_score,
     kid,
     label_accuracy,
+    class_histogram_scores,
     mode_scores,
     prdc,
 )
@@ -97,3 +98,15 @@ def test_mode_scores_on_hand_placed_points():
 def test_label_accuracy():
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
     assert label_accuracy(logits, np.array([0, 1, 1])) == pytest.approx(2 / 3)
+
+
+def test_class_histogram_scores_flag_a_generator_that_over_produces_one_class():
+    eye = np.eye(4, dtype=np.float32)
+    real = eye[np.arange(400) % 4]  # balanced: each class 1/4
+    same = class_histogram_scores(real, eye[np.arange(200) % 4])
+    assert same["class_kl"] == pytest.approx(0.0) and same["classes_missing"] == 0
+    assert same["class_histogram"] == [0.25] * 4
+    collapsed = eye[[0] * 150 + [1] * 50]  # 3/4 class 0, 1/4 class 1, none of 2 and 3
+    scores = class_histogram_scores(real, collapsed)
+    assert scores["max_class_share"] == pytest.approx(0.75) and scores["classes_missing"] == 2
+    assert scores["class_kl"] == pytest.approx(0.75 * np.log(3) + 0.25 * np.log(1))

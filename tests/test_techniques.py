@@ -1,5 +1,6 @@
 """Stability techniques: each layer or loss on tiny inputs, and a training run with it switched on."""
 
+import copy
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from gankit.checkpoint import FORMAT_CHECKPOINT, list_checkpoints, read_tensors
 from gankit.losses import build_loss, r1_penalty
 from gankit.models import MinibatchStd, apply_spectral_norm
 from gankit.models.dcgan import DCGANDiscriminator
+from gankit.models.mlp import MLPDiscriminator
 from gankit.objectives import StandardObjective, StandardOptions
 from gankit.registry import ConfigError
 
@@ -73,14 +75,19 @@ def test_every_technique_trains_and_resumes_exactly(tmp_path, tiny_npz, model):
     if model == "mlp":
         extra += ["model.g_hidden=[32]", "model.d_hidden=[16]", "model.latent_dim=8"]
     base = [o for o in tiny_overrides(tiny_npz) if not o.startswith("model.") or model == "dcgan"] + extra
+    assert_resume_is_exact(tmp_path, base)
+    rows = [json.loads(line) for line in (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()]
+    assert "r1" in rows[0] and rows[0]["instance_noise"] > 0
+
+
+def assert_resume_is_exact(tmp_path, base):
+    """4 steps straight and 2 + resume + 2 give bit-identical checkpoints."""
     run = lambda name, steps, resume=False: train(  # noqa: E731
         load_config(None, [o.replace("train.steps=4", f"train.steps={steps}") for o in base]),
         tmp_path / name, resume=resume, progress=False, log=lambda s: None)
     run("straight", 4)
     run("split", 2)
     run("split", 4, resume=True)
-    rows = [json.loads(line) for line in (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()]
-    assert "r1" in rows[0] and rows[0]["instance_noise"] > 0
     a, b = (read_tensors(list_checkpoints(tmp_path / n / "checkpoints")[-1][1], FORMAT_CHECKPOINT)[0] for n in ("straight", "split"))
     for key in a:
         assert torch.equal(a[key], b[key]), key
@@ -149,3 +156,64 @@ def test_diffaugment_trains(tmp_path, tiny_npz):
     overrides = tiny_overrides(tiny_npz, steps=2) + ["objective.diffaugment=color,translation,cutout"]
     result = train(load_config(None, overrides), tmp_path / "r", progress=False, log=lambda s: None)
     assert torch.isfinite(torch.tensor(result.last_row["g_loss"]))
+
+
+def _unrolled_setup(second_order: bool, steps: int = 3):
+    torch.manual_seed(0)
+    D = MLPDiscriminator([2], hidden=[16, 16], activation="leaky_relu", dropout=0.0).double()
+    optimizer = torch.optim.Adam(D.parameters(), lr=0.05, betas=(0.5, 0.9))
+    loss = build_loss({"name": "non-saturating"})
+    real, fake = torch.randn(8, 2, dtype=torch.float64), torch.randn(8, 2, dtype=torch.float64)
+    for _ in range(2):  # give the optimizer moments and a step count to carry on from
+        optimizer.zero_grad()
+        loss.d_loss(D(real), D(fake)).backward()
+        optimizer.step()
+    options = StandardOptions(unrolled_steps=steps, unrolled_second_order=second_order)
+    return StandardObjective(options, nn.Identity(), D, loss, optimizer), real, fake
+
+
+def test_unrolled_lookahead_matches_real_adam_steps_and_leaves_d_alone():
+    objective, real, fake = _unrolled_setup(second_order=False)
+    D, before = objective.D, {k: v.clone() for k, v in objective.D.state_dict().items()}
+    weights = objective.lookahead_weights(real, fake)
+    for key, value in D.state_dict().items():
+        assert torch.equal(value, before[key]), f"look-ahead changed D's {key}"
+    twin = copy.deepcopy(D)
+    twin_optimizer = torch.optim.Adam(twin.parameters(), lr=0.05, betas=(0.5, 0.9))
+    twin_optimizer.load_state_dict(objective.d_optimizer.state_dict())
+    for _ in range(3):
+        twin_optimizer.zero_grad()
+        objective.loss.d_loss(twin(real), twin(fake)).backward()
+        twin_optimizer.step()
+    for name, p in twin.named_parameters():
+        torch.testing.assert_close(weights[name], p.detach(), rtol=1e-9, atol=1e-12)
+    assert not torch.allclose(weights["head.weight"], D.head.weight)
+
+
+def test_unrolled_second_order_gradient_is_the_true_gradient():
+    objective, real, fake = _unrolled_setup(second_order=True)
+    objective.d_step(real, fake)  # stores the real batch the look-ahead uses (G is the identity)
+
+    def g_loss(points):
+        return objective.g_step(points).loss
+
+    torch.autograd.gradcheck(g_loss, (fake.clone().requires_grad_(True),), eps=1e-6, atol=1e-6)
+    first = _unrolled_setup(second_order=False)[0]
+    first.d_step(real, fake)
+    x = fake.clone().requires_grad_(True)
+    full = torch.autograd.grad(g_loss(x), x)[0]
+    partial = torch.autograd.grad(first.g_step(x).loss, x)[0]
+    assert not torch.allclose(full, partial, atol=1e-6)  # the second term is there and matters
+
+
+def test_unrolled_options_are_checked():
+    with pytest.raises(ConfigError, match="two different G losses"):
+        StandardOptions(unrolled_steps=2, feature_matching=True)
+    with pytest.raises(TypeError, match="needs D's Adam optimizer"):
+        StandardObjective(StandardOptions(unrolled_steps=2), nn.Identity(), nn.Identity(), build_loss({"name": "hinge"}))
+
+
+@pytest.mark.parametrize("second_order", ["true", "false"])
+def test_unrolled_trains_and_resumes_exactly(tmp_path, tiny_npz, second_order):
+    base = tiny_overrides(tiny_npz) + ["objective.unrolled_steps=2", f"objective.unrolled_second_order={second_order}"]
+    assert_resume_is_exact(tmp_path, base)

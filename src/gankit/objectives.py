@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from gankit.augment import diff_augment, parse_policy
 from gankit.losses import Loss, gradient_penalty, r1_penalty
@@ -39,6 +40,11 @@ def frozen(module: nn.Module):
             p.requires_grad_(flag)
 
 
+def wide(x: torch.Tensor) -> torch.Tensor:
+    """Logits and features in at least fp32: losses are computed in full precision under bf16 autocast."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
 @dataclasses.dataclass
 class StepOutput:
     loss: torch.Tensor
@@ -61,20 +67,42 @@ class StandardOptions:
     # DiffAugment (Zhao et al. 2020): comma-separated policies from color, translation, cutout applied to
     # every image D sees, real and generated, in both steps; "" is off.
     diffaugment: str = ""
+    # Unrolled GAN (Metz et al. 2017): G's loss is taken against the D that this many steps of D's own
+    # optimizer (Adam, from its current moments) on the current batch would give; 0: off. D itself is not
+    # changed. The look-ahead steps use D's adversarial loss only (no gradient or R1 penalty).
+    unrolled_steps: int = 0
+    # Backpropagate G's gradient through the look-ahead steps (the paper's full gradient, its second term
+    # included); false treats the unrolled D as a constant, which is cheaper and weaker.
+    unrolled_second_order: bool = True
 
     def __post_init__(self):
         from gankit.registry import ConfigError
 
-        if self.r1_weight < 0 or self.instance_noise < 0 or self.instance_noise_anneal_steps < 0:
-            raise ConfigError("objective.r1_weight, instance_noise and instance_noise_anneal_steps must be >= 0")
+        if min(self.r1_weight, self.instance_noise, self.instance_noise_anneal_steps, self.unrolled_steps) < 0:
+            raise ConfigError(
+                "objective.r1_weight, instance_noise, instance_noise_anneal_steps and unrolled_steps must be >= 0"
+            )
+        if self.unrolled_steps and self.feature_matching:
+            raise ConfigError("objective.unrolled_steps and objective.feature_matching are two different G losses; choose one")
 
 
 @OBJECTIVES.register("standard", StandardOptions, "unconditional GAN: D(x) vs D(G(z))")
 class StandardObjective:
     """The two-player game of Goodfellow et al. 2014 with any registered loss."""
 
-    def __init__(self, options: StandardOptions, G: nn.Module, D: nn.Module, loss: Loss):
+    def __init__(
+        self,
+        options: StandardOptions,
+        G: nn.Module,
+        D: nn.Module,
+        loss: Loss,
+        d_optimizer: torch.optim.Optimizer | None = None,
+    ):
         self.G, self.D, self.loss, self.options = G, D, loss, options
+        if options.unrolled_steps and not isinstance(d_optimizer, torch.optim.Adam):
+            raise TypeError("objective.unrolled_steps needs D's Adam optimizer (d_optimizer) to look ahead with")
+        self.d_optimizer = d_optimizer
+        self.last_real: torch.Tensor | None = None
         self.noise_std = options.instance_noise
         self.pack = getattr(D, "pack", 1)  # PacGAN: D scores groups of this many consecutive samples
         self.real_feature_mean: torch.Tensor | None = None
@@ -107,16 +135,18 @@ class StandardObjective:
     def d_step(self, real: torch.Tensor, z: torch.Tensor) -> StepOutput:
         """D's loss on a real batch and G(z); returns G(z) (with its graph) for reuse in G's step."""
         fake = self.G(z)
+        if self.options.unrolled_steps:
+            self.last_real = real
         real_in, fake_in = self.d_input(real), self.d_input(fake.detach())
         if self.options.r1_weight > 0:
             real_in = real_in.detach().requires_grad_(True)
         if self.options.feature_matching:
             logits_real, features = self.D(real_in, return_features=True)
-            self.real_feature_mean = features.detach().flatten(1).float().mean(dim=0)
+            self.real_feature_mean = wide(features.detach().flatten(1)).mean(dim=0)
         else:
             logits_real = self.D(real_in)
-        logits_real = logits_real.float()  # losses in fp32 under bf16 autocast
-        logits_fake = self.D(fake_in).float()
+        logits_real = wide(logits_real)
+        logits_fake = wide(self.D(fake_in))
         loss = self.loss.d_loss(logits_real, logits_fake)
         stats = {
             "d_loss": loss.detach(),
@@ -129,7 +159,7 @@ class StandardObjective:
             real_p, fake_p = self.packed(real), self.packed(fake.detach())
             alpha = torch.rand(real_p.shape[0], *([1] * (real_p.dim() - 1)), device=real.device)
             x_hat = (real_p + alpha * (fake_p - real_p)).requires_grad_(True)
-            penalty = gradient_penalty(self.D(x_hat).float(), x_hat)
+            penalty = gradient_penalty(wide(self.D(x_hat)), x_hat)
             loss = loss + self.loss.gradient_penalty_weight * penalty
             stats["gp"] = penalty.detach()
         if self.options.r1_weight > 0:
@@ -145,13 +175,61 @@ class StandardObjective:
         with frozen(self.D):
             if self.options.feature_matching:
                 _, features = self.D(self.d_input(fake), return_features=True)
-                difference = features.flatten(1).float().mean(dim=0) - self.real_feature_mean
+                difference = wide(features.flatten(1)).mean(dim=0) - self.real_feature_mean
                 loss = (difference**2).sum()
+            elif self.options.unrolled_steps:
+                weights = self.lookahead_weights(self.last_real, fake)
+                loss = self.loss.g_loss(wide(functional_call(self.D, weights, (self.d_input(fake),))))
             else:
-                loss = self.loss.g_loss(self.D(self.d_input(fake)).float())
+                loss = self.loss.g_loss(wide(self.D(self.d_input(fake))))
         return StepOutput(loss, {"g_loss": loss.detach()})
 
+    def lookahead_weights(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """D's parameters after ``unrolled_steps`` Adam steps on (real, fake), plus copies of its buffers.
 
-def build_objective(section: dict[str, Any], G: nn.Module, D: nn.Module, loss: Loss):
+        Metz et al. 2017, section 2: the surrogate G objective f_K(theta_G, theta_D) = f(theta_G,
+        theta_D^K), where theta_D^{k+1} = theta_D^k + eta^k dtheta_D^k is D's optimizer step. The steps
+        repeat Adam's update (torch.optim.Adam without weight decay) from the optimizer's current moments
+        and step count, so the look-ahead D is the one training would produce on this batch. With
+        ``unrolled_second_order`` the parameters stay functions of ``fake`` (create_graph), so G's
+        gradient includes how D's update responds to G. BatchNorm running statistics and
+        spectral-norm power-iteration vectors are updated on copies: D's state is untouched.
+        """
+        second_order = self.options.unrolled_second_order
+        group = self.d_optimizer.param_groups[0]
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        names, params, exp_avg, exp_avg_sq, steps = [], [], [], [], []
+        for name, p in self.D.named_parameters():
+            state = self.d_optimizer.state.get(p, {})
+            names.append(name)
+            params.append(p.detach().requires_grad_(True))
+            exp_avg.append(state["exp_avg"].detach() if state else torch.zeros_like(p))
+            exp_avg_sq.append(state["exp_avg_sq"].detach() if state else torch.zeros_like(p))
+            steps.append(float(state["step"]) if state else 0.0)
+        buffers = {name: b.clone() for name, b in self.D.named_buffers()}
+        source = fake if second_order else fake.detach()
+        for _ in range(self.options.unrolled_steps):
+            weights = {**dict(zip(names, params)), **buffers}
+            logits_real = wide(functional_call(self.D, weights, (self.d_input(real),)))
+            logits_fake = wide(functional_call(self.D, weights, (self.d_input(source),)))
+            grads = torch.autograd.grad(self.loss.d_loss(logits_real, logits_fake), params, create_graph=second_order)
+            updated = []
+            for i, (p, g) in enumerate(zip(params, grads)):
+                steps[i] += 1
+                exp_avg[i] = beta1 * exp_avg[i] + (1 - beta1) * g
+                exp_avg_sq[i] = beta2 * exp_avg_sq[i] + (1 - beta2) * g * g
+                m_hat = exp_avg[i] / (1 - beta1 ** steps[i])
+                # A tiny constant under the root keeps its derivative finite where a gradient is exactly 0.
+                v_hat = exp_avg_sq[i] / (1 - beta2 ** steps[i]) + 1e-30
+                p = p - lr * m_hat / (v_hat.sqrt() + eps)
+                updated.append(p if second_order else p.detach().requires_grad_(True))
+            params = updated
+        return {**dict(zip(names, params)), **buffers}
+
+
+def build_objective(
+    section: dict[str, Any], G: nn.Module, D: nn.Module, loss: Loss, d_optimizer: torch.optim.Optimizer | None = None
+):
+    """The objective ``section`` names; ``d_optimizer`` is D's optimizer, for objectives that look ahead."""
     entry, options = OBJECTIVES.resolve(section, "objective")
-    return entry.factory(options, G, D, loss)
+    return entry.factory(options, G, D, loss, d_optimizer)

@@ -210,10 +210,10 @@ def train(
     channels_last = cfg.channels_last and dataset.kind == "images"
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    objective = build_objective(config.objective, G, D, build_loss(config.loss))
     betas = (cfg.beta1, cfg.beta2)
     opt_G = make_optimizer(G, cfg.lr_g, betas, device)
     opt_D = make_optimizer(D, cfg.lr_d, betas, device)
+    objective = build_objective(config.objective, G, D, build_loss(config.loss), opt_D)
     ema = EMA(G, cfg.ema_decay) if cfg.ema_decay > 0 else None
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
     stream = BatchStream(dataset, cfg.batch_size, cfg.seed)
@@ -345,7 +345,7 @@ class PeriodicEvaluation:
         self.best = json.loads(self.best_path.read_text())["metrics"][cfg.eval_best] if self.best_path.is_file() else None
 
     def run(self, config: RunConfig, step: int, model: nn.Module, ema: bool, device, monitor: Monitor, say) -> None:
-        from gankit.metrics.evaluate import append_row, evaluate_generator, lower_is_better
+        from gankit.metrics.evaluate import append_row, evaluate_generator, format_value, lower_is_better
         from gankit.sampling import GeneratorPipeline
 
         pipeline = GeneratorPipeline(copy.deepcopy(model), config, step, ema, device)
@@ -358,7 +358,7 @@ class PeriodicEvaluation:
         value = row["metrics"][cfg.eval_best]
         lower = lower_is_better(cfg.eval_best)
         improved = self.best is None or (value < self.best if lower else value > self.best)
-        summary = ", ".join(f"{k} {v:.4g}" for k, v in row["metrics"].items())
+        summary = ", ".join(f"{k} {format_value(v)}" for k, v in row["metrics"].items())
         say(f"eval step {step}: {summary}{' (best so far)' if improved else ''}")
         for alarm in row["alarms"]:
             say(f"ALARM {alarm}")
@@ -375,7 +375,7 @@ def plan_evaluation(config: RunConfig, dataset: Dataset, run_dir: Path) -> Perio
 
     cfg = config.train
     names = parse_metrics(cfg.eval_metrics)
-    keys = [k for n in names for k in METRICS[n].keys]
+    keys = [k for n in names for k in METRICS[n].keys if not k.endswith("histogram")]  # scalars only
     if cfg.eval_best not in keys:
         raise TrainingError(f"train.eval_best={cfg.eval_best!r} is not reported by train.eval_metrics {names}; choose one of {keys}")
     extractor = {"name": "evaluator", "weights": cfg.eval_evaluator} if cfg.eval_evaluator else default_extractor(config.data, dataset.kind)

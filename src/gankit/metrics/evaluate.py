@@ -60,6 +60,10 @@ def _prdc(real: Features, fake: Features, **_) -> dict[str, float]:
     return scores.prdc(real.features, fake.features, k_pr=3, k_dc=5)
 
 
+def _classes(real: Features, fake: Features, **_) -> dict[str, float]:
+    return scores.class_histogram_scores(real.logits, fake.logits)
+
+
 def _modes(real: Features, fake: Features, data: Dataset | None = None, **_) -> dict[str, float]:
     if data is None or "modes" not in data.extras:
         raise ConfigError("metric 'modes' needs a 2D mixture dataset (ring or grid)")
@@ -75,6 +79,8 @@ METRICS: dict[str, Metric] = {
         Metric("is", "logits", _inception_score, ("is", "is_std"), (), {"splits": 10}),
         Metric("prdc", "features", _prdc, ("precision", "recall", "density", "coverage"), (),
                {"k_precision_recall": 3, "k_density_coverage": 5}),
+        Metric("classes", "logits", _classes, ("class_kl", "max_class_share", "classes_missing", "class_histogram"),
+               ("class_kl", "max_class_share", "classes_missing"), {"classes": "argmax of the evaluator's logits"}),
         Metric("modes", "points", _modes, ("modes_captured", "modes_total", "high_quality", "reverse_kl"),
                ("reverse_kl",), {"high_quality_within_stds": 3}),
     )
@@ -259,6 +265,13 @@ def evaluate_real_vs_real(
 SPLIT_DATASETS = ("fashion-mnist", "digits", "cifar10", "idx")  # sources with a separate test split
 
 
+def format_value(value: Any) -> str:
+    """A metric value in a few characters: a number, or a histogram as space-separated shares."""
+    if isinstance(value, list):
+        return "[" + " ".join(f"{v:.2f}" for v in value) + "]"
+    return f"{value:.4g}"
+
+
 def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> str:
     """A readable table of a row's metrics (and their ratio to a real-vs-real floor, when given)."""
     p = row["protocol"]
@@ -268,6 +281,9 @@ def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> st
         f"{'metric':14s} {'value':>12s}" + (f" {'floor':>12s} {'ratio':>8s}" if floor else ""),
     ]
     for key, value in row["metrics"].items():
+        if isinstance(value, list):  # a histogram
+            lines.append(f"{key:14s} {format_value(value)}")
+            continue
         line = f"{key:14s} {value:12.5g}"
         if floor and key in floor["metrics"]:
             base = floor["metrics"][key]
