@@ -40,14 +40,21 @@ def cmd_sample(args) -> int:
     from gankit.sampling import load_generator
 
     pipeline = load_generator(args.source, device=args.device)
-    samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True)
+    labels = parse_labels(args.labels, pipeline.num_classes)
+    if labels is None:
+        samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True)
+        sample_labels = None
+    else:  # a class grid: one row per label, the same n latents along every row
+        samples = pipeline.class_grid(labels, columns=args.n, seed=args.seed)
+        sample_labels = np.repeat(np.array(labels), args.n)
     out = Path(args.out)
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
         key = "images" if pipeline.kind == "images" else "points"
-        np.savez_compressed(out, **{key: samples})
+        np.savez_compressed(out, **{key: samples}, **({} if sample_labels is None else {"labels": sample_labels}))
     elif out.suffix == ".png":
-        picture = image_grid(samples) if pipeline.kind == "images" else scatter_plot(samples)
+        columns = args.n if labels is not None else None
+        picture = image_grid(samples, columns=columns) if pipeline.kind == "images" else scatter_plot(samples)
         save_picture(picture, out)
     elif out.suffix:
         raise SystemExit(f"gankit sample: --out must end in .npz or .png, or be a folder; got {out}")
@@ -59,9 +66,29 @@ def cmd_sample(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for i, image in enumerate(samples):
             picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-            save_picture(picture, out / f"{args.seed:04d}-{i:06d}.png")
-    print(f"wrote {args.n} samples (seed {args.seed}, step {pipeline.step}{', EMA' if pipeline.ema else ''}) to {out}")
+            label = "" if sample_labels is None else f"-label{sample_labels[i]}"
+            save_picture(picture, out / f"{args.seed:04d}-{i:06d}{label}.png")
+    count = f"{len(labels)} labels x {args.n}" if labels is not None else f"{args.n}"
+    print(f"wrote {count} samples (seed {args.seed}, step {pipeline.step}{', EMA' if pipeline.ema else ''}) to {out}")
     return 0
+
+
+def parse_labels(text: str | None, num_classes: int) -> list[int] | None:
+    """--labels: comma-separated class indices, or "all"; checked against the generator."""
+    if text is None:
+        return None
+    if not num_classes:
+        raise SystemExit("gankit sample: --labels needs a class-conditional generator (this one takes no labels)")
+    if text == "all":
+        return list(range(num_classes))
+    try:
+        labels = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit(f"gankit sample: --labels is comma-separated integers or 'all', got {text!r}") from None
+    bad = [v for v in labels if not 0 <= v < num_classes]
+    if bad or not labels:
+        raise SystemExit(f"gankit sample: labels must be in 0..{num_classes - 1}, got {text!r}")
+    return labels
 
 
 def cmd_list(args) -> int:
@@ -315,8 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="draw samples from a run folder, export or checkpoint")
     p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
-    p.add_argument("--n", type=int, default=64, help="number of samples")
+    p.add_argument("--n", type=int, default=64, help="number of samples (with --labels: per label)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels", help="conditional models: comma-separated classes or 'all'; a class grid, "
+                   "one row per label with the same --n latents along every row")  # fmt: skip
     p.add_argument("--out", required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")

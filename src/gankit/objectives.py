@@ -107,6 +107,8 @@ class StandardObjective:
         self.pack = getattr(D, "pack", 1)  # PacGAN: D scores groups of this many consecutive samples
         self.real_feature_mean: torch.Tensor | None = None
         self.augment_policy = parse_policy(options.diffaugment)
+        self.conditional = bool(getattr(G, "num_classes", 0))  # G (and D) take class labels
+        self.labels: torch.Tensor | None = None
 
     def begin_step(self, step: int) -> None:
         """Called by the trainer before each step (the instance-noise schedule)."""
@@ -132,21 +134,38 @@ class StandardObjective:
             x = diff_augment(x, self.augment_policy)
         return self.noisy(self.packed(x))
 
-    def d_step(self, real: torch.Tensor, z: torch.Tensor) -> StepOutput:
-        """D's loss on a real batch and G(z); returns G(z) (with its graph) for reuse in G's step."""
-        fake = self.G(z)
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None, features: bool = False, weights=None):
+        """D's logits for its input ``x`` (and, with ``features``, its last features), given the labels a
+        conditional D needs; with ``weights``, D evaluated at those parameters (the unrolled look-ahead)."""
+        kwargs: dict[str, Any] = {"return_features": True} if features else {}
+        if labels is not None:
+            kwargs["labels"] = labels
+        if weights is not None:
+            return functional_call(self.D, weights, (x,), kwargs)
+        return self.D(x, **kwargs)
+
+    def d_step(self, real: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None = None) -> StepOutput:
+        """D's loss on a real batch and G(z); returns G(z) (with its graph) for reuse in G's step.
+
+        ``labels`` are the real batch's class labels; a conditional G draws its samples for the same
+        labels, so generated and real batches have the same class mix.
+        """
+        labels = labels if self.conditional else None
+        self.labels = labels
+        fake = self.G(z, labels) if labels is not None else self.G(z)
         if self.options.unrolled_steps:
             self.last_real = real
         real_in, fake_in = self.d_input(real), self.d_input(fake.detach())
         if self.options.r1_weight > 0:
             real_in = real_in.detach().requires_grad_(True)
-        if self.options.feature_matching:
-            logits_real, features = self.D(real_in, return_features=True)
-            self.real_feature_mean = wide(features.detach().flatten(1)).mean(dim=0)
+        if self.wants_features:
+            logits_real, h_real = self.discriminate(real_in, labels, features=True)
+            logits_fake, h_fake = self.discriminate(fake_in, labels, features=True)
+            if self.options.feature_matching:
+                self.real_feature_mean = wide(h_real.detach().flatten(1)).mean(dim=0)
         else:
-            logits_real = self.D(real_in)
-        logits_real = wide(logits_real)
-        logits_fake = wide(self.D(fake_in))
+            logits_real, logits_fake = self.discriminate(real_in, labels), self.discriminate(fake_in, labels)
+        logits_real, logits_fake = wide(logits_real), wide(logits_fake)
         loss = self.loss.d_loss(logits_real, logits_fake)
         stats = {
             "d_loss": loss.detach(),
@@ -159,7 +178,7 @@ class StandardObjective:
             real_p, fake_p = self.packed(real), self.packed(fake.detach())
             alpha = torch.rand(real_p.shape[0], *([1] * (real_p.dim() - 1)), device=real.device)
             x_hat = (real_p + alpha * (fake_p - real_p)).requires_grad_(True)
-            penalty = gradient_penalty(wide(self.D(x_hat)), x_hat)
+            penalty = gradient_penalty(wide(self.discriminate(x_hat, labels)), x_hat)
             loss = loss + self.loss.gradient_penalty_weight * penalty
             stats["gp"] = penalty.detach()
         if self.options.r1_weight > 0:
@@ -168,23 +187,46 @@ class StandardObjective:
             stats["r1"] = penalty.detach()
         if self.noise_std > 0:
             stats["instance_noise"] = torch.tensor(self.noise_std)
+        if self.wants_features:
+            loss = loss + self.extra_d_loss(h_real, h_fake, labels, stats)
         return StepOutput(loss, stats, fake)
 
     def g_step(self, fake: torch.Tensor) -> StepOutput:
         """G's loss on samples G(z) that still carry their graph."""
+        labels = self.labels
+        stats: dict[str, torch.Tensor] = {}
         with frozen(self.D):
-            if self.options.feature_matching:
-                _, features = self.D(self.d_input(fake), return_features=True)
-                difference = wide(features.flatten(1)).mean(dim=0) - self.real_feature_mean
-                loss = (difference**2).sum()
-            elif self.options.unrolled_steps:
-                weights = self.lookahead_weights(self.last_real, fake)
-                loss = self.loss.g_loss(wide(functional_call(self.D, weights, (self.d_input(fake),))))
+            if self.options.unrolled_steps:
+                weights = self.lookahead_weights(self.last_real, fake, labels)
+                loss = self.loss.g_loss(wide(self.discriminate(self.d_input(fake), labels, weights=weights)))
+            elif self.wants_features:
+                logits, h_fake = self.discriminate(self.d_input(fake), labels, features=True)
+                if self.options.feature_matching:
+                    difference = wide(h_fake.flatten(1)).mean(dim=0) - self.real_feature_mean
+                    loss = (difference**2).sum()
+                else:
+                    loss = self.loss.g_loss(wide(logits))
+                loss = loss + self.extra_g_loss(h_fake, labels, stats)
             else:
-                loss = self.loss.g_loss(wide(self.D(self.d_input(fake))))
-        return StepOutput(loss, {"g_loss": loss.detach()})
+                loss = self.loss.g_loss(wide(self.discriminate(self.d_input(fake), labels)))
+        return StepOutput(loss, {"g_loss": loss.detach(), **stats})
 
-    def lookahead_weights(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    @property
+    def wants_features(self) -> bool:
+        """Whether D's steps need its last features (feature matching; heads on D's body)."""
+        return self.options.feature_matching
+
+    def extra_d_loss(self, h_real, h_fake, labels, stats) -> torch.Tensor | float:
+        """Terms a variant adds to D's loss from D's last features (none here)."""
+        return 0.0
+
+    def extra_g_loss(self, h_fake, labels, stats) -> torch.Tensor | float:
+        """Terms a variant adds to G's loss from D's last features on G's samples (none here)."""
+        return 0.0
+
+    def lookahead_weights(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """D's parameters after ``unrolled_steps`` Adam steps on (real, fake), plus copies of its buffers.
 
         Metz et al. 2017, section 2: the surrogate G objective f_K(theta_G, theta_D) = f(theta_G,
@@ -210,8 +252,8 @@ class StandardObjective:
         source = fake if second_order else fake.detach()
         for _ in range(self.options.unrolled_steps):
             weights = {**dict(zip(names, params)), **buffers}
-            logits_real = wide(functional_call(self.D, weights, (self.d_input(real),)))
-            logits_fake = wide(functional_call(self.D, weights, (self.d_input(source),)))
+            logits_real = wide(self.discriminate(self.d_input(real), labels, weights=weights))
+            logits_fake = wide(self.discriminate(self.d_input(source), labels, weights=weights))
             grads = torch.autograd.grad(self.loss.d_loss(logits_real, logits_fake), params, create_graph=second_order)
             updated = []
             for i, (p, g) in enumerate(zip(params, grads)):
@@ -225,6 +267,70 @@ class StandardObjective:
                 updated.append(p if second_order else p.detach().requires_grad_(True))
             params = updated
         return {**dict(zip(names, params)), **buffers}
+
+
+@OBJECTIVES.register("conditional", StandardOptions, "conditional GAN: G(z, y), D(x, y) (Mirza & Osindero 2014)")
+class ConditionalObjective(StandardObjective):
+    """The standard game with the class label given to G and D (Mirza & Osindero 2014, section 3.2).
+
+    The model decides how D sees the label (``model.d_conditioning``: label maps joined with the input,
+    or a projection); this objective only checks that the model is conditional.
+    """
+
+    def __init__(self, options, G, D, loss, d_optimizer=None):
+        super().__init__(options, G, D, loss, d_optimizer)
+        if not self.conditional or getattr(D, "conditioning", "none") == "none":
+            from gankit.registry import ConfigError
+
+            raise ConfigError(
+                "objective 'conditional' needs a class-conditional model: set model.num_classes=null (from the data) "
+                "and model.d_conditioning to concat or projection"
+            )
+
+
+@dataclasses.dataclass
+class ACGANOptions(StandardOptions):
+    # Weight of the class log-likelihood L_C in both nets' losses (Odena et al. 2017, section 3).
+    class_weight: float = 1.0
+
+
+@OBJECTIVES.register("acgan", ACGANOptions, "AC-GAN: G(z, y); D scores real/fake and classifies (Odena et al. 2017)")
+class ACGANObjective(StandardObjective):
+    """Auxiliary classifier GAN (Odena et al. 2017, eq. 2-3).
+
+    G draws samples for given labels; D does not see the label but predicts it with a head on its last
+    features. With L_S the usual source loss and L_C = log P(C = c | X_real) + log P(C = c | X_fake),
+    D maximizes L_S + L_C and G maximizes L_C - L_S: both add the class cross-entropy to their loss, D on
+    real and generated samples, G on its own.
+    """
+
+    def __init__(self, options: ACGANOptions, G, D, loss, d_optimizer=None):
+        super().__init__(options, G, D, loss, d_optimizer)
+        if not self.conditional or getattr(D, "aux_head", None) is None:
+            from gankit.registry import ConfigError
+
+            raise ConfigError(
+                "objective 'acgan' needs model.num_classes=null (labels to G) and model.d_aux_classifier=true"
+            )
+
+    @property
+    def wants_features(self) -> bool:
+        return True
+
+    def extra_d_loss(self, h_real, h_fake, labels, stats):
+        logits_real, logits_fake = wide(self.D.classify(h_real)), wide(self.D.classify(h_fake))
+        loss_real = nn.functional.cross_entropy(logits_real, labels)
+        loss_fake = nn.functional.cross_entropy(logits_fake, labels)
+        stats["class_loss_real"] = loss_real.detach()
+        stats["class_accuracy_real"] = (logits_real.detach().argmax(dim=1) == labels).float().mean()
+        return self.options.class_weight * (loss_real + loss_fake)
+
+    def extra_g_loss(self, h_fake, labels, stats):
+        logits = wide(self.D.classify(h_fake))
+        loss = nn.functional.cross_entropy(logits, labels)
+        stats["class_loss_fake"] = loss.detach()
+        stats["class_accuracy_fake"] = (logits.detach().argmax(dim=1) == labels).float().mean()
+        return self.options.class_weight * loss
 
 
 def build_objective(

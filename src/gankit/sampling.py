@@ -56,6 +56,30 @@ def latents(n: int, latent_dim: int, seed: int, start: int = 0) -> torch.Tensor:
     return torch.from_numpy(np.stack(rows)) if rows else torch.empty(0, latent_dim)
 
 
+def cycled_labels(n: int, num_classes: int, start: int = 0) -> torch.Tensor:
+    """Labels for samples start .. start+n-1 when none are given: 0, 1, ..., K-1, 0, 1, ..."""
+    return (torch.arange(start, start + n) % num_classes).long()
+
+
+def label_tensor(labels, n: int, num_classes: int, start: int = 0) -> torch.Tensor | None:
+    """The class labels of samples start .. start+n-1: None for an unconditional G; cycled when not given;
+    one int for all samples; or a sequence of n ints."""
+    if not num_classes:
+        if labels is not None:
+            raise ValueError("this generator is not class-conditional; it takes no labels")
+        return None
+    if labels is None:
+        return cycled_labels(n, num_classes, start)
+    labels = torch.as_tensor(labels, dtype=torch.long).flatten()
+    if labels.numel() == 1:
+        labels = labels.expand(n)
+    elif labels.numel() != n:
+        raise ValueError(f"{labels.numel()} labels for {n} samples; give one label, or one per sample")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must be in 0..{num_classes - 1}, got {labels.tolist()[:10]}")
+    return labels.clone()
+
+
 def build_generator(config: RunConfig) -> nn.Module:
     entry, options = MODELS.resolve(config.model, "model")
     return entry.factory.generator(options)
@@ -68,30 +92,57 @@ class GeneratorPipeline:
         self.G = G.to(device).eval().requires_grad_(False)
         self.config, self.step, self.ema, self.device = config, step, ema, device
         self.latent_dim = int(config.model["latent_dim"])
+        self.num_classes = int(config.model.get("num_classes") or 0)  # > 0: G takes class labels
         self.kind = "images" if self.generate(latents(1, self.latent_dim, 0)).dim() == 4 else "points"
 
     @torch.inference_mode()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """G(z) as floats: images in [-1, 1] (N, C, H, W), or points (N, D)."""
-        return self.G(z.to(self.device)).float()
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """G(z) (G(z, labels) for a conditional G; labels cycle 0..K-1 when not given) as floats:
+        images in [-1, 1] (N, C, H, W), or points (N, D)."""
+        labels = label_tensor(labels, len(z), self.num_classes)
+        if labels is None:
+            return self.G(z.to(self.device)).float()
+        return self.G(z.to(self.device), labels.to(self.device)).float()
 
     def sample(
-        self, n: int, seed: int = 0, batch_size: int = 256, start: int = 0, progress: bool = False
+        self,
+        n: int,
+        seed: int = 0,
+        batch_size: int = 256,
+        start: int = 0,
+        progress: bool = False,
+        labels=None,
     ) -> np.ndarray:
-        """``n`` samples of ``seed``: uint8 images (N, H, W, C), or float32 points (N, D)."""
+        """``n`` samples of ``seed``: uint8 images (N, H, W, C), or float32 points (N, D).
+
+        A class-conditional G takes ``labels``: one int for all samples or one per sample; by default
+        sample k gets label k mod num_classes.
+        """
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         from tqdm.auto import tqdm
 
+        all_labels = label_tensor(labels, n, self.num_classes, start)
         parts = []
         starts = range(0, n, batch_size)
         for begin in tqdm(starts, desc="sampling", unit="batch", disable=not progress or len(starts) < 4):
             count = min(batch_size, n - begin)
-            out = self.generate(latents(count, self.latent_dim, seed, start + begin)).cpu()
+            batch_labels = None if all_labels is None else all_labels[begin : begin + count]
+            out = self.generate(latents(count, self.latent_dim, seed, start + begin), batch_labels).cpu()
             parts.append(to_uint8_images(out) if self.kind == "images" else out)
         return torch.cat(parts).numpy()
+
+    def class_grid(self, labels, columns: int = 8, seed: int = 0) -> np.ndarray:
+        """One row per label, one column per latent: the same z along each column (uint8 images,
+        row-major, len(labels) * columns of them). Shows what the label alone changes."""
+        if not self.num_classes:
+            raise ValueError("this generator is not class-conditional; a class grid needs labels")
+        labels = label_tensor(list(labels), len(labels), self.num_classes)
+        z = latents(columns, self.latent_dim, seed).repeat(len(labels), 1)
+        out = self.generate(z, labels.repeat_interleave(columns)).cpu()
+        return to_uint8_images(out).numpy() if self.kind == "images" else out.numpy()
 
     def info(self) -> dict:
         parameters = sum(p.numel() for p in self.G.parameters())

@@ -47,7 +47,7 @@ from gankit.losses import build_loss
 from gankit.monitor import Monitor
 from gankit.models import MODELS
 from gankit.objectives import build_objective, frozen
-from gankit.sampling import latents, resolve_device
+from gankit.sampling import cycled_labels, latents, resolve_device
 
 
 class TrainingError(RuntimeError):
@@ -118,8 +118,10 @@ def recalibrate_batchnorm(
     generator = torch.Generator(device).manual_seed(seed)
     was_training = G.training
     G.train()
+    labels = cycled_labels(batch_size, G.num_classes).to(device) if getattr(G, "num_classes", 0) else None
     for _ in range(batches):
-        G(torch.randn(batch_size, latent_dim, device=device, generator=generator))
+        z = torch.randn(batch_size, latent_dim, device=device, generator=generator)
+        G(z) if labels is None else G(z, labels)
     G.train(was_training)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
@@ -189,7 +191,10 @@ def train(
         if not existing:
             raise TrainingError(f"{run_dir}: no checkpoint to resume from; run without --resume to start")
         saved = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-        for change in check_resume_config(_without_completion(saved), _without_completion(config)):
+        requested = config
+        if "num_classes" in config.model and config.model["num_classes"] is None:  # "from the data": the saved count
+            requested = dataclasses.replace(config, model={**config.model, "num_classes": saved.model.get("num_classes")})
+        for change in check_resume_config(_without_completion(saved), _without_completion(requested)):
             log(f"resume: {change}")
         config = dataclasses.replace(saved, train=cfg, description=config.description or saved.description)
     elif existing:
@@ -218,7 +223,9 @@ def train(
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
     stream = BatchStream(dataset, cfg.batch_size, cfg.seed)
     latent_dim = model_options.latent_dim
-    fixed_z = latents(cfg.sample_grid, latent_dim, cfg.seed).to(device)
+    fixed_z, fixed_labels = fixed_grid_inputs(cfg.sample_grid, latent_dim, cfg.seed, getattr(G, "num_classes", 0))
+    fixed_z = fixed_z.to(device)
+    fixed_labels = None if fixed_labels is None else fixed_labels.to(device)
 
     evaluation = plan_evaluation(config, dataset, run_dir) if cfg.eval_every else None
     monitor = Monitor()
@@ -261,13 +268,15 @@ def train(
         if hasattr(objective, "begin_step"):
             objective.begin_step(step)
         for k in range(cfg.d_steps):
-            real = dataset.model_input(stream.indices(batches), channels_last)
+            index = stream.indices(batches)
+            real = dataset.model_input(index, channels_last)
+            labels = dataset.labels[index] if dataset.labels is not None else None
             batches += 1
             z = torch.randn(cfg.batch_size, latent_dim, device=device, generator=z_generator)
             last = k == cfg.d_steps - 1
             # Only the last D step's samples feed G's step; earlier ones need no graph through G.
             with autocast, (contextlib.nullcontext() if last else frozen(G)):
-                out_d = objective.d_step(real, z)
+                out_d = objective.d_step(real, z, labels)
             opt_D.zero_grad(set_to_none=True)
             out_d.loss.backward()
             opt_D.step()
@@ -320,7 +329,7 @@ def train(
         if evaluate_now:
             evaluation.run(config, step, ema.model if ema else G, ema is not None, device, monitor, say)
         if step % cfg.sample_every == 0 or done:
-            write_samples(run_dir, step, ema.model if ema else G, fixed_z, dataset)
+            write_samples(run_dir, step, ema.model if ema else G, fixed_z, dataset, fixed_labels)
         if step % cfg.checkpoint_every == 0 or done:
             save_checkpoint(checkpoint_dir, config, step, batches, G, D, ema, opt_G, opt_D, z_generator, device)
             prune_checkpoints(checkpoint_dir, cfg.keep_checkpoints)
@@ -451,15 +460,29 @@ def truncate_log(path: Path, step: int) -> None:
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
+def fixed_grid_inputs(count: int, latent_dim: int, seed: int, num_classes: int):
+    """The latents (and labels) of the sample grids: ``count`` latents of ``seed``; for a conditional G,
+    one row per class with the same count // num_classes latents in every row (what
+    ``gankit sample RUN --labels 0,...,K-1 --n count//K --seed seed`` draws)."""
+    if not num_classes:
+        return latents(count, latent_dim, seed), None
+    columns = max(1, count // num_classes)
+    z = latents(columns, latent_dim, seed).repeat(num_classes, 1)
+    return z, torch.arange(num_classes).repeat_interleave(columns)
+
+
 @torch.no_grad()
-def write_samples(run_dir: Path, step: int, G: nn.Module, z: torch.Tensor, dataset: Dataset) -> None:
+def write_samples(
+    run_dir: Path, step: int, G: nn.Module, z: torch.Tensor, dataset: Dataset, labels: torch.Tensor | None = None
+) -> None:
     """The fixed-z grid in eval mode: what ``gankit sample RUN --seed <train.seed>`` will draw."""
     was_training = G.training
     G.eval()
-    out = G(z).float().cpu()
+    out = (G(z) if labels is None else G(z, labels)).float().cpu()
     G.train(was_training)
     if dataset.kind == "images":
-        picture = image_grid(to_uint8_images(out).numpy())
+        columns = len(z) // G.num_classes if labels is not None else None
+        picture = image_grid(to_uint8_images(out).numpy(), columns=columns)
     else:
         reference = dataset.x[: len(out) * 4].cpu().numpy()
         picture = scatter_plot(out.numpy(), reference)

@@ -51,8 +51,14 @@ class Dataset:
         return "images" if self.x.dtype == torch.uint8 else "points"
 
     @property
+    def num_classes(self) -> int:
+        if self.labels is None:
+            return 0
+        return len(self.class_names) if self.class_names else int(self.labels.max()) + 1
+
+    @property
     def spec(self) -> DataSpec:
-        return DataSpec(self.kind, tuple(self.x.shape[1:]))
+        return DataSpec(self.kind, tuple(self.x.shape[1:]), self.num_classes)
 
     def __len__(self) -> int:
         return len(self.x)

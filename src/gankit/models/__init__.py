@@ -22,6 +22,7 @@ class DataSpec:
 
     kind: str  # "images" or "points"
     shape: tuple[int, ...]  # (C, H, W) for images, (D,) for points
+    num_classes: int = 0  # label values 0..num_classes-1; 0 when the data has no labels
 
 
 class Family(Protocol):
@@ -49,11 +50,47 @@ def check_matches(options: Any, field: str, value: Any, how_to_fix: str) -> Any:
 
 
 def check_discriminator_options(options: Any) -> None:
-    """Checks shared by every family's D options (packing, minibatch std)."""
+    """Checks shared by every family's D options (packing, minibatch std, conditioning)."""
     if options.d_pack < 1:
         raise ConfigError(f"model.d_pack must be at least 1, got {options.d_pack}")
     if options.d_minibatch_std == 1 or options.d_minibatch_std < 0:
         raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
+    if options.num_classes and options.d_pack > 1 and (options.d_conditioning != "none" or options.d_aux_classifier):
+        raise ConfigError("model.d_pack > 1 with a D that sees or predicts labels is not supported; use d_pack=1")
+
+
+def complete_classes(options: Any, data: DataSpec) -> Any:
+    """Fill ``num_classes`` from the data when it is None (a conditional preset), and check it."""
+    if options.num_classes is None:
+        if not data.num_classes:
+            raise ConfigError("this model is conditional on class labels (model.num_classes), but the data has none")
+        return dataclasses.replace(options, num_classes=data.num_classes)
+    if options.num_classes < 0:
+        raise ConfigError(f"model.num_classes must be >= 0 (0: unconditional), got {options.num_classes}")
+    if options.num_classes and data.num_classes > options.num_classes:
+        raise ConfigError(f"model.num_classes is {options.num_classes} but the data has {data.num_classes} classes")
+    return options
+
+
+class LabelInput(nn.Module):
+    """Class labels as a vector joined with G's z: one-hot, or a learned embedding of ``size`` (size > 0)."""
+
+    def __init__(self, num_classes: int, size: int = 0):
+        super().__init__()
+        self.num_classes = num_classes
+        self.embedding = nn.Embedding(num_classes, size) if size else None
+        self.dim = size or num_classes
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        if self.embedding is not None:
+            return self.embedding(labels)
+        return nn.functional.one_hot(labels, self.num_classes).float()
+
+
+def require_labels(labels: torch.Tensor | None, num_classes: int, who: str) -> torch.Tensor:
+    if labels is None:
+        raise ValueError(f"this {who} is conditional on {num_classes} classes: pass labels (int64, one per sample)")
+    return labels
 
 
 def block_outputs(body: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:

@@ -18,11 +18,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal
 
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec, MinibatchStd, check_discriminator_options, apply_spectral_norm, block_outputs, check_matches
+from gankit.models import (
+    MODELS,
+    DataSpec,
+    LabelInput,
+    MinibatchStd,
+    apply_spectral_norm,
+    block_outputs,
+    check_discriminator_options,
+    check_matches,
+    complete_classes,
+    require_labels,
+)
 from gankit.registry import ConfigError
 
 RESOLUTIONS = (16, 28, 32, 64, 128)
@@ -41,6 +53,14 @@ class DCGANConfig:
     d_spectral_norm: bool = False  # spectral normalization of D's layers (Miyato et al. 2018)
     d_minibatch_std: int = 0  # group size of a minibatch-std feature before D's last layer (Karras et al. 2018); 0: off
     d_pack: int = 1  # PacGAN (Lin et al. 2018): D judges this many samples at once, stacked along channels
+    # Class conditioning (Mirza & Osindero 2014): labels 0..num_classes-1 go to G (and D); None: the data's
+    # number of classes; 0: unconditional.
+    num_classes: int | None = 0
+    label_embedding: int = 0  # G: labels as a learned embedding of this size joined with z; 0: one-hot
+    # How a conditional D sees the label: one-hot label maps joined with the image channels (the cGAN
+    # paper's concatenation), a projection (Miyato & Koyama 2018), or not at all (AC-GAN).
+    d_conditioning: Literal["concat", "projection", "none"] = "concat"
+    d_aux_classifier: bool = False  # a class-logit head on D's last features (AC-GAN, Odena et al. 2017)
 
 
 def layer_plan(resolution: int) -> tuple[int, int]:
@@ -77,15 +97,19 @@ class DCGANGenerator(nn.Module):
         width: int = 64,
         max_channels: int = 1024,
         init_std: float = 0.02,
+        num_classes: int = 0,
+        label_embedding: int = 0,
     ):
         super().__init__()
         start, n = layer_plan(resolution)
-        self.latent_dim = latent_dim
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.label_input = LabelInput(num_classes, label_embedding) if num_classes else None
+        in_dim = latent_dim + (self.label_input.dim if num_classes else 0)
         widths = [min(width * 2 ** (n - 1 - i), max_channels) for i in range(n)]
         # "Project and reshape": a transposed convolution over a 1x1 input is a
-        # linear map from z to a start x start x widths[0] tensor.
+        # linear map from z (joined with the label vector) to a start x start x widths[0] tensor.
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, widths[0], start, 1, 0, bias=False),
+            nn.ConvTranspose2d(in_dim, widths[0], start, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         ]
@@ -99,8 +123,10 @@ class DCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         init_weights(self, init_std)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.label_input is not None:
+            z = torch.cat([z.view(z.shape[0], -1), self.label_input(require_labels(labels, self.num_classes, "G"))], dim=1)
+        return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -117,14 +143,19 @@ class DCGANDiscriminator(nn.Module):
         spectral_norm: bool = False,
         minibatch_std: int = 0,
         pack: int = 1,
+        num_classes: int = 0,
+        conditioning: str = "concat",
+        aux_classifier: bool = False,
     ):
         super().__init__()
         start, n = layer_plan(resolution)
         widths = [min(width * 2**i, max_channels) for i in range(n)]
-        self.pack = pack
+        self.pack, self.num_classes = pack, num_classes
+        self.conditioning = conditioning if num_classes else "none"
+        label_maps = num_classes if self.conditioning == "concat" else 0
         blocks = [
             nn.Sequential(  # no BatchNorm on D's input layer
-                nn.Conv2d(channels * pack, widths[0], 4, 2, 1),
+                nn.Conv2d(channels * pack + label_maps, widths[0], 4, 2, 1),
                 nn.LeakyReLU(leaky_slope, inplace=True),
             )
         ]
@@ -138,21 +169,43 @@ class DCGANDiscriminator(nn.Module):
             )
         self.body = nn.Sequential(*blocks)
         self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else nn.Identity()
-        self.head = nn.Conv2d(widths[-1] + (1 if minibatch_std else 0), 1, start, 1, 0)
+        head_in = widths[-1] + (1 if minibatch_std else 0)
+        self.head = nn.Conv2d(head_in, 1, start, 1, 0)
+        # Projection: logit += <embed(y), sum over locations of the last features>.
+        self.projection = nn.Embedding(num_classes, widths[-1]) if self.conditioning == "projection" else None
+        self.aux_head = nn.Conv2d(head_in, num_classes, start, 1, 0) if aux_classifier and num_classes else None
         self.feature_dim = widths[-1] * start * start
         init_weights(self, init_std)
         if spectral_norm:
             apply_spectral_norm(self)
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every convolutional block's output, input side first."""
-        return block_outputs(self.body, x)
+    def with_labels(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D's input: the images, joined with one-hot label maps for the concat conditioning."""
+        if self.conditioning != "concat":
+            return x
+        labels = require_labels(labels, self.num_classes, "D")
+        maps = nn.functional.one_hot(labels, self.num_classes).to(x.dtype)[:, :, None, None]
+        joined = torch.cat([x, maps.expand(-1, -1, *x.shape[2:])], dim=1)
+        channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        return joined.contiguous(memory_format=torch.channels_last) if channels_last else joined
 
-    def forward(self, x: torch.Tensor, return_features: bool = False):
-        """Logits (N,); with ``return_features``, also the last block's output (for feature matching)."""
-        h = self.body(x)
+    def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Every convolutional block's output, input side first."""
+        return block_outputs(self.body, self.with_labels(x, labels))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, return_features: bool = False):
+        """Logits (N,); with ``return_features``, also the last block's output (feature matching, heads)."""
+        h = self.body(self.with_labels(x, labels))
         logits = self.head(self.minibatch_std(h)).flatten()
+        if self.projection is not None:
+            logits = logits + (self.projection(require_labels(labels, self.num_classes, "D")) * h.sum(dim=(2, 3))).sum(dim=1)
         return (logits, h) if return_features else logits
+
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        """Class logits (N, num_classes) from the last features ``h`` (AC-GAN's auxiliary classifier)."""
+        if self.aux_head is None:
+            raise ValueError("this D has no auxiliary classifier (model.d_aux_classifier=false)")
+        return self.aux_head(self.minibatch_std(h)).flatten(1)
 
 
 @MODELS.register("dcgan", DCGANConfig, "DCGAN conv G and D, 16/28/32/64/128 px (Radford et al. 2015)")
@@ -167,14 +220,17 @@ class DCGANFamily:
         options = check_matches(options, "channels", channels, "set data.channels to convert the images")
         options = check_matches(options, "resolution", height, "set data.resolution to resize the images")
         layer_plan(options.resolution)
+        options = complete_classes(options, data)
         check_discriminator_options(options)
         return options
 
     @staticmethod
     def generator(o: DCGANConfig) -> DCGANGenerator:
-        return DCGANGenerator(o.resolution, o.channels, o.latent_dim, o.g_width, o.max_channels, o.init_std)
+        return DCGANGenerator(o.resolution, o.channels, o.latent_dim, o.g_width, o.max_channels, o.init_std,
+                              o.num_classes or 0, o.label_embedding)  # fmt: skip
 
     @staticmethod
     def discriminator(o: DCGANConfig) -> DCGANDiscriminator:
         return DCGANDiscriminator(o.resolution, o.channels, o.d_width, o.max_channels, o.leaky_slope, o.init_std,
-                                  o.d_spectral_norm, o.d_minibatch_std, o.d_pack)  # fmt: skip
+                                  o.d_spectral_norm, o.d_minibatch_std, o.d_pack, o.num_classes or 0,
+                                  o.d_conditioning, o.d_aux_classifier)  # fmt: skip

@@ -18,7 +18,18 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec, MinibatchStd, check_discriminator_options, apply_spectral_norm, block_outputs, check_matches
+from gankit.models import (
+    MODELS,
+    DataSpec,
+    LabelInput,
+    MinibatchStd,
+    apply_spectral_norm,
+    block_outputs,
+    check_discriminator_options,
+    check_matches,
+    complete_classes,
+    require_labels,
+)
 from gankit.registry import ConfigError
 
 
@@ -36,6 +47,14 @@ class MLPConfig:
     d_spectral_norm: bool = False  # spectral normalization of D's layers (Miyato et al. 2018)
     d_minibatch_std: int = 0  # group size of a minibatch-std feature before D's last layer (Karras et al. 2018); 0: off
     d_pack: int = 1  # PacGAN (Lin et al. 2018): D judges this many samples at once, concatenated
+    # Class conditioning (Mirza & Osindero 2014): labels 0..num_classes-1 go to G (and D); None: the data's
+    # number of classes; 0: unconditional.
+    num_classes: int | None = 0
+    label_embedding: int = 0  # G: labels as a learned embedding of this size joined with z; 0: one-hot
+    # How a conditional D sees the label: one-hot joined with the input (the cGAN paper), a projection
+    # (Miyato & Koyama 2018), or not at all (AC-GAN).
+    d_conditioning: Literal["concat", "projection", "none"] = "concat"
+    d_aux_classifier: bool = False  # a class-logit head on D's last hidden layer (AC-GAN, Odena et al. 2017)
 
 
 class Maxout(nn.Module):
@@ -61,11 +80,14 @@ class MLPGenerator(nn.Module):
         hidden: list[int] = (1200, 1200),
         batchnorm: bool = False,
         output: str = "tanh",
+        num_classes: int = 0,
+        label_embedding: int = 0,
     ):
         super().__init__()
-        self.shape, self.latent_dim = tuple(shape), latent_dim
+        self.shape, self.latent_dim, self.num_classes = tuple(shape), latent_dim, num_classes
+        self.label_input = LabelInput(num_classes, label_embedding) if num_classes else None
         layers: list[nn.Module] = []
-        width = latent_dim
+        width = latent_dim + (self.label_input.dim if num_classes else 0)
         for h in hidden:
             layers.append(nn.Linear(width, h, bias=not batchnorm))
             if batchnorm:
@@ -77,8 +99,11 @@ class MLPGenerator(nn.Module):
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], self.latent_dim)).view(z.shape[0], *self.shape)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        z = z.view(z.shape[0], self.latent_dim)
+        if self.label_input is not None:
+            z = torch.cat([z, self.label_input(require_labels(labels, self.num_classes, "G"))], dim=1)
+        return self.net(z).view(z.shape[0], *self.shape)
 
 
 class MLPDiscriminator(nn.Module):
@@ -94,11 +119,15 @@ class MLPDiscriminator(nn.Module):
         spectral_norm: bool = False,
         minibatch_std: int = 0,
         pack: int = 1,
+        num_classes: int = 0,
+        conditioning: str = "concat",
+        aux_classifier: bool = False,
     ):
         super().__init__()
         blocks = []
-        self.pack = pack
-        width = math.prod(shape) * pack
+        self.pack, self.num_classes = pack, num_classes
+        self.conditioning = conditioning if num_classes else "none"
+        width = math.prod(shape) * pack + (num_classes if self.conditioning == "concat" else 0)
         for h in hidden:
             if activation == "maxout":
                 layer: list[nn.Module] = [Maxout(width, h, pieces)]
@@ -111,20 +140,39 @@ class MLPDiscriminator(nn.Module):
             width = h
         self.body = nn.Sequential(*blocks)
         self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else nn.Identity()
-        self.head = nn.Linear(width + (1 if minibatch_std else 0), 1)
+        head_in = width + (1 if minibatch_std else 0)
+        self.head = nn.Linear(head_in, 1)
+        self.projection = nn.Embedding(num_classes, width) if self.conditioning == "projection" else None
+        self.aux_head = nn.Linear(head_in, num_classes) if aux_classifier and num_classes else None
         self.feature_dim = width
         if spectral_norm:
             apply_spectral_norm(self)
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every hidden layer's output, input side first."""
-        return block_outputs(self.body, x.flatten(1))
+    def with_labels(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D's input as one vector per sample, joined with the one-hot label for the concat conditioning."""
+        x = x.flatten(1)
+        if self.conditioning != "concat":
+            return x
+        labels = require_labels(labels, self.num_classes, "D")
+        return torch.cat([x, nn.functional.one_hot(labels, self.num_classes).to(x.dtype)], dim=1)
 
-    def forward(self, x: torch.Tensor, return_features: bool = False):
-        """Logits (N,); with ``return_features``, also the last hidden layer (for feature matching)."""
-        h = self.body(x.flatten(1))
+    def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Every hidden layer's output, input side first."""
+        return block_outputs(self.body, self.with_labels(x, labels))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, return_features: bool = False):
+        """Logits (N,); with ``return_features``, also the last hidden layer (feature matching, heads)."""
+        h = self.body(self.with_labels(x, labels))
         logits = self.head(self.minibatch_std(h)).flatten()
+        if self.projection is not None:
+            logits = logits + (self.projection(require_labels(labels, self.num_classes, "D")) * h).sum(dim=1)
         return (logits, h) if return_features else logits
+
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        """Class logits (N, num_classes) from the last hidden layer ``h`` (AC-GAN's auxiliary classifier)."""
+        if self.aux_head is None:
+            raise ValueError("this D has no auxiliary classifier (model.d_aux_classifier=false)")
+        return self.aux_head(self.minibatch_std(h))
 
 
 @MODELS.register("mlp", MLPConfig, "fully connected G and maxout D (Goodfellow et al. 2014)")
@@ -138,14 +186,16 @@ class MLPFamily:
             raise ConfigError(f"model.dropout must be in [0, 1), got {options.dropout}")
         if options.d_activation == "maxout" and options.maxout_pieces < 2:
             raise ConfigError(f"model.maxout_pieces must be at least 2, got {options.maxout_pieces}")
+        options = complete_classes(options, data)
         check_discriminator_options(options)
         return options
 
     @staticmethod
     def generator(o: MLPConfig) -> MLPGenerator:
-        return MLPGenerator(o.shape, o.latent_dim, o.g_hidden, o.g_batchnorm, o.output)
+        return MLPGenerator(o.shape, o.latent_dim, o.g_hidden, o.g_batchnorm, o.output, o.num_classes or 0, o.label_embedding)
 
     @staticmethod
     def discriminator(o: MLPConfig) -> MLPDiscriminator:
         return MLPDiscriminator(o.shape, o.d_hidden, o.d_activation, o.maxout_pieces, o.dropout,
-                                o.d_spectral_norm, o.d_minibatch_std, o.d_pack)  # fmt: skip
+                                o.d_spectral_norm, o.d_minibatch_std, o.d_pack, o.num_classes or 0, o.d_conditioning,
+                                o.d_aux_classifier)  # fmt: skip

@@ -1,0 +1,119 @@
+"""Class-conditional models: the conditional GAN (Mirza & Osindero 2014) and AC-GAN (Odena et al. 2017)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_overrides
+
+from gankit import load_config, load_generator, train
+from gankit.cli import main
+from gankit.losses import build_loss
+from gankit.models import MODELS, DataSpec
+from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gankit.models.mlp import MLPDiscriminator, MLPGenerator
+from gankit.objectives import build_objective
+from gankit.registry import ConfigError
+
+CONDITIONAL = ["model.num_classes=null", "objective.name=conditional"]
+ACGAN = ["model.num_classes=null", "model.d_conditioning=\"none\"", "model.d_aux_classifier=true", "objective.name=acgan"]
+
+
+def run(tmp_path, tiny_npz, extra, name="r", steps=2):
+    base = tiny_overrides(tiny_npz, steps=steps)
+    if "model.name=mlp" in extra:
+        base = [o for o in base if not o.startswith("model.")]
+    return train(load_config(None, base + extra), tmp_path / name, progress=False, log=lambda s: None)
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "projection"])
+def test_conditional_nets_take_labels_and_the_label_changes_the_output(conditioning):
+    torch.manual_seed(0)
+    G = DCGANGenerator(16, 1, latent_dim=8, width=8, num_classes=4, init_std=0.3).eval()
+    D = DCGANDiscriminator(16, 1, width=8, num_classes=4, conditioning=conditioning).eval()
+    z = torch.randn(1, 8).repeat(4, 1)
+    labels = torch.arange(4)
+    images = G(z, labels)
+    assert images.shape == (4, 1, 16, 16)
+    assert all((images[0] - images[k]).abs().max() > 1e-3 for k in (1, 2, 3))
+    x = torch.randn(1, 1, 16, 16).repeat(4, 1, 1, 1)
+    logits = D(x, labels)
+    assert logits.shape == (4,) and len(set(logits.tolist())) > 1  # the same image scores differently per label
+    with pytest.raises(ValueError, match="pass labels"):
+        G(z)
+    mlp_G, mlp_D = MLPGenerator([2], latent_dim=3, hidden=[8], num_classes=3), MLPDiscriminator([2], hidden=[8], num_classes=3, conditioning=conditioning)
+    assert mlp_G(torch.randn(5, 3), torch.arange(5) % 3).shape == (5, 2)
+    assert mlp_D(torch.randn(5, 2), torch.arange(5) % 3).shape == (5,)
+
+
+def test_aux_classifier_head_predicts_classes():
+    D = DCGANDiscriminator(16, 1, width=8, num_classes=4, conditioning="none", aux_classifier=True)
+    logits, h = D(torch.randn(6, 1, 16, 16), return_features=True)
+    assert logits.shape == (6,) and D.classify(h).shape == (6, 4)
+    with pytest.raises(ValueError, match="no auxiliary classifier"):
+        DCGANDiscriminator(16, 1, width=8).classify(h)
+
+
+def test_num_classes_comes_from_the_data_and_is_checked():
+    entry, options = MODELS.resolve({"name": "dcgan", "num_classes": None}, "model")
+    assert entry.factory.complete(options, DataSpec("images", (1, 16, 16), 10)).num_classes == 10
+    with pytest.raises(ConfigError, match="the data has none"):
+        entry.factory.complete(options, DataSpec("images", (1, 16, 16), 0))
+    entry, options = MODELS.resolve({"name": "dcgan", "num_classes": None, "d_pack": 2}, "model")
+    with pytest.raises(ConfigError, match="d_pack > 1"):
+        entry.factory.complete(options, DataSpec("images", (1, 16, 16), 10))
+
+
+def test_objectives_refuse_an_unconditional_model():
+    G, D = DCGANGenerator(16, 1, latent_dim=8, width=8), DCGANDiscriminator(16, 1, width=8)
+    for name in ("conditional", "acgan"):
+        with pytest.raises(ConfigError, match="needs"):
+            build_objective({"name": name}, G, D, build_loss({"name": "non-saturating"}))
+
+
+@pytest.mark.parametrize("extra", [CONDITIONAL, CONDITIONAL + ["model.d_conditioning=projection"], ACGAN,
+                                   CONDITIONAL + ["model.name=mlp", "model.g_hidden=[32]", "model.d_hidden=[16]"]])  # fmt: skip
+def test_one_training_run_per_objective(tmp_path, tiny_npz, extra):
+    result = run(tmp_path, tiny_npz, extra)
+    assert all(np.isfinite(result.last_row[k]) for k in ("d_loss", "g_loss"))
+    if "objective.name=acgan" in extra:
+        assert 0 <= result.last_row["class_accuracy_real"] <= 1 and result.last_row["class_loss_fake"] > 0
+    pipeline = load_generator(result.run_dir)
+    assert pipeline.num_classes == 4  # the tiny data's labels are 0..3
+    same_z = pipeline.sample(4, seed=1, labels=[0, 1, 2, 3], start=0)
+    assert same_z.shape[0] == 4
+    one = pipeline.sample(3, seed=1, labels=2)
+    np.testing.assert_array_equal(one[0], pipeline.sample(1, seed=1, labels=[2])[0])
+    grid = pipeline.class_grid([0, 3], columns=5, seed=0)
+    assert grid.shape[0] == 10
+    np.testing.assert_array_equal(grid[:5], pipeline.class_grid([0], columns=5, seed=0))  # rows are independent
+    with pytest.raises(ValueError, match="labels must be in 0..3"):
+        pipeline.sample(2, labels=[0, 4])
+    with pytest.raises(ValueError, match="one per sample"):
+        pipeline.sample(3, labels=[0, 1])
+
+
+def test_conditional_resume_is_exact(tmp_path, tiny_npz):
+    from test_techniques import assert_resume_is_exact
+
+    assert_resume_is_exact(tmp_path, tiny_overrides(tiny_npz) + ACGAN)
+
+
+def test_unconditional_generators_refuse_labels(tiny_run):
+    with pytest.raises(ValueError, match="not class-conditional"):
+        load_generator(tiny_run).sample(2, labels=[0, 1])
+    with pytest.raises(SystemExit, match="class-conditional"):
+        main(["sample", str(tiny_run), "--labels", "0,1", "--out", "x.png"])
+
+
+def test_cli_class_grid(tmp_path, tiny_npz, capsys):
+    result = run(tmp_path, tiny_npz, CONDITIONAL)
+    assert main(["sample", str(result.run_dir), "--labels", "all", "--n", "3", "--out", str(tmp_path / "g.npz")]) == 0
+    saved = np.load(tmp_path / "g.npz")
+    assert saved["images"].shape[0] == 12 and saved["labels"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert "4 labels x 3 samples" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="labels must be in"):
+        main(["sample", str(result.run_dir), "--labels", "7", "--out", str(tmp_path / "g.png")])
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["model"]["num_classes"] == 4 and config["objective"]["name"] == "conditional"
