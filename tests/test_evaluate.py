@@ -89,7 +89,7 @@ def test_mode_metric_on_a_ring_run(tmp_path):
 
 
 def test_unknown_metric_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="metrics: fid, kid, is, prdc, classes, modes"):
+    with pytest.raises(ConfigError, match="metrics: fid, kid, is, prdc, classes, labels, intra_fid, modes"):
         parse_metrics("fid,lpips")
 
 
@@ -165,3 +165,24 @@ def test_inception_extractor_explains_how_to_install_it_when_absent():
             build_extractor({"name": "inception"})
     else:
         pytest.skip("torch-fidelity is installed; its weights need a download, which tests may not do")
+
+
+def test_conditional_generators_get_label_accuracy_and_intra_class_fid(tmp_path, tiny_npz, tiny_evaluator):
+    overrides = tiny_overrides(tiny_npz, steps=2) + ["model.num_classes=null", "objective.name=conditional"]
+    train(load_config(None, overrides), tmp_path / "c", progress=False, log=lambda s: None)
+    extractor = {"name": "evaluator", "weights": str(tiny_evaluator)}
+    row = evaluate_generator(load_generator(tmp_path / "c"), "fid,labels,intra_fid", num_samples=40, num_reference=64,
+                             extractor=extractor)  # fmt: skip
+    m = row["metrics"]
+    assert 0 <= m["label_accuracy"] <= 1 and m["intra_fid"] > 0 and len(m["intra_fid_per_class"]) == 4
+    floor = evaluate_real_vs_real({"name": "npz", "path": str(tiny_npz)}, "labels,intra_fid", extractor=extractor)
+    # The .npz source's "test" side is the same 64 labelled images: the evaluator's own accuracy, and no gap.
+    assert floor["metrics"]["intra_fid"] == pytest.approx(0.0, abs=1e-6)
+    assert 0 < floor["metrics"]["label_accuracy"] <= 1
+    with pytest.raises(ConfigError, match="needs a class-conditional generator"):
+        evaluate_generator(_unconditional(tmp_path, tiny_npz), "labels", num_samples=8, extractor=extractor)
+
+
+def _unconditional(tmp_path, tiny_npz):
+    train(load_config(None, tiny_overrides(tiny_npz, steps=2)), tmp_path / "u", progress=False, log=lambda s: None)
+    return load_generator(tmp_path / "u")

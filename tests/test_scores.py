@@ -10,6 +10,7 @@ from gankit.metrics.scores import (
     kid,
     label_accuracy,
     class_histogram_scores,
+    intra_fid,
     mode_scores,
     prdc,
 )
@@ -110,3 +111,14 @@ def test_class_histogram_scores_flag_a_generator_that_over_produces_one_class():
     scores = class_histogram_scores(real, collapsed)
     assert scores["max_class_share"] == pytest.approx(0.75) and scores["classes_missing"] == 2
     assert scores["class_kl"] == pytest.approx(0.75 * np.log(3) + 0.25 * np.log(1))
+
+
+def test_intra_fid_sees_swapped_classes_that_overall_fid_misses():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, (500, 3)), rng.normal(4, 1, (500, 3))
+    real, labels = np.concatenate([a, b]), np.repeat([0, 1], 500)
+    fake_a, fake_b = rng.normal(0, 1, (500, 3)), rng.normal(4, 1, (500, 3))
+    right = intra_fid(real, labels, np.concatenate([fake_a, fake_b]), labels)
+    swapped = intra_fid(real, labels, np.concatenate([fake_b, fake_a]), labels)  # class 0 drawn where 1 belongs
+    assert right["intra_fid"] < 0.1 and swapped["intra_fid"] > 40  # 3 dims x 4^2 = 48 per class
+    assert len(right["intra_fid_per_class"]) == 2

@@ -60,6 +60,21 @@ def _prdc(real: Features, fake: Features, **_) -> dict[str, float]:
     return scores.prdc(real.features, fake.features, k_pr=3, k_dc=5)
 
 
+def _needs_labels(name: str, *sides: Features) -> None:
+    if any(side.labels is None for side in sides):
+        raise ConfigError(f"metric {name!r} needs a class-conditional generator and a labelled dataset")
+
+
+def _label_accuracy(real: Features, fake: Features, **_) -> dict[str, float]:
+    _needs_labels("labels", fake)
+    return {"label_accuracy": scores.label_accuracy(fake.logits, fake.labels)}
+
+
+def _intra_fid(real: Features, fake: Features, **_) -> dict[str, float]:
+    _needs_labels("intra_fid", real, fake)
+    return scores.intra_fid(real.features, real.labels, fake.features, fake.labels)
+
+
 def _classes(real: Features, fake: Features, **_) -> dict[str, float]:
     return scores.class_histogram_scores(real.logits, fake.logits)
 
@@ -81,6 +96,10 @@ METRICS: dict[str, Metric] = {
                {"k_precision_recall": 3, "k_density_coverage": 5}),
         Metric("classes", "logits", _classes, ("class_kl", "max_class_share", "classes_missing", "class_histogram"),
                ("class_kl", "max_class_share", "classes_missing"), {"classes": "argmax of the evaluator's logits"}),
+        Metric("labels", "logits", _label_accuracy, ("label_accuracy",), (),
+               {"label_accuracy": "fraction of samples the evaluator assigns to the label they were drawn for"}),
+        Metric("intra_fid", "features", _intra_fid, ("intra_fid", "intra_fid_per_class"), ("intra_fid",),
+               {"intra_fid": "mean over classes of the FID between real and generated samples of the class"}),
         Metric("modes", "points", _modes, ("modes_captured", "modes_total", "high_quality", "reverse_kl"),
                ("reverse_kl",), {"high_quality_within_stds": 3}),
     )
@@ -125,10 +144,18 @@ def with_split(section: dict[str, Any], split: str) -> dict[str, Any]:
 
 def select(dataset: Dataset, n: int, seed: int) -> torch.Tensor:
     """``n`` rows chosen without replacement by ``seed`` (all rows, in order, when n >= N)."""
+    return dataset.x[selection(dataset, n, seed)]
+
+
+def selection(dataset: Dataset, n: int, seed: int) -> torch.Tensor:
+    """The row indices :func:`select` takes."""
     if n >= len(dataset):
-        return dataset.x
-    index = np.sort(np.random.default_rng(seed).choice(len(dataset), n, replace=False))
-    return dataset.x[torch.from_numpy(index)]
+        return torch.arange(len(dataset))
+    return torch.from_numpy(np.sort(np.random.default_rng(seed).choice(len(dataset), n, replace=False)))
+
+
+def labels_of(dataset: Dataset, index: torch.Tensor) -> np.ndarray | None:
+    return None if dataset.labels is None else dataset.labels.cpu()[index].numpy()
 
 
 def content_key(x: torch.Tensor, extractor: Extractor) -> str:
@@ -212,12 +239,16 @@ def evaluate_generator(
     data_section = with_split(pipeline.config.data, reference_split)
     data = load_dataset(data_section) if data is None else data
     extractor_obj = build_extractor(extractor or default_extractor(data_section, data.kind))
-    real_x = select(data, num_reference, seed)
+    index = selection(data, num_reference, seed)
+    real_x = data.x[index]
     real, key, cached = reference_features(real_x, extractor_obj, use_cache)
+    real.labels = labels_of(data, index)
     samples = pipeline.sample(num_samples, seed=seed, batch_size=500, progress=progress)
     fake_x = torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous() if samples.ndim == 4 else torch.from_numpy(samples)
     extractor_obj.check_input(fake_x)
     fake = extractor_obj(fake_x)
+    if pipeline.num_classes:  # sample k was drawn for label k mod K (GeneratorPipeline.sample's default)
+        fake.labels = np.arange(num_samples) % pipeline.num_classes
     values = compute(metrics, real, fake, seed, data)
     reference = {"dataset": data_section, "split": reference_split, "subset_seed": seed, "content_sha256": key}
     protocol = protocol_card(extractor_obj, metrics, num_samples, len(real_x), reference, seed, cached)
@@ -247,10 +278,11 @@ def evaluate_real_vs_real(
     test_section = with_split(data_section, "test")
     train, test = load_dataset(train_section), load_dataset(test_section)
     extractor_obj = build_extractor(extractor or default_extractor(train_section, train.kind))
-    real_x = select(train, num_reference, seed)
-    fake_x = select(test, num_samples, seed + 1)
+    real_index, fake_index = selection(train, num_reference, seed), selection(test, num_samples, seed + 1)
+    real_x, fake_x = train.x[real_index], test.x[fake_index]
     real, key, cached = reference_features(real_x, extractor_obj, use_cache)
     fake, _, _ = reference_features(fake_x, extractor_obj, use_cache)
+    real.labels, fake.labels = labels_of(train, real_index), labels_of(test, fake_index)
     values = compute(metrics, real, fake, seed, train)
     reference = {"dataset": train_section, "split": "train", "subset_seed": seed, "content_sha256": key}
     return {

@@ -21,6 +21,7 @@ from gankit.registry import ConfigError, NoOptions, Registry
 class Features:
     features: np.ndarray  # (N, F) float32
     logits: np.ndarray | None = None  # (N, K) float32
+    labels: np.ndarray | None = None  # (N,) the class each sample is (real) or was drawn for (generated)
 
 
 class Extractor:

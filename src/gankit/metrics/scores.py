@@ -177,6 +177,19 @@ def class_histogram_scores(real_logits: np.ndarray, fake_logits: np.ndarray) -> 
     }
 
 
+def intra_fid(real: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, fake_labels: np.ndarray) -> dict[str, float]:
+    """FID within each class, between real and generated samples of that class (Miyato & Koyama 2018),
+    and its mean over the classes present on both sides."""
+    per_class = {}
+    for c in np.intersect1d(np.unique(real_labels), np.unique(fake_labels)):
+        a, b = real[real_labels == c], fake[fake_labels == c]
+        if len(a) > 1 and len(b) > 1:
+            per_class[int(c)] = fid(a, b)
+    if not per_class:
+        raise ValueError("intra-class FID needs at least 2 real and 2 generated samples of some class")
+    return {"intra_fid": float(np.mean(list(per_class.values()))), "intra_fid_per_class": [round(per_class.get(c, float("nan")), 4) for c in range(max(per_class) + 1)]}
+
+
 def label_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of samples the evaluator assigns to the label they were generated for."""
     return float((np.asarray(logits).argmax(axis=1) == np.asarray(labels)).mean())
