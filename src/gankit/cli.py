@@ -230,6 +230,34 @@ def cmd_interpolate(args) -> int:
     return 0
 
 
+def traverse_values(layout, code: str, text: str | None) -> list[float]:
+    """--values, or every value of a categorical code, 0 and 1 for a binary one, -2..2 in 9 steps otherwise."""
+    kind, _, width = layout.locate(code)
+    if text:
+        return [float(v) for v in text.split(",") if v.strip()]
+    if kind == "cat":
+        return list(range(width))
+    return [0.0, 1.0] if kind == "bin" else [round(v, 3) for v in np.linspace(-2, 2, 9)]
+
+
+def cmd_traverse(args) -> int:
+    from gankit.images import image_grid, save_picture
+    from gankit.sampling import load_generator
+
+    pipeline = load_generator(args.source, device=args.device)
+    if pipeline.codes is None:
+        raise SystemExit("gankit traverse: this generator has no latent codes (train an InfoGAN preset)")
+    try:
+        values = traverse_values(pipeline.codes, args.code, args.values)
+    except ValueError as error:
+        raise SystemExit(f"gankit traverse: {error}") from None
+    images = pipeline.traverse(args.code, values, rows=args.rows, seed=args.seed)
+    save_picture(image_grid(images, columns=len(values)), args.out)
+    print(f"wrote {args.out}: {args.rows} rows of fixed noise and codes (seed {args.seed}), columns {args.code} = "
+          f"{', '.join(f'{v:g}' for v in values)}")  # fmt: skip
+    return 0
+
+
 def cmd_arithmetic(args) -> int:
     from gankit.analysis import latent
     from gankit.sampling import load_generator
@@ -378,6 +406,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="interpolation.png", help="grid PNG; the GIF and JSON go beside it")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_interpolate)
+
+    p = sub.add_parser("traverse", help="InfoGAN: rows of fixed noise, columns sweeping one latent code")
+    p.add_argument("source")
+    p.add_argument("--code", default="cat0", help="cat0, cont0, bin0, ... (default cat0)")
+    p.add_argument("--values", help="comma-separated values (default: every category; -2..2 for continuous codes)")
+    p.add_argument("--rows", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="traverse.png")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_traverse)
 
     p = sub.add_parser("arithmetic", help="vector arithmetic on averaged z: A - B + C")
     p.add_argument("source")

@@ -333,6 +333,93 @@ class ACGANObjective(StandardObjective):
         return self.options.class_weight * loss
 
 
+@dataclasses.dataclass
+class InfoGANOptions(StandardOptions):
+    # The codes c joined to the noise in G's input (model.latent_dim counts noise and codes together).
+    categorical: list[int] = dataclasses.field(default_factory=lambda: [10])  # values of each categorical code
+    continuous: int = 2  # codes uniform in [-1, 1]
+    binary: int = 0  # codes 0 or 1
+    learned_variance: bool = False  # Q predicts each continuous code's variance (else fixed at 1)
+    # lambda for the discrete (categorical and binary) and continuous parts of the information term; the
+    # paper uses 1 for discrete codes and a smaller value for continuous ones (Chen et al. 2016, section 7).
+    lambda_discrete: float = 1.0
+    lambda_continuous: float = 0.1
+
+    def __post_init__(self):
+        super().__post_init__()
+        from gankit.registry import ConfigError
+
+        if any(k < 2 for k in self.categorical) or self.continuous < 0 or self.binary < 0:
+            raise ConfigError("objective.categorical values must be >= 2, continuous and binary >= 0")
+        if not (self.categorical or self.continuous or self.binary):
+            raise ConfigError("objective 'infogan' needs at least one code (categorical, continuous or binary)")
+        if self.lambda_discrete < 0 or self.lambda_continuous < 0:
+            raise ConfigError("objective.lambda_discrete and lambda_continuous must be >= 0")
+
+    @property
+    def layout(self):
+        from gankit.codes import CodeLayout
+
+        return CodeLayout(tuple(self.categorical), self.continuous, self.binary, self.learned_variance)
+
+
+@OBJECTIVES.register("infogan", InfoGANOptions, "InfoGAN: latent codes and a Q head sharing D's body (Chen et al. 2016)")
+class InfoGANObjective(StandardObjective):
+    """InfoGAN (Chen et al. 2016, eq. 6): min_{G,Q} max_D V(D, G) - lambda L_I(G, Q).
+
+    The last ``layout.dim`` entries of G's input are the codes c, drawn fresh for every batch; Q
+    reads D's last features of G's samples and predicts c. The information term L_I (cross-entropy for
+    categorical and binary codes, Gaussian log-likelihood for continuous ones) is added to G's loss (through
+    its samples) and to D's (which trains Q's head and D's shared body on generated samples).
+    """
+
+    def __init__(self, options: InfoGANOptions, G, D, loss, d_optimizer=None):
+        super().__init__(options, G, D, loss, d_optimizer)
+        from gankit.registry import ConfigError
+
+        self.layout = options.layout
+        if getattr(D, "q_outputs", 0) != self.layout.q_dim:
+            raise ConfigError(f"objective 'infogan' needs Q's head: model.d_q_outputs={self.layout.q_dim}")
+        self.noise_dim = G.latent_dim - self.layout.dim
+        if self.noise_dim < 1:
+            raise ConfigError(f"model.latent_dim ({G.latent_dim}) must exceed the codes' {self.layout.dim} entries")
+        self.codes: torch.Tensor | None = None
+
+    @staticmethod
+    def complete_model(model: Any, options: InfoGANOptions) -> Any:
+        """Give D a Q head of the size the codes need (checked when set by hand)."""
+        from gankit.registry import ConfigError
+
+        need = options.layout.q_dim
+        if model.d_q_outputs not in (0, need):
+            raise ConfigError(f"model.d_q_outputs is {model.d_q_outputs} but these codes need {need}; leave it at 0")
+        if model.latent_dim <= options.layout.dim:
+            raise ConfigError(f"model.latent_dim ({model.latent_dim}) must exceed the codes' {options.layout.dim} entries "
+                              "(it counts the noise and the codes together)")  # fmt: skip
+        if getattr(model, "num_classes", 0):
+            raise ConfigError("objective 'infogan' is unsupervised: leave model.num_classes at 0")
+        return dataclasses.replace(model, d_q_outputs=need)
+
+    @property
+    def wants_features(self) -> bool:
+        return True
+
+    def d_step(self, real, z, labels=None):
+        self.codes = self.layout.sample(len(z), device=z.device)
+        return super().d_step(real, torch.cat([z[:, : self.noise_dim], self.codes.to(z.dtype)], dim=1), labels)
+
+    def extra_d_loss(self, h_real, h_fake, labels, stats):
+        o = self.options
+        loss, _ = self.layout.information_loss(wide(self.D.q(h_fake)), self.codes, o.lambda_discrete, o.lambda_continuous)
+        return loss
+
+    def extra_g_loss(self, h_fake, labels, stats):
+        o = self.options
+        loss, terms = self.layout.information_loss(wide(self.D.q(h_fake)), self.codes, o.lambda_discrete, o.lambda_continuous)
+        stats.update(terms)
+        return loss
+
+
 def build_objective(
     section: dict[str, Any], G: nn.Module, D: nn.Module, loss: Loss, d_optimizer: torch.optim.Optimizer | None = None
 ):

@@ -80,6 +80,29 @@ def label_tensor(labels, n: int, num_classes: int, start: int = 0) -> torch.Tens
     return labels.clone()
 
 
+def generator_inputs(n: int, latent_dim: int, seed: int, start: int = 0, layout=None, codes=None) -> torch.Tensor:
+    """G's inputs for samples start .. start+n-1 of ``seed``: :func:`latents`, and with an InfoGAN code
+    ``layout`` the codes in the last entries, drawn per sample from a generator seeded with (seed, k, 1)
+    and then set to ``codes`` ({name: value}) where given."""
+    z = latents(n, latent_dim, seed, start)
+    if layout is None:
+        return z
+    drawn = [layout.sample_one(np.random.default_rng([seed, start + i, 1])) for i in range(n)]
+    c = torch.from_numpy(np.stack(drawn)) if drawn else torch.empty(0, layout.dim)
+    for name, value in (codes or {}).items():
+        c = layout.set_code(c, name, value)
+    return torch.cat([z[:, : latent_dim - layout.dim], c], dim=1)
+
+
+def code_layout(config: RunConfig):
+    """The InfoGAN code layout of a run's config, or None for other objectives."""
+    if config.objective.get("name") != "infogan":
+        return None
+    from gankit.objectives import OBJECTIVES
+
+    return OBJECTIVES.resolve(config.objective, "objective")[1].layout
+
+
 def build_generator(config: RunConfig) -> nn.Module:
     entry, options = MODELS.resolve(config.model, "model")
     return entry.factory.generator(options)
@@ -93,6 +116,7 @@ class GeneratorPipeline:
         self.config, self.step, self.ema, self.device = config, step, ema, device
         self.latent_dim = int(config.model["latent_dim"])
         self.num_classes = int(config.model.get("num_classes") or 0)  # > 0: G takes class labels
+        self.codes = code_layout(config)  # InfoGAN: the code part of G's input, else None
         self.kind = "images" if self.generate(latents(1, self.latent_dim, 0)).dim() == 4 else "points"
 
     @torch.inference_mode()
@@ -112,11 +136,13 @@ class GeneratorPipeline:
         start: int = 0,
         progress: bool = False,
         labels=None,
+        codes: dict[str, float] | None = None,
     ) -> np.ndarray:
         """``n`` samples of ``seed``: uint8 images (N, H, W, C), or float32 points (N, D).
 
         A class-conditional G takes ``labels``: one int for all samples or one per sample; by default
-        sample k gets label k mod num_classes.
+        sample k gets label k mod num_classes. An InfoGAN G takes ``codes``, e.g. {"cat0": 3, "cont0": 0.5},
+        fixed for every sample; the codes not given are drawn per sample.
         """
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
@@ -130,9 +156,29 @@ class GeneratorPipeline:
         for begin in tqdm(starts, desc="sampling", unit="batch", disable=not progress or len(starts) < 4):
             count = min(batch_size, n - begin)
             batch_labels = None if all_labels is None else all_labels[begin : begin + count]
-            out = self.generate(latents(count, self.latent_dim, seed, start + begin), batch_labels).cpu()
+            out = self.generate(self.inputs(count, seed, start + begin, codes), batch_labels).cpu()
             parts.append(to_uint8_images(out) if self.kind == "images" else out)
         return torch.cat(parts).numpy()
+
+    def inputs(self, n: int, seed: int, start: int = 0, codes: dict[str, float] | None = None) -> torch.Tensor:
+        """G's inputs for samples start .. start+n-1 of ``seed``: the latents, and for InfoGAN the codes in
+        their last entries, drawn per sample from its own generator (seeded with (seed, k, 1)), then
+        the ``codes`` given set."""
+        if self.codes is None and codes:
+            raise ValueError("this generator has no latent codes (not an InfoGAN run)")
+        return generator_inputs(n, self.latent_dim, seed, start, self.codes, codes)
+
+    def traverse(self, code: str, values, rows: int = 8, seed: int = 0) -> np.ndarray:
+        """InfoGAN's figure: ``rows`` fixed inputs (noise and other codes of ``seed``), one column per value
+        of ``code``; uint8 images, row-major, rows * len(values) of them."""
+        if self.codes is None:
+            raise ValueError("this generator has no latent codes (not an InfoGAN run)")
+        base = self.inputs(rows, seed)
+        noise_dim = self.latent_dim - self.codes.dim
+        columns = [torch.cat([base[:, :noise_dim], self.codes.set_code(base[:, noise_dim:], code, v)], dim=1) for v in values]
+        z = torch.stack(columns, dim=1).reshape(rows * len(values), self.latent_dim)
+        out = self.generate(z).cpu()
+        return to_uint8_images(out).numpy() if self.kind == "images" else out.numpy()
 
     def class_grid(self, labels, columns: int = 8, seed: int = 0) -> np.ndarray:
         """One row per label, one column per latent: the same z along each column (uint8 images,

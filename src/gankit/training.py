@@ -46,8 +46,8 @@ from gankit.images import image_grid, line_plot, save_gif, save_picture, scatter
 from gankit.losses import build_loss
 from gankit.monitor import Monitor
 from gankit.models import MODELS
-from gankit.objectives import build_objective, frozen
-from gankit.sampling import cycled_labels, latents, resolve_device
+from gankit.objectives import OBJECTIVES, build_objective, frozen
+from gankit.sampling import code_layout, cycled_labels, generator_inputs, latents, resolve_device
 
 
 class TrainingError(RuntimeError):
@@ -84,8 +84,8 @@ class EMA:
     before it is sampled or exported.
     """
 
-    def __init__(self, G: nn.Module, decay: float):
-        self.decay = decay
+    def __init__(self, G: nn.Module, decay: float, layout=None):
+        self.decay, self.layout = decay, layout  # layout: InfoGAN's codes, part of G's input
         self.model = copy.deepcopy(G).eval().requires_grad_(False)
 
     @torch.no_grad()
@@ -96,12 +96,12 @@ class EMA:
 
     @torch.no_grad()
     def recalibrate(self, latent_dim: int, batch_size: int, seed: int, device: torch.device, batches: int = 16) -> None:
-        recalibrate_batchnorm(self.model, latent_dim, batch_size, seed, device, batches)
+        recalibrate_batchnorm(self.model, latent_dim, batch_size, seed, device, batches, self.layout)
 
 
 @torch.no_grad()
 def recalibrate_batchnorm(
-    G: nn.Module, latent_dim: int, batch_size: int, seed: int, device: torch.device, batches: int = 16
+    G: nn.Module, latent_dim: int, batch_size: int, seed: int, device: torch.device, batches: int = 16, layout=None
 ) -> None:
     """Set G's BatchNorm running statistics to their average over ``batches`` fresh batches.
 
@@ -121,6 +121,8 @@ def recalibrate_batchnorm(
     labels = cycled_labels(batch_size, G.num_classes).to(device) if getattr(G, "num_classes", 0) else None
     for _ in range(batches):
         z = torch.randn(batch_size, latent_dim, device=device, generator=generator)
+        if layout is not None:  # InfoGAN: the last entries are codes, drawn as in training
+            z = torch.cat([z[:, : latent_dim - layout.dim], layout.sample(batch_size, generator, device)], dim=1)
         G(z) if labels is None else G(z, labels)
     G.train(was_training)
     for m, momentum in zip(norms, momenta):
@@ -209,6 +211,9 @@ def train(
     dataset = load_dataset(config.data).to(device)
     family_entry, model_options = MODELS.resolve(config.model, "model")
     model_options = family_entry.factory.complete(model_options, dataset.spec)
+    objective_entry, objective_options = OBJECTIVES.resolve(config.objective, "objective")
+    if hasattr(objective_entry.factory, "complete_model"):  # an objective that shapes the nets (InfoGAN's Q head)
+        model_options = objective_entry.factory.complete_model(model_options, objective_options)
     config = dataclasses.replace(config, model={"name": family_entry.name, **dataclasses.asdict(model_options)})
     G = family_entry.factory.generator(model_options).to(device)
     D = family_entry.factory.discriminator(model_options).to(device)
@@ -219,11 +224,12 @@ def train(
     opt_G = make_optimizer(G, cfg.lr_g, betas, device)
     opt_D = make_optimizer(D, cfg.lr_d, betas, device)
     objective = build_objective(config.objective, G, D, build_loss(config.loss), opt_D)
-    ema = EMA(G, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    ema = EMA(G, cfg.ema_decay, code_layout(config)) if cfg.ema_decay > 0 else None
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
     stream = BatchStream(dataset, cfg.batch_size, cfg.seed)
     latent_dim = model_options.latent_dim
-    fixed_z, fixed_labels = fixed_grid_inputs(cfg.sample_grid, latent_dim, cfg.seed, getattr(G, "num_classes", 0))
+    fixed_z, fixed_labels = fixed_grid_inputs(cfg.sample_grid, latent_dim, cfg.seed, getattr(G, "num_classes", 0),
+                                              code_layout(config))  # fmt: skip
     fixed_z = fixed_z.to(device)
     fixed_labels = None if fixed_labels is None else fixed_labels.to(device)
 
@@ -397,7 +403,7 @@ POSTFIX = ("d_loss", "g_loss", "D(x)", "D(G(z))", "d_accuracy", "images_per_seco
 
 def _without_completion(config: RunConfig) -> RunConfig:
     """The model section with the data-derived fields removed, for comparing configs."""
-    model = {k: v for k, v in config.model.items() if k not in ("resolution", "channels", "shape", "output")}
+    model = {k: v for k, v in config.model.items() if k not in ("resolution", "channels", "shape", "output", "d_q_outputs")}
     return dataclasses.replace(config, model=model)
 
 
@@ -460,12 +466,12 @@ def truncate_log(path: Path, step: int) -> None:
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
-def fixed_grid_inputs(count: int, latent_dim: int, seed: int, num_classes: int):
-    """The latents (and labels) of the sample grids: ``count`` latents of ``seed``; for a conditional G,
-    one row per class with the same count // num_classes latents in every row (what
-    ``gankit sample RUN --labels 0,...,K-1 --n count//K --seed seed`` draws)."""
+def fixed_grid_inputs(count: int, latent_dim: int, seed: int, num_classes: int, layout=None):
+    """The inputs (and labels) of the sample grids: G's inputs for samples 0..count-1 of ``seed`` (what
+    ``gankit sample RUN --seed seed`` draws); for a conditional G, one row per class with the same
+    count // num_classes latents in every row (``gankit sample RUN --labels all --n count//K``)."""
     if not num_classes:
-        return latents(count, latent_dim, seed), None
+        return generator_inputs(count, latent_dim, seed, 0, layout), None
     columns = max(1, count // num_classes)
     z = latents(columns, latent_dim, seed).repeat(num_classes, 1)
     return z, torch.arange(num_classes).repeat_interleave(columns)

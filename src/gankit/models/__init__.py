@@ -57,6 +57,8 @@ def check_discriminator_options(options: Any) -> None:
         raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
     if options.num_classes and options.d_pack > 1 and (options.d_conditioning != "none" or options.d_aux_classifier):
         raise ConfigError("model.d_pack > 1 with a D that sees or predicts labels is not supported; use d_pack=1")
+    if options.d_q_outputs and options.d_pack > 1:
+        raise ConfigError("model.d_pack > 1 with InfoGAN's Q head is not supported (Q reads one sample); use d_pack=1")
 
 
 def complete_classes(options: Any, data: DataSpec) -> Any:

@@ -61,6 +61,7 @@ class DCGANConfig:
     # paper's concatenation), a projection (Miyato & Koyama 2018), or not at all (AC-GAN).
     d_conditioning: Literal["concat", "projection", "none"] = "concat"
     d_aux_classifier: bool = False  # a class-logit head on D's last features (AC-GAN, Odena et al. 2017)
+    d_q_outputs: int = 0  # InfoGAN's Q head on D's last features with this many outputs; set by the objective
 
 
 def layer_plan(resolution: int) -> tuple[int, int]:
@@ -146,8 +147,10 @@ class DCGANDiscriminator(nn.Module):
         num_classes: int = 0,
         conditioning: str = "concat",
         aux_classifier: bool = False,
+        q_outputs: int = 0,
     ):
         super().__init__()
+        self.q_outputs = q_outputs
         start, n = layer_plan(resolution)
         widths = [min(width * 2**i, max_channels) for i in range(n)]
         self.pack, self.num_classes = pack, num_classes
@@ -174,6 +177,11 @@ class DCGANDiscriminator(nn.Module):
         # Projection: logit += <embed(y), sum over locations of the last features>.
         self.projection = nn.Embedding(num_classes, widths[-1]) if self.conditioning == "projection" else None
         self.aux_head = nn.Conv2d(head_in, num_classes, start, 1, 0) if aux_classifier and num_classes else None
+        # InfoGAN's Q (Chen et al. 2016, appendix C): D's body, then a small head of its own.
+        self.q_head = nn.Sequential(
+            nn.Conv2d(head_in, 128, start, 1, 0, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(leaky_slope),
+            nn.Conv2d(128, q_outputs, 1),
+        ) if q_outputs else None  # fmt: skip
         self.feature_dim = widths[-1] * start * start
         init_weights(self, init_std)
         if spectral_norm:
@@ -207,6 +215,12 @@ class DCGANDiscriminator(nn.Module):
             raise ValueError("this D has no auxiliary classifier (model.d_aux_classifier=false)")
         return self.aux_head(self.minibatch_std(h)).flatten(1)
 
+    def q(self, h: torch.Tensor) -> torch.Tensor:
+        """InfoGAN's Q outputs (N, q_outputs) from the last features ``h``."""
+        if self.q_head is None:
+            raise ValueError("this D has no Q head (model.d_q_outputs=0)")
+        return self.q_head(self.minibatch_std(h)).flatten(1)
+
 
 @MODELS.register("dcgan", DCGANConfig, "DCGAN conv G and D, 16/28/32/64/128 px (Radford et al. 2015)")
 class DCGANFamily:
@@ -233,4 +247,4 @@ class DCGANFamily:
     def discriminator(o: DCGANConfig) -> DCGANDiscriminator:
         return DCGANDiscriminator(o.resolution, o.channels, o.d_width, o.max_channels, o.leaky_slope, o.init_std,
                                   o.d_spectral_norm, o.d_minibatch_std, o.d_pack, o.num_classes or 0,
-                                  o.d_conditioning, o.d_aux_classifier)  # fmt: skip
+                                  o.d_conditioning, o.d_aux_classifier, o.d_q_outputs)  # fmt: skip

@@ -55,6 +55,7 @@ class MLPConfig:
     # (Miyato & Koyama 2018), or not at all (AC-GAN).
     d_conditioning: Literal["concat", "projection", "none"] = "concat"
     d_aux_classifier: bool = False  # a class-logit head on D's last hidden layer (AC-GAN, Odena et al. 2017)
+    d_q_outputs: int = 0  # InfoGAN's Q head on D's last hidden layer with this many outputs; set by the objective
 
 
 class Maxout(nn.Module):
@@ -122,8 +123,10 @@ class MLPDiscriminator(nn.Module):
         num_classes: int = 0,
         conditioning: str = "concat",
         aux_classifier: bool = False,
+        q_outputs: int = 0,
     ):
         super().__init__()
+        self.q_outputs = q_outputs
         blocks = []
         self.pack, self.num_classes = pack, num_classes
         self.conditioning = conditioning if num_classes else "none"
@@ -144,6 +147,7 @@ class MLPDiscriminator(nn.Module):
         self.head = nn.Linear(head_in, 1)
         self.projection = nn.Embedding(num_classes, width) if self.conditioning == "projection" else None
         self.aux_head = nn.Linear(head_in, num_classes) if aux_classifier and num_classes else None
+        self.q_head = nn.Sequential(nn.Linear(head_in, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_outputs)) if q_outputs else None
         self.feature_dim = width
         if spectral_norm:
             apply_spectral_norm(self)
@@ -174,6 +178,12 @@ class MLPDiscriminator(nn.Module):
             raise ValueError("this D has no auxiliary classifier (model.d_aux_classifier=false)")
         return self.aux_head(self.minibatch_std(h))
 
+    def q(self, h: torch.Tensor) -> torch.Tensor:
+        """InfoGAN's Q outputs (N, q_outputs) from the last hidden layer ``h``."""
+        if self.q_head is None:
+            raise ValueError("this D has no Q head (model.d_q_outputs=0)")
+        return self.q_head(self.minibatch_std(h))
+
 
 @MODELS.register("mlp", MLPConfig, "fully connected G and maxout D (Goodfellow et al. 2014)")
 class MLPFamily:
@@ -198,4 +208,4 @@ class MLPFamily:
     def discriminator(o: MLPConfig) -> MLPDiscriminator:
         return MLPDiscriminator(o.shape, o.d_hidden, o.d_activation, o.maxout_pieces, o.dropout,
                                 o.d_spectral_norm, o.d_minibatch_std, o.d_pack, o.num_classes or 0, o.d_conditioning,
-                                o.d_aux_classifier)  # fmt: skip
+                                o.d_aux_classifier, o.d_q_outputs)  # fmt: skip

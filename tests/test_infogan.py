@@ -1,0 +1,97 @@
+"""InfoGAN (Chen et al. 2016): code layout, the information term, training, sampling with codes, traversal."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_overrides
+
+from gankit import load_config, load_generator, train
+from gankit.cli import main
+from gankit.codes import CodeLayout
+from gankit.registry import ConfigError
+
+INFOGAN = ["objective.name=infogan", "objective.categorical=[4]", "objective.continuous=1", "objective.binary=1"]
+
+
+def test_layout_sizes_draws_and_setting_codes():
+    layout = CodeLayout((3, 2), continuous=2, binary=1, learned_variance=True)
+    assert (layout.dim, layout.q_dim) == (3 + 2 + 2 + 1, 3 + 2 + 4 + 1)
+    assert layout.names() == ["cat0", "cat1", "cont0", "cont1", "bin0"]
+    c = layout.sample(500, torch.Generator().manual_seed(0))
+    assert c.shape == (500, 8)
+    assert torch.equal(c[:, :3].sum(1), torch.ones(500)) and torch.equal(c[:, 3:5].sum(1), torch.ones(500))
+    assert c[:, 5:7].abs().max() <= 1 and set(c[:, 7].tolist()) == {0.0, 1.0}
+    assert layout.sample_one(np.random.default_rng(0)).shape == (8,)
+    set_c = layout.set_code(layout.set_code(c[:2], "cat1", 1), "cont1", 1.7)
+    assert set_c[:, 3:5].tolist() == [[0, 1], [0, 1]] and set_c[:, 6].tolist() == pytest.approx([1.7, 1.7])
+    with pytest.raises(ValueError, match="unknown code 'cont2'"):
+        layout.set_code(c, "cont2", 0.0)
+    with pytest.raises(ValueError, match="takes the values 0..2"):
+        layout.set_code(c, "cat0", 3)
+
+
+def test_information_loss_closed_forms():
+    layout = CodeLayout((3,), continuous=1, binary=0)
+    codes = torch.tensor([[1.0, 0, 0, 0.5], [0, 0, 1.0, -0.25]])
+    perfect = torch.tensor([[50.0, 0, 0, 0.5], [0, 0, 50.0, -0.25]])  # confident right class, exact mean
+    loss, stats = layout.information_loss(perfect, codes, 1.0, 1.0)
+    assert stats["info_discrete"].item() == pytest.approx(0.0, abs=1e-6) and stats["code_accuracy"] == 1.0
+    assert stats["info_continuous"].item() == pytest.approx(0.5 * math.log(2 * math.pi))
+    uniform = torch.tensor([[0.0, 0, 0, 1.5], [0, 0, 0, -0.25]])  # uniform logits; first mean off by 1
+    loss, stats = layout.information_loss(uniform, codes, 2.0, 0.5)
+    assert stats["info_discrete"].item() == pytest.approx(math.log(3))
+    assert stats["info_continuous"].item() == pytest.approx(0.5 * math.log(2 * math.pi) + 0.25)
+    assert loss.item() == pytest.approx(2 * math.log(3) + 0.5 * stats["info_continuous"].item())
+    learned = CodeLayout((), continuous=1, learned_variance=True)
+    _, stats = learned.information_loss(torch.tensor([[0.0, math.log(4.0)]]), torch.tensor([[2.0]]), 1.0, 1.0)
+    assert stats["info_continuous"].item() == pytest.approx(0.5 * (math.log(4.0) + 4 / 4 + math.log(2 * math.pi)))
+
+
+def test_information_term_falls_where_the_code_is_recoverable(tmp_path):
+    """On the 2D ring, with a 4-way code, Q learns to read the code back from G's samples."""
+    overrides = ["data.name=ring", "model.name=mlp", "model.latent_dim=6", "model.g_hidden=[64, 64]",
+                 "model.d_hidden=[64, 64]", "model.d_activation=leaky_relu", "model.dropout=0",
+                 "objective.name=infogan", "objective.categorical=[4]", "objective.continuous=0",
+                 "train.steps=300", "train.batch_size=64", "train.log_every=50", "train.sample_every=300",
+                 "train.checkpoint_every=300", "train.tensorboard=false", "train.sample_grid=16"]  # fmt: skip
+    train(load_config(None, overrides), tmp_path / "r", progress=False, log=lambda s: None)
+    rows = [json.loads(line) for line in (tmp_path / "r" / "train_log.jsonl").read_text().splitlines()]
+    assert rows[0]["info_discrete"] > 1.0  # about log 4 = 1.39 at the start
+    assert rows[-1]["info_discrete"] < 0.5 * rows[0]["info_discrete"] and rows[-1]["code_accuracy"] > 0.8
+
+
+def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz):
+    from test_techniques import assert_resume_is_exact
+
+    base = tiny_overrides(tiny_npz) + INFOGAN
+    assert_resume_is_exact(tmp_path, base)
+    config = json.loads((tmp_path / "straight" / "config.json").read_text())
+    assert config["model"]["d_q_outputs"] == 4 + 1 + 1
+    pipeline = load_generator(tmp_path / "straight")
+    assert pipeline.codes.dim == 6
+    a, b = pipeline.sample(3, seed=2, codes={"cat0": 1}), pipeline.sample(3, seed=2, codes={"cat0": 3})
+    assert a.shape == (3, 16, 16, 1) and not np.array_equal(a, b)
+    np.testing.assert_array_equal(pipeline.sample(3, seed=2)[1], pipeline.sample(1, seed=2, start=1)[0])
+    grid = pipeline.traverse("cont0", [-1, 0, 1], rows=2)
+    assert grid.shape[0] == 6
+    assert main(["traverse", str(tmp_path / "straight"), "--code", "cat0", "--rows", "2", "--out", str(tmp_path / "t.png")]) == 0
+    with pytest.raises(SystemExit, match="unknown code"):
+        main(["traverse", str(tmp_path / "straight"), "--code", "cat5", "--out", str(tmp_path / "t.png")])
+
+
+def test_infogan_config_errors(tmp_path, tiny_npz):
+    with pytest.raises(ConfigError, match="must exceed the codes"):
+        train(load_config(None, tiny_overrides(tiny_npz) + INFOGAN + ["model.latent_dim=6"]), tmp_path / "a",
+              progress=False, log=lambda s: None)  # fmt: skip
+    with pytest.raises(ConfigError, match="at least one code"):
+        load_config(None, tiny_overrides(tiny_npz) + ["objective.name=infogan", "objective.categorical=[]", "objective.continuous=0"])
+
+
+def test_generators_without_codes_refuse_them(tiny_run):
+    with pytest.raises(ValueError, match="no latent codes"):
+        load_generator(tiny_run).sample(2, codes={"cat0": 1})
+    with pytest.raises(SystemExit, match="no latent codes"):
+        main(["traverse", str(tiny_run), "--out", "t.png"])
