@@ -75,6 +75,8 @@ def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz):
     a, b = pipeline.sample(3, seed=2, codes={"cat0": 1}), pipeline.sample(3, seed=2, codes={"cat0": 3})
     assert a.shape == (3, 16, 16, 1) and not np.array_equal(a, b)
     np.testing.assert_array_equal(pipeline.sample(3, seed=2)[1], pipeline.sample(1, seed=2, start=1)[0])
+    per_sample = pipeline.sample(4, seed=2, codes={"cat0": [3, 1, 0, 2]})
+    np.testing.assert_array_equal(per_sample[1], a[1])  # sample 1 got cat0 = 1 both times
     grid = pipeline.traverse("cont0", [-1, 0, 1], rows=2)
     assert grid.shape[0] == 6
     assert main(["traverse", str(tmp_path / "straight"), "--code", "cat0", "--rows", "2", "--out", str(tmp_path / "t.png")]) == 0

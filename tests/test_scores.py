@@ -11,6 +11,7 @@ from gankit.metrics.scores import (
     label_accuracy,
     class_histogram_scores,
     intra_fid,
+    matched_accuracy,
     mode_scores,
     prdc,
 )
@@ -122,3 +123,14 @@ def test_intra_fid_sees_swapped_classes_that_overall_fid_misses():
     swapped = intra_fid(real, labels, np.concatenate([fake_b, fake_a]), labels)  # class 0 drawn where 1 belongs
     assert right["intra_fid"] < 0.1 and swapped["intra_fid"] > 40  # 3 dims x 4^2 = 48 per class
     assert len(right["intra_fid_per_class"]) == 2
+
+
+def test_matched_accuracy_finds_the_best_one_to_one_matching():
+    # Code 0 is mostly class 2, code 1 mostly class 0, code 2 mostly class 1: a permutation, 80% agreement.
+    table = {(0, 2): 8, (0, 0): 2, (1, 0): 8, (1, 1): 2, (2, 1): 8, (2, 2): 2}
+    codes = np.concatenate([[c] * n for (c, _), n in table.items()])
+    classes = np.concatenate([[k] * n for (_, k), n in table.items()])
+    result = matched_accuracy(codes, classes)
+    assert result["code_accuracy"] == pytest.approx(24 / 30) and result["code_to_class"] == [2, 0, 1]
+    # Two codes that both mean class 0 cannot both be matched to it: one-to-one, not majority vote.
+    assert matched_accuracy(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0]))["code_accuracy"] == pytest.approx(0.5)

@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a generator (FID, KID, IS, PRDC, modes) with its protocol")
     p.add_argument("source", nargs="?", help="run folder, generator.safetensors, or checkpoint")
-    p.add_argument("--metrics", default="fid,kid,prdc,is", help="comma-separated: fid, kid, is, prdc, classes, labels, intra_fid, modes")
+    p.add_argument("--metrics", default="fid,kid,prdc,is", help="comma-separated: fid, kid, is, prdc, classes, labels, intra_fid, code_accuracy, modes")
     p.add_argument("--n", type=int, default=10000, help="generated samples")
     p.add_argument("--reference-n", type=int, default=10000, help="real samples from the reference split")
     p.add_argument("--split", default="train", choices=["train", "test"], help="reference split")

@@ -70,18 +70,22 @@ class CodeLayout:
         offset = sum(self.categorical) + (0 if kind == "cont" else self.continuous)
         return kind, offset + i, 1
 
-    def set_code(self, codes: torch.Tensor, name: str, value: float) -> torch.Tensor:
-        """``codes`` (n, dim) with code ``name`` set to ``value``: a category index, a continuous value or a bit."""
+    def set_code(self, codes: torch.Tensor, name: str, value) -> torch.Tensor:
+        """``codes`` (n, dim) with code ``name`` set to ``value``: a category index, a continuous value or a
+        bit, the same for every row, or a sequence of one per row."""
         kind, offset, width = self.locate(name)
         codes = codes.clone()
+        values = torch.as_tensor(value, dtype=torch.float32).flatten()  # one value, or one per row
+        if values.numel() not in (1, len(codes)):
+            raise ValueError(f"code {name}: {values.numel()} values for {len(codes)} samples")
         if kind == "cat":
-            if value != int(value) or not 0 <= value < width:
+            if not torch.equal(values, values.round()) or values.min() < 0 or values.max() >= width:
                 raise ValueError(f"code {name} takes the values 0..{width - 1}, got {value}")
-            codes[:, offset : offset + width] = nn.functional.one_hot(torch.tensor(int(value)), width).float()
-        elif kind == "bin" and value not in (0, 1):
+            codes[:, offset : offset + width] = nn.functional.one_hot(values.long(), width).float()
+        elif kind == "bin" and not set(values.tolist()) <= {0.0, 1.0}:
             raise ValueError(f"code {name} is binary: 0 or 1, got {value}")
         else:
-            codes[:, offset] = float(value)
+            codes[:, offset] = values
         return codes
 
     def information_loss(self, q: torch.Tensor, codes: torch.Tensor, weight_discrete: float,

@@ -89,8 +89,9 @@ def generator_inputs(n: int, latent_dim: int, seed: int, start: int = 0, layout=
         return z
     drawn = [layout.sample_one(np.random.default_rng([seed, start + i, 1])) for i in range(n)]
     c = torch.from_numpy(np.stack(drawn)) if drawn else torch.empty(0, layout.dim)
-    for name, value in (codes or {}).items():
-        c = layout.set_code(c, name, value)
+    for name, value in (codes or {}).items():  # one value for all, or a sequence over samples 0..end
+        per_sample = not np.isscalar(value)
+        c = layout.set_code(c, name, np.asarray(value)[start : start + n] if per_sample else value)
     return torch.cat([z[:, : latent_dim - layout.dim], c], dim=1)
 
 

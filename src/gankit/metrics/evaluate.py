@@ -75,6 +75,12 @@ def _intra_fid(real: Features, fake: Features, **_) -> dict[str, float]:
     return scores.intra_fid(real.features, real.labels, fake.features, fake.labels)
 
 
+def _code_accuracy(real: Features, fake: Features, **_) -> dict[str, float]:
+    if fake.codes is None:
+        raise ConfigError("metric 'code_accuracy' needs an InfoGAN generator with a categorical code")
+    return scores.matched_accuracy(fake.codes, fake.logits.argmax(axis=1))
+
+
 def _classes(real: Features, fake: Features, **_) -> dict[str, float]:
     return scores.class_histogram_scores(real.logits, fake.logits)
 
@@ -100,6 +106,9 @@ METRICS: dict[str, Metric] = {
                {"label_accuracy": "fraction of samples the evaluator assigns to the label they were drawn for"}),
         Metric("intra_fid", "features", _intra_fid, ("intra_fid", "intra_fid_per_class"), ("intra_fid",),
                {"intra_fid": "mean over classes of the FID between real and generated samples of the class"}),
+        Metric("code_accuracy", "logits", _code_accuracy, ("code_accuracy", "code_to_class"), (),
+               {"code_accuracy": "InfoGAN cat0 = k mod K for sample k; values matched to evaluator classes by the "
+                                 "Hungarian algorithm"}),
         Metric("modes", "points", _modes, ("modes_captured", "modes_total", "high_quality", "reverse_kl"),
                ("reverse_kl",), {"high_quality_within_stds": 3}),
     )
@@ -243,12 +252,17 @@ def evaluate_generator(
     real_x = data.x[index]
     real, key, cached = reference_features(real_x, extractor_obj, use_cache)
     real.labels = labels_of(data, index)
-    samples = pipeline.sample(num_samples, seed=seed, batch_size=500, progress=progress)
+    codes = None
+    if "code_accuracy" in metrics and pipeline.codes is not None and pipeline.codes.categorical:
+        codes = np.arange(num_samples) % pipeline.codes.categorical[0]  # balanced values of the first code
+    samples = pipeline.sample(num_samples, seed=seed, batch_size=500, progress=progress,
+                              codes=None if codes is None else {"cat0": codes})  # fmt: skip
     fake_x = torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous() if samples.ndim == 4 else torch.from_numpy(samples)
     extractor_obj.check_input(fake_x)
     fake = extractor_obj(fake_x)
     if pipeline.num_classes:  # sample k was drawn for label k mod K (GeneratorPipeline.sample's default)
         fake.labels = np.arange(num_samples) % pipeline.num_classes
+    fake.codes = codes
     values = compute(metrics, real, fake, seed, data)
     reference = {"dataset": data_section, "split": reference_split, "subset_seed": seed, "content_sha256": key}
     protocol = protocol_card(extractor_obj, metrics, num_samples, len(real_x), reference, seed, cached)

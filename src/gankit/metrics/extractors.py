@@ -22,6 +22,7 @@ class Features:
     features: np.ndarray  # (N, F) float32
     logits: np.ndarray | None = None  # (N, K) float32
     labels: np.ndarray | None = None  # (N,) the class each sample is (real) or was drawn for (generated)
+    codes: np.ndarray | None = None  # (N,) InfoGAN: the value of the first categorical code each sample was drawn with
 
 
 class Extractor:

@@ -190,6 +190,20 @@ def intra_fid(real: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, fake_
     return {"intra_fid": float(np.mean(list(per_class.values()))), "intra_fid_per_class": [round(per_class.get(c, float("nan")), 4) for c in range(max(per_class) + 1)]}
 
 
+def matched_accuracy(codes: np.ndarray, classes: np.ndarray) -> dict[str, float]:
+    """Unsupervised accuracy of a categorical code: each code value is matched to one class so that the
+    most samples agree (the Hungarian algorithm on the code x class contingency table), and the
+    fraction of samples whose predicted class is their code value's match is reported."""
+    from scipy.optimize import linear_sum_assignment
+
+    codes, classes = np.asarray(codes, dtype=np.int64), np.asarray(classes, dtype=np.int64)
+    table = np.zeros((codes.max() + 1, classes.max() + 1), dtype=np.int64)
+    np.add.at(table, (codes, classes), 1)
+    rows, columns = linear_sum_assignment(-table)
+    return {"code_accuracy": float(table[rows, columns].sum() / len(codes)),
+            "code_to_class": [int(columns[list(rows).index(r)]) if r in rows else -1 for r in range(table.shape[0])]}  # fmt: skip
+
+
 def label_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of samples the evaluator assigns to the label they were generated for."""
     return float((np.asarray(logits).argmax(axis=1) == np.asarray(labels)).mean())
