@@ -188,3 +188,16 @@ def test_ema_decay_warms_up():
     nn.init.ones_(G.weight)
     ema.update(G, step=0)  # decay min(0.999, 1/10) = 0.1: mostly the new weights
     assert ema.model.weight.item() == pytest.approx(0.9)
+
+
+def test_time_limit_ends_the_run_early_with_its_checkpoint_and_export(tmp_path, tiny_npz):
+    from gankit.registry import ConfigError
+
+    overrides = tiny_overrides(tiny_npz, steps=100000) + ["train.time_limit=1e-9", "train.checkpoint_every=1000"]
+    result = train(load_config(None, overrides), tmp_path / "r", progress=False, log=lambda s: None)
+    assert result.step == 1  # the limit is checked after each step
+    assert [s for s, _ in list_checkpoints(tmp_path / "r" / "checkpoints")] == [1]
+    assert (tmp_path / "r" / "generator.safetensors").is_file() and result.last_row["step"] == 1
+    assert read_tensors(list_checkpoints(tmp_path / "r" / "checkpoints")[0][1], FORMAT_CHECKPOINT)[1]["step"] == "1"
+    with pytest.raises(ConfigError, match="time_limit must be >= 0"):
+        load_config(None, overrides[:-2] + ["train.time_limit=-1"])

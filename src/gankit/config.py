@@ -21,6 +21,9 @@ from gankit.registry import ConfigError, build_dataclass
 @dataclasses.dataclass
 class TrainConfig:
     steps: int = 2000  # G updates
+    # Stop after this many seconds of training (0: no limit), ending as at train.steps: last log row,
+    # samples, checkpoint and export. For equal-time comparisons; the step reached is then machine-dependent.
+    time_limit: float = 0.0
     batch_size: int = 128
     d_steps: int = 1  # D updates per G update (k in Goodfellow et al.'s Algorithm 1)
     lr_g: float = 2e-4
@@ -53,6 +56,8 @@ class TrainConfig:
         for name in ("lr_g", "lr_d"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if self.time_limit < 0:
+            raise ConfigError(f"train.time_limit must be >= 0 seconds (0: no limit), got {self.time_limit}")
         if self.eval_every < 0 or self.eval_samples < 10:
             raise ConfigError("train.eval_every must be >= 0 and train.eval_samples >= 10")
         for name in ("beta1", "beta2", "ema_decay"):

@@ -270,7 +270,9 @@ def train(
 
     G.train()
     D.train()
-    while step < cfg.steps:
+    loop_start = time.perf_counter()
+    done = False
+    while step < cfg.steps and not done:
         if hasattr(objective, "begin_step"):
             objective.begin_step(step)
         for k in range(cfg.d_steps):
@@ -304,7 +306,10 @@ def train(
             check_finite(out_d.stats["d_loss"], out_g.stats["g_loss"], step, checkpoint_dir, cfg)
 
         # ------------------------------------------------------------ logging
-        done = step == cfg.steps
+        out_of_time = cfg.time_limit > 0 and time.perf_counter() - loop_start >= cfg.time_limit
+        done = step == cfg.steps or out_of_time
+        if out_of_time:
+            say(f"train.time_limit: stopping at step {step} after {time.perf_counter() - loop_start:.0f} s")
         if step % cfg.log_every == 0 or done:
             check_finite(sums["d_loss"], sums["g_loss"], step, checkpoint_dir, cfg)
             elapsed = time.perf_counter() - interval_start
