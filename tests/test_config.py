@@ -41,7 +41,7 @@ def test_overrides_are_type_checked():
 def test_unknown_keys_list_the_valid_ones():
     with pytest.raises(ConfigError, match=r"unknown key\(s\) widht in model; valid keys: resolution, channels"):
         load_config("dcgan-digits", ["model.widht=3"])
-    with pytest.raises(ConfigError, match="valid keys: steps, batch_size"):
+    with pytest.raises(ConfigError, match="valid keys: steps, time_limit, batch_size"):
         load_config("dcgan-digits", ["train.epochs=3"])
     with pytest.raises(ConfigError, match="unknown section 'optim'"):
         load_config("dcgan-digits", ["optim.lr=3"])
