@@ -89,7 +89,7 @@ def test_mode_metric_on_a_ring_run(tmp_path):
 
 
 def test_unknown_metric_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="metrics: fid, kid, is, prdc, classes, labels, intra_fid, modes"):
+    with pytest.raises(ConfigError, match="metrics: fid, kid, is, prdc, classes, labels, intra_fid, code_accuracy, modes"):
         parse_metrics("fid,lpips")
 
 
