@@ -186,3 +186,14 @@ def test_conditional_generators_get_label_accuracy_and_intra_class_fid(tmp_path,
 def _unconditional(tmp_path, tiny_npz):
     train(load_config(None, tiny_overrides(tiny_npz, steps=2)), tmp_path / "u", progress=False, log=lambda s: None)
     return load_generator(tmp_path / "u")
+
+
+def test_infogan_categorical_code_accuracy(tmp_path, tiny_npz, tiny_evaluator):
+    overrides = tiny_overrides(tiny_npz, steps=2) + ["objective.name=infogan", "objective.categorical=[4]"]
+    train(load_config(None, overrides), tmp_path / "i", progress=False, log=lambda s: None)
+    extractor = {"name": "evaluator", "weights": str(tiny_evaluator)}
+    row = evaluate_generator(load_generator(tmp_path / "i"), "code_accuracy", num_samples=40, extractor=extractor)
+    assert 0.25 <= row["metrics"]["code_accuracy"] <= 1  # a one-to-one match always gets at least 1/K here
+    assert sorted(row["metrics"]["code_to_class"]) == sorted(set(row["metrics"]["code_to_class"]))
+    with pytest.raises(ConfigError, match="needs an InfoGAN generator"):
+        evaluate_generator(_unconditional(tmp_path, tiny_npz), "code_accuracy", num_samples=8, extractor=extractor)
