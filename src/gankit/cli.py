@@ -166,6 +166,8 @@ def cmd_evaluate(args) -> int:
         append_row,
         evaluate_generator,
         evaluate_real_vs_real,
+        GENERATOR_ONLY_METRICS,
+        parse_metrics,
         format_table,
     )
 
@@ -195,8 +197,11 @@ def cmd_evaluate(args) -> int:
         row = evaluate_generator(pipeline, num_samples=args.n, reference_split=args.split, progress=True, **common)
         row["source"] = str(args.source)
         floor = None
-        if args.floor and pipeline.config.data["name"] in SPLIT_DATASETS and pipeline.kind == "images":
-            floor = evaluate_real_vs_real(pipeline.config.data, num_samples=min(args.n, args.reference_n), **common)
+        # Metrics of the generator's own inputs (InfoGAN's codes) have no real-data floor.
+        floor_metrics = [m for m in parse_metrics(args.metrics) if m not in GENERATOR_ONLY_METRICS]
+        if args.floor and floor_metrics and pipeline.config.data["name"] in SPLIT_DATASETS and pipeline.kind == "images":
+            floor = evaluate_real_vs_real(pipeline.config.data, num_samples=min(args.n, args.reference_n),
+                                          **{**common, "metrics": floor_metrics})  # fmt: skip
             row["floor"] = floor["metrics"]
         print(format_table(row, floor))
         run_dir = run_folder_of(Path(args.source))

@@ -115,6 +115,9 @@ METRICS: dict[str, Metric] = {
 }
 
 
+GENERATOR_ONLY_METRICS = ("code_accuracy",)  # need a generator's inputs: no real-vs-real floor
+
+
 def lower_is_better(key: str) -> bool:
     return any(key in m.lower_is_better for m in METRICS.values())
 
