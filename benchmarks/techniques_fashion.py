@@ -44,10 +44,6 @@ METRICS = "fid,prdc,classes"
 NUM_SAMPLES = 10000
 
 
-def technique_overrides(technique: str, budget: float) -> list[str]:
-    return list(TECHNIQUES[technique][0])
-
-
 def run_row(technique: str, budget: float, out: Path) -> dict:
     from gankit import load_config, load_generator, train
     from gankit.metrics.evaluate import evaluate_generator
@@ -59,7 +55,7 @@ def run_row(technique: str, budget: float, out: Path) -> dict:
     settings = ["train.steps=1000000", f"train.time_limit={budget}", "train.log_every=50", "train.sample_every=100",
                 "train.checkpoint_every=1000000", "train.tensorboard=false", "train.sample_grid=64"]  # fmt: skip
     start = time.perf_counter()
-    result = train(load_config("dcgan-fashion-mnist", technique_overrides(technique, budget) + settings), folder,
+    result = train(load_config("dcgan-fashion-mnist", TECHNIQUES[technique][0] + settings), folder,
                    progress=False, log=lambda s: None)  # fmt: skip
     seconds = time.perf_counter() - start
     steps = result.step

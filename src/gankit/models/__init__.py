@@ -89,6 +89,26 @@ class LabelInput(nn.Module):
         return nn.functional.one_hot(labels, self.num_classes).float()
 
 
+class DiscriminatorHeads:
+    """The extra heads a D may carry on its last features ``h`` (both families share them).
+
+    A D using this sets ``minibatch_std``, ``aux_head`` (AC-GAN) and ``q_head`` (InfoGAN); a head
+    that was not built raises with the option that builds it.
+    """
+
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        """Class logits (N, num_classes) from the last features ``h`` (AC-GAN's auxiliary classifier)."""
+        if self.aux_head is None:
+            raise ValueError("this D has no auxiliary classifier (model.d_aux_classifier=false)")
+        return self.aux_head(self.minibatch_std(h)).flatten(1)
+
+    def q(self, h: torch.Tensor) -> torch.Tensor:
+        """InfoGAN's Q outputs (N, q_outputs) from the last features ``h``."""
+        if self.q_head is None:
+            raise ValueError("this D has no Q head (model.d_q_outputs=0)")
+        return self.q_head(self.minibatch_std(h)).flatten(1)
+
+
 def require_labels(labels: torch.Tensor | None, num_classes: int, who: str) -> torch.Tensor:
     if labels is None:
         raise ValueError(f"this {who} is conditional on {num_classes} classes: pass labels (int64, one per sample)")

@@ -26,6 +26,7 @@ from torch import nn
 from gankit.models import (
     MODELS,
     DataSpec,
+    DiscriminatorHeads,
     LabelInput,
     MinibatchStd,
     apply_spectral_norm,
@@ -130,7 +131,7 @@ class DCGANGenerator(nn.Module):
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(DiscriminatorHeads, nn.Module):
     """images (N, channels, resolution, resolution) -> logits (N,)."""
 
     def __init__(
@@ -208,18 +209,6 @@ class DCGANDiscriminator(nn.Module):
         if self.projection is not None:
             logits = logits + (self.projection(require_labels(labels, self.num_classes, "D")) * h.sum(dim=(2, 3))).sum(dim=1)
         return (logits, h) if return_features else logits
-
-    def classify(self, h: torch.Tensor) -> torch.Tensor:
-        """Class logits (N, num_classes) from the last features ``h`` (AC-GAN's auxiliary classifier)."""
-        if self.aux_head is None:
-            raise ValueError("this D has no auxiliary classifier (model.d_aux_classifier=false)")
-        return self.aux_head(self.minibatch_std(h)).flatten(1)
-
-    def q(self, h: torch.Tensor) -> torch.Tensor:
-        """InfoGAN's Q outputs (N, q_outputs) from the last features ``h``."""
-        if self.q_head is None:
-            raise ValueError("this D has no Q head (model.d_q_outputs=0)")
-        return self.q_head(self.minibatch_std(h)).flatten(1)
 
 
 @MODELS.register("dcgan", DCGANConfig, "DCGAN conv G and D, 16/28/32/64/128 px (Radford et al. 2015)")

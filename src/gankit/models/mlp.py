@@ -21,6 +21,7 @@ from torch import nn
 from gankit.models import (
     MODELS,
     DataSpec,
+    DiscriminatorHeads,
     LabelInput,
     MinibatchStd,
     apply_spectral_norm,
@@ -107,7 +108,7 @@ class MLPGenerator(nn.Module):
         return self.net(z).view(z.shape[0], *self.shape)
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(DiscriminatorHeads, nn.Module):
     """samples of ``shape`` -> logits (N,)."""
 
     def __init__(
@@ -171,18 +172,6 @@ class MLPDiscriminator(nn.Module):
         if self.projection is not None:
             logits = logits + (self.projection(require_labels(labels, self.num_classes, "D")) * h).sum(dim=1)
         return (logits, h) if return_features else logits
-
-    def classify(self, h: torch.Tensor) -> torch.Tensor:
-        """Class logits (N, num_classes) from the last hidden layer ``h`` (AC-GAN's auxiliary classifier)."""
-        if self.aux_head is None:
-            raise ValueError("this D has no auxiliary classifier (model.d_aux_classifier=false)")
-        return self.aux_head(self.minibatch_std(h))
-
-    def q(self, h: torch.Tensor) -> torch.Tensor:
-        """InfoGAN's Q outputs (N, q_outputs) from the last hidden layer ``h``."""
-        if self.q_head is None:
-            raise ValueError("this D has no Q head (model.d_q_outputs=0)")
-        return self.q_head(self.minibatch_std(h))
 
 
 @MODELS.register("mlp", MLPConfig, "fully connected G and maxout D (Goodfellow et al. 2014)")
