@@ -89,7 +89,7 @@ def test_mode_metric_on_a_ring_run(tmp_path):
 
 
 def test_unknown_metric_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="metrics: fid, kid, is, prdc, classes, labels, intra_fid, code_accuracy, modes"):
+    with pytest.raises(ConfigError, match="metrics: fid, kid, is, prdc, classes, labels, intra_fid, code_accuracy, code_monotonicity, modes"):
         parse_metrics("fid,lpips")
 
 
@@ -192,8 +192,15 @@ def test_infogan_categorical_code_accuracy(tmp_path, tiny_npz, tiny_evaluator):
     overrides = tiny_overrides(tiny_npz, steps=2) + ["objective.name=infogan", "objective.categorical=[4]"]
     train(load_config(None, overrides), tmp_path / "i", progress=False, log=lambda s: None)
     extractor = {"name": "evaluator", "weights": str(tiny_evaluator)}
-    row = evaluate_generator(load_generator(tmp_path / "i"), "code_accuracy", num_samples=40, extractor=extractor)
+    row = evaluate_generator(load_generator(tmp_path / "i"), "code_accuracy,code_monotonicity", num_samples=40,
+                             extractor=extractor)  # fmt: skip
     assert 0.25 <= row["metrics"]["code_accuracy"] <= 1  # a one-to-one match always gets at least 1/K here
     assert sorted(row["metrics"]["code_to_class"]) == sorted(set(row["metrics"]["code_to_class"]))
-    with pytest.raises(ConfigError, match="needs an InfoGAN generator"):
-        evaluate_generator(_unconditional(tmp_path, tiny_npz), "code_accuracy", num_samples=8, extractor=extractor)
+    per_code = row["metrics"]["code_monotonicity_per_code"]  # two continuous codes (the default)
+    assert len(per_code) == 2 and row["metrics"]["code_monotonicity"] == pytest.approx(np.mean(np.abs(per_code)), abs=1e-6)
+    assert set(row["metrics"]["code_statistic_per_code"]) <= {"intensity", "width", "height", "slant"}
+    assert "code_monotonicity" in row["protocol"]["metrics"]
+    unconditional = _unconditional(tmp_path, tiny_npz)
+    for metric in ("code_accuracy", "code_monotonicity"):
+        with pytest.raises(ConfigError, match="needs an InfoGAN generator"):
+            evaluate_generator(unconditional, metric, num_samples=8, extractor=extractor)

@@ -82,6 +82,64 @@ def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz):
     assert main(["traverse", str(tmp_path / "straight"), "--code", "cat0", "--rows", "2", "--out", str(tmp_path / "t.png")]) == 0
     with pytest.raises(SystemExit, match="unknown code"):
         main(["traverse", str(tmp_path / "straight"), "--code", "cat5", "--out", str(tmp_path / "t.png")])
+    assert main(["traverse", str(tmp_path / "straight"), "--code", "cont0", "--rows", "2", "--score-rows", "5",
+                 "--out", str(tmp_path / "c.png")]) == 0  # fmt: skip
+    summary = json.loads((tmp_path / "c.json").read_text())
+    assert summary["rows"] == 5 and summary["best"] in summary["statistics"]
+    assert all(-1 <= s["rho"] <= 1 and 0 <= s["monotone_rows"] <= 1 for s in summary["statistics"].values())
+
+
+def _bar(width: int, shift_per_row: float = 0.0, level: int = 255, size: int = 16) -> np.ndarray:
+    """A vertical bar ``width`` columns wide, its column shifted by ``shift_per_row`` per row going up."""
+    image = np.zeros((size, size), np.uint8)
+    for row in range(2, size - 2):
+        left = int(round(size / 2 - width / 2 + shift_per_row * (size - 1 - row - size / 2)))
+        image[row, max(left, 0) : left + width] = level
+    return image
+
+
+def test_image_statistics_on_drawn_bars():
+    from gankit.analysis.codes import image_statistics
+
+    stats = image_statistics(np.stack([_bar(2), _bar(6), _bar(2, 0.5), _bar(2, -0.5), _bar(2, level=100)]))
+    assert stats["width"][1] > 2 * stats["width"][0]
+    assert stats["height"][0] == pytest.approx(stats["height"][1])
+    assert stats["slant"][0] == pytest.approx(0.0, abs=1e-9)
+    assert stats["slant"][2] == pytest.approx(0.5, abs=0.05) and stats["slant"][3] == pytest.approx(-0.5, abs=0.05)
+    assert stats["intensity"][4] == pytest.approx(stats["intensity"][0] * 100 / 255)
+    rgb = image_statistics(np.repeat(_bar(3)[None, :, :, None], 3, axis=3))
+    assert rgb["width"][0] == pytest.approx(image_statistics(_bar(3)[None])["width"][0])
+
+
+def test_spearman_rows_matches_scipy_and_handles_ties():
+    from scipy.stats import spearmanr
+
+    from gankit.analysis.codes import spearman_rows
+
+    rng = np.random.default_rng(0)
+    values = np.linspace(-2, 2, 9)
+    statistic = np.round(rng.normal(size=(6, 9)), 1)
+    statistic[1] = statistic[1][np.argsort(statistic[1])]  # monotone increasing row
+    statistic[2, :4] = statistic[2, 0]  # ties
+    statistic[3] = 1.0  # constant
+    rho = spearman_rows(values, statistic)
+    for i in (0, 2, 4, 5):
+        assert rho[i] == pytest.approx(spearmanr(values, statistic[i]).statistic)
+    assert rho[1] == pytest.approx(1.0) and rho[3] == 0.0
+
+
+def test_monotonicity_scores_a_code_that_widens_and_one_that_does_nothing():
+    from gankit.analysis.codes import monotonicity
+
+    values = [-1, 0, 1, 2]
+    widening = np.stack([_bar(w + r % 2) for r in range(3) for w in (2, 4, 6, 8)])
+    scores = monotonicity(values, widening, rows=3)
+    assert scores["width"] == {"rho": 1.0, "abs_rho": 1.0, "monotone_rows": 1.0}
+    assert scores["intensity"]["rho"] == 1.0 and scores["slant"]["abs_rho"] == 0.0
+    still = np.stack([_bar(4)] * 8)
+    assert monotonicity([0, 1, 2, 3], still, rows=2)["width"]["abs_rho"] == 0.0
+    with pytest.raises(ValueError, match="expected 3 x 4"):
+        monotonicity(values, widening[:-1], rows=3)
 
 
 def test_infogan_config_errors(tmp_path, tiny_npz):

@@ -260,6 +260,14 @@ def cmd_traverse(args) -> int:
     save_picture(image_grid(images, columns=len(values)), args.out)
     print(f"wrote {args.out}: {args.rows} rows of fixed noise and codes (seed {args.seed}), columns {args.code} = "
           f"{', '.join(f'{v:g}' for v in values)}")  # fmt: skip
+    if pipeline.codes.locate(args.code)[0] != "cat" and pipeline.kind == "images" and args.score_rows > 0:
+        from gankit.analysis.codes import code_monotonicity, format_monotonicity
+        from gankit.checkpoint import atomic_write_text
+
+        result = code_monotonicity(pipeline, args.code, values, rows=args.score_rows, seed=args.seed)
+        summary = Path(args.out).with_suffix(".json")
+        atomic_write_text(summary, json.dumps(result, indent=2) + "\n")
+        print(format_monotonicity(result) + f"\nwrote {summary}")
     return 0
 
 
@@ -418,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--values", help="comma-separated values (default: every category; -2..2 for continuous codes)")
     p.add_argument("--rows", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--score-rows", type=int, default=64,
+                   help="rows over which a continuous or binary code's effect on image statistics is scored (0: skip)")
     p.add_argument("--out", default="traverse.png")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_traverse)

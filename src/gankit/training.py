@@ -395,7 +395,7 @@ def plan_evaluation(config: RunConfig, dataset: Dataset, run_dir: Path) -> Perio
 
     cfg = config.train
     names = parse_metrics(cfg.eval_metrics)
-    keys = [k for n in names for k in METRICS[n].keys if not k.endswith(("histogram", "per_class", "to_class"))]  # scalars
+    keys = [k for n in names for k in METRICS[n].keys if not k.endswith(("histogram", "per_class", "to_class", "per_code"))]  # scalars
     if cfg.eval_best not in keys:
         raise TrainingError(f"train.eval_best={cfg.eval_best!r} is not reported by train.eval_metrics {names}; choose one of {keys}")
     extractor = {"name": "evaluator", "weights": cfg.eval_evaluator} if cfg.eval_evaluator else default_extractor(config.data, dataset.kind)

@@ -35,7 +35,7 @@ from gankit.registry import ConfigError
 @dataclasses.dataclass(frozen=True)
 class Metric:
     name: str
-    needs: str  # "features", "logits" or "points"
+    needs: str  # "features", "logits", "points" or "generator" (scores the pipeline itself)
     compute: Callable[..., dict[str, float]]
     keys: tuple[str, ...] = ()  # the values it reports
     lower_is_better: tuple[str, ...] = ()
@@ -81,6 +81,17 @@ def _code_accuracy(real: Features, fake: Features, **_) -> dict[str, float]:
     return scores.matched_accuracy(fake.codes, fake.logits.argmax(axis=1))
 
 
+def _code_monotonicity(real: Features, fake: Features, pipeline=None, seed: int = 0, **_) -> dict[str, Any]:
+    from gankit.analysis.codes import code_monotonicity
+
+    if pipeline is None or pipeline.codes is None or not pipeline.codes.continuous:
+        raise ConfigError("metric 'code_monotonicity' needs an InfoGAN generator with a continuous code")
+    results = [code_monotonicity(pipeline, f"cont{i}", seed=seed) for i in range(pipeline.codes.continuous)]
+    rho = [r["statistics"][r["best"]]["rho"] for r in results]
+    return {"code_monotonicity": float(np.mean(np.abs(rho))), "code_monotonicity_per_code": rho,
+            "code_statistic_per_code": [r["best"] for r in results]}  # fmt: skip
+
+
 def _classes(real: Features, fake: Features, **_) -> dict[str, float]:
     return scores.class_histogram_scores(real.logits, fake.logits)
 
@@ -109,13 +120,19 @@ METRICS: dict[str, Metric] = {
         Metric("code_accuracy", "logits", _code_accuracy, ("code_accuracy", "code_to_class"), (),
                {"code_accuracy": "InfoGAN cat0 = k mod K for sample k; values matched to evaluator classes by the "
                                  "Hungarian algorithm"}),
+        Metric("code_monotonicity", "generator", _code_monotonicity,
+               ("code_monotonicity", "code_monotonicity_per_code", "code_statistic_per_code"), (),
+               {"code_monotonicity": "per continuous code: 64 rows of fixed inputs, code swept -2..2 in 9 steps; "
+                                     "Spearman rho of code value vs intensity, width, height, slant per row, mean "
+                                     "over rows; the statistic with the largest |rho| is reported, and the mean "
+                                     "|rho| over codes"}),
         Metric("modes", "points", _modes, ("modes_captured", "modes_total", "high_quality", "reverse_kl"),
                ("reverse_kl",), {"high_quality_within_stds": 3}),
     )
 }
 
 
-GENERATOR_ONLY_METRICS = ("code_accuracy",)  # need a generator's inputs: no real-vs-real floor
+GENERATOR_ONLY_METRICS = ("code_accuracy", "code_monotonicity")  # need a generator's inputs: no real-vs-real floor
 
 
 def lower_is_better(key: str) -> bool:
@@ -202,14 +219,14 @@ def reference_features(x: torch.Tensor, extractor: Extractor, use_cache: bool = 
 
 
 def compute(
-    metrics: list[str], real: Features, fake: Features, seed: int, data: Dataset | None
+    metrics: list[str], real: Features, fake: Features, seed: int, data: Dataset | None, pipeline=None
 ) -> dict[str, float]:
     values: dict[str, float] = {}
     for name in metrics:
         metric = METRICS[name]
         if metric.needs == "logits" and fake.logits is None:
             raise ConfigError(f"metric {name!r} needs class logits; this extractor gives none")
-        values.update(metric.compute(real, fake, seed=seed, data=data))
+        values.update(metric.compute(real, fake, seed=seed, data=data, pipeline=pipeline))
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in values.items()}
 
 
@@ -266,7 +283,7 @@ def evaluate_generator(
     if pipeline.num_classes:  # sample k was drawn for label k mod K (GeneratorPipeline.sample's default)
         fake.labels = np.arange(num_samples) % pipeline.num_classes
     fake.codes = codes
-    values = compute(metrics, real, fake, seed, data)
+    values = compute(metrics, real, fake, seed, data, pipeline)
     reference = {"dataset": data_section, "split": reference_split, "subset_seed": seed, "content_sha256": key}
     protocol = protocol_card(extractor_obj, metrics, num_samples, len(real_x), reference, seed, cached)
     protocol.update({"checkpoint_step": pipeline.step, "ema_generator": pipeline.ema})
@@ -317,7 +334,7 @@ SPLIT_DATASETS = ("fashion-mnist", "digits", "cifar10", "idx")  # sources with a
 def format_value(value: Any) -> str:
     """A metric value in a few characters: a number, or a histogram as space-separated shares."""
     if isinstance(value, list):
-        return "[" + " ".join(f"{v:.2f}" for v in value) + "]"
+        return "[" + " ".join(v if isinstance(v, str) else f"{v:.2f}" for v in value) + "]"
     return f"{value:.4g}"
 
 
@@ -330,7 +347,7 @@ def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> st
         f"{'metric':14s} {'value':>12s}" + (f" {'floor':>12s} {'ratio':>8s}" if floor else ""),
     ]
     for key, value in row["metrics"].items():
-        if isinstance(value, list):  # a histogram
+        if isinstance(value, list):  # a histogram or per-class/per-code values
             lines.append(f"{key:14s} {format_value(value)}")
             continue
         line = f"{key:14s} {value:12.5g}"
