@@ -47,6 +47,23 @@ def test_conditional_nets_take_labels_and_the_label_changes_the_output(condition
     assert mlp_D(torch.randn(5, 2), torch.arange(5) % 3).shape == (5,)
 
 
+def test_projection_term_starts_at_the_scale_of_the_plain_logit():
+    """With PyTorch's N(0, 1) embedding the projection term was ~40x D's own logit at the start and
+    the Fashion-MNIST cGAN drew smudges; drawn at D's init scale it is of the same order."""
+    torch.manual_seed(0)
+    labels = torch.randint(10, (256,))
+    D = DCGANDiscriminator(28, 1, width=64, num_classes=10, conditioning="projection")
+    x = torch.rand(256, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        plain = D.head(D.body(x)).flatten()
+        projection = D(x, labels) - plain
+    assert projection.std() < 5 * plain.std()
+    mlp = MLPDiscriminator([1, 28, 28], hidden=[240, 240], num_classes=10, conditioning="projection")
+    with torch.no_grad():
+        h = mlp.body(x.flatten(1))
+        assert (mlp(x, labels) - mlp.head(h).flatten()).std() < 5 * mlp.head(h).std()
+
+
 def test_aux_classifier_head_predicts_classes():
     D = DCGANDiscriminator(16, 1, width=8, num_classes=4, conditioning="none", aux_classifier=True)
     logits, h = D(torch.randn(6, 1, 16, 16), return_features=True)

@@ -74,6 +74,17 @@ def complete_classes(options: Any, data: DataSpec) -> Any:
     return options
 
 
+def projection_embedding(num_classes: int, width: int, std: float) -> nn.Embedding:
+    """The projection discriminator's class embeddings (Miyato & Koyama 2018), drawn N(0, std).
+
+    PyTorch's default N(0, 1) would make the projection term <embed(y), h> dwarf the rest of D's
+    logit at the start (tens of units on a 128-channel DCGAN D), so it is drawn at the scale of D's
+    other weights."""
+    embedding = nn.Embedding(num_classes, width)
+    nn.init.normal_(embedding.weight, 0.0, std)
+    return embedding
+
+
 class LabelInput(nn.Module):
     """Class labels as a vector joined with G's z: one-hot, or a learned embedding of ``size`` (size > 0)."""
 

@@ -34,6 +34,7 @@ from gankit.models import (
     check_discriminator_options,
     check_matches,
     complete_classes,
+    projection_embedding,
     require_labels,
 )
 from gankit.registry import ConfigError
@@ -176,7 +177,7 @@ class DCGANDiscriminator(DiscriminatorHeads, nn.Module):
         head_in = widths[-1] + (1 if minibatch_std else 0)
         self.head = nn.Conv2d(head_in, 1, start, 1, 0)
         # Projection: logit += <embed(y), sum over locations of the last features>.
-        self.projection = nn.Embedding(num_classes, widths[-1]) if self.conditioning == "projection" else None
+        self.projection = projection_embedding(num_classes, widths[-1], init_std) if self.conditioning == "projection" else None
         self.aux_head = nn.Conv2d(head_in, num_classes, start, 1, 0) if aux_classifier and num_classes else None
         # InfoGAN's Q (Chen et al. 2016, appendix C): D's body, then a small head of its own.
         self.q_head = nn.Sequential(

@@ -29,6 +29,7 @@ from gankit.models import (
     check_discriminator_options,
     check_matches,
     complete_classes,
+    projection_embedding,
     require_labels,
 )
 from gankit.registry import ConfigError
@@ -146,7 +147,8 @@ class MLPDiscriminator(DiscriminatorHeads, nn.Module):
         self.minibatch_std = MinibatchStd(minibatch_std) if minibatch_std else nn.Identity()
         head_in = width + (1 if minibatch_std else 0)
         self.head = nn.Linear(head_in, 1)
-        self.projection = nn.Embedding(num_classes, width) if self.conditioning == "projection" else None
+        # at the scale of nn.Linear's default initialization, like the head's weights
+        self.projection = projection_embedding(num_classes, width, width**-0.5) if self.conditioning == "projection" else None
         self.aux_head = nn.Linear(head_in, num_classes) if aux_classifier and num_classes else None
         self.q_head = nn.Sequential(nn.Linear(head_in, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_outputs)) if q_outputs else None
         self.feature_dim = width
