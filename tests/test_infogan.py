@@ -33,6 +33,18 @@ def test_layout_sizes_draws_and_setting_codes():
         layout.set_code(c, "cat0", 3)
 
 
+def test_noise_std_scales_only_the_noise_entries():
+    from gankit.sampling import generator_inputs, latents
+
+    layout = CodeLayout((4,), continuous=1, noise_std=0.1)
+    z = generator_inputs(6, 12, seed=3, layout=layout)
+    plain = generator_inputs(6, 12, seed=3, layout=CodeLayout((4,), continuous=1))
+    torch.testing.assert_close(z[:, :7], 0.1 * latents(6, 12, 3)[:, :7])
+    assert torch.equal(z[:, 7:], plain[:, 7:])  # the codes are untouched
+    with pytest.raises(ConfigError, match="noise_std must be > 0"):
+        load_config("infogan-digits", ["objective.noise_std=0"])
+
+
 def test_information_loss_closed_forms():
     layout = CodeLayout((3,), continuous=1, binary=0)
     codes = torch.tensor([[1.0, 0, 0, 0.5], [0, 0, 1.0, -0.25]])

@@ -218,11 +218,11 @@ def _feature_fn(extractor):
 
 def cmd_interpolate(args) -> int:
     from gankit.analysis import latent
-    from gankit.sampling import latents, load_generator
+    from gankit.sampling import load_generator
 
     pipeline = load_generator(args.source, device=args.device)
     if args.walk:
-        points = latents(9, pipeline.latent_dim, args.seed)  # the paper's walk through 9 random points
+        points = pipeline.inputs(9, args.seed)  # the paper's walk through 9 random points
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
         points = latent.seed_latents(pipeline, seeds)

@@ -23,6 +23,7 @@ class CodeLayout:
     continuous: int = 2
     binary: int = 0
     learned_variance: bool = False  # Q predicts a log-variance per continuous code (else fixed at 1)
+    noise_std: float = 1.0  # the noise entries of G's input are N(0, noise_std^2)
 
     @property
     def dim(self) -> int:
@@ -38,6 +39,11 @@ class CodeLayout:
     def names(self) -> list[str]:
         return ([f"cat{i}" for i in range(len(self.categorical))] + [f"cont{i}" for i in range(self.continuous)]
                 + [f"bin{i}" for i in range(self.binary)])  # fmt: skip
+
+    def join(self, z: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """G's input from standard normal latents ``z`` (n, latent_dim) and ``codes`` (n, dim): the noise
+        entries (all but the last ``dim``) scaled by ``noise_std``, then the codes."""
+        return torch.cat([z[:, : z.shape[1] - self.dim] * self.noise_std, codes.to(z.dtype)], dim=1)
 
     def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         """``n`` code vectors (n, dim): uniform categorical values, uniform continuous values, fair bits."""

@@ -344,6 +344,10 @@ class InfoGANOptions(StandardOptions):
     # paper uses 1 for discrete codes and a smaller value for continuous ones (Chen et al. 2016, section 7).
     lambda_discrete: float = 1.0
     lambda_continuous: float = 0.1
+    # Standard deviation of the noise entries of G's input. Below 1 the categorical one-hot outweighs
+    # the noise, so the code rather than the noise decides the large-scale content (ClusterGAN, Mukherjee
+    # et al. 2019, draws the noise at 0.1 for the same reason).
+    noise_std: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -355,12 +359,14 @@ class InfoGANOptions(StandardOptions):
             raise ConfigError("objective 'infogan' needs at least one code (categorical, continuous or binary)")
         if self.lambda_discrete < 0 or self.lambda_continuous < 0:
             raise ConfigError("objective.lambda_discrete and lambda_continuous must be >= 0")
+        if self.noise_std <= 0:
+            raise ConfigError("objective.noise_std must be > 0")
 
     @property
     def layout(self):
         from gankit.codes import CodeLayout
 
-        return CodeLayout(tuple(self.categorical), self.continuous, self.binary, self.learned_variance)
+        return CodeLayout(tuple(self.categorical), self.continuous, self.binary, self.learned_variance, self.noise_std)
 
 
 @OBJECTIVES.register("infogan", InfoGANOptions, "InfoGAN: latent codes and a Q head sharing D's body (Chen et al. 2016)")
@@ -406,7 +412,7 @@ class InfoGANObjective(StandardObjective):
 
     def d_step(self, real, z, labels=None):
         self.codes = self.layout.sample(len(z), device=z.device)
-        return super().d_step(real, torch.cat([z[:, : self.noise_dim], self.codes.to(z.dtype)], dim=1), labels)
+        return super().d_step(real, self.layout.join(z, self.codes), labels)
 
     def extra_d_loss(self, h_real, h_fake, labels, stats):
         o = self.options

@@ -92,7 +92,7 @@ def generator_inputs(n: int, latent_dim: int, seed: int, start: int = 0, layout=
     for name, value in (codes or {}).items():  # one value for all, or a sequence over samples 0..end
         per_sample = not np.isscalar(value)
         c = layout.set_code(c, name, np.asarray(value)[start : start + n] if per_sample else value)
-    return torch.cat([z[:, : latent_dim - layout.dim], c], dim=1)
+    return layout.join(z, c)
 
 
 def code_layout(config: RunConfig):

@@ -122,7 +122,7 @@ def recalibrate_batchnorm(
     for _ in range(batches):
         z = torch.randn(batch_size, latent_dim, device=device, generator=generator)
         if layout is not None:  # InfoGAN: the last entries are codes, drawn as in training
-            z = torch.cat([z[:, : latent_dim - layout.dim], layout.sample(batch_size, generator, device)], dim=1)
+            z = layout.join(z, layout.sample(batch_size, generator, device))
         G(z) if labels is None else G(z, labels)
     G.train(was_training)
     for m, momentum in zip(norms, momenta):

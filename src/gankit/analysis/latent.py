@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from gankit.data import to_uint8_images
-from gankit.sampling import GeneratorPipeline, latents
+from gankit.sampling import GeneratorPipeline
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -59,7 +59,7 @@ def images(pipeline: GeneratorPipeline, z: torch.Tensor, batch_size: int = 256) 
 
 def seed_latents(pipeline: GeneratorPipeline, seeds: list[int]) -> torch.Tensor:
     """Sample 0 of each seed: the image `gankit sample --seed S` puts first."""
-    return torch.cat([latents(1, pipeline.latent_dim, s) for s in seeds])
+    return torch.cat([pipeline.inputs(1, s) for s in seeds])
 
 
 def arithmetic(
@@ -92,7 +92,7 @@ def smoothness(
     is given, feature L2 distance: the median step, the largest step, and the
     mean over paths of (largest step / median step of that path).
     """
-    ends = latents(2 * paths, pipeline.latent_dim, seed)
+    ends = pipeline.inputs(2 * paths, seed)
     result: dict[str, float] = {"paths": paths, "steps": steps}
     pixel_steps, feature_steps = [], []
     for i in range(paths):
@@ -220,7 +220,7 @@ def concept_latents(
         matches = [i for i, n in enumerate(names) if n.lower() == wanted.lower()]
         if not matches:
             raise ValueError(f"unknown class {wanted!r}; classes: {', '.join(names)}")
-        z = latents(pool, pipeline.latent_dim, seed)
+        z = pipeline.inputs(pool, seed)
         x = torch.from_numpy(images(pipeline, z)).permute(0, 3, 1, 2).contiguous()
         probabilities = torch.softmax(torch.as_tensor(extractor(x).logits), dim=1)[:, matches[0]]
         best = probabilities.argsort(descending=True)[:per_concept]
@@ -229,4 +229,4 @@ def concept_latents(
         indices = [int(v) for v in spec.split(",") if v.strip()]
     except ValueError as error:
         raise ValueError(f"a concept is comma-separated sample indices or class:NAME, got {spec!r}") from error
-    return torch.cat([latents(1, pipeline.latent_dim, seed, start=i) for i in indices])
+    return torch.cat([pipeline.inputs(1, seed, start=i) for i in indices])
