@@ -155,6 +155,8 @@ def main() -> None:
     for dataset, floor in floors.items():
         sections.append(f"**{dataset}** (evaluator sha256 {floor['protocol']['weights_sha256'][:12]})\n\n"
                         + table([r for d, r in results if d == dataset], floor))  # fmt: skip
+    sections.append("\n".join(f"- {r}: {ROWS[r][2]} (preset {ROWS[r][0]}; metrics {ROWS[r][1]})" for r in rows)
+                    + (f"\n- overrides for every row: {' '.join(args.set)}" if args.set else ""))  # fmt: skip
     text = "\n\n".join(sections)
     (out / "results.md").write_text(text + "\n")
     print("\n" + text)
