@@ -286,6 +286,17 @@ def cmd_arithmetic(args) -> int:
     return 0
 
 
+def cmd_make_captions(args) -> int:
+    from gankit.data.captions import write_captioned_dataset
+
+    if args.resolution < 16 or min(args.train, args.test, args.captions) < 1:
+        raise SystemExit("gankit data make-captions: --resolution must be >= 16; --train, --test, --captions >= 1")
+    info = write_captioned_dataset(Path(args.out), args.seed, args.train, args.test, args.resolution, args.captions)
+    print(f"wrote {args.out}: train.npz, test.npz, *_captions.json, info.json; held-out pairs: "
+          + ", ".join(f"{c} {k}" for c, k in info["heldout_pairs"]))  # fmt: skip
+    return 0
+
+
 def cmd_probe(args) -> int:
 
     from gankit.analysis.probe import format_probe_table, run_probe, write_probe
@@ -482,6 +493,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(run=cmd_evaluator_train)
+
+    p = sub.add_parser("data", help="build datasets gankit makes itself")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    q = data_sub.add_parser("make-captions", help="coloured Fashion-MNIST scenes with captions and attributes")
+    q.add_argument("--out", default="data/captions", help="output folder (default data/captions)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--train", type=int, default=20000, help="train scenes (default 20000)")
+    q.add_argument("--test", type=int, default=2000, help="test scenes, half with held-out (class, colour) pairs")
+    q.add_argument("--resolution", type=int, default=64)
+    q.add_argument("--captions", type=int, default=5, help="captions per scene (default 5)")
+    q.set_defaults(run=cmd_make_captions)
 
     p = sub.add_parser("list", help="list models, losses, objectives, datasets and presets")
     p.set_defaults(run=cmd_list)

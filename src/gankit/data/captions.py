@@ -1,0 +1,202 @@
+"""A captioned dataset gankit builds itself: coloured Fashion-MNIST items placed on a canvas, with captions.
+
+Every scene holds one Fashion-MNIST item, tinted with one of ``COLOURS``, scaled to one of ``SIZES``
+and placed at one of nine ``POSITIONS`` on a dark background. The four attributes are stored next to
+several captions per scene, drawn from a small grammar with synonyms and varied sentence forms
+("a small red sandal in the top left corner", "top left: a tiny sandal, red"). Some (class, colour)
+pairs never appear in the train split: the test split holds them apart (``heldout``) as a test of
+composition. Everything is a function of the seed: scene k of a split uses its own generator seeded
+with (seed, split, k), and train scenes take items from Fashion-MNIST's train split, test scenes from
+its test split.
+
+``parse_caption`` reads the attributes back from any caption the grammar makes: each phrase names
+exactly one attribute value, so the round trip is exact (tested).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
+CLASS_WORDS = (  # per class: its nouns (never a position or size word)
+    ("t-shirt", "tee", "tee shirt"),
+    ("pair of trousers", "pair of pants", "pair of slacks"),
+    ("pullover", "sweater", "jumper"),
+    ("dress", "frock"),
+    ("coat", "jacket", "overcoat"),
+    ("sandal", "flip-flop"),
+    ("shirt", "blouse", "button-up shirt"),
+    ("sneaker", "trainer", "running shoe"),
+    ("bag", "handbag", "purse"),
+    ("ankle boot", "boot", "bootie"),
+)
+COLOURS = {
+    "red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 90, 230), "yellow": (235, 215, 50),
+    "purple": (150, 60, 200), "orange": (245, 140, 30), "white": (235, 235, 235), "pink": (245, 130, 180),
+}  # fmt: skip
+SIZES = ("small", "medium", "large")
+SIZE_WORDS = (("small", "tiny", "little"), ("medium-sized", "mid-sized", "medium"), ("large", "big", "huge"))
+SIZE_FRACTION = (0.4, 0.55, 0.75)  # item side / canvas side
+POSITIONS = ("top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right")
+POSITION_PHRASES = (  # phrases used inside a sentence
+    ("in the top left corner", "at the top left", "in the upper left"),
+    ("at the top", "along the top edge", "in the upper middle"),
+    ("in the top right corner", "at the top right", "in the upper right"),
+    ("on the left", "at the left edge", "in the middle left"),
+    ("in the center", "in the middle", "at the centre"),
+    ("on the right", "at the right edge", "in the middle right"),
+    ("in the bottom left corner", "at the bottom left", "in the lower left"),
+    ("at the bottom", "along the bottom edge", "in the lower middle"),
+    ("in the bottom right corner", "at the bottom right", "in the lower right"),
+)
+POSITION_LABELS = (  # phrases used as a heading: "top left: a tiny sandal, red"
+    ("top left", "upper left"), ("top", "upper middle"), ("top right", "upper right"),
+    ("left", "middle left"), ("center", "middle"), ("right", "middle right"),
+    ("bottom left", "lower left"), ("bottom", "lower middle"), ("bottom right", "lower right"),
+)  # fmt: skip
+FORMS = (
+    "{a} {size} {colour} {noun} {where}",
+    "{label}: {a} {size} {noun}, {colour}",
+    "there is {a} {colour} {noun} {where}, and it is {size}",
+    "{size} {colour} {noun}, {where}",
+    "{a} {noun} in {colour}, {size}, {where}",
+    "{where} you can see {a} {size} {colour} {noun}",
+)
+HELDOUT_PAIRS = 10  # (class, colour) pairs kept out of the train split
+SPLITS = {"train": 0, "test": 1}
+
+
+def article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def make_caption(attributes: dict[str, int], rng: np.random.Generator) -> str:
+    """One caption of ``attributes`` (class, colour, size, position as indices): a random sentence form
+    and random synonyms."""
+    noun = str(rng.choice(CLASS_WORDS[attributes["class"]]))
+    colour = list(COLOURS)[attributes["colour"]]
+    size = str(rng.choice(SIZE_WORDS[attributes["size"]]))
+    form = FORMS[rng.integers(len(FORMS))]
+    first = {"{a} {size}": size, "{a} {colour}": colour, "{a} {noun}": noun}
+    a = next((article(word) for key, word in first.items() if key in form), "a")
+    text = form.format(a=a, size=size, colour=colour, noun=noun, where=str(rng.choice(POSITION_PHRASES[attributes["position"]])),
+                       label=str(rng.choice(POSITION_LABELS[attributes["position"]])))  # fmt: skip
+    return text[0].upper() + text[1:] if rng.random() < 0.5 else text
+
+
+def _phrase_table(groups) -> list[tuple[str, int]]:
+    """(phrase, value) pairs, longest phrase first, so "top left" wins over "top"."""
+    return sorted(((p, i) for i, phrases in enumerate(groups) for p in phrases), key=lambda t: -len(t[0]))
+
+
+_TABLES = {
+    "position": _phrase_table([a + b for a, b in zip(POSITION_PHRASES, POSITION_LABELS)]),
+    "class": _phrase_table(CLASS_WORDS),
+    "size": _phrase_table(SIZE_WORDS),
+    "colour": _phrase_table([(c,) for c in COLOURS]),
+}
+
+
+def parse_caption(text: str) -> dict[str, int]:
+    """The attributes a grammar caption names (class, colour, size, position as indices).
+
+    Phrases are matched longest first as whole words and removed once matched, position phrases first
+    (they contain the most words). Raises ValueError when an attribute is missing."""
+    rest = " " + re.sub(r"[^a-z\- ]", " ", text.lower()) + " "
+    found = {}
+    for kind, table in _TABLES.items():
+        for phrase, value in table:
+            if f" {phrase} " in rest:
+                found[kind] = value
+                rest = rest.replace(f" {phrase} ", " ", 1)
+                break
+        else:
+            raise ValueError(f"caption {text!r} names no {kind}")
+    return found
+
+
+def heldout_pairs(seed: int) -> list[tuple[int, int]]:
+    """The (class, colour) pairs the train split never shows: one per class, colours spread evenly."""
+    rng = np.random.default_rng([seed, 99])
+    colours = rng.permutation(np.arange(HELDOUT_PAIRS) % len(COLOURS))
+    return [(k, int(colours[k])) for k in range(min(HELDOUT_PAIRS, len(CLASSES)))]
+
+
+def draw_attributes(rng: np.random.Generator, split: str, heldout: set[tuple[int, int]]) -> dict[str, int]:
+    """Attributes of one scene: uniform, except that train scenes skip held-out pairs and half of the test
+    scenes use one."""
+    if split == "test" and rng.random() < 0.5:
+        cls, colour = sorted(heldout)[rng.integers(len(heldout))]
+    else:
+        while True:
+            cls, colour = int(rng.integers(len(CLASSES))), int(rng.integers(len(COLOURS)))
+            if (cls, colour) not in heldout:
+                break
+    return {"class": cls, "colour": colour, "size": int(rng.integers(len(SIZES))), "position": int(rng.integers(len(POSITIONS)))}
+
+
+def render(item: np.ndarray, attributes: dict[str, int], resolution: int, background: int) -> np.ndarray:
+    """uint8 (R, R, 3) scene: the gray ``item`` (28x28 uint8) scaled, tinted and placed on a gray background.
+
+    The item's intensity is both its opacity and its shading: pixel = background * (1 - a) + colour * a."""
+    from PIL import Image
+
+    side = max(4, round(SIZE_FRACTION[attributes["size"]] * resolution))
+    alpha = np.asarray(Image.fromarray(item).resize((side, side), Image.BILINEAR), dtype=np.float32)[..., None] / 255.0
+    row, col = divmod(attributes["position"], 3)
+    top, left = (round(c / 2 * (resolution - side)) for c in (row, col))  # 0, middle or far edge
+    canvas = np.full((resolution, resolution, 3), float(background), dtype=np.float32)
+    colour = np.array(list(COLOURS.values())[attributes["colour"]], dtype=np.float32)
+    patch = canvas[top : top + side, left : left + side]
+    canvas[top : top + side, left : left + side] = patch * (1 - alpha) + colour * alpha
+    return np.clip(np.round(canvas), 0, 255).astype(np.uint8)
+
+
+def make_split(items: np.ndarray, item_labels: np.ndarray, n: int, split: str, seed: int, resolution: int = 64,
+               captions_per_image: int = 5) -> dict:  # fmt: skip
+    """``n`` scenes of ``split`` from Fashion-MNIST ``items`` (N, 28, 28) and their labels."""
+    heldout = set(heldout_pairs(seed))
+    by_class = [np.flatnonzero(item_labels == k) for k in range(len(CLASSES))]
+    images = np.empty((n, resolution, resolution, 3), np.uint8)
+    attributes = {key: np.empty(n, np.int64) for key in ("class", "colour", "size", "position")}
+    captions = []
+    for k in range(n):
+        rng = np.random.default_rng([seed, SPLITS[split], k])
+        a = draw_attributes(rng, split, heldout)
+        item = items[by_class[a["class"]][rng.integers(len(by_class[a["class"]]))]]
+        images[k] = render(item, a, resolution, int(rng.integers(0, 41)))
+        for key, value in a.items():
+            attributes[key][k] = value
+        captions.append([make_caption(a, rng) for _ in range(captions_per_image)])
+    pairs = list(zip(attributes["class"].tolist(), attributes["colour"].tolist()))
+    return {"images": images, **attributes, "heldout": np.array([p in heldout for p in pairs], dtype=bool),
+            "captions": captions, "pairs_seen": len(set(pairs))}  # fmt: skip
+
+
+def write_captioned_dataset(out: Path, seed: int = 0, train: int = 20000, test: int = 2000, resolution: int = 64,
+                            captions_per_image: int = 5, progress=print) -> dict:  # fmt: skip
+    """Build both splits from the local Fashion-MNIST and write OUT/{train,test}.npz (uint8 ``images``,
+    ``labels`` = class, ``colour``, ``size``, ``position``, ``heldout``), OUT/{train,test}_captions.json
+    (a list of captions per image) and OUT/info.json (attribute names, colours, held-out pairs, seed)."""
+    from gankit.data import load_dataset
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {"train": train, "test": test}
+    for split, n in counts.items():
+        source = load_dataset({"name": "fashion-mnist", "split": split})
+        data = make_split(source.x[:, 0].numpy(), source.labels.numpy(), n, split, seed, resolution, captions_per_image)
+        np.savez_compressed(out / f"{split}.npz", images=data["images"], labels=data["class"], colour=data["colour"],
+                            size=data["size"], position=data["position"], heldout=data["heldout"])  # fmt: skip
+        (out / f"{split}_captions.json").write_text(json.dumps(data["captions"]))
+        progress(f"{split}: {n} scenes, {data['pairs_seen']} (class, colour) pairs, "
+                 f"{int(data['heldout'].sum())} with a held-out pair")  # fmt: skip
+    info = {"seed": seed, "resolution": resolution, "captions_per_image": captions_per_image, "counts": counts,
+            "classes": list(CLASSES), "colours": COLOURS, "sizes": list(SIZES), "positions": list(POSITIONS),
+            "heldout_pairs": [[CLASSES[c], list(COLOURS)[k]] for c, k in heldout_pairs(seed)]}  # fmt: skip
+    (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
