@@ -68,7 +68,6 @@ def test_splits_keep_held_out_pairs_out_of_training_and_are_reproducible():
 
 
 def test_cli_makes_the_dataset(tmp_path, capsys):
-    pytest.importorskip("gankit.data.sources")
     from gankit.cli import main
     from gankit.data import load_dataset
 
@@ -83,3 +82,66 @@ def test_cli_makes_the_dataset(tmp_path, capsys):
         assert train["images"].shape == (40, 32, 32, 3) and train["labels"].shape == (40,)
     assert len(json.loads((tmp_path / "test_captions.json").read_text())) == 20
     assert "held-out pair" in capsys.readouterr().out
+
+
+def _image(path, colour):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (40, 30), colour).save(path)
+
+
+def test_user_folders_and_csv_load_with_their_captions(tmp_path):
+    from gankit.data import DataError, load_dataset
+    from gankit.registry import ConfigError
+
+    beside = tmp_path / "beside"
+    _image(beside / "a.png", (255, 0, 0))
+    (beside / "a.txt").write_text("a red square\n\nred, square\n")
+    _image(beside / "sub" / "b.jpg", (0, 0, 255))
+    (beside / "sub" / "b.txt").write_text("blue\n")
+    data = load_dataset({"name": "captions", "path": str(beside), "resolution": 16})
+    assert data.x.shape == (2, 3, 16, 16) and data.extras["captions"] == [["a red square", "red, square"], ["blue"]]
+    assert data.x[0, 0].float().mean() > 200 and data.x[1, 2].float().mean() > 200  # red first, then blue
+
+    cub = tmp_path / "cub"  # images/<class>/x.jpg with text_c10/<class>/x.txt
+    _image(cub / "images" / "001.Gull" / "x.jpg", (200, 200, 200))
+    (cub / "text_c10" / "001.Gull").mkdir(parents=True)
+    (cub / "text_c10" / "001.Gull" / "x.txt").write_text("a grey bird\nthis bird is grey\n")
+    assert load_dataset({"name": "captions", "path": str(cub), "resolution": 8}).extras["captions"] == [["a grey bird", "this bird is grey"]]
+
+    table = tmp_path / "pairs.csv"
+    table.write_text("image,caption\nbeside/a.png,first\nbeside/sub/b.jpg,second\nbeside/a.png,third\n")
+    data = load_dataset({"name": "captions", "path": str(table), "resolution": 8})
+    assert data.extras["captions"] == [["first", "third"], ["second"]]
+
+    (beside / "sub" / "b.txt").unlink()
+    with pytest.raises(DataError, match="1 of 2 images have no caption file"):
+        load_dataset({"name": "captions", "path": str(beside), "resolution": 16})
+    with pytest.raises(ConfigError, match="needs data.resolution"):
+        load_dataset({"name": "captions", "path": str(cub)})
+    with pytest.raises(ConfigError, match="one split"):
+        load_dataset({"name": "captions", "path": str(cub), "resolution": 8, "split": "test"})
+    table.write_text("path,text\nx.png,y\n")
+    with pytest.raises(DataError, match="'image' and 'caption' columns"):
+        load_dataset({"name": "captions", "path": str(table), "resolution": 8})
+
+
+def test_the_built_dataset_loads_with_labels_attributes_and_captions(tmp_path):
+    from gankit.data import load_dataset
+
+    rng = np.random.default_rng(0)
+    items, labels = rng.integers(0, 256, (100, 28, 28)).astype(np.uint8), np.arange(100) % 10
+    for split, n in (("train", 30), ("test", 12)):
+        data = cap.make_split(items, labels, n, split, seed=0, resolution=32, captions_per_image=2)
+        np.savez(tmp_path / f"{split}.npz", images=data["images"], labels=data["class"], colour=data["colour"],
+                 size=data["size"], position=data["position"], heldout=data["heldout"])  # fmt: skip
+        (tmp_path / f"{split}_captions.json").write_text(json.dumps(data["captions"]))
+    (tmp_path / "info.json").write_text(json.dumps({"seed": 0}))
+    test = load_dataset({"name": "captions", "path": str(tmp_path), "split": "test", "limit": 10})
+    assert test.x.shape == (10, 3, 32, 32) and test.labels.shape == (10,) and len(test.extras["captions"]) == 10
+    attributes = test.extras["attributes"]
+    assert set(attributes) == {"class", "colour", "size", "position", "heldout"} and len(attributes["colour"]) == 10
+    k = 3
+    assert cap.parse_caption(test.extras["captions"][k][0]) == {key: int(attributes[key][k]) for key in ("class", "colour", "size", "position")}
+    assert test.class_names[0] == "T-shirt"

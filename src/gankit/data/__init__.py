@@ -117,4 +117,4 @@ def load_dataset(section: dict[str, Any], where: str = "data") -> Dataset:
     return entry.factory(options)
 
 
-from gankit.data import sources  # noqa: E402,F401  (registers the sources)
+from gankit.data import captions, sources  # noqa: E402,F401  (registers the sources)

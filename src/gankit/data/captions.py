@@ -1,4 +1,4 @@
-"""A captioned dataset gankit builds itself: coloured Fashion-MNIST items placed on a canvas, with captions.
+"""Captioned images: the scene dataset gankit builds itself, and the `captions` source that loads it or user data.
 
 Every scene holds one Fashion-MNIST item, tinted with one of ``COLOURS``, scaled to one of ``SIZES``
 and placed at one of nine ``POSITIONS`` on a dark background. The four attributes are stored next to
@@ -15,11 +15,17 @@ exactly one attribute value, so the round trip is exact (tested).
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import numpy as np
+
+from gankit.data import DATASETS, DataError, Dataset
+from gankit.data.sources import IMAGE_SUFFIXES, ImageOptions, finish_images, load_image_file
+from gankit.registry import ConfigError
 
 CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 CLASS_WORDS = (  # per class: its nouns (never a position or size word)
@@ -182,7 +188,7 @@ def write_captioned_dataset(out: Path, seed: int = 0, train: int = 20000, test: 
     """Build both splits from the local Fashion-MNIST and write OUT/{train,test}.npz (uint8 ``images``,
     ``labels`` = class, ``colour``, ``size``, ``position``, ``heldout``), OUT/{train,test}_captions.json
     (a list of captions per image) and OUT/info.json (attribute names, colours, held-out pairs, seed)."""
-    from gankit.data import load_dataset
+    from gankit.data import load_dataset  # the package's, at call time (this module is imported by it)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -200,3 +206,97 @@ def write_captioned_dataset(out: Path, seed: int = 0, train: int = 20000, test: 
             "heldout_pairs": [[CLASSES[c], list(COLOURS)[k]] for c, k in heldout_pairs(seed)]}  # fmt: skip
     (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+# --------------------------------------------------------------------------- the `captions` source
+
+
+@dataclasses.dataclass
+class CaptionsOptions(ImageOptions):
+    # A folder written by `gankit data make-captions`; a folder of images each with a caption file (the
+    # same name with .txt beside it, or under a sibling text/ or text_c10/ tree mirroring images/, as in
+    # the CUB and Oxford-102 caption sets); or a CSV with `image` and `caption` columns (one row per
+    # caption; paths relative to the CSV). One caption per line in caption files.
+    path: str = ""
+    channels: int | None = 3
+
+
+def caption_file(image: Path, root: Path) -> Path | None:
+    """The caption file of ``image``: beside it, or at the same place under root/text or root/text_c10
+    when the image lies under root/images."""
+    candidates = [image.with_suffix(".txt")]
+    relative = image.relative_to(root)
+    if relative.parts and relative.parts[0] == "images":
+        candidates += [root / tree / Path(*relative.parts[1:]).with_suffix(".txt") for tree in ("text", "text_c10")]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def read_caption_lines(path: Path) -> list[str]:
+    lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    return [line for line in lines if line]
+
+
+def user_captions(root: Path, csv_file: Path | None) -> tuple[list[Path], list[list[str]]]:
+    """(image paths, captions per image) of user data, in a stable order."""
+    if csv_file is not None:
+        captions: dict[Path, list[str]] = {}
+        with open(csv_file, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"image", "caption"} <= set(reader.fieldnames):
+                raise DataError(f"{csv_file}: needs a header with 'image' and 'caption' columns, got {reader.fieldnames}")
+            for row in reader:
+                if row["caption"] and row["caption"].strip():
+                    captions.setdefault((csv_file.parent / row["image"]).resolve(), []).append(row["caption"].strip())
+        missing = [p for p in captions if not p.is_file()]
+        if missing:
+            raise DataError(f"{csv_file}: {len(missing)} image(s) not found, first: {missing[0]}")
+        files = sorted(captions)
+        return files, [captions[p] for p in files]
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    texts = [caption_file(p, root) for p in files]
+    missing = [p for p, t in zip(files, texts) if t is None]
+    if missing:
+        raise DataError(f"{root}: {len(missing)} of {len(files)} images have no caption file "
+                        f"(looked for NAME.txt beside each, or under text/ or text_c10/), first: {missing[0]}")  # fmt: skip
+    lists = [read_caption_lines(t) for t in texts]
+    empty = [p for p, c in zip(files, lists) if not c]
+    if empty:
+        raise DataError(f"{root}: {len(empty)} caption file(s) are empty, first for {empty[0]}")
+    return files, lists
+
+
+@DATASETS.register("captions", CaptionsOptions,
+                   "captioned images: `gankit data make-captions` output, a folder with caption files, or a CSV")  # fmt: skip
+def load_captions(options: CaptionsOptions) -> Dataset:
+    """Images with ``extras["captions"]`` (a list of captions per image); the built dataset also gives
+    class labels and ``extras["attributes"]`` (class, colour, size, position, heldout arrays)."""
+    if not options.path:
+        raise ConfigError("dataset 'captions' needs data.path (a make-captions folder, a captioned folder or a CSV)")
+    root = Path(options.path).expanduser()
+    if (root / "info.json").is_file() and (root / f"{options.split}.npz").is_file():
+        with np.load(root / f"{options.split}.npz") as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        captions = json.loads((root / f"{options.split}_captions.json").read_text())
+        attributes = {key: arrays[key] for key in ("labels", "colour", "size", "position", "heldout")}
+        attributes["class"] = attributes.pop("labels")
+        dataset = finish_images(arrays["images"].transpose(0, 3, 1, 2), arrays["labels"], options, "captions", list(CLASSES))
+        n = len(dataset.x)
+        dataset.extras.update(captions=captions[:n], attributes={k: v[:n] for k, v in attributes.items()},
+                              info=json.loads((root / "info.json").read_text()))  # fmt: skip
+        return dataset
+    if options.split != "train":
+        raise ConfigError(f"{root}: user caption data has one split (train); got data.split={options.split!r}")
+    if not (root.is_dir() or (root.is_file() and root.suffix.lower() == ".csv")):
+        raise DataError(f"data.path {root} is neither a folder nor a .csv file")
+    if options.resolution is None:
+        raise ConfigError("dataset 'captions' on user images needs data.resolution")
+    files, captions = user_captions(root if root.is_dir() else root.parent, root if root.is_file() else None)
+    if not files:
+        raise DataError(f"{root}: no captioned images found")
+    if options.limit is not None:
+        files, captions = files[: options.limit], captions[: options.limit]
+    mode = "L" if options.channels == 1 else "RGB"
+    images = np.stack([load_image_file(p, options.resolution, mode) for p in files])
+    dataset = finish_images(images, None, dataclasses.replace(options, limit=None), root.stem)
+    dataset.extras["captions"] = captions
+    return dataset
