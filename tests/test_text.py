@@ -1,0 +1,59 @@
+"""Text side of text-to-image: vocabulary, the word-GRU encoder, Reed et al.'s joint embedding loss."""
+
+import pytest
+import torch
+
+from gankit.text import PAD, TEXT_ENCODERS, UNK, Vocabulary, WordGRUEncoder, WordGRUOptions, symmetric_structured_loss, words
+
+
+def test_words_and_vocabulary_ids():
+    assert words("Top left: a tiny T-shirt, red!") == ["top", "left", "a", "tiny", "t-shirt", "red"]
+    vocab = Vocabulary.build([["a red sandal", "a blue sandal"], "a red bag"], min_count=2)
+    assert vocab.tokens == ("a", "red", "sandal")  # most frequent first, ties alphabetical; blue, bag dropped
+    ids, lengths = vocab.encode(["a blue sandal", "", "red red red red"], max_length=3)
+    assert ids.tolist() == [[2, UNK, 4], [UNK, PAD, PAD], [3, 3, 3]] and lengths.tolist() == [3, 1, 3]
+
+
+def test_word_gru_embeds_any_batch_and_ignores_padding():
+    torch.manual_seed(0)
+    vocab = Vocabulary.build(["a small red sandal in the top left corner", "a big blue bag"])
+    encoder = WordGRUEncoder(WordGRUOptions(embed_dim=16, word_dim=8, hidden=12), vocab).eval()
+    out = encoder(["a big blue bag", "a small red sandal in the top left corner"])
+    assert out.shape == (2, 16)
+    alone = encoder(["a big blue bag"])  # padded in the batch, unpadded alone: same embedding
+    torch.testing.assert_close(out[0], alone[0], atol=1e-6, rtol=1e-6)
+    assert "word-gru" in TEXT_ENCODERS.names()
+
+
+def test_symmetric_structured_loss_on_hand_made_scores():
+    image = torch.eye(3)
+    text = torch.eye(3) * 2.0  # own pair scores 2, every other 0: margin 1 met both ways
+    assert symmetric_structured_loss(image, text).item() == 0.0
+    text = torch.tensor([[2.0, 0, 0], [0, 2.0, 0], [1.5, 0, 0]])  # caption 2 scores 1.5 with image 0 and 0 with its own
+    # image 0: caption 2 costs 1 + 1.5 - 2 = 0.5; image 2: captions 0, 1 cost 1 + 0 - 0 = 1 each;
+    # caption 0: image 2 costs 1 + 0 - 2 < 0 -> 0; caption 2: image 0 costs 1 + 1.5 - 0 = 2.5, image 1 costs 1.
+    expected = (0.5 + 0 + 2) / 3 + (0 + 0 + 3.5) / 3
+    assert symmetric_structured_loss(image, text).item() == pytest.approx(expected)
+    same_class = torch.tensor([0, 1, 0])  # images 0 and 2 share a class: their cross terms do not count
+    expected = (0 + 0 + 1) / 3 + (0 + 0 + 1) / 3
+    assert symmetric_structured_loss(image, text, same_class).item() == pytest.approx(expected)
+
+
+def test_the_joint_embedding_learns_to_match_captions_to_attributes():
+    """A toy: 'images' are one-hot colour codes; after training, each caption ranks its colour first."""
+    torch.manual_seed(0)
+    colours = ["red", "green", "blue", "yellow"]
+    captions = [f"a {size} {c} thing" for c in colours for size in ("small", "big")]
+    labels = torch.tensor([i for i in range(4) for _ in range(2)])
+    encoder = WordGRUEncoder(WordGRUOptions(embed_dim=8, word_dim=8, hidden=16), Vocabulary.build(captions))
+    image_net = torch.nn.Linear(4, 8)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *image_net.parameters()], lr=0.01)
+    images = torch.nn.functional.one_hot(labels, 4).float()
+    for _ in range(150):
+        loss = symmetric_structured_loss(image_net(images), encoder(captions), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        scores = encoder(captions) @ image_net(torch.eye(4)).T
+    assert torch.equal(scores.argmax(dim=1), labels) and loss.item() < 0.1
