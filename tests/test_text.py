@@ -57,3 +57,26 @@ def test_the_joint_embedding_learns_to_match_captions_to_attributes():
     with torch.no_grad():
         scores = encoder(captions) @ image_net(torch.eye(4)).T
     assert torch.equal(scores.argmax(dim=1), labels) and loss.item() < 0.1
+
+
+def test_joint_embedding_trains_on_scenes_saves_and_loads(tmp_path):
+    import numpy as np
+
+    from gankit.data import Dataset
+    from gankit.data import captions as cap
+    from gankit.text import load_text_encoder, retrieval_rank1, save_text_encoder, train_joint_embedding
+
+    items = np.zeros((10, 28, 28), np.uint8)
+    items[:, 6:22, 6:22] = 255  # a plain square per class: colour, size and position carry the signal
+    split = cap.make_split(items, np.arange(10), 400, "train", seed=0, resolution=16, captions_per_image=3)
+    data = Dataset(torch.from_numpy(split["images"]).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(split["class"]),
+                   "toy", extras={"captions": split["captions"],
+                                  "attributes": {k: split[k] for k in ("class", "colour", "size", "position")}})  # fmt: skip
+    options = {"embed_dim": 32, "word_dim": 16, "hidden": 32}
+    encoder, image_encoder = train_joint_embedding(data, options=options, steps=150, batch_size=32, log=lambda s: None)
+    chance = 1 / 20
+    assert retrieval_rank1(encoder, image_encoder, data, pool=20, trials=100) > 3 * chance
+    save_text_encoder(tmp_path / "text.safetensors", encoder)
+    loaded = load_text_encoder(tmp_path / "text.safetensors")
+    texts = ["a small red tee in the top left corner", "bottom: a big bag, blue"]
+    torch.testing.assert_close(loaded(texts), encoder(texts))

@@ -110,3 +110,103 @@ def symmetric_structured_loss(image: torch.Tensor, text: torch.Tensor, labels: t
     image_side = (torch.relu(margin + scores - own[:, None]) * other).sum(dim=1)  # captions for each image
     text_side = (torch.relu(margin + scores - own[None, :]) * other).sum(dim=0)  # images for each caption
     return image_side.mean() + text_side.mean()
+
+
+class ImageEncoder(nn.Module):
+    """psi(v) of the joint embedding: strided convs down to 4x4, flattened (so where things are still
+    counts: captions name positions) and projected. Images of any side that is 16 x a power of two."""
+
+    def __init__(self, channels: int, resolution: int, embed_dim: int, width: int = 32):
+        super().__init__()
+        layers, c, size = [], channels, resolution
+        while size > 4:
+            out = min(width * 2 ** (len(layers) // 3), 256)
+            layers += [nn.Conv2d(c, out, 4, 2, 1), nn.BatchNorm2d(out), nn.LeakyReLU(0.2)]
+            c, size = out, size // 2
+        if size != 4:
+            raise ValueError(f"ImageEncoder needs a side of 4 x a power of two, got {resolution}")
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.out = nn.Linear(c * 16, embed_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(x))
+
+
+def attribute_groups(attributes: dict | None, n: int) -> torch.Tensor | None:
+    """One id per distinct (class, colour, size, position): captions of the same combination say the same
+    thing, so the structured loss must not push them apart. None without attributes."""
+    if attributes is None:
+        return None
+    keys = list(zip(*(attributes[k].tolist() for k in ("class", "colour", "size", "position"))))[:n]
+    index: dict[tuple, int] = {}
+    return torch.tensor([index.setdefault(k, len(index)) for k in keys])
+
+
+def train_joint_embedding(data, encoder_name: str = "word-gru", options: dict | None = None, steps: int = 2000,
+                          batch_size: int = 64, lr: float = 1e-3, seed: int = 0, log=print):  # fmt: skip
+    """Train a text encoder and an image encoder with ``symmetric_structured_loss`` on a captioned
+    ``Dataset`` (``extras["captions"]``). Each step takes ``batch_size`` images and one random caption
+    of each. Returns the text encoder (eval mode) and the image encoder."""
+    captions = data.extras.get("captions")
+    if not captions:
+        raise ValueError(f"dataset {data.name!r} has no captions (use dataset 'captions')")
+    entry, opts = TEXT_ENCODERS.resolve({"name": encoder_name, **(options or {})}, "text encoder")
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    encoder = entry.factory(opts, Vocabulary.build(captions))
+    image_encoder = ImageEncoder(data.x.shape[1], data.x.shape[-1], encoder.embed_dim)
+    groups = attribute_groups(data.extras.get("attributes"), len(data.x))
+    optimizer = torch.optim.Adam([*encoder.parameters(), *image_encoder.parameters()], lr=lr)
+    encoder.train(), image_encoder.train()
+    for step in range(1, steps + 1):
+        index = torch.randint(len(data.x), (batch_size,), generator=generator)
+        picks = torch.randint(1 << 30, (batch_size,), generator=generator)
+        texts = [captions[i][p % len(captions[i])] for i, p in zip(index.tolist(), picks.tolist())]
+        x = data.x[index].float() / 127.5 - 1
+        labels = None if groups is None else groups[index]
+        loss = symmetric_structured_loss(image_encoder(x), encoder(texts), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % max(1, steps // 10) == 0 or step == steps:
+            log(f"joint embedding step {step}/{steps}: loss {loss.item():.4f}")
+    return encoder.eval(), image_encoder.eval()
+
+
+@torch.no_grad()
+def retrieval_rank1(encoder, image_encoder, data, pool: int = 100, trials: int = 500, seed: int = 0) -> float:
+    """How often an image's own caption scores highest among ``pool`` captions (its own and pool - 1 of
+    other images whose attributes differ, when known): the retrieval score of the joint embedding."""
+    rng = torch.Generator().manual_seed(seed)
+    captions, groups = data.extras["captions"], attribute_groups(data.extras.get("attributes"), len(data.x))
+    hits = 0
+    for _ in range(trials):
+        i = int(torch.randint(len(data.x), (1,), generator=rng))
+        others = [j for j in torch.randperm(len(data.x), generator=rng).tolist()
+                  if j != i and (groups is None or groups[j] != groups[i])][: pool - 1]  # fmt: skip
+        texts = [captions[i][0]] + [captions[j][0] for j in others]
+        scores = encoder(texts) @ image_encoder(data.x[i : i + 1].float() / 127.5 - 1)[0]
+        hits += int(scores.argmax() == 0)
+    return hits / trials
+
+
+def save_text_encoder(path, encoder) -> None:
+    """safetensors: the encoder's weights; metadata: its registry name, options and vocabulary."""
+    from gankit.checkpoint import write_tensors
+
+    name = next(n for n in TEXT_ENCODERS.names() if TEXT_ENCODERS.get(n).factory is type(encoder))
+    write_tensors(path, encoder.state_dict(), {"format": "gankit-text-encoder-1", "name": name,
+                  "options": dataclasses.asdict(encoder.options), "vocabulary": list(encoder.vocabulary.tokens)})  # fmt: skip
+
+
+def load_text_encoder(path):
+    """The text encoder ``save_text_encoder`` wrote, in eval mode."""
+    import json
+
+    from gankit.checkpoint import read_tensors
+
+    tensors, metadata = read_tensors(path, "gankit-text-encoder-1")
+    entry, options = TEXT_ENCODERS.resolve({"name": metadata["name"], **json.loads(metadata["options"])}, "text encoder")
+    encoder = entry.factory(options, Vocabulary(tuple(json.loads(metadata["vocabulary"]))))
+    encoder.load_state_dict(tensors)
+    return encoder.eval()
