@@ -80,3 +80,20 @@ def test_joint_embedding_trains_on_scenes_saves_and_loads(tmp_path):
     loaded = load_text_encoder(tmp_path / "text.safetensors")
     texts = ["a small red tee in the top left corner", "bottom: a big bag, blue"]
     torch.testing.assert_close(loaded(texts), encoder(texts))
+
+
+def test_cli_trains_an_encoder_on_a_captioned_folder(tmp_path, capsys):
+    from PIL import Image
+
+    from gankit.cli import main
+    from gankit.text import load_text_encoder
+
+    for k, colour in enumerate(["red", "green", "blue", "white"]):
+        Image.new("RGB", (20, 20), colour).save(tmp_path / f"{k}.png")
+        (tmp_path / f"{k}.txt").write_text(f"a {colour} square\nall {colour}\n")
+    out = tmp_path / "enc.safetensors"
+    args = ["text", "train-encoder", "--data", str(tmp_path), "--resolution", "16", "--steps", "3", "--batch-size", "4",
+            "--set", "embed_dim=8", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert "retrieval on the train split" in capsys.readouterr().out
+    assert load_text_encoder(out)(["a red square"]).shape == (1, 8)
