@@ -97,3 +97,25 @@ def test_cli_trains_an_encoder_on_a_captioned_folder(tmp_path, capsys):
     assert main(args) == 0
     assert "retrieval on the train split" in capsys.readouterr().out
     assert load_text_encoder(out)(["a red square"]).shape == (1, 8)
+
+
+def test_caption_embeddings_are_computed_once_and_cached(tmp_path, monkeypatch):
+    from gankit.text import caption_embeddings
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
+    captions = [["a red bag", "red bag", "a bag"], ["a blue boot", "blue boot"]]
+    encoder = WordGRUEncoder(WordGRUOptions(embed_dim=6, word_dim=4, hidden=5), Vocabulary.build(captions))
+    first = caption_embeddings(encoder, captions)
+    assert first.shape == (2, 2, 6)  # two captions each: the fewest any image has
+    torch.testing.assert_close(first[1, 0], encoder.eval()(["a blue boot"])[0])
+    assert len(list((tmp_path / "text").glob("*.safetensors"))) == 1
+    calls = []
+    monkeypatch.setattr(encoder, "forward", lambda texts: calls.append(texts))
+    torch.testing.assert_close(caption_embeddings(encoder, captions), first)  # from the cache: no encoder call
+    assert calls == []
+    with torch.no_grad():
+        encoder.out.bias.add_(1.0)  # new weights: a new cache entry
+    monkeypatch.undo()
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
+    assert not torch.allclose(caption_embeddings(encoder, captions), first)
+    assert len(list((tmp_path / "text").glob("*.safetensors"))) == 2

@@ -210,3 +210,32 @@ def load_text_encoder(path):
     encoder = entry.factory(options, Vocabulary(tuple(json.loads(metadata["vocabulary"]))))
     encoder.load_state_dict(tensors)
     return encoder.eval()
+
+
+@torch.no_grad()
+def caption_embeddings(encoder, captions: list[list[str]], use_cache: bool = True, batch_size: int = 512) -> torch.Tensor:
+    """Embeddings (N, C, embed_dim) of C captions per image (the first C of each, C = the fewest any image
+    has), computed once per (encoder weights, captions) and cached under ``<cache>/text/<sha256>.safetensors``."""
+    import hashlib
+    import json
+
+    from gankit.checkpoint import read_tensors, write_tensors
+    from gankit.data.sources import cache_dir
+
+    per_image = min(len(c) for c in captions)
+    texts = [t for c in captions for t in c[:per_image]]
+    digest = hashlib.sha256(json.dumps(texts).encode())
+    for name, tensor in sorted(encoder.state_dict().items()):
+        digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+    path = cache_dir() / "text" / f"{digest.hexdigest()}.safetensors"
+    if use_cache and path.is_file():
+        return read_tensors(path, "gankit-caption-embeddings-1")[0]["embeddings"]
+    was_training = encoder.training
+    encoder.eval()
+    embeddings = torch.cat([encoder(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)])
+    encoder.train(was_training)
+    embeddings = embeddings.reshape(len(captions), per_image, -1).cpu()
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_tensors(path, {"embeddings": embeddings}, {"format": "gankit-caption-embeddings-1", "captions": len(texts)})
+    return embeddings
