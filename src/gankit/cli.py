@@ -286,6 +286,22 @@ def cmd_arithmetic(args) -> int:
     return 0
 
 
+def cmd_evaluator_attributes(args) -> int:
+    from gankit.data import load_dataset
+    from gankit.metrics.attributes import HEADS, consistency, predict, save_attribute_classifier, train_attribute_classifier
+
+    train = load_dataset({"name": "captions", "path": args.data})
+    test = load_dataset({"name": "captions", "path": args.data, "split": "test"})
+    if "attributes" not in test.extras:
+        raise SystemExit("gankit evaluator attributes: --data must be a folder written by gankit data make-captions")
+    net = train_attribute_classifier(train, steps=args.steps, seed=args.seed)
+    wanted = test.extras["attributes"]
+    report = consistency(predict(net, test.x), {k: wanted[k] for k in HEADS}, wanted["heldout"])
+    save_attribute_classifier(Path(args.out), net, report)
+    print(f"wrote {args.out}; on the real test split: " + ", ".join(f"{k} {v:.3f}" for k, v in report.items()))
+    return 0
+
+
 def cmd_make_captions(args) -> int:
     from gankit.data.captions import write_captioned_dataset
 
@@ -520,6 +536,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(run=cmd_evaluator_train)
+
+    q = evaluator_sub.add_parser("attributes", help="train the attribute classifier of a make-captions dataset")
+    q.add_argument("--data", required=True, help="a folder written by gankit data make-captions")
+    q.add_argument("--out", default="attributes.safetensors")
+    q.add_argument("--steps", type=int, default=1500)
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(run=cmd_evaluator_attributes)
 
     p = sub.add_parser("data", help="build datasets gankit makes itself")
     data_sub = p.add_subparsers(dest="data_command", required=True)
