@@ -45,7 +45,7 @@ from gankit.data import BatchStream, Dataset, load_dataset, to_uint8_images
 from gankit.images import image_grid, line_plot, save_gif, save_picture, scatter_plot
 from gankit.losses import build_loss
 from gankit.monitor import Monitor
-from gankit.models import MODELS
+from gankit.models import MODELS, averaged_batchnorm
 from gankit.objectives import OBJECTIVES, build_objective, frozen
 from gankit.sampling import code_layout, cycled_labels, generator_inputs, latents, resolve_device
 
@@ -108,25 +108,16 @@ def recalibrate_batchnorm(
     The latents come from their own generator seeded with ``seed``, so the result
     depends only on G's weights.
     """
-    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules()):
         return
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
     generator = torch.Generator(device).manual_seed(seed)
-    was_training = G.training
-    G.train()
     labels = cycled_labels(batch_size, G.num_classes).to(device) if getattr(G, "num_classes", 0) else None
-    for _ in range(batches):
-        z = torch.randn(batch_size, latent_dim, device=device, generator=generator)
-        if layout is not None:  # InfoGAN: the last entries are codes, drawn as in training
-            z = layout.join(z, layout.sample(batch_size, generator, device))
-        G(z) if labels is None else G(z, labels)
-    G.train(was_training)
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
+    with averaged_batchnorm(G):
+        for _ in range(batches):
+            z = torch.randn(batch_size, latent_dim, device=device, generator=generator)
+            if layout is not None:  # InfoGAN: the last entries are codes, drawn as in training
+                z = layout.join(z, layout.sample(batch_size, generator, device))
+            G(z) if labels is None else G(z, labels)
 
 
 def make_optimizer(module: nn.Module, lr: float, betas: tuple[float, float], device: torch.device):

@@ -7,6 +7,7 @@ latents to samples in the data's range, D maps samples to unbounded logits.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, Protocol
 
@@ -162,6 +163,28 @@ class MinibatchStd(nn.Module):
         if x.dim() == 4:
             return torch.cat([x, feature.view(n, 1, 1, 1).expand(n, 1, *x.shape[2:])], dim=1)
         return torch.cat([x, feature.view(n, 1)], dim=1)
+
+
+@contextlib.contextmanager
+def averaged_batchnorm(net: nn.Module):
+    """Within the block: ``net`` in train mode, every BatchNorm's running statistics reset and then set
+    to the plain average over the batches it sees. On exit the momenta and the mode are restored.
+
+    Used after training (or to give EMA weights statistics of their own): the exponential running
+    averages lag the last optimizer steps."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta, was_training = [m.momentum for m in norms], net.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    net.train()
+    try:
+        with torch.no_grad():
+            yield norms
+    finally:
+        net.train(was_training)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
