@@ -132,12 +132,12 @@ class ImageEncoder(nn.Module):
         return self.out(self.body(x))
 
 
-def attribute_groups(attributes: dict | None, n: int) -> torch.Tensor | None:
+def attribute_groups(attributes: dict | None) -> torch.Tensor | None:
     """One id per distinct (class, colour, size, position): captions of the same combination say the same
     thing, so the structured loss must not push them apart. None without attributes."""
     if attributes is None:
         return None
-    keys = list(zip(*(attributes[k].tolist() for k in ("class", "colour", "size", "position"))))[:n]
+    keys = list(zip(*(attributes[k].tolist() for k in ("class", "colour", "size", "position"))))
     index: dict[tuple, int] = {}
     return torch.tensor([index.setdefault(k, len(index)) for k in keys])
 
@@ -155,14 +155,14 @@ def train_joint_embedding(data, encoder_name: str = "word-gru", options: dict | 
     torch.manual_seed(seed)
     encoder = entry.factory(opts, Vocabulary.build(captions))
     image_encoder = ImageEncoder(data.x.shape[1], data.x.shape[-1], encoder.embed_dim)
-    groups = attribute_groups(data.extras.get("attributes"), len(data.x))
+    groups = attribute_groups(data.extras.get("attributes"))
     optimizer = torch.optim.Adam([*encoder.parameters(), *image_encoder.parameters()], lr=lr)
     encoder.train(), image_encoder.train()
     for step in range(1, steps + 1):
         index = torch.randint(len(data.x), (batch_size,), generator=generator)
         picks = torch.randint(1 << 30, (batch_size,), generator=generator)
         texts = [captions[i][p % len(captions[i])] for i, p in zip(index.tolist(), picks.tolist())]
-        x = data.x[index].float() / 127.5 - 1
+        x = data.model_input(index)
         labels = None if groups is None else groups[index]
         loss = symmetric_structured_loss(image_encoder(x), encoder(texts), labels)
         optimizer.zero_grad(set_to_none=True)
@@ -178,14 +178,14 @@ def retrieval_rank1(encoder, image_encoder, data, pool: int = 100, trials: int =
     """How often an image's own caption scores highest among ``pool`` captions (its own and pool - 1 of
     other images whose attributes differ, when known): the retrieval score of the joint embedding."""
     rng = torch.Generator().manual_seed(seed)
-    captions, groups = data.extras["captions"], attribute_groups(data.extras.get("attributes"), len(data.x))
+    captions, groups = data.extras["captions"], attribute_groups(data.extras.get("attributes"))
     hits = 0
     for _ in range(trials):
         i = int(torch.randint(len(data.x), (1,), generator=rng))
         others = [j for j in torch.randperm(len(data.x), generator=rng).tolist()
                   if j != i and (groups is None or groups[j] != groups[i])][: pool - 1]  # fmt: skip
         texts = [captions[i][0]] + [captions[j][0] for j in others]
-        scores = encoder(texts) @ image_encoder(data.x[i : i + 1].float() / 127.5 - 1)[0]
+        scores = encoder(texts) @ image_encoder(data.model_input(torch.tensor([i])))[0]
         hits += int(scores.argmax() == 0)
     return hits / trials
 
