@@ -2,6 +2,8 @@ import json
 
 import pytest
 
+from gankit.models import MODELS
+
 from gankit.config import RunConfig, apply_overrides, load_config, preset_names, read_preset
 from gankit.registry import ConfigError
 
@@ -16,7 +18,7 @@ def test_every_preset_resolves_with_a_description():
     for name in preset_names():
         config = load_config(name)
         assert config.description, name
-        assert config.model["name"] in ("dcgan", "mlp")
+        assert config.model["name"] in MODELS.names()
 
 
 def test_resolution_fills_every_default():

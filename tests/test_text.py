@@ -119,3 +119,19 @@ def test_caption_embeddings_are_computed_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
     assert not torch.allclose(caption_embeddings(encoder, captions), first)
     assert len(list((tmp_path / "text").glob("*.safetensors"))) == 2
+
+
+def test_text_encoder_saves_with_its_image_encoder(tmp_path):
+    from gankit.checkpoint import CheckpointError
+    from gankit.text import ImageEncoder, load_image_encoder, load_text_encoder, save_text_encoder
+
+    torch.manual_seed(0)
+    encoder = WordGRUEncoder(WordGRUOptions(embed_dim=6, word_dim=4, hidden=5), Vocabulary.build(["a red bag"])).eval()
+    image = ImageEncoder(3, 16, 6, width=4).eval()
+    save_text_encoder(tmp_path / "both.safetensors", encoder, image)
+    save_text_encoder(tmp_path / "text.safetensors", encoder)
+    torch.testing.assert_close(load_text_encoder(tmp_path / "both.safetensors")(["a red bag"]), encoder(["a red bag"]))
+    x = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(load_image_encoder(tmp_path / "both.safetensors")(x), image(x))
+    with pytest.raises(CheckpointError, match="no image encoder"):
+        load_image_encoder(tmp_path / "text.safetensors")

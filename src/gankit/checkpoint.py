@@ -136,11 +136,17 @@ def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def export_generator(path: Path, G: torch.nn.Module, config: dict[str, Any], step: int, ema: bool) -> None:
+def export_generator(path: Path, G: torch.nn.Module, config: dict[str, Any], step: int, ema: bool,
+                     text_encoder: torch.nn.Module | None = None) -> None:  # fmt: skip
+    """G's tensors with its config, step and EMA flag; a text-to-image G also carries its ``text_encoder``
+    (tensors ``text_encoder.*`` and metadata ``text_encoder``), so the export alone turns captions into images."""
     from gankit import __version__
 
-    write_tensors(
-        path,
-        G.state_dict(),
-        {"format": FORMAT_GENERATOR, "config": config, "step": step, "ema": ema, "gankit_version": __version__},
-    )
+    tensors = dict(G.state_dict())
+    metadata = {"format": FORMAT_GENERATOR, "config": config, "step": step, "ema": ema, "gankit_version": __version__}
+    if text_encoder is not None:
+        from gankit.text import text_encoder_metadata
+
+        tensors.update(prefixed("text_encoder", text_encoder.state_dict()))
+        metadata["text_encoder"] = text_encoder_metadata(text_encoder)
+    write_tensors(path, tensors, metadata)

@@ -41,7 +41,18 @@ def cmd_sample(args) -> int:
 
     pipeline = load_generator(args.source, device=args.device)
     labels = parse_labels(args.labels, pipeline.num_classes)
-    if labels is None:
+    texts = args.text or []
+    if pipeline.text_encoder is None and texts:
+        raise SystemExit("gankit sample: --text needs a text-to-image generator (gan-cls or stackgan run)")
+    if pipeline.text_encoder is not None:
+        if not texts:
+            raise SystemExit('gankit sample: this generator draws from text: pass --text "a small red sandal on the left"')
+        if len(texts) == 1:
+            samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True, text=texts[0])
+        else:  # style/content grid: one row per caption, the same z and noise down each column
+            samples = pipeline.text_grid(texts, columns=args.n, seed=args.seed)
+        labels, sample_labels = None, None
+    elif labels is None:
         samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True)
         sample_labels = None
     else:  # a class grid: one row per label, the same n latents along every row
@@ -53,7 +64,7 @@ def cmd_sample(args) -> int:
         key = "images" if pipeline.kind == "images" else "points"
         np.savez_compressed(out, **{key: samples}, **({} if sample_labels is None else {"labels": sample_labels}))
     elif out.suffix == ".png":
-        columns = args.n if labels is not None else None
+        columns = args.n if labels is not None or len(texts) > 1 else None
         picture = image_grid(samples, columns=columns) if pipeline.kind == "images" else scatter_plot(samples)
         save_picture(picture, out)
     elif out.suffix:
@@ -69,6 +80,7 @@ def cmd_sample(args) -> int:
             label = "" if sample_labels is None else f"-label{sample_labels[i]}"
             save_picture(picture, out / f"{args.seed:04d}-{i:06d}{label}.png")
     count = f"{len(labels)} labels x {args.n}" if labels is not None else f"{args.n}"
+    count = f"{len(texts)} captions x {args.n}" if len(texts) > 1 else count
     print(f"wrote {count} samples (seed {args.seed}, step {pipeline.step}{', EMA' if pipeline.ema else ''}) to {out}")
     return 0
 
@@ -216,11 +228,47 @@ def _feature_fn(extractor):
     return None if extractor is None else (lambda x: extractor(x).features)
 
 
+def cmd_evaluate_text(args) -> int:
+    import json
+
+    from gankit.checkpoint import atomic_write_text
+    from gankit.metrics.text import evaluate_text_generator
+    from gankit.sampling import load_generator
+
+    pipeline = load_generator(args.source, device=args.device)
+    if pipeline.text_encoder is None:
+        raise SystemExit("gankit evaluate-text: the generator is not text-to-image (gan-cls or stackgan run)")
+    data = args.data or pipeline.config.data.get("path")
+    row = evaluate_text_generator(pipeline, data, args.attributes, args.retrieval, args.seed, args.limit)
+    m, c, r = row["metrics"], row["ceiling"], row["ratios"]
+    print("text consistency (all four attributes right), generated / real test (ceiling) / ratio:")
+    for key, name in (("all_accuracy", "all scenes"), ("all_accuracy_seen", "seen pairs"),
+                      ("all_accuracy_heldout", "held-out pairs")):  # fmt: skip
+        print(f"  {name:15s} {m[key]:.3f} / {c[key]:.3f} / {r[key + '_to_ceiling']:.2f}")
+    print("  per attribute: " + ", ".join(f"{k.split('_')[0]} {m[k]:.3f}" for k in m if k.endswith("accuracy")
+                                           and not k.startswith("all")))  # fmt: skip
+    print(f"FID (attribute-classifier features, vs the {row['protocol']['scenes']} real test scenes): {m['fid']:.2f}")
+    if "retrieval_r1" in m:
+        print(f"retrieval R@1 among 100 captions: {m['retrieval_r1']:.3f} (real test images: {c['retrieval_r1']:.3f})")
+    folder = run_folder_of(Path(args.source))
+    out = Path(args.out) if args.out else (folder or Path(".")) / "text_metrics.json"
+    atomic_write_text(out, json.dumps(row, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_interpolate(args) -> int:
     from gankit.analysis import latent
     from gankit.sampling import load_generator
 
     pipeline = load_generator(args.source, device=args.device)
+    if args.text:
+        if len(args.text) < 2:
+            raise SystemExit("gankit interpolate: give at least two --text captions to interpolate between")
+        summary = latent.write_text_interpolation(pipeline, args.text, args.steps, args.out, args.rows, args.seed)
+        print(f"wrote {summary['files']['grid']}, {summary['files']['gif']} and the .json summary "
+              f"({args.rows} rows of fixed z, caption embeddings interpolated linearly)")  # fmt: skip
+        return 0
     if args.walk:
         points = pipeline.inputs(9, args.seed)  # the paper's walk through 9 random points
     else:
@@ -294,7 +342,7 @@ def cmd_evaluator_attributes(args) -> int:
     test = load_dataset({"name": "captions", "path": args.data, "split": "test"})
     if "attributes" not in test.extras:
         raise SystemExit("gankit evaluator attributes: --data must be a folder written by gankit data make-captions")
-    net = train_attribute_classifier(train, steps=args.steps, seed=args.seed)
+    net = train_attribute_classifier(train, steps=args.steps, seed=args.seed, width=args.width, retint_share=args.retint)
     wanted = test.extras["attributes"]
     report = consistency(predict(net, test.x), {k: wanted[k] for k in HEADS}, wanted["heldout"])
     save_attribute_classifier(Path(args.out), net, report)
@@ -325,7 +373,7 @@ def cmd_train_text_encoder(args) -> int:
         key, _, value = item.partition("=")
         options[key] = parse_value(value)
     encoder, image_encoder = train_joint_embedding(train, args.encoder, options, args.steps, args.batch_size, seed=args.seed)
-    save_text_encoder(Path(args.out), encoder)
+    save_text_encoder(Path(args.out), encoder, image_encoder)
     from gankit.registry import ConfigError
 
     try:
@@ -439,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
     p.add_argument("--n", type=int, default=64, help="number of samples (with --labels: per label)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text", action="append", help="text-to-image models: a caption; several --text give a grid "
+                   "with one row per caption and the same z down each column")
     p.add_argument("--labels", help="conditional models: comma-separated classes or 'all'; a class grid, "
                    "one row per label with the same --n latents along every row")  # fmt: skip
     p.add_argument("--out", required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs")
@@ -463,6 +513,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_evaluate)
 
+    p = sub.add_parser("evaluate-text", help="text-to-image: text consistency, FID and retrieval on the test captions")
+    p.add_argument("source", help="run folder, generator.safetensors, or checkpoint of a gan-cls / stackgan run")
+    p.add_argument("--attributes", required=True, help="attribute classifier (gankit evaluator attributes)")
+    p.add_argument("--retrieval", default="", help="joint embedding for R@1 (gankit text train-encoder output)")
+    p.add_argument("--data", help="make-captions folder (default: the run's data.path)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="score the first N test scenes only")
+    p.add_argument("--out", help="JSON row (default: text_metrics.json in the run folder)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_evaluate_text)
+
     p = sub.add_parser("interpolate", help="interpolate between seeds, or the paper's 9-point latent walk")
     p.add_argument("source")
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (sample 0 of each)")
@@ -470,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=10, help="images per segment, endpoints included")
     p.add_argument("--mode", default="slerp", choices=["slerp", "linear"])
+    p.add_argument("--text", action="append", help="text-to-image models: captions to interpolate between "
+                   "(give two or more), z fixed per row")
+    p.add_argument("--rows", type=int, default=4, help="with --text: rows, each with its own fixed z")
     p.add_argument("--out", default="interpolation.png", help="grid PNG; the GIF and JSON go beside it")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_interpolate)
@@ -540,7 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = evaluator_sub.add_parser("attributes", help="train the attribute classifier of a make-captions dataset")
     q.add_argument("--data", required=True, help="a folder written by gankit data make-captions")
     q.add_argument("--out", default="attributes.safetensors")
-    q.add_argument("--steps", type=int, default=1500)
+    q.add_argument("--steps", type=int, default=3000)
+    q.add_argument("--width", type=int, default=32, help="feature maps of the first layer (doubled per layer)")
+    q.add_argument("--retint", type=float, default=0.5, help="share of each batch repainted in a random colour")
     q.add_argument("--seed", type=int, default=0)
     q.set_defaults(run=cmd_evaluator_attributes)
 

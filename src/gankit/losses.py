@@ -134,6 +134,18 @@ class HingeLoss(Loss):
         return -logits_fake.mean()
 
 
+def matching_aware_d_loss(
+    loss: Loss, logits_real: torch.Tensor, logits_fake: torch.Tensor, logits_wrong: torch.Tensor | None
+) -> torch.Tensor:
+    """GAN-CLS's D loss (Reed et al. 2016, Algorithm 1): {real image, right text} is real; {real image,
+    wrong text} and {fake image, right text} are fake, each with half the weight of the real term:
+    L_D = log(s_r) + (log(1 - s_w) + log(1 - s_f)) / 2 for the cross-entropy losses, written with any
+    loss as (L(s_r, s_f) + L(s_r, s_w)) / 2. Without ``logits_wrong`` it is the plain D loss."""
+    if logits_wrong is None:
+        return loss.d_loss(logits_real, logits_fake)
+    return 0.5 * (loss.d_loss(logits_real, logits_fake) + loss.d_loss(logits_real, logits_wrong))
+
+
 def gradient_penalty(outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """Mean of (||grad_x D(x)||_2 - 1)^2 at ``inputs`` (Gulrajani et al. 2017, eq. 3).
 

@@ -432,3 +432,7 @@ def build_objective(
     """The objective ``section`` names; ``d_optimizer`` is D's optimizer, for objectives that look ahead."""
     entry, options = OBJECTIVES.resolve(section, "objective")
     return entry.factory(options, G, D, loss, d_optimizer)
+
+
+# Importing the text-to-image objectives registers them (they build on StandardObjective above).
+from gankit import text_objectives  # noqa: E402,F401

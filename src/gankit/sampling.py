@@ -56,6 +56,13 @@ def latents(n: int, latent_dim: int, seed: int, start: int = 0) -> torch.Tensor:
     return torch.from_numpy(np.stack(rows)) if rows else torch.empty(0, latent_dim)
 
 
+def condition_noise(n: int, dim: int, seed: int, start: int = 0) -> torch.Tensor:
+    """The conditioning-augmentation noise eps of samples start .. start+n-1 (StackGAN's c = mu + sigma * eps):
+    from a generator seeded with (seed, k, 2), so a text-to-image sample k is fixed by its seed too."""
+    rows = [np.random.default_rng([seed, start + i, 2]).standard_normal(dim, dtype=np.float32) for i in range(n)]
+    return torch.from_numpy(np.stack(rows)) if rows and dim else torch.zeros(n, dim)
+
+
 def cycled_labels(n: int, num_classes: int, start: int = 0) -> torch.Tensor:
     """Labels for samples start .. start+n-1 when none are given: 0, 1, ..., K-1, 0, 1, ..."""
     return (torch.arange(start, start + n) % num_classes).long()
@@ -112,13 +119,19 @@ def build_generator(config: RunConfig) -> nn.Module:
 class GeneratorPipeline:
     """A generator ready to sample: ``pipeline.sample(64, seed=0)``."""
 
-    def __init__(self, G: nn.Module, config: RunConfig, step: int, ema: bool, device: torch.device):
+    def __init__(self, G: nn.Module, config: RunConfig, step: int, ema: bool, device: torch.device,
+                 text_encoder: nn.Module | None = None):  # fmt: skip
         self.G = G.to(device).eval().requires_grad_(False)
         self.config, self.step, self.ema, self.device = config, step, ema, device
         self.latent_dim = int(config.model["latent_dim"])
         self.num_classes = int(config.model.get("num_classes") or 0)  # > 0: G takes class labels
         self.codes = code_layout(config)  # InfoGAN: the code part of G's input, else None
-        self.kind = "images" if self.generate(latents(1, self.latent_dim, 0)).dim() == 4 else "points"
+        # Text-to-image: the encoder the export carries; G takes caption embeddings (and CA noise).
+        self.text_encoder = None if text_encoder is None else text_encoder.to(device).eval()
+        if self.text_encoder is not None:
+            self.kind = "images"
+        else:
+            self.kind = "images" if self.generate(latents(1, self.latent_dim, 0)).dim() == 4 else "points"
 
     @torch.inference_mode()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -138,12 +151,14 @@ class GeneratorPipeline:
         progress: bool = False,
         labels=None,
         codes: dict[str, float] | None = None,
+        text: str | list[str] | None = None,
     ) -> np.ndarray:
         """``n`` samples of ``seed``: uint8 images (N, H, W, C), or float32 points (N, D).
 
         A class-conditional G takes ``labels``: one int for all samples or one per sample; by default
         sample k gets label k mod num_classes. An InfoGAN G takes ``codes``, e.g. {"cat0": 3, "cont0": 0.5},
-        fixed for every sample; the codes not given are drawn per sample.
+        fixed for every sample; the codes not given are drawn per sample. A text-to-image G takes ``text``:
+        one caption for all samples or one per sample (any words; unknown ones read as <unk>).
         """
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
@@ -151,6 +166,8 @@ class GeneratorPipeline:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         from tqdm.auto import tqdm
 
+        if self.text_encoder is not None or text is not None:
+            return self.sample_text(n, text, seed, batch_size, start, progress)
         all_labels = label_tensor(labels, n, self.num_classes, start)
         parts = []
         starts = range(0, n, batch_size)
@@ -160,6 +177,54 @@ class GeneratorPipeline:
             out = self.generate(self.inputs(count, seed, start + begin, codes), batch_labels).cpu()
             parts.append(to_uint8_images(out) if self.kind == "images" else out)
         return torch.cat(parts).numpy()
+
+    def captions(self, text, n: int) -> list[str]:
+        """``text`` as n captions: one caption (str, or a list of one) for all, or a list of n."""
+        if self.text_encoder is None:
+            raise ValueError("this generator is not text-conditional; it takes no text")
+        if text is None:
+            raise ValueError("this generator draws from text: pass text='a small red sandal ...' (or a list)")
+        texts = [text] if isinstance(text, str) else list(text)
+        if len(texts) == 1:
+            texts = texts * n
+        if len(texts) != n or not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"{len(texts)} captions for {n} samples; give one caption, or one per sample")
+        return texts
+
+    @torch.inference_mode()
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        """Caption embeddings phi(t) (N, text_dim) from the export's text encoder."""
+        return self.text_encoder(texts).float()
+
+    @torch.inference_mode()
+    def generate_text(self, z: torch.Tensor, embeddings: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """G(z, phi(t), eps) as floats in [-1, 1] (N, C, H, W)."""
+        return self.G(z.to(self.device), embeddings.to(self.device), noise.to(self.device)).float()
+
+    def sample_text(self, n: int, text, seed: int = 0, batch_size: int = 256, start: int = 0, progress: bool = False,
+                    embeddings: torch.Tensor | None = None) -> np.ndarray:  # fmt: skip
+        """Samples start .. start+n-1 of ``seed`` for ``text`` (or precomputed caption ``embeddings`` (n, D)):
+        z_k and the conditioning-augmentation noise eps_k come from per-sample generators."""
+        from tqdm.auto import tqdm
+
+        texts = self.captions(text, n) if embeddings is None else None
+        parts, starts = [], range(0, n, batch_size)
+        for begin in tqdm(starts, desc="sampling", unit="batch", disable=not progress or len(starts) < 4):
+            count = min(batch_size, n - begin)
+            k = start + begin
+            phi = self.embed(texts[begin : begin + count]) if embeddings is None else embeddings[begin : begin + count]
+            z = latents(count, self.latent_dim, seed, k)
+            out = self.generate_text(z, phi, condition_noise(count, self.G.condition_noise_dim, seed, k)).cpu()
+            parts.append(to_uint8_images(out))
+        return torch.cat(parts).numpy()
+
+    def text_grid(self, texts: list[str], columns: int = 8, seed: int = 0) -> np.ndarray:
+        """One row per caption, one column per (z, eps) of samples 0..columns-1 of ``seed``: along a row the
+        text is fixed and the style varies; down a column the style is fixed and the text varies."""
+        phi = self.embed(list(texts)).repeat_interleave(columns, dim=0)
+        z = latents(columns, self.latent_dim, seed).repeat(len(texts), 1)
+        noise = condition_noise(columns, self.G.condition_noise_dim, seed).repeat(len(texts), 1)
+        return to_uint8_images(self.generate_text(z, phi, noise).cpu()).numpy()
 
     def inputs(self, n: int, seed: int, start: int = 0, codes: dict[str, float] | None = None) -> torch.Tensor:
         """G's inputs for samples start .. start+n-1 of ``seed``: the latents, and for InfoGAN the codes in
@@ -231,11 +296,23 @@ def load_generator(path: str | Path, device: str = "cpu", ema: bool = True) -> G
         raise CheckpointError(f"{file}: not a gankit generator export or checkpoint (format {kind!r})")
     config = RunConfig.from_dict(json.loads(metadata["config"]))
     G = build_generator(config)
+    text_encoder = None
+    if "text_encoder" in metadata:  # a text-to-image export carries its encoder
+        from gankit.text import build_text_encoder
+
+        text_encoder = build_text_encoder(json.loads(metadata["text_encoder"]), unprefixed("text_encoder", tensors))
+        state = {k: v for k, v in state.items() if not k.startswith("text_encoder.")}
+    elif config.objective.get("name") in ("gan-cls", "stackgan"):  # a checkpoint: the encoder from the config
+        from gankit.text import load_text_encoder
+        from gankit.text_objectives import encoder_source
+        from gankit.objectives import OBJECTIVES
+
+        text_encoder = load_text_encoder(encoder_source(OBJECTIVES.resolve(config.objective, "objective")[1]))
     try:
         G.load_state_dict(state)
     except RuntimeError as error:
         raise CheckpointError(f"{file}: weights do not fit the model its config describes ({error})") from error
-    return GeneratorPipeline(G, config, int(metadata["step"]), is_ema, resolve_device(device))
+    return GeneratorPipeline(G, config, int(metadata["step"]), is_ema, resolve_device(device), text_encoder)
 
 
 def load_discriminator(path: str | Path, device: str = "cpu") -> tuple[nn.Module, RunConfig, int]:

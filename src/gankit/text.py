@@ -118,6 +118,7 @@ class ImageEncoder(nn.Module):
 
     def __init__(self, channels: int, resolution: int, embed_dim: int, width: int = 32):
         super().__init__()
+        self.shape = {"channels": channels, "resolution": resolution, "embed_dim": embed_dim, "width": width}
         layers, c, size = [], channels, resolution
         while size > 4:
             out = min(width * 2 ** (len(layers) // 3), 256)
@@ -190,26 +191,69 @@ def retrieval_rank1(encoder, image_encoder, data, pool: int = 100, trials: int =
     return hits / trials
 
 
-def save_text_encoder(path, encoder) -> None:
-    """safetensors: the encoder's weights; metadata: its registry name, options and vocabulary."""
-    from gankit.checkpoint import write_tensors
+TEXT_ENCODER_FORMAT = "gankit-text-encoder-1"
 
+
+def text_encoder_metadata(encoder) -> dict:
+    """What rebuilds ``encoder`` besides its weights: registry name, options, vocabulary."""
     name = next(n for n in TEXT_ENCODERS.names() if TEXT_ENCODERS.get(n).factory is type(encoder))
-    write_tensors(path, encoder.state_dict(), {"format": "gankit-text-encoder-1", "name": name,
-                  "options": dataclasses.asdict(encoder.options), "vocabulary": list(encoder.vocabulary.tokens)})  # fmt: skip
+    return {"name": name, "options": dataclasses.asdict(encoder.options), "vocabulary": list(encoder.vocabulary.tokens)}
+
+
+def build_text_encoder(metadata: dict, tensors: dict[str, torch.Tensor]):
+    """The encoder ``text_encoder_metadata`` describes, with ``tensors`` loaded, in eval mode."""
+    entry, options = TEXT_ENCODERS.resolve({"name": metadata["name"], **metadata["options"]}, "text encoder")
+    encoder = entry.factory(options, Vocabulary(tuple(metadata["vocabulary"])))
+    encoder.load_state_dict(tensors)
+    return encoder.eval()
+
+
+def save_text_encoder(path, encoder, image_encoder: ImageEncoder | None = None) -> None:
+    """safetensors: the encoder's weights; metadata: its registry name, options and vocabulary. With
+    ``image_encoder`` (the other half of the joint embedding) its weights too, as ``image_encoder.*``,
+    for the retrieval score of generated images."""
+    from gankit.checkpoint import prefixed, write_tensors
+
+    tensors, metadata = dict(encoder.state_dict()), {"format": TEXT_ENCODER_FORMAT, **text_encoder_metadata(encoder)}
+    if image_encoder is not None:
+        tensors.update(prefixed("image_encoder", image_encoder.state_dict()))
+        metadata["image_encoder"] = image_encoder.shape
+    write_tensors(path, tensors, metadata)
+
+
+def load_image_encoder(path) -> ImageEncoder:
+    """The joint embedding's image encoder saved beside a text encoder (``save_text_encoder``), eval mode."""
+    import json
+
+    from gankit.checkpoint import CheckpointError, read_tensors, unprefixed
+
+    tensors, metadata = read_tensors(path, TEXT_ENCODER_FORMAT)
+    if "image_encoder" not in metadata:
+        raise CheckpointError(f"{path}: no image encoder saved with this text encoder; retrain it with "
+                              "gankit text train-encoder (which now saves both halves)")  # fmt: skip
+    net = ImageEncoder(**json.loads(metadata["image_encoder"]))
+    net.load_state_dict(unprefixed("image_encoder", tensors))
+    return net.eval()
 
 
 def load_text_encoder(path):
-    """The text encoder ``save_text_encoder`` wrote, in eval mode."""
+    """The text encoder in ``path``: a file ``save_text_encoder`` wrote, or a text-to-image generator export
+    (which carries the encoder it was trained with), in eval mode."""
     import json
 
-    from gankit.checkpoint import read_tensors
+    from gankit.checkpoint import CheckpointError, read_metadata, read_tensors, unprefixed
 
-    tensors, metadata = read_tensors(path, "gankit-text-encoder-1")
-    entry, options = TEXT_ENCODERS.resolve({"name": metadata["name"], **json.loads(metadata["options"])}, "text encoder")
-    encoder = entry.factory(options, Vocabulary(tuple(json.loads(metadata["vocabulary"]))))
-    encoder.load_state_dict(tensors)
-    return encoder.eval()
+    metadata = read_metadata(path)
+    if metadata.get("format") == TEXT_ENCODER_FORMAT:
+        tensors, metadata = read_tensors(path, TEXT_ENCODER_FORMAT)
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("image_encoder.")}
+        return build_text_encoder({k: json.loads(metadata[k]) if k != "name" else metadata[k]
+                                   for k in ("name", "options", "vocabulary")}, tensors)  # fmt: skip
+    if "text_encoder" in metadata:
+        tensors, metadata = read_tensors(path, metadata["format"])
+        return build_text_encoder(json.loads(metadata["text_encoder"]), unprefixed("text_encoder", tensors))
+    raise CheckpointError(f"{path}: neither a gankit text encoder nor an export that carries one "
+                          f"(format {metadata.get('format')!r}); train one with gankit text train-encoder")  # fmt: skip
 
 
 @torch.no_grad()

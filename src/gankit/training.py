@@ -185,8 +185,9 @@ def train(
             raise TrainingError(f"{run_dir}: no checkpoint to resume from; run without --resume to start")
         saved = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
         requested = config
-        if "num_classes" in config.model and config.model["num_classes"] is None:  # "from the data": the saved count
-            requested = dataclasses.replace(config, model={**config.model, "num_classes": saved.model.get("num_classes")})
+        completed = {k: saved.model.get(k) for k, v in config.model.items() if v is None}  # "from the data": saved values
+        if completed:
+            requested = dataclasses.replace(config, model={**config.model, **completed})
         for change in check_resume_config(_without_completion(saved), _without_completion(requested)):
             log(f"resume: {change}")
         config = dataclasses.replace(saved, train=cfg, description=config.description or saved.description)
@@ -215,12 +216,20 @@ def train(
     opt_G = make_optimizer(G, cfg.lr_g, betas, device)
     opt_D = make_optimizer(D, cfg.lr_d, betas, device)
     objective = build_objective(config.objective, G, D, build_loss(config.loss), opt_D)
+    text_encoder = getattr(objective, "text_encoder", None)  # text-to-image: G's conditions are caption embeddings
+    if text_encoder is not None:
+        if cfg.ema_decay > 0 or cfg.eval_every:
+            raise TrainingError("train.ema_decay and train.eval_every are not supported for text-to-image objectives "
+                                "yet; set them to 0 and score the export with gankit evaluate-text")  # fmt: skip
+        objective.attach(dataset)
     ema = EMA(G, cfg.ema_decay, code_layout(config)) if cfg.ema_decay > 0 else None
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
     stream = BatchStream(dataset, cfg.batch_size, cfg.seed)
     latent_dim = model_options.latent_dim
     fixed_z, fixed_labels = fixed_grid_inputs(cfg.sample_grid, latent_dim, cfg.seed, getattr(G, "num_classes", 0),
                                               code_layout(config))  # fmt: skip
+    if text_encoder is not None:  # one row per training caption, the same z and condition noise down each column
+        fixed_z, fixed_labels = text_grid_inputs(G, objective, cfg.sample_grid, cfg.seed)
     fixed_z = fixed_z.to(device)
     fixed_labels = None if fixed_labels is None else fixed_labels.to(device)
 
@@ -269,7 +278,10 @@ def train(
         for k in range(cfg.d_steps):
             index = stream.indices(batches)
             real = dataset.model_input(index, channels_last)
-            labels = dataset.labels[index] if dataset.labels is not None else None
+            if text_encoder is not None:
+                labels = objective.batch_conditions(dataset, index)  # caption embeddings, one per image
+            else:
+                labels = dataset.labels[index] if dataset.labels is not None else None
             batches += 1
             z = torch.randn(cfg.batch_size, latent_dim, device=device, generator=z_generator)
             last = k == cfg.d_steps - 1
@@ -335,7 +347,8 @@ def train(
         if step % cfg.checkpoint_every == 0 or done:
             save_checkpoint(checkpoint_dir, config, step, batches, G, D, ema, opt_G, opt_D, z_generator, device)
             prune_checkpoints(checkpoint_dir, cfg.keep_checkpoints)
-            export_generator(run_dir / "generator.safetensors", ema.model if ema else G, config.to_dict(), step, ema is not None)
+            export_generator(run_dir / "generator.safetensors", ema.model if ema else G, config.to_dict(), step,
+                             ema is not None, text_encoder)  # fmt: skip
     bar.close()
     if writer is not None:
         writer.close()
@@ -399,7 +412,8 @@ POSTFIX = ("d_loss", "g_loss", "D(x)", "D(G(z))", "d_accuracy", "images_per_seco
 
 def _without_completion(config: RunConfig) -> RunConfig:
     """The model section with the data-derived fields removed, for comparing configs."""
-    model = {k: v for k, v in config.model.items() if k not in ("resolution", "channels", "shape", "output", "d_q_outputs")}
+    filled = ("resolution", "channels", "shape", "output", "d_q_outputs", "text_dim", "stage1", "latent_dim")
+    model = {k: v for k, v in config.model.items() if k not in filled or (k == "latent_dim" and "stage1" not in config.model)}
     return dataclasses.replace(config, model=model)
 
 
@@ -462,6 +476,20 @@ def truncate_log(path: Path, step: int) -> None:
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
+def text_grid_inputs(G: nn.Module, objective, count: int, seed: int, rows: int = 8):
+    """The grid of a text-to-image run: ``rows`` training captions, ``count // rows`` columns with the same
+    z and conditioning-augmentation noise down each column (what ``gankit sample RUN --text ...`` draws for
+    samples 0..columns-1 of ``seed``). Returns z joined with that noise (``write_samples`` takes it apart)
+    and the rows' caption embeddings."""
+    from gankit.sampling import condition_noise
+
+    columns = max(1, count // rows)
+    z = latents(columns, G.latent_dim, seed)
+    noise = condition_noise(columns, G.condition_noise_dim, seed)
+    text = objective.grid_conditions(rows).cpu().repeat_interleave(columns, dim=0)
+    return torch.cat([z, noise], dim=1).repeat(rows, 1), text
+
+
 def fixed_grid_inputs(count: int, latent_dim: int, seed: int, num_classes: int, layout=None):
     """The inputs (and labels) of the sample grids: G's inputs for samples 0..count-1 of ``seed`` (what
     ``gankit sample RUN --seed seed`` draws); for a conditional G, one row per class with the same
@@ -480,10 +508,14 @@ def write_samples(
     """The fixed-z grid in eval mode: what ``gankit sample RUN --seed <train.seed>`` will draw."""
     was_training = G.training
     G.eval()
-    out = (G(z) if labels is None else G(z, labels)).float().cpu()
+    if labels is not None and labels.is_floating_point():  # text: z carries the condition noise after latent_dim
+        out = G(z[:, : G.latent_dim], labels, z[:, G.latent_dim :]).float().cpu()
+    else:
+        out = (G(z) if labels is None else G(z, labels)).float().cpu()
     G.train(was_training)
     if dataset.kind == "images":
-        columns = len(z) // G.num_classes if labels is not None else None
+        rows = 8 if labels is not None and labels.is_floating_point() else getattr(G, "num_classes", 0)
+        columns = len(z) // rows if labels is not None else None
         picture = image_grid(to_uint8_images(out).numpy(), columns=columns)
     else:
         reference = dataset.x[: len(out) * 4].cpu().numpy()

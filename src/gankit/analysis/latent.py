@@ -155,6 +155,38 @@ def write_interpolation(
     return summary
 
 
+def write_text_interpolation(pipeline: GeneratorPipeline, texts: list[str], steps: int, out: str, rows: int = 4,
+                             seed: int = 0) -> dict:  # fmt: skip
+    """Interpolation between captions with the style fixed (Reed et al. 2016, figure 4): each row keeps
+    z and the conditioning noise of sample r of ``seed`` and moves the caption embedding linearly
+    through ``texts``; grid PNG (rows x (segments * steps)), GIF of the grid along the path, JSON."""
+    import json
+    from pathlib import Path
+
+    from gankit.checkpoint import atomic_write_text
+    from gankit.images import image_grid, save_gif, save_picture
+    from gankit.sampling import condition_noise, latents
+
+    if pipeline.text_encoder is None:
+        raise ValueError("interpolation between captions needs a text-to-image generator")
+    if len(texts) < 2 or steps < 2:
+        raise ValueError("need at least 2 captions and 2 steps")
+    phi = path(pipeline.embed(list(texts)).cpu(), steps, "linear").flatten(0, 1)  # (segments * steps, D)
+    columns = len(phi)
+    z = latents(rows, pipeline.latent_dim, seed).repeat_interleave(columns, dim=0)
+    noise = condition_noise(rows, pipeline.G.condition_noise_dim, seed).repeat_interleave(columns, dim=0)
+    pictures = to_uint8_images(pipeline.generate_text(z, phi.repeat(rows, 1), noise).cpu()).numpy()
+    out_path = Path(out).with_suffix(".png")
+    save_picture(image_grid(pictures, columns=columns), out_path)
+    by_column = pictures.reshape(rows, columns, *pictures.shape[1:]).transpose(1, 0, 2, 3, 4)
+    frames = [_upscaled(np.asarray(image_grid(column, columns=rows).convert("RGB")), 320) for column in by_column]
+    save_gif(frames + frames[::-1][1:-1], out_path.with_suffix(".gif"), duration_ms=120)
+    summary = {"texts": list(texts), "steps": steps, "rows": rows, "seed": seed, "step": pipeline.step,
+               "files": {"grid": str(out_path), "gif": str(out_path.with_suffix(".gif"))}}  # fmt: skip
+    atomic_write_text(out_path.with_suffix(".json"), json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
 def write_arithmetic(
     pipeline: GeneratorPipeline, concepts: dict[str, torch.Tensor], out: str, noise: float = 0.25, seed: int = 0
 ) -> dict:

@@ -169,24 +169,26 @@ def make_split(items: np.ndarray, item_labels: np.ndarray, n: int, split: str, s
     by_class = [np.flatnonzero(item_labels == k) for k in range(len(CLASSES))]
     images = np.empty((n, resolution, resolution, 3), np.uint8)
     attributes = {key: np.empty(n, np.int64) for key in ("class", "colour", "size", "position")}
+    background = np.empty(n, np.uint8)
     captions = []
     for k in range(n):
         rng = np.random.default_rng([seed, SPLITS[split], k])
         a = draw_attributes(rng, split, heldout)
         item = items[by_class[a["class"]][rng.integers(len(by_class[a["class"]]))]]
-        images[k] = render(item, a, resolution, int(rng.integers(0, 41)))
+        background[k] = rng.integers(0, 41)
+        images[k] = render(item, a, resolution, int(background[k]))
         for key, value in a.items():
             attributes[key][k] = value
         captions.append([make_caption(a, rng) for _ in range(captions_per_image)])
     pairs = list(zip(attributes["class"].tolist(), attributes["colour"].tolist()))
-    return {"images": images, **attributes, "heldout": np.array([p in heldout for p in pairs], dtype=bool),
+    return {"images": images, **attributes, "background": background, "heldout": np.array([p in heldout for p in pairs], dtype=bool),
             "captions": captions, "pairs_seen": len(set(pairs))}  # fmt: skip
 
 
 def write_captioned_dataset(out: Path, seed: int = 0, train: int = 20000, test: int = 2000, resolution: int = 64,
                             captions_per_image: int = 5, progress=print) -> dict:  # fmt: skip
     """Build both splits from the local Fashion-MNIST and write OUT/{train,test}.npz (uint8 ``images``,
-    ``labels`` = class, ``colour``, ``size``, ``position``, ``heldout``), OUT/{train,test}_captions.json
+    ``labels`` = class, ``colour``, ``size``, ``position``, ``heldout``, ``background`` gray level), OUT/{train,test}_captions.json
     (a list of captions per image) and OUT/info.json (attribute names, colours, held-out pairs, seed)."""
     from gankit.data import load_dataset  # the package's, at call time (this module is imported by it)
 
@@ -197,7 +199,8 @@ def write_captioned_dataset(out: Path, seed: int = 0, train: int = 20000, test: 
         source = load_dataset({"name": "fashion-mnist", "split": split})
         data = make_split(source.x[:, 0].numpy(), source.labels.numpy(), n, split, seed, resolution, captions_per_image)
         np.savez_compressed(out / f"{split}.npz", images=data["images"], labels=data["class"], colour=data["colour"],
-                            size=data["size"], position=data["position"], heldout=data["heldout"])  # fmt: skip
+                            size=data["size"], position=data["position"], heldout=data["heldout"],
+                            background=data["background"])  # fmt: skip
         (out / f"{split}_captions.json").write_text(json.dumps(data["captions"]))
         progress(f"{split}: {n} scenes, {data['pairs_seen']} (class, colour) pairs, "
                  f"{int(data['heldout'].sum())} with a held-out pair")  # fmt: skip
@@ -277,7 +280,8 @@ def load_captions(options: CaptionsOptions) -> Dataset:
         with np.load(root / f"{options.split}.npz") as archive:
             arrays = {key: archive[key] for key in archive.files}
         captions = json.loads((root / f"{options.split}_captions.json").read_text())
-        attributes = {key: arrays[key] for key in ("labels", "colour", "size", "position", "heldout")}
+        attributes = {key: arrays[key] for key in ("labels", "colour", "size", "position", "heldout", "background")
+                      if key in arrays}
         attributes["class"] = attributes.pop("labels")
         dataset = finish_images(arrays["images"].transpose(0, 3, 1, 2), arrays["labels"], options, "captions", list(CLASSES))
         n = len(dataset.x)

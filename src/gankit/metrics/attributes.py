@@ -25,7 +25,7 @@ class AttributeNet(nn.Module):
         from gankit.text import ImageEncoder
 
         self.encoder = ImageEncoder(channels, resolution, sum(HEADS.values()), width)
-        self.resolution = resolution
+        self.resolution, self.width = resolution, width
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """uint8 or [-1, 1] images (N, C, R, R) -> logits per attribute."""
@@ -34,22 +34,52 @@ class AttributeNet(nn.Module):
         return dict(zip(HEADS, self.encoder(x).split(list(HEADS.values()), dim=1)))
 
 
+def retint(x: torch.Tensor, colour: torch.Tensor, background: torch.Tensor, new_colour: torch.Tensor) -> torch.Tensor:
+    """Scenes ``x`` (uint8 (N, 3, R, R)) with their item repainted from ``colour`` to ``new_colour`` (indices).
+
+    A scene pixel is background * (1 - a) + colour * a (``captions.render``), so the item's opacity a is
+    read back from the channel where colour and background differ most, and the pixel is rebuilt with
+    the new colour."""
+    palette = torch.tensor(list(COLOURS.values()), dtype=torch.float32)
+    bg = background.float()[:, None]
+    old, new = palette[colour] - bg, palette[new_colour] - bg  # (N, 3), relative to the background
+    channel = old.abs().argmax(dim=1)
+    rows = torch.arange(len(x))
+    alpha = ((x[rows, channel].float() - bg[:, :, None]) / old[rows, channel][:, None, None]).clamp(0, 1)
+    out = bg[:, :, None, None] + new[:, :, None, None] * alpha[:, None]
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
 def train_attribute_classifier(data, steps: int = 1500, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-                               log=print) -> AttributeNet:  # fmt: skip
-    """Train on a captions dataset's images and ``extras["attributes"]`` (cross-entropy summed over heads)."""
+                               width: int = 32, retint_share: float = 0.5, log=print) -> AttributeNet:  # fmt: skip
+    """Train on a captions dataset's images and ``extras["attributes"]`` (cross-entropy summed over heads).
+
+    With ``retint_share`` > 0, that share of every batch has its items repainted in a random colour
+    (:func:`retint`, colour target changed with it): the train split never shows the held-out (class,
+    colour) pairs, and without repainting the class head learns to lean on colour (class accuracy 0.59
+    on the test split, where half the scenes use a held-out pair)."""
     attributes = data.extras.get("attributes")
     if attributes is None:
         raise ValueError(f"dataset {data.name!r} has no attributes (the dataset gankit data make-captions builds has)")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     targets = {k: torch.as_tensor(np.asarray(attributes[k]), dtype=torch.long) for k in HEADS}
-    net = AttributeNet(data.x.shape[1], data.x.shape[-1])
+    if retint_share > 0 and "background" not in attributes:
+        raise ValueError("repainting needs the scenes' background levels: rebuild the data with gankit data make-captions")
+    background = torch.as_tensor(np.asarray(attributes.get("background", np.zeros(len(data.x)))))
+    net = AttributeNet(data.x.shape[1], data.x.shape[-1], width)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     net.train()
     for step in range(1, steps + 1):
         index = torch.randint(len(data.x), (batch_size,), generator=generator)
-        logits = net(data.x[index])
-        loss = sum(nn.functional.cross_entropy(logits[k], targets[k][index]) for k in HEADS)
+        x, wanted = data.x[index], {k: targets[k][index] for k in HEADS}
+        repaint = int(retint_share * batch_size)
+        if repaint:
+            colours = torch.randint(len(COLOURS), (repaint,), generator=generator)
+            x = torch.cat([retint(x[:repaint], wanted["colour"][:repaint], background[index[:repaint]], colours), x[repaint:]])
+            wanted["colour"] = torch.cat([colours, wanted["colour"][repaint:]])
+        logits = net(x)
+        loss = sum(nn.functional.cross_entropy(logits[k], wanted[k]) for k in HEADS)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -95,7 +125,7 @@ def save_attribute_classifier(path, net: AttributeNet, report: dict) -> None:
     """safetensors with the weights; metadata: the resolution and the test ``report`` (the ceiling)."""
     from gankit.checkpoint import write_tensors
 
-    write_tensors(path, net.state_dict(), {"format": FORMAT, "resolution": net.resolution,
+    write_tensors(path, net.state_dict(), {"format": FORMAT, "resolution": net.resolution, "width": net.width,
                                            "channels": net.encoder.body[0].in_channels, "report": report})  # fmt: skip
 
 
@@ -105,6 +135,6 @@ def load_attribute_classifier(path) -> tuple[AttributeNet, dict]:
     from gankit.checkpoint import read_tensors
 
     tensors, metadata = read_tensors(path, FORMAT)
-    net = AttributeNet(int(metadata["channels"]), int(metadata["resolution"]))
+    net = AttributeNet(int(metadata["channels"]), int(metadata["resolution"]), int(metadata.get("width", 32)))
     net.load_state_dict(tensors)
     return net.eval(), json.loads(metadata["report"])

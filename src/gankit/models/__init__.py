@@ -50,6 +50,17 @@ def check_matches(options: Any, field: str, value: Any, how_to_fix: str) -> Any:
     return options
 
 
+def complete_image_options(options: Any, data: DataSpec, family: str, hint: str = "") -> Any:
+    """Fill ``channels`` and ``resolution`` from square image data, and check them (every image family)."""
+    if data.kind != "images":
+        raise ConfigError(f"model {family!r} needs image data, but the data is {data.kind}{hint}")
+    channels, height, width = data.shape
+    if height != width:
+        raise ConfigError(f"model {family!r} needs square images, the data is {height}x{width}")
+    options = check_matches(options, "channels", channels, "set data.channels to convert the images")
+    return check_matches(options, "resolution", height, "set data.resolution to resize the images")
+
+
 def check_discriminator_options(options: Any) -> None:
     """Checks shared by every family's D options (packing, minibatch std, conditioning)."""
     if options.d_pack < 1:
@@ -200,4 +211,4 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 # Importing the family modules registers them.
-from gankit.models import dcgan, mlp  # noqa: E402,F401
+from gankit.models import dcgan, mlp, stackgan, text  # noqa: E402,F401

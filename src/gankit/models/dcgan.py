@@ -32,8 +32,8 @@ from gankit.models import (
     apply_spectral_norm,
     block_outputs,
     check_discriminator_options,
-    check_matches,
     complete_classes,
+    complete_image_options,
     projection_embedding,
     require_labels,
 )
@@ -216,13 +216,7 @@ class DCGANDiscriminator(DiscriminatorHeads, nn.Module):
 class DCGANFamily:
     @staticmethod
     def complete(options: DCGANConfig, data: DataSpec) -> DCGANConfig:
-        if data.kind != "images":
-            raise ConfigError(f"model 'dcgan' needs image data, but the data is {data.kind}; use model 'mlp'")
-        channels, height, width = data.shape
-        if height != width:
-            raise ConfigError(f"DCGAN needs square images, the data is {height}x{width}")
-        options = check_matches(options, "channels", channels, "set data.channels to convert the images")
-        options = check_matches(options, "resolution", height, "set data.resolution to resize the images")
+        options = complete_image_options(options, data, "dcgan", "; use model 'mlp'")
         layer_plan(options.resolution)
         options = complete_classes(options, data)
         check_discriminator_options(options)

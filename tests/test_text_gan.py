@@ -1,0 +1,212 @@
+"""Text-to-image GANs: GAN-CLS / GAN-INT losses, conditioning augmentation, both StackGAN stages,
+training, resume, exports that carry their text encoder, sampling from any text, the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gankit.config import RunConfig
+from gankit.losses import build_loss, matching_aware_d_loss
+from gankit.models.stackgan import StackGANStage2Generator
+from gankit.models.text import ConditioningAugmentation, TextDCGANDiscriminator, TextDCGANGenerator, kl_to_standard_normal
+
+
+@pytest.fixture(scope="module")
+def captioned(tmp_path_factory):
+    """A tiny make-captions folder (32 px) and an untrained word-GRU text encoder saved with an image encoder."""
+    from gankit.data import load_dataset
+    from gankit.data.captions import write_captioned_dataset
+    from gankit.text import ImageEncoder, Vocabulary, WordGRUEncoder, WordGRUOptions, save_text_encoder
+
+    root = tmp_path_factory.mktemp("captions")
+    write_captioned_dataset(root / "caps", train=48, test=16, resolution=32, progress=lambda s: None)
+    data = load_dataset({"name": "captions", "path": str(root / "caps")})
+    torch.manual_seed(0)
+    encoder = WordGRUEncoder(WordGRUOptions(embed_dim=12, word_dim=8, hidden=8), Vocabulary.build(data.extras["captions"]))
+    save_text_encoder(root / "encoder.safetensors", encoder, ImageEncoder(3, 32, 12, width=8))
+    return root
+
+
+def run_config(root, model: dict, objective: dict, resolution: int = 16, steps: int = 2) -> RunConfig:
+    return RunConfig.from_dict({
+        "data": {"name": "captions", "path": str(root / "caps"), "resolution": resolution},
+        "model": {"g_width": 8, "d_width": 8, "text_compressed": 8, **model},
+        "loss": {"name": "non-saturating"},
+        "objective": objective,
+        "train": {"steps": steps, "batch_size": 8, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
+                  "sample_grid": 16, "tensorboard": False, "device": "cpu"},
+    })  # fmt: skip
+
+
+def stage1_config(root, steps=2):
+    return run_config(root, {"name": "text-dcgan", "latent_dim": 10, "conditioning_augmentation": True},
+                      {"name": "stackgan", "text_encoder": str(root / "encoder.safetensors")}, steps=steps)  # fmt: skip
+
+
+def quiet(message):
+    pass
+
+
+# ------------------------------------------------------------------------------------------ losses
+
+
+def test_matching_aware_d_loss_on_hand_made_logits():
+    loss = build_loss({"name": "non-saturating"})
+    real, fake, wrong = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0]), torch.tensor([1.0, 0.0])
+    s = torch.sigmoid
+    # Reed et al., Algorithm 1: L_D = -[log s_r + (log(1 - s_w) + log(1 - s_f)) / 2], averaged over the batch.
+    expected = -(torch.log(s(real)) + 0.5 * (torch.log(1 - s(wrong)) + torch.log(1 - s(fake)))).mean()
+    assert matching_aware_d_loss(loss, real, fake, wrong).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert matching_aware_d_loss(loss, real, fake, None).item() == pytest.approx(loss.d_loss(real, fake).item())
+
+
+def test_conditioning_augmentation_kl_matches_the_closed_form_and_reparametrizes():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(5, 7), torch.randn(5, 7)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    closed = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).mean()
+    assert kl_to_standard_normal(mu, logvar).item() == pytest.approx(closed.item(), rel=1e-5)
+    assert kl_to_standard_normal(torch.zeros(3, 4), torch.zeros(3, 4)).item() == 0.0
+    ca = ConditioningAugmentation(text_dim=6, dim=4)
+    text, eps = torch.randn(3, 6), torch.randn(3, 4)
+    c, mu, logvar = ca(text, eps)
+    torch.testing.assert_close(c, mu + (0.5 * logvar).exp() * eps)
+    torch.testing.assert_close(ca(text, eps)[0], c)  # the noise given fixes c
+    assert not torch.equal(ca(text)[0], ca(text)[0])  # drawn noise varies
+
+
+# ------------------------------------------------------------------------------------------ models
+
+
+@pytest.mark.parametrize("resolution", [16, 32])
+@pytest.mark.parametrize("augmentation", [False, True])
+def test_text_dcgan_shapes(resolution, augmentation):
+    G = TextDCGANGenerator(resolution, 3, latent_dim=10, text_dim=12, text_compressed=8, augmentation=augmentation, width=8)
+    D = TextDCGANDiscriminator(resolution, 3, text_dim=12, text_compressed=8, width=8, unconditional=True)
+    z, text = torch.randn(4, 10), torch.randn(4, 12)
+    x, (mu, logvar) = G(z, text, return_condition=True)
+    assert x.shape == (4, 3, resolution, resolution) and x.abs().max() <= 1
+    assert (mu is None) == (not augmentation) and G.condition_noise_dim == (8 if augmentation else 0)
+    logits, h = D(x, text, return_features=True)
+    assert logits.shape == (4,) and D.unconditional(h).shape == (4,) and D.conditional(h, text.flip(0)).shape == (4,)
+    torch.testing.assert_close(D.conditional(h, text), logits)
+
+
+@pytest.mark.parametrize("low,high", [(16, 32), (16, 64), (32, 64)])
+def test_stage2_refines_the_frozen_stage1_image(low, high):
+    stage1 = TextDCGANGenerator(low, 3, latent_dim=10, text_dim=12, text_compressed=8, augmentation=True, width=8)
+    G = StackGANStage2Generator(stage1, high, 3, condition_dim=6, width=8)
+    z, text, noise = torch.randn(4, 10), torch.randn(4, 12), torch.randn(4, G.condition_noise_dim)
+    G.train()
+    assert not stage1.training and all(not p.requires_grad for p in stage1.parameters())
+    x, (mu, logvar) = G(z, text, noise, return_condition=True)
+    assert x.shape == (4, 3, high, high) and mu.shape == (4, 6)
+    assert G.stage1_images(z, text, noise).shape == (4, 3, low, low)
+    x.mean().backward()
+    assert G.out[0].weight.grad is not None and all(p.grad is None for p in stage1.parameters())
+    G.eval()
+    torch.testing.assert_close(G(z, text, noise), G(z, text, noise))  # the noise given fixes the sample
+    with pytest.raises(ValueError, match="2x or 4x"):
+        StackGANStage2Generator(stage1, low * 8, 3)
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+def test_gan_int_cls_trains_resumes_exactly_and_samples_from_any_text(captioned, tmp_path):
+    from gankit.checkpoint import list_checkpoints, read_tensors
+    from gankit.sampling import load_generator
+    from gankit.training import train
+
+    cfg = run_config(captioned, {"name": "text-dcgan", "latent_dim": 10},
+                     {"name": "gan-cls", "text_encoder": str(captioned / "encoder.safetensors"), "interpolation": True},
+                     steps=4)  # fmt: skip
+    result = train(cfg, tmp_path / "whole", progress=False, log=quiet)
+    row = json.loads((tmp_path / "whole" / "train_log.jsonl").read_text().splitlines()[-1])
+    assert {"D(x,wrong)", "g_loss_interpolated"} <= set(row) and np.isfinite(row["d_loss"])
+    two = RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "steps": 2}})
+    train(two, tmp_path / "split", progress=False, log=quiet)
+    train(cfg, tmp_path / "split", resume=True, progress=False, log=quiet)
+    a = read_tensors(list_checkpoints(tmp_path / "whole" / "checkpoints")[-1][1], "gankit-checkpoint-1")[0]
+    b = read_tensors(list_checkpoints(tmp_path / "split" / "checkpoints")[-1][1], "gankit-checkpoint-1")[0]
+    for name in a:
+        if name.startswith(("G.", "D.")):
+            torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+    pipeline = load_generator(result.run_dir)
+    assert pipeline.text_encoder is not None  # the export carries the encoder it was trained with
+    texts = ["a small red sandal in the top left corner", "zebra-striped spaceship", ""]  # unknown words: <unk>
+    images = pipeline.sample(3, text=texts, seed=1)
+    assert images.shape == (3, 16, 16, 3) and images.dtype == np.uint8
+    again = pipeline.sample(5, text=texts[:1] * 5, seed=1, batch_size=2)
+    np.testing.assert_array_equal(again[0], pipeline.sample(1, text=texts[0], seed=1)[0])  # batch-independent
+    assert pipeline.text_grid(texts[:2], columns=3).shape == (6, 16, 16, 3)
+    with pytest.raises(ValueError, match="draws from text"):
+        pipeline.sample(2)
+    with pytest.raises(ValueError, match="one per sample"):
+        pipeline.sample(3, text=["a", "b"])
+
+
+def test_stackgan_trains_stage1_then_stage2_from_its_export(captioned, tmp_path):
+    from gankit.sampling import load_generator
+    from gankit.training import train
+
+    stage1 = train(stage1_config(captioned), tmp_path / "s1", progress=False, log=quiet)
+    row = json.loads((tmp_path / "s1" / "train_log.jsonl").read_text().splitlines()[-1])
+    assert row["kl"] > 0
+    cfg = run_config(captioned, {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1},
+                     {"name": "stackgan", "stage1": str(tmp_path / "s1")}, resolution=32)  # fmt: skip
+    train(cfg, tmp_path / "s2", progress=False, log=quiet)
+    saved = json.loads((tmp_path / "s2" / "config.json").read_text())["model"]
+    assert saved["stage1"]["conditioning_augmentation"] and saved["latent_dim"] == 10 and saved["text_dim"] == 12
+    row = json.loads((tmp_path / "s2" / "train_log.jsonl").read_text().splitlines()[-1])
+    assert "d_loss_unconditional" in row
+    one, two = load_generator(stage1.run_dir), load_generator(tmp_path / "s2")
+    for name, value in one.G.state_dict().items():  # Stage-I is frozen inside Stage-II
+        torch.testing.assert_close(two.G.stage1.state_dict()[name], value, rtol=0, atol=0)
+    assert two.sample(2, text="a big blue bag at the bottom").shape == (2, 32, 32, 3)
+    with pytest.raises(Exception, match="objective.stage1"):
+        train(run_config(captioned, {"name": "stackgan-stage2"}, {"name": "stackgan", "text_encoder": str(
+            captioned / "encoder.safetensors")}, resolution=32), tmp_path / "bad", progress=False, log=quiet)
+
+
+def test_text_objectives_refuse_data_without_captions_and_unconditional_models(captioned, tmp_path, tiny_npz):
+    from gankit.registry import ConfigError
+    from gankit.training import train
+
+    cfg = stage1_config(captioned).to_dict()
+    cfg["data"] = {"name": "npz", "path": str(tiny_npz), "channels": 3}
+    with pytest.raises(ConfigError, match="captions"):
+        train(RunConfig.from_dict(cfg), tmp_path / "a", progress=False, log=quiet)
+    cfg = stage1_config(captioned).to_dict()
+    cfg["model"]["conditioning_augmentation"] = False
+    with pytest.raises(ConfigError, match="conditioning_augmentation"):
+        train(RunConfig.from_dict(cfg), tmp_path / "b", progress=False, log=quiet)
+
+
+def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path):
+    from gankit.cli import main
+    from gankit.metrics.attributes import AttributeNet, save_attribute_classifier
+    from gankit.training import train
+
+    train(stage1_config(captioned), tmp_path / "s1", progress=False, log=quiet)
+    torch.manual_seed(0)
+    save_attribute_classifier(tmp_path / "attributes.safetensors", AttributeNet(3, 32, 8).eval(), {"all_accuracy": 0.5})
+    assert main(["sample", str(tmp_path / "s1"), "--text", "a red bag", "--text", "a blue sandal on the left",
+                 "--n", "3", "--out", str(tmp_path / "grid.png")]) == 0  # fmt: skip
+    from PIL import Image
+
+    assert Image.open(tmp_path / "grid.png").size[0] > Image.open(tmp_path / "grid.png").size[1]  # 2 rows x 3
+    assert main(["interpolate", str(tmp_path / "s1"), "--text", "a red bag", "--text", "a blue sandal",
+                 "--steps", "4", "--rows", "2", "--out", str(tmp_path / "interp.png")]) == 0  # fmt: skip
+    assert (tmp_path / "interp.gif").is_file()
+    assert main(["evaluate-text", str(tmp_path / "s1"), "--attributes", str(tmp_path / "attributes.safetensors"),
+                 "--retrieval", str(captioned / "encoder.safetensors")]) == 0  # fmt: skip
+    row = json.loads((tmp_path / "s1" / "text_metrics.json").read_text())
+    m = row["metrics"]
+    assert 0 <= m["all_accuracy_seen"] <= 1 and 0 <= m["retrieval_r1"] <= 1 and np.isfinite(m["fid"])
+    assert row["protocol"]["scenes"] == 16 and row["protocol"]["generator_resolution"] == 16
+    with pytest.raises(SystemExit, match="draws from text"):
+        main(["sample", str(tmp_path / "s1"), "--out", str(tmp_path / "x.png")])
