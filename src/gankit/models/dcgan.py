@@ -6,7 +6,7 @@ convolutions in G, BatchNorm in both nets except G's output layer and D's input
 layer, no fully connected hidden layers, ReLU in G with a Tanh output, and
 LeakyReLU(0.2) in D. Weights are drawn from N(0, 0.02) (section 4).
 
-One parameterized pair covers square images of 16, 28, 32, 64 and 128 pixels:
+One parameterized pair covers square images of 16, 28, 32, 64, 128 and 256 pixels:
 G projects z to a ``start`` x ``start`` map (4, or 7 for 28-pixel images) and
 doubles the resolution with each transposed convolution; D mirrors it and ends
 in a ``start`` x ``start`` convolution that returns one logit per image. With
@@ -39,7 +39,7 @@ from gankit.models import (
 )
 from gankit.registry import ConfigError
 
-RESOLUTIONS = (16, 28, 32, 64, 128)
+RESOLUTIONS = (16, 28, 32, 64, 128, 256)
 
 
 @dataclasses.dataclass
@@ -212,7 +212,7 @@ class DCGANDiscriminator(DiscriminatorHeads, nn.Module):
         return (logits, h) if return_features else logits
 
 
-@MODELS.register("dcgan", DCGANConfig, "DCGAN conv G and D, 16/28/32/64/128 px (Radford et al. 2015)")
+@MODELS.register("dcgan", DCGANConfig, "DCGAN conv G and D, 16/28/32/64/128/256 px (Radford et al. 2015)")
 class DCGANFamily:
     @staticmethod
     def complete(options: DCGANConfig, data: DataSpec) -> DCGANConfig:
