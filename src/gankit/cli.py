@@ -110,7 +110,11 @@ def cmd_list(args) -> int:
     from gankit.models import MODELS
     from gankit.objectives import OBJECTIVES
 
-    for title, registry in (("models", MODELS), ("losses", LOSSES), ("objectives", OBJECTIVES), ("datasets", DATASETS)):
+    from gankit.text import TEXT_ENCODERS
+
+    registries = (("models", MODELS), ("losses", LOSSES), ("objectives", OBJECTIVES), ("datasets", DATASETS),
+                  ("text encoders", TEXT_ENCODERS))  # fmt: skip
+    for title, registry in registries:
         print(f"{title}:")
         for entry in registry.items():
             print(f"  {entry.name:16s} {entry.summary}")
