@@ -32,6 +32,8 @@ from pathlib import Path
 ROWS: dict[str, tuple[str, list[str], str]] = {
     "gan-cls": ("gan-int-cls-captions", ["objective.interpolation=false"], "GAN-CLS (matching-aware D)"),
     "gan-int-cls": ("gan-int-cls-captions", [], "GAN-INT-CLS (+ interpolated captions)"),
+    "gan-int-cls-minilm": ("gan-int-cls-captions", ["objective.text_encoder=minilm"],
+                           "GAN-INT-CLS on all-MiniLM-L6-v2 caption embeddings (needs gankit[minilm])"),
     "stackgan-stage1": ("stackgan-stage1-captions", [], "StackGAN Stage-I, 32 px"),
     "stackgan-stage2": ("stackgan-stage2-captions", [], "StackGAN Stage-II, 32 -> 64 px"),
 }

@@ -89,6 +89,8 @@ def encoder_source(options: TextOptions) -> str:
 class TextObjective(StandardObjective):
     """GAN-CLS, GAN-INT and GAN-INT-CLS (Reed et al. 2016, Algorithm 1 and eq. 5); see the module docstring."""
 
+    name = "gan-cls"
+
     def __init__(self, options: TextOptions, G, D, loss, d_optimizer=None):
         super().__init__(options, G, D, loss, d_optimizer)
         from gankit.text import load_text_encoder
@@ -98,8 +100,6 @@ class TextObjective(StandardObjective):
         self.text_encoder = load_text_encoder(encoder_source(options))
         self.embeddings: torch.Tensor | None = None
         self.text: torch.Tensor | None = None
-
-    name = "gan-cls"
 
     @staticmethod
     def complete_model(model: Any, options: TextOptions) -> Any:

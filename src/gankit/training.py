@@ -228,8 +228,9 @@ def train(
     latent_dim = model_options.latent_dim
     fixed_z, fixed_labels = fixed_grid_inputs(cfg.sample_grid, latent_dim, cfg.seed, getattr(G, "num_classes", 0),
                                               code_layout(config))  # fmt: skip
+    grid_columns = max(1, cfg.sample_grid // G.num_classes) if getattr(G, "num_classes", 0) else None
     if text_encoder is not None:  # one row per training caption, the same z and condition noise down each column
-        fixed_z, fixed_labels = text_grid_inputs(G, objective, cfg.sample_grid, cfg.seed)
+        fixed_z, fixed_labels, grid_columns = text_grid_inputs(G, objective, cfg.sample_grid, cfg.seed)
     fixed_z = fixed_z.to(device)
     fixed_labels = None if fixed_labels is None else fixed_labels.to(device)
 
@@ -343,7 +344,7 @@ def train(
         if evaluate_now:
             evaluation.run(config, step, ema.model if ema else G, ema is not None, device, monitor, say)
         if step % cfg.sample_every == 0 or done:
-            write_samples(run_dir, step, ema.model if ema else G, fixed_z, dataset, fixed_labels)
+            write_samples(run_dir, step, ema.model if ema else G, fixed_z, dataset, fixed_labels, grid_columns)
         if step % cfg.checkpoint_every == 0 or done:
             save_checkpoint(checkpoint_dir, config, step, batches, G, D, ema, opt_G, opt_D, z_generator, device)
             prune_checkpoints(checkpoint_dir, cfg.keep_checkpoints)
@@ -412,8 +413,8 @@ POSTFIX = ("d_loss", "g_loss", "D(x)", "D(G(z))", "d_accuracy", "images_per_seco
 
 def _without_completion(config: RunConfig) -> RunConfig:
     """The model section with the data-derived fields removed, for comparing configs."""
-    filled = ("resolution", "channels", "shape", "output", "d_q_outputs", "text_dim", "stage1", "latent_dim")
-    model = {k: v for k, v in config.model.items() if k not in filled or (k == "latent_dim" and "stage1" not in config.model)}
+    filled = ("resolution", "channels", "shape", "output", "d_q_outputs", "stage1")
+    model = {k: v for k, v in config.model.items() if k not in filled}
     return dataclasses.replace(config, model=model)
 
 
@@ -479,15 +480,15 @@ def truncate_log(path: Path, step: int) -> None:
 def text_grid_inputs(G: nn.Module, objective, count: int, seed: int, rows: int = 8):
     """The grid of a text-to-image run: ``rows`` training captions, ``count // rows`` columns with the same
     z and conditioning-augmentation noise down each column (what ``gankit sample RUN --text ...`` draws for
-    samples 0..columns-1 of ``seed``). Returns z joined with that noise (``write_samples`` takes it apart)
-    and the rows' caption embeddings."""
+    samples 0..columns-1 of ``seed``). Returns z joined with that noise (``write_samples`` takes it apart),
+    the rows' caption embeddings and the number of columns."""
     from gankit.sampling import condition_noise
 
     columns = max(1, count // rows)
     z = latents(columns, G.latent_dim, seed)
     noise = condition_noise(columns, G.condition_noise_dim, seed)
     text = objective.grid_conditions(rows).cpu().repeat_interleave(columns, dim=0)
-    return torch.cat([z, noise], dim=1).repeat(rows, 1), text
+    return torch.cat([z, noise], dim=1).repeat(rows, 1), text, columns
 
 
 def fixed_grid_inputs(count: int, latent_dim: int, seed: int, num_classes: int, layout=None):
@@ -503,19 +504,18 @@ def fixed_grid_inputs(count: int, latent_dim: int, seed: int, num_classes: int, 
 
 @torch.no_grad()
 def write_samples(
-    run_dir: Path, step: int, G: nn.Module, z: torch.Tensor, dataset: Dataset, labels: torch.Tensor | None = None
+    run_dir: Path, step: int, G: nn.Module, z: torch.Tensor, dataset: Dataset, labels: torch.Tensor | None = None,
+    columns: int | None = None,
 ) -> None:
     """The fixed-z grid in eval mode: what ``gankit sample RUN --seed <train.seed>`` will draw."""
     was_training = G.training
     G.eval()
-    if labels is not None and labels.is_floating_point():  # text: z carries the condition noise after latent_dim
+    if getattr(G, "text_dim", 0):  # text: ``labels`` are caption embeddings, z carries the noise after latent_dim
         out = G(z[:, : G.latent_dim], labels, z[:, G.latent_dim :]).float().cpu()
     else:
         out = (G(z) if labels is None else G(z, labels)).float().cpu()
     G.train(was_training)
     if dataset.kind == "images":
-        rows = 8 if labels is not None and labels.is_floating_point() else getattr(G, "num_classes", 0)
-        columns = len(z) // rows if labels is not None else None
         picture = image_grid(to_uint8_images(out).numpy(), columns=columns)
     else:
         reference = dataset.x[: len(out) * 4].cpu().numpy()
