@@ -63,6 +63,13 @@ def condition_noise(n: int, dim: int, seed: int, start: int = 0) -> torch.Tensor
     return torch.from_numpy(np.stack(rows)) if rows and dim else torch.zeros(n, dim)
 
 
+def text_grid_inputs(rows: int, columns: int, latent_dim: int, noise_dim: int, seed: int):
+    """z and conditioning noise of a caption grid: samples 0..columns-1 of ``seed``, repeated for each of
+    ``rows`` captions (row-major), so a column keeps its style while the caption changes."""
+    z = latents(columns, latent_dim, seed).repeat(rows, 1)
+    return z, condition_noise(columns, noise_dim, seed).repeat(rows, 1)
+
+
 def cycled_labels(n: int, num_classes: int, start: int = 0) -> torch.Tensor:
     """Labels for samples start .. start+n-1 when none are given: 0, 1, ..., K-1, 0, 1, ..."""
     return (torch.arange(start, start + n) % num_classes).long()
@@ -222,8 +229,7 @@ class GeneratorPipeline:
         """One row per caption, one column per (z, eps) of samples 0..columns-1 of ``seed``: along a row the
         text is fixed and the style varies; down a column the style is fixed and the text varies."""
         phi = self.embed(list(texts)).repeat_interleave(columns, dim=0)
-        z = latents(columns, self.latent_dim, seed).repeat(len(texts), 1)
-        noise = condition_noise(columns, self.G.condition_noise_dim, seed).repeat(len(texts), 1)
+        z, noise = text_grid_inputs(len(texts), columns, self.latent_dim, self.G.condition_noise_dim, seed)
         return to_uint8_images(self.generate_text(z, phi, noise).cpu()).numpy()
 
     def inputs(self, n: int, seed: int, start: int = 0, codes: dict[str, float] | None = None) -> torch.Tensor:

@@ -295,10 +295,9 @@ def load_text_encoder(path):
     (which carries the encoder it was trained with), or the name of a pretrained encoder ("minilm"), in
     eval mode."""
     import json
+    from pathlib import Path
 
     from gankit.checkpoint import CheckpointError, read_metadata, read_tensors, unprefixed
-
-    from pathlib import Path
 
     if str(path) in TEXT_ENCODERS and not Path(path).exists():  # a pretrained encoder by name: "minilm"
         entry, options = TEXT_ENCODERS.resolve({"name": str(path)}, "text encoder")

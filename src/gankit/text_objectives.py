@@ -106,11 +106,11 @@ class TextObjective(StandardObjective):
         """Set model.text_dim from the text encoder (checked when set by hand)."""
         from gankit.text import load_text_encoder
 
-        dim = load_text_encoder(encoder_source(options)).embed_dim
-        if getattr(model, "text_dim", None) not in (None, dim):
-            raise ConfigError(f"model.text_dim is {model.text_dim} but the text encoder gives {dim}; leave it unset")
         if not hasattr(model, "text_dim"):
             raise ConfigError("a text objective needs a text-conditional model: text-dcgan or stackgan-stage2")
+        dim = load_text_encoder(encoder_source(options)).embed_dim
+        if model.text_dim not in (None, dim):
+            raise ConfigError(f"model.text_dim is {model.text_dim} but the text encoder gives {dim}; leave it unset")
         return dataclasses.replace(model, text_dim=dim)
 
     # ------------------------------------------------------------------ data

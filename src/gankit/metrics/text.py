@@ -57,8 +57,9 @@ def retrieval_rank1(text_encoder, image_encoder, images: torch.Tensor, captions:
 
 
 def consistency_scores(net, images: torch.Tensor, attributes: dict) -> dict[str, float]:
+    """Consistency of uint8 images already at the classifier's resolution with their scenes' attributes."""
     wanted = {k: attributes[k] for k in HEADS}
-    return consistency(predict(net, resize(images, net.resolution)), wanted, attributes["heldout"])
+    return consistency(predict(net, images), wanted, attributes["heldout"])
 
 
 def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str = "", seed: int = 0,
@@ -80,11 +81,11 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
     log(f"drawing {len(texts)} images, one per test caption (seed {seed})")
     generated = torch.from_numpy(pipeline.sample(len(texts), seed=seed, text=texts, progress=True)).permute(0, 3, 1, 2)
     resolution = generated.shape[-1]
-    real = resize(test.x, net.resolution)
-    metrics = {f"{k}": v for k, v in consistency_scores(net, generated, truth).items()}
+    real, fake = resize(test.x, net.resolution), resize(generated, net.resolution)
+    metrics = consistency_scores(net, fake, truth)
     ceiling = consistency_scores(net, real, truth)
     ceiling_here = consistency_scores(net, resize(resize(test.x, resolution), net.resolution), truth)
-    metrics["fid"] = fid(attribute_features(net, real), attribute_features(net, resize(generated, net.resolution)))
+    metrics["fid"] = fid(attribute_features(net, real), attribute_features(net, fake))
     ratios = {f"{k}_to_ceiling": metrics[k] / ceiling[k] if ceiling[k] else float("nan")
               for k in ("all_accuracy", "all_accuracy_seen", "all_accuracy_heldout")}  # fmt: skip
     groups = attribute_groups(truth).numpy()
