@@ -10,7 +10,8 @@ import torch
 from gankit.config import RunConfig
 from gankit.losses import build_loss, matching_aware_d_loss
 from gankit.models.stackgan import StackGANStage2Generator
-from gankit.models.text import ConditioningAugmentation, TextDCGANDiscriminator, TextDCGANGenerator, kl_to_standard_normal
+from gankit.models.text import (ConditioningAugmentation, TextCompression, TextDCGANDiscriminator, TextDCGANGenerator,
+                                TextStandardization, fit_text_standardization, kl_to_standard_normal)
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +113,42 @@ def test_stage2_refines_the_frozen_stage1_image(low, high):
         StackGANStage2Generator(stage1, low * 8, 3)
 
 
+def test_text_standardization_centres_scales_and_loads_files_from_before_it():
+    torch.manual_seed(0)
+    embeddings = 0.3 + 0.05 * torch.randn(40, 3, 12) * torch.linspace(0.5, 2, 12)  # captions share a mean, vary little
+    norm = TextStandardization(12)
+    torch.testing.assert_close(norm(embeddings), embeddings)  # the identity until fitted
+    norm.fit(embeddings)
+    out = norm(embeddings).reshape(-1, 12)
+    torch.testing.assert_close(out.mean(0), torch.zeros(12), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.std(0), torch.ones(12), atol=1e-5, rtol=0)
+    fitted, plain = TextCompression(12, 8), TextCompression(12, 8)
+    plain.fc.load_state_dict(fitted.fc.state_dict())
+    fitted.standardize.fit(embeddings)
+    text = embeddings[:5, 0]
+    torch.testing.assert_close(fitted(text)[0], plain((text - norm.shift) / norm.scale)[0])
+    old = {k: v for k, v in plain.state_dict().items() if not k.startswith("standardize.")}  # saved before it existed
+    fitted.load_state_dict(old)
+    torch.testing.assert_close(fitted(text)[0], plain(text)[0])
+
+
+def test_fitting_stage2_leaves_the_frozen_stage1_standardization_alone():
+    stage1 = TextDCGANGenerator(16, 3, latent_dim=10, text_dim=12, text_compressed=8, augmentation=True, width=8)
+    stage1.condition.standardize.fit(torch.randn(30, 12))
+    kept = {k: v.clone() for k, v in stage1.condition.standardize.state_dict().items()}
+    G = StackGANStage2Generator(stage1, 32, 3, condition_dim=6, width=8)
+    D = TextDCGANDiscriminator(32, 3, text_dim=12, text_compressed=8, width=8, unconditional=True)
+    embeddings = 5 + 2 * torch.randn(30, 2, 12)
+    for net in (G, D):
+        fit_text_standardization(net, embeddings)
+    for name, value in stage1.condition.standardize.state_dict().items():
+        torch.testing.assert_close(value, kept[name], rtol=0, atol=0)
+    flat = embeddings.reshape(-1, 12)
+    for norm in (G.ca.standardize, D.text.standardize):
+        torch.testing.assert_close(norm.shift, flat.mean(0))
+        torch.testing.assert_close(norm.scale, flat.std(0))
+
+
 # ------------------------------------------------------------------------------------------ training
 
 
@@ -137,6 +174,17 @@ def test_gan_int_cls_trains_resumes_exactly_and_samples_from_any_text(captioned,
 
     pipeline = load_generator(result.run_dir)
     assert pipeline.text_encoder is not None  # the export carries the encoder it was trained with
+    from gankit.data import load_dataset
+    from gankit.text import caption_embeddings
+
+    data = load_dataset(cfg.data)  # G standardizes captions as the training captions were: saved in the export
+    flat = caption_embeddings(pipeline.text_encoder, data.extras["captions"]).flatten(0, 1)
+    torch.testing.assert_close(pipeline.G.condition.standardize.shift, flat.mean(0))
+    torch.testing.assert_close(pipeline.G.condition.standardize.scale, flat.std(0))
+    raw = RunConfig.from_dict({**cfg.to_dict(), "objective": {**cfg.objective, "standardize_text": False},
+                               "train": {**cfg.to_dict()["train"], "steps": 1}})  # fmt: skip
+    plain = load_generator(train(raw, tmp_path / "raw", progress=False, log=quiet).run_dir)
+    assert torch.equal(plain.G.condition.standardize.shift, torch.zeros(12))
     texts = ["a small red sandal in the top left corner", "zebra-striped spaceship", ""]  # unknown words: <unk>
     images = pipeline.sample(3, text=texts, seed=1)
     assert images.shape == (3, 16, 16, 3) and images.dtype == np.uint8

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 from gankit.losses import matching_aware_d_loss
-from gankit.models.text import kl_to_standard_normal
+from gankit.models.text import fit_text_standardization, kl_to_standard_normal
 from gankit.objectives import OBJECTIVES, StandardObjective, StandardOptions, StepOutput, frozen, wide
 from gankit.registry import ConfigError
 
@@ -47,6 +47,9 @@ class TextOptions(StandardOptions):
     kl_weight: float = 0.0
     # Weight of the image-only (unconditional) term in both losses, for a D that has that head.
     unconditional_weight: float = 1.0
+    # Center and scale each number of the caption embedding with the training captions' mean and standard
+    # deviation before G's and D's first layer on the text (saved in the nets; a frozen Stage-I keeps its own).
+    standardize_text: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -115,7 +118,8 @@ class TextObjective(StandardObjective):
 
     # ------------------------------------------------------------------ data
     def attach(self, dataset) -> None:
-        """Embed every caption of the training data once (cached by encoder weights and captions)."""
+        """Embed every caption of the training data once (cached by encoder weights and captions); with
+        ``standardize_text``, set G's and D's text standardization from those embeddings."""
         from gankit.text import caption_embeddings
 
         captions = dataset.extras.get("captions")
@@ -123,6 +127,9 @@ class TextObjective(StandardObjective):
             raise ConfigError(f"objective {self.name!r} needs captioned data (data.name=captions), "
                               f"but {dataset.name!r} has no captions")  # fmt: skip
         self.embeddings = caption_embeddings(self.text_encoder, captions).to(dataset.x.device)
+        if self.options.standardize_text:
+            for net in (self.G, self.D):
+                fit_text_standardization(net, self.embeddings)
 
     def batch_conditions(self, dataset, index: torch.Tensor) -> torch.Tensor:
         """One caption embedding per image of the batch, the caption drawn uniformly among the image's."""

@@ -31,6 +31,45 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean()
 
 
+class TextStandardization(nn.Module):
+    """(phi(t) - shift) / scale, per embedding number, before a net's first layer on the text.
+
+    ``shift`` and ``scale`` are the training captions' mean and standard deviation, set by the text
+    objective (``objective.standardize_text``, ``fit_text_standardization``) and saved with the net, so
+    an export treats captions as training did. A pretrained encoder's embeddings differ from each other
+    in a small part of their length (all-MiniLM's captions share a mean of norm 0.66 out of 1, each
+    number varies by about 0.04): standardized, every number reaches the net at the scale of z. The
+    identity until set, and for files saved before it existed."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("shift", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        return (text - self.shift.to(text.dtype)) / self.scale.to(text.dtype)
+
+    @torch.no_grad()
+    def fit(self, embeddings: torch.Tensor) -> None:
+        flat = embeddings.reshape(-1, embeddings.shape[-1]).float()
+        self.shift.copy_(flat.mean(dim=0))
+        self.scale.copy_(flat.std(dim=0).clamp_min(1e-6))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("shift", "scale"):  # a file from before standardization: the identity
+            state_dict.setdefault(prefix + name, torch.zeros_like(self.shift) if name == "shift" else torch.ones_like(self.scale))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def fit_text_standardization(net: nn.Module, embeddings: torch.Tensor) -> None:
+    """Set every ``TextStandardization`` of ``net`` to the mean and standard deviation of ``embeddings``
+    (..., text_dim), except those of a frozen Stage-I inside it, which keep what Stage-I trained with."""
+    frozen = {id(m) for m in net.stage1.modules()} if isinstance(getattr(net, "stage1", None), nn.Module) else set()
+    for module in net.modules():
+        if isinstance(module, TextStandardization) and id(module) not in frozen:
+            module.fit(embeddings)
+
+
 class ConditioningAugmentation(nn.Module):
     """StackGAN's conditioning augmentation (Zhang et al. 2017, section 3.1).
 
@@ -43,10 +82,11 @@ class ConditioningAugmentation(nn.Module):
     def __init__(self, text_dim: int, dim: int):
         super().__init__()
         self.dim = dim
+        self.standardize = TextStandardization(text_dim)
         self.fc = nn.Linear(text_dim, 2 * dim)
 
     def forward(self, text: torch.Tensor, noise: torch.Tensor | None = None):
-        mu, logvar = torch.relu(self.fc(text)).chunk(2, dim=1)
+        mu, logvar = torch.relu(self.fc(self.standardize(text))).chunk(2, dim=1)
         eps = torch.randn_like(mu) if noise is None else noise.to(mu)
         return mu + (0.5 * logvar).exp() * eps, mu, logvar
 
@@ -57,11 +97,12 @@ class TextCompression(nn.Module):
     def __init__(self, text_dim: int, dim: int, slope: float = 0.2):
         super().__init__()
         self.dim = dim
+        self.standardize = TextStandardization(text_dim)
         self.fc = nn.Linear(text_dim, dim)
         self.slope = slope
 
     def forward(self, text: torch.Tensor, noise: torch.Tensor | None = None):
-        c = nn.functional.leaky_relu(self.fc(text), self.slope)
+        c = nn.functional.leaky_relu(self.fc(self.standardize(text)), self.slope)
         return c, None, None
 
 
