@@ -43,7 +43,8 @@ def run_config(root, model: dict, objective: dict, resolution: int = 16, steps: 
 
 def stage1_config(root, steps=2):
     return run_config(root, {"name": "text-dcgan", "latent_dim": 10, "conditioning_augmentation": True},
-                      {"name": "stackgan", "text_encoder": str(root / "encoder.safetensors")}, steps=steps)  # fmt: skip
+                      {"name": "stackgan", "text_encoder": str(root / "encoder.safetensors"), "wrong_text": "nearest"},
+                      steps=steps)  # fmt: skip
 
 
 def quiet(message):
@@ -76,6 +77,18 @@ def test_conditioning_augmentation_kl_matches_the_closed_form_and_reparametrizes
     torch.testing.assert_close(c, mu + (0.5 * logvar).exp() * eps)
     torch.testing.assert_close(ca(text, eps)[0], c)  # the noise given fixes c
     assert not torch.equal(ca(text)[0], ca(text)[0])  # drawn noise varies
+
+
+def test_nearest_wrong_caption_is_the_most_similar_other_caption():
+    from gankit.text_objectives import nearest_other
+
+    # Captions as (colour, class) codes: 0 and 1 differ only in class, 2 and 3 likewise; 4 repeats 0.
+    text = torch.tensor([[1.0, 0.0, 5.0], [1.0, 0.3, 5.0], [-1.0, 0.0, -5.0], [-1.0, 0.4, -5.0], [1.0, 0.0, 5.0]])
+    assert nearest_other(text).tolist() == [1, 0, 3, 2, 1]  # never itself nor its own copy
+    from gankit.objectives import OBJECTIVES
+
+    with pytest.raises(Exception, match="wrong_text"):
+        OBJECTIVES.resolve({"name": "gan-cls", "wrong_text": "random"}, "objective")
 
 
 # ------------------------------------------------------------------------------------------ models

@@ -5,8 +5,8 @@ with its text encoder, cached), then per batch ``batch_conditions(dataset, index
 image, drawn from the global generator so resume is exact) and hands the result to ``d_step`` where
 class-conditional objectives get labels.
 
-One step of ``gan-cls``, with t the chosen captions' embeddings and t' = t rolled by one in the batch (the
-caption of another image: the "wrong text"):
+One step of ``gan-cls``, with t the chosen captions' embeddings and t' the caption of another image of
+the batch, the "wrong text" (t rolled by one; with ``wrong_text="nearest"`` the most similar one):
 
     D: s_r = D(x, t), s_f = D(G(z, t), t), s_w = D(x, t')       matching-aware (GAN-CLS)
        L_D = (L(s_r, s_f) + L(s_r, s_w)) / 2                    (without matching_aware: L(s_r, s_f))
@@ -40,6 +40,10 @@ class TextOptions(StandardOptions):
     text_encoder: str = ""
     # GAN-CLS: D also learns to score {real image, wrong text} as fake (Reed et al. 2016, section 4.2).
     matching_aware: bool = True
+    # Which caption plays the "wrong text" of an image: "roll" (the next image's in the batch, as Reed et al.
+    # draw any other caption) or "nearest" (the batch's most similar caption of another image, cosine of the
+    # batch-standardized embeddings: a hard negative that often differs in one attribute only).
+    wrong_text: str = "roll"
     # GAN-INT: G also learns from interpolated caption embeddings b t1 + (1 - b) t2 (section 4.3).
     interpolation: bool = False
     interpolation_beta: float = 0.5
@@ -55,6 +59,8 @@ class TextOptions(StandardOptions):
         super().__post_init__()
         if self.r1_weight or self.feature_matching or self.unrolled_steps:
             raise ConfigError("the text objectives do not support r1_weight, feature_matching or unrolled_steps")
+        if self.wrong_text not in ("roll", "nearest"):
+            raise ConfigError(f"objective.wrong_text must be 'roll' or 'nearest', got {self.wrong_text!r}")
         if not 0.0 <= self.interpolation_beta <= 1.0:
             raise ConfigError(f"objective.interpolation_beta must be in [0, 1], got {self.interpolation_beta}")
         if self.kl_weight < 0 or self.unconditional_weight < 0:
@@ -66,6 +72,15 @@ class StackGANOptions(TextOptions):
     kl_weight: float = 2.0  # StackGAN's coefficient of its (element-mean) KL term
     # Stage-II: the Stage-I generator export to refine (frozen); "" trains Stage-I.
     stage1: str = ""
+
+
+@torch.no_grad()
+def nearest_other(text: torch.Tensor) -> torch.Tensor:
+    """For each row of ``text`` (N, T), the index of the most similar other row: cosine similarity after
+    standardizing each number over the batch; rows equal to it (itself, the same caption twice) excluded."""
+    u = torch.nn.functional.normalize((text - text.mean(dim=0)) / text.std(dim=0).clamp_min(1e-6), dim=1)
+    same = (text[:, None, :] == text[None, :, :]).all(dim=-1)
+    return (u @ u.T).masked_fill(same, float("-inf")).argmax(dim=1)
 
 
 def read_export_metadata(path: str) -> dict[str, Any]:
@@ -141,6 +156,10 @@ class TextObjective(StandardObjective):
         logits, h = self.D(x, text, return_features=True)
         return wide(logits), h
 
+    def wrong_captions(self, text: torch.Tensor) -> torch.Tensor:
+        """The mismatched caption embedding of each image: another image's caption of the batch."""
+        return text.roll(1, dims=0) if self.options.wrong_text == "roll" else text[nearest_other(text)]
+
     def unconditional(self, h: torch.Tensor) -> torch.Tensor | None:
         has_head = getattr(self.D, "unconditional_head", None) is not None
         return wide(self.D.unconditional(h)) if has_head and self.options.unconditional_weight > 0 else None
@@ -153,7 +172,7 @@ class TextObjective(StandardObjective):
         real_in, fake_in = self.d_input(real), self.d_input(fake.detach())
         logits_real, h_real = self.score(real_in, text)
         logits_fake, h_fake = self.score(fake_in, text)
-        logits_wrong = wide(self.D.conditional(h_real, text.roll(1, dims=0))) if self.options.matching_aware else None
+        logits_wrong = wide(self.D.conditional(h_real, self.wrong_captions(text))) if self.options.matching_aware else None
         loss = matching_aware_d_loss(self.loss, logits_real, logits_fake, logits_wrong)
         stats = {
             "D(x)": self.loss.d_output(logits_real.detach()).mean(),
