@@ -269,6 +269,9 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path):
     m = row["metrics"]
     assert 0 <= m["all_accuracy_seen"] <= 1 and 0 <= m["retrieval_r1"] <= 1 and np.isfinite(m["fid"])
     assert row["protocol"]["scenes"] == 16 and row["protocol"]["generator_resolution"] == 16
+    confusion = np.array(row["class_confusion"])  # rows: the caption's garment, columns: the one drawn
+    assert confusion.shape == (10, 10) and confusion.sum() == 16
+    assert np.trace(confusion) / 16 == pytest.approx(m["class_accuracy"])
     with pytest.raises(SystemExit, match="draws from text"):
         main(["sample", str(tmp_path / "s1"), "--out", str(tmp_path / "x.png")])
 
