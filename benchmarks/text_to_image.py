@@ -35,6 +35,8 @@ ROWS: dict[str, tuple[str, list[str], str]] = {
     "gan-int-cls-minilm": ("gan-int-cls-captions", ["objective.text_encoder=minilm"],
                            "GAN-INT-CLS on all-MiniLM-L6-v2 caption embeddings (needs gankit[minilm])"),
     "stackgan-stage1": ("stackgan-stage1-captions", [], "StackGAN Stage-I, 32 px"),
+    "stackgan-stage1-nearest": ("stackgan-stage1-captions", ["objective.wrong_text=nearest"],
+                                "StackGAN Stage-I, 32 px, the batch's nearest caption as D's wrong text"),
     "stackgan-stage2": ("stackgan-stage2-captions", [], "StackGAN Stage-II, 32 -> 64 px"),
 }
 
