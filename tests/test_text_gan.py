@@ -272,6 +272,8 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path):
     confusion = np.array(row["class_confusion"])  # rows: the caption's garment, columns: the one drawn
     assert confusion.shape == (10, 10) and confusion.sum() == 16
     assert np.trace(confusion) / 16 == pytest.approx(m["class_accuracy"])
+    real = np.array(row["class_confusion_real_at_generator_resolution"])
+    assert real.sum() == 16 and np.trace(real) / 16 == pytest.approx(row["ceiling_at_generator_resolution"]["class_accuracy"])
     with pytest.raises(SystemExit, match="draws from text"):
         main(["sample", str(tmp_path / "s1"), "--out", str(tmp_path / "x.png")])
 

@@ -90,7 +90,8 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
     confusion: dict = {}
     metrics = consistency_scores(net, fake, truth, confusion)
     ceiling = consistency_scores(net, real, truth)
-    ceiling_here = consistency_scores(net, resize(resize(test.x, resolution), net.resolution), truth)
+    confusion_here: dict = {}
+    ceiling_here = consistency_scores(net, resize(resize(test.x, resolution), net.resolution), truth, confusion_here)
     metrics["fid"] = fid(attribute_features(net, real), attribute_features(net, fake))
     ratios = {f"{k}_to_ceiling": metrics[k] / ceiling[k] if ceiling[k] else float("nan")
               for k in ("all_accuracy", "all_accuracy_seen", "all_accuracy_heldout")}  # fmt: skip
@@ -106,6 +107,7 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
         "ceiling_at_generator_resolution": ceiling_here,
         "ratios": ratios,
         "class_confusion": confusion["class"],  # rows: the caption's class, columns: the classifier's
+        "class_confusion_real_at_generator_resolution": confusion_here["class"],  # the real scenes down and up
         "classifier_report": report,
         "protocol": {
             "data": data, "split": "test", "scenes": len(texts), "caption": "first of each scene", "seed": seed,
