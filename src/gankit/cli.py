@@ -251,16 +251,15 @@ def cmd_evaluate_text(args) -> int:
         print(f"  {name:15s} {m[key]:.3f} / {c[key]:.3f} / {r[key + '_to_ceiling']:.2f}")
     print("  per attribute: " + ", ".join(f"{k.split('_')[0]} {m[k]:.3f}" for k in m if k.endswith("accuracy")
                                            and not k.startswith("all")))  # fmt: skip
+    from gankit.data.captions import CLASSES
+
     for key, what in (("class_confusion", "asked-for garment drawn as another"),
                       ("class_confusion_real_at_generator_resolution", "real scenes at G's resolution, misread")):  # fmt: skip
-        confusion = row[key]
-        misses = sorted(((n, a, b) for a, line in enumerate(confusion) for b, n in enumerate(line) if a != b and n),
-                        reverse=True)[:3]  # fmt: skip
+        counts = row[key]
+        misses = sorted((n, a, b) for a, line in enumerate(counts) for b, n in enumerate(line) if a != b and n)[::-1][:3]
         if misses:
-            from gankit.data.captions import CLASSES
-
-            print(f"  commonest {what}: " + ", ".join(
-                f"{CLASSES[a]} as {CLASSES[b]} {n}/{sum(confusion[a])}" for n, a, b in misses))  # fmt: skip
+            print(f"  commonest {what}: " + ", ".join(f"{CLASSES[a]} as {CLASSES[b]} {n}/{sum(counts[a])}"
+                                                      for n, a, b in misses))  # fmt: skip
     print(f"FID (attribute-classifier features, vs the {row['protocol']['scenes']} real test scenes): {m['fid']:.2f}")
     if "retrieval_r1" in m:
         print(f"retrieval R@1 among 100 captions: {m['retrieval_r1']:.3f} (real test images: {c['retrieval_r1']:.3f})")

@@ -56,15 +56,13 @@ def retrieval_rank1(text_encoder, image_encoder, images: torch.Tensor, captions:
     return hits / len(images)
 
 
-def consistency_scores(net, images: torch.Tensor, attributes: dict, confusion: dict | None = None) -> dict[str, float]:
-    """Consistency of uint8 images already at the classifier's resolution with their scenes' attributes.
-    With ``confusion`` (a dict), also fills confusion["class"]: counts[asked class][predicted class]."""
+def consistency_scores(net, images: torch.Tensor, attributes: dict) -> tuple[dict[str, float], list[list[int]]]:
+    """Consistency of uint8 images already at the classifier's resolution with their scenes' attributes,
+    and the class confusion: counts[scene's class][predicted class]."""
     predicted = predict(net, images)
-    if confusion is not None:
-        counts = np.zeros((HEADS["class"],) * 2, dtype=int)
-        np.add.at(counts, (np.asarray(attributes["class"]), predicted["class"]), 1)
-        confusion["class"] = counts.tolist()
-    return consistency(predicted, {k: attributes[k] for k in HEADS}, attributes["heldout"])
+    confusion = np.zeros((HEADS["class"],) * 2, dtype=int)
+    np.add.at(confusion, (np.asarray(attributes["class"]), predicted["class"]), 1)
+    return consistency(predicted, {k: attributes[k] for k in HEADS}, attributes["heldout"]), confusion.tolist()
 
 
 def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str = "", seed: int = 0,
@@ -87,11 +85,9 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
     generated = torch.from_numpy(pipeline.sample(len(texts), seed=seed, text=texts, progress=True)).permute(0, 3, 1, 2)
     resolution = generated.shape[-1]
     real, fake = resize(test.x, net.resolution), resize(generated, net.resolution)
-    confusion: dict = {}
-    metrics = consistency_scores(net, fake, truth, confusion)
-    ceiling = consistency_scores(net, real, truth)
-    confusion_here: dict = {}
-    ceiling_here = consistency_scores(net, resize(resize(test.x, resolution), net.resolution), truth, confusion_here)
+    metrics, confusion = consistency_scores(net, fake, truth)
+    ceiling, _ = consistency_scores(net, real, truth)
+    ceiling_here, confusion_here = consistency_scores(net, resize(resize(test.x, resolution), net.resolution), truth)
     metrics["fid"] = fid(attribute_features(net, real), attribute_features(net, fake))
     ratios = {f"{k}_to_ceiling": metrics[k] / ceiling[k] if ceiling[k] else float("nan")
               for k in ("all_accuracy", "all_accuracy_seen", "all_accuracy_heldout")}  # fmt: skip
@@ -106,8 +102,8 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
         "ceiling": ceiling,
         "ceiling_at_generator_resolution": ceiling_here,
         "ratios": ratios,
-        "class_confusion": confusion["class"],  # rows: the caption's class, columns: the classifier's
-        "class_confusion_real_at_generator_resolution": confusion_here["class"],  # the real scenes down and up
+        "class_confusion": confusion,  # rows: the caption's class, columns: the classifier's
+        "class_confusion_real_at_generator_resolution": confusion_here,  # the real scenes down and up
         "classifier_report": report,
         "protocol": {
             "data": data, "split": "test", "scenes": len(texts), "caption": "first of each scene", "seed": seed,

@@ -56,8 +56,9 @@ class TextStandardization(nn.Module):
         self.scale.copy_(flat.std(dim=0).clamp_min(1e-6))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ("shift", "scale"):  # a file from before standardization: the identity
-            state_dict.setdefault(prefix + name, torch.zeros_like(self.shift) if name == "shift" else torch.ones_like(self.scale))
+        identity = {"shift": torch.zeros_like(self.shift), "scale": torch.ones_like(self.scale)}
+        for name, value in identity.items():  # a file from before standardization loads as the identity
+            state_dict.setdefault(prefix + name, value)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
