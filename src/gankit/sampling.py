@@ -63,7 +63,7 @@ def condition_noise(n: int, dim: int, seed: int, start: int = 0) -> torch.Tensor
     return torch.from_numpy(np.stack(rows)) if rows and dim else torch.zeros(n, dim)
 
 
-def text_grid_inputs(rows: int, columns: int, latent_dim: int, noise_dim: int, seed: int):
+def caption_grid_latents(rows: int, columns: int, latent_dim: int, noise_dim: int, seed: int):
     """z and conditioning noise of a caption grid: samples 0..columns-1 of ``seed``, repeated for each of
     ``rows`` captions (row-major), so a column keeps its style while the caption changes."""
     z = latents(columns, latent_dim, seed).repeat(rows, 1)
@@ -229,7 +229,7 @@ class GeneratorPipeline:
         """One row per caption, one column per (z, eps) of samples 0..columns-1 of ``seed``: along a row the
         text is fixed and the style varies; down a column the style is fixed and the text varies."""
         phi = self.embed(list(texts)).repeat_interleave(columns, dim=0)
-        z, noise = text_grid_inputs(len(texts), columns, self.latent_dim, self.G.condition_noise_dim, seed)
+        z, noise = caption_grid_latents(len(texts), columns, self.latent_dim, self.G.condition_noise_dim, seed)
         return to_uint8_images(self.generate_text(z, phi, noise).cpu()).numpy()
 
     def inputs(self, n: int, seed: int, start: int = 0, codes: dict[str, float] | None = None) -> torch.Tensor:

@@ -482,10 +482,10 @@ def text_grid_inputs(G: nn.Module, objective, count: int, seed: int, rows: int =
     z and conditioning-augmentation noise down each column (what ``gankit sample RUN --text ...`` draws for
     samples 0..columns-1 of ``seed``). Returns z joined with that noise (``write_samples`` takes it apart),
     the rows' caption embeddings and the number of columns."""
-    from gankit.sampling import text_grid_inputs as grid_latents
+    from gankit.sampling import caption_grid_latents
 
     columns = max(1, count // rows)
-    z, noise = grid_latents(rows, columns, G.latent_dim, G.condition_noise_dim, seed)
+    z, noise = caption_grid_latents(rows, columns, G.latent_dim, G.condition_noise_dim, seed)
     text = objective.grid_conditions(rows).cpu().repeat_interleave(columns, dim=0)
     return torch.cat([z, noise], dim=1), text, columns
 
