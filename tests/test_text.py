@@ -59,7 +59,7 @@ def test_the_joint_embedding_learns_to_match_captions_to_attributes():
     assert torch.equal(scores.argmax(dim=1), labels) and loss.item() < 0.1
 
 
-def test_joint_embedding_trains_on_scenes_saves_and_loads(tmp_path):
+def test_joint_embedding_trains_on_scenes_saves_and_loads(tmp_path, monkeypatch):
     import numpy as np
 
     from gankit.data import Dataset
@@ -81,12 +81,18 @@ def test_joint_embedding_trains_on_scenes_saves_and_loads(tmp_path):
     texts = ["a small red tee in the top left corner", "bottom: a big bag, blue"]
     torch.testing.assert_close(loaded(texts), encoder(texts))
 
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))  # an image encoder alone, beside the kept text encoder
+    before = {k: v.clone() for k, v in loaded.state_dict().items()}
+    kept, psi = train_joint_embedding(data, steps=150, batch_size=32, log=lambda s: None, text_encoder=loaded)
+    assert kept is loaded and all(torch.equal(v, before[k]) for k, v in kept.state_dict().items())
+    assert retrieval_rank1(kept, psi, data, pool=20, trials=100) > 3 * chance
+
 
 def test_cli_trains_an_encoder_on_a_captioned_folder(tmp_path, capsys):
     from PIL import Image
 
     from gankit.cli import main
-    from gankit.text import load_text_encoder
+    from gankit.text import load_image_encoder, load_text_encoder
 
     for k, colour in enumerate(["red", "green", "blue", "white"]):
         Image.new("RGB", (20, 20), colour).save(tmp_path / f"{k}.png")
@@ -97,6 +103,13 @@ def test_cli_trains_an_encoder_on_a_captioned_folder(tmp_path, capsys):
     assert main(args) == 0
     assert "retrieval on the train split" in capsys.readouterr().out
     assert load_text_encoder(out)(["a red square"]).shape == (1, 8)
+    kept = tmp_path / "kept.safetensors"  # the same text encoder, a new image encoder beside it
+    args = ["text", "train-encoder", "--data", str(tmp_path), "--resolution", "16", "--steps", "3", "--batch-size", "4",
+            "--text-encoder", str(out), "--seed", "1", "--out", str(kept)]  # fmt: skip
+    assert main(args) == 0
+    torch.testing.assert_close(load_text_encoder(kept)(["a red square"]), load_text_encoder(out)(["a red square"]))
+    x = torch.rand(2, 3, 16, 16)
+    assert not torch.allclose(load_image_encoder(kept)(x), load_image_encoder(out)(x))
 
 
 def test_caption_embeddings_are_computed_once_and_cached(tmp_path, monkeypatch):

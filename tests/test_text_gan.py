@@ -233,6 +233,47 @@ def test_stackgan_trains_stage1_then_stage2_from_its_export(captioned, tmp_path)
             captioned / "encoder.safetensors")}, resolution=32), tmp_path / "bad", progress=False, log=quiet)
 
 
+def test_matching_term_scores_g_images_with_the_frozen_image_encoder(captioned, tmp_path):
+    from gankit.registry import ConfigError
+    from gankit.text import load_image_encoder, symmetric_structured_loss
+    from gankit.text_objectives import TextObjective, TextOptions
+    from gankit.training import train
+
+    cfg = stage1_config(captioned).to_dict()
+    cfg["objective"]["matching_weight"] = 1.0
+    train(RunConfig.from_dict(cfg), tmp_path / "run", progress=False, log=quiet)
+    row = json.loads((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()[-1])
+    assert row["g_loss_matching"] > 0 and 0 <= row["matching_r1"] <= 1
+
+    torch.manual_seed(0)
+    G = TextDCGANGenerator(16, 3, latent_dim=10, text_dim=12, text_compressed=8, width=8)
+    D = TextDCGANDiscriminator(16, 3, text_dim=12, text_compressed=8, width=8)
+    encoder_file = str(captioned / "encoder.safetensors")
+    objective = TextObjective(TextOptions(text_encoder=encoder_file, matching_weight=2.0), G, D, build_loss({"name": "non-saturating"}))
+    psi = load_image_encoder(encoder_file)
+    fake, text = (torch.rand(6, 3, 16, 16) * 2 - 1).requires_grad_(), torch.randn(6, 12)
+    loss, rank1 = objective.matching(fake, text)  # G's 16 px images are scored at the encoder's 32 px
+    upsampled = torch.nn.functional.interpolate(fake, size=(32, 32), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(loss, symmetric_structured_loss(psi(upsampled), text))
+    scores = psi(upsampled) @ text.T
+    assert rank1 == (scores.argmax(1) == torch.arange(6)).float().mean()
+    loss.backward()
+    assert fake.grad.abs().sum() > 0 and all(p.grad is None for p in objective.image_encoder.parameters())
+    G.train()  # the whole G step: GAN term + 2 x matching term
+    objective.d_step(torch.rand(6, 3, 16, 16) * 2 - 1, torch.randn(6, 10), text)
+    out = objective.g_step(G(torch.randn(6, 10), text))
+    assert out.stats["g_loss_matching"] > 0 and out.loss > 2 * out.stats["g_loss_matching"]
+
+    with pytest.raises(ConfigError, match="matching_weight needs objective.text_encoder"):
+        plain = tmp_path / "plain.safetensors"  # a text encoder saved without its image encoder
+        from gankit.text import load_text_encoder, save_text_encoder
+
+        save_text_encoder(plain, load_text_encoder(encoder_file))
+        TextObjective(TextOptions(text_encoder=str(plain), matching_weight=1.0), G, D, build_loss({"name": "non-saturating"}))
+    with pytest.raises(ConfigError, match=">= 0"):
+        TextOptions(text_encoder=encoder_file, matching_weight=-1.0)
+
+
 def test_text_objectives_refuse_data_without_captions_and_unconditional_models(captioned, tmp_path, tiny_npz):
     from gankit.registry import ConfigError
     from gankit.training import train

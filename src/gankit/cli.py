@@ -377,7 +377,7 @@ def cmd_make_captions(args) -> int:
 def cmd_train_text_encoder(args) -> int:
     from gankit.config import parse_value
     from gankit.data import load_dataset
-    from gankit.text import retrieval_rank1, save_text_encoder, train_joint_embedding
+    from gankit.text import load_text_encoder, retrieval_rank1, save_text_encoder, train_joint_embedding
 
     section = {"name": "captions", "path": args.data, **({"resolution": args.resolution} if args.resolution else {})}
     train = load_dataset(section)
@@ -385,7 +385,9 @@ def cmd_train_text_encoder(args) -> int:
     for item in args.set:
         key, _, value = item.partition("=")
         options[key] = parse_value(value)
-    encoder, image_encoder = train_joint_embedding(train, args.encoder, options, args.steps, args.batch_size, seed=args.seed)
+    fixed = load_text_encoder(args.text_encoder) if args.text_encoder else None
+    encoder, image_encoder = train_joint_embedding(train, args.encoder, options, args.steps, args.batch_size,
+                                                   seed=args.seed, text_encoder=fixed)  # fmt: skip
     save_text_encoder(Path(args.out), encoder, image_encoder)
     from gankit.registry import ConfigError
 
@@ -640,6 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data", required=True, help="a make-captions folder, a captioned image folder or a CSV")
     q.add_argument("--resolution", type=int, help="image side for user data (the built dataset keeps its own)")
     q.add_argument("--encoder", default="word-gru", help="text encoder name (default word-gru)")
+    q.add_argument("--text-encoder", default="", metavar="FILE_OR_NAME",
+                   help="keep this text encoder (a train-encoder file, a text-to-image export, or minilm) as it is "
+                        "and train only the image encoder beside it")  # fmt: skip
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="encoder option, e.g. embed_dim=256")
     q.add_argument("--steps", type=int, default=2000)
     q.add_argument("--batch-size", type=int, default=64)

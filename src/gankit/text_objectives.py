@@ -13,6 +13,10 @@ the batch, the "wrong text" (t rolled by one; with ``wrong_text="nearest"`` the 
     G: L_G = g(D(G(z, t), t))
        + g(D(G(z', b t + (1 - b) t'), b t + (1 - b) t'))         interpolation (GAN-INT, beta = 0.5)
        + kl_weight * KL(N(mu, sigma^2) || N(0, I))              conditioning augmentation (StackGAN)
+       + matching_weight * S(psi(G(z, t)), t)                    image-text matching (off by default)
+
+where S is the structured joint-embedding loss the text encoder was pre-trained with and psi the image
+encoder trained beside it (frozen): a term outside both papers, after AttnGAN's DAMSM loss (Xu et al. 2018).
 
 ``stackgan`` is the same game with StackGAN's defaults (KL weight 2) and, for a D with an unconditional
 head (Stage-II), an image-only term added to both losses. For Stage-II (``objective.stage1`` = the
@@ -54,6 +58,10 @@ class TextOptions(StandardOptions):
     # Center and scale each number of the caption embedding with the training captions' mean and standard
     # deviation before G's and D's first layer on the text (saved in the nets; a frozen Stage-I keeps its own).
     standardize_text: bool = True
+    # Weight of an image-text matching term in G's loss, 0: off. Not in Reed et al. or StackGAN (the idea
+    # of AttnGAN's DAMSM loss, Xu et al. 2018): the structured joint-embedding loss between G's images, seen
+    # by the image encoder saved with objective.text_encoder (frozen), and their captions.
+    matching_weight: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -63,8 +71,8 @@ class TextOptions(StandardOptions):
             raise ConfigError(f"objective.wrong_text must be 'roll' or 'nearest', got {self.wrong_text!r}")
         if not 0.0 <= self.interpolation_beta <= 1.0:
             raise ConfigError(f"objective.interpolation_beta must be in [0, 1], got {self.interpolation_beta}")
-        if self.kl_weight < 0 or self.unconditional_weight < 0:
-            raise ConfigError("objective.kl_weight and unconditional_weight must be >= 0")
+        if self.kl_weight < 0 or self.unconditional_weight < 0 or self.matching_weight < 0:
+            raise ConfigError("objective.kl_weight, unconditional_weight and matching_weight must be >= 0")
 
 
 @dataclasses.dataclass
@@ -103,6 +111,18 @@ def encoder_source(options: TextOptions) -> str:
     raise ConfigError("a text objective needs objective.text_encoder: a file from `gankit text train-encoder`")
 
 
+def matching_image_encoder(options: TextOptions) -> torch.nn.Module:
+    """The frozen image half of the joint embedding objective.text_encoder names, for matching_weight."""
+    from gankit.text import load_image_encoder
+
+    try:
+        net = load_image_encoder(options.text_encoder)
+    except Exception as error:  # no such file, not a text encoder file, or one saved without its image half
+        raise ConfigError("objective.matching_weight needs objective.text_encoder to be a file from "
+                          f"`gankit text train-encoder` (text and image encoder); {error}") from error  # fmt: skip
+    return net.requires_grad_(False)
+
+
 @OBJECTIVES.register("gan-cls", TextOptions, "text-to-image GAN: matching-aware D, interpolation (Reed et al. 2016)")
 class TextObjective(StandardObjective):
     """GAN-CLS, GAN-INT and GAN-INT-CLS (Reed et al. 2016, Algorithm 1 and eq. 5); see the module docstring."""
@@ -118,6 +138,9 @@ class TextObjective(StandardObjective):
         self.text_encoder = load_text_encoder(encoder_source(options))
         self.embeddings: torch.Tensor | None = None
         self.text: torch.Tensor | None = None
+        self.image_encoder = matching_image_encoder(options) if options.matching_weight > 0 else None
+        self.groups: torch.Tensor | None = None  # one id per attribute combination, when the data has them
+        self.batch_groups: torch.Tensor | None = None
 
     @staticmethod
     def complete_model(model: Any, options: TextOptions) -> Any:
@@ -142,6 +165,12 @@ class TextObjective(StandardObjective):
             raise ConfigError(f"objective {self.name!r} needs captioned data (data.name=captions), "
                               f"but {dataset.name!r} has no captions")  # fmt: skip
         self.embeddings = caption_embeddings(self.text_encoder, captions).to(dataset.x.device)
+        if self.image_encoder is not None:
+            from gankit.text import attribute_groups
+
+            self.image_encoder.to(dataset.x.device)
+            groups = attribute_groups(dataset.extras.get("attributes"))
+            self.groups = None if groups is None else groups.to(dataset.x.device)
         if self.options.standardize_text:
             for net in (self.G, self.D):
                 fit_text_standardization(net, self.embeddings)
@@ -149,6 +178,7 @@ class TextObjective(StandardObjective):
     def batch_conditions(self, dataset, index: torch.Tensor) -> torch.Tensor:
         """One caption embedding per image of the batch, the caption drawn uniformly among the image's."""
         choice = torch.randint(self.embeddings.shape[1], (len(index),)).to(index.device)
+        self.batch_groups = None if self.groups is None else self.groups[index]
         return self.embeddings[index, choice]
 
     # ------------------------------------------------------------------ the game
@@ -159,6 +189,21 @@ class TextObjective(StandardObjective):
     def wrong_captions(self, text: torch.Tensor) -> torch.Tensor:
         """The mismatched caption embedding of each image: another image's caption of the batch."""
         return text.roll(1, dims=0) if self.options.wrong_text == "roll" else text[nearest_other(text)]
+
+    def matching(self, fake: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The structured joint-embedding loss of G's images (resized to the image encoder's side) and their
+        captions, and the fraction of images whose own caption scores highest in the batch."""
+        from gankit.text import symmetric_structured_loss
+
+        side = self.image_encoder.shape["resolution"]
+        if fake.shape[-1] != side:
+            fake = torch.nn.functional.interpolate(fake, size=(side, side), mode="bilinear", align_corners=False,
+                                                   antialias=side < fake.shape[-1])  # fmt: skip
+        image, text = wide(self.image_encoder(fake)), wide(text)
+        groups = self.batch_groups if self.batch_groups is not None and len(self.batch_groups) == len(text) else None
+        with torch.no_grad():
+            rank1 = ((image @ text.T).argmax(dim=1) == torch.arange(len(text), device=text.device)).float().mean()
+        return symmetric_structured_loss(image, text, groups), rank1
 
     def unconditional(self, h: torch.Tensor) -> torch.Tensor | None:
         has_head = getattr(self.D, "unconditional_head", None) is not None
@@ -204,6 +249,10 @@ class TextObjective(StandardObjective):
                 term = self.loss.g_loss(self.score(self.d_input(fake_mixed), mixed)[0])
                 loss = loss + term
                 stats["g_loss_interpolated"] = term.detach()
+        if self.image_encoder is not None:
+            term, stats["matching_r1"] = self.matching(fake, text)
+            loss = loss + o.matching_weight * term
+            stats["g_loss_matching"] = term.detach()
         if self.mu is not None:
             kl = kl_to_standard_normal(wide(self.mu), wide(self.logvar))
             stats["kl"] = kl.detach()
