@@ -9,10 +9,13 @@ Needs the captioned scenes (`gankit data make-captions --out data/captions`), th
 encoder (`gankit text train-encoder ... --out data/text-encoder.safetensors`), the attribute classifier
 (`gankit evaluator attributes ... --out data/attributes.safetensors`) and a second joint embedding for
 the retrieval score (`gankit text train-encoder ... --seed 1 --out data/retrieval-encoder.safetensors`).
+The *-matching rows need an image encoder beside the conditioning text encoder: `gankit text
+train-encoder --data data/captions --text-encoder data/text-encoder.safetensors --out
+data/text-encoder-psi.safetensors`.
 
 Each row trains its preset into OUT/<row> on one thread (skipped when OUT/<row>/generator.safetensors
-exists, so runs trained by hand are scored in place; Stage-II reads OUT/stackgan-stage1), then scores
-it with `metrics.text.evaluate_text_generator`: one sample per test scene (2,000) from its first
+exists, so runs trained by hand are scored in place; a Stage-II row reads its Stage-I row's folder, see
+STAGE1), then scores it with `metrics.text.evaluate_text_generator`: one sample per test scene (2,000) from its first
 caption. Writes OUT/results.md (table), OUT/<row>/text_metrics.json and OUT/captions.png: for 8 test
 captions (4 with a seen (class, colour) pair, 4 held-out), the real scene and each row's sample.
 """
@@ -28,17 +31,26 @@ import sys
 import time
 from pathlib import Path
 
-# row -> (preset, overrides, what it is)
+# row -> (preset, overrides, what it is); Stage-II rows also name the row of their Stage-I (STAGE1)
+NEAREST = ["objective.wrong_text=nearest"]
+MATCHING = [*NEAREST, "objective.text_encoder=data/text-encoder-psi.safetensors", "objective.matching_weight=0.2"]
 ROWS: dict[str, tuple[str, list[str], str]] = {
     "gan-cls": ("gan-int-cls-captions", ["objective.interpolation=false"], "GAN-CLS (matching-aware D)"),
     "gan-int-cls": ("gan-int-cls-captions", [], "GAN-INT-CLS (+ interpolated captions)"),
     "gan-int-cls-minilm": ("gan-int-cls-captions", ["objective.text_encoder=minilm"],
                            "GAN-INT-CLS on all-MiniLM-L6-v2 caption embeddings (needs gankit[minilm])"),
     "stackgan-stage1": ("stackgan-stage1-captions", [], "StackGAN Stage-I, 32 px"),
-    "stackgan-stage1-nearest": ("stackgan-stage1-captions", ["objective.wrong_text=nearest"],
+    "stackgan-stage1-nearest": ("stackgan-stage1-captions", NEAREST,
                                 "StackGAN Stage-I, 32 px, the batch's nearest caption as D's wrong text"),
+    "stackgan-stage1-nearest-12k": ("stackgan-stage1-captions", [*NEAREST, "train.steps=12000"],
+                                    "the same, 12,000 steps"),
+    "stackgan-stage1-matching": ("stackgan-stage1-captions", MATCHING,
+                                 "Stage-I, nearest wrong text, + image-text matching term (weight 0.2)"),
     "stackgan-stage2": ("stackgan-stage2-captions", [], "StackGAN Stage-II, 32 -> 64 px"),
+    "stackgan-stage2-matching": ("stackgan-stage2-captions", MATCHING,
+                                 "Stage-II on stackgan-stage1-nearest-12k, + image-text matching term (weight 0.2)"),
 }
+STAGE1 = {"stackgan-stage2": "stackgan-stage1", "stackgan-stage2-matching": "stackgan-stage1-nearest-12k"}
 
 
 def train_row(row: str, folder: Path, out: Path, data: str, overrides: list[str]) -> float:
@@ -46,8 +58,8 @@ def train_row(row: str, folder: Path, out: Path, data: str, overrides: list[str]
 
     preset, settings, _ = ROWS[row]
     paths = [f"data.path={data}"]
-    if row == "stackgan-stage2":
-        paths.append(f"objective.stage1={out / 'stackgan-stage1'}")
+    if row in STAGE1:
+        paths.append(f"objective.stage1={out / STAGE1[row]}")
     start = time.perf_counter()
     train(load_config(preset, settings + paths + ["train.tensorboard=false"] + overrides), folder, progress=False)
     return time.perf_counter() - start
