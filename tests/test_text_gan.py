@@ -217,8 +217,8 @@ def test_stackgan_trains_stage1_then_stage2_from_its_export(captioned, tmp_path)
     stage1 = train(stage1_config(captioned), tmp_path / "s1", progress=False, log=quiet)
     row = json.loads((tmp_path / "s1" / "train_log.jsonl").read_text().splitlines()[-1])
     assert row["kl"] > 0
-    cfg = run_config(captioned, {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1},
-                     {"name": "stackgan", "stage1": str(tmp_path / "s1")}, resolution=32)  # fmt: skip
+    model = {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1}
+    cfg = run_config(captioned, model, {"name": "stackgan", "stage1": str(tmp_path / "s1")}, resolution=32)
     train(cfg, tmp_path / "s2", progress=False, log=quiet)
     saved = json.loads((tmp_path / "s2" / "config.json").read_text())["model"]
     assert saved["stage1"]["conditioning_augmentation"] and saved["latent_dim"] == 10 and saved["text_dim"] == 12
@@ -228,6 +228,17 @@ def test_stackgan_trains_stage1_then_stage2_from_its_export(captioned, tmp_path)
     for name, value in one.G.state_dict().items():  # Stage-I is frozen inside Stage-II
         torch.testing.assert_close(two.G.stage1.state_dict()[name], value, rtol=0, atol=0)
     assert two.sample(2, text="a big blue bag at the bottom").shape == (2, 32, 32, 3)
+    same = {"name": "stackgan", "stage1": str(tmp_path / "s1"), "text_encoder": str(captioned / "encoder.safetensors")}
+    train(run_config(captioned, model, same, resolution=32, steps=1), tmp_path / "s2b", progress=False, log=quiet)
+    from gankit.text import load_text_encoder, save_text_encoder
+
+    other = load_text_encoder(captioned / "encoder.safetensors")
+    with torch.no_grad():
+        other.out.bias.add_(1.0)
+    save_text_encoder(tmp_path / "other.safetensors", other)
+    with pytest.raises(Exception, match="not the text encoder the Stage-I export carries"):
+        train(run_config(captioned, model, {**same, "text_encoder": str(tmp_path / "other.safetensors")}, resolution=32),
+              tmp_path / "s2c", progress=False, log=quiet)  # fmt: skip
     with pytest.raises(Exception, match="objective.stage1"):
         train(run_config(captioned, {"name": "stackgan-stage2"}, {"name": "stackgan", "text_encoder": str(
             captioned / "encoder.safetensors")}, resolution=32), tmp_path / "bad", progress=False, log=quiet)

@@ -123,6 +123,16 @@ def matching_image_encoder(options: TextOptions) -> torch.nn.Module:
     return net.requires_grad_(False)
 
 
+def same_text_encoder(a, b) -> bool:
+    """Whether two loaded text encoders embed captions alike: same registry name, options, vocabulary, weights."""
+    from gankit.text import text_encoder_metadata
+
+    if text_encoder_metadata(a) != text_encoder_metadata(b):
+        return False
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 @OBJECTIVES.register("gan-cls", TextOptions, "text-to-image GAN: matching-aware D, interpolation (Reed et al. 2016)")
 class TextObjective(StandardObjective):
     """GAN-CLS, GAN-INT and GAN-INT-CLS (Reed et al. 2016, Algorithm 1 and eq. 5); see the module docstring."""
@@ -279,7 +289,12 @@ class StackGANObjective(TextObjective):
 
             if not hasattr(G, "stage1"):
                 raise ConfigError("objective.stage1 is set: the model must be stackgan-stage2")
-            G.stage1.load_state_dict(load_generator(options.stage1).G.state_dict())
+            stage1 = load_generator(options.stage1)
+            G.stage1.load_state_dict(stage1.G.state_dict())
+            if not same_text_encoder(self.text_encoder, stage1.text_encoder):
+                raise ConfigError(f"objective.text_encoder ({options.text_encoder}) is not the text encoder the Stage-I "
+                                  "export carries: the frozen Stage-I would get captions embedded another way; "
+                                  "leave it unset or name a file with the same text encoder")  # fmt: skip
         elif hasattr(G, "stage1"):
             raise ConfigError("model stackgan-stage2 needs objective.stage1: the Stage-I generator export")
         if not getattr(G, "condition_noise_dim", 0):
