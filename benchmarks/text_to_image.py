@@ -46,6 +46,8 @@ ROWS: dict[str, tuple[str, list[str], str]] = {
                                     "the same, 12,000 steps"),
     "stackgan-stage1-nearest-16k": ("stackgan-stage1-captions", [*NEAREST, "train.steps=16000"],
                                     "the same, 16,000 steps"),
+    "stackgan-stage1-nearest-20k": ("stackgan-stage1-captions", [*NEAREST, "train.steps=20000"],
+                                    "the same, 20,000 steps"),
     "stackgan-stage1-matching": ("stackgan-stage1-captions", MATCHING,
                                  "Stage-I, nearest wrong text, + image-text matching term (weight 0.2)"),
     "stackgan-stage2": ("stackgan-stage2-captions", [], "StackGAN Stage-II, 32 -> 64 px"),
