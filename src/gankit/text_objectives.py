@@ -210,10 +210,9 @@ class TextObjective(StandardObjective):
             fake = torch.nn.functional.interpolate(fake, size=(side, side), mode="bilinear", align_corners=False,
                                                    antialias=side < fake.shape[-1])  # fmt: skip
         image, text = wide(self.image_encoder(fake)), wide(text)
-        groups = self.batch_groups if self.batch_groups is not None and len(self.batch_groups) == len(text) else None
         with torch.no_grad():
             rank1 = ((image @ text.T).argmax(dim=1) == torch.arange(len(text), device=text.device)).float().mean()
-        return symmetric_structured_loss(image, text, groups), rank1
+        return symmetric_structured_loss(image, text, self.batch_groups), rank1
 
     def unconditional(self, h: torch.Tensor) -> torch.Tensor | None:
         has_head = getattr(self.D, "unconditional_head", None) is not None
@@ -291,7 +290,7 @@ class StackGANObjective(TextObjective):
                 raise ConfigError("objective.stage1 is set: the model must be stackgan-stage2")
             stage1 = load_generator(options.stage1)
             G.stage1.load_state_dict(stage1.G.state_dict())
-            if not same_text_encoder(self.text_encoder, stage1.text_encoder):
+            if options.text_encoder and not same_text_encoder(self.text_encoder, stage1.text_encoder):
                 raise ConfigError(f"objective.text_encoder ({options.text_encoder}) is not the text encoder the Stage-I "
                                   "export carries: the frozen Stage-I would get captions embedded another way; "
                                   "leave it unset or name a file with the same text encoder")  # fmt: skip
