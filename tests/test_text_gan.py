@@ -244,6 +244,64 @@ def test_stackgan_trains_stage1_then_stage2_from_its_export(captioned, tmp_path)
             captioned / "encoder.safetensors")}, resolution=32), tmp_path / "bad", progress=False, log=quiet)
 
 
+def test_ema_of_g_for_stackgan_turns_on_in_a_continuation_and_keeps_stage1_frozen(captioned, tmp_path):
+    from gankit.checkpoint import list_checkpoints, read_tensors
+    from gankit.sampling import load_generator
+    from gankit.training import train
+
+    def with_train(cfg, **train_options):
+        return RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], **train_options}})
+
+    train(stage1_config(captioned), tmp_path / "plain", progress=False, log=quiet)  # 2 steps, no EMA
+    said = []
+    train(with_train(stage1_config(captioned, steps=4), ema_decay=0.5), tmp_path / "plain", resume=True,
+          progress=False, log=said.append)  # fmt: skip
+    assert any("EMA of G starts from G's weights at step 2" in line for line in said)
+    train(stage1_config(captioned, steps=4), tmp_path / "no-ema", progress=False, log=quiet)
+    last = {name: read_tensors(list_checkpoints(tmp_path / name / "checkpoints")[-1][1], "gankit-checkpoint-1")[0]
+            for name in ("plain", "no-ema")}  # fmt: skip
+    for name, value in last["no-ema"].items():  # the EMA's BatchNorm pass leaves the training RNG alone
+        if name.startswith(("G.", "D.")):
+            torch.testing.assert_close(last["plain"][name], value, rtol=0, atol=0, msg=name)
+    ema = load_generator(tmp_path / "plain")
+    assert ema.ema and not torch.equal(ema.G.decoder.net[1].running_mean, torch.zeros_like(ema.G.decoder.net[1].running_mean))
+    assert not torch.equal(ema.G.decoder.net[0].weight, load_generator(tmp_path / "no-ema").G.decoder.net[0].weight)
+
+    model = {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1}
+    cfg = run_config(captioned, model, {"name": "stackgan", "stage1": str(tmp_path / "no-ema")}, resolution=32)
+    train(with_train(cfg, ema_decay=0.9), tmp_path / "s2", progress=False, log=quiet)
+    stage2 = load_generator(tmp_path / "s2")
+    assert stage2.ema
+    for name, value in load_generator(tmp_path / "no-ema").G.state_dict().items():  # statistics included
+        torch.testing.assert_close(stage2.G.stage1.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+def test_condition_noise_scale_draws_closer_to_the_caption_mean(captioned, tmp_path):
+    from gankit.sampling import condition_noise, latents, load_generator
+    from gankit.training import train
+
+    train(stage1_config(captioned), tmp_path / "s1", progress=False, log=quiet)
+    text = "a small red sandal in the top left corner"
+    paper, mean = load_generator(tmp_path / "s1"), load_generator(tmp_path / "s1", condition_noise_scale=0.0)
+    phi = paper.embed([text] * 3)
+    z, eps = latents(3, paper.latent_dim, 4), condition_noise(3, paper.G.condition_noise_dim, 4)
+    with torch.no_grad():
+        expected = paper.G(z, phi, torch.zeros_like(eps))
+        default = paper.G(z, phi, eps)
+    from gankit.data import to_uint8_images
+
+    np.testing.assert_array_equal(mean.sample(3, text=text, seed=4), to_uint8_images(expected).numpy())
+    np.testing.assert_array_equal(paper.sample(3, text=text, seed=4), to_uint8_images(default).numpy())
+    assert not np.array_equal(mean.sample(3, text=text, seed=4), paper.sample(3, text=text, seed=4))
+    with pytest.raises(ValueError, match=">= 0"):
+        paper.set_condition_noise_scale(-1.0)
+    gan_cls = run_config(captioned, {"name": "text-dcgan", "latent_dim": 10},
+                         {"name": "gan-cls", "text_encoder": str(captioned / "encoder.safetensors")}, steps=1)  # fmt: skip
+    train(gan_cls, tmp_path / "cls", progress=False, log=quiet)
+    with pytest.raises(ValueError, match="has none"):
+        load_generator(tmp_path / "cls", condition_noise_scale=0.5)
+
+
 def test_matching_term_scores_g_images_with_the_frozen_image_encoder(captioned, tmp_path):
     from gankit.registry import ConfigError
     from gankit.text import load_image_encoder, symmetric_structured_loss
@@ -328,6 +386,11 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path):
     assert real.sum() == 16 and np.trace(real) / 16 == pytest.approx(row["ceiling_at_generator_resolution"]["class_accuracy"])
     with pytest.raises(SystemExit, match="draws from text"):
         main(["sample", str(tmp_path / "s1"), "--out", str(tmp_path / "x.png")])
+    assert main(["evaluate-text", str(tmp_path / "s1"), "--attributes", str(tmp_path / "attributes.safetensors"),
+                 "--condition-noise-scale", "0"]) == 0  # fmt: skip
+    row = json.loads((tmp_path / "s1" / "text_metrics-condition-noise-0.json").read_text())
+    assert row["protocol"]["condition_noise_scale"] == 0.0 and "retrieval_r1" not in row["metrics"]
+    assert json.loads((tmp_path / "s1" / "text_metrics.json").read_text())["protocol"]["condition_noise_scale"] == 1.0
 
 
 def test_the_pretrained_minilm_encoder_conditions_a_gan(captioned, tmp_path):

@@ -39,7 +39,7 @@ def cmd_sample(args) -> int:
     from gankit.images import image_grid, save_picture, scatter_plot
     from gankit.sampling import load_generator
 
-    pipeline = load_generator(args.source, device=args.device)
+    pipeline = load_generator(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
     labels = parse_labels(args.labels, pipeline.num_classes)
     texts = args.text or []
     if pipeline.text_encoder is None and texts:
@@ -239,13 +239,16 @@ def cmd_evaluate_text(args) -> int:
     from gankit.metrics.text import evaluate_text_generator
     from gankit.sampling import load_generator
 
-    pipeline = load_generator(args.source, device=args.device)
+    pipeline = load_generator(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
     if pipeline.text_encoder is None:
         raise SystemExit("gankit evaluate-text: the generator is not text-to-image (gan-cls or stackgan run)")
     data = args.data or pipeline.config.data.get("path")
     row = evaluate_text_generator(pipeline, data, args.attributes, args.retrieval, args.seed, args.limit)
     m, c, r = row["metrics"], row["ceiling"], row["ratios"]
-    print("text consistency (all four attributes right), generated / real test (ceiling) / ratio:")
+    drawn = f"step {pipeline.step}{', EMA of G' if pipeline.ema else ''}"
+    if pipeline.condition_noise_scale != 1.0:
+        drawn += f", conditioning noise x {pipeline.condition_noise_scale:g}"
+    print(f"text consistency (all four attributes right; {drawn}), generated / real test (ceiling) / ratio:")
     for key, name in (("all_accuracy", "all scenes"), ("all_accuracy_seen", "seen pairs"),
                       ("all_accuracy_heldout", "held-out pairs")):  # fmt: skip
         print(f"  {name:15s} {m[key]:.3f} / {c[key]:.3f} / {r[key + '_to_ceiling']:.2f}")
@@ -264,7 +267,8 @@ def cmd_evaluate_text(args) -> int:
     if "retrieval_r1" in m:
         print(f"retrieval R@1 among 100 captions: {m['retrieval_r1']:.3f} (real test images: {c['retrieval_r1']:.3f})")
     folder = run_folder_of(Path(args.source))
-    out = Path(args.out) if args.out else (folder or Path(".")) / "text_metrics.json"
+    scale = "" if pipeline.condition_noise_scale == 1.0 else f"-condition-noise-{pipeline.condition_noise_scale:g}"
+    out = Path(args.out) if args.out else (folder or Path(".")) / f"text_metrics{scale}.json"
     atomic_write_text(out, json.dumps(row, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
@@ -274,7 +278,7 @@ def cmd_interpolate(args) -> int:
     from gankit.analysis import latent
     from gankit.sampling import load_generator
 
-    pipeline = load_generator(args.source, device=args.device)
+    pipeline = load_generator(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
     if args.text:
         if len(args.text) < 2:
             raise SystemExit("gankit interpolate: give at least two --text captions to interpolate between")
@@ -482,6 +486,10 @@ def cmd_visualize(args) -> int:
     return 0
 
 
+CONDITION_NOISE_HELP = ("StackGAN: scale of the conditioning-augmentation noise when drawing (c = mu + sigma * "
+                        "scale * eps); 1 is the paper's sampling, 0 uses the mean mu: truer to the caption, less varied")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gankit import __version__
 
@@ -509,6 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
     p.set_defaults(run=cmd_sample)
 
     p = sub.add_parser("evaluate", help="score a generator (FID, KID, IS, PRDC, modes) with its protocol")
@@ -537,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="score the first N test scenes only")
     p.add_argument("--out", help="JSON row (default: text_metrics.json in the run folder)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
     p.set_defaults(run=cmd_evaluate_text)
 
     p = sub.add_parser("interpolate", help="interpolate between seeds, or the paper's 9-point latent walk")
@@ -551,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=4, help="with --text: rows, each with its own fixed z")
     p.add_argument("--out", default="interpolation.png", help="grid PNG; the GIF and JSON go beside it")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
     p.set_defaults(run=cmd_interpolate)
 
     p = sub.add_parser("traverse", help="InfoGAN: rows of fixed noise, columns sweeping one latent code")

@@ -127,7 +127,7 @@ class GeneratorPipeline:
     """A generator ready to sample: ``pipeline.sample(64, seed=0)``."""
 
     def __init__(self, G: nn.Module, config: RunConfig, step: int, ema: bool, device: torch.device,
-                 text_encoder: nn.Module | None = None):  # fmt: skip
+                 text_encoder: nn.Module | None = None, condition_noise_scale: float = 1.0):  # fmt: skip
         self.G = G.to(device).eval().requires_grad_(False)
         self.config, self.step, self.ema, self.device = config, step, ema, device
         self.latent_dim = int(config.model["latent_dim"])
@@ -135,6 +135,8 @@ class GeneratorPipeline:
         self.codes = code_layout(config)  # InfoGAN: the code part of G's input, else None
         # Text-to-image: the encoder the export carries; G takes caption embeddings (and CA noise).
         self.text_encoder = None if text_encoder is None else text_encoder.to(device).eval()
+        self.condition_noise_scale = 1.0
+        self.set_condition_noise_scale(condition_noise_scale)
         if self.text_encoder is not None:
             self.kind = "images"
         else:
@@ -203,10 +205,23 @@ class GeneratorPipeline:
         """Caption embeddings phi(t) (N, text_dim) from the export's text encoder."""
         return self.text_encoder(texts).float()
 
+    def set_condition_noise_scale(self, scale: float) -> None:
+        """Scale StackGAN's conditioning-augmentation noise at sampling time: c = mu + sigma * (scale * eps).
+        1 is the paper's sampling; 0 conditions every sample on the mean mu (truer to the caption, less varied:
+        a truncation of the condition, as BigGAN's truncation trick is one of z). Every text-to-image draw
+        (samples, grids, interpolations, evaluate-text) goes through it."""
+        if not scale >= 0:  # also refuses NaN
+            raise ValueError(f"condition_noise_scale must be >= 0, got {scale}")
+        if scale != 1.0 and not getattr(self.G, "condition_noise_dim", 0):
+            raise ValueError("condition_noise_scale applies to StackGAN's conditioning augmentation; this generator "
+                             "has none (a gan-cls G conditions on the compressed caption without noise)")  # fmt: skip
+        self.condition_noise_scale = float(scale)
+
     @torch.inference_mode()
     def generate_text(self, z: torch.Tensor, embeddings: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """G(z, phi(t), eps) as floats in [-1, 1] (N, C, H, W)."""
-        return self.G(z.to(self.device), embeddings.to(self.device), noise.to(self.device)).float()
+        """G(z, phi(t), eps * condition_noise_scale) as floats in [-1, 1] (N, C, H, W)."""
+        noise = noise.to(self.device) * self.condition_noise_scale
+        return self.G(z.to(self.device), embeddings.to(self.device), noise).float()
 
     def sample_text(self, n: int, text, seed: int = 0, batch_size: int = 256, start: int = 0, progress: bool = False,
                     embeddings: torch.Tensor | None = None) -> np.ndarray:  # fmt: skip
@@ -287,8 +302,10 @@ def find_generator_file(path: Path) -> Path:
     return path
 
 
-def load_generator(path: str | Path, device: str = "cpu", ema: bool = True) -> GeneratorPipeline:
-    """Load G from an export, a run folder or a checkpoint (EMA weights when present and ``ema``)."""
+def load_generator(path: str | Path, device: str = "cpu", ema: bool = True,
+                   condition_noise_scale: float = 1.0) -> GeneratorPipeline:  # fmt: skip
+    """Load G from an export, a run folder or a checkpoint (EMA weights when present and ``ema``).
+    ``condition_noise_scale``: see :meth:`GeneratorPipeline.set_condition_noise_scale` (StackGAN only)."""
     file = find_generator_file(Path(path))
     kind = read_metadata(file).get("format")
     if kind == FORMAT_GENERATOR:
@@ -318,7 +335,8 @@ def load_generator(path: str | Path, device: str = "cpu", ema: bool = True) -> G
         G.load_state_dict(state)
     except RuntimeError as error:
         raise CheckpointError(f"{file}: weights do not fit the model its config describes ({error})") from error
-    return GeneratorPipeline(G, config, int(metadata["step"]), is_ema, resolve_device(device), text_encoder)
+    return GeneratorPipeline(G, config, int(metadata["step"]), is_ema, resolve_device(device), text_encoder,
+                             condition_noise_scale)  # fmt: skip
 
 
 def load_discriminator(path: str | Path, device: str = "cpu") -> tuple[nn.Module, RunConfig, int]:

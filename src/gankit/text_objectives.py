@@ -191,6 +191,16 @@ class TextObjective(StandardObjective):
         self.batch_groups = None if self.groups is None else self.groups[index]
         return self.embeddings[index, choice]
 
+    def sample_conditions(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """G's inputs after z for ``n`` random training captions, drawn from ``generator`` only (the global
+        RNG is left alone): caption embeddings and conditioning-augmentation noise. Used to re-estimate the
+        BatchNorm statistics of G's EMA."""
+        device = self.embeddings.device
+        index = torch.randint(self.embeddings.shape[0], (n,), generator=generator, device=device)
+        choice = torch.randint(self.embeddings.shape[1], (n,), generator=generator, device=device)
+        noise = torch.randn(n, self.G.condition_noise_dim, generator=generator, device=device)
+        return self.embeddings[index, choice], noise
+
     # ------------------------------------------------------------------ the game
     def score(self, x: torch.Tensor, text: torch.Tensor):
         logits, h = self.D(x, text, return_features=True)

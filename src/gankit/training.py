@@ -84,8 +84,9 @@ class EMA:
     before it is sampled or exported.
     """
 
-    def __init__(self, G: nn.Module, decay: float, layout=None):
+    def __init__(self, G: nn.Module, decay: float, layout=None, conditions=None):
         self.decay, self.layout = decay, layout  # layout: InfoGAN's codes, part of G's input
+        self.conditions = conditions  # text-to-image: (n, generator) -> G's inputs after z
         self.model = copy.deepcopy(G).eval().requires_grad_(False)
 
     @torch.no_grad()
@@ -96,17 +97,19 @@ class EMA:
 
     @torch.no_grad()
     def recalibrate(self, latent_dim: int, batch_size: int, seed: int, device: torch.device, batches: int = 16) -> None:
-        recalibrate_batchnorm(self.model, latent_dim, batch_size, seed, device, batches, self.layout)
+        recalibrate_batchnorm(self.model, latent_dim, batch_size, seed, device, batches, self.layout, self.conditions)
 
 
 @torch.no_grad()
 def recalibrate_batchnorm(
-    G: nn.Module, latent_dim: int, batch_size: int, seed: int, device: torch.device, batches: int = 16, layout=None
+    G: nn.Module, latent_dim: int, batch_size: int, seed: int, device: torch.device, batches: int = 16, layout=None,
+    conditions=None,
 ) -> None:
     """Set G's BatchNorm running statistics to their average over ``batches`` fresh batches.
 
     The latents come from their own generator seeded with ``seed``, so the result
-    depends only on G's weights.
+    depends only on G's weights (and, for a text-to-image G, on the training captions:
+    ``conditions(n, generator)`` gives G's inputs after z, drawn from that generator).
     """
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules()):
         return
@@ -117,7 +120,10 @@ def recalibrate_batchnorm(
             z = torch.randn(batch_size, latent_dim, device=device, generator=generator)
             if layout is not None:  # InfoGAN: the last entries are codes, drawn as in training
                 z = layout.join(z, layout.sample(batch_size, generator, device))
-            G(z) if labels is None else G(z, labels)
+            if conditions is not None:
+                G(z, *conditions(batch_size, generator))
+            else:
+                G(z) if labels is None else G(z, labels)
 
 
 def make_optimizer(module: nn.Module, lr: float, betas: tuple[float, float], device: torch.device):
@@ -217,12 +223,14 @@ def train(
     opt_D = make_optimizer(D, cfg.lr_d, betas, device)
     objective = build_objective(config.objective, G, D, build_loss(config.loss), opt_D)
     text_encoder = getattr(objective, "text_encoder", None)  # text-to-image: G's conditions are caption embeddings
+    conditions = None
     if text_encoder is not None:
-        if cfg.ema_decay > 0 or cfg.eval_every:
-            raise TrainingError("train.ema_decay and train.eval_every are not supported for text-to-image objectives "
-                                "yet; set them to 0 and score the export with gankit evaluate-text")  # fmt: skip
+        if cfg.eval_every:
+            raise TrainingError("train.eval_every is not supported for text-to-image objectives yet; set it to 0 "
+                                "and score the export with gankit evaluate-text")  # fmt: skip
         objective.attach(dataset)
-    ema = EMA(G, cfg.ema_decay, code_layout(config)) if cfg.ema_decay > 0 else None
+        conditions = objective.sample_conditions
+    ema = EMA(G, cfg.ema_decay, code_layout(config), conditions) if cfg.ema_decay > 0 else None
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
     stream = BatchStream(dataset, cfg.batch_size, cfg.seed)
     latent_dim = model_options.latent_dim
@@ -239,7 +247,7 @@ def train(
 
     step, batches = 0, 0
     if resume:
-        step, batches = load_checkpoint(existing[-1][1], G, D, ema, opt_G, opt_D, z_generator, device)
+        step, batches = load_checkpoint(existing[-1][1], G, D, ema, opt_G, opt_D, z_generator, device, log)
         for optimizer, lr in ((opt_G, cfg.lr_g), (opt_D, cfg.lr_d)):
             for group in optimizer.param_groups:
                 group["lr"], group["betas"] = lr, betas
@@ -581,15 +589,15 @@ def save_checkpoint(folder, config, step, batches, G, D, ema, opt_G, opt_D, z_ge
     return path
 
 
-def load_checkpoint(path, G, D, ema, opt_G, opt_D, z_generator, device) -> tuple[int, int]:
+def load_checkpoint(path, G, D, ema, opt_G, opt_D, z_generator, device, log=print) -> tuple[int, int]:
     tensors, metadata = read_tensors(path, FORMAT_CHECKPOINT)
     G.load_state_dict(unprefixed("G", tensors))
     D.load_state_dict(unprefixed("D", tensors))
     if ema is not None:
         ema_state = unprefixed("G_ema", tensors)
-        if not ema_state:
-            raise TrainingError(f"{path} has no EMA weights but train.ema_decay > 0; resume with ema_decay=0")
-        ema.model.load_state_dict(ema_state)
+        if not ema_state:  # EMA turned on for a continuation: the average starts from G's weights here
+            log(f"{path.name} has no EMA weights: the EMA of G starts from G's weights at step {metadata['step']}")
+        ema.model.load_state_dict(ema_state or G.state_dict())
     optimizer_from_tensors("opt_G", opt_G, {k: v.to(device) for k, v in tensors.items()}, metadata["opt_G.param_groups"])
     optimizer_from_tensors("opt_D", opt_D, {k: v.to(device) for k, v in tensors.items()}, metadata["opt_D.param_groups"])
     set_rng_state(tensors, z_generator, device)

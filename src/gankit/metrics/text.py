@@ -109,6 +109,7 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
             "data": data, "split": "test", "scenes": len(texts), "caption": "first of each scene", "seed": seed,
             "generator_resolution": resolution, "classifier": attributes, "classifier_resolution": net.resolution,
             "fid_features": "attribute classifier, last 4x4 map flattened", "fid_reference": "the same test scenes",
-            "retrieval": retrieval or None, "retrieval_pool": 100, "step": pipeline.step, "gankit_version": __version__,
+            "retrieval": retrieval or None, "retrieval_pool": 100, "step": pipeline.step, "ema_generator": pipeline.ema,
+            "condition_noise_scale": pipeline.condition_noise_scale, "gankit_version": __version__,
         },
     }  # fmt: skip

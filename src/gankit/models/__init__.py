@@ -182,13 +182,15 @@ def averaged_batchnorm(net: nn.Module):
     to the plain average over the batches it sees. On exit the momenta and the mode are restored.
 
     Used after training (or to give EMA weights statistics of their own): the exponential running
-    averages lag the last optimizer steps."""
-    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta, was_training = [m.momentum for m in norms], net.training
+    averages lag the last optimizer steps. A BatchNorm that stays in eval mode when ``net`` is put in
+    train mode belongs to a frozen part (StackGAN Stage-II's Stage-I) and keeps its statistics."""
+    was_training = net.training
+    net.train()
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative average
-    net.train()
     try:
         with torch.no_grad():
             yield norms
