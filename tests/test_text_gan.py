@@ -391,6 +391,11 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path):
     row = json.loads((tmp_path / "s1" / "text_metrics-condition-noise-0.json").read_text())
     assert row["protocol"]["condition_noise_scale"] == 0.0 and "retrieval_r1" not in row["metrics"]
     assert json.loads((tmp_path / "s1" / "text_metrics.json").read_text())["protocol"]["condition_noise_scale"] == 1.0
+    checkpoint = tmp_path / "s1" / "checkpoints" / "ckpt-00000002.safetensors"
+    assert main(["evaluate-text", str(checkpoint), "--attributes", str(tmp_path / "attributes.safetensors"),
+                 "--no-ema"]) == 0  # fmt: skip
+    row = json.loads((tmp_path / "s1" / "text_metrics-step2-no-ema.json").read_text())
+    assert row["protocol"]["step"] == 2 and row["protocol"]["ema_generator"] is False
 
 
 def test_the_pretrained_minilm_encoder_conditions_a_gan(captioned, tmp_path):

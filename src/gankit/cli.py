@@ -39,7 +39,8 @@ def cmd_sample(args) -> int:
     from gankit.images import image_grid, save_picture, scatter_plot
     from gankit.sampling import load_generator
 
-    pipeline = load_generator(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
+    pipeline = load_generator(args.source, device=args.device, ema=args.ema,
+                              condition_noise_scale=args.condition_noise_scale)
     labels = parse_labels(args.labels, pipeline.num_classes)
     texts = args.text or []
     if pipeline.text_encoder is None and texts:
@@ -239,7 +240,8 @@ def cmd_evaluate_text(args) -> int:
     from gankit.metrics.text import evaluate_text_generator
     from gankit.sampling import load_generator
 
-    pipeline = load_generator(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
+    pipeline = load_generator(args.source, device=args.device, ema=args.ema,
+                              condition_noise_scale=args.condition_noise_scale)
     if pipeline.text_encoder is None:
         raise SystemExit("gankit evaluate-text: the generator is not text-to-image (gan-cls or stackgan run)")
     data = args.data or pipeline.config.data.get("path")
@@ -267,8 +269,10 @@ def cmd_evaluate_text(args) -> int:
     if "retrieval_r1" in m:
         print(f"retrieval R@1 among 100 captions: {m['retrieval_r1']:.3f} (real test images: {c['retrieval_r1']:.3f})")
     folder = run_folder_of(Path(args.source))
-    scale = "" if pipeline.condition_noise_scale == 1.0 else f"-condition-noise-{pipeline.condition_noise_scale:g}"
-    out = Path(args.out) if args.out else (folder or Path(".")) / f"text_metrics{scale}.json"
+    suffix = f"-step{pipeline.step}" if Path(args.source).name.startswith("ckpt-") else ""  # not the export's file
+    suffix += "" if args.ema else "-no-ema"
+    suffix += "" if pipeline.condition_noise_scale == 1.0 else f"-condition-noise-{pipeline.condition_noise_scale:g}"
+    out = Path(args.out) if args.out else (folder or Path(".")) / f"text_metrics{suffix}.json"
     atomic_write_text(out, json.dumps(row, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
@@ -486,6 +490,7 @@ def cmd_visualize(args) -> int:
     return 0
 
 
+NO_EMA_HELP = "a checkpoint that holds an EMA of G: use the raw G instead (exports hold one of the two)"
 CONDITION_NOISE_HELP = ("StackGAN: scale of the conditioning-augmentation noise when drawing (c = mu + sigma * "
                         "scale * eps); 1 is the paper's sampling, 0 uses the mean mu: truer to the caption, less varied")
 
@@ -518,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
+    p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
     p.set_defaults(run=cmd_sample)
 
     p = sub.add_parser("evaluate", help="score a generator (FID, KID, IS, PRDC, modes) with its protocol")
@@ -547,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="JSON row (default: text_metrics.json in the run folder)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
+    p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
     p.set_defaults(run=cmd_evaluate_text)
 
     p = sub.add_parser("interpolate", help="interpolate between seeds, or the paper's 9-point latent walk")
