@@ -4,6 +4,7 @@ does StackGAN's Stage-II improve on Stage-I?
     python benchmarks/text_to_image.py [--rows gan-int-cls,stackgan-stage1,stackgan-stage2]
         [--data data/captions] [--attributes data/attributes.safetensors]
         [--retrieval data/retrieval-encoder.safetensors] [--out runs/text-to-image] [--set key=value ...]
+        [--condition-noise-scale S]
 
 Needs the captioned scenes (`gankit data make-captions --out data/captions`), the conditioning text
 encoder (`gankit text train-encoder ... --out data/text-encoder.safetensors`), the attribute classifier
@@ -16,7 +17,8 @@ data/text-encoder-psi.safetensors`.
 Each row trains its preset into OUT/<row> on one thread (skipped when OUT/<row>/generator.safetensors
 exists, so runs trained by hand are scored in place; a Stage-II row reads its Stage-I row's folder, see
 STAGE1), then scores it with `metrics.text.evaluate_text_generator`: one sample per test scene (2,000) from its first
-caption. Writes OUT/results.md (table), OUT/<row>/text_metrics.json and OUT/captions.png: for 8 test
+caption (StackGAN rows: conditioning noise times S, default 1 as in the paper; 0 draws from the
+caption's mean mu). Writes OUT/results.md (table), OUT/<row>/text_metrics.json and OUT/captions.png: for 8 test
 captions (4 with a seen (class, colour) pair, 4 held-out), the real scene and each row's sample.
 """
 
@@ -96,6 +98,8 @@ def main() -> int:
     parser.add_argument("--retrieval", default="data/retrieval-encoder.safetensors")
     parser.add_argument("--out", default="runs/text-to-image")
     parser.add_argument("--set", action="append", default=[], help="override for every row, e.g. train.steps=100")
+    parser.add_argument("--condition-noise-scale", type=float, default=1.0,
+                        help="StackGAN rows: sample with c = mu + sigma * S * eps (1: the paper; 0: the mean)")
     args = parser.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     unknown = [r for r in rows if r not in ROWS]
@@ -117,9 +121,13 @@ def main() -> int:
         if not (folder / "generator.safetensors").is_file():
             seconds = train_row(row, folder, out, args.data, args.set)
         pipeline = pipelines[row] = load_generator(folder)
+        if getattr(pipeline.G, "condition_noise_dim", 0):  # StackGAN; GAN-CLS has no conditioning noise
+            pipeline.set_condition_noise_scale(args.condition_noise_scale)
         result = evaluate_text_generator(pipeline, args.data, args.attributes, args.retrieval)
-        result.update(row=row, preset=ROWS[row][0], train_seconds=seconds)
-        (folder / "text_metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        noise = f"{args.condition_noise_scale:g}" if getattr(pipeline.G, "condition_noise_dim", 0) else "(no CA)"
+        result.update(row=row, preset=ROWS[row][0], train_seconds=seconds, noise=noise)
+        scale = "" if args.condition_noise_scale == 1.0 else f"-condition-noise-{args.condition_noise_scale:g}"
+        (folder / f"text_metrics{scale}.json").write_text(json.dumps(result, indent=2) + "\n")
         results.append(result)
     test = load_dataset({"name": "captions", "path": args.data, "split": "test"})
     panel(pipelines, test, out)
@@ -129,21 +137,22 @@ def main() -> int:
         f"Text-to-image on the captioned scenes, {datetime.date.today()}, {platform.machine()} CPU, one thread per run.",
         f"Command: python {' '.join(sys.argv)}",
         "",
-        "| row | steps | train s | all / seen / held-out consistency | seen / ceiling | held-out / ceiling "
+        "| row | steps | train s | EMA | noise x | all / seen / held-out consistency | seen / ceiling | held-out / ceiling "
         "| class, colour, size, position | FID | R@1 |",
-        "|---|---:|---:|---|---:|---:|---|---:|---:|",
+        "|---|---:|---:|---|---:|---|---:|---:|---|---:|---:|",
     ]
     for r in results:
         m, q = r["metrics"], r["ratios"]
         seconds = f"{r['train_seconds']:.0f}" if r["train_seconds"] else "(earlier)"
         lines.append(
-            f"| {r['row']} | {r['protocol']['step']} | {seconds} | {m['all_accuracy']:.3f} / {m['all_accuracy_seen']:.3f} / "
+            f"| {r['row']} | {r['protocol']['step']} | {seconds} | {'yes' if r['protocol']['ema_generator'] else 'no'} | "
+            f"{r['noise']} | {m['all_accuracy']:.3f} / {m['all_accuracy_seen']:.3f} / "
             f"{m['all_accuracy_heldout']:.3f} | {q['all_accuracy_seen_to_ceiling']:.2f} | "
             f"{q['all_accuracy_heldout_to_ceiling']:.2f} | {m['class_accuracy']:.2f}, {m['colour_accuracy']:.2f}, "
             f"{m['size_accuracy']:.2f}, {m['position_accuracy']:.2f} | {m['fid']:.2f} | {m.get('retrieval_r1', float('nan')):.3f} |"
         )  # fmt: skip
     lines += [
-        f"| real test scenes (ceiling) | | | {c['all_accuracy']:.3f} / {c['all_accuracy_seen']:.3f} / "
+        f"| real test scenes (ceiling) | | | | | {c['all_accuracy']:.3f} / {c['all_accuracy_seen']:.3f} / "
         f"{c['all_accuracy_heldout']:.3f} | | | {c['class_accuracy']:.2f}, {c['colour_accuracy']:.2f}, "
         f"{c['size_accuracy']:.2f}, {c['position_accuracy']:.2f} | | {c.get('retrieval_r1', float('nan')):.3f} |",
         "",
