@@ -125,10 +125,11 @@ def main() -> int:
         if not (folder / "generator.safetensors").is_file():
             seconds = train_row(row, folder, out, args.data, args.set)
         pipeline = pipelines[row] = load_generator(folder)
-        if getattr(pipeline.G, "condition_noise_dim", 0):  # StackGAN; GAN-CLS has no conditioning noise
+        augmented = bool(getattr(pipeline.G, "condition_noise_dim", 0))  # StackGAN; GAN-CLS has no conditioning noise
+        if augmented:
             pipeline.set_condition_noise_scale(args.condition_noise_scale)
         result = evaluate_text_generator(pipeline, args.data, args.attributes, args.retrieval)
-        noise = f"{args.condition_noise_scale:g}" if getattr(pipeline.G, "condition_noise_dim", 0) else "(no CA)"
+        noise = f"{args.condition_noise_scale:g}" if augmented else "(no CA)"
         result.update(row=row, preset=ROWS[row][0], train_seconds=seconds, noise=noise)
         scale = "" if args.condition_noise_scale == 1.0 else f"-condition-noise-{args.condition_noise_scale:g}"
         (folder / f"text_metrics{scale}.json").write_text(json.dumps(result, indent=2) + "\n")

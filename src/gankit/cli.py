@@ -550,7 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="make-captions folder (default: the run's data.path)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="score the first N test scenes only")
-    p.add_argument("--out", help="JSON row (default: text_metrics.json in the run folder)")
+    p.add_argument("--out", help="JSON row (default: the run folder's text_metrics.json; -stepN, -no-ema and "
+                   "-condition-noise-S are added to the name for a checkpoint, --no-ema and S != 1)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
     p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
