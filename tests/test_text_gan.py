@@ -41,6 +41,11 @@ def run_config(root, model: dict, objective: dict, resolution: int = 16, steps: 
     })  # fmt: skip
 
 
+def with_train(cfg: RunConfig, **train_options) -> RunConfig:
+    """``cfg`` with its train section updated."""
+    return RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], **train_options}})
+
+
 def stage1_config(root, steps=2):
     return run_config(root, {"name": "text-dcgan", "latent_dim": 10, "conditioning_augmentation": True},
                       {"name": "stackgan", "text_encoder": str(root / "encoder.safetensors"), "wrong_text": "nearest"},
@@ -176,7 +181,7 @@ def test_gan_int_cls_trains_resumes_exactly_and_samples_from_any_text(captioned,
     result = train(cfg, tmp_path / "whole", progress=False, log=quiet)
     row = json.loads((tmp_path / "whole" / "train_log.jsonl").read_text().splitlines()[-1])
     assert {"D(x,wrong)", "g_loss_interpolated"} <= set(row) and np.isfinite(row["d_loss"])
-    two = RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "steps": 2}})
+    two = with_train(cfg, steps=2)
     train(two, tmp_path / "split", progress=False, log=quiet)
     train(cfg, tmp_path / "split", resume=True, progress=False, log=quiet)
     a = read_tensors(list_checkpoints(tmp_path / "whole" / "checkpoints")[-1][1], "gankit-checkpoint-1")[0]
@@ -248,9 +253,6 @@ def test_ema_of_g_for_stackgan_turns_on_in_a_continuation_and_keeps_stage1_froze
     from gankit.checkpoint import list_checkpoints, read_tensors
     from gankit.sampling import load_generator
     from gankit.training import train
-
-    def with_train(cfg, **train_options):
-        return RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], **train_options}})
 
     train(stage1_config(captioned), tmp_path / "plain", progress=False, log=quiet)  # 2 steps, no EMA
     said = []
