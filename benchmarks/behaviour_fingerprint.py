@@ -178,8 +178,9 @@ def fingerprint(fixtures: Path | None = None, only: list[str] | None = None) -> 
         return result
 
 
-def compare(old: dict, new: dict) -> list[str]:
-    problems = []
+def compare(old: dict, new: dict) -> tuple[list[str], list[str]]:
+    """(differences, notes): tensors a checkpoint gained (kept in the file, not changed) are notes."""
+    problems, notes = [], []
     for name in old:
         if name not in new:
             problems.append(f"{name}: not run")
@@ -188,10 +189,13 @@ def compare(old: dict, new: dict) -> list[str]:
             if old[name][part] != new[name][part]:
                 problems.append(f"{name}: {part} differs: {old[name][part]} != {new[name][part]}")
         a, b = old[name]["checkpoint"], new[name]["checkpoint"]
-        for key in sorted(set(a) | set(b)):
-            if a.get(key) != b.get(key):
-                problems.append(f"{name}: checkpoint tensor {key}: {a.get(key)} != {b.get(key)}")
-    return problems
+        changed = sorted(k for k in a if a[k] != b.get(k))
+        if changed:
+            problems.append(f"{name}: {len(changed)} checkpoint tensors differ, e.g. {', '.join(changed[:4])}")
+        added = sorted(set(b) - set(a))
+        if added:
+            notes.append(f"{name}: the checkpoint also holds {len(added)} tensors: {', '.join(added[:3])}, ...")
+    return problems, notes
 
 
 def main() -> int:
@@ -209,7 +213,8 @@ def main() -> int:
         old = json.loads(Path(args.compare).read_text())
         if args.only:
             old = {k: v for k, v in old.items() if k in result}
-        problems = compare(old, result)
+        problems, notes = compare(old, result)
+        print("\n".join(notes))
         print("\n".join(problems) if problems else f"identical: {len(old)} families (logs, checkpoints, samples, resume)")
         return 1 if problems else 0
     return 0

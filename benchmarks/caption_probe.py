@@ -42,7 +42,7 @@ def wrong_text_differences(embeddings, attributes, mode: str, batches: int = 50,
     the garment alone, or in nothing."""
     import torch
 
-    from gankit.text_objectives import nearest_other
+    from gankit.variants.gan_cls import nearest_other
 
     table = torch.stack([torch.as_tensor(attributes[a]) for a in ATTRIBUTES], dim=1)
     generator = torch.Generator().manual_seed(0)

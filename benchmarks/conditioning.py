@@ -56,7 +56,7 @@ def train_row(row: str, seconds: float, folder: Path, overrides: list[str]) -> N
 def score_row(row: str, folder: Path) -> dict:
     from gankit import load_generator
     from gankit.images import image_grid, save_picture
-    from gankit.metrics.evaluate import evaluate_generator
+    from gankit.metrics.evaluation import evaluate_generator
 
     pipeline = load_generator(folder)
     result = evaluate_generator(pipeline, ROWS[row][1], num_samples=NUM_SAMPLES)
@@ -136,7 +136,7 @@ def main() -> None:
     failed = [r for r in rows if not (out / r / "generator.safetensors").is_file()]
     if failed:
         raise SystemExit(f"training failed for {failed}; see their logs in {out}")
-    from gankit.metrics.evaluate import evaluate_real_vs_real
+    from gankit.metrics.evaluation import evaluate_real_vs_real
 
     floors = {}
     results = []

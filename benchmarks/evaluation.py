@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import gankit
-from gankit.metrics.evaluate import evaluate_generator, evaluate_real_vs_real, format_table
+from gankit.metrics.evaluation import evaluate_generator, evaluate_real_vs_real, format_table
 
 
 def main() -> None:

@@ -63,7 +63,7 @@ def run_one(job: tuple[str, str, int, int, str]) -> dict:
     import torch
 
     from gankit import load_config, load_generator, train
-    from gankit.metrics.evaluate import evaluate_generator
+    from gankit.metrics.evaluation import evaluate_generator
 
     dataset, name, seed, steps, folder = job
     folder = Path(folder)

@@ -46,7 +46,7 @@ NUM_SAMPLES = 10000
 
 def run_row(technique: str, budget: float, out: Path) -> dict:
     from gankit import load_config, load_generator, train
-    from gankit.metrics.evaluate import evaluate_generator
+    from gankit.metrics.evaluation import evaluate_generator
 
     folder = out / technique
     result_path = folder / "result.json"
@@ -116,7 +116,7 @@ def main() -> None:
         parser.error(f"unknown {unknown}; techniques: {', '.join(TECHNIQUES)}")
     import torch
 
-    from gankit.metrics.evaluate import evaluate_real_vs_real
+    from gankit.metrics.evaluation import evaluate_real_vs_real
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)

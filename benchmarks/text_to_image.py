@@ -81,7 +81,7 @@ def panel(pipelines: dict, test, out: Path) -> None:
     import torch
 
     from gankit.images import image_grid, save_picture
-    from gankit.metrics.text import resize
+    from gankit.metrics.text_consistency import resize
 
     heldout = test.extras["attributes"]["heldout"]
     chosen = [*np.flatnonzero(~heldout)[:4], *np.flatnonzero(heldout)[:4]]
@@ -115,7 +115,7 @@ def main() -> int:
     torch.set_num_threads(1)
     from gankit import load_generator
     from gankit.data import load_dataset
-    from gankit.metrics.text import evaluate_text_generator
+    from gankit.metrics.text_consistency import evaluate_text_generator
 
     out = Path(args.out)
     results, pipelines = [], {}

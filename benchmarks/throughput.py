@@ -29,7 +29,7 @@ from canonical import canonical_step, make_optimizers  # noqa: E402
 
 import gankit  # noqa: E402
 from gankit.data import load_dataset  # noqa: E402
-from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from gankit.networks.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 
 BATCH = 128
 WARMUP = 25

@@ -1,7 +1,6 @@
-import json
-
 import numpy as np
 import pytest
+from helpers import tiny_overrides
 
 
 @pytest.fixture
@@ -24,24 +23,3 @@ def tiny_run(tmp_path, tiny_npz):
     overrides = tiny_overrides(tiny_npz, steps=2) + ["model.init_std=0.3"]
     train(load_config(None, overrides), out, progress=False, log=lambda s: None)
     return out
-
-
-def tiny_overrides(npz_path, steps=4, **train):
-    """Settings for a seconds-long run on the tiny .npz data with a small DCGAN."""
-    values = {
-        "data.name": "npz",
-        "data.path": str(npz_path),
-        "model.name": "dcgan",
-        "model.g_width": 8,
-        "model.d_width": 8,
-        "model.latent_dim": 16,
-        "train.steps": steps,
-        "train.batch_size": 8,
-        "train.log_every": 2,
-        "train.sample_every": 2,
-        "train.checkpoint_every": 2,
-        "train.sample_grid": 4,
-        "train.tensorboard": False,
-        **{f"train.{k}": v for k, v in train.items()},
-    }
-    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in values.items()]

@@ -6,7 +6,7 @@ import torch
 from gankit import load_generator
 from gankit.analysis.latent import arithmetic, concept_latents, lerp, path, slerp, smoothness
 from gankit.cli import main
-from gankit.sampling import latents
+from gankit.seeding import latents
 
 
 def test_slerp_endpoints_and_norms():

@@ -5,7 +5,7 @@ import torch
 
 from gankit.analysis.probe import LinearSVM, discriminator_features, run_probe, subset
 from gankit.cli import main
-from gankit.models.dcgan import DCGANDiscriminator
+from gankit.networks.dcgan import DCGANDiscriminator
 
 
 def test_linear_svm_separates_separable_classes():

@@ -5,7 +5,7 @@ from torch import nn
 
 from gankit.analysis.visualize import GuidedActivation, guided_copy, input_gradients, visualize_channels
 from gankit.cli import main
-from gankit.models.dcgan import DCGANDiscriminator
+from gankit.networks.dcgan import DCGANDiscriminator
 
 
 def test_guided_relu_passes_only_positive_gradients_through_positive_inputs():

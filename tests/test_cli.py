@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import tiny_overrides
+from helpers import tiny_overrides
 from PIL import Image
 
 from gankit.cli import main

@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_overrides
+from helpers import tiny_overrides
 
 from gankit import load_config, load_generator, train
 from gankit.cli import main
 from gankit.losses import build_loss
-from gankit.models import MODELS, DataSpec
-from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from gankit.models.mlp import MLPDiscriminator, MLPGenerator
-from gankit.objectives import build_objective
+from gankit.networks import MODELS, DataSpec
+from gankit.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from gankit.networks.mlp import MLPDiscriminator, MLPGenerator
+from gankit.variants import build_objective
 from gankit.registry import ConfigError
 
 CONDITIONAL = ["model.num_classes=null", "objective.name=conditional"]
@@ -112,7 +112,7 @@ def test_one_training_run_per_objective(tmp_path, tiny_npz, extra):
 
 
 def test_conditional_resume_is_exact(tmp_path, tiny_npz):
-    from test_techniques import assert_resume_is_exact
+    from helpers import assert_resume_is_exact
 
     assert_resume_is_exact(tmp_path, tiny_overrides(tiny_npz) + ACGAN)
 

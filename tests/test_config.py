@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from gankit.models import MODELS
+from gankit.networks import MODELS
 
 from gankit.config import RunConfig, apply_overrides, load_config, preset_names, read_preset
 from gankit.registry import ConfigError

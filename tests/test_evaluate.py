@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_overrides
+from helpers import tiny_overrides
 
 from gankit import load_config, load_generator, train
-from gankit.checkpoint import CheckpointError
+from gankit.files import CheckpointError
 from gankit.cli import main
-from gankit.metrics.evaluate import evaluate_generator, evaluate_real_vs_real, parse_metrics
-from gankit.metrics.evaluator import EvaluatorTraining, augment, load_evaluator, save_evaluator, train_evaluator
+from gankit.metrics.evaluation import evaluate_generator, evaluate_real_vs_real, parse_metrics
+from gankit.metrics.classifier import EvaluatorTraining, augment, load_evaluator, save_evaluator, train_evaluator
 from gankit.metrics.extractors import build_extractor
 from gankit.registry import ConfigError
 
@@ -147,7 +147,7 @@ def test_evaluator_on_an_image_folder_holds_out_a_test_tenth(tmp_path):
 
 
 def test_table_gives_ratios_only_where_they_mean_something():
-    from gankit.metrics.evaluate import format_table
+    from gankit.metrics.evaluation import format_table
 
     protocol = {"extractor": "evaluator", "weights_sha256": "ab" * 32, "num_generated": 10, "num_reference": 10,
                 "reference": {"split": "train"}, "seed": 0}  # fmt: skip

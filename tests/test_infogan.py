@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_overrides
+from helpers import tiny_overrides
 
 from gankit import load_config, load_generator, train
 from gankit.cli import main
-from gankit.codes import CodeLayout
+from gankit.variants.infogan import CodeLayout
 from gankit.registry import ConfigError
 
 INFOGAN = ["objective.name=infogan", "objective.categorical=[4]", "objective.continuous=1", "objective.binary=1"]
@@ -34,11 +34,15 @@ def test_layout_sizes_draws_and_setting_codes():
 
 
 def test_noise_std_scales_only_the_noise_entries():
-    from gankit.sampling import generator_inputs, latents
+    from gankit.seeding import latents
+    from gankit.variants.infogan import CodeCondition
 
-    layout = CodeLayout((4,), continuous=1, noise_std=0.1)
-    z = generator_inputs(6, 12, seed=3, layout=layout)
-    plain = generator_inputs(6, 12, seed=3, layout=CodeLayout((4,), continuous=1))
+    def inputs(layout):  # G's first inputs for samples 0..5 of seed 3
+        condition = CodeCondition(layout)
+        return condition.latent_input(latents(6, 12, 3), condition.sample(6, 3))
+
+    z = inputs(CodeLayout((4,), continuous=1, noise_std=0.1))
+    plain = inputs(CodeLayout((4,), continuous=1))
     torch.testing.assert_close(z[:, :7], 0.1 * latents(6, 12, 3)[:, :7])
     assert torch.equal(z[:, 7:], plain[:, 7:])  # the codes are untouched
     with pytest.raises(ConfigError, match="noise_std must be > 0"):
@@ -76,7 +80,7 @@ def test_information_term_falls_where_the_code_is_recoverable(tmp_path):
 
 
 def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz):
-    from test_techniques import assert_resume_is_exact
+    from helpers import assert_resume_is_exact
 
     base = tiny_overrides(tiny_npz) + INFOGAN
     assert_resume_is_exact(tmp_path, base)
@@ -111,7 +115,7 @@ def _bar(width: int, shift_per_row: float = 0.0, level: int = 255, size: int = 1
 
 
 def test_image_statistics_on_drawn_bars():
-    from gankit.analysis.codes import image_statistics
+    from gankit.metrics.code_monotonicity import image_statistics
 
     stats = image_statistics(np.stack([_bar(2), _bar(6), _bar(2, 0.5), _bar(2, -0.5), _bar(2, level=100)]))
     assert stats["width"][1] > 2 * stats["width"][0]
@@ -126,7 +130,7 @@ def test_image_statistics_on_drawn_bars():
 def test_spearman_rows_matches_scipy_and_handles_ties():
     from scipy.stats import spearmanr
 
-    from gankit.analysis.codes import spearman_rows
+    from gankit.metrics.code_monotonicity import spearman_rows
 
     rng = np.random.default_rng(0)
     values = np.linspace(-2, 2, 9)
@@ -141,7 +145,7 @@ def test_spearman_rows_matches_scipy_and_handles_ties():
 
 
 def test_monotonicity_scores_a_code_that_widens_and_one_that_does_nothing():
-    from gankit.analysis.codes import monotonicity
+    from gankit.metrics.code_monotonicity import monotonicity
 
     values = [-1, 0, 1, 2]
     widening = np.stack([_bar(w + r % 2) for r in range(3) for w in (2, 4, 6, 8)])

@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec
-from gankit.models.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
-from gankit.models.mlp import Maxout, MLPDiscriminator, MLPGenerator
+from gankit.networks import MODELS, DataSpec
+from gankit.networks.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
+from gankit.networks.mlp import Maxout, MLPDiscriminator, MLPGenerator
 from gankit.registry import ConfigError
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from gankit import load_generator
-from gankit.checkpoint import CheckpointError
-from gankit.sampling import latents
+from gankit.files import CheckpointError
+from gankit.seeding import latents
 
 
 @pytest.fixture

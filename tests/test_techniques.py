@@ -1,20 +1,23 @@
 """Stability techniques: each layer or loss on tiny inputs, and a training run with it switched on."""
 
+import dataclasses
 import copy
 import json
 
 import pytest
 import torch
-from conftest import tiny_overrides
+from helpers import assert_resume_is_exact, tiny_overrides
 from torch import nn
 
 from gankit import load_config, train
-from gankit.checkpoint import FORMAT_CHECKPOINT, list_checkpoints, read_tensors
+from gankit.files import read_tensors
+from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
 from gankit.losses import build_loss, r1_penalty
-from gankit.models import MinibatchStd, apply_spectral_norm
-from gankit.models.dcgan import DCGANDiscriminator
-from gankit.models.mlp import MLPDiscriminator
-from gankit.objectives import StandardObjective, StandardOptions
+from gankit.networks import MinibatchStd, apply_spectral_norm
+from gankit.networks.dcgan import DCGANDiscriminator
+from gankit.networks.mlp import MLPDiscriminator
+from gankit.variants import StepContext
+from gankit.variants.standard import StandardObjective, StandardOptions
 from gankit.registry import ConfigError
 
 
@@ -80,22 +83,9 @@ def test_every_technique_trains_and_resumes_exactly(tmp_path, tiny_npz, model):
     assert "r1" in rows[0] and rows[0]["instance_noise"] > 0
 
 
-def assert_resume_is_exact(tmp_path, base):
-    """4 steps straight and 2 + resume + 2 give bit-identical checkpoints."""
-    run = lambda name, steps, resume=False: train(  # noqa: E731
-        load_config(None, [o.replace("train.steps=4", f"train.steps={steps}") for o in base]),
-        tmp_path / name, resume=resume, progress=False, log=lambda s: None)
-    run("straight", 4)
-    run("split", 2)
-    run("split", 4, resume=True)
-    a, b = (read_tensors(list_checkpoints(tmp_path / n / "checkpoints")[-1][1], FORMAT_CHECKPOINT)[0] for n in ("straight", "split"))
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-
-
 def test_minibatch_std_group_size_is_checked():
     with pytest.raises(ConfigError, match="group size of at least 2"):
-        from gankit.models import MODELS, DataSpec
+        from gankit.networks import MODELS, DataSpec
 
         entry, options = MODELS.resolve({"name": "dcgan", "d_minibatch_std": 1}, "model")
         entry.factory.complete(options, DataSpec("images", (1, 16, 16)))
@@ -122,9 +112,10 @@ def test_feature_matching_loss_is_zero_when_fake_features_match():
                                   build_loss({"name": "non-saturating"}))  # fmt: skip
     x = torch.randn(6, 1, 16, 16)
     D.eval()  # BatchNorm with running statistics: the same input gives the same features
-    objective.d_step(x, x)  # G is the identity, so the "fake" batch is the real one
-    assert objective.g_step(x.clone().requires_grad_(True)).loss.item() == pytest.approx(0.0, abs=1e-10)
-    assert objective.g_step(x + 1).loss.item() > 0
+    ctx = StepContext(x, x)
+    objective.d_step(ctx)  # G is the identity, so the "fake" batch is the real one
+    assert objective.g_step(dataclasses.replace(ctx, fake=x.clone().requires_grad_(True))).loss.item() == pytest.approx(0.0, abs=1e-10)
+    assert objective.g_step(dataclasses.replace(ctx, fake=x + 1)).loss.item() > 0
 
 
 @pytest.mark.parametrize("extra", [["model.d_pack=2"], ["objective.feature_matching=true"],
@@ -192,17 +183,18 @@ def test_unrolled_lookahead_matches_real_adam_steps_and_leaves_d_alone():
 
 def test_unrolled_second_order_gradient_is_the_true_gradient():
     objective, real, fake = _unrolled_setup(second_order=True)
-    objective.d_step(real, fake)  # stores the real batch the look-ahead uses (G is the identity)
+    ctx = StepContext(real, fake)  # the look-ahead uses the step's real batch (G is the identity)
+    objective.d_step(ctx)
 
     def g_loss(points):
-        return objective.g_step(points).loss
+        return objective.g_step(dataclasses.replace(ctx, fake=points)).loss
 
     torch.autograd.gradcheck(g_loss, (fake.clone().requires_grad_(True),), eps=1e-6, atol=1e-6)
     first = _unrolled_setup(second_order=False)[0]
-    first.d_step(real, fake)
+    first.d_step(ctx)
     x = fake.clone().requires_grad_(True)
     full = torch.autograd.grad(g_loss(x), x)[0]
-    partial = torch.autograd.grad(first.g_step(x).loss, x)[0]
+    partial = torch.autograd.grad(first.g_step(dataclasses.replace(ctx, fake=x)).loss, x)[0]
     assert not torch.allclose(full, partial, atol=1e-6)  # the second term is there and matters
 
 

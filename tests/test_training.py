@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_overrides
+from helpers import tiny_overrides
 
-from gankit.checkpoint import list_checkpoints, read_tensors, FORMAT_CHECKPOINT
+from gankit.files import read_tensors
+from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
 from gankit.config import load_config
 from gankit.losses import LOSSES
 from gankit.training import Divergence, TrainingError, train
@@ -127,7 +128,7 @@ def test_trainer_update_equals_the_canonical_dcgan_step(tmp_path, tiny_npz):
     from canonical import canonical_step, make_optimizers
 
     from gankit.data import BatchStream, load_dataset
-    from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
+    from gankit.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 
     config = load_config(None, tiny_overrides(tiny_npz, steps=3))
     train(config, tmp_path / "g", progress=False, log=lambda s: None)
@@ -162,12 +163,13 @@ def test_tensorboard_events_when_installed(tmp_path, tiny_npz):
 
 
 def test_batchnorm_recalibration_matches_the_population_statistics():
-    from gankit.models.dcgan import DCGANGenerator
-    from gankit.training import recalibrate_batchnorm
+    from gankit.networks.dcgan import DCGANGenerator
+    from gankit.training.ema import recalibrate_batchnorm
+    from gankit.variants import Condition
 
     torch.manual_seed(0)
     G = DCGANGenerator(16, 1, latent_dim=8, width=4).eval()
-    recalibrate_batchnorm(G, 8, batch_size=32, seed=5, device=torch.device("cpu"), batches=4)
+    recalibrate_batchnorm(G, Condition(), 8, batch_size=32, seed=5, device=torch.device("cpu"), batches=4)
     generator = torch.Generator().manual_seed(5)
     z = torch.cat([torch.randn(32, 8, generator=generator) for _ in range(4)])
     with torch.no_grad():
@@ -180,11 +182,12 @@ def test_batchnorm_recalibration_matches_the_population_statistics():
 def test_ema_decay_warms_up():
     from torch import nn
 
-    from gankit.training import EMA
+    from gankit.training.ema import EMA
+    from gankit.variants import Condition
 
     G = nn.Linear(1, 1, bias=False)
     nn.init.zeros_(G.weight)
-    ema = EMA(G, decay=0.999)
+    ema = EMA(G, decay=0.999, condition=Condition())
     nn.init.ones_(G.weight)
     ema.update(G, step=0)  # decay min(0.999, 1/10) = 0.1: mostly the new weights
     assert ema.model.weight.item() == pytest.approx(0.9)

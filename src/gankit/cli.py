@@ -37,7 +37,7 @@ def default_run_dir(source: str) -> Path:
 
 def cmd_sample(args) -> int:
     from gankit.images import image_grid, save_picture, scatter_plot
-    from gankit.sampling import load_generator
+    from gankit.inference import load_generator
 
     pipeline = load_generator(args.source, device=args.device, ema=args.ema,
                               condition_noise_scale=args.condition_noise_scale)
@@ -108,19 +108,19 @@ def cmd_list(args) -> int:
     from gankit.config import preset_names, read_preset
     from gankit.data import DATASETS
     from gankit.losses import LOSSES
-    from gankit.models import MODELS
-    from gankit.objectives import OBJECTIVES
+    from gankit.networks import MODELS
+    from gankit.variants import VARIANTS
 
-    from gankit.text import TEXT_ENCODERS
+    from gankit.networks.text_encoders import TEXT_ENCODERS
 
-    registries = (("models", MODELS), ("losses", LOSSES), ("objectives", OBJECTIVES), ("datasets", DATASETS),
+    registries = (("models", MODELS), ("losses", LOSSES), ("objectives", VARIANTS), ("datasets", DATASETS),
                   ("text encoders", TEXT_ENCODERS))  # fmt: skip
     for title, registry in registries:
         print(f"{title}:")
         for entry in registry.items():
             print(f"  {entry.name:16s} {entry.summary}")
-    from gankit.metrics.evaluate import METRICS
-    from gankit.metrics.evaluator import builtin_evaluators
+    from gankit.metrics.evaluation import METRICS
+    from gankit.metrics.classifier import builtin_evaluators
     from gankit.metrics.extractors import EXTRACTORS
 
     print("feature extractors:")
@@ -138,8 +138,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from gankit.checkpoint import list_checkpoints
-    from gankit.sampling import load_generator
+    from gankit.formats import list_checkpoints
+    from gankit.inference import load_generator
 
     pipeline = load_generator(args.source)
     info = pipeline.info()
@@ -156,7 +156,7 @@ def cmd_info(args) -> int:
 
 def cmd_evaluator_train(args) -> int:
     from gankit.config import apply_overrides
-    from gankit.metrics.evaluator import EvaluatorTraining, save_evaluator, train_evaluator
+    from gankit.metrics.classifier import EvaluatorTraining, save_evaluator, train_evaluator
     from gankit.registry import build_dataclass
 
     section = apply_overrides({"data": {"name": args.dataset}}, args.set_data or [])["data"]
@@ -178,8 +178,8 @@ def run_folder_of(source: Path) -> Path | None:
 
 
 def cmd_evaluate(args) -> int:
-    from gankit.metrics.evaluate import (
-        SPLIT_DATASETS,
+    from gankit.data import has_test_split
+    from gankit.metrics.evaluation import (
         append_row,
         evaluate_generator,
         evaluate_real_vs_real,
@@ -198,7 +198,7 @@ def cmd_evaluate(args) -> int:
         if args.dataset:
             data_section = {"name": args.dataset}
         elif args.source:
-            from gankit.sampling import load_generator
+            from gankit.inference import load_generator
 
             data_section = load_generator(args.source).config.data
         else:
@@ -208,7 +208,7 @@ def cmd_evaluate(args) -> int:
     else:
         if not args.source:
             raise SystemExit("gankit evaluate: give a run folder, export or checkpoint (or --real-vs-real)")
-        from gankit.sampling import load_generator
+        from gankit.inference import load_generator
 
         pipeline = load_generator(args.source, device=args.device)
         row = evaluate_generator(pipeline, num_samples=args.n, reference_split=args.split, progress=True, **common)
@@ -216,7 +216,7 @@ def cmd_evaluate(args) -> int:
         floor = None
         # Metrics of the generator's own inputs (InfoGAN's codes) have no real-data floor.
         floor_metrics = [m for m in parse_metrics(args.metrics) if m not in GENERATOR_ONLY_METRICS]
-        if args.floor and floor_metrics and pipeline.config.data["name"] in SPLIT_DATASETS and pipeline.kind == "images":
+        if args.floor and floor_metrics and has_test_split(pipeline.config.data) and pipeline.kind == "images":
             floor = evaluate_real_vs_real(pipeline.config.data, num_samples=min(args.n, args.reference_n),
                                           **{**common, "metrics": floor_metrics})  # fmt: skip
             row["floor"] = floor["metrics"]
@@ -236,9 +236,9 @@ def _feature_fn(extractor):
 def cmd_evaluate_text(args) -> int:
     import json
 
-    from gankit.checkpoint import atomic_write_text
-    from gankit.metrics.text import evaluate_text_generator
-    from gankit.sampling import load_generator
+    from gankit.files import atomic_write_text
+    from gankit.metrics.text_consistency import evaluate_text_generator
+    from gankit.inference import load_generator
 
     pipeline = load_generator(args.source, device=args.device, ema=args.ema,
                               condition_noise_scale=args.condition_noise_scale)
@@ -280,7 +280,7 @@ def cmd_evaluate_text(args) -> int:
 
 def cmd_interpolate(args) -> int:
     from gankit.analysis import latent
-    from gankit.sampling import load_generator
+    from gankit.inference import load_generator
 
     pipeline = load_generator(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
     if args.text:
@@ -316,7 +316,7 @@ def traverse_values(layout, code: str, text: str | None) -> list[float]:
 
 def cmd_traverse(args) -> int:
     from gankit.images import image_grid, save_picture
-    from gankit.sampling import load_generator
+    from gankit.inference import load_generator
 
     pipeline = load_generator(args.source, device=args.device)
     if pipeline.codes is None:
@@ -330,8 +330,8 @@ def cmd_traverse(args) -> int:
     print(f"wrote {args.out}: {args.rows} rows of fixed noise and codes (seed {args.seed}), columns {args.code} = "
           f"{', '.join(f'{v:g}' for v in values)}")  # fmt: skip
     if pipeline.codes.locate(args.code)[0] != "cat" and pipeline.kind == "images" and args.score_rows > 0:
-        from gankit.analysis.codes import code_monotonicity, format_monotonicity
-        from gankit.checkpoint import atomic_write_text
+        from gankit.metrics.code_monotonicity import code_monotonicity, format_monotonicity
+        from gankit.files import atomic_write_text
 
         result = code_monotonicity(pipeline, args.code, values, rows=args.score_rows, seed=args.seed)
         summary = Path(args.out).with_suffix(".json")
@@ -342,7 +342,7 @@ def cmd_traverse(args) -> int:
 
 def cmd_arithmetic(args) -> int:
     from gankit.analysis import latent
-    from gankit.sampling import load_generator
+    from gankit.inference import load_generator
 
     pipeline = load_generator(args.source, device=args.device)
     extractor = latent.evaluator_for(pipeline, args.evaluator)
@@ -385,7 +385,8 @@ def cmd_make_captions(args) -> int:
 def cmd_train_text_encoder(args) -> int:
     from gankit.config import parse_value
     from gankit.data import load_dataset
-    from gankit.text import load_text_encoder, retrieval_rank1, save_text_encoder, train_joint_embedding
+    from gankit.joint_embedding import retrieval_rank1, train_joint_embedding
+    from gankit.networks.text_encoders import load_text_encoder, save_text_encoder
 
     section = {"name": "captions", "path": args.data, **({"resolution": args.resolution} if args.resolution else {})}
     train = load_dataset(section)
@@ -397,14 +398,10 @@ def cmd_train_text_encoder(args) -> int:
     encoder, image_encoder = train_joint_embedding(train, args.encoder, options, args.steps, args.batch_size,
                                                    seed=args.seed, text_encoder=fixed)  # fmt: skip
     save_text_encoder(Path(args.out), encoder, image_encoder)
-    from gankit.registry import ConfigError
+    from gankit.data import has_test_split
 
-    try:
-        held_out = load_dataset({**section, "split": "test"})
-    except ConfigError:  # user data has one split: score retrieval on the training images
-        held_out, which = train, "train"
-    else:
-        which = "test"
+    which = "test" if has_test_split(section) else "train"  # user caption data has one split: the training images
+    held_out = load_dataset({**section, "split": "test"}) if which == "test" else train
     score = retrieval_rank1(encoder, image_encoder, held_out, pool=100, seed=args.seed)
     print(f"wrote {args.out}; retrieval on the {which} split: the image's own caption ranks first among 100 "
           f"for {score:.1%} of 500 images (chance 1%)")  # fmt: skip
@@ -415,8 +412,8 @@ def cmd_probe(args) -> int:
 
     from gankit.analysis.probe import format_probe_table, run_probe, write_probe
     from gankit.data import load_dataset
-    from gankit.metrics.evaluate import with_split
-    from gankit.sampling import load_discriminator, random_discriminator
+    from gankit.data import with_split
+    from gankit.inference import load_discriminator, random_discriminator
 
     D, config, step = load_discriminator(args.source)
     train = load_dataset(with_split(config.data, "train"))
@@ -444,8 +441,8 @@ def cmd_memorization(args) -> int:
     from gankit.analysis.latent import evaluator_for
     from gankit.analysis.memorization import memorization_report, write_memorization
     from gankit.data import load_dataset
-    from gankit.metrics.evaluate import with_split
-    from gankit.sampling import load_generator
+    from gankit.data import with_split
+    from gankit.inference import load_generator
 
     start = time.perf_counter()
     pipeline = load_generator(args.source)
@@ -475,8 +472,9 @@ def cmd_visualize(args) -> int:
 
     from gankit.analysis.visualize import write_visualization
     from gankit.data import load_dataset
-    from gankit.metrics.evaluate import select, with_split
-    from gankit.sampling import load_discriminator, random_discriminator
+    from gankit.data import with_split
+    from gankit.metrics.evaluation import select
+    from gankit.inference import load_discriminator, random_discriminator
 
     D, config, step = load_discriminator(args.source)
     data = load_dataset(with_split(config.data, "train"))
@@ -681,7 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gankit.checkpoint import CheckpointError
+    from gankit.files import CheckpointError
     from gankit.data import DataError
     from gankit.registry import ConfigError
     from gankit.training import TrainingError

@@ -15,7 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from gankit.data import DATASETS
+from gankit.losses import LOSSES
+from gankit.networks import MODELS
 from gankit.registry import ConfigError, build_dataclass
+from gankit.variants import VARIANTS
 
 
 @dataclasses.dataclass
@@ -91,12 +95,7 @@ def _spec_to_dict(name: str, options: Any) -> dict[str, Any]:
 
 def resolve(config: RunConfig) -> RunConfig:
     """Check every registry section and fill its defaults."""
-    from gankit.data import DATASETS
-    from gankit.losses import LOSSES
-    from gankit.models import MODELS
-    from gankit.objectives import OBJECTIVES
-
-    registries = {"data": DATASETS, "model": MODELS, "loss": LOSSES, "objective": OBJECTIVES}
+    registries = {"data": DATASETS, "model": MODELS, "loss": LOSSES, "objective": VARIANTS}
     resolved = {}
     for section in SECTIONS:
         entry, options = registries[section].resolve(getattr(config, section), section)
@@ -179,8 +178,3 @@ def load_config(source: str | None = None, overrides: list[str] | None = None) -
     raw = apply_overrides(raw, overrides or [])
     return RunConfig.from_dict(raw)
 
-
-def save_json(path: Path, payload: Any) -> None:
-    from gankit.checkpoint import atomic_write_text
-
-    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from gankit.checkpoint import atomic_write_bytes
+from gankit.files import atomic_write_bytes
 
 
 def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2, min_cell: int = 48) -> Image.Image:

@@ -168,3 +168,27 @@ def r1_penalty(logits_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 def build_loss(section: dict) -> Loss:
     entry, options = LOSSES.resolve(section, "loss")
     return entry.factory(options)
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)), averaged over the batch and the dimensions as StackGAN
+    does (its KL coefficient is set for that mean): 0.5 * mean(mu^2 + exp(logvar) - 1 - logvar)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean()
+
+
+def symmetric_structured_loss(image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor | None = None,
+                              margin: float = 1.0) -> torch.Tensor:  # fmt: skip
+    """Reed et al. 2016's symmetric structured joint-embedding loss over a minibatch, in its hinge form.
+
+    ``image`` (N, D) and ``text`` (N, D) are the embeddings of N matching (image, caption) pairs;
+    compatibility S = image @ text.T. For each image, every caption of another class that scores within
+    ``margin`` of its own caption costs the difference, and for each caption every image of another
+    class likewise (the two directions: the "symmetric" part). Without ``labels`` every other pair counts
+    as another class. Mean over the N rows of each direction, summed."""
+    scores = image @ text.T
+    own = scores.diagonal()
+    labels = torch.arange(len(scores), device=scores.device) if labels is None else labels
+    other = (labels[:, None] != labels[None, :]).to(scores.dtype)
+    image_side = (torch.relu(margin + scores - own[:, None]) * other).sum(dim=1)  # captions for each image
+    text_side = (torch.relu(margin + scores - own[None, :]) * other).sum(dim=0)  # images for each caption
+    return image_side.mean() + text_side.mean()

@@ -15,8 +15,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import json
+from pathlib import Path
+
 from gankit.data import to_uint8_images
-from gankit.sampling import GeneratorPipeline
+from gankit.files import atomic_write_text
+from gankit.images import image_grid, save_gif, save_picture
+from gankit.inference import GeneratorPipeline
+from gankit.metrics.evaluation import default_extractor
+from gankit.metrics.extractors import build_extractor
+from gankit.registry import ConfigError
+from gankit.seeding import STREAM_CONDITION_NOISE, latents, per_sample_normal
+from gankit.variants.gan_cls import TextValues
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -131,11 +141,7 @@ def write_interpolation(
     pipeline: GeneratorPipeline, points: torch.Tensor, steps: int, mode: str, out: str, feature_fn=None
 ) -> dict:
     """Grid PNG (one row per segment), GIF along the whole path, JSON summary with smoothness."""
-    import json
-    from pathlib import Path
 
-    from gankit.checkpoint import atomic_write_text
-    from gankit.images import image_grid, save_gif, save_picture
 
     out_path = Path(out).with_suffix(".png")
     z = path(points, steps, mode)  # (segments, steps, D)
@@ -160,22 +166,16 @@ def write_text_interpolation(pipeline: GeneratorPipeline, texts: list[str], step
     """Interpolation between captions with the style fixed (Reed et al. 2016, figure 4): each row keeps
     z and the conditioning noise of sample r of ``seed`` and moves the caption embedding linearly
     through ``texts``; grid PNG (rows x (segments * steps)), GIF of the grid along the path, JSON."""
-    import json
-    from pathlib import Path
-
-    from gankit.checkpoint import atomic_write_text
-    from gankit.images import image_grid, save_gif, save_picture
-    from gankit.sampling import condition_noise, latents
-
     if pipeline.text_encoder is None:
         raise ValueError("interpolation between captions needs a text-to-image generator")
     if len(texts) < 2 or steps < 2:
         raise ValueError("need at least 2 captions and 2 steps")
-    phi = path(pipeline.embed(list(texts)).cpu(), steps, "linear").flatten(0, 1)  # (segments * steps, D)
+    phi = path(pipeline.condition.embed(list(texts)).cpu(), steps, "linear").flatten(0, 1)  # (segments * steps, D)
     columns = len(phi)
     z = latents(rows, pipeline.latent_dim, seed).repeat_interleave(columns, dim=0)
-    noise = condition_noise(rows, pipeline.G.condition_noise_dim, seed).repeat_interleave(columns, dim=0)
-    pictures = to_uint8_images(pipeline.generate_text(z, phi.repeat(rows, 1), noise).cpu()).numpy()
+    noise_dim = pipeline.condition.noise_dim
+    noise = per_sample_normal(rows, noise_dim, seed, 0, STREAM_CONDITION_NOISE).repeat_interleave(columns, dim=0)
+    pictures = to_uint8_images(pipeline.generate(z, TextValues(phi.repeat(rows, 1), noise)).cpu()).numpy()
     out_path = Path(out).with_suffix(".png")
     save_picture(image_grid(pictures, columns=columns), out_path)
     by_column = pictures.reshape(rows, columns, *pictures.shape[1:]).transpose(1, 0, 2, 3, 4)
@@ -191,11 +191,7 @@ def write_arithmetic(
     pipeline: GeneratorPipeline, concepts: dict[str, torch.Tensor], out: str, noise: float = 0.25, seed: int = 0
 ) -> dict:
     """Panel: rows A, B, C (concept samples, then the image of their mean z); last row: the result and noisy copies."""
-    import json
-    from pathlib import Path
 
-    from gankit.checkpoint import atomic_write_text
-    from gankit.images import image_grid, save_picture
 
     result = arithmetic(concepts, noise=noise, seed=seed)
     rows = [torch.cat([concepts[n], result["means"][n].unsqueeze(0)]) for n in ("A", "B", "C")]
@@ -223,9 +219,6 @@ def write_arithmetic(
 
 def evaluator_for(pipeline: GeneratorPipeline, weights: str | None = None):
     """The pipeline's dataset evaluator (or ``weights``), or None when there is none."""
-    from gankit.metrics.evaluate import default_extractor
-    from gankit.metrics.extractors import build_extractor
-    from gankit.registry import ConfigError
 
     if pipeline.kind != "images":
         return None

@@ -187,7 +187,7 @@ def memorization_report(
 
 
 def write_memorization(report: MemorizationReport, out_dir: str | Path, neighbours: int = 4) -> Path:
-    from gankit.checkpoint import atomic_write_text
+    from gankit.files import atomic_write_text
     from gankit.images import image_grid, line_plot, save_picture
 
     out = Path(out_dir)

@@ -174,7 +174,7 @@ def format_probe_table(results: dict) -> str:
 
 def write_probe(results: dict, out: str | Path) -> Path:
     """JSON summary and an accuracy-vs-labels chart (x: log10 labels per class; 'all' at the full count)."""
-    from gankit.checkpoint import atomic_write_text
+    from gankit.files import atomic_write_text
     from gankit.images import line_plot, save_picture
 
     out = Path(out).with_suffix(".png")

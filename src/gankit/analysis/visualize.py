@@ -114,7 +114,7 @@ def visualize_channels(D: nn.Module, pool: torch.Tensor, channels: list[int] | N
 
 def write_visualization(trained: nn.Module, random: nn.Module, pool: torch.Tensor, out_dir: str | Path,
                         channels: list[int] | None = None, top: int = 4) -> Path:  # fmt: skip
-    from gankit.checkpoint import atomic_write_text
+    from gankit.files import atomic_write_text
     from gankit.images import image_grid, save_picture
 
     out = Path(out_dir)

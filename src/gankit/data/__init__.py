@@ -14,8 +14,16 @@ from typing import Any
 
 import torch
 
-from gankit.models import DataSpec
 from gankit.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """What a network family needs to know about the data it is built for."""
+
+    kind: str  # "images" or "points"
+    shape: tuple[int, ...]  # (C, H, W) for images, (D,) for points
+    num_classes: int = 0  # label values 0..num_classes-1; 0 when the data has no labels
 
 
 class DataError(ValueError):
@@ -115,6 +123,22 @@ def load_dataset(section: dict[str, Any], where: str = "data") -> Dataset:
     """Load the dataset a config section names, e.g. ``{"name": "digits", "resolution": 32}``."""
     entry, options = DATASETS.resolve(section, where)
     return entry.factory(options)
+
+
+def has_test_split(section: dict[str, Any]) -> bool:
+    """Whether the source a data section names has a test split of its own (``data.split=test``): the
+    property of each source's options (``has_test_split``); sources without one (folders, .npz, user caption
+    files, 2D mixtures) have a train split only."""
+    _, options = DATASETS.resolve(section, "data")
+    return bool(getattr(options, "has_test_split", False))
+
+
+def with_split(section: dict[str, Any], split: str) -> dict[str, Any]:
+    """The data section with ``split`` set, for sources that have splits (point mixtures do not)."""
+    from gankit.registry import field_names
+
+    has_split = "split" in field_names(DATASETS.get(section["name"]).config_cls)
+    return {**section, "split": split} if has_split else dict(section)
 
 
 from gankit.data import captions, sources  # noqa: E402,F401  (registers the sources)

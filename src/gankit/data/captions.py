@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from gankit.data import DATASETS, DataError, Dataset
 from gankit.data.sources import IMAGE_SUFFIXES, ImageOptions, finish_images, load_image_file
@@ -223,6 +224,12 @@ class CaptionsOptions(ImageOptions):
     path: str = ""
     channels: int | None = 3
 
+    @property
+    def has_test_split(self) -> bool:
+        """A make-captions folder has a test split; user caption folders and CSVs have a train split only."""
+        root = Path(self.path).expanduser()
+        return (root / "info.json").is_file() and (root / "test.npz").is_file()
+
 
 def caption_file(image: Path, root: Path) -> Path | None:
     """The caption file of ``image``: beside it, or at the same place under root/text or root/text_c10
@@ -304,3 +311,13 @@ def load_captions(options: CaptionsOptions) -> Dataset:
     dataset = finish_images(images, None, dataclasses.replace(options, limit=None), root.stem)
     dataset.extras["captions"] = captions
     return dataset
+
+
+def attribute_groups(attributes: dict | None) -> torch.Tensor | None:
+    """One id per distinct (class, colour, size, position): captions of the same combination say the same
+    thing, so the structured loss must not push them apart. None without attributes."""
+    if attributes is None:
+        return None
+    keys = list(zip(*(attributes[k].tolist() for k in ("class", "colour", "size", "position"))))
+    index: dict[tuple, int] = {}
+    return torch.tensor([index.setdefault(k, len(index)) for k in keys])

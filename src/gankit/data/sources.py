@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit.checkpoint import atomic_write_bytes
+from gankit.files import atomic_write_bytes, cache_dir
 from gankit.data import DATASETS, DataError, Dataset
 from gankit.registry import ConfigError
 
@@ -32,6 +32,9 @@ class ImageOptions:
     resolution: int | None = None  # resize to this square size; None keeps the native size
     channels: int | None = None  # 1 (grayscale) or 3 (RGB); None keeps the native channels
     limit: int | None = None  # keep only the first `limit` samples
+
+    # Whether the source has a test split of its own (data.split=test); the sources that have one say so.
+    has_test_split = False
 
     def __post_init__(self):
         if self.channels not in (None, 1, 3):
@@ -81,6 +84,7 @@ def resize_square(x: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor
 
 @dataclasses.dataclass
 class DigitsOptions(ImageOptions):
+    has_test_split = True
     resolution: int | None = 32
 
 
@@ -151,6 +155,7 @@ def load_idx_folder(folder: Path, options: ImageOptions, name: str, class_names:
 
 @dataclasses.dataclass
 class IDXOptions(ImageOptions):
+    has_test_split = True
     path: str = ""  # folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
 
 
@@ -177,14 +182,6 @@ FASHION_MNIST_FILES = {
     "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-
-
-def cache_dir() -> Path:
-    """gankit's data cache: $GANKIT_CACHE, else $XDG_CACHE_HOME/gankit, else ~/.cache/gankit."""
-    if os.environ.get("GANKIT_CACHE"):
-        return Path(os.environ["GANKIT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "gankit"
 
 
 def download(url: str, timeout: float = 60.0) -> bytes:
@@ -214,6 +211,7 @@ def fetch_fashion_mnist(folder: Path) -> None:
 
 @dataclasses.dataclass
 class FashionMNISTOptions(ImageOptions):
+    has_test_split = True
     path: str | None = None  # None: the Debian package's folder, then gankit's cache, then download
     download: bool = True
 
@@ -282,6 +280,7 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclasses.dataclass
 class CIFAR10Options(ImageOptions):
+    has_test_split = True
     path: str = ""  # folder holding data_batch_1..5 and test_batch (or a cifar-10-batches-py/ inside it)
 
 

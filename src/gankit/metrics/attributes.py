@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from gankit.data.captions import CLASSES, COLOURS, POSITIONS, SIZES
-from gankit.models import averaged_batchnorm
+from gankit.files import read_tensors, write_tensors
+from gankit.networks import averaged_batchnorm
+from gankit.networks.text_encoders import ImageEncoder
 
 HEADS = {"class": len(CLASSES), "colour": len(COLOURS), "size": len(SIZES), "position": len(POSITIONS)}
 
@@ -22,8 +24,6 @@ HEADS = {"class": len(CLASSES), "colour": len(COLOURS), "size": len(SIZES), "pos
 class AttributeNet(nn.Module):
     def __init__(self, channels: int = 3, resolution: int = 64, width: int = 32):
         super().__init__()
-        from gankit.text import ImageEncoder
-
         self.encoder = ImageEncoder(channels, resolution, sum(HEADS.values()), width)
         self.resolution, self.width = resolution, width
 
@@ -123,16 +123,12 @@ FORMAT = "gankit-attribute-classifier-1"
 
 def save_attribute_classifier(path, net: AttributeNet, report: dict) -> None:
     """safetensors with the weights; metadata: the resolution and the test ``report`` (the ceiling)."""
-    from gankit.checkpoint import write_tensors
-
     write_tensors(path, net.state_dict(), {"format": FORMAT, "resolution": net.resolution, "width": net.width,
                                            "channels": net.encoder.body[0].in_channels, "report": report})  # fmt: skip
 
 
 def load_attribute_classifier(path) -> tuple[AttributeNet, dict]:
     import json
-
-    from gankit.checkpoint import read_tensors
 
     tensors, metadata = read_tensors(path, FORMAT)
     net = AttributeNet(int(metadata["channels"]), int(metadata["resolution"]), int(metadata.get("width", 32)))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gankit.metrics.classifier import load_evaluator
 from gankit.registry import ConfigError, NoOptions, Registry
 
 
@@ -48,8 +49,6 @@ class EvaluatorOptions:
 @EXTRACTORS.register("evaluator", EvaluatorOptions, "a gankit-trained classifier: penultimate features + logits")
 class EvaluatorExtractor(Extractor):
     def __init__(self, options: EvaluatorOptions):
-        from gankit.metrics.evaluator import load_evaluator
-
         if not options.weights:
             raise ConfigError("the evaluator extractor needs weights (a built-in name such as fashion-mnist, or a path)")
         self.evaluator = load_evaluator(options.weights, options.device)

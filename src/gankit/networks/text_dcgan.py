@@ -20,15 +20,10 @@ import dataclasses
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec, complete_image_options
-from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator, init_weights, layer_plan
+from gankit.data import DataSpec
+from gankit.networks import MODELS, block_outputs, complete_image_options
+from gankit.networks.dcgan import DCGANDiscriminator, DCGANGenerator, init_weights, layer_plan
 from gankit.registry import ConfigError
-
-
-def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag(exp(logvar))) || N(0, I)), averaged over the batch and the dimensions as StackGAN
-    does (its KL coefficient is set for that mean): 0.5 * mean(mu^2 + exp(logvar) - 1 - logvar)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean()
 
 
 class TextStandardization(nn.Module):
@@ -173,8 +168,6 @@ class TextDCGANDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor, text: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Every convolutional block's output (image side only), input side first."""
-        from gankit.models import block_outputs
-
         return block_outputs(self.body, x)
 
     def forward(self, x: torch.Tensor, text: torch.Tensor, return_features: bool = False):
@@ -206,6 +199,10 @@ def require_text_dim(options, family: str) -> int:
 @MODELS.register("text-dcgan", TextDCGANConfig,
                  "text-conditional DCGAN: GAN-CLS (Reed et al. 2016), StackGAN Stage-I with conditioning_augmentation")  # fmt: skip
 class TextDCGANFamily:
+    @staticmethod
+    def output_kind(options: TextDCGANConfig) -> str:
+        return "images"
+
     @staticmethod
     def complete(options: TextDCGANConfig, data: DataSpec) -> TextDCGANConfig:
         options = complete_image_options(options, data, "text-dcgan")

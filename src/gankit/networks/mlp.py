@@ -18,9 +18,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models import (
+from gankit.data import DataSpec
+from gankit.networks import (
     MODELS,
-    DataSpec,
     DiscriminatorHeads,
     LabelInput,
     MinibatchStd,
@@ -178,6 +178,10 @@ class MLPDiscriminator(DiscriminatorHeads, nn.Module):
 
 @MODELS.register("mlp", MLPConfig, "fully connected G and maxout D (Goodfellow et al. 2014)")
 class MLPFamily:
+    @staticmethod
+    def output_kind(options: MLPConfig) -> str:
+        return "images" if len(options.shape or ()) == 3 else "points"
+
     @staticmethod
     def complete(options: MLPConfig, data: DataSpec) -> MLPConfig:
         options = check_matches(options, "shape", list(data.shape), "leave model.shape unset")

@@ -25,9 +25,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from gankit.data import Dataset, load_dataset
-from gankit.data.sources import cache_dir
+import gankit
+from gankit.data import Dataset, has_test_split, load_dataset, with_split
+from gankit.files import atomic_write_bytes, cache_dir
 from gankit.metrics import scores
+from gankit.metrics.classifier import builtin_evaluators
+from gankit.metrics.code_monotonicity import code_monotonicity
 from gankit.metrics.extractors import Extractor, Features, build_extractor
 from gankit.registry import ConfigError
 
@@ -82,8 +85,6 @@ def _code_accuracy(real: Features, fake: Features, **_) -> dict[str, float]:
 
 
 def _code_monotonicity(real: Features, fake: Features, pipeline=None, seed: int = 0, **_) -> dict[str, Any]:
-    from gankit.analysis.codes import code_monotonicity
-
     if pipeline is None or pipeline.codes is None or not pipeline.codes.continuous:
         raise ConfigError("metric 'code_monotonicity' needs an InfoGAN generator with a continuous code")
     results = [code_monotonicity(pipeline, f"cont{i}", seed=seed) for i in range(pipeline.codes.continuous)]
@@ -149,8 +150,6 @@ def parse_metrics(names: str | list[str]) -> list[str]:
 
 def default_extractor(data_section: dict[str, Any], kind: str) -> dict[str, Any]:
     """Raw values for points; the built-in evaluator named after the dataset for images."""
-    from gankit.metrics.evaluator import builtin_evaluators
-
     if kind == "points":
         return {"name": "raw"}
     name = data_section["name"]
@@ -160,15 +159,6 @@ def default_extractor(data_section: dict[str, Any], kind: str) -> dict[str, Any]
         f"no built-in evaluator for dataset {name!r} (built-in: {', '.join(sorted(builtin_evaluators()))}); "
         f"train one with `gankit evaluator train --dataset {name}` and pass --evaluator PATH"
     )
-
-
-def with_split(section: dict[str, Any], split: str) -> dict[str, Any]:
-    """The data section with ``split`` set, for sources that have splits (point mixtures do not)."""
-    from gankit.data import DATASETS
-    from gankit.registry import field_names
-
-    has_split = "split" in field_names(DATASETS.get(section["name"]).config_cls)
-    return {**section, "split": split} if has_split else dict(section)
 
 
 def select(dataset: Dataset, n: int, seed: int) -> torch.Tensor:
@@ -207,8 +197,6 @@ def reference_features(x: torch.Tensor, extractor: Extractor, use_cache: bool = 
     if use_cache:
         import io
 
-        from gankit.checkpoint import atomic_write_bytes
-
         buffer = io.BytesIO()
         arrays = {"features": features.features}
         if features.logits is not None:
@@ -234,8 +222,6 @@ def protocol_card(
     extractor: Extractor, metrics: list[str], num_generated: int, num_reference: int,
     reference: dict[str, Any], seed: int, reference_cached: bool,
 ) -> dict[str, Any]:  # fmt: skip
-    from gankit import __version__
-
     return {
         **extractor.card,
         "metrics": {name: METRICS[name].settings for name in metrics},
@@ -244,7 +230,7 @@ def protocol_card(
         "reference": reference,
         "seed": seed,
         "reference_features_cached": reference_cached,
-        "gankit_version": __version__,
+        "gankit_version": gankit.__version__,
     }
 
 
@@ -328,7 +314,6 @@ def evaluate_real_vs_real(
     }
 
 
-SPLIT_DATASETS = ("fashion-mnist", "digits", "cifar10", "idx")  # sources with a separate test split
 
 
 def format_value(value: Any) -> str:

@@ -1,23 +1,27 @@
-"""Text for text-to-image models: a word vocabulary, text encoders, and the joint embedding objective.
+"""Text encoders for text-to-image models: a word vocabulary, the encoders a run can name, their files.
 
-Reed et al. (2016) condition G and D on a caption embedding phi(t) learned beforehand with a
-*joint embedding* of images and text: an image encoder psi(v) and a text encoder phi(t) are trained
-so that the compatibility F(v, t) = psi(v) . phi(t) is higher for an image and its own caption than
-for any caption of another class, and the other way round (their "deep symmetric structured joint
-embedding"). ``symmetric_structured_loss`` is that objective over a minibatch; ``TEXT_ENCODERS``
-holds the encoders a run can name.
+Reed et al. (2016) condition G and D on a caption embedding phi(t) learned beforehand with a *joint
+embedding* of images and text: an image encoder psi(v) (``ImageEncoder``) and a text encoder phi(t)
+trained together (``gankit.joint_embedding``). ``TEXT_ENCODERS`` holds the text encoders a run can
+name; ``save_text_encoder`` / ``load_text_encoder`` their files; ``caption_embeddings`` the cached
+embeddings of a dataset's captions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import re
 from collections import Counter
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from gankit.files import CheckpointError, cache_dir, prefixed, read_metadata, read_tensors, unprefixed, write_tensors
+from gankit.formats import read_generator
 from gankit.registry import Registry
 
 PAD, UNK = 0, 1
@@ -145,24 +149,6 @@ class MiniLMEncoder(nn.Module):
                                  batch_size=256, show_progress_bar=False).float()  # fmt: skip
 
 
-def symmetric_structured_loss(image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor | None = None,
-                              margin: float = 1.0) -> torch.Tensor:  # fmt: skip
-    """Reed et al. 2016's symmetric structured joint-embedding loss over a minibatch, in its hinge form.
-
-    ``image`` (N, D) and ``text`` (N, D) are the embeddings of N matching (image, caption) pairs;
-    compatibility S = image @ text.T. For each image, every caption of another class that scores within
-    ``margin`` of its own caption costs the difference, and for each caption every image of another
-    class likewise (the two directions: the "symmetric" part). Without ``labels`` every other pair counts
-    as another class. Mean over the N rows of each direction, summed."""
-    scores = image @ text.T
-    own = scores.diagonal()
-    labels = torch.arange(len(scores), device=scores.device) if labels is None else labels
-    other = (labels[:, None] != labels[None, :]).to(scores.dtype)
-    image_side = (torch.relu(margin + scores - own[:, None]) * other).sum(dim=1)  # captions for each image
-    text_side = (torch.relu(margin + scores - own[None, :]) * other).sum(dim=0)  # images for each caption
-    return image_side.mean() + text_side.mean()
-
-
 class ImageEncoder(nn.Module):
     """psi(v) of the joint embedding: strided convs down to 4x4, flattened (so where things are still
     counts: captions name positions) and projected. Images of any side that is 16 x a power of two."""
@@ -182,78 +168,6 @@ class ImageEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.body(x))
-
-
-def attribute_groups(attributes: dict | None) -> torch.Tensor | None:
-    """One id per distinct (class, colour, size, position): captions of the same combination say the same
-    thing, so the structured loss must not push them apart. None without attributes."""
-    if attributes is None:
-        return None
-    keys = list(zip(*(attributes[k].tolist() for k in ("class", "colour", "size", "position"))))
-    index: dict[tuple, int] = {}
-    return torch.tensor([index.setdefault(k, len(index)) for k in keys])
-
-
-def train_joint_embedding(data, encoder_name: str = "word-gru", options: dict | None = None, steps: int = 2000,
-                          batch_size: int = 64, lr: float = 1e-3, seed: int = 0, log=print, text_encoder=None):  # fmt: skip
-    """Train a text encoder and an image encoder with ``symmetric_structured_loss`` on a captioned
-    ``Dataset`` (``extras["captions"]``). Each step takes ``batch_size`` images and one random caption
-    of each. With ``text_encoder`` (a loaded encoder: a train-encoder file, or MiniLM) that encoder is kept
-    as it is and only the image encoder learns, against its cached caption embeddings. Returns the text
-    encoder (eval mode) and the image encoder."""
-    captions = data.extras.get("captions")
-    if not captions:
-        raise ValueError(f"dataset {data.name!r} has no captions (use dataset 'captions')")
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    if text_encoder is None:
-        entry, opts = TEXT_ENCODERS.resolve({"name": encoder_name, **(options or {})}, "text encoder")
-        encoder = entry.factory(opts, Vocabulary.build(captions))
-        if not any(p.requires_grad for p in encoder.parameters()):
-            raise ValueError(f"text encoder {encoder_name!r} is pretrained and frozen: train only an image "
-                             f"encoder beside it with --text-encoder {encoder_name}")  # fmt: skip
-        fixed = None
-    else:
-        encoder, fixed = text_encoder.eval(), caption_embeddings(text_encoder, captions)
-    image_encoder = ImageEncoder(data.x.shape[1], data.x.shape[-1], encoder.embed_dim)
-    groups = attribute_groups(data.extras.get("attributes"))
-    trained = [*image_encoder.parameters(), *(encoder.parameters() if fixed is None else ())]
-    optimizer = torch.optim.Adam(trained, lr=lr)
-    image_encoder.train()
-    if fixed is None:
-        encoder.train()
-    for step in range(1, steps + 1):
-        index = torch.randint(len(data.x), (batch_size,), generator=generator)
-        picks = torch.randint(1 << 30, (batch_size,), generator=generator)
-        if fixed is None:
-            text = encoder([captions[i][p % len(captions[i])] for i, p in zip(index.tolist(), picks.tolist())])
-        else:
-            text = fixed[index, picks % fixed.shape[1]]
-        labels = None if groups is None else groups[index]
-        loss = symmetric_structured_loss(image_encoder(data.model_input(index)), text, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step % max(1, steps // 10) == 0 or step == steps:
-            log(f"joint embedding step {step}/{steps}: loss {loss.item():.4f}")
-    return encoder.eval(), image_encoder.eval()
-
-
-@torch.no_grad()
-def retrieval_rank1(encoder, image_encoder, data, pool: int = 100, trials: int = 500, seed: int = 0) -> float:
-    """How often an image's own caption scores highest among ``pool`` captions (its own and pool - 1 of
-    other images whose attributes differ, when known): the retrieval score of the joint embedding."""
-    rng = torch.Generator().manual_seed(seed)
-    captions, groups = data.extras["captions"], attribute_groups(data.extras.get("attributes"))
-    hits = 0
-    for _ in range(trials):
-        i = int(torch.randint(len(data.x), (1,), generator=rng))
-        others = [j for j in torch.randperm(len(data.x), generator=rng).tolist()
-                  if j != i and (groups is None or groups[j] != groups[i])][: pool - 1]  # fmt: skip
-        texts = [captions[i][0]] + [captions[j][0] for j in others]
-        scores = encoder(texts) @ image_encoder(data.model_input(torch.tensor([i])))[0]
-        hits += int(scores.argmax() == 0)
-    return hits / trials
 
 
 TEXT_ENCODER_FORMAT = "gankit-text-encoder-1"
@@ -277,8 +191,6 @@ def save_text_encoder(path, encoder, image_encoder: ImageEncoder | None = None) 
     """safetensors: the encoder's weights; metadata: its registry name, options and vocabulary. With
     ``image_encoder`` (the other half of the joint embedding) its weights too, as ``image_encoder.*``,
     for the retrieval score of generated images."""
-    from gankit.checkpoint import prefixed, write_tensors
-
     tensors, metadata = dict(encoder.state_dict()), {"format": TEXT_ENCODER_FORMAT, **text_encoder_metadata(encoder)}
     if image_encoder is not None:
         tensors.update(prefixed("image_encoder", image_encoder.state_dict()))
@@ -288,10 +200,6 @@ def save_text_encoder(path, encoder, image_encoder: ImageEncoder | None = None) 
 
 def load_image_encoder(path) -> ImageEncoder:
     """The joint embedding's image encoder saved beside a text encoder (``save_text_encoder``), eval mode."""
-    import json
-
-    from gankit.checkpoint import CheckpointError, read_tensors, unprefixed
-
     tensors, metadata = read_tensors(path, TEXT_ENCODER_FORMAT)
     if "image_encoder" not in metadata:
         raise CheckpointError(f"{path}: no image encoder saved with this text encoder; retrain it with "
@@ -305,11 +213,6 @@ def load_text_encoder(path):
     """The text encoder in ``path``: a file ``save_text_encoder`` wrote, a text-to-image generator export
     (which carries the encoder it was trained with), or the name of a pretrained encoder ("minilm"), in
     eval mode."""
-    import json
-    from pathlib import Path
-
-    from gankit.checkpoint import CheckpointError, read_metadata, read_tensors, unprefixed
-
     if str(path) in TEXT_ENCODERS and not Path(path).exists():  # a pretrained encoder by name: "minilm"
         entry, options = TEXT_ENCODERS.resolve({"name": str(path)}, "text encoder")
         return entry.factory(options, Vocabulary(())).eval()
@@ -319,9 +222,10 @@ def load_text_encoder(path):
         tensors = {k: v for k, v in tensors.items() if not k.startswith("image_encoder.")}
         return build_text_encoder({k: json.loads(metadata[k]) if k != "name" else metadata[k]
                                    for k in ("name", "options", "vocabulary")}, tensors)  # fmt: skip
-    if "text_encoder" in metadata:
-        tensors, metadata = read_tensors(path, metadata["format"])
-        return build_text_encoder(json.loads(metadata["text_encoder"]), unprefixed("text_encoder", tensors))
+    if "text_encoder" in metadata:  # a text-to-image export (or checkpoint) carries its encoder
+        stored = read_generator(path)
+        return build_text_encoder(json.loads(stored.metadata["text_encoder"]),
+                                  unprefixed("text_encoder", stored.condition_tensors))  # fmt: skip
     raise CheckpointError(f"{path}: neither a gankit text encoder nor an export that carries one "
                           f"(format {metadata.get('format')!r}); train one with gankit text train-encoder")  # fmt: skip
 
@@ -330,12 +234,6 @@ def load_text_encoder(path):
 def caption_embeddings(encoder, captions: list[list[str]], use_cache: bool = True, batch_size: int = 512) -> torch.Tensor:
     """Embeddings (N, C, embed_dim) of C captions per image (the first C of each, C = the fewest any image
     has), computed once per (encoder weights, captions) and cached under ``<cache>/text/<sha256>.safetensors``."""
-    import hashlib
-    import json
-
-    from gankit.checkpoint import read_tensors, write_tensors
-    from gankit.data.sources import cache_dir
-
     per_image = min(len(c) for c in captions)
     texts = [t for c in captions for t in c[:per_image]]
     identity = {k: v for k, v in text_encoder_metadata(encoder).items() if k != "vocabulary"}  # name, options

@@ -1,8 +1,9 @@
-"""Model families: each registers a config dataclass and builds a (G, D) pair.
+"""Network families: each registers an options dataclass and builds a (G, D) pair.
 
-A family is registered in ``MODELS`` with an options dataclass and a
-:class:`Family` factory. Models know nothing about losses or training: G maps
-latents to samples in the data's range, D maps samples to unbounded logits.
+A family is registered in ``MODELS`` (the config's ``model`` section) with an options dataclass and a
+:class:`Family` factory. Networks know nothing about losses, variants or training: G maps its inputs
+(z, and whatever condition the variant gives: labels, codes joined with z, a caption embedding) to
+samples in the data's range, D maps samples to unbounded logits. Shared building blocks live here.
 """
 
 from __future__ import annotations
@@ -13,17 +14,10 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
+from gankit.data import DataSpec
 from gankit.registry import ConfigError, Registry
-
-
-@dataclasses.dataclass(frozen=True)
-class DataSpec:
-    """What a model needs to know about the data it is built for."""
-
-    kind: str  # "images" or "points"
-    shape: tuple[int, ...]  # (C, H, W) for images, (D,) for points
-    num_classes: int = 0  # label values 0..num_classes-1; 0 when the data has no labels
 
 
 class Family(Protocol):
@@ -33,6 +27,9 @@ class Family(Protocol):
     def generator(self, options: Any) -> nn.Module: ...
 
     def discriminator(self, options: Any) -> nn.Module: ...
+
+    def output_kind(self, options: Any) -> str:
+        """What G draws: "images" or "points"."""
 
 
 MODELS: Registry[Family] = Registry("model")
@@ -202,7 +199,6 @@ def averaged_batchnorm(net: nn.Module):
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
     """Spectral normalization (Miyato et al. 2018) on every conv and linear layer of ``module``."""
-    from torch.nn.utils.parametrizations import spectral_norm
 
     for child_name, child in list(module.named_children()):
         if isinstance(child, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -213,4 +209,4 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 # Importing the family modules registers them.
-from gankit.models import dcgan, mlp, stackgan, text  # noqa: E402,F401
+from gankit.networks import dcgan, mlp, stackgan, text_dcgan  # noqa: E402,F401

@@ -27,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.checkpoint import CheckpointError, atomic_write_text, read_tensors, write_tensors
+from gankit.augment import translate
+from gankit.data import has_test_split, load_dataset
+from gankit.files import CheckpointError, atomic_write_text, read_tensors, write_tensors
 
 FORMAT_EVALUATOR = "gankit-evaluator-1"
 
@@ -146,8 +148,6 @@ class EvaluatorTraining:
 
 def augment(x: torch.Tensor, shift: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
     """Random translation (background-filled) and horizontal flip, per image."""
-    from gankit.augment import translate
-
     n = x.shape[0]
     x = translate(x, shift, fill=-1.0, generator=generator)
     if flip:
@@ -176,15 +176,11 @@ def train_evaluator(
     """Train a classifier on the dataset's train split; report accuracy on its test split."""
     from tqdm.auto import tqdm
 
-    from gankit.data import load_dataset
-
-    from gankit.metrics.evaluate import SPLIT_DATASETS
-
     options = options or EvaluatorTraining()
     train_data = load_dataset({**data_section, "split": "train"})
     if train_data.kind != "images" or train_data.labels is None:
         raise ValueError(f"an evaluator needs labelled images; {train_data.name} has none")
-    if data_section["name"] in SPLIT_DATASETS:
+    if has_test_split(data_section):
         test_data, test_protocol = load_dataset({**data_section, "split": "test"}), "the dataset's test split"
     else:  # no separate test split: hold out a random 10% of the images
         order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(options.seed))

@@ -23,9 +23,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gankit.models import (
+from gankit.data import DataSpec
+from gankit.networks import (
     MODELS,
-    DataSpec,
     DiscriminatorHeads,
     LabelInput,
     MinibatchStd,
@@ -214,6 +214,10 @@ class DCGANDiscriminator(DiscriminatorHeads, nn.Module):
 
 @MODELS.register("dcgan", DCGANConfig, "DCGAN conv G and D, 16/28/32/64/128/256 px (Radford et al. 2015)")
 class DCGANFamily:
+    @staticmethod
+    def output_kind(options: DCGANConfig) -> str:
+        return "images"
+
     @staticmethod
     def complete(options: DCGANConfig, data: DataSpec) -> DCGANConfig:
         options = complete_image_options(options, data, "dcgan", "; use model 'mlp'")

@@ -21,6 +21,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import gankit
+from gankit.data import load_dataset
+from gankit.data.captions import attribute_groups
+from gankit.metrics.scores import fid
+from gankit.networks.text_encoders import load_image_encoder, load_text_encoder
 from gankit.metrics.attributes import HEADS, consistency, load_attribute_classifier, predict
 
 
@@ -70,11 +75,6 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
     """Score ``pipeline`` (a text-to-image ``GeneratorPipeline``) on the test split of the make-captions
     folder ``data`` with the attribute classifier file ``attributes`` and, when given, the joint
     embedding file ``retrieval``. Returns a row: metrics, ceilings, ratios and the protocol."""
-    from gankit import __version__
-    from gankit.data import load_dataset
-    from gankit.metrics.scores import fid
-    from gankit.text import attribute_groups, load_image_encoder, load_text_encoder
-
     test = load_dataset({"name": "captions", "path": data, "split": "test", **({"limit": limit} if limit else {})})
     if "attributes" not in test.extras:
         raise ValueError(f"{data}: text consistency needs a folder written by gankit data make-captions")
@@ -110,6 +110,6 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
             "generator_resolution": resolution, "classifier": attributes, "classifier_resolution": net.resolution,
             "fid_features": "attribute classifier, last 4x4 map flattened", "fid_reference": "the same test scenes",
             "retrieval": retrieval or None, "retrieval_pool": 100, "step": pipeline.step, "ema_generator": pipeline.ema,
-            "condition_noise_scale": pipeline.condition_noise_scale, "gankit_version": __version__,
+            "condition_noise_scale": pipeline.condition_noise_scale, "gankit_version": gankit.__version__,
         },
     }  # fmt: skip

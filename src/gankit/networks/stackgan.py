@@ -20,9 +20,10 @@ import math
 import torch
 from torch import nn
 
-from gankit.models import MODELS, DataSpec, complete_image_options
-from gankit.models.dcgan import init_weights
-from gankit.models.text import (
+from gankit.data import DataSpec
+from gankit.networks import MODELS, complete_image_options
+from gankit.networks.dcgan import init_weights
+from gankit.networks.text_dcgan import (
     ConditioningAugmentation,
     TextDCGANDiscriminator,
     TextDCGANGenerator,
@@ -125,6 +126,10 @@ class StackGANStage2Generator(nn.Module):
 @MODELS.register("stackgan-stage2", StackGANStage2Config,
                  "StackGAN Stage-II: refines a frozen Stage-I G's images 2x/4x (Zhang et al. 2017)")  # fmt: skip
 class StackGANStage2Family:
+    @staticmethod
+    def output_kind(options: StackGANStage2Config) -> str:
+        return "images"
+
     @staticmethod
     def complete(options: StackGANStage2Config, data: DataSpec) -> StackGANStage2Config:
         return complete_image_options(options, data, "stackgan-stage2")

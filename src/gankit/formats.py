@@ -1,0 +1,150 @@
+"""The two file formats of a run, written and parsed here only: training checkpoints and generator exports.
+
+Both are safetensors files (no pickled code) whose metadata says what they are:
+
+- a **training checkpoint** (``checkpoints/ckpt-<step>.safetensors``, format ``gankit-checkpoint-1``):
+  tensors ``G.*``, ``D.*``, ``G_ema.*`` (when EMA is on), ``opt_G.<i>.<name>``, ``opt_D.<i>.<name>``,
+  ``rng.*`` and whatever the run's condition stores (``text_encoder.*``); metadata: the resolved config,
+  step, batch count, both optimizers' parameter groups, the condition's description, gankit's version;
+- a **generator export** (``generator.safetensors``, format ``gankit-generator-1``): G's (or EMA G's)
+  tensors plus the condition's tensors; metadata: config, step, ``ema``, the condition's description
+  (``condition``: what G takes besides z, e.g. ``{"kind": "labels", "num_classes": 10}``) and the
+  condition's own entries (``text_encoder``: the encoder's name, options and vocabulary).
+
+The step is always read from metadata, never from a file name. Files written before ``condition`` was
+recorded (gankit before the redesign of issue 16) have none; readers then rebuild it from the config
+(``gankit.variants.describe_condition``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import gankit
+from gankit.files import CheckpointError, prefixed, read_metadata, read_tensors, unprefixed, write_tensors
+
+FORMAT_CHECKPOINT = "gankit-checkpoint-1"
+FORMAT_GENERATOR = "gankit-generator-1"
+
+
+@dataclasses.dataclass
+class GeneratorFile:
+    """What an export or a checkpoint holds for sampling: G's weights and everything that rebuilds G."""
+
+    file: Path
+    config: dict[str, Any]  # the run's resolved config, as saved
+    state: dict[str, torch.Tensor]  # G's (or EMA G's) state dict
+    step: int
+    ema: bool
+    condition: dict[str, Any] | None  # the condition's description; None in files from before it was recorded
+    condition_tensors: dict[str, torch.Tensor]  # what the condition stored (text encoder weights), names as saved
+    metadata: dict[str, str]  # the raw metadata (condition entries such as "text_encoder" are JSON strings)
+    kind: str  # "export" or "checkpoint"
+
+
+def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint in ``folder``, oldest first; steps come from metadata."""
+    found = []
+    for path in Path(folder).glob("*.safetensors"):
+        try:
+            metadata = read_metadata(path)
+        except CheckpointError:
+            continue
+        if metadata.get("format") == FORMAT_CHECKPOINT:
+            found.append((int(metadata["step"]), path))
+    return sorted(found)
+
+
+def find_generator_file(path: str | Path) -> Path:
+    """An export, or a run folder's export (else its last checkpoint), or a checkpoint file."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "generator.safetensors").is_file():
+            return path / "generator.safetensors"
+        checkpoints = list_checkpoints(path / "checkpoints")
+        if checkpoints:
+            return checkpoints[-1][1]
+        raise CheckpointError(f"{path}: no generator.safetensors and no checkpoints; is this a gankit run folder?")
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist")
+    return path
+
+
+def find_checkpoint_file(path: str | Path) -> Path:
+    """A checkpoint file, or a run folder's last checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        checkpoints = list_checkpoints(path / "checkpoints")
+        if not checkpoints:
+            raise CheckpointError(f"{path}: no checkpoints; D is kept only in training checkpoints")
+        return checkpoints[-1][1]
+    return path
+
+
+def write_export(path: Path, G_state: dict[str, torch.Tensor], config: dict[str, Any], step: int, ema: bool,
+                 condition: dict[str, Any], condition_tensors: dict[str, torch.Tensor],
+                 condition_metadata: dict[str, Any]) -> None:  # fmt: skip
+    """A generator export: G's tensors, the condition's tensors (under their own prefixed names), metadata."""
+    tensors = {**G_state, **condition_tensors}
+    metadata = {"format": FORMAT_GENERATOR, "config": config, "step": step, "ema": ema, "condition": condition,
+                "gankit_version": gankit.__version__, **condition_metadata}  # fmt: skip
+    write_tensors(path, tensors, metadata)
+
+
+def write_checkpoint(path: Path, nets: dict[str, dict[str, torch.Tensor]], optimizers: dict[str, tuple[dict, str]],
+                     rng: dict[str, torch.Tensor], config: dict[str, Any], step: int, batches: int,
+                     condition: dict[str, Any], condition_tensors: dict[str, torch.Tensor],
+                     condition_metadata: dict[str, Any]) -> None:  # fmt: skip
+    """A training checkpoint. ``nets``: {"G": state, "D": state, "G_ema": state}; ``optimizers``:
+    {"opt_G": (tensors, param groups JSON), ...}; ``rng``: {"rng.torch": ..., ...}."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, state in nets.items():
+        tensors.update(prefixed(name, state))
+    metadata: dict[str, Any] = {"format": FORMAT_CHECKPOINT, "config": config, "step": step, "batches": batches}
+    for name, (optimizer_tensors, groups) in optimizers.items():
+        tensors.update(optimizer_tensors)
+        metadata[f"{name}.param_groups"] = groups
+    tensors.update(rng)
+    tensors.update(condition_tensors)
+    metadata.update({"condition": condition, "gankit_version": gankit.__version__, **condition_metadata})
+    write_tensors(path, tensors, metadata)
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """All tensors and the raw metadata of a training checkpoint."""
+    return read_tensors(path, FORMAT_CHECKPOINT)
+
+
+def read_generator(path: str | Path, ema: bool = True) -> GeneratorFile:
+    """G's weights and description from an export, a run folder or a checkpoint (EMA G when present and
+    ``ema``; a checkpoint's raw G otherwise)."""
+    file = find_generator_file(path)
+    kind = read_metadata(file).get("format")
+    if kind == FORMAT_GENERATOR:
+        tensors, metadata = read_tensors(file, FORMAT_GENERATOR)
+        is_ema = bool(json.loads(metadata.get("ema", "false")))
+        state = tensors
+    elif kind == FORMAT_CHECKPOINT:
+        tensors, metadata = read_tensors(file, FORMAT_CHECKPOINT)
+        is_ema = ema and any(k.startswith("G_ema.") for k in tensors)
+        state = unprefixed("G_ema" if is_ema else "G", tensors)
+    else:
+        raise CheckpointError(f"{file}: not a gankit generator export or checkpoint (format {kind!r})")
+    try:
+        config = json.loads(metadata["config"])
+        step = int(metadata["step"])
+        condition = json.loads(metadata["condition"]) if "condition" in metadata else None
+    except (KeyError, ValueError) as error:
+        raise CheckpointError(f"{file}: damaged metadata ({error})") from error
+    # A condition's tensors live under the prefix its description names ("tensors"); before descriptions were
+    # recorded, the text encoder of a text-to-image run was the only such part, under "text_encoder".
+    prefix = (condition or {}).get("tensors") or ("text_encoder" if "text_encoder" in metadata else "")
+    condition_tensors = {k: v for k, v in tensors.items() if prefix and k.startswith(prefix + ".")}
+    state = {k: v for k, v in state.items() if k not in condition_tensors}
+    return GeneratorFile(file, config, state, step, is_ema, condition, condition_tensors, metadata,
+                         "export" if kind == FORMAT_GENERATOR else "checkpoint")  # fmt: skip

@@ -1,0 +1,189 @@
+"""Sampling from a trained generator without the training code or the dataset.
+
+``load_generator(path)`` accepts a generator export (``generator.safetensors``), a run folder (its export)
+or a training checkpoint, and returns a :class:`GeneratorPipeline`. The pipeline knows no variant: what G
+takes besides z comes from the file's condition description (``gankit.variants.base.Condition``). Latent k of
+seed s is drawn from its own generator seeded with (s, k), every other per-sample draw from (s, k, stream),
+and G runs in eval mode (BatchNorm uses running statistics), so sample k of a seed is the same whatever
+the batch size or the number of samples asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from gankit.config import RunConfig
+from gankit.data import to_uint8_images
+from gankit.files import CheckpointError, unprefixed
+from gankit.formats import find_checkpoint_file, read_checkpoint, read_generator
+from gankit.networks import MODELS
+from gankit.seeding import latents, resolve_device
+from gankit.variants import Condition, build_condition, describe_condition
+
+
+def build_generator(config: RunConfig) -> nn.Module:
+    entry, options = MODELS.resolve(config.model, "model")
+    return entry.factory.generator(options)
+
+
+class GeneratorPipeline:
+    """A generator ready to sample: ``pipeline.sample(64, seed=0)``, with the condition's inputs as keywords
+    (``labels=``, ``codes=``, ``text=``: see :meth:`sample`)."""
+
+    def __init__(self, G: nn.Module, config: RunConfig, step: int, ema: bool, device: torch.device,
+                 condition: Condition | None = None, condition_noise_scale: float = 1.0):  # fmt: skip
+        self.G = G.to(device).eval().requires_grad_(False)
+        self.config, self.step, self.ema, self.device = config, step, ema, device
+        self.condition = (condition if condition is not None else Condition()).to(device)
+        self.latent_dim = int(config.model["latent_dim"])
+        entry, options = MODELS.resolve(config.model, "model")
+        self.kind = entry.factory.output_kind(options)  # "images" or "points"
+        self.set_condition_noise_scale(condition_noise_scale)
+
+    # Conveniences: what the condition holds (0 / None when the generator takes no such input).
+    @property
+    def num_classes(self) -> int:
+        """Classes of a class-conditional G (0 otherwise)."""
+        return self.condition.num_classes
+
+    @property
+    def codes(self):
+        """InfoGAN's code layout (None otherwise)."""
+        return self.condition.layout
+
+    @property
+    def text_encoder(self) -> nn.Module | None:
+        """The text encoder of a text-to-image G (None otherwise)."""
+        return self.condition.text_encoder
+
+    @property
+    def condition_noise_scale(self) -> float:
+        return self.condition.noise_scale
+
+    def set_condition_noise_scale(self, scale: float) -> None:
+        """Scale StackGAN's conditioning-augmentation noise at sampling time: c = mu + sigma * (scale * eps).
+        1 is the paper's sampling; refused for generators without conditioning augmentation."""
+        self.condition.set_noise_scale(scale)
+
+    @torch.inference_mode()
+    def generate(self, z: torch.Tensor, values=None) -> torch.Tensor:
+        """G's output as floats (images in [-1, 1] (N, C, H, W), or points (N, D)) for G's first inputs ``z``
+        (what :meth:`inputs` gives) and condition ``values`` (default: the condition's default for len(z):
+        labels k mod K; a text-to-image G needs them)."""
+        values = self.condition.default(len(z)) if values is None else values
+        z = z.to(self.device)
+        return self.G(z, *self.condition.rest_args(values, self.device)).float()
+
+    def sample(self, n: int, seed: int = 0, batch_size: int = 256, start: int = 0, progress: bool = False,
+               **condition) -> np.ndarray:  # fmt: skip
+        """Samples start .. start+n-1 of ``seed``: uint8 images (N, H, W, C), or float32 points (N, D).
+
+        ``condition`` holds what the generator takes besides z:
+        - a class-conditional G: ``labels``, one int for all samples or one per sample; by default sample k
+          gets label k mod num_classes;
+        - an InfoGAN G: ``codes``, e.g. {"cat0": 3, "cont0": 0.5}, fixed for every sample (or a sequence of
+          values per code); the codes not given are drawn per sample;
+        - a text-to-image G: ``text``, one caption for all samples or one per sample (any words; unknown ones
+          read as <unk>), or precomputed caption ``embeddings`` (n, text_dim).
+        """
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        values = self.condition.sample(n, seed, start, **condition)
+        parts = []
+        starts = range(0, n, batch_size)
+        for begin in tqdm(starts, desc="sampling", unit="batch", disable=not progress or len(starts) < 4):
+            count = min(batch_size, n - begin)
+            z = latents(count, self.latent_dim, seed, start + begin).to(self.device)
+            part = self.condition.take(values, begin, begin + count)
+            out = self.run(z, part)
+            parts.append(to_uint8_images(out) if self.kind == "images" else out)
+        return torch.cat(parts).numpy()
+
+    @torch.inference_mode()
+    def run(self, z: torch.Tensor, values) -> torch.Tensor:
+        """G(*condition.generator_args(z, values)) as floats on the CPU."""
+        return self.G(*self.condition.generator_args(z.to(self.device), values)).float().cpu()
+
+    def as_output(self, out: torch.Tensor) -> np.ndarray:
+        return to_uint8_images(out).numpy() if self.kind == "images" else out.numpy()
+
+    def inputs(self, n: int, seed: int, start: int = 0, **condition) -> torch.Tensor:
+        """G's first inputs for samples start .. start+n-1 of ``seed``: the latents, joined with what the
+        condition puts there (InfoGAN's codes). The latent-space tools walk these vectors."""
+        values = self.condition.sample(n, seed, start, **condition) if condition or self.condition.layout else None
+        return self.condition.latent_input(latents(n, self.latent_dim, seed, start), values)
+
+    def grid(self, entries, columns: int = 8, seed: int = 0) -> np.ndarray:
+        """One row per condition value (a class, a caption), one column per latent of samples 0..columns-1 of
+        ``seed``: the same z (and noise) down each column, so a row shows what that value alone changes."""
+        z, values = self.condition.grid(list(entries), columns, seed, self.latent_dim)
+        return self.as_output(self.run(z, values))
+
+    def class_grid(self, labels, columns: int = 8, seed: int = 0) -> np.ndarray:
+        """A class-conditional G's grid: one row per label (uint8 images, row-major)."""
+        if not self.num_classes:
+            raise ValueError("this generator is not class-conditional; a class grid needs labels")
+        return self.grid(labels, columns, seed)
+
+    def text_grid(self, texts: list[str], columns: int = 8, seed: int = 0) -> np.ndarray:
+        """A text-to-image G's grid: one row per caption (uint8 images, row-major)."""
+        return self.grid(texts, columns, seed)
+
+    def traverse(self, code: str, values, rows: int = 8, seed: int = 0) -> np.ndarray:
+        """InfoGAN's figure: ``rows`` fixed inputs (noise and other codes of ``seed``), one column per value
+        of ``code``; rows * len(values) outputs, row-major."""
+        z = self.condition.traverse(self.inputs(rows, seed), code, values)
+        return self.as_output(self.generate(z).cpu())
+
+    def info(self) -> dict:
+        parameters = sum(p.numel() for p in self.G.parameters())
+        return {
+            "model": self.config.model,
+            "data": self.config.data,
+            "condition": self.condition.describe(),
+            "step": self.step,
+            "ema": self.ema,
+            "generator_parameters": parameters,
+        }
+
+
+def load_generator(path: str | Path, device: str = "cpu", ema: bool = True,
+                   condition_noise_scale: float = 1.0) -> GeneratorPipeline:  # fmt: skip
+    """Load G from an export, a run folder or a checkpoint (EMA weights when present and ``ema``).
+    ``condition_noise_scale``: see :meth:`GeneratorPipeline.set_condition_noise_scale` (StackGAN only)."""
+    stored = read_generator(path, ema)
+    config = RunConfig.from_dict(stored.config)
+    G = build_generator(config)
+    try:
+        G.load_state_dict(stored.state)
+    except RuntimeError as error:
+        raise CheckpointError(f"{stored.file}: weights do not fit the model its config describes ({error})") from error
+    description = stored.condition or describe_condition(config.objective, G, stored)
+    condition = build_condition(description, stored)
+    return GeneratorPipeline(G, config, stored.step, stored.ema, resolve_device(device), condition,
+                             condition_noise_scale)  # fmt: skip
+
+
+def load_discriminator(path: str | Path, device: str = "cpu") -> tuple[nn.Module, RunConfig, int]:
+    """D from a run folder's latest checkpoint (or a checkpoint file), in eval mode; with its config and step."""
+    tensors, metadata = read_checkpoint(find_checkpoint_file(path))
+    config = RunConfig.from_dict(json.loads(metadata["config"]))
+    entry, options = MODELS.resolve(config.model, "model")
+    D = entry.factory.discriminator(options)
+    D.load_state_dict(unprefixed("D", tensors))
+    return D.to(resolve_device(device)).eval().requires_grad_(False), config, int(metadata["step"])
+
+
+def random_discriminator(config: RunConfig, seed: int) -> nn.Module:
+    """A freshly initialized D of the run's architecture, in eval mode: the random-features baseline."""
+    entry, options = MODELS.resolve(config.model, "model")
+    torch.manual_seed(seed)
+    return entry.factory.discriminator(options).eval()

@@ -1,0 +1,284 @@
+"""The training loop. It knows no variant: what G and D take besides z comes from the variant's condition,
+the phase losses from its objective (``gankit.variants``).
+
+``train(config, run_dir)`` runs Goodfellow et al.'s Algorithm 1: ``d_steps`` updates of D on fresh real
+batches and fresh z, then one update of G. G's update reuses the samples G(z) of D's last update (carried
+on the step's context), as the PyTorch DCGAN example does (G has not changed since they were drawn),
+which saves a forward pass of G per step. The run folder it writes:
+
+    config.json            the fully resolved config
+    train_log.jsonl        one row per ``log_every`` steps: losses, D(x), D(G(z)), images/s
+    samples/step-*.png     fixed-z sample grids; samples.png is the latest
+    checkpoints/*.safetensors   the last ``keep_checkpoints`` training checkpoints
+    generator.safetensors  the generator export (EMA weights when EMA is on)
+    losses.png, progress.gif    the loss curves and the grids as an animation
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from gankit.config import RunConfig
+from gankit.data import BatchStream, load_dataset
+from gankit.files import write_json
+from gankit.formats import list_checkpoints
+from gankit.losses import build_loss
+from gankit.monitor import Monitor
+from gankit.networks import MODELS
+from gankit.seeding import resolve_device
+from gankit.training.checkpoints import (
+    TrainingError,
+    TrainingState,
+    load_checkpoint,
+    prune_checkpoints,
+    resumed_config,
+    save_checkpoint,
+)
+from gankit.training.ema import EMA
+from gankit.training.evaluation import plan_evaluation
+from gankit.training.export import export_generator
+from gankit.training.outputs import (
+    append_jsonl,
+    make_progress_bar,
+    open_tensorboard,
+    truncate_log,
+    write_loss_plot,
+    write_progress_gif,
+    write_samples,
+)
+from gankit.variants import VARIANTS, StepContext, build_objective
+from gankit.variants.base import frozen
+
+
+class Divergence(TrainingError):
+    """A loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_dir: Path
+    step: int
+    images_per_second: float
+    last_row: dict[str, Any]
+
+    @property
+    def export_path(self) -> Path:
+        return self.run_dir / "generator.safetensors"
+
+    @property
+    def samples_path(self) -> Path:
+        return self.run_dir / "samples.png"
+
+
+def make_optimizer(module: nn.Module, lr: float, betas: tuple[float, float], device: torch.device):
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+
+
+DIVERGENCE_ADVICE = """Likely causes:
+  - learning rates too high for this model (train.lr_d={lr_d}, train.lr_g={lr_g}): try half;
+  - D far stronger than G (D(x) near 1 and D(G(z)) near 0 in train_log.jsonl before the failure);
+  - an unbounded loss without its regularizer (wgan-gp needs loss.gp_weight > 0);
+  - bf16 overflow (train.precision={precision}): try train.precision=fp32.
+Change the setting and continue from the last good checkpoint with --resume."""
+
+POSTFIX = ("d_loss", "g_loss", "D(x)", "D(G(z))", "d_accuracy", "images_per_second")
+
+
+def train(
+    config: RunConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> RunResult:
+    """Train the GAN ``config`` describes, writing everything into ``run_dir``."""
+    run_dir = Path(run_dir)
+    checkpoint_dir = run_dir / "checkpoints"
+    cfg = config.train
+
+    # ---------------------------------------------------------------- run folder and resume
+    existing = list_checkpoints(checkpoint_dir) if checkpoint_dir.is_dir() else []
+    if resume:
+        if not existing:
+            raise TrainingError(f"{run_dir}: no checkpoint to resume from; run without --resume to start")
+        config = resumed_config(run_dir, config, log)
+    elif existing:
+        raise TrainingError(
+            f"{run_dir} already holds a run (checkpoint at step {existing[-1][0]}); "
+            "pass --resume to continue it, or choose another --out"
+        )
+
+    # ---------------------------------------------------------------- data, nets, optimizers, the variant
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    dataset = load_dataset(config.data).to(device)
+    family_entry, model_options = MODELS.resolve(config.model, "model")
+    model_options = family_entry.factory.complete(model_options, dataset.spec)
+    variant_entry, variant_options = VARIANTS.resolve(config.objective, "objective")
+    model_options = variant_entry.factory.complete_model(model_options, variant_options)  # e.g. InfoGAN's Q head
+    config = dataclasses.replace(config, model={"name": family_entry.name, **dataclasses.asdict(model_options)})
+    G = family_entry.factory.generator(model_options).to(device)
+    D = family_entry.factory.discriminator(model_options).to(device)
+    channels_last = cfg.channels_last and dataset.kind == "images"
+    if channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    betas = (cfg.beta1, cfg.beta2)
+    opt_G = make_optimizer(G, cfg.lr_g, betas, device)
+    opt_D = make_optimizer(D, cfg.lr_d, betas, device)
+    objective = build_objective(config.objective, G, D, build_loss(config.loss), opt_D)
+    condition = objective.condition
+    evaluation = plan_evaluation(config, dataset, run_dir, condition) if cfg.eval_every else None
+    objective.prepare(dataset)
+    ema = EMA(G, cfg.ema_decay, condition) if cfg.ema_decay > 0 else None
+    z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
+    stream = BatchStream(dataset, cfg.batch_size, cfg.seed)
+    latent_dim = model_options.latent_dim
+    grid_z, grid_values, grid_columns = condition.training_grid(cfg.sample_grid, latent_dim, cfg.seed)
+    grid_z = grid_z.to(device)
+    monitor = Monitor()
+    state = TrainingState(G, D, ema, opt_G, opt_D, z_generator, device, condition)
+
+    step, batches = 0, 0
+    if resume:
+        step, batches = load_checkpoint(existing[-1][1], state, log)
+        for optimizer, lr in ((opt_G, cfg.lr_g), (opt_D, cfg.lr_d)):
+            for group in optimizer.param_groups:
+                group["lr"], group["betas"] = lr, betas
+        log(f"resumed {run_dir} at step {step}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", config.to_dict())
+    log_path = run_dir / "train_log.jsonl"
+    truncate_log(log_path, step)
+
+    log(
+        f"training {config.model['name']} on {dataset.name} ({len(dataset)} {dataset.kind}, "
+        f"shape {tuple(dataset.x.shape[1:])}) | G {count(G):,} params, D {count(D):,} params | "
+        f"loss {config.loss['name']} | device {device}, {cfg.precision} | run folder {run_dir}"
+    )
+    writer = open_tensorboard(run_dir, cfg.tensorboard, log)
+    if step >= cfg.steps:
+        log(f"the run is already at step {step} >= train.steps={cfg.steps}; pass --steps N (N > {step}) to go on")
+
+    # ---------------------------------------------------------------- the loop
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    sums: dict[str, torch.Tensor] = {}
+    interval_steps, interval_start = 0, time.perf_counter()
+    last_row: dict[str, Any] = {}
+    rate = float("nan")
+    bar = make_progress_bar(progress, cfg.steps, step)
+
+    def say(message: str) -> None:
+        (bar.write if progress else log)(message)
+
+    G.train()
+    D.train()
+    loop_start = time.perf_counter()
+    done = False
+    while step < cfg.steps and not done:
+        objective.begin_step(step)
+        for k in range(cfg.d_steps):
+            index = stream.indices(batches)
+            real = dataset.model_input(index, channels_last)
+            values = condition.batch(dataset, index)
+            batches += 1
+            z = torch.randn(cfg.batch_size, latent_dim, device=device, generator=z_generator)
+            ctx = StepContext(real, z, values)
+            last = k == cfg.d_steps - 1
+            # Only the last D step's samples feed G's step; earlier ones need no graph through G.
+            with autocast, (contextlib.nullcontext() if last else frozen(G)):
+                out_d = objective.d_step(ctx)
+            opt_D.zero_grad(set_to_none=True)
+            out_d.loss.backward()
+            opt_D.step()
+        with autocast:
+            out_g = objective.g_step(ctx)
+        opt_G.zero_grad(set_to_none=True)
+        out_g.loss.backward()
+        opt_G.step()
+        if ema is not None:
+            ema.update(G, step)
+        step += 1
+        bar.update(1)
+
+        for name, value in {**out_d.stats, **out_g.stats}.items():
+            sums[name] = sums[name] + value.float() if name in sums else value.float()
+        interval_steps += 1
+        finite_check = device.type == "cpu" or step % cfg.log_every == 0 or step % cfg.checkpoint_every == 0
+        if finite_check:
+            check_finite(out_d.stats["d_loss"], out_g.stats["g_loss"], step, checkpoint_dir, cfg)
+
+        # ------------------------------------------------------------ logging
+        out_of_time = cfg.time_limit > 0 and time.perf_counter() - loop_start >= cfg.time_limit
+        done = step == cfg.steps or out_of_time
+        if out_of_time:
+            say(f"train.time_limit: stopping at step {step} after {time.perf_counter() - loop_start:.0f} s")
+        if step % cfg.log_every == 0 or done:
+            check_finite(sums["d_loss"], sums["g_loss"], step, checkpoint_dir, cfg)
+            elapsed = time.perf_counter() - interval_start
+            rate = interval_steps * cfg.batch_size / max(elapsed, 1e-9)
+            last_row = {
+                "step": step,
+                "images_seen": step * cfg.batch_size * cfg.d_steps,
+                **{name: round(float(total) / interval_steps, 6) for name, total in sums.items()},
+                "images_per_second": round(rate, 1),
+            }
+            alarms = monitor.on_log(last_row)
+            if alarms:
+                last_row["alarms"] = alarms
+                for alarm in alarms:
+                    say(f"ALARM {alarm}")
+            append_jsonl(log_path, last_row)
+            if writer is not None:
+                for name, value in last_row.items():
+                    if name != "step":
+                        writer.add_scalar(name.replace("(", "_").replace(")", ""), value, step)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in last_row.items() if k in POSTFIX})
+            sums, interval_steps, interval_start = {}, 0, time.perf_counter()
+
+        # ------------------------------------------------------------ samples and checkpoints
+        evaluate_now = evaluation is not None and (step % cfg.eval_every == 0 or done)
+        if ema is not None and (step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done or evaluate_now):
+            ema.recalibrate(latent_dim, cfg.batch_size, cfg.seed + 2, device)
+        sampler = ema.model if ema else G
+        if evaluate_now:
+            evaluation.run(config, step, sampler, ema is not None, device, monitor, say)
+        if step % cfg.sample_every == 0 or done:
+            write_samples(run_dir, step, sampler, condition, grid_z, grid_values, dataset, grid_columns)
+        if step % cfg.checkpoint_every == 0 or done:
+            save_checkpoint(checkpoint_dir, config, step, batches, state)
+            prune_checkpoints(checkpoint_dir, cfg.keep_checkpoints)
+            export_generator(run_dir / "generator.safetensors", sampler, condition, config, step, ema is not None)
+    bar.close()
+    if writer is not None:
+        writer.close()
+
+    # ---------------------------------------------------------------- summary pictures
+    write_loss_plot(log_path, run_dir / "losses.png")
+    write_progress_gif(run_dir)
+    return RunResult(run_dir, step, rate, last_row)
+
+
+def count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def check_finite(d_loss: torch.Tensor, g_loss: torch.Tensor, step: int, checkpoint_dir: Path, cfg) -> None:
+    bad = [name for name, value in (("d_loss", d_loss), ("g_loss", g_loss)) if not math.isfinite(float(value))]
+    if not bad:
+        return
+    existing = list_checkpoints(checkpoint_dir) if checkpoint_dir.is_dir() else []
+    where = (
+        f"the last good checkpoint (step {existing[-1][0]}) is intact in {checkpoint_dir}"
+        if existing
+        else "no checkpoint was written before it"
+    )
+    advice = DIVERGENCE_ADVICE.format(lr_d=cfg.lr_d, lr_g=cfg.lr_g, precision=cfg.precision)
+    raise Divergence(f"training diverged by step {step}: {' and '.join(bad)} is not finite; {where}.\n{advice}")

@@ -1,0 +1,100 @@
+"""What a run writes besides checkpoints: the log, the sample grids, the loss curves, the progress GIF,
+TensorBoard events, the progress bar."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from PIL import Image
+from torch import nn
+from tqdm.auto import tqdm
+
+from gankit.data import Dataset, to_uint8_images
+from gankit.files import atomic_write_text
+from gankit.images import image_grid, line_plot, save_gif, save_picture, scatter_plot
+from gankit.variants import Condition
+
+
+def make_progress_bar(enabled: bool, total: int, initial: int):
+    # In a log file (not a terminal) redraw every 30 s instead of every 0.1 s.
+    interval = 0.1 if sys.stderr.isatty() else 30.0
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True, desc="train",
+                mininterval=interval)
+
+
+def open_tensorboard(run_dir: Path, enabled: bool, log: Callable[[str], None]):
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log("tensorboard: not installed, skipping event files (pip install tensorboard to get them)")
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop log rows written after ``step`` (by a run that stopped after its last checkpoint)."""
+    rows = read_jsonl(path)
+    kept = [r for r in rows if r.get("step", 0) <= step]
+    if len(kept) != len(rows):
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+@torch.no_grad()
+def write_samples(run_dir: Path, step: int, G: nn.Module, condition: Condition, z: torch.Tensor, values,
+                  dataset: Dataset, columns: int | None = None) -> None:  # fmt: skip
+    """The fixed grid in eval mode: what ``gankit sample RUN --seed <train.seed>`` will draw."""
+    was_training = G.training
+    G.eval()
+    out = G(*condition.generator_args(z, values)).float().cpu()
+    G.train(was_training)
+    if dataset.kind == "images":
+        picture = image_grid(to_uint8_images(out).numpy(), columns=columns)
+    else:
+        reference = dataset.x[: len(out) * 4].cpu().numpy()
+        picture = scatter_plot(out.numpy(), reference)
+    save_picture(picture, run_dir / "samples" / f"step-{step:08d}.png")
+    save_picture(picture, run_dir / "samples.png")
+
+
+def write_loss_plot(log_path: Path, path: Path) -> None:
+    rows = read_jsonl(log_path)
+    if not rows:
+        return
+    steps = [r["step"] for r in rows]
+    losses = {n: (steps, [r[n] for r in rows]) for n in ("d_loss", "g_loss") if n in rows[0]}
+    outputs = {n: (steps, [r[n] for r in rows]) for n in ("D(x)", "D(G(z))") if n in rows[0]}
+    top, bottom = line_plot(losses, "losses"), line_plot(outputs, "mean D output on real, D(x), and fake, D(G(z))")
+    picture = Image.new("RGB", (top.width, top.height + bottom.height), "white")
+    picture.paste(top, (0, 0))
+    picture.paste(bottom, (0, top.height))
+    save_picture(picture, path)
+
+
+def write_progress_gif(run_dir: Path, max_frames: int = 40) -> None:
+    files = sorted((run_dir / "samples").glob("step-*.png"))
+    if len(files) < 2:
+        return
+    stride = math.ceil(len(files) / max_frames)
+    chosen = files[::stride]
+    if chosen[-1] != files[-1]:
+        chosen.append(files[-1])
+    frames = [Image.open(f).convert("RGB") for f in chosen]
+    save_gif(frames, run_dir / "progress.gif")

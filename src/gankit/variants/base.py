@@ -1,0 +1,240 @@
+"""What every variant shares: the condition protocol, the per-step context, the objective interface.
+
+A **variant** (the config's ``objective`` section) is one file in this folder: its options, its
+:class:`Condition` and its phase losses. Its networks are one file under ``gankit/networks``. The
+trainer, the sampling pipeline, EMA recalibration, the sample grids and the exporter ask the condition and
+the objective through the methods below and never name a variant.
+
+**The condition** is what G (and D) take besides z: nothing, class labels, InfoGAN's codes, a caption
+embedding. It draws its values for a training batch (from the dataset and the global generator, so resume
+is exact), for BatchNorm re-estimation (from a generator of its own), for the fixed training grid and for
+sample k of a seed (per-sample generators, so sample k never depends on batching). Every G is called as
+``G(*condition.generator_args(z, values))``; the first argument is the vector the latent-space tools walk
+(z, or z joined with InfoGAN's codes). ``describe()`` is what an export records so that sampling rebuilds
+the condition without the variant's objective.
+
+**A training step** passes one :class:`StepContext` through both phases: ``d_step(ctx)`` computes D's loss
+and leaves G's samples (and anything G's phase reuses) on the context; ``g_step(ctx)`` computes G's loss
+from it. Nothing is kept on the objective between phases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from gankit.registry import ConfigError, Registry
+from gankit.seeding import latents
+
+VARIANTS: Registry = Registry("objective")  # the config's objective section names a variant
+CONDITIONS: dict[str, type["Condition"]] = {}  # kind -> condition class, for rebuilding from an export
+
+
+def register_condition(cls: type["Condition"]) -> type["Condition"]:
+    if cls.kind in CONDITIONS:
+        raise ValueError(f"condition kind {cls.kind!r} is registered twice")
+    CONDITIONS[cls.kind] = cls
+    return cls
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """Build graphs through ``module`` without gradients for its parameters.
+
+    In G's step only the gradient with respect to D's input is needed; autograd records ``requires_grad``
+    when the graph is built, so D's weight gradients are skipped in the later backward pass too (about 1.2x
+    faster per step here).
+    """
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def wide(x: torch.Tensor) -> torch.Tensor:
+    """Logits and features in at least fp32: losses are computed in full precision under bf16 autocast."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
+@dataclasses.dataclass
+class StepOutput:
+    loss: torch.Tensor
+    stats: dict[str, torch.Tensor]  # detached scalars, read only when logged
+
+
+@dataclasses.dataclass
+class StepContext:
+    """One training step's inputs, passed to D's phase and then to G's.
+
+    ``real`` is the real batch in [-1, 1], ``z`` the trainer's standard normal draw, ``condition`` what the
+    variant's condition drew for the batch. D's phase sets ``fake`` (G's samples, with their graph) and
+    records in ``saved`` what G's phase reuses (named entries, e.g. the real features for feature matching)."""
+
+    real: torch.Tensor
+    z: torch.Tensor
+    condition: Any = None
+    fake: torch.Tensor | None = None
+    saved: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class Condition:
+    """What G and D take besides z. This base class is the unconditional case: nothing.
+
+    Subclasses (one per kind, in their variant's file) override what differs. Values are opaque to the
+    callers: they come from ``batch``, ``draw``, ``sample``, ``grid`` or ``training_grid``, pass through
+    ``take`` (a slice of samples) and end in ``generator_args`` / ``discriminator_kwargs``."""
+
+    kind: ClassVar[str] = "none"
+    accepts: ClassVar[tuple[str, ...]] = ()  # keyword inputs ``sample`` takes (labels, codes, text)
+    needs_input: ClassVar[bool] = False  # sampling needs the user's input (a caption): no default draw
+    refusal: ClassVar[str] = ""  # what a generator without this condition says when given its inputs
+    # What the sampling pipeline exposes for convenience; each condition sets its own.
+    num_classes: int = 0
+    layout: Any = None
+    text_encoder: nn.Module | None = None
+    noise_scale: float = 1.0
+
+    # ------------------------------------------------------------------ description (exports)
+    def describe(self) -> dict[str, Any]:
+        """What an export records to rebuild this condition (JSON-able)."""
+        return {"kind": self.kind}
+
+    def export_parts(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Tensors (named with the prefix ``describe()["tensors"]``) and metadata entries an export carries."""
+        return {}, {}
+
+    @classmethod
+    def from_description(cls, description: dict[str, Any], stored) -> "Condition":
+        """Rebuild from ``describe()``'s output and the stored file (``gankit.formats.GeneratorFile``)."""
+        return cls()
+
+    def summary(self) -> str:
+        return "an unconditional generator"
+
+    def to(self, device) -> "Condition":
+        return self
+
+    # ------------------------------------------------------------------ training
+    def prepare(self, dataset, nets: tuple[nn.Module, ...] = ()) -> None:
+        """Called once with the training data before the first step (e.g. embed every caption)."""
+
+    def batch(self, dataset, index: torch.Tensor) -> Any:
+        """The values for the training batch of dataset rows ``index``."""
+        return None
+
+    def draw(self, n: int, generator: torch.Generator, device) -> Any:
+        """``n`` values from ``generator`` only (BatchNorm re-estimation of G's EMA; the global RNG is left alone)."""
+        return None
+
+    def training_grid(self, count: int, latent_dim: int, seed: int) -> tuple[torch.Tensor, Any, int | None]:
+        """(z, values, columns) of the sample grid written during training: samples 0..count-1 of ``seed``, as
+        ``gankit sample RUN --seed seed`` draws them (columns None: a square grid)."""
+        return latents(count, latent_dim, seed), None, None
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, n: int, seed: int, start: int = 0, **given) -> Any:
+        """Values of samples start .. start+n-1 of ``seed``; ``given`` are the user's inputs (``accepts``)."""
+        self.refuse(given)
+        return None
+
+    def refuse(self, given: dict[str, Any]) -> None:
+        """Reject inputs this condition does not take, naming what it is."""
+        extra = sorted(k for k, v in given.items() if v is not None and k not in self.accepts)
+        for key in extra:
+            owner = next((c for c in CONDITIONS.values() if key in c.accepts), None)
+            what = owner.refusal if owner is not None else f"this generator takes no {key!r}"
+            raise ValueError(f"{what}: it is {self.summary()}")
+
+    def default(self, n: int) -> Any:
+        """Values for ``n`` latents given without a condition (the latent-space tools)."""
+        return self.sample(n, 0)
+
+    def take(self, values: Any, begin: int, end: int) -> Any:
+        """Values of samples begin .. end-1 of ``values``."""
+        return None if values is None else values[begin:end]
+
+    def grid(self, entries, columns: int, seed: int, latent_dim: int) -> tuple[torch.Tensor, Any]:
+        """One row per entry (a class, a caption), ``columns`` latents of ``seed`` repeated down the rows."""
+        raise ValueError(f"a grid needs one condition value per row; this generator is {self.summary()}")
+
+    def traverse(self, inputs: torch.Tensor, code: str, values) -> torch.Tensor:
+        """G's first inputs for ``inputs`` (rows) x ``values`` of latent code ``code`` (InfoGAN)."""
+        raise ValueError(f"this generator has no latent codes: it is {self.summary()}")
+
+    def set_noise_scale(self, scale: float) -> None:
+        """Scale of a conditioning noise at sampling time (StackGAN's conditioning augmentation)."""
+        if not scale >= 0:  # also refuses NaN
+            raise ValueError(f"condition_noise_scale must be >= 0, got {scale}")
+        if scale != 1.0:
+            raise ValueError(f"condition_noise_scale applies to StackGAN's conditioning augmentation; this "
+                             f"generator is {self.summary()}")  # fmt: skip
+
+    # ------------------------------------------------------------------ G and D
+    def latent_input(self, z: torch.Tensor, values: Any) -> torch.Tensor:
+        """G's first argument: the vector the latent-space tools walk."""
+        return z
+
+    def rest_args(self, values: Any, device) -> tuple:
+        """G's arguments after the first, on ``device``."""
+        return ()
+
+    def generator_args(self, z: torch.Tensor, values: Any) -> tuple:
+        """G's arguments: ``G(*condition.generator_args(z, values))``."""
+        return (self.latent_input(z, values), *self.rest_args(values, z.device))
+
+    def discriminator_kwargs(self, values: Any) -> dict[str, Any]:
+        """D's keyword arguments besides the image."""
+        return {}
+
+
+register_condition(Condition)
+
+
+class Objective:
+    """The interface the trainer uses. A variant's objective combines G, D and a loss into phase losses.
+
+    ``options`` is the variant's options dataclass; ``d_optimizer`` is D's optimizer, for variants that
+    look ahead (the unrolled GAN)."""
+
+    condition: Condition
+
+    def __init__(self, options, G: nn.Module, D: nn.Module, loss, d_optimizer: torch.optim.Optimizer | None = None):
+        self.options, self.G, self.D, self.loss, self.d_optimizer = options, G, D, loss, d_optimizer
+
+    @staticmethod
+    def complete_model(model: Any, options: Any) -> Any:
+        """Shape the model options for this variant (InfoGAN's Q head, a text encoder's size); checked."""
+        return model
+
+    @staticmethod
+    def describe_condition(options: Any, G: nn.Module, stored) -> dict[str, Any]:
+        """The condition's description for a file written before descriptions were recorded."""
+        return {"kind": "none"}
+
+    def prepare(self, dataset) -> None:
+        """Called once with the training data before the first step."""
+        self.condition.prepare(dataset, (self.G, self.D))
+
+    def begin_step(self, step: int) -> None:
+        """Called before each step (schedules that follow the step)."""
+
+    def d_step(self, ctx: StepContext) -> StepOutput:
+        raise NotImplementedError
+
+    def g_step(self, ctx: StepContext) -> StepOutput:
+        raise NotImplementedError
+
+
+def build_condition(description: dict[str, Any], stored=None) -> Condition:
+    """The condition an export describes (``Condition.describe()``)."""
+    kind = description.get("kind")
+    if kind not in CONDITIONS:
+        raise ConfigError(f"unknown condition kind {kind!r}; known: {', '.join(sorted(CONDITIONS))}")
+    return CONDITIONS[kind].from_description(description, stored)

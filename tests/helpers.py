@@ -1,0 +1,43 @@
+"""Helpers shared by the test files (not tests themselves): tiny run settings and the resume check."""
+
+import json
+
+import torch
+
+from gankit import load_config, train
+from gankit.files import read_tensors
+from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
+
+
+def tiny_overrides(npz_path, steps=4, **train):
+    """Settings for a seconds-long run on the tiny .npz data with a small DCGAN."""
+    values = {
+        "data.name": "npz",
+        "data.path": str(npz_path),
+        "model.name": "dcgan",
+        "model.g_width": 8,
+        "model.d_width": 8,
+        "model.latent_dim": 16,
+        "train.steps": steps,
+        "train.batch_size": 8,
+        "train.log_every": 2,
+        "train.sample_every": 2,
+        "train.checkpoint_every": 2,
+        "train.sample_grid": 4,
+        "train.tensorboard": False,
+        **{f"train.{k}": v for k, v in train.items()},
+    }
+    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in values.items()]
+
+
+def assert_resume_is_exact(tmp_path, base):
+    """4 steps straight and 2 + resume + 2 give bit-identical checkpoints."""
+    run = lambda name, steps, resume=False: train(  # noqa: E731
+        load_config(None, [o.replace("train.steps=4", f"train.steps={steps}") for o in base]),
+        tmp_path / name, resume=resume, progress=False, log=lambda s: None)
+    run("straight", 4)
+    run("split", 2)
+    run("split", 4, resume=True)
+    a, b = (read_tensors(list_checkpoints(tmp_path / n / "checkpoints")[-1][1], FORMAT_CHECKPOINT)[0] for n in ("straight", "split"))
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
