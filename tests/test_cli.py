@@ -58,7 +58,7 @@ def test_version(capsys):
 
 
 def test_run_folder_of_finds_the_run_from_its_files(tmp_path, tiny_npz):
-    from gankit.cli import run_folder_of
+    from gankit.formats import run_folder_of
 
     run_dir = tmp_path / "run"
     assert cli_train(run_dir, tiny_npz) == 0

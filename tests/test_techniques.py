@@ -10,8 +10,6 @@ from helpers import assert_resume_is_exact, tiny_overrides
 from torch import nn
 
 from gankit import load_config, train
-from gankit.files import read_tensors
-from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
 from gankit.losses import build_loss, r1_penalty
 from gankit.networks import MinibatchStd, apply_spectral_norm
 from gankit.networks.dcgan import DCGANDiscriminator

@@ -75,6 +75,14 @@ def find_generator_file(path: str | Path) -> Path:
     return path
 
 
+def run_folder_of(source: Path) -> Path | None:
+    """The run folder a source belongs to: itself, or the nearest parent (up to two) with a config.json."""
+    for folder in (source, source.parent, source.parent.parent):
+        if folder.is_dir() and (folder / "config.json").is_file():
+            return folder
+    return None
+
+
 def find_checkpoint_file(path: str | Path) -> Path:
     """A checkpoint file, or a run folder's last checkpoint."""
     path = Path(path)

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
 from gankit.config import RunConfig
 from gankit.data import to_uint8_images
 from gankit.files import CheckpointError, unprefixed
+from gankit.images import image_grid, save_picture, scatter_plot
 from gankit.formats import find_checkpoint_file, read_checkpoint, read_generator
 from gankit.networks import MODELS
 from gankit.seeding import latents, resolve_device
@@ -187,3 +189,32 @@ def random_discriminator(config: RunConfig, seed: int) -> nn.Module:
     entry, options = MODELS.resolve(config.model, "model")
     torch.manual_seed(seed)
     return entry.factory.discriminator(options).eval()
+
+
+def save_samples(samples: np.ndarray, out: str | Path, columns: int | None = None, labels=None,
+                 seed: int = 0) -> Path:  # fmt: skip
+    """Write what :meth:`GeneratorPipeline.sample` (or ``grid``) returned, by the form of ``out``:
+
+    - ``*.npz``: ``images`` (uint8 N H W C) or ``points`` (float32 N D), and ``labels`` when given;
+    - ``*.png``: one grid picture (``columns`` per row; a square grid when None), or a scatter plot of points;
+    - a path without a suffix: a folder of PNGs named ``<seed>-<index>[-label<y>].png`` (images only).
+    """
+    out = Path(out)
+    images = samples.dtype == np.uint8 and samples.ndim == 4
+    if out.suffix == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        extra = {} if labels is None else {"labels": np.asarray(labels)}
+        np.savez_compressed(out, **{"images" if images else "points": samples}, **extra)
+    elif out.suffix == ".png":
+        save_picture(image_grid(samples, columns=columns) if images else scatter_plot(samples), out)
+    elif out.suffix:
+        raise ValueError(f"the output must end in .npz or .png, or be a folder; got {out}")
+    else:
+        if not images:
+            raise ValueError("a folder of PNGs needs an image model; use .npz or .png for points")
+        out.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(samples):
+            picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+            label = "" if labels is None else f"-label{labels[i]}"
+            save_picture(picture, out / f"{seed:04d}-{i:06d}{label}.png")
+    return out

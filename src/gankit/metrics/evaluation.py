@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import gankit
-from gankit.data import Dataset, has_test_split, load_dataset, with_split
+from gankit.data import Dataset, load_dataset, with_split
 from gankit.files import atomic_write_bytes, cache_dir
 from gankit.metrics import scores
 from gankit.metrics.classifier import builtin_evaluators

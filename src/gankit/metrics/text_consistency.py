@@ -18,12 +18,16 @@ the seed for scene k) and reports:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 import gankit
 from gankit.data import load_dataset
+from gankit.data.captions import CLASSES
 from gankit.data.captions import attribute_groups
+from gankit.formats import run_folder_of
 from gankit.metrics.scores import fid
 from gankit.networks.text_encoders import load_image_encoder, load_text_encoder
 from gankit.metrics.attributes import HEADS, consistency, load_attribute_classifier, predict
@@ -113,3 +117,40 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
             "condition_noise_scale": pipeline.condition_noise_scale, "gankit_version": gankit.__version__,
         },
     }  # fmt: skip
+
+
+def format_text_report(row: dict) -> str:
+    """The text report of :func:`evaluate_text_generator`'s row, as ``gankit evaluate-text`` prints it."""
+    m, c, r, p = row["metrics"], row["ceiling"], row["ratios"], row["protocol"]
+    drawn = f"step {p['step']}{', EMA of G' if p['ema_generator'] else ''}"
+    if p["condition_noise_scale"] != 1.0:
+        drawn += f", conditioning noise x {p['condition_noise_scale']:g}"
+    lines = [f"text consistency (all four attributes right; {drawn}), generated / real test (ceiling) / ratio:"]
+    for key, name in (("all_accuracy", "all scenes"), ("all_accuracy_seen", "seen pairs"),
+                      ("all_accuracy_heldout", "held-out pairs")):  # fmt: skip
+        lines.append(f"  {name:15s} {m[key]:.3f} / {c[key]:.3f} / {r[key + '_to_ceiling']:.2f}")
+    lines.append("  per attribute: " + ", ".join(f"{k.split('_')[0]} {m[k]:.3f}" for k in m
+                                                 if k.endswith("accuracy") and not k.startswith("all")))  # fmt: skip
+    for key, what in (("class_confusion", "asked-for garment drawn as another"),
+                      ("class_confusion_real_at_generator_resolution", "real scenes at G's resolution, misread")):  # fmt: skip
+        counts = row[key]
+        misses = sorted((n, a, b) for a, line in enumerate(counts) for b, n in enumerate(line) if a != b and n)[::-1][:3]
+        if misses:
+            lines.append(f"  commonest {what}: " + ", ".join(f"{CLASSES[a]} as {CLASSES[b]} {n}/{sum(counts[a])}"
+                                                            for n, a, b in misses))  # fmt: skip
+    lines.append(f"FID (attribute-classifier features, vs the {p['scenes']} real test scenes): {m['fid']:.2f}")
+    if "retrieval_r1" in m:
+        lines.append(f"retrieval R@1 among 100 captions: {m['retrieval_r1']:.3f} (real test images: {c['retrieval_r1']:.3f})")
+    return "\n".join(lines)
+
+
+def text_report_path(source: str | Path, pipeline, raw_generator: bool = False) -> Path:
+    """Where ``gankit evaluate-text`` writes its row by default: the run folder's ``text_metrics.json``, named
+    after a checkpoint's step, a raw G asked for (``raw_generator``: --no-ema) and a noise scale other than 1,
+    so rows of different draws never overwrite each other."""
+    source = Path(source)
+    folder = run_folder_of(source) or Path(".")
+    suffix = f"-step{pipeline.step}" if source.name.startswith("ckpt-") else ""  # not the export's file
+    suffix += "-no-ema" if raw_generator else ""
+    suffix += "" if pipeline.condition_noise_scale == 1.0 else f"-condition-noise-{pipeline.condition_noise_scale:g}"
+    return folder / f"text_metrics{suffix}.json"

@@ -123,7 +123,7 @@ def train(
     family_entry, model_options = MODELS.resolve(config.model, "model")
     model_options = family_entry.factory.complete(model_options, dataset.spec)
     variant_entry, variant_options = VARIANTS.resolve(config.objective, "objective")
-    model_options = variant_entry.factory.complete_model(model_options, variant_options)  # e.g. InfoGAN's Q head
+    model_options = variant_entry.factory.complete_model(model_options, variant_options)  # heads or sizes a variant needs
     config = dataclasses.replace(config, model={"name": family_entry.name, **dataclasses.asdict(model_options)})
     G = family_entry.factory.generator(model_options).to(device)
     D = family_entry.factory.discriminator(model_options).to(device)

@@ -1,0 +1,168 @@
+"""``gankit evaluate | evaluate-text | evaluator``: score generators and train the networks that score them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+from gankit.cli.common import NO_EMA_HELP, CONDITION_NOISE_HELP
+
+
+def cmd_evaluate(args) -> int:
+    from gankit.data import has_test_split
+    from gankit.metrics.evaluation import (
+        append_row,
+        evaluate_generator,
+        evaluate_real_vs_real,
+        GENERATOR_ONLY_METRICS,
+        parse_metrics,
+        format_table,
+    )
+
+    extractor = {"name": args.extractor} if args.extractor else None
+    if args.evaluator:
+        extractor = {"name": "evaluator", "weights": args.evaluator}
+    common = dict(metrics=args.metrics, num_reference=args.reference_n, seed=args.seed, extractor=extractor,
+                  use_cache=not args.no_cache)  # fmt: skip
+    run_dir = None
+    if args.real_vs_real:
+        if args.dataset:
+            data_section = {"name": args.dataset}
+        elif args.source:
+            from gankit.inference import load_generator
+
+            data_section = load_generator(args.source).config.data
+        else:
+            raise SystemExit("gankit evaluate --real-vs-real: give --dataset NAME or a run folder")
+        row = evaluate_real_vs_real(data_section, num_samples=args.n, **common)
+        print(format_table(row))
+    else:
+        if not args.source:
+            raise SystemExit("gankit evaluate: give a run folder, export or checkpoint (or --real-vs-real)")
+        from gankit.inference import load_generator
+
+        pipeline = load_generator(args.source, device=args.device)
+        row = evaluate_generator(pipeline, num_samples=args.n, reference_split=args.split, progress=True, **common)
+        row["source"] = str(args.source)
+        floor = None
+        # Metrics of the generator's own inputs (InfoGAN's codes) have no real-data floor.
+        floor_metrics = [m for m in parse_metrics(args.metrics) if m not in GENERATOR_ONLY_METRICS]
+        if args.floor and floor_metrics and has_test_split(pipeline.config.data) and pipeline.kind == "images":
+            floor = evaluate_real_vs_real(pipeline.config.data, num_samples=min(args.n, args.reference_n),
+                                          **{**common, "metrics": floor_metrics})  # fmt: skip
+            row["floor"] = floor["metrics"]
+        print(format_table(row, floor))
+        from gankit.formats import run_folder_of
+
+        run_dir = run_folder_of(Path(args.source))
+    log = Path(args.log) if args.log else (run_dir / "metrics.jsonl" if run_dir else None)
+    if log is not None:
+        append_row(log, row)
+        print(f"appended to {log}")
+    return 0
+
+
+def cmd_evaluate_text(args) -> int:
+    from gankit.files import write_json
+    from gankit.inference import load_generator
+    from gankit.metrics.text_consistency import evaluate_text_generator, format_text_report, text_report_path
+
+    pipeline = load_generator(args.source, device=args.device, ema=args.ema,
+                              condition_noise_scale=args.condition_noise_scale)
+    if pipeline.text_encoder is None:
+        raise SystemExit("gankit evaluate-text: the generator is not text-to-image (gan-cls or stackgan run)")
+    data = args.data or pipeline.config.data.get("path")
+    row = evaluate_text_generator(pipeline, data, args.attributes, args.retrieval, args.seed, args.limit)
+    print(format_text_report(row))
+    out = Path(args.out) if args.out else text_report_path(args.source, pipeline, raw_generator=not args.ema)
+    write_json(out, row)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_evaluator_train(args) -> int:
+    from gankit.config import apply_overrides
+    from gankit.metrics.classifier import EvaluatorTraining, save_evaluator, train_evaluator
+    from gankit.registry import build_dataclass
+
+    section = apply_overrides({"data": {"name": args.dataset}}, args.set_data or [])["data"]
+    options = build_dataclass(EvaluatorTraining, {"epochs": args.epochs, "seed": args.seed, "width": args.width}, "evaluator")
+    evaluator = train_evaluator(section, options, progress=not args.quiet)
+    out = Path(args.out) if args.out else Path("evaluators") / f"{args.dataset}.safetensors"
+    path = save_evaluator(evaluator, out)
+    print(f"test accuracy {evaluator.info['test_accuracy']:.4f}; saved {path} (+ .json), "
+          f"weights sha256 {evaluator.sha256[:16]}...")
+    return 0
+
+
+def cmd_evaluator_attributes(args) -> int:
+    from gankit.data import load_dataset
+    from gankit.metrics.attributes import HEADS, consistency, predict, save_attribute_classifier, train_attribute_classifier
+
+    train = load_dataset({"name": "captions", "path": args.data})
+    test = load_dataset({"name": "captions", "path": args.data, "split": "test"})
+    if "attributes" not in test.extras:
+        raise SystemExit("gankit evaluator attributes: --data must be a folder written by gankit data make-captions")
+    net = train_attribute_classifier(train, steps=args.steps, seed=args.seed, width=args.width, retint_share=args.retint)
+    wanted = test.extras["attributes"]
+    report = consistency(predict(net, test.x), {k: wanted[k] for k in HEADS}, wanted["heldout"])
+    save_attribute_classifier(Path(args.out), net, report)
+    print(f"wrote {args.out}; on the real test split: " + ", ".join(f"{k} {v:.3f}" for k, v in report.items()))
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score a generator (FID, KID, IS, PRDC, modes) with its protocol")
+    p.add_argument("source", nargs="?", help="run folder, generator.safetensors, or checkpoint")
+    p.add_argument("--metrics", default="fid,kid,prdc,is", help="comma-separated: fid, kid, is, prdc, classes, labels, intra_fid, code_accuracy, modes")
+    p.add_argument("--n", type=int, default=10000, help="generated samples")
+    p.add_argument("--reference-n", type=int, default=10000, help="real samples from the reference split")
+    p.add_argument("--split", default="train", choices=["train", "test"], help="reference split")
+    p.add_argument("--seed", type=int, default=0, help="sample seed and reference subset seed")
+    p.add_argument("--extractor", help="evaluator (default for images), raw (default for points), inception")
+    p.add_argument("--evaluator", help="evaluator weights: a built-in name or a .safetensors from `gankit evaluator train`")
+    p.add_argument("--real-vs-real", action="store_true", help="score the test split against the train split")
+    p.add_argument("--dataset", help="with --real-vs-real: the dataset name")
+    p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the real-vs-real floor column")
+    p.add_argument("--no-cache", action="store_true", help="recompute the reference features")
+    p.add_argument("--log", help="append the row here (default: the run's metrics.jsonl)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("evaluate-text", help="text-to-image: text consistency, FID and retrieval on the test captions")
+    p.add_argument("source", help="run folder, generator.safetensors, or checkpoint of a gan-cls / stackgan run")
+    p.add_argument("--attributes", required=True, help="attribute classifier (gankit evaluator attributes)")
+    p.add_argument("--retrieval", default="", help="joint embedding for R@1 (gankit text train-encoder output)")
+    p.add_argument("--data", help="make-captions folder (default: the run's data.path)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="score the first N test scenes only")
+    p.add_argument("--out", help="JSON row (default: the run folder's text_metrics.json; -stepN, -no-ema and "
+                   "-condition-noise-S are added to the name for a checkpoint, --no-ema and S != 1)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
+    p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
+    p.set_defaults(run=cmd_evaluate_text)
+
+    p = sub.add_parser("evaluator", help="train the classifier whose features the metrics use")
+    evaluator_sub = p.add_subparsers(dest="evaluator_command", required=True)
+    q = evaluator_sub.add_parser("train", help="train an evaluator on a labelled dataset's train split")
+    q.add_argument("--dataset", required=True, help="dataset name (see `gankit list`)")
+    q.add_argument("--set", dest="set_data", action="append", metavar="data.KEY=VALUE",
+                   help="dataset option, e.g. data.path=~/cifar")
+    q.add_argument("--out", help="output .safetensors (default: evaluators/<dataset>.safetensors)")
+    q.add_argument("--epochs", type=int, default=10)
+    q.add_argument("--width", type=int, default=24)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(run=cmd_evaluator_train)
+
+    q = evaluator_sub.add_parser("attributes", help="train the attribute classifier of a make-captions dataset")
+    q.add_argument("--data", required=True, help="a folder written by gankit data make-captions")
+    q.add_argument("--out", default="attributes.safetensors")
+    q.add_argument("--steps", type=int, default=3000)
+    q.add_argument("--width", type=int, default=32, help="feature maps of the first layer (doubled per layer)")
+    q.add_argument("--retint", type=float, default=0.5, help="share of each batch repainted in a random colour")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(run=cmd_evaluator_attributes)
+

@@ -1,0 +1,67 @@
+"""``gankit list | info``: what gankit offers, and what a run folder or file holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+
+def cmd_list(args) -> int:
+    from gankit.config import preset_names, read_preset
+    from gankit.data import DATASETS
+    from gankit.losses import LOSSES
+    from gankit.networks import MODELS
+    from gankit.variants import VARIANTS
+
+    from gankit.networks.text_encoders import TEXT_ENCODERS
+
+    registries = (("models", MODELS), ("losses", LOSSES), ("objectives", VARIANTS), ("datasets", DATASETS),
+                  ("text encoders", TEXT_ENCODERS))  # fmt: skip
+    for title, registry in registries:
+        print(f"{title}:")
+        for entry in registry.items():
+            print(f"  {entry.name:16s} {entry.summary}")
+    from gankit.metrics.evaluation import METRICS
+    from gankit.metrics.classifier import builtin_evaluators
+    from gankit.metrics.extractors import EXTRACTORS
+
+    print("feature extractors:")
+    for entry in EXTRACTORS.items():
+        print(f"  {entry.name:16s} {entry.summary}")
+    print(f"built-in evaluators: {', '.join(sorted(builtin_evaluators())) or 'none'}")
+    print("metrics:")
+    for metric in METRICS.values():
+        print(f"  {metric.name:16s} reports {', '.join(metric.keys)}")
+    print("presets:")
+    for name in preset_names():
+        description = read_preset(name).get("description", "")
+        print(f"  {name:24s} {description[:90] + ('...' if len(description) > 90 else '')}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from gankit.formats import list_checkpoints
+    from gankit.inference import load_generator
+
+    pipeline = load_generator(args.source)
+    info = pipeline.info()
+    source = Path(args.source)
+    if source.is_dir():
+        info["checkpoints"] = [{"step": s, "file": str(p)} for s, p in list_checkpoints(source / "checkpoints")]
+        log = source / "train_log.jsonl"
+        if log.is_file():
+            lines = log.read_text().splitlines()
+            info["last_log_row"] = json.loads(lines[-1]) if lines else None
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="list models, losses, objectives, datasets and presets")
+    p.set_defaults(run=cmd_list)
+
+    p = sub.add_parser("info", help="describe a run folder, export or checkpoint")
+    p.add_argument("source")
+    p.set_defaults(run=cmd_info)

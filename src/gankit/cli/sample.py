@@ -1,0 +1,198 @@
+"""``gankit sample | interpolate | traverse | arithmetic``: draw from a trained generator: samples, grids, interpolations, code traversals, vector arithmetic."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from gankit.cli.common import NO_EMA_HELP, CONDITION_NOISE_HELP, feature_fn
+
+
+def cmd_sample(args) -> int:
+    from gankit.inference import load_generator, save_samples
+
+    pipeline = load_generator(args.source, device=args.device, ema=args.ema,
+                              condition_noise_scale=args.condition_noise_scale)
+    labels = parse_labels(args.labels, pipeline.num_classes)
+    texts = args.text or []
+    if pipeline.text_encoder is None and texts:
+        raise SystemExit("gankit sample: --text needs a text-to-image generator (gan-cls or stackgan run)")
+    if pipeline.text_encoder is not None:
+        if not texts:
+            raise SystemExit('gankit sample: this generator draws from text: pass --text "a small red sandal on the left"')
+        if len(texts) == 1:
+            samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True, text=texts[0])
+        else:  # style/content grid: one row per caption, the same z and noise down each column
+            samples = pipeline.text_grid(texts, columns=args.n, seed=args.seed)
+        labels, sample_labels = None, None
+    elif labels is None:
+        samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True)
+        sample_labels = None
+    else:  # a class grid: one row per label, the same n latents along every row
+        samples = pipeline.class_grid(labels, columns=args.n, seed=args.seed)
+        sample_labels = np.repeat(np.array(labels), args.n)
+    out = Path(args.out)
+    columns = args.n if labels is not None or len(texts) > 1 else None
+    try:
+        save_samples(samples, out, columns, sample_labels, args.seed)
+    except ValueError as error:
+        raise SystemExit(f"gankit sample: {error}") from None
+    count = f"{len(labels)} labels x {args.n}" if labels is not None else f"{args.n}"
+    count = f"{len(texts)} captions x {args.n}" if len(texts) > 1 else count
+    print(f"wrote {count} samples (seed {args.seed}, step {pipeline.step}{', EMA' if pipeline.ema else ''}) to {out}")
+    return 0
+
+
+def parse_labels(text: str | None, num_classes: int) -> list[int] | None:
+    """--labels: comma-separated class indices, or "all"; checked against the generator."""
+    if text is None:
+        return None
+    if not num_classes:
+        raise SystemExit("gankit sample: --labels needs a class-conditional generator (this one takes no labels)")
+    if text == "all":
+        return list(range(num_classes))
+    try:
+        labels = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit(f"gankit sample: --labels is comma-separated integers or 'all', got {text!r}") from None
+    bad = [v for v in labels if not 0 <= v < num_classes]
+    if bad or not labels:
+        raise SystemExit(f"gankit sample: labels must be in 0..{num_classes - 1}, got {text!r}")
+    return labels
+
+
+def cmd_interpolate(args) -> int:
+    from gankit.analysis import latent
+    from gankit.inference import load_generator
+
+    pipeline = load_generator(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
+    if args.text:
+        if len(args.text) < 2:
+            raise SystemExit("gankit interpolate: give at least two --text captions to interpolate between")
+        summary = latent.write_text_interpolation(pipeline, args.text, args.steps, args.out, args.rows, args.seed)
+        print(f"wrote {summary['files']['grid']}, {summary['files']['gif']} and the .json summary "
+              f"({args.rows} rows of fixed z, caption embeddings interpolated linearly)")  # fmt: skip
+        return 0
+    if args.walk:
+        points = pipeline.inputs(9, args.seed)  # the paper's walk through 9 random points
+    else:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        points = latent.seed_latents(pipeline, seeds)
+    extractor = latent.evaluator_for(pipeline)
+    summary = latent.write_interpolation(pipeline, points, args.steps, args.mode, args.out, feature_fn(extractor))
+    smooth = summary["smoothness_random_paths"]
+    print(f"wrote {summary['files']['grid']}, {summary['files']['gif']} and the .json summary")
+    print(f"smoothness over {smooth['paths']} random paths: largest/median pixel step "
+          f"{smooth['pixel_max_over_median']:.2f} (worst path {smooth['pixel_max_over_median_worst_path']:.2f})")  # fmt: skip
+    return 0
+
+
+def traverse_values(layout, code: str, text: str | None) -> list[float]:
+    """--values, or every value of a categorical code, 0 and 1 for a binary one, -2..2 in 9 steps otherwise."""
+    kind, _, width = layout.locate(code)
+    if text:
+        return [float(v) for v in text.split(",") if v.strip()]
+    if kind == "cat":
+        return list(range(width))
+    return [0.0, 1.0] if kind == "bin" else [round(v, 3) for v in np.linspace(-2, 2, 9)]
+
+
+def cmd_traverse(args) -> int:
+    from gankit.images import image_grid, save_picture
+    from gankit.inference import load_generator
+
+    pipeline = load_generator(args.source, device=args.device)
+    if pipeline.codes is None:
+        raise SystemExit("gankit traverse: this generator has no latent codes (train an InfoGAN preset)")
+    try:
+        values = traverse_values(pipeline.codes, args.code, args.values)
+    except ValueError as error:
+        raise SystemExit(f"gankit traverse: {error}") from None
+    images = pipeline.traverse(args.code, values, rows=args.rows, seed=args.seed)
+    save_picture(image_grid(images, columns=len(values)), args.out)
+    print(f"wrote {args.out}: {args.rows} rows of fixed noise and codes (seed {args.seed}), columns {args.code} = "
+          f"{', '.join(f'{v:g}' for v in values)}")  # fmt: skip
+    if pipeline.codes.locate(args.code)[0] != "cat" and pipeline.kind == "images" and args.score_rows > 0:
+        from gankit.metrics.code_monotonicity import code_monotonicity, format_monotonicity
+        from gankit.files import atomic_write_text
+
+        result = code_monotonicity(pipeline, args.code, values, rows=args.score_rows, seed=args.seed)
+        summary = Path(args.out).with_suffix(".json")
+        atomic_write_text(summary, json.dumps(result, indent=2) + "\n")
+        print(format_monotonicity(result) + f"\nwrote {summary}")
+    return 0
+
+
+def cmd_arithmetic(args) -> int:
+    from gankit.analysis import latent
+    from gankit.inference import load_generator
+
+    pipeline = load_generator(args.source, device=args.device)
+    extractor = latent.evaluator_for(pipeline, args.evaluator)
+    concepts = {
+        name: latent.concept_latents(pipeline, spec, args.seed, args.per_concept, extractor=extractor)
+        for name, spec in (("A", args.a), ("B", args.b), ("C", args.c))
+    }
+    summary = latent.write_arithmetic(pipeline, concepts, args.out, args.noise, args.seed)
+    print(f"wrote {summary['files']['panel']} and the .json summary ({summary['layout']})")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="draw samples from a run folder, export or checkpoint")
+    p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
+    p.add_argument("--n", type=int, default=64, help="number of samples (with --labels: per label)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text", action="append", help="text-to-image models: a caption; several --text give a grid "
+                   "with one row per caption and the same z down each column")
+    p.add_argument("--labels", help="conditional models: comma-separated classes or 'all'; a class grid, "
+                   "one row per label with the same --n latents along every row")  # fmt: skip
+    p.add_argument("--out", required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
+    p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
+    p.set_defaults(run=cmd_sample)
+
+    p = sub.add_parser("interpolate", help="interpolate between seeds, or the paper's 9-point latent walk")
+    p.add_argument("source")
+    p.add_argument("--seeds", default="0,1", help="comma-separated seeds (sample 0 of each)")
+    p.add_argument("--walk", action="store_true", help="walk through 9 random points of --seed instead")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=10, help="images per segment, endpoints included")
+    p.add_argument("--mode", default="slerp", choices=["slerp", "linear"])
+    p.add_argument("--text", action="append", help="text-to-image models: captions to interpolate between "
+                   "(give two or more), z fixed per row")
+    p.add_argument("--rows", type=int, default=4, help="with --text: rows, each with its own fixed z")
+    p.add_argument("--out", default="interpolation.png", help="grid PNG; the GIF and JSON go beside it")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
+    p.set_defaults(run=cmd_interpolate)
+
+    p = sub.add_parser("traverse", help="InfoGAN: rows of fixed noise, columns sweeping one latent code")
+    p.add_argument("source")
+    p.add_argument("--code", default="cat0", help="cat0, cont0, bin0, ... (default cat0)")
+    p.add_argument("--values", help="comma-separated values (default: every category; -2..2 for continuous codes)")
+    p.add_argument("--rows", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--score-rows", type=int, default=64,
+                   help="rows over which a continuous or binary code's effect on image statistics is scored (0: skip)")
+    p.add_argument("--out", default="traverse.png")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_traverse)
+
+    p = sub.add_parser("arithmetic", help="vector arithmetic on averaged z: A - B + C")
+    p.add_argument("source")
+    for name in ("a", "b", "c"):
+        p.add_argument(f"--{name}", required=True, help="sample indices of --seed (3,7,12) or class:NAME")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-concept", type=int, default=3, help="samples per class concept")
+    p.add_argument("--noise", type=float, default=0.25, help="scale of the uniform noise around the result")
+    p.add_argument("--evaluator", help="evaluator weights for class concepts (default: the dataset's)")
+    p.add_argument("--out", default="arithmetic.png")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_arithmetic)
+

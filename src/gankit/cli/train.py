@@ -1,0 +1,44 @@
+"""``gankit train``: train a GAN."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+
+def cmd_train(args) -> int:
+    from gankit.config import load_config
+    from gankit.training import train
+
+    overrides = list(args.set or [])
+    if args.steps is not None:
+        overrides.append(f"train.steps={args.steps}")
+    config = load_config(args.config, overrides)
+    out = Path(args.out) if args.out else default_run_dir(args.config)
+    result = train(config, out, resume=args.resume, progress=not args.quiet)
+    print(f"\ndone: step {result.step}, {result.images_per_second:.0f} images/s over the last log interval")
+    print(f"  samples:          {result.samples_path}")
+    print(f"  loss log:         {out / 'train_log.jsonl'}  (curves: {out / 'losses.png'})")
+    print(f"  checkpoints:      {out / 'checkpoints'}")
+    print(f"  generator export: {result.export_path}")
+    return 0
+
+
+def default_run_dir(source: str) -> Path:
+    source_path = Path(source)
+    if source_path.is_dir():
+        return source_path
+    return Path("runs") / source_path.stem
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a GAN from a preset, a config file or a run folder")
+    p.add_argument("config", help="preset name (see `gankit list`), config .json, or run folder")
+    p.add_argument("--out", help="run folder (default: runs/<preset>)")
+    p.add_argument("--steps", type=int, help="number of G steps (same as --set train.steps=N)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.batch_size=64")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_train)
+

@@ -1,0 +1,120 @@
+"""The package's layers import one way (docs/design.md, "Layers"), with no cycles.
+
+Every ``import gankit.X`` / ``from gankit.X import`` in every module, at the top or inside a function, is
+parsed; a module may import its own layer or any layer below it, never one above.
+"""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[1] / "src" / "gankit"
+
+# Lowest first. A module is placed by the longest prefix of its dotted name listed here.
+LAYERS = [
+    ("core", ["gankit", "gankit.registry", "gankit.files", "gankit.seeding", "gankit.formats", "gankit.images"]),
+    ("data", ["gankit.data"]),
+    ("networks", ["gankit.networks", "gankit.augment"]),
+    ("losses", ["gankit.losses"]),
+    ("variants", ["gankit.variants"]),
+    ("config", ["gankit.config"]),
+    ("inference", ["gankit.inference"]),
+    ("metrics", ["gankit.metrics", "gankit.monitor"]),
+    ("training", ["gankit.training", "gankit.joint_embedding"]),
+    ("analysis", ["gankit.analysis"]),
+    ("cli", ["gankit.cli", "gankit.__main__"]),
+]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(name: str) -> int:
+    best, index = "", None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > len(best):
+                best, index = prefix, i
+    assert index is not None, f"{name} is in no layer: add it to LAYERS and docs/design.md"
+    return index
+
+
+def imports_of(path: Path) -> set[str]:
+    """The gankit modules ``path`` imports (``from gankit.a import b`` counts gankit.a, and gankit.a.b when
+    that is a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "gankit"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "gankit" and not node.level:
+            found.add(node.module)
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                folder = PACKAGE.parent / Path(*candidate.split("."))
+                if folder.with_suffix(".py").is_file() or (folder / "__init__.py").is_file():
+                    found.add(candidate)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    return {name: {i for i in imports_of(path) if i in modules and i != name} for name, path in modules.items()}
+
+
+def test_every_module_has_a_layer_and_imports_only_its_own_or_lower_layers():
+    wrong = []
+    for name, targets in graph().items():
+        for target in targets:
+            if target == "gankit":  # the package root: only __version__ and lazy re-exports
+                continue
+            if layer_of(target) > layer_of(name):
+                wrong.append(f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})")
+    assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_there_are_no_import_cycles():
+    edges = graph()
+    # A package's __init__ importing its own submodules (registration) is not a cycle of layers; every other
+    # edge counts. Depth-first search for a back edge.
+    state, stack, cycles = {}, [], []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for target in edges[node]:
+            if target.startswith(node + "."):  # a package registering its own modules
+                continue
+            if state.get(target) == "open":
+                cycles.append(stack[stack.index(target):] + [target])
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node)
+    assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+@pytest.mark.parametrize("module, absent", [
+    ("gankit.registry", ["gankit.training", "torch.optim", "gankit.config"]),
+    ("gankit", ["gankit.training", "gankit.inference", "torch"]),
+    ("gankit.inference", ["gankit.training", "gankit.metrics", "gankit.analysis"]),
+])  # fmt: skip
+def test_importing_a_low_module_loads_nothing_above_it(module, absent):
+    code = f"import sys, {module}; print('\\n'.join(sorted(sys.modules)))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    assert not [m for m in loaded if any(m == a or m.startswith(a + ".") for a in absent)]
+
+
+def test_the_training_loop_names_no_variant():
+    source = (PACKAGE / "training" / "loop.py").read_text().lower()
+    names = ["infogan", "acgan", "gan-cls", "gan_cls", "stackgan", "text_encoder", "labels", "codes", "caption",
+             "hasattr", "getattr"]  # fmt: skip
+    assert not [n for n in names if n in source]
