@@ -15,6 +15,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from gankit.registry import ConfigError
+
 
 def _rand(n: int, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     return torch.rand(n, 1, 1, 1, device=x.device, dtype=x.dtype, generator=generator)
@@ -76,16 +78,12 @@ def parse_policy(policy: str) -> list[str]:
     names = [p.strip() for p in policy.split(",") if p.strip()]
     unknown = [p for p in names if p not in POLICIES]
     if unknown:
-        from gankit.registry import ConfigError
-
         raise ConfigError(f"unknown DiffAugment policy {', '.join(unknown)}; policies: {', '.join(POLICIES)}")
     return names
 
 
 def diff_augment(x: torch.Tensor, policy: list[str], generator: torch.Generator | None = None) -> torch.Tensor:
     if x.dim() != 4:
-        from gankit.registry import ConfigError
-
         raise ConfigError("DiffAugment needs image data (N, C, H, W)")
     for name in policy:
         for fn in POLICIES[name]:

@@ -12,11 +12,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
 import json
 from pathlib import Path
+
+import numpy as np
+import torch
 
 from gankit.data import to_uint8_images
 from gankit.files import atomic_write_text

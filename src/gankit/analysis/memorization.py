@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.files import atomic_write_text
+
 
 @torch.no_grad()
 def nearest_neighbours(queries: torch.Tensor, keys: torch.Tensor, k: int = 1, chunk: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
@@ -187,7 +189,6 @@ def memorization_report(
 
 
 def write_memorization(report: MemorizationReport, out_dir: str | Path, neighbours: int = 4) -> Path:
-    from gankit.files import atomic_write_text
     from gankit.images import image_grid, line_plot, save_picture
 
     out = Path(out_dir)

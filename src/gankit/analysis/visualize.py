@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.files import atomic_write_text
+
 
 class _GuidedRelu(torch.autograd.Function):
     """LeakyReLU forward; guided backward: grad.clamp(min=0) where the input was positive, else 0."""
@@ -114,7 +116,6 @@ def visualize_channels(D: nn.Module, pool: torch.Tensor, channels: list[int] | N
 
 def write_visualization(trained: nn.Module, random: nn.Module, pool: torch.Tensor, out_dir: str | Path,
                         channels: list[int] | None = None, top: int = 4) -> Path:  # fmt: skip
-    from gankit.files import atomic_write_text
     from gankit.images import image_grid, save_picture
 
     out = Path(out_dir)

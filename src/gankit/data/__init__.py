@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from gankit.registry import Registry
+from gankit.registry import Registry, field_names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,8 +135,6 @@ def has_test_split(section: dict[str, Any]) -> bool:
 
 def with_split(section: dict[str, Any], split: str) -> dict[str, Any]:
     """The data section with ``split`` set, for sources that have splits (point mixtures do not)."""
-    from gankit.registry import field_names
-
     has_split = "split" in field_names(DATASETS.get(section["name"]).config_cls)
     return {**section, "split": split} if has_split else dict(section)
 
