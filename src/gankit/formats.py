@@ -44,7 +44,6 @@ class GeneratorFile:
     condition: dict[str, Any] | None  # the condition's description; None in files from before it was recorded
     condition_tensors: dict[str, torch.Tensor]  # what the condition stored (text encoder weights), names as saved
     metadata: dict[str, str]  # the raw metadata (condition entries such as "text_encoder" are JSON strings)
-    kind: str  # "export" or "checkpoint"
 
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
@@ -154,5 +153,4 @@ def read_generator(path: str | Path, ema: bool = True) -> GeneratorFile:
     prefix = (condition or {}).get("tensors") or ("text_encoder" if "text_encoder" in metadata else "")
     condition_tensors = {k: v for k, v in tensors.items() if prefix and k.startswith(prefix + ".")}
     state = {k: v for k, v in state.items() if k not in condition_tensors}
-    return GeneratorFile(file, config, state, step, is_ema, condition, condition_tensors, metadata,
-                         "export" if kind == FORMAT_GENERATOR else "checkpoint")  # fmt: skip
+    return GeneratorFile(file, config, state, step, is_ema, condition, condition_tensors, metadata)

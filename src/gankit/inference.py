@@ -120,8 +120,7 @@ class GeneratorPipeline:
     def inputs(self, n: int, seed: int, start: int = 0, **condition) -> torch.Tensor:
         """G's first inputs for samples start .. start+n-1 of ``seed``: the latents, joined with what the
         condition puts there (InfoGAN's codes). The latent-space tools walk these vectors."""
-        values = self.condition.sample(n, seed, start, **condition) if condition or self.condition.layout else None
-        return self.condition.latent_input(latents(n, self.latent_dim, seed, start), values)
+        return self.condition.latent_inputs(latents(n, self.latent_dim, seed, start), seed, start, **condition)
 
     def grid(self, entries, columns: int = 8, seed: int = 0) -> np.ndarray:
         """One row per condition value (a class, a caption), one column per latent of samples 0..columns-1 of

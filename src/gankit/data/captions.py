@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankit.data import DATASETS, DataError, Dataset
+from gankit.data.dataset import DATASETS, DataError, Dataset, load_dataset
 from gankit.data.sources import IMAGE_SUFFIXES, ImageOptions, finish_images, load_image_file
 from gankit.registry import ConfigError
 
@@ -191,8 +191,6 @@ def write_captioned_dataset(out: Path, seed: int = 0, train: int = 20000, test: 
     """Build both splits from the local Fashion-MNIST and write OUT/{train,test}.npz (uint8 ``images``,
     ``labels`` = class, ``colour``, ``size``, ``position``, ``heldout``, ``background`` gray level), OUT/{train,test}_captions.json
     (a list of captions per image) and OUT/info.json (attribute names, colours, held-out pairs, seed)."""
-    from gankit.data import load_dataset  # the package's, at call time (this module is imported by it)
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     counts = {"train": train, "test": test}

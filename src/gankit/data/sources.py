@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.files import atomic_write_bytes, cache_dir
-from gankit.data import DATASETS, DataError, Dataset
+from gankit.data.dataset import DATASETS, DataError, Dataset
 from gankit.registry import ConfigError
 
 

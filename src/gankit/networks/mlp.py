@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gankit.data import DataSpec
-from gankit.networks import (
+from gankit.networks.common import (
     MODELS,
     DiscriminatorHeads,
     LabelInput,

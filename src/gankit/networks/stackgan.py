@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gankit.data import DataSpec
-from gankit.networks import MODELS, complete_image_options
+from gankit.networks.common import MODELS, complete_image_options
 from gankit.networks.dcgan import init_weights
 from gankit.networks.text_dcgan import (
     ConditioningAugmentation,

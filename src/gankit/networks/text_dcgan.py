@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gankit.data import DataSpec
-from gankit.networks import MODELS, block_outputs, complete_image_options
+from gankit.networks.common import MODELS, block_outputs, complete_image_options
 from gankit.networks.dcgan import DCGANDiscriminator, DCGANGenerator, init_weights, layer_plan
 from gankit.registry import ConfigError
 

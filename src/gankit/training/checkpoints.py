@@ -120,21 +120,21 @@ def without_completion(config: RunConfig) -> RunConfig:
 
 def check_resume_config(saved: RunConfig, requested: RunConfig) -> list[str]:
     """Sections that define the model and data must match; returns the train keys that changed."""
+    old, new = saved.to_dict(), requested.to_dict()
     for section in SECTIONS:
-        if getattr(saved, section) != getattr(requested, section):
+        if old[section] != new[section]:
             raise TrainingError(
                 f"cannot resume: the {section} section differs from the run's config.json "
-                f"(saved {getattr(saved, section)}, requested {getattr(requested, section)}); "
+                f"(saved {old[section]}, requested {new[section]}); "
                 "resume with the run folder as the config (gankit train RUN_DIR --resume)"
             )
-    fixed = ("seed", "batch_size")
     changed = []
-    for field in dataclasses.fields(saved.train):
-        old, new = getattr(saved.train, field.name), getattr(requested.train, field.name)
-        if old != new:
-            if field.name in fixed:
-                raise TrainingError(f"cannot resume with a different train.{field.name} ({old} -> {new})")
-            changed.append(f"train.{field.name}: {old} -> {new}")
+    for key, before in old["train"].items():
+        after = new["train"][key]
+        if before != after:
+            if key in ("seed", "batch_size"):
+                raise TrainingError(f"cannot resume with a different train.{key} ({before} -> {after})")
+            changed.append(f"train.{key}: {before} -> {after}")
     return changed
 
 

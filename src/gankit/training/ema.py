@@ -41,7 +41,7 @@ def recalibrate_batchnorm(G: nn.Module, condition: Condition, latent_dim: int, b
     """Set G's BatchNorm running statistics to their average over ``batches`` fresh batches.
 
     The latents and the condition's values come from their own generator seeded with ``seed``, so the result
-    depends only on G's weights (and on what the condition draws from, e.g. the training captions).
+    depends only on G's weights (and on the data the condition draws its values from).
     """
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules()):
         return

@@ -64,8 +64,7 @@ def plan_evaluation(config: RunConfig, dataset: Dataset, run_dir: Path, conditio
     cfg = config.train
     if condition.needs_input:
         raise TrainingError(f"train.eval_every needs a generator that samples on its own; this one is "
-                            f"{condition.summary()}: set train.eval_every=0 and score the export afterwards "
-                            "(gankit evaluate-text for text-to-image runs)")  # fmt: skip
+                            f"{condition.summary()}: set train.eval_every=0 and score the export afterwards")
     names = parse_metrics(cfg.eval_metrics)
     keys = [k for n in names for k in METRICS[n].keys if not k.endswith(("histogram", "per_class", "to_class", "per_code"))]  # scalars
     if cfg.eval_best not in keys:

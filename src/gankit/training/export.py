@@ -12,7 +12,7 @@ from gankit.variants import Condition
 
 
 def export_generator(path: Path, G: nn.Module, condition: Condition, config: RunConfig, step: int, ema: bool) -> None:
-    """``generator.safetensors``: all that ``gankit.load_generator`` needs (the condition's description and
-    tensors included, e.g. a text-to-image run's text encoder)."""
+    """``generator.safetensors``: all that ``gankit.load_generator`` needs, the condition's description and
+    whatever tensors it carries included."""
     tensors, metadata = condition.export_parts()
     write_export(path, G.state_dict(), config.to_dict(), step, ema, condition.describe(), tensors, metadata)

@@ -177,6 +177,12 @@ class Condition:
                              f"generator is {self.summary()}")  # fmt: skip
 
     # ------------------------------------------------------------------ G and D
+    def latent_inputs(self, z: torch.Tensor, seed: int, start: int = 0, **given) -> torch.Tensor:
+        """G's first inputs for latents ``z`` of samples start .. start+n-1 of ``seed`` (what the latent-space
+        tools walk): ``z`` itself unless the condition lives in that vector (InfoGAN's codes)."""
+        self.refuse(given)
+        return z
+
     def latent_input(self, z: torch.Tensor, values: Any) -> torch.Tensor:
         """G's first argument: the vector the latent-space tools walk."""
         return z

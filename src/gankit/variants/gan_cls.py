@@ -166,9 +166,6 @@ class TextCondition(Condition):
     def default(self, n):
         return self.sample(n, 0)  # refuses: a text-to-image G needs captions
 
-    def take(self, values, begin, end):
-        return values[begin:end]
-
     def grid(self, entries, columns, seed, latent_dim):
         """One row per caption, one column per (z, eps) of samples 0..columns-1 of ``seed``: along a row the
         text is fixed and the style varies; down a column the style is fixed and the text varies."""

@@ -195,6 +195,9 @@ class CodeCondition(Condition):
                    for v in values]  # fmt: skip
         return torch.stack(columns, dim=1).reshape(len(inputs) * len(values), inputs.shape[1])
 
+    def latent_inputs(self, z, seed, start=0, **given):
+        return self.layout.join(z, self.sample(len(z), seed, start, **given))
+
     def latent_input(self, z, values):
         return z if values is None else self.layout.join(z, values)
 

@@ -138,5 +138,3 @@ def with_split(section: dict[str, Any], split: str) -> dict[str, Any]:
     has_split = "split" in field_names(DATASETS.get(section["name"]).config_cls)
     return {**section, "split": split} if has_split else dict(section)
 
-
-from gankit.data import captions, sources  # noqa: E402,F401  (registers the sources)
