@@ -93,9 +93,9 @@ def test_objectives_refuse_an_unconditional_model():
                                    CONDITIONAL + ["model.name=mlp", "model.g_hidden=[32]", "model.d_hidden=[16]"]])  # fmt: skip
 def test_one_training_run_per_objective(tmp_path, tiny_npz, extra):
     result = run(tmp_path, tiny_npz, extra)
-    assert all(np.isfinite(result.last_row[k]) for k in ("d_loss", "g_loss"))
-    if "objective.name=acgan" in extra:
-        assert 0 <= result.last_row["class_accuracy_real"] <= 1 and result.last_row["class_loss_fake"] > 0
+    assert result.step == 2 and result.last_row["images_seen"] == 16
+    if "objective.name=acgan" in extra:  # the class head starts near chance on 4 classes: cross-entropy near log 4
+        assert abs(result.last_row["class_loss_real"] - np.log(4)) < 0.5
     pipeline = load_generator(result.run_dir)
     assert pipeline.num_classes == 4  # the tiny data's labels are 0..3
     same_z = pipeline.sample(4, seed=1, labels=[0, 1, 2, 3], start=0)
