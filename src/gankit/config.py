@@ -144,6 +144,14 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_assignment(item: str, example: str = "train.batch_size=64") -> tuple[str, Any]:
+    """``key=value`` -> (key, value parsed by :func:`parse_value`); a missing ``=`` is an error."""
+    key, sep, text = item.partition("=")
+    if not sep:
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. {example}")
+    return key.strip(), parse_value(text)
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides to a raw config mapping (types are checked later)."""
     raw = copy.deepcopy(raw)
@@ -151,15 +159,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     # A new `name` changes which options are valid, so names go first and drop the old options.
     ordered = sorted(overrides, key=lambda item: not item.partition("=")[0].endswith(".name"))
     for item in ordered:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.batch_size=64")
-        section, _, field = key.strip().partition(".")
+        key, value = parse_assignment(item)
+        section, _, field = key.partition(".")
         if section not in valid_sections:
             raise ConfigError(f"--set {key}: unknown section {section!r}; sections: {', '.join(valid_sections)}")
-        value = parse_value(text)
         if section == "description":
-            raw["description"] = text
+            raw["description"] = item.partition("=")[2]
             continue
         if not field:
             raise ConfigError(f"--set {key}: name a key inside {section}, e.g. {section}.name=...")

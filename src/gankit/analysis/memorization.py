@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.files import atomic_write_text
+from gankit.images import image_grid, line_plot, save_picture
 
 
 @torch.no_grad()
@@ -189,7 +190,6 @@ def memorization_report(
 
 
 def write_memorization(report: MemorizationReport, out_dir: str | Path, neighbours: int = 4) -> Path:
-    from gankit.images import image_grid, line_plot, save_picture
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

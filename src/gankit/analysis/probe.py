@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.files import atomic_write_text
+from gankit.images import line_plot, save_picture
 
 PENALTIES = (1e-2, 1e-1, 1.0, 10.0)
 
@@ -176,7 +177,6 @@ def format_probe_table(results: dict) -> str:
 
 def write_probe(results: dict, out: str | Path) -> Path:
     """JSON summary and an accuracy-vs-labels chart (x: log10 labels per class; 'all' at the full count)."""
-    from gankit.images import line_plot, save_picture
 
     out = Path(out).with_suffix(".png")
     keys = list(results["budgets"])

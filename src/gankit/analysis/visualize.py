@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.files import atomic_write_text
+from gankit.images import image_grid, save_picture
 
 
 class _GuidedRelu(torch.autograd.Function):
@@ -116,7 +117,6 @@ def visualize_channels(D: nn.Module, pool: torch.Tensor, channels: list[int] | N
 
 def write_visualization(trained: nn.Module, random: nn.Module, pool: torch.Tensor, out_dir: str | Path,
                         channels: list[int] | None = None, top: int = 4) -> Path:  # fmt: skip
-    from gankit.images import image_grid, save_picture
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,17 +19,14 @@ def cmd_make_captions(args) -> int:
 
 
 def cmd_train_text_encoder(args) -> int:
-    from gankit.config import parse_value
+    from gankit.config import parse_assignment
     from gankit.data import load_dataset
     from gankit.joint_embedding import retrieval_rank1, train_joint_embedding
     from gankit.networks.text_encoders import load_text_encoder, save_text_encoder
 
     section = {"name": "captions", "path": args.data, **({"resolution": args.resolution} if args.resolution else {})}
     train = load_dataset(section)
-    options = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        options[key] = parse_value(value)
+    options = dict(parse_assignment(item, "embed_dim=256") for item in args.set)  # checked by the encoder's options
     fixed = load_text_encoder(args.text_encoder) if args.text_encoder else None
     encoder, image_encoder = train_joint_embedding(train, args.encoder, options, args.steps, args.batch_size,
                                                    seed=args.seed, text_encoder=fixed)  # fmt: skip
