@@ -219,7 +219,6 @@ def write_arithmetic(
 
 def evaluator_for(pipeline: GeneratorPipeline, weights: str | None = None):
     """The pipeline's dataset evaluator (or ``weights``), or None when there is none."""
-
     if pipeline.kind != "images":
         return None
     try:

@@ -36,7 +36,6 @@ PENALTIES = (1e-2, 1e-1, 1.0, 10.0)
 @dataclasses.dataclass
 class LinearSVM:
     """One-vs-rest linear SVM: mean_i sum_c max(0, 1 - y_ic (x_i . w_c + b_c))^2 + penalty / 2 * ||W||^2."""
-
     penalty: float = 1e-1
     max_iter: int = 100  # on Fashion-MNIST D features, within 0.4 points of 200 iterations at a third of the time
     weight: torch.Tensor | None = None
@@ -177,7 +176,6 @@ def format_probe_table(results: dict) -> str:
 
 def write_probe(results: dict, out: str | Path) -> Path:
     """JSON summary and an accuracy-vs-labels chart (x: log10 labels per class; 'all' at the full count)."""
-
     out = Path(out).with_suffix(".png")
     keys = list(results["budgets"])
     per_class = [float(k) if k != "all" else results.get("labels_per_class_all", 6000.0) for k in keys]

@@ -28,7 +28,6 @@ from gankit.images import image_grid, save_picture
 
 class _GuidedRelu(torch.autograd.Function):
     """LeakyReLU forward; guided backward: grad.clamp(min=0) where the input was positive, else 0."""
-
     @staticmethod
     def forward(ctx, x: torch.Tensor, slope: float) -> torch.Tensor:
         ctx.save_for_backward(x)
