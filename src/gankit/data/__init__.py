@@ -1,0 +1,17 @@
+"""Data: the dataset contract (``dataset.py``) and the sources that load into it (``sources.py``,
+``captions.py``), registered in ``DATASETS`` when this package is imported."""
+
+from gankit.data.dataset import (  # noqa: F401
+    BatchStream,
+    DATASETS,
+    DataError,
+    DataSpec,
+    Dataset,
+    has_test_split,
+    load_dataset,
+    to_uint8_images,
+    with_split,
+)
+
+# Importing the source modules registers them.
+from gankit.data import captions, sources  # noqa: E402,F401,I001
