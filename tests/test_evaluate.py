@@ -33,7 +33,7 @@ def test_evaluator_round_trip_and_corruption_check(tmp_path, tiny_evaluator):
     data = bytearray(tiny_evaluator.read_bytes())
     data[-5] ^= 0xFF  # flip bits inside the last tensor
     (tmp_path / "bad.safetensors").write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="do not match their recorded sha256"):
+    with pytest.raises(CheckpointError, match="does not match the checksum"):
         load_evaluator(tmp_path / "bad.safetensors")
     with pytest.raises(CheckpointError, match="gankit evaluator train"):
         load_evaluator("no-such-dataset")

@@ -26,4 +26,5 @@ def fingerprint_module():
 @pytest.mark.parametrize("family", sorted(RECORDED))
 def test_an_export_written_before_the_redesign_draws_the_same_bytes(family):
     export = FIXTURES / "exports" / f"{family}.safetensors"
-    assert fingerprint_module().sample_hashes(export) == RECORDED[family]["samples"]
+    with pytest.warns(UserWarning, match="written before gankit recorded checksums"):  # and loads all the same
+        assert fingerprint_module().sample_hashes(export) == RECORDED[family]["samples"]

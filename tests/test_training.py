@@ -93,7 +93,7 @@ def test_run_folder_guards(tmp_path, tiny_npz):
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, tiny_npz):
     run(tmp_path, "d", tiny_overrides(tiny_npz, steps=2))
     good, _ = final_weights(tmp_path / "d")
-    with pytest.raises(Divergence, match=r"diverged by step 3: .*not finite; the last good checkpoint \(step 2\) is intact"):
+    with pytest.raises(Divergence, match=r"diverged by step 3: .*not finite; nothing was saved from this step; the last good checkpoint \(step 2\) is intact"):
         run(tmp_path, "d", tiny_overrides(tiny_npz, steps=4, lr_d=1e30, lr_g=1e30), resume=True)
     after, meta = final_weights(tmp_path / "d")
     assert meta["step"] == "2"

@@ -1,15 +1,20 @@
 """Files gankit writes and reads: atomic writes, safetensors with JSON metadata, the cache folder.
 
-A leaf module (it imports nothing else from gankit). Every write goes to a temporary file in the same
-folder, is fsynced and renamed into place, so a crash never leaves half a file under the final name.
-Tensors are stored as safetensors (no pickled code); metadata values are JSON strings.
+A core module (it imports only ``gankit.errors``). Every write goes to a temporary file in the same folder,
+is fsynced and renamed into place, so a crash never leaves half a file under the final name (a killed
+process leaves the temporary file, ``.NAME.*.tmp``, which :func:`remove_stale_temporaries` clears).
+Tensors are stored as safetensors (no pickled code); metadata values are JSON strings. Every tensor file
+records a SHA-256 of its tensors (names, dtypes, shapes and bytes) in its metadata (``checksum``), checked
+when it is read: a flipped bit is an error, not a silently different model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
-
-class CheckpointError(ValueError):
-    """A gankit file (checkpoint, export, text encoder, cache) is missing, corrupt or of another format."""
+from gankit.errors import CheckpointError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -56,32 +59,132 @@ def write_json(path: Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
-def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-    """Write tensors with JSON-encoded metadata values (strings stay as they are), atomically."""
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order: ``"sha256:<hex>"``."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        value = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{str(value.dtype)}|{tuple(value.shape)}|".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().data)
+    return "sha256:" + digest.hexdigest()
+
+
+def serialize_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, Any], where: Path | str) -> bytes:
+    """The safetensors bytes of ``tensors`` with JSON-encoded metadata values (strings stay as they are) and
+    the tensors' checksum; a CheckpointError when it cannot be serialized (e.g. a header over 100 MB)."""
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
-    atomic_write_bytes(path, safetensors_bytes(flat, metadata=meta))
+    meta["checksum"] = tensor_checksum(flat)
+    try:
+        return safetensors_bytes(flat, metadata=meta)
+    except (SafetensorError, ValueError) as error:
+        size = sum(len(k) + len(v) for k, v in meta.items())
+        raise CheckpointError(f"{where}: cannot be written ({error}; {size:,} bytes of metadata); "
+                              "a config this large does not fit a file header: shorten it (e.g. the description)") from error
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    """Write tensors with JSON-encoded metadata values and their checksum, atomically."""
+    atomic_write_bytes(path, serialize_tensors(tensors, metadata, path))
+
+
+UNREADABLE = (SafetensorError, OSError, MemoryError, OverflowError, ValueError)
 
 
 def read_metadata(path: Path) -> dict[str, str]:
     try:
         with safe_open(str(path), framework="pt") as f:
             return dict(f.metadata() or {})
-    except (SafetensorError, OSError) as error:
+    except UNREADABLE as error:
         raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from error
 
 
 def read_tensors(path: Path, expected_format: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of a safetensors file whose metadata ``format`` is ``expected_format``."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as error:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from error
+    """Tensors and metadata of a safetensors file whose metadata ``format`` is ``expected_format``, its
+    checksum verified (files written before checksums were recorded load with a warning)."""
+    metadata = read_metadata(path)
     if metadata.get("format") != expected_format:
         raise CheckpointError(f"{path}: format is {metadata.get('format')!r}, expected {expected_format!r}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except UNREADABLE as error:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from error
+    recorded = metadata.get("checksum")
+    if recorded is None:
+        warnings.warn(f"{path} was written before gankit recorded checksums: its tensors cannot be verified",
+                      stacklevel=2)
+    elif tensor_checksum(tensors) != recorded:
+        raise CheckpointError(f"{path}: the tensor data does not match the checksum recorded when it was written; "
+                              "the file is corrupt (a damaged disk or copy) or was altered: use another checkpoint or export")
     return tensors, metadata
+
+
+def describe_names(names: list[str], limit: int = 4) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def check_state(file: Path | str, what: str, got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+    """Check tensors read from ``file`` against what a rebuilt module (or optimizer) expects, before any is
+    used: the same names, shapes and dtypes, and finite values in floating-point tensors."""
+    problems = []
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    if missing:
+        problems.append(f"missing {describe_names(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {describe_names(unexpected)}")
+    for name in sorted(set(expected) & set(got)):
+        want, have = expected[name], got[name]
+        if tuple(have.shape) != tuple(want.shape):
+            problems.append(f"{name} has shape {tuple(have.shape)}, expected {tuple(want.shape)}")
+        elif have.dtype != want.dtype:
+            problems.append(f"{name} is {have.dtype}, expected {want.dtype}")
+        elif have.is_floating_point() and not bool(torch.isfinite(have).all()):
+            problems.append(f"{name} holds NaN or infinite values")
+    if problems:
+        raise CheckpointError(f"{file}: {what} do not fit the model its config describes: {'; '.join(problems[:6])}"
+                              + (f" (and {len(problems) - 6} more problems)" if len(problems) > 6 else ""))
+
+
+def parse_json(text: str, where: Path | str, error: type[Exception] = CheckpointError) -> Any:
+    """JSON from ``text``; an ``error`` naming ``where`` and the position of the mistake."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as failure:
+        raise error(f"{where}: not valid JSON ({failure.msg} at line {failure.lineno}, column {failure.colno})") from None
+    except RecursionError:
+        raise error(f"{where}: not valid JSON (nested too deeply)") from None
+
+
+def read_text(path: Path, error: type[Exception] = CheckpointError) -> str:
+    """A UTF-8 text file; an ``error`` naming the file for a missing file or bytes that are not UTF-8."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as failure:
+        raise error(f"{path}: cannot read ({failure.strerror or failure})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as failure:
+        bad = data[failure.start : failure.start + 1].hex()
+        raise error(f"{path}: not UTF-8 text (byte 0x{bad} at offset {failure.start}); save it as UTF-8, e.g. "
+                    f"`iconv -f latin1 -t utf-8 {Path(path).name}`") from None
+
+
+def read_json(path: Path, error: type[Exception] = CheckpointError) -> Any:
+    return parse_json(read_text(path, error), path, error)
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files that killed writes left in ``folder`` (only while no other process can be
+    writing there: the caller holds the folder's lock)."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -19,14 +19,21 @@ recorded (gankit before the redesign of issue 16) have none; readers then rebuil
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 import gankit
-from gankit.files import CheckpointError, prefixed, read_metadata, read_tensors, unprefixed, write_tensors
+from gankit.files import (
+    CheckpointError,
+    parse_json,
+    prefixed,
+    read_metadata,
+    read_tensors,
+    unprefixed,
+    write_tensors,
+)
 
 FORMAT_CHECKPOINT = "gankit-checkpoint-1"
 FORMAT_GENERATOR = "gankit-generator-1"
@@ -46,16 +53,35 @@ class GeneratorFile:
     metadata: dict[str, str]  # the raw metadata (condition entries such as "text_encoder" are JSON strings)
 
 
-def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """(step, path) of every checkpoint in ``folder``, oldest first; steps come from metadata."""
+def metadata_field(file: Path, metadata: dict[str, str], key: str, kind: type, default: Any = ...) -> Any:
+    """A JSON-encoded metadata entry of ``file`` checked to be of ``kind`` (int entries: >= 0); ``default``
+    when it is absent (no default: a CheckpointError naming the missing entry)."""
+    if key not in metadata:
+        if default is not ...:
+            return default
+        raise CheckpointError(f"{file}: damaged metadata: no {key!r} entry; the file was not written by gankit "
+                              "or was altered")
+    value = parse_json(metadata[key], f"{file}: damaged metadata entry {key!r}")
+    valid = isinstance(value, kind) and not (kind is int and (isinstance(value, bool) or value < 0))
+    if not valid:
+        raise CheckpointError(f"{file}: damaged metadata: {key!r} is {str(value)[:80]!r}, expected "
+                              f"{'a non-negative integer' if kind is int else 'a ' + kind.__name__}")
+    return value
+
+
+def list_checkpoints(folder: Path, log: Callable[[str], None] | None = None) -> list[tuple[int, Path]]:
+    """(step, path) of every readable checkpoint in ``folder``, oldest first; steps come from metadata. Files
+    that are not readable checkpoints are skipped (and reported to ``log`` when given)."""
     found = []
     for path in Path(folder).glob("*.safetensors"):
         try:
             metadata = read_metadata(path)
-        except CheckpointError:
-            continue
-        if metadata.get("format") == FORMAT_CHECKPOINT:
-            found.append((int(metadata["step"]), path))
+            if metadata.get("format") != FORMAT_CHECKPOINT:
+                raise CheckpointError(f"{path}: not a gankit checkpoint (format {metadata.get('format')!r})")
+            found.append((metadata_field(path, metadata, "step", int), path))
+        except CheckpointError as error:
+            if log is not None:
+                log(f"warning: skipping {error}")
     return sorted(found)
 
 
@@ -103,12 +129,12 @@ def write_export(path: Path, G_state: dict[str, torch.Tensor], config: dict[str,
     write_tensors(path, tensors, metadata)
 
 
-def write_checkpoint(path: Path, nets: dict[str, dict[str, torch.Tensor]], optimizers: dict[str, tuple[dict, str]],
-                     rng: dict[str, torch.Tensor], config: dict[str, Any], step: int, batches: int,
-                     condition: dict[str, Any], condition_tensors: dict[str, torch.Tensor],
-                     condition_metadata: dict[str, Any]) -> None:  # fmt: skip
-    """A training checkpoint. ``nets``: {"G": state, "D": state, "G_ema": state}; ``optimizers``:
-    {"opt_G": (tensors, param groups JSON), ...}; ``rng``: {"rng.torch": ..., ...}."""
+def checkpoint_payload(nets: dict[str, dict[str, torch.Tensor]], optimizers: dict[str, tuple[dict, str]],
+                       rng: dict[str, torch.Tensor], config: dict[str, Any], step: int, batches: int,
+                       condition: dict[str, Any], condition_tensors: dict[str, torch.Tensor],
+                       condition_metadata: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:  # fmt: skip
+    """The tensors and metadata of a training checkpoint. ``nets``: {"G": state, "D": state, "G_ema": state};
+    ``optimizers``: {"opt_G": (tensors, param groups JSON), ...}; ``rng``: {"rng.torch": ..., ...}."""
     tensors: dict[str, torch.Tensor] = {}
     for name, state in nets.items():
         tensors.update(prefixed(name, state))
@@ -119,7 +145,12 @@ def write_checkpoint(path: Path, nets: dict[str, dict[str, torch.Tensor]], optim
     tensors.update(rng)
     tensors.update(condition_tensors)
     metadata.update({"condition": condition, "gankit_version": gankit.__version__, **condition_metadata})
-    write_tensors(path, tensors, metadata)
+    return tensors, metadata
+
+
+def write_checkpoint(path: Path, *parts: Any, **named: Any) -> None:
+    """A training checkpoint (the parts of :func:`checkpoint_payload`), written atomically."""
+    write_tensors(path, *checkpoint_payload(*parts, **named))
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -134,7 +165,7 @@ def read_generator(path: str | Path, ema: bool = True) -> GeneratorFile:
     kind = read_metadata(file).get("format")
     if kind == FORMAT_GENERATOR:
         tensors, metadata = read_tensors(file, FORMAT_GENERATOR)
-        is_ema = bool(json.loads(metadata.get("ema", "false")))
+        is_ema = metadata_field(file, metadata, "ema", bool, False)
         state = tensors
     elif kind == FORMAT_CHECKPOINT:
         tensors, metadata = read_tensors(file, FORMAT_CHECKPOINT)
@@ -142,12 +173,9 @@ def read_generator(path: str | Path, ema: bool = True) -> GeneratorFile:
         state = unprefixed("G_ema" if is_ema else "G", tensors)
     else:
         raise CheckpointError(f"{file}: not a gankit generator export or checkpoint (format {kind!r})")
-    try:
-        config = json.loads(metadata["config"])
-        step = int(metadata["step"])
-        condition = json.loads(metadata["condition"]) if "condition" in metadata else None
-    except (KeyError, ValueError) as error:
-        raise CheckpointError(f"{file}: damaged metadata ({error})") from error
+    config = metadata_field(file, metadata, "config", dict)
+    step = metadata_field(file, metadata, "step", int)
+    condition = metadata_field(file, metadata, "condition", dict, None)
     # A condition's tensors live under the prefix its description names ("tensors"); before descriptions were
     # recorded, the text encoder of a text-to-image run was the only such part, under "text_encoder".
     prefix = (condition or {}).get("tensors") or ("text_encoder" if "text_encoder" in metadata else "")

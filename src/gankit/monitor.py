@@ -38,6 +38,21 @@ class Monitor:
             self._active.discard(name)
         return []
 
+    def state_dict(self) -> dict[str, Any]:
+        """The alarm state (streaks, best values, active alarms), saved in checkpoints so a resumed run
+        neither repeats an alarm nor forgets a streak."""
+        return {"d_streak": self._d_streak, "fid_streak": self._fid_streak, "last_fid": self._last_fid,
+                "best": dict(self._best), "active": sorted(self._active)}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            self._d_streak, self._fid_streak = int(state["d_streak"]), int(state["fid_streak"])
+            self._last_fid = None if state["last_fid"] is None else float(state["last_fid"])
+            self._best = {str(k): float(v) for k, v in dict(state["best"]).items()}
+            self._active = {str(name) for name in state["active"]}
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"damaged monitor state {state!r} ({error})") from error
+
     def on_log(self, row: dict[str, Any]) -> list[str]:
         accuracy = row.get("d_accuracy")
         if accuracy is None:

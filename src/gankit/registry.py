@@ -14,16 +14,14 @@ import types
 import typing
 from typing import Any, Callable, Generic, TypeVar
 
+from gankit.errors import ConfigError  # noqa: F401  (re-exported: gankit.registry.ConfigError)
+
 T = TypeVar("T")
 
 
 @dataclasses.dataclass
 class NoOptions:
     """The options of an entry that takes none."""
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or of the wrong type."""
 
 
 @dataclasses.dataclass(frozen=True)

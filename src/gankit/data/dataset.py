@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from gankit.errors import DataError
 from gankit.registry import Registry, field_names
 
 
@@ -24,10 +25,6 @@ class DataSpec:
     kind: str  # "images" or "points"
     shape: tuple[int, ...]  # (C, H, W) for images, (D,) for points
     num_classes: int = 0  # label values 0..num_classes-1; 0 when the data has no labels
-
-
-class DataError(ValueError):
-    """A data file or folder is missing, corrupt, or of the wrong shape."""
 
 
 @dataclasses.dataclass

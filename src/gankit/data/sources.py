@@ -6,7 +6,6 @@ import dataclasses
 import gzip
 import hashlib
 import math
-import os
 import pickle
 import struct
 import urllib.error

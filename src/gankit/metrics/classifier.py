@@ -16,7 +16,6 @@ with the same JSON beside it as ``<name>.json`` for people to read.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from importlib import resources
@@ -29,7 +28,7 @@ from torch import nn
 
 from gankit.augment import translate
 from gankit.data import has_test_split, load_dataset
-from gankit.files import CheckpointError, atomic_write_text, read_tensors, write_tensors
+from gankit.files import CheckpointError, atomic_write_text, read_tensors, tensor_checksum, write_tensors
 
 FORMAT_EVALUATOR = "gankit-evaluator-1"
 
@@ -90,13 +89,9 @@ class Evaluator:
 
 
 def weights_sha256(state: dict[str, torch.Tensor]) -> str:
-    """sha256 over the tensors' names, dtypes, shapes and bytes, in sorted name order."""
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.numpy().tobytes() if tensor.dtype != torch.bfloat16 else tensor.view(torch.int16).numpy().tobytes())
-    return digest.hexdigest()
+    """sha256 over the tensors' names, dtypes, shapes and bytes, in sorted name order (the file checksum of
+    ``gankit.files``): the evaluator's identity in every reported number."""
+    return tensor_checksum(state).removeprefix("sha256:")
 
 
 def save_evaluator(evaluator: Evaluator, path: Path) -> Path:

@@ -12,6 +12,7 @@ from gankit.networks.common import (  # noqa: F401
     apply_spectral_norm,
     averaged_batchnorm,
     block_outputs,
+    build_network,
     check_discriminator_options,
     check_matches,
     complete_classes,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from typing import Any, Protocol
 
 import torch
@@ -208,4 +209,29 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
         else:
             apply_spectral_norm(child)
     return module
+
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 when unknown)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def build_network(entry: Any, options: Any, part: str) -> nn.Module:
+    """``entry.factory.generator(options)`` or ``.discriminator(options)`` ("G" / "D"), after building it on
+    the meta device (no memory, no random draws) to check that its weights fit in memory: a config asking
+    for terabytes (num_classes=1e9, g_width=1e6) is a ConfigError, not a crash."""
+    build = entry.factory.generator if part == "G" else entry.factory.discriminator
+    with torch.device("meta"):
+        probe = build(options)
+    size = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
+    limit = memory_bytes() // 2
+    if limit and size > limit:
+        raise ConfigError(f"model {entry.name!r}: {part} would need {size / 2**30:,.1f} GiB of weights, more than half "
+                          f"this machine's {memory_bytes() / 2**30:,.1f} GiB of memory; check the model's sizes "
+                          "(widths, num_classes, latent_dim)")  # fmt: skip
+    return build(options)
 

@@ -20,9 +20,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gankit.files import CheckpointError, cache_dir, prefixed, read_metadata, read_tensors, unprefixed, write_tensors
-from gankit.formats import read_generator
-from gankit.registry import Registry
+from gankit.files import (
+    CheckpointError,
+    cache_dir,
+    check_state,
+    prefixed,
+    read_metadata,
+    read_tensors,
+    unprefixed,
+    write_tensors,
+)
+from gankit.formats import metadata_field, read_generator
+from gankit.registry import ConfigError, Registry
 
 PAD, UNK = 0, 1
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
@@ -179,10 +188,21 @@ def text_encoder_metadata(encoder) -> dict:
     return {"name": name, "options": dataclasses.asdict(encoder.options), "vocabulary": list(encoder.vocabulary.tokens)}
 
 
-def build_text_encoder(metadata: dict, tensors: dict[str, torch.Tensor]):
-    """The encoder ``text_encoder_metadata`` describes, with ``tensors`` loaded, in eval mode."""
-    entry, options = TEXT_ENCODERS.resolve({"name": metadata["name"], **metadata["options"]}, "text encoder")
+def build_text_encoder(metadata: dict, tensors: dict[str, torch.Tensor], file: Path | str = "text encoder"):
+    """The encoder ``text_encoder_metadata`` describes, with ``tensors`` loaded (checked first against the
+    rebuilt encoder: names, shapes, dtypes, finite values), in eval mode; ``file`` names where they came from."""
+    valid = (isinstance(metadata, dict) and isinstance(metadata.get("name"), str)
+             and isinstance(metadata.get("options"), dict) and isinstance(metadata.get("vocabulary"), list)
+             and all(isinstance(token, str) for token in metadata["vocabulary"]))  # fmt: skip
+    if not valid:
+        raise CheckpointError(f"{file}: damaged text encoder description (needs a name, options and a vocabulary "
+                              "of strings)")  # fmt: skip
+    try:
+        entry, options = TEXT_ENCODERS.resolve({"name": metadata["name"], **metadata["options"]}, "text encoder")
+    except ConfigError as error:
+        raise CheckpointError(f"{file}: damaged text encoder description ({error})") from error
     encoder = entry.factory(options, Vocabulary(tuple(metadata["vocabulary"])))
+    check_state(file, "the text encoder's weights", tensors, encoder.state_dict())
     encoder.load_state_dict(tensors)
     return encoder.eval()
 
@@ -204,8 +224,14 @@ def load_image_encoder(path) -> ImageEncoder:
     if "image_encoder" not in metadata:
         raise CheckpointError(f"{path}: no image encoder saved with this text encoder; retrain it with "
                               "gankit text train-encoder (which now saves both halves)")  # fmt: skip
-    net = ImageEncoder(**json.loads(metadata["image_encoder"]))
-    net.load_state_dict(unprefixed("image_encoder", tensors))
+    shape = metadata_field(path, metadata, "image_encoder", dict)
+    try:
+        net = ImageEncoder(**shape)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: damaged image encoder description {shape} ({error})") from error
+    state = unprefixed("image_encoder", tensors)
+    check_state(path, "the image encoder's weights", state, net.state_dict())
+    net.load_state_dict(state)
     return net.eval()
 
 
@@ -220,14 +246,28 @@ def load_text_encoder(path):
     if metadata.get("format") == TEXT_ENCODER_FORMAT:
         tensors, metadata = read_tensors(path, TEXT_ENCODER_FORMAT)
         tensors = {k: v for k, v in tensors.items() if not k.startswith("image_encoder.")}
-        return build_text_encoder({k: json.loads(metadata[k]) if k != "name" else metadata[k]
-                                   for k in ("name", "options", "vocabulary")}, tensors)  # fmt: skip
+        description = {k: metadata_field(path, metadata, k, kind) for k, kind in (("options", dict), ("vocabulary", list))}
+        return build_text_encoder({"name": metadata.get("name"), **description}, tensors, path)
     if "text_encoder" in metadata:  # a text-to-image export (or checkpoint) carries its encoder
         stored = read_generator(path)
-        return build_text_encoder(json.loads(stored.metadata["text_encoder"]),
-                                  unprefixed("text_encoder", stored.condition_tensors))  # fmt: skip
+        return build_text_encoder(metadata_field(stored.file, stored.metadata, "text_encoder", dict),
+                                  unprefixed("text_encoder", stored.condition_tensors), stored.file)  # fmt: skip
     raise CheckpointError(f"{path}: neither a gankit text encoder nor an export that carries one "
                           f"(format {metadata.get('format')!r}); train one with gankit text train-encoder")  # fmt: skip
+
+
+def read_cached_embeddings(path: Path, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """Cached caption embeddings of ``shape``, or None (then they are computed again and the file replaced)
+    when the file is damaged, has no checksum (written by an older gankit) or does not fit."""
+    try:
+        if "checksum" not in read_metadata(path):
+            return None
+        embeddings = read_tensors(path, "gankit-caption-embeddings-1")[0].get("embeddings")
+    except CheckpointError:
+        return None
+    fits = (embeddings is not None and tuple(embeddings.shape) == shape and embeddings.dtype == torch.float32
+            and bool(torch.isfinite(embeddings).all()))  # fmt: skip
+    return embeddings if fits else None
 
 
 @torch.no_grad()
@@ -242,7 +282,9 @@ def caption_embeddings(encoder, captions: list[list[str]], use_cache: bool = Tru
         digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
     path = cache_dir() / "text" / f"{digest.hexdigest()}.safetensors"
     if use_cache and path.is_file():
-        return read_tensors(path, "gankit-caption-embeddings-1")[0]["embeddings"]
+        cached = read_cached_embeddings(path, (len(captions), per_image, encoder.embed_dim))
+        if cached is not None:
+            return cached
     was_training = encoder.training
     encoder.eval()
     embeddings = torch.cat([encoder(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)])

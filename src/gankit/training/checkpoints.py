@@ -16,12 +16,10 @@ import torch
 from torch import nn
 
 from gankit.config import SECTIONS, RunConfig
-from gankit.files import unprefixed
-from gankit.formats import list_checkpoints, read_checkpoint, write_checkpoint
-
-
-class TrainingError(RuntimeError):
-    """Training cannot start or cannot go on (bad run folder, divergence)."""
+from gankit.errors import CheckpointError, ConfigError, TrainingError
+from gankit.files import check_state, describe_names, unprefixed
+from gankit.formats import list_checkpoints, metadata_field, read_checkpoint, write_checkpoint
+from gankit.monitor import Monitor
 
 
 def optimizer_to_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
@@ -34,13 +32,49 @@ def optimizer_to_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple
     return tensors, json.dumps(state["param_groups"])
 
 
-def optimizer_from_tensors(prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                           groups: str) -> None:  # fmt: skip
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in unprefixed(prefix, tensors).items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": json.loads(groups)})
+ADAM_STATE = ("step", "exp_avg", "exp_avg_sq")
+
+
+def check_optimizer_tensors(file: Path, prefix: str, optimizer: torch.optim.Optimizer,
+                            tensors: dict[str, torch.Tensor], saved_groups: list) -> dict[int, dict[str, torch.Tensor]]:  # fmt: skip
+    """The optimizer state in ``tensors``, checked against ``optimizer`` (Adam) before any of it is used:
+    parameter groups of the same structure, and per parameter either no state (never updated) or exactly a
+    scalar float32 ``step`` (a whole number >= 0) and two moments of the parameter's shape and dtype (the
+    second >= 0). A moment of the wrong size would make the fused update write past its buffer."""
+    current = optimizer.state_dict()["param_groups"]
+    if not isinstance(saved_groups, list) or len(saved_groups) != len(current) or any(
+        not isinstance(s, dict) or s.get("params") != c["params"] for s, c in zip(saved_groups, current)
+    ):
+        raise CheckpointError(f"{file}: {prefix}'s parameter groups do not match the model its config describes")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    expected, state = {}, {}
+    for key in unprefixed(prefix, tensors):
+        index_text, _, name = key.partition(".")
+        if not index_text.isdigit() or int(index_text) >= len(params):
+            raise CheckpointError(f"{file}: unexpected optimizer entry {prefix}.{key}")
+        index = int(index_text)
+        param = params[index]
+        for entry in ADAM_STATE:
+            shape, dtype = ((), torch.float32) if entry == "step" else (param.shape, param.dtype)
+            expected[f"{index}.{entry}"] = torch.empty(shape, dtype=dtype, device="meta")
+    got = unprefixed(prefix, tensors)
+    check_state(file, f"{prefix}'s state", got, expected)
+    for key, value in got.items():
+        index_text, _, name = key.partition(".")
+        if name == "step" and (float(value) < 0 or float(value) != int(float(value))):
+            raise CheckpointError(f"{file}: {prefix}.{key} is {float(value)}, not a step count")
+        if name == "exp_avg_sq" and bool((value < 0).any()):
+            raise CheckpointError(f"{file}: {prefix}.{key} holds negative values (a second moment is >= 0)")
+        state.setdefault(int(index_text), {})[name] = value
+    return state
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[int, dict[str, torch.Tensor]],
+                         device: torch.device) -> None:  # fmt: skip
+    """Put checked state into ``optimizer``, keeping its own parameter groups (the run's config sets them)."""
+    groups = optimizer.state_dict()["param_groups"]
+    on_device = {i: {k: v.to(device) for k, v in values.items()} for i, values in state.items()}
+    optimizer.load_state_dict({"state": on_device, "param_groups": groups})
     # Saved tensors are contiguous; give each moment buffer its parameter's memory
     # layout again (channels-last), or the fused update no longer matches bit for bit.
     for param, values in optimizer.state.items():
@@ -56,11 +90,20 @@ def rng_state(z_generator: torch.Generator, device: torch.device) -> dict[str, t
     return state
 
 
-def set_rng_state(tensors: dict[str, torch.Tensor], z_generator: torch.Generator, device: torch.device) -> None:
-    torch.set_rng_state(tensors["rng.torch"])
-    z_generator.set_state(tensors["rng.z"])
-    if device.type == "cuda" and "rng.cuda" in tensors:
-        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+def set_rng_state(file: Path, tensors: dict[str, torch.Tensor], z_generator: torch.Generator,
+                  device: torch.device) -> None:  # fmt: skip
+    expected = rng_state(z_generator, device)
+    got = {k: v for k, v in tensors.items() if k in expected}
+    if device.type == "cuda" and "rng.cuda" not in tensors:  # a CPU run continued on a GPU
+        expected.pop("rng.cuda")
+    check_state(file, "random number generator states", got, expected)
+    try:
+        torch.set_rng_state(tensors["rng.torch"])
+        z_generator.set_state(tensors["rng.z"])
+        if "rng.cuda" in got:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+    except RuntimeError as error:
+        raise CheckpointError(f"{file}: damaged random number generator state ({error})") from error
 
 
 @dataclasses.dataclass
@@ -75,35 +118,85 @@ class TrainingState:
     z_generator: torch.Generator
     device: torch.device
     condition: object  # the variant's Condition: its description and tensors go into the file
+    monitor: Monitor = dataclasses.field(default_factory=Monitor)
+
+    def weights(self) -> dict[str, nn.Module]:
+        nets = {"G": self.G, "D": self.D}
+        if self.ema is not None:
+            nets["G_ema"] = self.ema.model
+        return nets
+
+    def non_finite(self) -> list[str]:
+        """The nets holding a NaN or infinite parameter or buffer."""
+        return [name for name, net in self.weights().items()
+                if not all(bool(torch.isfinite(v).all()) for v in net.state_dict().values() if v.is_floating_point())]  # fmt: skip
+
+
+def checkpoint_parts(config: RunConfig, step: int, batches: int, state: TrainingState) -> dict:
+    """The arguments of ``formats.write_checkpoint`` for ``state`` (also used to check, before training, that
+    a checkpoint of this run can be written at all)."""
+    optimizers = {"opt_G": optimizer_to_tensors("opt_G", state.opt_G), "opt_D": optimizer_to_tensors("opt_D", state.opt_D)}
+    condition_tensors, condition_metadata = state.condition.export_parts()
+    condition_metadata = {**condition_metadata, "monitor": state.monitor.state_dict()}
+    return dict(nets={name: net.state_dict() for name, net in state.weights().items()}, optimizers=optimizers,
+                rng=rng_state(state.z_generator, state.device), config=config.to_dict(), step=step, batches=batches,
+                condition=state.condition.describe(), condition_tensors=condition_tensors,
+                condition_metadata=condition_metadata)  # fmt: skip
 
 
 def save_checkpoint(folder: Path, config: RunConfig, step: int, batches: int, state: TrainingState) -> Path:
-    nets = {"G": state.G.state_dict(), "D": state.D.state_dict()}
-    if state.ema is not None:
-        nets["G_ema"] = state.ema.model.state_dict()
-    optimizers = {"opt_G": optimizer_to_tensors("opt_G", state.opt_G), "opt_D": optimizer_to_tensors("opt_D", state.opt_D)}
-    condition_tensors, condition_metadata = state.condition.export_parts()
     path = Path(folder) / f"ckpt-{step:08d}.safetensors"
-    write_checkpoint(path, nets, optimizers, rng_state(state.z_generator, state.device), config.to_dict(), step,
-                     batches, state.condition.describe(), condition_tensors, condition_metadata)  # fmt: skip
+    write_checkpoint(path, **checkpoint_parts(config, step, batches, state))
     return path
 
 
-def load_checkpoint(path: Path, state: TrainingState, log: Callable[[str], None] = print) -> tuple[int, int]:
-    """Restore ``state`` from a checkpoint; returns (step, batch count)."""
-    tensors, metadata = read_checkpoint(path)
+def load_checkpoint(path: Path, state: TrainingState, log: Callable[[str], None] = print,
+                    stored: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None) -> tuple[int, int]:  # fmt: skip
+    """Restore ``state`` from a checkpoint (or from ``stored``, its tensors and metadata already read);
+    returns (step, batch count). Every tensor is checked against the rebuilt nets, optimizers and RNGs
+    before any is used; a file that does not fit raises CheckpointError and leaves ``state`` untouched."""
+    tensors, metadata = stored if stored is not None else read_checkpoint(path)
+    step = metadata_field(path, metadata, "step", int)
+    batches = metadata_field(path, metadata, "batches", int)
+    nets = state.weights()
+    ema_state = unprefixed("G_ema", tensors)
+    for name, net in nets.items():
+        if name == "G_ema" and not ema_state:
+            continue
+        check_state(path, f"the {name} weights", unprefixed(name, tensors), net.state_dict())
+    groups = {}
+    for name in ("opt_G", "opt_D"):
+        groups[name] = metadata_field(path, metadata, f"{name}.param_groups", list, None)
+        if groups[name] is None:
+            raise CheckpointError(f"{path}: no {name} state (metadata '{name}.param_groups'); "
+                                  "it is not a complete training checkpoint: resume needs one")
+    optimizers = {"opt_G": state.opt_G, "opt_D": state.opt_D}
+    opt_state = {name: check_optimizer_tensors(path, name, optimizer, tensors, groups[name])
+                 for name, optimizer in optimizers.items()}  # fmt: skip
+    condition_prefix = state.condition.describe().get("tensors")
+    known = ("G.", "D.", "G_ema.", "opt_G.", "opt_D.", "rng.") + ((condition_prefix + ".",) if condition_prefix else ())
+    strays = sorted(k for k in tensors if not k.startswith(known))
+    if strays:
+        raise CheckpointError(f"{path}: unexpected tensors {describe_names(strays)}; not a checkpoint of this run")
+    monitor = metadata_field(path, metadata, "monitor", dict, None)
+    if monitor is not None:
+        try:
+            Monitor().load_state_dict(monitor)
+        except ValueError as error:
+            raise CheckpointError(f"{path}: {error}") from error
+    # Everything checked: now put it in place.
     state.G.load_state_dict(unprefixed("G", tensors))
     state.D.load_state_dict(unprefixed("D", tensors))
     if state.ema is not None:
-        ema_state = unprefixed("G_ema", tensors)
         if not ema_state:  # EMA turned on for a continuation: the average starts from G's weights here
-            log(f"{path.name} has no EMA weights: the EMA of G starts from G's weights at step {metadata['step']}")
+            log(f"{path.name} has no EMA weights: the EMA of G starts from G's weights at step {step}")
         state.ema.model.load_state_dict(ema_state or state.G.state_dict())
-    on_device = {k: v.to(state.device) for k, v in tensors.items()}
-    optimizer_from_tensors("opt_G", state.opt_G, on_device, metadata["opt_G.param_groups"])
-    optimizer_from_tensors("opt_D", state.opt_D, on_device, metadata["opt_D.param_groups"])
-    set_rng_state(tensors, state.z_generator, state.device)
-    return int(metadata["step"]), int(metadata["batches"])
+    for name, optimizer in optimizers.items():
+        load_optimizer_state(optimizer, opt_state[name], state.device)
+    set_rng_state(path, tensors, state.z_generator, state.device)
+    if monitor is not None:
+        state.monitor.load_state_dict(monitor)
+    return step, batches
 
 
 def prune_checkpoints(folder: Path, keep: int) -> None:
@@ -119,28 +212,32 @@ def without_completion(config: RunConfig) -> RunConfig:
 
 
 def check_resume_config(saved: RunConfig, requested: RunConfig) -> list[str]:
-    """Sections that define the model and data must match; returns the train keys that changed."""
+    """Sections that define the model and data must match the checkpoint's; returns the train keys that
+    changed (allowed: steps, learning rates, logging...; not seed or batch size)."""
     old, new = saved.to_dict(), requested.to_dict()
     for section in SECTIONS:
         if old[section] != new[section]:
+            keys = sorted(k for k in set(old[section]) | set(new[section]) if old[section].get(k) != new[section].get(k))
+            changes = ", ".join(f"{section}.{k}: {old[section].get(k)!r} -> {new[section].get(k)!r}" for k in keys[:4])
             raise TrainingError(
-                f"cannot resume: the {section} section differs from the run's config.json "
-                f"(saved {old[section]}, requested {new[section]}); "
-                "resume with the run folder as the config (gankit train RUN_DIR --resume)"
+                f"cannot resume: the {section} section differs from the configuration saved in the checkpoint "
+                f"({changes}); resume with the run's own settings (gankit train RUN_DIR --resume), or start a "
+                "new run in another --out"
             )
     changed = []
     for key, before in old["train"].items():
         after = new["train"][key]
         if before != after:
             if key in ("seed", "batch_size"):
-                raise TrainingError(f"cannot resume with a different train.{key} ({before} -> {after})")
+                raise TrainingError(f"cannot resume with a different train.{key} ({before} in the checkpoint, "
+                                    f"{after} requested): the continuation would not be the same run")  # fmt: skip
             changed.append(f"train.{key}: {before} -> {after}")
     return changed
 
 
-def resumed_config(run_dir: Path, config: RunConfig, log: Callable[[str], None]) -> RunConfig:
-    """The config a resumed run continues with: the saved one, with the requested train section (checked)."""
-    saved = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+def resumed_config(saved: RunConfig, config: RunConfig, log: Callable[[str], None]) -> RunConfig:
+    """The config a resumed run continues with: the checkpoint's, with the requested train section (checked
+    against the checkpoint's: config.json may have been edited since)."""
     requested = config
     completed = {k: saved.model.get(k) for k, v in config.model.items() if v is None}  # "from the data": saved values
     if completed:
@@ -148,3 +245,36 @@ def resumed_config(run_dir: Path, config: RunConfig, log: Callable[[str], None])
     for change in check_resume_config(without_completion(saved), without_completion(requested)):
         log(f"resume: {change}")
     return dataclasses.replace(saved, train=config.train, description=config.description or saved.description)
+
+
+@dataclasses.dataclass
+class ResumePoint:
+    path: Path
+    tensors: dict[str, torch.Tensor]
+    metadata: dict[str, str]
+    config: RunConfig
+    step: int
+
+
+def find_resume_point(checkpoint_dir: Path, log: Callable[[str], None]) -> ResumePoint:
+    """The newest checkpoint that reads, verifies and carries a valid config. A damaged newer one is renamed
+    ``*.damaged`` (kept, never picked again) with a warning; none usable is a TrainingError."""
+    candidates = list_checkpoints(checkpoint_dir, log) if checkpoint_dir.is_dir() else []
+    if not candidates:
+        raise TrainingError(f"{checkpoint_dir.parent}: no checkpoint to resume from; run without --resume to start")
+    reasons = []
+    for step, path in reversed(candidates):
+        try:
+            tensors, metadata = read_checkpoint(path)
+            raw = metadata_field(path, metadata, "config", dict)
+            try:
+                config = RunConfig.from_dict(raw)
+            except ConfigError as error:
+                raise CheckpointError(f"{path}: the configuration it holds is not valid ({error})") from error
+            return ResumePoint(path, tensors, metadata, config, step)
+        except CheckpointError as error:
+            reasons.append(str(error))
+            aside = path.with_suffix(".damaged")
+            path.replace(aside)
+            log(f"warning: {error}\n  (moved aside to {aside.name}; trying the checkpoint before it)")
+    raise TrainingError(f"{checkpoint_dir}: no usable checkpoint to resume from:\n  " + "\n  ".join(reasons))

@@ -28,21 +28,23 @@ from torch import nn
 
 from gankit.config import RunConfig
 from gankit.data import BatchStream, load_dataset
-from gankit.files import write_json
-from gankit.formats import list_checkpoints
+from gankit.files import serialize_tensors, write_json
+from gankit.formats import checkpoint_payload, list_checkpoints
 from gankit.losses import build_loss
-from gankit.monitor import Monitor
-from gankit.networks import MODELS
+from gankit.networks import MODELS, build_network
 from gankit.seeding import resolve_device
 from gankit.training.checkpoints import (
     TrainingError,
     TrainingState,
+    checkpoint_parts,
+    find_resume_point,
     load_checkpoint,
     prune_checkpoints,
     resumed_config,
     save_checkpoint,
 )
 from gankit.training.ema import EMA
+from gankit.training.run_folder import SaveError, check_disk_space, create_folder, hold_run_folder
 from gankit.training.evaluation import plan_evaluation
 from gankit.training.export import export_generator
 from gankit.training.outputs import (
@@ -99,22 +101,29 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> RunResult:
-    """Train the GAN ``config`` describes, writing everything into ``run_dir``."""
+    """Train the GAN ``config`` describes, writing everything into ``run_dir`` (owned by this process for
+    the whole run: a second training there fails at once with RunFolderBusy)."""
     run_dir = Path(run_dir)
+    with hold_run_folder(run_dir, log):
+        return run_training(config, run_dir, resume, progress, log)
+
+
+def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool, log: Callable[[str], None]) -> RunResult:
     checkpoint_dir = run_dir / "checkpoints"
     cfg = config.train
 
     # ---------------------------------------------------------------- run folder and resume
-    existing = list_checkpoints(checkpoint_dir) if checkpoint_dir.is_dir() else []
+    point = None
     if resume:
-        if not existing:
-            raise TrainingError(f"{run_dir}: no checkpoint to resume from; run without --resume to start")
-        config = resumed_config(run_dir, config, log)
-    elif existing:
-        raise TrainingError(
-            f"{run_dir} already holds a run (checkpoint at step {existing[-1][0]}); "
-            "pass --resume to continue it, or choose another --out"
-        )
+        point = find_resume_point(checkpoint_dir, log)
+        config = resumed_config(point.config, config, log)
+    else:
+        existing = list_checkpoints(checkpoint_dir, log) if checkpoint_dir.is_dir() else []
+        if existing:
+            raise TrainingError(
+                f"{run_dir} already holds a run (checkpoint at step {existing[-1][0]}); "
+                "pass --resume to continue it, or choose another --out"
+            )
 
     # ---------------------------------------------------------------- data, nets, optimizers, the variant
     device = resolve_device(cfg.device)
@@ -125,8 +134,8 @@ def train(
     variant_entry, variant_options = VARIANTS.resolve(config.objective, "objective")
     model_options = variant_entry.factory.complete_model(model_options, variant_options)  # heads or sizes a variant needs
     config = dataclasses.replace(config, model={"name": family_entry.name, **dataclasses.asdict(model_options)})
-    G = family_entry.factory.generator(model_options).to(device)
-    D = family_entry.factory.discriminator(model_options).to(device)
+    G = build_network(family_entry, model_options, "G").to(device)
+    D = build_network(family_entry, model_options, "D").to(device)
     channels_last = cfg.channels_last and dataset.kind == "images"
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
@@ -143,17 +152,18 @@ def train(
     latent_dim = model_options.latent_dim
     grid_z, grid_values, grid_columns = condition.training_grid(cfg.sample_grid, latent_dim, cfg.seed)
     grid_z = grid_z.to(device)
-    monitor = Monitor()
     state = TrainingState(G, D, ema, opt_G, opt_D, z_generator, device, condition)
+    monitor = state.monitor
 
     step, batches = 0, 0
-    if resume:
-        step, batches = load_checkpoint(existing[-1][1], state, log)
+    if point is not None:
+        step, batches = load_checkpoint(point.path, state, log, (point.tensors, point.metadata))
+        point = None  # the file's tensors are in the nets now
         for optimizer, lr in ((opt_G, cfg.lr_g), (opt_D, cfg.lr_d)):
             for group in optimizer.param_groups:
                 group["lr"], group["betas"] = lr, betas
         log(f"resumed {run_dir} at step {step}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_can_save(checkpoint_dir, config, step, batches, state)
     write_json(run_dir / "config.json", config.to_dict())
     log_path = run_dir / "train_log.jsonl"
     truncate_log(log_path, step)
@@ -245,6 +255,8 @@ def train(
 
         # ------------------------------------------------------------ samples and checkpoints
         evaluate_now = evaluation is not None and (step % cfg.eval_every == 0 or done)
+        if step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done or evaluate_now:
+            check_weights(state, step, checkpoint_dir, cfg)  # nothing non-finite is drawn, scored or saved
         if ema is not None and (step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done or evaluate_now):
             ema.recalibrate(latent_dim, cfg.batch_size, cfg.seed + 2, device)
         sampler = ema.model if ema else G
@@ -253,9 +265,7 @@ def train(
         if step % cfg.sample_every == 0 or done:
             write_samples(run_dir, step, sampler, condition, grid_z, grid_values, dataset, grid_columns)
         if step % cfg.checkpoint_every == 0 or done:
-            save_checkpoint(checkpoint_dir, config, step, batches, state)
-            prune_checkpoints(checkpoint_dir, cfg.keep_checkpoints)
-            export_generator(run_dir / "generator.safetensors", sampler, condition, config, step, ema is not None)
+            save_run_state(run_dir, config, step, batches, state, sampler)
     bar.close()
     if writer is not None:
         writer.close()
@@ -270,15 +280,63 @@ def count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def last_checkpoint_note(checkpoint_dir: Path) -> str:
+    existing = list_checkpoints(checkpoint_dir) if checkpoint_dir.is_dir() else []
+    if existing:
+        return f"the last good checkpoint (step {existing[-1][0]}) is intact in {checkpoint_dir}"
+    return "no checkpoint was written before it"
+
+
 def check_finite(d_loss: torch.Tensor, g_loss: torch.Tensor, step: int, checkpoint_dir: Path, cfg) -> None:
     bad = [name for name, value in (("d_loss", d_loss), ("g_loss", g_loss)) if not math.isfinite(float(value))]
-    if not bad:
-        return
-    existing = list_checkpoints(checkpoint_dir) if checkpoint_dir.is_dir() else []
-    where = (
-        f"the last good checkpoint (step {existing[-1][0]}) is intact in {checkpoint_dir}"
-        if existing
-        else "no checkpoint was written before it"
-    )
+    if bad:
+        raise_divergence(f"{' and '.join(bad)} is not finite", step, checkpoint_dir, cfg)
+
+
+def check_weights(state: TrainingState, step: int, checkpoint_dir: Path, cfg) -> None:
+    """A Divergence when an update left a non-finite weight (the losses before it can still be finite): such
+    weights are never sampled from, scored or written, so every checkpoint on disk is a good one."""
+    bad = state.non_finite()
+    if bad:
+        raise_divergence(f"{' and '.join(bad)} hold NaN or infinite weights after the update", step, checkpoint_dir, cfg)
+
+
+def raise_divergence(what: str, step: int, checkpoint_dir: Path, cfg) -> None:
     advice = DIVERGENCE_ADVICE.format(lr_d=cfg.lr_d, lr_g=cfg.lr_g, precision=cfg.precision)
-    raise Divergence(f"training diverged by step {step}: {' and '.join(bad)} is not finite; {where}.\n{advice}")
+    raise Divergence(f"training diverged by step {step}: {what}; nothing was saved from this step; "
+                     f"{last_checkpoint_note(checkpoint_dir)}.\n{advice}")  # fmt: skip
+
+
+def check_can_save(checkpoint_dir: Path, config: RunConfig, step: int, batches: int, state: TrainingState) -> None:
+    """Before the first step: a checkpoint of this run can be serialized (its header fits) and the disk can
+    hold train.keep_checkpoints of them plus the export, so a run does not train for hours and then fail
+    to save."""
+    create_folder(checkpoint_dir, "checkpoint folder")
+    checkpoint_size = len(serialize_tensors(*checkpoint_payload(**checkpoint_parts(config, step, batches, state)),
+                                            checkpoint_dir / "ckpt-*.safetensors"))  # fmt: skip
+    export_size = sum(t.numel() * t.element_size() for t in state.G.state_dict().values())
+    existing = sum(path.stat().st_size for _, path in list_checkpoints(checkpoint_dir))
+    keep = config.train.keep_checkpoints
+    needed = (keep + 1) * checkpoint_size + 2 * export_size - existing
+    check_disk_space(checkpoint_dir, needed, f"{keep} checkpoints of {checkpoint_size / 2**20:,.1f} MiB and the export")
+
+
+def save_run_state(run_dir: Path, config: RunConfig, step: int, batches: int, state: TrainingState,
+                   sampler: nn.Module) -> None:  # fmt: skip
+    """The checkpoint, then the export. A failed write (a full disk, a removed folder) leaves the previous
+    file in place (writes are atomic) and stops the run with a SaveError that says what is intact."""
+    checkpoint_dir = run_dir / "checkpoints"
+    try:
+        save_checkpoint(checkpoint_dir, config, step, batches, state)
+    except OSError as error:
+        raise SaveError(f"could not write the checkpoint of step {step} in {checkpoint_dir} "
+                        f"({error.strerror or error}); {last_checkpoint_note(checkpoint_dir)}. Fix the cause "
+                        "(free disk space) and continue with --resume") from error  # fmt: skip
+    prune_checkpoints(checkpoint_dir, config.train.keep_checkpoints)
+    export = run_dir / "generator.safetensors"
+    try:
+        export_generator(export, sampler, state.condition, config, step, state.ema is not None)
+    except OSError as error:
+        raise SaveError(f"could not write {export} ({error.strerror or error}); the checkpoint of step {step} "
+                        f"is saved in {checkpoint_dir} and the previous export is intact. Fix the cause (free "
+                        "disk space) and continue with --resume") from error  # fmt: skip

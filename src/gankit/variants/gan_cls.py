@@ -22,14 +22,13 @@ encoder trained beside it (frozen): a term outside both papers, after AttnGAN's 
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 import torch
 
 from gankit.data.captions import attribute_groups
 from gankit.files import prefixed, unprefixed
-from gankit.formats import FORMAT_GENERATOR, find_generator_file
+from gankit.formats import FORMAT_GENERATOR, find_generator_file, metadata_field
 from gankit.files import CheckpointError, read_metadata
 from gankit.losses import kl_to_standard_normal, matching_aware_d_loss, symmetric_structured_loss
 from gankit.networks.text_dcgan import fit_text_standardization
@@ -97,8 +96,8 @@ class TextCondition(Condition):
     @classmethod
     def from_description(cls, description, stored=None) -> "TextCondition":
         if stored is not None and "text_encoder" in stored.metadata:
-            encoder = build_text_encoder(json.loads(stored.metadata["text_encoder"]),
-                                         unprefixed("text_encoder", stored.condition_tensors))  # fmt: skip
+            encoder = build_text_encoder(metadata_field(stored.file, stored.metadata, "text_encoder", dict),
+                                         unprefixed("text_encoder", stored.condition_tensors), stored.file)  # fmt: skip
         elif description.get("encoder_file"):  # a checkpoint from before checkpoints carried the encoder
             encoder = load_text_encoder(description["encoder_file"])
         else:
@@ -252,7 +251,7 @@ def read_export_metadata(path: str) -> dict[str, Any]:
     metadata = read_metadata(file)
     if metadata.get("format") != FORMAT_GENERATOR or "text_encoder" not in metadata:
         raise CheckpointError(f"{file}: not the export of a text-to-image generator (objective.stage1 needs Stage-I's)")
-    return {"file": str(file), "config": json.loads(metadata["config"])}
+    return {"file": str(file), "config": metadata_field(file, metadata, "config", dict)}
 
 
 def encoder_source(options: TextOptions) -> str:
