@@ -21,17 +21,53 @@ from tqdm.auto import tqdm
 
 from gankit.config import RunConfig
 from gankit.data import to_uint8_images
-from gankit.files import CheckpointError, unprefixed
+from gankit.errors import CheckpointError, ConfigError
+from gankit.files import check_state, unprefixed
 from gankit.images import image_grid, save_picture, scatter_plot
-from gankit.formats import find_checkpoint_file, read_checkpoint, read_generator
-from gankit.networks import MODELS
+from gankit.formats import find_checkpoint_file, metadata_field, read_checkpoint, read_generator
+from gankit.networks import MODELS, build_network
 from gankit.seeding import latents, resolve_device
 from gankit.variants import Condition, build_condition, describe_condition
 
 
 def build_generator(config: RunConfig) -> nn.Module:
     entry, options = MODELS.resolve(config.model, "model")
-    return entry.factory.generator(options)
+    return build_network(entry, options, "G")
+
+
+def stored_config(file: Path, raw: dict) -> RunConfig:
+    """The config a file holds, checked; a CheckpointError naming the file when it is not valid."""
+    try:
+        return RunConfig.from_dict(raw)
+    except ConfigError as error:
+        raise CheckpointError(f"{file}: the configuration it holds is not valid ({error})") from error
+
+
+def build_stored(file: Path, config: RunConfig, part: str, state: dict[str, torch.Tensor]) -> nn.Module:
+    """G or D ("G" / "D") of ``config`` with ``state`` loaded, every tensor checked first."""
+    entry, options = MODELS.resolve(config.model, "model")
+    try:
+        net = build_network(entry, options, part)
+    except ConfigError as error:
+        raise CheckpointError(f"{file}: the model its configuration describes cannot be built ({error})") from error
+    check_state(file, f"the {part} weights", state, net.state_dict())
+    net.load_state_dict(state)
+    return net
+
+
+def stored_condition(stored, config: RunConfig, G: nn.Module) -> Condition:
+    """The condition a file describes, checked against the one its config implies (a file whose description
+    was altered, e.g. num_classes, is refused rather than drawn from wrongly)."""
+    implied = json.loads(json.dumps(describe_condition(config.objective, G, stored)))  # as a file holds it
+    description = stored.condition or implied
+    changed = [k for k, v in implied.items() if k != "encoder_file" and description.get(k) != v]
+    if changed:
+        raise CheckpointError(f"{stored.file}: the condition it records ({description}) does not match its "
+                              f"configuration ({implied}) in {', '.join(changed)}; the file was altered")  # fmt: skip
+    try:
+        return build_condition(description, stored)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{stored.file}: damaged condition description {description} ({error})") from error
 
 
 class GeneratorPipeline:
@@ -161,26 +197,20 @@ def load_generator(path: str | Path, device: str = "cpu", ema: bool = True,
     """Load G from an export, a run folder or a checkpoint (EMA weights when present and ``ema``).
     ``condition_noise_scale``: see :meth:`GeneratorPipeline.set_condition_noise_scale` (StackGAN only)."""
     stored = read_generator(path, ema)
-    config = RunConfig.from_dict(stored.config)
-    G = build_generator(config)
-    try:
-        G.load_state_dict(stored.state)
-    except RuntimeError as error:
-        raise CheckpointError(f"{stored.file}: weights do not fit the model its config describes ({error})") from error
-    description = stored.condition or describe_condition(config.objective, G, stored)
-    condition = build_condition(description, stored)
+    config = stored_config(stored.file, stored.config)
+    G = build_stored(stored.file, config, "G", stored.state)
+    condition = stored_condition(stored, config, G)
     return GeneratorPipeline(G, config, stored.step, stored.ema, resolve_device(device), condition,
                              condition_noise_scale)  # fmt: skip
 
 
 def load_discriminator(path: str | Path, device: str = "cpu") -> tuple[nn.Module, RunConfig, int]:
     """D from a run folder's latest checkpoint (or a checkpoint file), in eval mode; with its config and step."""
-    tensors, metadata = read_checkpoint(find_checkpoint_file(path))
-    config = RunConfig.from_dict(json.loads(metadata["config"]))
-    entry, options = MODELS.resolve(config.model, "model")
-    D = entry.factory.discriminator(options)
-    D.load_state_dict(unprefixed("D", tensors))
-    return D.to(resolve_device(device)).eval().requires_grad_(False), config, int(metadata["step"])
+    file = find_checkpoint_file(path)
+    tensors, metadata = read_checkpoint(file)
+    config = stored_config(file, metadata_field(file, metadata, "config", dict))
+    D = build_stored(file, config, "D", unprefixed("D", tensors))
+    return D.to(resolve_device(device)).eval().requires_grad_(False), config, metadata_field(file, metadata, "step", int)
 
 
 def random_discriminator(config: RunConfig, seed: int) -> nn.Module:

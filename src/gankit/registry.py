@@ -10,6 +10,8 @@ say what was wrong and list what is valid.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import types
 import typing
 from typing import Any, Callable, Generic, TypeVar
@@ -76,6 +78,34 @@ class Registry(Generic[T]):
         return [self._entries[n] for n in self.names()]
 
 
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 when unknown): the yardstick for sizes a config asks for."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_ranges(options: Any, where: str, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
+                 at_most: dict[str, float] | None = None) -> None:  # fmt: skip
+    """Size and range checks of an options dataclass (``where``: its config section, e.g. "model"). A None
+    value (filled in later from the data) passes; a list is checked item by item."""
+    def values(name):
+        value = getattr(options, name)
+        return [] if value is None else value if isinstance(value, (list, tuple)) else [value]
+
+    for name in positive:
+        if any(v < 1 for v in values(name)):
+            raise ConfigError(f"{where}.{name} must be at least 1, got {getattr(options, name)}")
+    for name in non_negative:
+        if any(v < 0 for v in values(name)):
+            raise ConfigError(f"{where}.{name} must be >= 0, got {getattr(options, name)}")
+    for name, limit in (at_most or {}).items():
+        if any(v > limit for v in values(name)):
+            raise ConfigError(f"{where}.{name} is {getattr(options, name)}, more than the sensible limit {limit:g}; "
+                              "check the value")  # fmt: skip
+
+
 def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
@@ -137,6 +167,8 @@ def check_type(value: Any, annotation: Any, where: str) -> Any:
             return value
     elif annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{where}: must be a finite number, got {value!r}")
             return float(value)
     elif annotation is str:
         if isinstance(value, str):

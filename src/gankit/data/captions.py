@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import re
 from pathlib import Path
@@ -25,7 +26,16 @@ import numpy as np
 import torch
 
 from gankit.data.dataset import DATASETS, DataError, Dataset, load_dataset
-from gankit.data.sources import IMAGE_SUFFIXES, ImageOptions, finish_images, load_image_file
+from gankit.data.sources import (
+    IMAGE_SUFFIXES,
+    ImageOptions,
+    finish_images,
+    load_image_file,
+    read_npz,
+    to_labels,
+    to_uint8_pixels,
+)
+from gankit.files import read_json, read_text
 from gankit.registry import ConfigError
 
 CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
@@ -239,22 +249,47 @@ def caption_file(image: Path, root: Path) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
+def check_caption_text(text: str, where: str) -> None:
+    """Captions are text: a control character (NUL, escape...) means a binary file, not a caption file."""
+    bad = next((i for i, c in enumerate(text) if ord(c) < 32 and c not in "\t\n\r"), None)
+    if bad is not None:
+        raise DataError(f"{where}: holds binary data (character 0x{ord(text[bad]):02x} at offset {bad}); "
+                        "caption files are UTF-8 text, one caption per line")  # fmt: skip
+
+
 def read_caption_lines(path: Path) -> list[str]:
-    lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    """The non-empty lines of a caption file: UTF-8 text only (Latin-1 or binary files are refused, not read
+    with replacement characters)."""
+    text = read_text(path, DataError)
+    check_caption_text(text, str(path))
+    lines = [line.strip() for line in text.splitlines()]
     return [line for line in lines if line]
+
+
+def read_caption_csv(csv_file: Path) -> dict[Path, list[str]]:
+    """Captions per image path from a CSV with ``image`` and ``caption`` columns (UTF-8)."""
+    captions: dict[Path, list[str]] = {}
+    text = read_text(csv_file, DataError)
+    check_caption_text(text, str(csv_file))
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if not reader.fieldnames or not {"image", "caption"} <= set(reader.fieldnames):
+            raise DataError(f"{csv_file}: needs a header with 'image' and 'caption' columns, got {reader.fieldnames}")
+        for row in reader:
+            if not isinstance(row["image"], str) or not isinstance(row["caption"], str):
+                raise DataError(f"{csv_file}: line {reader.line_num} does not have both an image and a caption")
+            if row["caption"].strip():
+                captions.setdefault((csv_file.parent / row["image"]).resolve(), []).append(row["caption"].strip())
+    except csv.Error as error:
+        raise DataError(f"{csv_file}: not a readable caption CSV at line {reader.line_num} ({error}); captions are "
+                        f"at most {csv.field_size_limit():,} characters")  # fmt: skip
+    return captions
 
 
 def user_captions(root: Path, csv_file: Path | None) -> tuple[list[Path], list[list[str]]]:
     """(image paths, captions per image) of user data, in a stable order."""
     if csv_file is not None:
-        captions: dict[Path, list[str]] = {}
-        with open(csv_file, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or not {"image", "caption"} <= set(reader.fieldnames):
-                raise DataError(f"{csv_file}: needs a header with 'image' and 'caption' columns, got {reader.fieldnames}")
-            for row in reader:
-                if row["caption"] and row["caption"].strip():
-                    captions.setdefault((csv_file.parent / row["image"]).resolve(), []).append(row["caption"].strip())
+        captions = read_caption_csv(csv_file)
         missing = [p for p in captions if not p.is_file()]
         if missing:
             raise DataError(f"{csv_file}: {len(missing)} image(s) not found, first: {missing[0]}")
@@ -282,17 +317,7 @@ def load_captions(options: CaptionsOptions) -> Dataset:
         raise ConfigError("dataset 'captions' needs data.path (a make-captions folder, a captioned folder or a CSV)")
     root = Path(options.path).expanduser()
     if (root / "info.json").is_file() and (root / f"{options.split}.npz").is_file():
-        with np.load(root / f"{options.split}.npz") as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        captions = json.loads((root / f"{options.split}_captions.json").read_text())
-        attributes = {key: arrays[key] for key in ("labels", "colour", "size", "position", "heldout", "background")
-                      if key in arrays}
-        attributes["class"] = attributes.pop("labels")
-        dataset = finish_images(arrays["images"].transpose(0, 3, 1, 2), arrays["labels"], options, "captions", list(CLASSES))
-        n = len(dataset.x)
-        dataset.extras.update(captions=captions[:n], attributes={k: v[:n] for k, v in attributes.items()},
-                              info=json.loads((root / "info.json").read_text()))  # fmt: skip
-        return dataset
+        return load_made_captions(root, options)
     if options.split != "train":
         raise ConfigError(f"{root}: user caption data has one split (train); got data.split={options.split!r}")
     if not (root.is_dir() or (root.is_file() and root.suffix.lower() == ".csv")):
@@ -308,6 +333,40 @@ def load_captions(options: CaptionsOptions) -> Dataset:
     images = np.stack([load_image_file(p, options.resolution, mode) for p in files])
     dataset = finish_images(images, None, dataclasses.replace(options, limit=None), root.stem)
     dataset.extras["captions"] = captions
+    return dataset
+
+
+ATTRIBUTES = ("labels", "colour", "size", "position", "heldout")  # required; "background" when present
+
+
+def load_made_captions(root: Path, options: CaptionsOptions) -> Dataset:
+    """A folder ``gankit data make-captions`` wrote: every file checked (present, readable, of matching sizes)."""
+    npz = root / f"{options.split}.npz"
+    caption_path = root / f"{options.split}_captions.json"
+    for needed in (caption_path, root / "info.json"):
+        if not needed.is_file():
+            raise DataError(f"{root}: missing {needed.name}; the folder is incomplete: write it again with "
+                            "gankit data make-captions")  # fmt: skip
+    arrays = read_npz(npz, required=("images", *ATTRIBUTES), optional=("background",))
+    images = to_uint8_pixels(arrays["images"], npz, "'images'")
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise DataError(f"{npz}: 'images' must be (N, H, W, C), got {images.shape}")
+    n = len(images)
+    attributes = {key: value for key, value in arrays.items() if key != "images"}
+    for key, value in attributes.items():
+        if value.shape != (n,) or value.dtype.kind not in "iub":
+            raise DataError(f"{npz}: '{key}' must be {n} integers (one per image), got {value.dtype} {value.shape}")
+    attributes["labels"] = to_labels(attributes["labels"], npz, n)
+    captions = read_json(caption_path, DataError)
+    if not isinstance(captions, list) or len(captions) != n or not all(
+        isinstance(c, list) and c and all(isinstance(s, str) for s in c) for c in captions
+    ):
+        raise DataError(f"{caption_path}: expected a list of {n} non-empty lists of captions (one per image)")
+    info = read_json(root / "info.json", DataError)
+    attributes["class"] = attributes.pop("labels")
+    dataset = finish_images(images.transpose(0, 3, 1, 2), attributes["class"], options, "captions", list(CLASSES))
+    n = len(dataset.x)
+    dataset.extras.update(captions=captions[:n], attributes={k: v[:n] for k, v in attributes.items()}, info=info)
     return dataset
 
 

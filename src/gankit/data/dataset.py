@@ -48,8 +48,14 @@ class Dataset:
             raise DataError(f"{self.name}: data must be uint8 images or float32 points, got {self.x.dtype}")
         if len(self.x) == 0:
             raise DataError(f"{self.name}: the dataset is empty")
-        if self.labels is not None and len(self.labels) != len(self.x):
-            raise DataError(f"{self.name}: {len(self.labels)} labels for {len(self.x)} samples")
+        if self.labels is not None:
+            if self.labels.dtype != torch.int64 or self.labels.ndim != 1 or len(self.labels) != len(self.x):
+                raise DataError(f"{self.name}: labels must be int64 (N,) = ({len(self.x)},), got {self.labels.dtype} "
+                                f"{tuple(self.labels.shape)}")  # fmt: skip
+            low, high = int(self.labels.min()), int(self.labels.max())
+            if low < 0 or (self.class_names and high >= len(self.class_names)):
+                raise DataError(f"{self.name}: labels {low}..{high} out of range for "
+                                f"{len(self.class_names) if self.class_names else 'its'} classes (0..K-1)")  # fmt: skip
 
     @property
     def kind(self) -> str:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from gankit.files import atomic_write_bytes, cache_dir
 from gankit.data.dataset import DATASETS, DataError, Dataset
-from gankit.registry import ConfigError
+from gankit.registry import ConfigError, memory_bytes
 
 
 @dataclasses.dataclass
@@ -38,10 +38,54 @@ class ImageOptions:
     def __post_init__(self):
         if self.channels not in (None, 1, 3):
             raise ConfigError(f"data.channels must be 1 or 3, got {self.channels}")
-        if self.resolution is not None and self.resolution < 4:
-            raise ConfigError(f"data.resolution must be at least 4, got {self.resolution}")
+        if self.resolution is not None and not 4 <= self.resolution <= MAX_RESOLUTION:
+            raise ConfigError(f"data.resolution must be between 4 and {MAX_RESOLUTION}, got {self.resolution}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"data.limit must be positive, got {self.limit}")
+
+
+MAX_RESOLUTION = 4096  # no GAN here draws larger images; a typo (100000) must not ask for terabytes
+
+
+def check_fits_in_memory(count: int, channels: int, resolution: int, where: str) -> None:
+    """A DataError before loading when ``count`` uint8 images of this size would take over half the memory."""
+    size = count * channels * resolution * resolution
+    limit = memory_bytes() // 2
+    if limit and size > limit:
+        raise DataError(f"{where}: {count:,} images of {channels}x{resolution}x{resolution} need "
+                        f"{size / 2**30:,.1f} GiB, over half this machine's {memory_bytes() / 2**30:,.1f} GiB of memory; "
+                        "lower data.resolution or data.limit")  # fmt: skip
+
+
+def to_uint8_pixels(array: np.ndarray, file: Path | str, what: str = "images") -> np.ndarray:
+    """Pixel values as uint8: integer arrays whose values all lie in 0..255 convert exactly; anything else
+    (floats, whose scale is ambiguous: 0..1 or 0..255; integers out of range) is refused, naming the file."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype.kind not in "iu" or array.dtype == np.bool_:
+        raise DataError(f"{file}: {what} are {array.dtype}; gankit reads pixels as integers 0..255 (floats are "
+                        "ambiguous: 0..1 or 0..255?): convert them to uint8 first")  # fmt: skip
+    low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
+    if low < 0 or high > 255:
+        raise DataError(f"{file}: {what} ({array.dtype}) hold values {low}..{high}, outside 0..255; "
+                        "scale them to uint8 first")  # fmt: skip
+    return array.astype(np.uint8)
+
+
+def to_labels(array, file: Path | str, count: int | None = None) -> np.ndarray:
+    """Class labels as int64 (N,): integers >= 0, or floats that are whole numbers >= 0 (converted exactly);
+    fractional, negative, non-finite or boolean labels are refused, naming the file."""
+    labels = np.asarray(array)
+    if labels.ndim != 1 or (count is not None and len(labels) != count):
+        raise DataError(f"{file}: labels must be one per sample ({count},), got shape {labels.shape}")
+    if labels.dtype.kind == "f":
+        if not np.isfinite(labels).all() or (labels != np.round(labels)).any():
+            raise DataError(f"{file}: labels ({labels.dtype}) are not whole numbers; class labels are 0, 1, 2, ...")
+    elif labels.dtype.kind not in "iu" or labels.dtype == np.bool_:
+        raise DataError(f"{file}: labels are {labels.dtype}; class labels are integers 0, 1, 2, ...")
+    if labels.size and labels.min() < 0:
+        raise DataError(f"{file}: labels hold negative values ({labels.min()}); class labels are 0, 1, 2, ...")
+    return labels.astype(np.int64)
 
 
 def finish_images(
@@ -56,6 +100,8 @@ def finish_images(
     if options.limit is not None:
         x = x[: options.limit]
         labels = None if labels is None else labels[: options.limit]
+    if options.resolution is not None:
+        check_fits_in_memory(len(x), options.channels or x.shape[1], options.resolution, name)
     if options.channels is not None and options.channels != x.shape[1]:
         if options.channels == 3:
             x = x.expand(-1, 3, -1, -1)
@@ -64,7 +110,7 @@ def finish_images(
             x = (x.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
     if options.resolution is not None and options.resolution != x.shape[-1]:
         x = resize_square(x, options.resolution)
-    y = None if labels is None else torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    y = None if labels is None else torch.as_tensor(to_labels(labels, name, len(x)))
     return Dataset(x.contiguous(), y, name, class_names)
 
 
@@ -265,15 +311,26 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 python batch: (N, 3, 32, 32) uint8 images and (N,) labels. The unpickler builds plain
+    containers and arrays only; sizes it declares beyond the file (a 'huge string') are refused."""
     try:
         with open(path, "rb") as f:
             batch = _ArrayUnpickler(f, encoding="bytes").load()
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
-        labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as error:
-        raise DataError(f"{path}: not a readable CIFAR-10 batch ({error})") from error
-    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise DataError(f"{path}: expected (N, 3072) data with N labels, got {data.shape} and {labels.shape}")
+        if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+            raise DataError(f"{path}: not a CIFAR-10 batch (a dict with b'data' and b'labels' entries)")
+        data = np.asarray(batch[b"data"])
+        labels = batch[b"labels"]
+    except (OSError, EOFError, pickle.UnpicklingError, TypeError, ValueError, AttributeError, IndexError,
+            MemoryError, OverflowError, RecursionError) as error:  # fmt: skip
+        if isinstance(error, DataError):
+            raise
+        raise DataError(f"{path}: not a readable CIFAR-10 batch ({type(error).__name__}: {error})") from None
+    data = to_uint8_pixels(data, path, "the images (b'data')")
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{path}: expected (N, 3072) image data, got {data.shape}")
+    labels = to_labels(labels, path, len(data))
+    if labels.size and labels.max() >= len(CIFAR10_CLASSES):
+        raise DataError(f"{path}: label {labels.max()} is out of range for CIFAR-10's {len(CIFAR10_CLASSES)} classes")
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -315,21 +372,49 @@ class FolderOptions(ImageOptions):
     channels: int | None = 3
 
 
+def decode_image(image, path: Path, mode: str, background: tuple[int, int, int] = (255, 255, 255)):
+    """A PIL image in ``mode`` ("L" or "RGB") by the one correct conversion for each kind of file:
+    rotated upright by its EXIF orientation; 16-bit gray scaled to 8 bits (v / 257, not clipped at 255);
+    transparency composited onto ``background`` (white), not dropped; palettes, CMYK and the rest through
+    Pillow's standard conversions. Floating-point and 32-bit integer images have no one scale: refused."""
+    from PIL import Image, ImageOps
+
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N") or (image.mode == "I" and image.format == "PNG"):
+        wide = np.asarray(image, dtype=np.uint32) if image.mode != "I" else np.asarray(image, dtype=np.int64)
+        if wide.min() < 0 or wide.max() > 65535:
+            raise DataError(f"{path}: 16-bit values out of range ({wide.min()}..{wide.max()})")
+        image = Image.fromarray(np.round(wide / 257.0).astype(np.uint8), "L")
+    elif image.mode in ("I", "F"):
+        raise DataError(f"{path}: a {'32-bit integer' if image.mode == 'I' else 'floating-point'} image has no one "
+                        "8-bit conversion; save it as an 8- or 16-bit PNG")  # fmt: skip
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (*background, 255)), rgba)
+    return image.convert(mode)
+
+
 def load_image_file(path: Path, resolution: int, mode: str) -> np.ndarray:
-    """Open one image, resize its shorter side to ``resolution`` and center-crop a square."""
-    from PIL import Image, UnidentifiedImageError
+    """Open one image (see :func:`decode_image`), resize its shorter side to ``resolution`` and center-crop a
+    square. Any file Pillow cannot decode, or one over its decompression-bomb limit, is a DataError."""
+    from PIL import Image
 
     try:
         with Image.open(path) as image:
-            image = image.convert(mode)
+            image = decode_image(image, path, mode)
             scale = resolution / min(image.size)
             size = (max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale)))
             image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
             left, top = (size[0] - resolution) // 2, (size[1] - resolution) // 2
             image = image.crop((left, top, left + resolution, top + resolution))
             array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise DataError(f"{path}: cannot read this image ({error})") from error
+    except DataError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise DataError(f"{path}: refused: {error}") from None
+    except Exception as error:  # a third-party decoder on arbitrary bytes: any failure means "cannot decode"
+        raise DataError(f"{path}: cannot read this image ({type(error).__name__}: {error})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
@@ -354,6 +439,7 @@ def load_folder(options: FolderOptions) -> Dataset:
         labels = np.array([index[p.parent.relative_to(root).as_posix()] for p in files])
     from tqdm.auto import tqdm
 
+    check_fits_in_memory(len(files), options.channels, options.resolution, str(root))
     mode = "L" if options.channels == 1 else "RGB"
     images = np.stack(
         [load_image_file(p, options.resolution, mode) for p in tqdm(files, desc=f"loading {root}", leave=False, disable=len(files) < 500)]
@@ -374,25 +460,59 @@ def load_npz(options: NPZOptions) -> Dataset:
     if not options.path:
         raise ConfigError("dataset 'npz' needs data.path=FILE.npz")
     path = Path(options.path).expanduser()
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "images" not in archive.files:
-                raise DataError(f"{path}: no 'images' array (found: {', '.join(archive.files) or 'none'})")
-            images = archive["images"]
-            labels = archive["labels"] if "labels" in archive.files else None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DataError(f"{path}: cannot read ({error})") from error
-    if images.dtype != np.uint8:
-        raise DataError(f"{path}: 'images' must be uint8, got {images.dtype}")
+    arrays = read_npz(path, required=("images",), optional=("labels",))
+    images = to_uint8_pixels(arrays["images"], path, "'images'")
+    labels = arrays.get("labels")
     if images.ndim == 3:
         images = images[:, None]
     elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
         images = images.transpose(0, 3, 1, 2)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise DataError(f"{path}: 'images' must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3; got {images.shape}")
-    if labels is not None and (labels.ndim != 1 or len(labels) != len(images)):
-        raise DataError(f"{path}: 'labels' must be (N,) = ({len(images)},), got {labels.shape}")
+    labels = None if labels is None else to_labels(labels, path, len(images))
     return finish_images(np.ascontiguousarray(images), labels, options, path.stem)
+
+
+def read_npz(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Arrays of an .npz archive, read without pickles. Each member's header is checked before it is read:
+    a header declaring more data than the member holds (terabytes) is refused; so are a plain .npy renamed
+    .npz, a missing required array, and a damaged archive, each with the file named."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        with open(path, "rb") as f:
+            is_npy = f.read(6) == b"\x93NUMPY"
+        hint = "it is a single .npy array, not an .npz archive: save with np.savez(FILE, images=...)" if is_npy else str(error)
+        raise DataError(f"{path}: not an .npz archive ({hint})") from None
+    arrays = {}
+    with archive:
+        members = {name[: -len(".npy")]: name for name in archive.namelist() if name.endswith(".npy")}
+        missing = [key for key in required if key not in members]
+        if missing:
+            raise DataError(f"{path}: no {', '.join(repr(k) for k in missing)} array "
+                            f"(found: {', '.join(sorted(members)) or 'none'})")  # fmt: skip
+        for key in (*required, *(k for k in optional if k in members)):
+            info = archive.getinfo(members[key])
+            try:
+                with archive.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read_header(f)
+                    if dtype.hasobject:
+                        raise DataError(f"{path}: '{key}' holds Python objects (a pickle); gankit reads plain arrays only")
+                    declared = math.prod(shape) * dtype.itemsize
+                    if declared > info.file_size:
+                        raise DataError(f"{path}: '{key}' declares shape {shape} of {dtype} ({declared:,} bytes) but "
+                                        f"holds {info.file_size:,} bytes; the file is damaged or crafted")  # fmt: skip
+                with archive.open(info) as f:
+                    arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
+            except DataError:
+                raise
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, MemoryError, OverflowError) as error:
+                raise DataError(f"{path}: cannot read '{key}' ({type(error).__name__}: {error})") from None
+    return arrays
 
 
 # --------------------------------------------------------------------------- 2D mixtures

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from typing import Any, Protocol
 
 import torch
@@ -20,7 +19,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit.data import DataSpec
-from gankit.registry import ConfigError, Registry
+from gankit.registry import ConfigError, Registry, memory_bytes
 
 
 class Family(Protocol):
@@ -212,21 +211,18 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 
-def memory_bytes() -> int:
-    """This machine's physical memory in bytes (0 when unknown)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
 def build_network(entry: Any, options: Any, part: str) -> nn.Module:
     """``entry.factory.generator(options)`` or ``.discriminator(options)`` ("G" / "D"), after building it on
     the meta device (no memory, no random draws) to check that its weights fit in memory: a config asking
     for terabytes (num_classes=1e9, g_width=1e6) is a ConfigError, not a crash."""
     build = entry.factory.generator if part == "G" else entry.factory.discriminator
-    with torch.device("meta"):
-        probe = build(options)
+    try:
+        with torch.device("meta"):
+            probe = build(options)
+    except (TypeError, ValueError, RuntimeError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"model {entry.name!r}: cannot build {part} from these options ({error})") from error
     size = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
     limit = memory_bytes() // 2
     if limit and size > limit:

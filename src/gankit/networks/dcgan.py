@@ -37,7 +37,7 @@ from gankit.networks.common import (
     projection_embedding,
     require_labels,
 )
-from gankit.registry import ConfigError
+from gankit.registry import ConfigError, check_ranges
 
 RESOLUTIONS = (16, 28, 32, 64, 128, 256)
 
@@ -64,6 +64,10 @@ class DCGANConfig:
     d_conditioning: Literal["concat", "projection", "none"] = "concat"
     d_aux_classifier: bool = False  # a class-logit head on D's last features (AC-GAN, Odena et al. 2017)
     d_q_outputs: int = 0  # InfoGAN's Q head on D's last features with this many outputs; set by the objective
+
+    def __post_init__(self):
+        check_ranges(self, "model", positive=("latent_dim", "g_width", "d_width", "max_channels", "channels"),
+                     non_negative=("num_classes", "label_embedding", "d_q_outputs", "leaky_slope", "init_std"))  # fmt: skip
 
 
 def layer_plan(resolution: int) -> tuple[int, int]:

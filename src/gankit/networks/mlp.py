@@ -32,7 +32,7 @@ from gankit.networks.common import (
     projection_embedding,
     require_labels,
 )
-from gankit.registry import ConfigError
+from gankit.registry import ConfigError, check_ranges
 
 
 @dataclasses.dataclass
@@ -58,6 +58,12 @@ class MLPConfig:
     d_conditioning: Literal["concat", "projection", "none"] = "concat"
     d_aux_classifier: bool = False  # a class-logit head on D's last hidden layer (AC-GAN, Odena et al. 2017)
     d_q_outputs: int = 0  # InfoGAN's Q head on D's last hidden layer with this many outputs; set by the objective
+
+    def __post_init__(self):
+        check_ranges(self, "model", positive=("shape", "latent_dim", "g_hidden", "d_hidden", "maxout_pieces"),
+                     non_negative=("num_classes", "label_embedding", "d_q_outputs", "dropout"))  # fmt: skip
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
 
 
 class Maxout(nn.Module):

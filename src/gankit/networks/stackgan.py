@@ -28,7 +28,7 @@ from gankit.networks.text_dcgan import (
     TextDCGANDiscriminator,
     TextDCGANGenerator,
 )
-from gankit.registry import ConfigError
+from gankit.registry import ConfigError, check_ranges
 
 
 @dataclasses.dataclass
@@ -48,6 +48,11 @@ class StackGANStage2Config:
     max_channels: int = 512
     leaky_slope: float = 0.2
     init_std: float = 0.02
+
+    def __post_init__(self):
+        check_ranges(self, "model", positive=("channels", "latent_dim", "text_dim", "condition_dim", "text_compressed",
+                                              "g_width", "d_width", "max_channels"),
+                     non_negative=("residual_blocks", "leaky_slope", "init_std"))  # fmt: skip
 
 
 class ResidualBlock(nn.Module):

@@ -23,7 +23,7 @@ from torch import nn
 from gankit.data import DataSpec
 from gankit.networks.common import MODELS, block_outputs, complete_image_options
 from gankit.networks.dcgan import DCGANDiscriminator, DCGANGenerator, init_weights, layer_plan
-from gankit.registry import ConfigError
+from gankit.registry import ConfigError, check_ranges
 
 
 class TextStandardization(nn.Module):
@@ -121,6 +121,11 @@ class TextDCGANConfig:
     # StackGAN's conditioning augmentation in G instead of the plain compression (mean, log-variance, noise).
     conditioning_augmentation: bool = False
     d_unconditional: bool = False  # D also returns an image-only logit (StackGAN's Stage-II D)
+
+    def __post_init__(self):
+        check_ranges(self, "model", positive=("channels", "latent_dim", "g_width", "d_width", "max_channels",
+                                              "text_dim", "text_compressed"),
+                     non_negative=("leaky_slope", "init_std"))  # fmt: skip
 
 
 class TextDCGANGenerator(nn.Module):

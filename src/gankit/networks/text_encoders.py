@@ -31,7 +31,7 @@ from gankit.files import (
     write_tensors,
 )
 from gankit.formats import metadata_field, read_generator
-from gankit.registry import ConfigError, Registry
+from gankit.registry import ConfigError, Registry, check_ranges
 
 PAD, UNK = 0, 1
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
@@ -82,6 +82,9 @@ class WordGRUOptions:
     word_dim: int = 64
     hidden: int = 256
     max_length: int = 32  # words per caption; longer ones are cut
+
+    def __post_init__(self):
+        check_ranges(self, "text encoder", positive=("embed_dim", "word_dim", "hidden", "max_length"))
 
 
 @TEXT_ENCODERS.register("word-gru", WordGRUOptions, "word embeddings + bidirectional GRU, trained with the joint embedding")
