@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gankit.data import DATASETS
+from gankit.files import read_json
 from gankit.losses import LOSSES
 from gankit.networks import MODELS
 from gankit.registry import ConfigError, build_dataclass
@@ -124,10 +125,10 @@ def read_config_source(source: str) -> dict[str, Any]:
     if path.is_dir() and (path / "config.json").is_file():
         path = path / "config.json"
     if path.suffix == ".json" and path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}: not valid JSON ({error})") from error
+        raw = read_json(path, ConfigError)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: a config is a JSON object ({{\"data\": ..., \"model\": ...}}), got {type(raw).__name__}")
+        return raw
     if path.suffix == ".json" or "/" in source:
         raise ConfigError(f"config file {source} does not exist")
     return read_preset(source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from gankit.cli import analysis, data, evaluate, info, sample, train
 
@@ -14,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="gankit", description="Train, sample and inspect GANs.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     for group in (train, sample, evaluate, analysis, data, info):
@@ -21,21 +23,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"gankit: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from gankit.files import CheckpointError
-    from gankit.data import DataError
-    from gankit.registry import ConfigError
-    from gankit.training import TrainingError
+    """Run one command. Errors a user can act on (gankit.errors' families, files that cannot be read or
+    written, memory, arguments a library function refused) print one message and exit 2 (1 for an internal error); ``--debug`` shows the
+    traceback instead."""
+    from gankit.errors import GankitError
 
     args = build_parser().parse_args(argv)
+    warnings.showwarning = show_warning
+    where = f"gankit {args.command}"
     try:
         return args.run(args)
-    except (ConfigError, DataError, CheckpointError, TrainingError, ValueError) as error:
-        print(f"gankit {args.command}: error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print(f"\ngankit {args.command}: interrupted", file=sys.stderr)
+        print(f"\n{where}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"{where}: error: {describe_error(error)}", file=sys.stderr)
+        return 2 if isinstance(error, (GankitError, ValueError, OSError, MemoryError)) else 1
+
+
+def describe_error(error: Exception) -> str:
+    from gankit.errors import GankitError
+
+    if isinstance(error, (GankitError, ValueError)):  # ValueError: a library function's argument check
+        return str(error)
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror or error}"
+    if isinstance(error, MemoryError):
+        return "out of memory; try a smaller batch size, fewer samples or a smaller model"
+    return (f"internal error ({type(error).__name__}: {error}). This is a bug in gankit: please report it with "
+            "the output of the same command run with --debug")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-from gankit.cli.common import feature_fn
+from gankit.cli.common import count, feature_fn, output_path, seed
 
 
 def cmd_probe(args) -> int:
@@ -94,24 +94,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budgets", default="10,100,1000,all", help="labels per class, comma-separated; 'all' = every label")
     p.add_argument("--penalties", default="0.01,0.1,1,10",
                    help="SVM penalties to choose from on a validation split (one value: no search)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="probe.png")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--out", type=output_path, default="probe.png")
     p.set_defaults(run=cmd_probe)
 
     p = sub.add_parser("memorization", help="nearest training neighbours and autoencoder hash collisions")
     p.add_argument("source")
-    p.add_argument("--n", type=int, default=1000, help="generated samples")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--hash-epochs", type=int, default=3, help="epochs of the hash autoencoder")
-    p.add_argument("--out", default="memorization", help="output folder")
+    p.add_argument("--n", type=count, default=1000, help="generated samples")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--hash-epochs", type=count, default=3, help="epochs of the hash autoencoder")
+    p.add_argument("--out", type=output_path, default="memorization", help="output folder")
     p.set_defaults(run=cmd_memorization)
 
     p = sub.add_parser("visualize", help="guided backpropagation of D's last-layer channels (DCGAN figure 5)")
     p.add_argument("source", help="run folder or checkpoint")
     p.add_argument("--channels", help="comma-separated channels (default: the 6 most active)")
-    p.add_argument("--top", type=int, default=4, help="top-activating images per channel")
-    p.add_argument("--pool", type=int, default=5000, help="training images searched")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="visualize", help="output folder")
+    p.add_argument("--top", type=count, default=4, help="top-activating images per channel")
+    p.add_argument("--pool", type=count, default=5000, help="training images searched")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--out", type=output_path, default="visualize", help="output folder")
     p.set_defaults(run=cmd_visualize)
 

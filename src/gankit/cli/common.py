@@ -1,5 +1,10 @@
 """What several command groups share."""
 
+import argparse
+import math
+import os
+from pathlib import Path
+
 NO_EMA_HELP = "a checkpoint that holds an EMA of G: use the raw G instead (exports hold one of the two)"
 CONDITION_NOISE_HELP = ("StackGAN: scale of the conditioning-augmentation noise when drawing (c = mu + sigma * "
                         "scale * eps); 1 is the paper's sampling, 0 uses the mean mu: truer to the caption, less varied")
@@ -8,3 +13,52 @@ CONDITION_NOISE_HELP = ("StackGAN: scale of the conditioning-augmentation noise 
 def feature_fn(extractor):
     """Features of uint8 images under an extractor (None: no extractor)."""
     return None if extractor is None else (lambda x: extractor(x).features)
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number >= 1 (a count or a size)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed, a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def output_path(text: str) -> str:
+    """An argparse type: a file or folder gankit may write, checked before any work starts (the nearest
+    existing folder above it must be writable; an existing file must be writable)."""
+    path = Path(text).expanduser()
+    if path.exists() and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{path} is not writable")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"{path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{path}: cannot write in {ancestor} (permission denied)")
+    return text

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gankit.cli.common import count, seed, output_path
+
 
 
 def cmd_make_captions(args) -> int:
@@ -45,27 +47,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="build datasets gankit makes itself")
     data_sub = p.add_subparsers(dest="data_command", required=True)
     q = data_sub.add_parser("make-captions", help="coloured Fashion-MNIST scenes with captions and attributes")
-    q.add_argument("--out", default="data/captions", help="output folder (default data/captions)")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--train", type=int, default=20000, help="train scenes (default 20000)")
-    q.add_argument("--test", type=int, default=2000, help="test scenes, half with held-out (class, colour) pairs")
-    q.add_argument("--resolution", type=int, default=64)
-    q.add_argument("--captions", type=int, default=5, help="captions per scene (default 5)")
+    q.add_argument("--out", type=output_path, default="data/captions", help="output folder (default data/captions)")
+    q.add_argument("--seed", type=seed, default=0)
+    q.add_argument("--train", type=count, default=20000, help="train scenes (default 20000)")
+    q.add_argument("--test", type=count, default=2000, help="test scenes, half with held-out (class, colour) pairs")
+    q.add_argument("--resolution", type=count, default=64)
+    q.add_argument("--captions", type=count, default=5, help="captions per scene (default 5)")
     q.set_defaults(run=cmd_make_captions)
 
     p = sub.add_parser("text", help="text encoders for text-to-image models")
     text_sub = p.add_subparsers(dest="text_command", required=True)
     q = text_sub.add_parser("train-encoder", help="train a text encoder with the joint embedding (Reed et al. 2016)")
     q.add_argument("--data", required=True, help="a make-captions folder, a captioned image folder or a CSV")
-    q.add_argument("--resolution", type=int, help="image side for user data (the built dataset keeps its own)")
+    q.add_argument("--resolution", type=count, help="image side for user data (the built dataset keeps its own)")
     q.add_argument("--encoder", default="word-gru", help="text encoder name (default word-gru)")
     q.add_argument("--text-encoder", default="", metavar="FILE_OR_NAME",
                    help="keep this text encoder (a train-encoder file, a text-to-image export, or minilm) as it is "
                         "and train only the image encoder beside it")  # fmt: skip
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="encoder option, e.g. embed_dim=256")
-    q.add_argument("--steps", type=int, default=2000)
-    q.add_argument("--batch-size", type=int, default=64)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--out", default="text-encoder.safetensors")
+    q.add_argument("--steps", type=count, default=2000)
+    q.add_argument("--batch-size", type=count, default=64)
+    q.add_argument("--seed", type=seed, default=0)
+    q.add_argument("--out", type=output_path, default="text-encoder.safetensors")
     q.set_defaults(run=cmd_train_text_encoder)
 

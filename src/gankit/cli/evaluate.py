@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-from gankit.cli.common import NO_EMA_HELP, CONDITION_NOISE_HELP
+from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, non_negative, output_path, seed
 
 
 def cmd_evaluate(args) -> int:
@@ -116,10 +116,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a generator (FID, KID, IS, PRDC, modes) with its protocol")
     p.add_argument("source", nargs="?", help="run folder, generator.safetensors, or checkpoint")
     p.add_argument("--metrics", default="fid,kid,prdc,is", help="comma-separated: fid, kid, is, prdc, classes, labels, intra_fid, code_accuracy, modes")
-    p.add_argument("--n", type=int, default=10000, help="generated samples")
-    p.add_argument("--reference-n", type=int, default=10000, help="real samples from the reference split")
+    p.add_argument("--n", type=count, default=10000, help="generated samples")
+    p.add_argument("--reference-n", type=count, default=10000, help="real samples from the reference split")
     p.add_argument("--split", default="train", choices=["train", "test"], help="reference split")
-    p.add_argument("--seed", type=int, default=0, help="sample seed and reference subset seed")
+    p.add_argument("--seed", type=seed, default=0, help="sample seed and reference subset seed")
     p.add_argument("--extractor", help="evaluator (default for images), raw (default for points), inception")
     p.add_argument("--evaluator", help="evaluator weights: a built-in name or a .safetensors from `gankit evaluator train`")
     p.add_argument("--real-vs-real", action="store_true", help="score the test split against the train split")
@@ -135,12 +135,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attributes", required=True, help="attribute classifier (gankit evaluator attributes)")
     p.add_argument("--retrieval", default="", help="joint embedding for R@1 (gankit text train-encoder output)")
     p.add_argument("--data", help="make-captions folder (default: the run's data.path)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="score the first N test scenes only")
-    p.add_argument("--out", help="JSON row (default: the run folder's text_metrics.json; -stepN, -no-ema and "
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--limit", type=count, help="score the first N test scenes only")
+    p.add_argument("--out", type=output_path, help="JSON row (default: the run folder's text_metrics.json; -stepN, -no-ema and "
                    "-condition-noise-S are added to the name for a checkpoint, --no-ema and S != 1)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
+    p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
     p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
     p.set_defaults(run=cmd_evaluate_text)
 
@@ -150,19 +150,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--dataset", required=True, help="dataset name (see `gankit list`)")
     q.add_argument("--set", dest="set_data", action="append", metavar="data.KEY=VALUE",
                    help="dataset option, e.g. data.path=~/cifar")
-    q.add_argument("--out", help="output .safetensors (default: evaluators/<dataset>.safetensors)")
-    q.add_argument("--epochs", type=int, default=10)
-    q.add_argument("--width", type=int, default=24)
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", type=output_path, help="output .safetensors (default: evaluators/<dataset>.safetensors)")
+    q.add_argument("--epochs", type=count, default=10)
+    q.add_argument("--width", type=count, default=24)
+    q.add_argument("--seed", type=seed, default=0)
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(run=cmd_evaluator_train)
 
     q = evaluator_sub.add_parser("attributes", help="train the attribute classifier of a make-captions dataset")
     q.add_argument("--data", required=True, help="a folder written by gankit data make-captions")
-    q.add_argument("--out", default="attributes.safetensors")
-    q.add_argument("--steps", type=int, default=3000)
-    q.add_argument("--width", type=int, default=32, help="feature maps of the first layer (doubled per layer)")
-    q.add_argument("--retint", type=float, default=0.5, help="share of each batch repainted in a random colour")
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--out", type=output_path, default="attributes.safetensors")
+    q.add_argument("--steps", type=count, default=3000)
+    q.add_argument("--width", type=count, default=32, help="feature maps of the first layer (doubled per layer)")
+    q.add_argument("--retint", type=non_negative, default=0.5, help="share of each batch repainted in a random colour")
+    q.add_argument("--seed", type=seed, default=0)
     q.set_defaults(run=cmd_evaluator_attributes)
 

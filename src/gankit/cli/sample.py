@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.cli.common import NO_EMA_HELP, CONDITION_NOISE_HELP, feature_fn
+from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, feature_fn, non_negative, output_path, seed
 
 
 def cmd_sample(args) -> int:
@@ -144,16 +144,16 @@ def cmd_arithmetic(args) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="draw samples from a run folder, export or checkpoint")
     p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
-    p.add_argument("--n", type=int, default=64, help="number of samples (with --labels: per label)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=count, default=64, help="number of samples (with --labels: per label)")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--text", action="append", help="text-to-image models: a caption; several --text give a grid "
                    "with one row per caption and the same z down each column")
     p.add_argument("--labels", help="conditional models: comma-separated classes or 'all'; a class grid, "
                    "one row per label with the same --n latents along every row")  # fmt: skip
-    p.add_argument("--out", required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--out", type=output_path, required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs")
+    p.add_argument("--batch-size", type=count, default=256)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
+    p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
     p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
     p.set_defaults(run=cmd_sample)
 
@@ -161,26 +161,26 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source")
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (sample 0 of each)")
     p.add_argument("--walk", action="store_true", help="walk through 9 random points of --seed instead")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=10, help="images per segment, endpoints included")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--steps", type=count, default=10, help="images per segment, endpoints included")
     p.add_argument("--mode", default="slerp", choices=["slerp", "linear"])
     p.add_argument("--text", action="append", help="text-to-image models: captions to interpolate between "
                    "(give two or more), z fixed per row")
-    p.add_argument("--rows", type=int, default=4, help="with --text: rows, each with its own fixed z")
-    p.add_argument("--out", default="interpolation.png", help="grid PNG; the GIF and JSON go beside it")
+    p.add_argument("--rows", type=count, default=4, help="with --text: rows, each with its own fixed z")
+    p.add_argument("--out", type=output_path, default="interpolation.png", help="grid PNG; the GIF and JSON go beside it")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--condition-noise-scale", type=float, default=1.0, help=CONDITION_NOISE_HELP)
+    p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
     p.set_defaults(run=cmd_interpolate)
 
     p = sub.add_parser("traverse", help="InfoGAN: rows of fixed noise, columns sweeping one latent code")
     p.add_argument("source")
     p.add_argument("--code", default="cat0", help="cat0, cont0, bin0, ... (default cat0)")
     p.add_argument("--values", help="comma-separated values (default: every category; -2..2 for continuous codes)")
-    p.add_argument("--rows", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--score-rows", type=int, default=64,
+    p.add_argument("--rows", type=count, default=8)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--score-rows", type=count, default=64,
                    help="rows over which a continuous or binary code's effect on image statistics is scored (0: skip)")
-    p.add_argument("--out", default="traverse.png")
+    p.add_argument("--out", type=output_path, default="traverse.png")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_traverse)
 
@@ -188,11 +188,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source")
     for name in ("a", "b", "c"):
         p.add_argument(f"--{name}", required=True, help="sample indices of --seed (3,7,12) or class:NAME")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--per-concept", type=int, default=3, help="samples per class concept")
-    p.add_argument("--noise", type=float, default=0.25, help="scale of the uniform noise around the result")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--per-concept", type=count, default=3, help="samples per class concept")
+    p.add_argument("--noise", type=non_negative, default=0.25, help="scale of the uniform noise around the result")
     p.add_argument("--evaluator", help="evaluator weights for class concepts (default: the dataset's)")
-    p.add_argument("--out", default="arithmetic.png")
+    p.add_argument("--out", type=output_path, default="arithmetic.png")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_arithmetic)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gankit.cli.common import count, output_path
+
 
 
 def cmd_train(args) -> int:
@@ -35,8 +37,8 @@ def default_run_dir(source: str) -> Path:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a GAN from a preset, a config file or a run folder")
     p.add_argument("config", help="preset name (see `gankit list`), config .json, or run folder")
-    p.add_argument("--out", help="run folder (default: runs/<preset>)")
-    p.add_argument("--steps", type=int, help="number of G steps (same as --set train.steps=N)")
+    p.add_argument("--out", type=output_path, help="run folder (default: runs/<preset>)")
+    p.add_argument("--steps", type=count, help="number of G steps (same as --set train.steps=N)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.batch_size=64")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

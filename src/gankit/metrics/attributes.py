@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from gankit.data.captions import CLASSES, COLOURS, POSITIONS, SIZES
-from gankit.files import read_tensors, write_tensors
+from gankit.files import CheckpointError, check_state, read_tensors, write_tensors
+from gankit.formats import metadata_field
 from gankit.networks import averaged_batchnorm
 from gankit.networks.text_encoders import ImageEncoder
 
@@ -128,9 +129,13 @@ def save_attribute_classifier(path, net: AttributeNet, report: dict) -> None:
 
 
 def load_attribute_classifier(path) -> tuple[AttributeNet, dict]:
-    import json
-
+    """The classifier in ``path`` and its test report; every tensor checked against the rebuilt net first."""
     tensors, metadata = read_tensors(path, FORMAT)
-    net = AttributeNet(int(metadata["channels"]), int(metadata["resolution"]), int(metadata.get("width", 32)))
+    channels, resolution = metadata_field(path, metadata, "channels", int), metadata_field(path, metadata, "resolution", int)
+    width = metadata_field(path, metadata, "width", int, 32)
+    if channels not in (1, 3) or not 4 <= resolution <= 1024 or not 1 <= width <= 1024:
+        raise CheckpointError(f"{path}: damaged metadata: channels {channels}, resolution {resolution}, width {width}")
+    net = AttributeNet(channels, resolution, width)
+    check_state(path, "the attribute classifier's weights", tensors, net.state_dict())
     net.load_state_dict(tensors)
-    return net.eval(), json.loads(metadata["report"])
+    return net.eval(), metadata_field(path, metadata, "report", dict)

@@ -28,7 +28,8 @@ from torch import nn
 
 from gankit.augment import translate
 from gankit.data import has_test_split, load_dataset
-from gankit.files import CheckpointError, atomic_write_text, read_tensors, tensor_checksum, write_tensors
+from gankit.files import CheckpointError, atomic_write_text, check_state, read_tensors, tensor_checksum, write_tensors
+from gankit.formats import metadata_field
 
 FORMAT_EVALUATOR = "gankit-evaluator-1"
 
@@ -121,10 +122,14 @@ def load_evaluator(name_or_path: str | Path, device: str | torch.device = "cpu")
             "train one with `gankit evaluator train --dataset NAME`"
         )
     tensors, metadata = read_tensors(path, FORMAT_EVALUATOR)
-    info = json.loads(metadata["info"])
-    if weights_sha256(tensors) != info["weights_sha256"]:
+    info = metadata_field(path, metadata, "info", dict)
+    sizes = [info.get(k) for k in ("channels", "num_classes", "width")]
+    if not all(isinstance(s, int) and 1 <= s <= 100_000 for s in sizes) or info.get("channels") not in (1, 3):
+        raise CheckpointError(f"{path}: damaged metadata: channels, num_classes, width = {sizes}")
+    if weights_sha256(tensors) != info.get("weights_sha256"):
         raise CheckpointError(f"{path}: weights do not match their recorded sha256; the file is corrupt")
-    net = ClassifierNet(info["channels"], info["num_classes"], info["width"])
+    net = ClassifierNet(*sizes)
+    check_state(path, "the evaluator's weights", tensors, net.state_dict())
     net.load_state_dict(tensors)
     return Evaluator(net.to(device).eval().requires_grad_(False), info)
 

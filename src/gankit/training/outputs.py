@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,9 +45,23 @@ def append_jsonl(path: Path, row: dict[str, Any]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines log. A line that is not a JSON object (the half-written last line of a killed
+    run, a damaged line) is skipped with a warning; resume rewrites the log without it."""
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("step", 0), int):
+            rows.append(row)
+        else:
+            warnings.warn(f"{path}: line {number} is not a complete log row; skipped", stacklevel=2)
+    return rows
 
 
 def truncate_log(path: Path, step: int) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from gankit.files import check_state
 from gankit.formats import read_generator
 from gankit.networks.text_encoders import load_text_encoder, text_encoder_metadata
 from gankit.registry import ConfigError
@@ -48,6 +49,7 @@ class StackGANObjective(TextObjective):
             if not hasattr(G, "stage1"):
                 raise ConfigError("objective.stage1 is set: the model must be stackgan-stage2")
             stored = read_generator(options.stage1)
+            check_state(stored.file, "the Stage-I generator's weights", stored.state, G.stage1.state_dict())
             G.stage1.load_state_dict(stored.state)
             if options.text_encoder and not same_text_encoder(self.condition.text_encoder, load_text_encoder(stored.file)):
                 raise ConfigError(f"objective.text_encoder ({options.text_encoder}) is not the text encoder the Stage-I "
