@@ -259,8 +259,13 @@ class ResumePoint:
 def find_resume_point(checkpoint_dir: Path, log: Callable[[str], None]) -> ResumePoint:
     """The newest checkpoint that reads, verifies and carries a valid config. A damaged newer one is renamed
     ``*.damaged`` (kept, never picked again) with a warning; none usable is a TrainingError."""
-    candidates = list_checkpoints(checkpoint_dir, log) if checkpoint_dir.is_dir() else []
+    skipped: list[str] = []
+    candidates = list_checkpoints(checkpoint_dir, skipped.append) if checkpoint_dir.is_dir() else []
+    for line in skipped:
+        log(line)
     if not candidates:
+        if skipped:
+            raise TrainingError(f"{checkpoint_dir}: no usable checkpoint to resume from:\n  " + "\n  ".join(skipped))
         raise TrainingError(f"{checkpoint_dir.parent}: no checkpoint to resume from; run without --resume to start")
     reasons = []
     for step, path in reversed(candidates):

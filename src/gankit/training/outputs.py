@@ -68,7 +68,8 @@ def truncate_log(path: Path, step: int) -> None:
     """Drop log rows written after ``step`` (by a run that stopped after its last checkpoint)."""
     rows = read_jsonl(path)
     kept = [r for r in rows if r.get("step", 0) <= step]
-    if len(kept) != len(rows):
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+    if len(kept) != sum(1 for line in lines if line.strip()):  # rows after the step, or damaged lines
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
