@@ -175,6 +175,18 @@ def test_a_flipped_bit_in_the_last_checkpoint_resumes_from_the_one_before(tmp_pa
     assert newest.with_suffix(".damaged").is_file()
 
 
+@pytest.mark.parametrize("craft", ["a NaN weight", "an integer weight", "a transposed weight", "a stray tensor"])
+def test_a_crafted_export_is_refused_by_load_generator(run_copy, craft):
+    export = run_copy / "generator.safetensors"
+    tensors, _ = read_raw(export)
+    make, message = CRAFTED_TENSORS[craft]
+    changed = make({f"{'D' if craft == 'an integer weight' else 'G'}.{k}": v for k, v in tensors.items()})
+    rewrite(export, tensors={k.split(".", 1)[1]: v for k, v in changed.items()})
+    with pytest.raises(CheckpointError, match=r"the G weights do not fit the model its config describes") as failure:
+        load_generator(export)
+    assert str(failure.value).startswith(f"{export}: ")
+
+
 def test_a_file_without_a_checksum_still_loads_with_a_warning(run_copy):
     export = run_copy / "generator.safetensors"
     rewrite(export)  # rewrite adds a checksum; now remove it by hand
