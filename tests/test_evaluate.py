@@ -6,10 +6,10 @@ import torch
 from helpers import tiny_overrides
 
 from gankit import load_config, load_generator, train
-from gankit.files import CheckpointError
 from gankit.cli import main
-from gankit.metrics.evaluation import evaluate_generator, evaluate_real_vs_real, parse_metrics
+from gankit.files import CheckpointError
 from gankit.metrics.classifier import EvaluatorTraining, augment, load_evaluator, save_evaluator, train_evaluator
+from gankit.metrics.evaluation import evaluate_generator, evaluate_real_vs_real, parse_metrics
 from gankit.metrics.extractors import build_extractor
 from gankit.registry import ConfigError
 

@@ -173,8 +173,9 @@ def test_npz_labels_convert_only_when_exact(tmp_path, labels, result):
 
 
 def test_labels_beyond_the_models_classes_are_a_config_error(tmp_path, tiny_npz):
-    from gankit import load_config, train
     from helpers import tiny_overrides
+
+    from gankit import load_config, train
 
     config = load_config(None, tiny_overrides(tiny_npz, steps=1) + ["model.num_classes=2", "objective.name=conditional"])
     with pytest.raises(ConfigError, match="model.num_classes is 2 but the data has 4 classes"):

@@ -5,10 +5,10 @@ import pytest
 import torch
 from helpers import tiny_overrides
 
+from gankit.config import load_config
 from gankit.files import read_tensors
 from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
 from gankit.inference import load_generator
-from gankit.config import load_config
 from gankit.losses import LOSSES
 from gankit.training import Divergence, TrainingError, train
 

@@ -23,8 +23,8 @@ from gankit.config import RunConfig
 from gankit.data import to_uint8_images
 from gankit.errors import CheckpointError, ConfigError
 from gankit.files import check_state, unprefixed
-from gankit.images import image_grid, save_picture, scatter_plot
 from gankit.formats import find_checkpoint_file, metadata_field, read_checkpoint, read_generator
+from gankit.images import image_grid, save_picture, scatter_plot
 from gankit.networks import MODELS, build_network
 from gankit.seeding import latents, resolve_device
 from gankit.variants import Condition, build_condition, describe_condition

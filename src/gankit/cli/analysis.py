@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-
 from gankit.cli.common import count, feature_fn, output_path, seed
 
 
 def cmd_probe(args) -> int:
 
     from gankit.analysis.probe import format_probe_table, run_probe, write_probe
-    from gankit.data import load_dataset
-    from gankit.data import with_split
+    from gankit.data import load_dataset, with_split
     from gankit.inference import load_discriminator, random_discriminator
 
     D, config, step = load_discriminator(args.source)
@@ -40,8 +38,7 @@ def cmd_memorization(args) -> int:
 
     from gankit.analysis.latent import evaluator_for
     from gankit.analysis.memorization import memorization_report, write_memorization
-    from gankit.data import load_dataset
-    from gankit.data import with_split
+    from gankit.data import load_dataset, with_split
     from gankit.inference import load_generator
 
     start = time.perf_counter()
@@ -71,10 +68,9 @@ def cmd_memorization(args) -> int:
 def cmd_visualize(args) -> int:
 
     from gankit.analysis.visualize import write_visualization
-    from gankit.data import load_dataset
-    from gankit.data import with_split
-    from gankit.metrics.evaluation import select
+    from gankit.data import load_dataset, with_split
     from gankit.inference import load_discriminator, random_discriminator
+    from gankit.metrics.evaluation import select
 
     D, config, step = load_discriminator(args.source)
     data = load_dataset(with_split(config.data, "train"))

@@ -15,26 +15,24 @@ def feature_fn(extractor):
     return None if extractor is None else (lambda x: extractor(x).features)
 
 
-def count(text: str) -> int:
-    """An argparse type: a whole number >= 1 (a count or a size)."""
+def whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {'at least 1' if minimum == 1 else f'>= {minimum}'}, got {value}")
     return value
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number >= 1 (a count or a size)."""
+    return whole_number(text, 1)
 
 
 def seed(text: str) -> int:
     """An argparse type: a seed, a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return whole_number(text, 0)
 
 
 def non_negative(text: str) -> float:

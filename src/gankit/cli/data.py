@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import count, seed, output_path
-
+from gankit.cli.common import count, output_path, seed
 
 
 def cmd_make_captions(args) -> int:

@@ -5,19 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, non_negative, output_path, seed
 
 
 def cmd_evaluate(args) -> int:
     from gankit.data import has_test_split
     from gankit.metrics.evaluation import (
+        GENERATOR_ONLY_METRICS,
         append_row,
         evaluate_generator,
         evaluate_real_vs_real,
-        GENERATOR_ONLY_METRICS,
-        parse_metrics,
         format_table,
+        parse_metrics,
     )
 
     extractor = {"name": args.extractor} if args.extractor else None
@@ -98,7 +97,13 @@ def cmd_evaluator_train(args) -> int:
 
 def cmd_evaluator_attributes(args) -> int:
     from gankit.data import load_dataset
-    from gankit.metrics.attributes import HEADS, consistency, predict, save_attribute_classifier, train_attribute_classifier
+    from gankit.metrics.attributes import (
+        HEADS,
+        consistency,
+        predict,
+        save_attribute_classifier,
+        train_attribute_classifier,
+    )
 
     train = load_dataset({"name": "captions", "path": args.data})
     test = load_dataset({"name": "captions", "path": args.data, "split": "test"})

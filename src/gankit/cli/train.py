@@ -8,7 +8,6 @@ from pathlib import Path
 from gankit.cli.common import count, output_path
 
 
-
 def cmd_train(args) -> int:
     from gankit.config import load_config
     from gankit.training import train

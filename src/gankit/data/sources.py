@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit.files import atomic_write_bytes, cache_dir
 from gankit.data.dataset import DATASETS, DataError, Dataset
+from gankit.files import atomic_write_bytes, cache_dir
 from gankit.registry import ConfigError, memory_bytes
 
 

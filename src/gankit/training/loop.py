@@ -6,6 +6,7 @@ batches and fresh z, then one update of G. G's update reuses the samples G(z) of
 on the step's context), as the PyTorch DCGAN example does (G has not changed since they were drawn),
 which saves a forward pass of G per step. The run folder it writes:
 
+    .lock                  held (flock) by the training process that owns the folder
     config.json            the fully resolved config
     train_log.jsonl        one row per ``log_every`` steps: losses, D(x), D(G(z)), images/s
     samples/step-*.png     fixed-z sample grids; samples.png is the latest
@@ -44,7 +45,6 @@ from gankit.training.checkpoints import (
     save_checkpoint,
 )
 from gankit.training.ema import EMA
-from gankit.training.run_folder import SaveError, check_disk_space, create_folder, hold_run_folder
 from gankit.training.evaluation import plan_evaluation
 from gankit.training.export import export_generator
 from gankit.training.outputs import (
@@ -56,6 +56,7 @@ from gankit.training.outputs import (
     write_progress_gif,
     write_samples,
 )
+from gankit.training.run_folder import SaveError, check_disk_space, create_folder, hold_run_folder
 from gankit.variants import VARIANTS, StepContext, build_objective
 from gankit.variants.base import frozen
 

@@ -27,9 +27,8 @@ from typing import Any
 import torch
 
 from gankit.data.captions import attribute_groups
-from gankit.files import prefixed, unprefixed
+from gankit.files import CheckpointError, prefixed, read_metadata, unprefixed
 from gankit.formats import FORMAT_GENERATOR, find_generator_file, metadata_field
-from gankit.files import CheckpointError, read_metadata
 from gankit.losses import kl_to_standard_normal, matching_aware_d_loss, symmetric_structured_loss
 from gankit.networks.text_dcgan import fit_text_standardization
 from gankit.networks.text_encoders import (
