@@ -19,8 +19,8 @@ from safetensors import safe_open
 
 from gankit import load_config, load_generator, train
 from gankit.errors import CheckpointError, ConfigError, TrainingError
-from gankit.files import write_tensors
-from gankit.formats import list_checkpoints
+from gankit.files import read_tensors, write_tensors
+from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
 
 
 def read_raw(path):
@@ -160,6 +160,17 @@ def test_a_flipped_bit_in_an_export_is_refused_by_every_reader(run_copy, capsys)
     assert main(["evaluate", str(export), "--n", "16", "--reference-n", "16", "--metrics", "fid"]) == 2
     err = capsys.readouterr().err
     assert "does not match the checksum" in err and str(export) in err and "Traceback" not in err
+
+
+def test_an_edited_value_in_a_files_metadata_is_refused(run_copy):
+    """The checksum covers the metadata too: a learning rate or a step changed in the header, same length,
+    valid JSON, is an error rather than a silently different run."""
+    path = last_checkpoint(run_copy)
+    data = path.read_bytes()
+    assert data.count(b"0.0002") >= 1
+    path.write_bytes(data.replace(b"0.0002", b"0.0003", 1))
+    with pytest.raises(CheckpointError, match="its data does not match the checksum"):
+        read_tensors(path, FORMAT_CHECKPOINT)
 
 
 def test_a_flipped_bit_in_the_last_checkpoint_resumes_from_the_one_before(tmp_path, tiny_npz):

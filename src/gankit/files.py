@@ -4,8 +4,9 @@ A core module (it imports only ``gankit.errors``). Every write goes to a tempora
 is fsynced and renamed into place, so a crash never leaves half a file under the final name (a killed
 process leaves the temporary file, ``.NAME.*.tmp``, which :func:`remove_stale_temporaries` clears).
 Tensors are stored as safetensors (no pickled code); metadata values are JSON strings. Every tensor file
-records a SHA-256 of its tensors (names, dtypes, shapes and bytes) in its metadata (``checksum``), checked
-when it is read: a flipped bit is an error, not a silently different model.
+records a SHA-256 of its tensors (names, dtypes, shapes and bytes) and of its other metadata entries in its
+metadata (``checksum``), checked when it is read: a flipped bit, in a weight or in the config, is an error,
+not a silently different model.
 """
 
 from __future__ import annotations
@@ -59,22 +60,33 @@ def write_json(path: Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
-def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order: ``"sha256:<hex>"``."""
-    digest = hashlib.sha256()
+def hash_tensors(digest, tensors: dict[str, torch.Tensor]):
     for name in sorted(tensors):
         value = tensors[name].detach().cpu().contiguous()
         digest.update(f"{name}|{str(value.dtype)}|{tuple(value.shape)}|".encode())
         digest.update(value.reshape(-1).view(torch.uint8).numpy().data)
+    return digest
+
+
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order: ``"sha256:<hex>"``."""
+    return "sha256:" + hash_tensors(hashlib.sha256(), tensors).hexdigest()
+
+
+def file_checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """The ``checksum`` entry of a file: SHA-256 over its tensors (as :func:`tensor_checksum`) and then every
+    other metadata entry (JSON of the sorted (key, value) pairs)."""
+    digest = hash_tensors(hashlib.sha256(), tensors)
+    digest.update(json.dumps(sorted((k, v) for k, v in metadata.items() if k != "checksum")).encode())
     return "sha256:" + digest.hexdigest()
 
 
 def serialize_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, Any], where: Path | str) -> bytes:
     """The safetensors bytes of ``tensors`` with JSON-encoded metadata values (strings stay as they are) and
-    the tensors' checksum; a CheckpointError when it cannot be serialized (e.g. a header over 100 MB)."""
+    the file's checksum; a CheckpointError when it cannot be serialized (e.g. a header over 100 MB)."""
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
-    meta["checksum"] = tensor_checksum(flat)
+    meta["checksum"] = file_checksum(flat, meta)
     try:
         return safetensors_bytes(flat, metadata=meta)
     except (SafetensorError, ValueError) as error:
@@ -84,7 +96,7 @@ def serialize_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, Any]
 
 
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-    """Write tensors with JSON-encoded metadata values and their checksum, atomically."""
+    """Write tensors with JSON-encoded metadata values and the file's checksum, atomically."""
     atomic_write_bytes(path, serialize_tensors(tensors, metadata, path))
 
 
@@ -114,8 +126,8 @@ def read_tensors(path: Path, expected_format: str) -> tuple[dict[str, torch.Tens
     if recorded is None:
         warnings.warn(f"{path} was written before gankit recorded checksums: its tensors cannot be verified",
                       stacklevel=2)
-    elif tensor_checksum(tensors) != recorded:
-        raise CheckpointError(f"{path}: the tensor data does not match the checksum recorded when it was written; "
+    elif file_checksum(tensors, metadata) != recorded:
+        raise CheckpointError(f"{path}: its data does not match the checksum recorded when it was written; "
                               "the file is corrupt (a damaged disk or copy) or was altered: use another checkpoint or export")
     return tensors, metadata
 
