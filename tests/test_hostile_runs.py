@@ -170,6 +170,8 @@ def test_bad_command_line_values_are_refused_before_any_work(tmp_path, capsys, a
     ("train.lr_g=Infinity", "train.lr_g: must be a finite number, got inf"),
     ("loss.real_label=NaN", "loss.real_label: must be a finite number, got nan"),
     ("model.d_hidden=[240, 0]", "model.d_hidden must be at least 1"),
+    ("model.d_pack=0", "model.d_pack must be at least 1, got 0"),
+    ("loss.name=[]", "loss must be a mapping with a 'name' (a string), got {'name': []}"),
 ])  # fmt: skip
 def test_absurd_config_values_are_config_errors(override, message):
     family = ["model.name=mlp"] if override.startswith("model.d_hidden") else []

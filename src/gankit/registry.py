@@ -68,8 +68,8 @@ class Registry(Generic[T]):
 
     def resolve(self, section: dict[str, Any], where: str) -> tuple[Entry[T], Any]:
         """Return the entry named by ``section['name']`` and its validated options."""
-        if not isinstance(section, dict) or "name" not in section:
-            raise ConfigError(f"{where} must be a mapping with a 'name' key, got {section!r}")
+        if not isinstance(section, dict) or not isinstance(section.get("name"), str):
+            raise ConfigError(f"{where} must be a mapping with a 'name' (a string), got {str(section)[:200]}")
         entry = self.get(section["name"])
         options = {k: v for k, v in section.items() if k != "name"}
         return entry, build_dataclass(entry.config_cls, options, where)

@@ -66,8 +66,9 @@ class DCGANConfig:
     d_q_outputs: int = 0  # InfoGAN's Q head on D's last features with this many outputs; set by the objective
 
     def __post_init__(self):
-        check_ranges(self, "model", positive=("latent_dim", "g_width", "d_width", "max_channels", "channels"),
-                     non_negative=("num_classes", "label_embedding", "d_q_outputs", "leaky_slope", "init_std"))  # fmt: skip
+        check_ranges(self, "model", positive=("latent_dim", "g_width", "d_width", "max_channels", "channels", "d_pack"),
+                     non_negative=("num_classes", "label_embedding", "d_q_outputs", "leaky_slope", "init_std",
+                                   "d_minibatch_std"))  # fmt: skip
 
 
 def layer_plan(resolution: int) -> tuple[int, int]:

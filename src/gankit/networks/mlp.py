@@ -60,8 +60,8 @@ class MLPConfig:
     d_q_outputs: int = 0  # InfoGAN's Q head on D's last hidden layer with this many outputs; set by the objective
 
     def __post_init__(self):
-        check_ranges(self, "model", positive=("shape", "latent_dim", "g_hidden", "d_hidden", "maxout_pieces"),
-                     non_negative=("num_classes", "label_embedding", "d_q_outputs", "dropout"))  # fmt: skip
+        check_ranges(self, "model", positive=("shape", "latent_dim", "g_hidden", "d_hidden", "maxout_pieces", "d_pack"),
+                     non_negative=("num_classes", "label_embedding", "d_q_outputs", "dropout", "d_minibatch_std"))  # fmt: skip
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
 

@@ -211,7 +211,7 @@ def without_completion(config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, model=model)
 
 
-def check_resume_config(saved: RunConfig, requested: RunConfig) -> list[str]:
+def check_resume_config(saved: RunConfig, requested: RunConfig, source: Path | str = "the checkpoint") -> list[str]:
     """Sections that define the model and data must match the checkpoint's; returns the train keys that
     changed (allowed: steps, learning rates, logging...; not seed or batch size)."""
     old, new = saved.to_dict(), requested.to_dict()
@@ -220,7 +220,7 @@ def check_resume_config(saved: RunConfig, requested: RunConfig) -> list[str]:
             keys = sorted(k for k in set(old[section]) | set(new[section]) if old[section].get(k) != new[section].get(k))
             changes = ", ".join(f"{section}.{k}: {old[section].get(k)!r} -> {new[section].get(k)!r}" for k in keys[:4])
             raise TrainingError(
-                f"cannot resume: the {section} section differs from the configuration saved in the checkpoint "
+                f"cannot resume from {source}: the {section} section differs from the configuration saved in it "
                 f"({changes}); resume with the run's own settings (gankit train RUN_DIR --resume), or start a "
                 "new run in another --out"
             )
@@ -229,20 +229,21 @@ def check_resume_config(saved: RunConfig, requested: RunConfig) -> list[str]:
         after = new["train"][key]
         if before != after:
             if key in ("seed", "batch_size"):
-                raise TrainingError(f"cannot resume with a different train.{key} ({before} in the checkpoint, "
+                raise TrainingError(f"cannot resume with a different train.{key} ({before} in {source}, "
                                     f"{after} requested): the continuation would not be the same run")  # fmt: skip
             changed.append(f"train.{key}: {before} -> {after}")
     return changed
 
 
-def resumed_config(saved: RunConfig, config: RunConfig, log: Callable[[str], None]) -> RunConfig:
+def resumed_config(saved: RunConfig, config: RunConfig, log: Callable[[str], None],
+                   source: Path | str = "the checkpoint") -> RunConfig:  # fmt: skip
     """The config a resumed run continues with: the checkpoint's, with the requested train section (checked
     against the checkpoint's: config.json may have been edited since)."""
     requested = config
     completed = {k: saved.model.get(k) for k, v in config.model.items() if v is None}  # "from the data": saved values
     if completed:
         requested = dataclasses.replace(config, model={**config.model, **completed})
-    for change in check_resume_config(without_completion(saved), without_completion(requested)):
+    for change in check_resume_config(without_completion(saved), without_completion(requested), source):
         log(f"resume: {change}")
     return dataclasses.replace(saved, train=config.train, description=config.description or saved.description)
 

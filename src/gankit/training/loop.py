@@ -29,6 +29,7 @@ from torch import nn
 
 from gankit.config import RunConfig
 from gankit.data import BatchStream, load_dataset
+from gankit.errors import ConfigError
 from gankit.files import serialize_tensors, write_json
 from gankit.formats import checkpoint_payload, list_checkpoints
 from gankit.losses import build_loss
@@ -117,7 +118,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     point = None
     if resume:
         point = find_resume_point(checkpoint_dir, log)
-        config = resumed_config(point.config, config, log)
+        config = resumed_config(point.config, config, log, point.path)
     else:
         existing = list_checkpoints(checkpoint_dir, log) if checkpoint_dir.is_dir() else []
         if existing:
@@ -131,7 +132,10 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(config.data).to(device)
     family_entry, model_options = MODELS.resolve(config.model, "model")
-    model_options = family_entry.factory.complete(model_options, dataset.spec)
+    try:
+        model_options = family_entry.factory.complete(model_options, dataset.spec)
+    except ConfigError as error:
+        raise ConfigError(f"{error}{f' (the model section saved in {point.path})' if point else ''}") from error
     variant_entry, variant_options = VARIANTS.resolve(config.objective, "objective")
     model_options = variant_entry.factory.complete_model(model_options, variant_options)  # heads or sizes a variant needs
     config = dataclasses.replace(config, model={"name": family_entry.name, **dataclasses.asdict(model_options)})
