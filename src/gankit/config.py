@@ -179,8 +179,17 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def load_config(source: str | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Build a resolved RunConfig from a preset/file/run folder plus ``key=value`` overrides."""
-    raw = read_config_source(source) if source else {}
-    raw = apply_overrides(raw, overrides or [])
-    return RunConfig.from_dict(raw)
+    """Build a resolved RunConfig from a preset/file/run folder plus ``key=value`` overrides. An error in
+    the source itself (not in an override) names the source."""
+    base = read_config_source(source) if source else {}
+    try:
+        return RunConfig.from_dict(apply_overrides(base, overrides or []))
+    except ConfigError as error:
+        if not source:
+            raise
+        try:
+            RunConfig.from_dict(base)
+        except ConfigError:
+            raise ConfigError(f"{source}: {error}") from error
+        raise
 

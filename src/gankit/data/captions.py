@@ -302,9 +302,10 @@ def user_captions(root: Path, csv_file: Path | None) -> tuple[list[Path], list[l
         raise DataError(f"{root}: {len(missing)} of {len(files)} images have no caption file "
                         f"(looked for NAME.txt beside each, or under text/ or text_c10/), first: {missing[0]}")  # fmt: skip
     lists = [read_caption_lines(t) for t in texts]
-    empty = [p for p, c in zip(files, lists) if not c]
+    empty = [(text, image) for image, text, c in zip(files, texts, lists) if not c]
     if empty:
-        raise DataError(f"{root}: {len(empty)} caption file(s) are empty, first for {empty[0]}")
+        raise DataError(f"{empty[0][0]}: empty caption file (of {empty[0][1].name}; {len(empty)} empty in {root}); "
+                        "write at least one caption per image, one per line")  # fmt: skip
     return files, lists
 
 
