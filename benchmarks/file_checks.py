@@ -47,11 +47,11 @@ def main() -> None:
     state = TrainingState(G, D, None, opt_G, opt_D, torch.Generator().manual_seed(1), torch.device("cpu"), Condition())
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        path = save_checkpoint(folder, config, 1, 1, state)
+        path = save_checkpoint(folder, 1, checkpoint_parts(config, 1, 1, state))
         size = path.stat().st_size
         tensors, metadata = read_tensors(path, FORMAT_CHECKPOINT)
         rows = {
-            "write a checkpoint (serialize + checksum + fsync)": best_of(args.repeats, lambda: save_checkpoint(folder, config, 1, 1, state)),
+            "write a checkpoint (serialize + checksum + fsync)": best_of(args.repeats, lambda: save_checkpoint(folder, 1, checkpoint_parts(config, 1, 1, state))),
             "  of which the checksum": best_of(args.repeats, lambda: file_checksum(tensors, metadata)),
             "read a checkpoint (checksum verified)": best_of(args.repeats, lambda: read_tensors(path, FORMAT_CHECKPOINT)),
             "check every tensor against the nets and optimizers, then load": best_of(

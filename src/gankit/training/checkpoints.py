@@ -20,6 +20,7 @@ from gankit.errors import CheckpointError, ConfigError, TrainingError
 from gankit.files import check_state, describe_names, unprefixed
 from gankit.formats import list_checkpoints, metadata_field, read_checkpoint, write_checkpoint
 from gankit.monitor import Monitor
+from gankit.training.distributed import Ranks, gather_tensors
 
 
 def optimizer_to_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
@@ -90,18 +91,43 @@ def rng_state(z_generator: torch.Generator, device: torch.device) -> dict[str, t
     return state
 
 
+def rank_key(name: str, rank: int) -> str:
+    """Where rank ``rank``'s generator state ``rng.<name>`` is saved: rank 0 (and a one-process run) as
+    ``rng.<name>``, rank r as ``rng.rank<r>.<name>``. The z generator is shared: ``rng.z`` only."""
+    return f"rng.{name}" if rank == 0 else f"rng.rank{rank}.{name}"
+
+
+def all_rng_states(state: "TrainingState") -> dict[str, torch.Tensor]:
+    """Every process's generator states, gathered (a collective: every process calls it)."""
+    own = rng_state(state.z_generator, state.device)
+    everyone = gather_tensors(state.ranks, {k: v for k, v in own.items() if k != "rng.z"})
+    saved = {"rng.z": own["rng.z"]}
+    for rank, part in enumerate(everyone):
+        saved.update({rank_key(k.split(".", 1)[1], rank): v for k, v in part.items()})
+    return saved
+
+
 def set_rng_state(file: Path, tensors: dict[str, torch.Tensor], z_generator: torch.Generator,
-                  device: torch.device) -> None:  # fmt: skip
-    expected = rng_state(z_generator, device)
+                  device: torch.device, rank: int = 0, log: Callable[[str], None] = print) -> None:  # fmt: skip
+    """Restore this process's generator states (rank ``rank``'s entries). A rank the checkpoint has no state
+    for (a run continued with more processes) starts its own stream from a derived seed, with a note."""
+    if rank and rank_key("torch", rank) not in tensors:
+        log(f"{file.name} holds no random state for process {rank} (written by fewer processes): it starts a fresh "
+            "stream; the continuation is not bit-identical to an uninterrupted run")  # fmt: skip
+        tensors = {**tensors, rank_key("torch", rank): torch.get_rng_state()}
+        if device.type == "cuda":
+            tensors[rank_key("cuda", rank)] = torch.cuda.get_rng_state(device)
+    expected = {("rng.z" if k == "rng.z" else rank_key(k.split(".", 1)[1], rank)): v
+                for k, v in rng_state(z_generator, device).items()}  # fmt: skip
+    if device.type == "cuda" and rank_key("cuda", rank) not in tensors:  # a CPU run continued on a GPU
+        expected.pop(rank_key("cuda", rank))
     got = {k: v for k, v in tensors.items() if k in expected}
-    if device.type == "cuda" and "rng.cuda" not in tensors:  # a CPU run continued on a GPU
-        expected.pop("rng.cuda")
     check_state(file, "random number generator states", got, expected)
     try:
-        torch.set_rng_state(tensors["rng.torch"])
-        z_generator.set_state(tensors["rng.z"])
-        if "rng.cuda" in got:
-            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+        torch.set_rng_state(got[rank_key("torch", rank)])
+        z_generator.set_state(got["rng.z"])
+        if rank_key("cuda", rank) in got:
+            torch.cuda.set_rng_state(got[rank_key("cuda", rank)], device)
     except RuntimeError as error:
         raise CheckpointError(f"{file}: damaged random number generator state ({error})") from error
 
@@ -119,6 +145,7 @@ class TrainingState:
     device: torch.device
     condition: object  # the variant's Condition: its description and tensors go into the file
     monitor: Monitor = dataclasses.field(default_factory=Monitor)
+    ranks: Ranks = Ranks()  # this process's place in a several-process run
 
     def weights(self) -> dict[str, nn.Module]:
         nets = {"G": self.G, "D": self.D}
@@ -138,15 +165,18 @@ def checkpoint_parts(config: RunConfig, step: int, batches: int, state: Training
     optimizers = {"opt_G": optimizer_to_tensors("opt_G", state.opt_G), "opt_D": optimizer_to_tensors("opt_D", state.opt_D)}
     condition_tensors, condition_metadata = state.condition.export_parts()
     condition_metadata = {**condition_metadata, "monitor": state.monitor.state_dict()}
+    if state.ranks.shared:
+        condition_metadata["world_size"] = state.ranks.world
     return dict(nets={name: net.state_dict() for name, net in state.weights().items()}, optimizers=optimizers,
-                rng=rng_state(state.z_generator, state.device), config=config.to_dict(), step=step, batches=batches,
+                rng=all_rng_states(state), config=config.to_dict(), step=step, batches=batches,
                 condition=state.condition.describe(), condition_tensors=condition_tensors,
                 condition_metadata=condition_metadata)  # fmt: skip
 
 
-def save_checkpoint(folder: Path, config: RunConfig, step: int, batches: int, state: TrainingState) -> Path:
+def save_checkpoint(folder: Path, step: int, parts: dict) -> Path:
+    """Write ``checkpoint_parts(...)`` as ``folder/ckpt-<step>.safetensors``."""
     path = Path(folder) / f"ckpt-{step:08d}.safetensors"
-    write_checkpoint(path, **checkpoint_parts(config, step, batches, state))
+    write_checkpoint(path, **parts)
     return path
 
 
@@ -193,7 +223,7 @@ def load_checkpoint(path: Path, state: TrainingState, log: Callable[[str], None]
         state.ema.model.load_state_dict(ema_state or state.G.state_dict())
     for name, optimizer in optimizers.items():
         load_optimizer_state(optimizer, opt_state[name], state.device)
-    set_rng_state(path, tensors, state.z_generator, state.device)
+    set_rng_state(path, tensors, state.z_generator, state.device, state.ranks.rank, log)
     if monitor is not None:
         state.monitor.load_state_dict(monitor)
     return step, batches
@@ -257,6 +287,17 @@ class ResumePoint:
     step: int
 
 
+def read_resume_point(path: Path) -> ResumePoint:
+    """A checkpoint's tensors, metadata, config and step, verified (a CheckpointError otherwise)."""
+    tensors, metadata = read_checkpoint(path)
+    raw = metadata_field(path, metadata, "config", dict)
+    try:
+        config = RunConfig.from_dict(raw)
+    except ConfigError as error:
+        raise CheckpointError(f"{path}: the configuration it holds is not valid ({error})") from error
+    return ResumePoint(path, tensors, metadata, config, metadata_field(path, metadata, "step", int))
+
+
 def find_resume_point(checkpoint_dir: Path, log: Callable[[str], None]) -> ResumePoint:
     """The newest checkpoint that reads, verifies and carries a valid config. A damaged newer one is renamed
     ``*.damaged`` (kept, never picked again) with a warning; none usable is a TrainingError."""
@@ -271,13 +312,7 @@ def find_resume_point(checkpoint_dir: Path, log: Callable[[str], None]) -> Resum
     reasons = []
     for step, path in reversed(candidates):
         try:
-            tensors, metadata = read_checkpoint(path)
-            raw = metadata_field(path, metadata, "config", dict)
-            try:
-                config = RunConfig.from_dict(raw)
-            except ConfigError as error:
-                raise CheckpointError(f"{path}: the configuration it holds is not valid ({error})") from error
-            return ResumePoint(path, tensors, metadata, config, step)
+            return read_resume_point(path)
         except CheckpointError as error:
             reasons.append(str(error))
             aside = path.with_suffix(".damaged")

@@ -34,7 +34,6 @@ from gankit.files import serialize_tensors, write_json
 from gankit.formats import checkpoint_payload, list_checkpoints
 from gankit.losses import build_loss
 from gankit.networks import MODELS, build_network
-from gankit.seeding import resolve_device
 from gankit.training.checkpoints import (
     TrainingError,
     TrainingState,
@@ -42,8 +41,18 @@ from gankit.training.checkpoints import (
     find_resume_point,
     load_checkpoint,
     prune_checkpoints,
+    read_resume_point,
     resumed_config,
     save_checkpoint,
+)
+from gankit.training.distributed import (
+    Ranks,
+    average,
+    broadcast_object,
+    check_identical,
+    floating_buffers,
+    join,
+    leave,
 )
 from gankit.training.ema import EMA
 from gankit.training.evaluation import plan_evaluation
@@ -104,22 +113,33 @@ def train(
     log: Callable[[str], None] = print,
 ) -> RunResult:
     """Train the GAN ``config`` describes, writing everything into ``run_dir`` (owned by this process for
-    the whole run: a second training there fails at once with RunFolderBusy)."""
+    the whole run: a second training there fails at once with RunFolderBusy). Under torchrun, the N processes
+    train one run together (``training/distributed.py``); process 0 owns the folder and writes."""
     run_dir = Path(run_dir)
-    with hold_run_folder(run_dir, log):
-        return run_training(config, run_dir, resume, progress, log)
+    ranks, device = join(config.train.device)
+    try:
+        ranks.local_slice(config.train.batch_size)  # the global batch divides among the processes
+        if not ranks.main:
+            return run_training(config, run_dir, resume, False, lambda message: None, ranks, device)
+        with hold_run_folder(run_dir, log):
+            return run_training(config, run_dir, resume, progress, log, ranks, device)
+    finally:
+        leave(ranks)
 
 
-def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool, log: Callable[[str], None]) -> RunResult:
+def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool, log: Callable[[str], None],
+                 ranks: Ranks, device: torch.device) -> RunResult:  # fmt: skip
     checkpoint_dir = run_dir / "checkpoints"
     cfg = config.train
 
     # ---------------------------------------------------------------- run folder and resume
     point = None
-    if resume:
-        point = find_resume_point(checkpoint_dir, log)
+    if resume:  # process 0 picks the checkpoint (and sets damaged ones aside); the others read the same file
+        point = find_resume_point(checkpoint_dir, log) if ranks.main else None
+        chosen = broadcast_object(ranks, str(point.path) if point else None)
+        point = point or read_resume_point(Path(chosen))
         config = resumed_config(point.config, config, log, point.path)
-    else:
+    elif ranks.main:
         existing = list_checkpoints(checkpoint_dir, log) if checkpoint_dir.is_dir() else []
         if existing:
             raise TrainingError(
@@ -128,7 +148,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
             )
 
     # ---------------------------------------------------------------- data, nets, optimizers, the variant
-    device = resolve_device(cfg.device)
+    local = ranks.local_slice(cfg.batch_size)  # this process's part of every global batch
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(config.data).to(device)
     family_entry, model_options = MODELS.resolve(config.model, "model")
@@ -149,7 +169,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     opt_D = make_optimizer(D, cfg.lr_d, betas, device)
     objective = build_objective(config.objective, G, D, build_loss(config.loss), opt_D)
     condition = objective.condition
-    evaluation = plan_evaluation(config, dataset, run_dir, condition) if cfg.eval_every else None
+    evaluation = plan_evaluation(config, dataset, run_dir, condition) if cfg.eval_every and ranks.main else None
     objective.prepare(dataset)
     ema = EMA(G, cfg.ema_decay, condition) if cfg.ema_decay > 0 else None
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
@@ -157,8 +177,10 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     latent_dim = model_options.latent_dim
     grid_z, grid_values, grid_columns = condition.training_grid(cfg.sample_grid, latent_dim, cfg.seed)
     grid_z = grid_z.to(device)
-    state = TrainingState(G, D, ema, opt_G, opt_D, z_generator, device, condition)
+    state = TrainingState(G, D, ema, opt_G, opt_D, z_generator, device, condition, ranks=ranks)
     monitor = state.monitor
+    if ranks.rank:  # identical nets on every rank; from here on, rank r's own random stream
+        torch.manual_seed(ranks.rank_seed(cfg.seed))
 
     step, batches = 0, 0
     if point is not None:
@@ -169,16 +191,19 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
                 group["lr"], group["betas"] = lr, betas
         log(f"resumed {run_dir} at step {step}")
     check_can_save(checkpoint_dir, config, step, batches, state)
-    write_json(run_dir / "config.json", config.to_dict())
     log_path = run_dir / "train_log.jsonl"
-    truncate_log(log_path, step)
+    if ranks.main:
+        write_json(run_dir / "config.json", config.to_dict())
+        truncate_log(log_path, step)
 
+    processes = (f" | {ranks.world} processes: batch {cfg.batch_size} global, {cfg.batch_size // ranks.world} per "
+                 "process" if ranks.shared else "")  # fmt: skip
     log(
         f"training {config.model['name']} on {dataset.name} ({len(dataset)} {dataset.kind}, "
         f"shape {tuple(dataset.x.shape[1:])}) | G {count(G):,} params, D {count(D):,} params | "
-        f"loss {config.loss['name']} | device {device}, {cfg.precision} | run folder {run_dir}"
+        f"loss {config.loss['name']} | device {device}, {cfg.precision}{processes} | run folder {run_dir}"
     )
-    writer = open_tensorboard(run_dir, cfg.tensorboard, log)
+    writer = open_tensorboard(run_dir, cfg.tensorboard, log) if ranks.main else None
     if step >= cfg.steps:
         log(f"the run is already at step {step} >= train.steps={cfg.steps}; pass --steps N (N > {step}) to go on")
 
@@ -200,11 +225,11 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     while step < cfg.steps and not done:
         objective.begin_step(step)
         for k in range(cfg.d_steps):
-            index = stream.indices(batches)
+            index = stream.indices(batches)[local]  # this process's slice of the global batch
             real = dataset.model_input(index, channels_last)
             values = condition.batch(dataset, index)
             batches += 1
-            z = torch.randn(cfg.batch_size, latent_dim, device=device, generator=z_generator)
+            z = torch.randn(cfg.batch_size, latent_dim, device=device, generator=z_generator)[local]
             ctx = StepContext(real, z, values)
             last = k == cfg.d_steps - 1
             # Only the last D step's samples feed G's step; earlier ones need no graph through G.
@@ -212,11 +237,15 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
                 out_d = objective.d_step(ctx)
             opt_D.zero_grad(set_to_none=True)
             out_d.loss.backward()
+            average(ranks, D.parameters(), list(out_d.stats.values()))  # gradients and statistics: global means
             opt_D.step()
         with autocast:
             out_g = objective.g_step(ctx)
         opt_G.zero_grad(set_to_none=True)
         out_g.loss.backward()
+        # A process that ran out of time says so in the same all-reduce, so all stop at the same step.
+        out_of_time = cfg.time_limit > 0 and time.perf_counter() - loop_start >= cfg.time_limit
+        out_of_time = average(ranks, G.parameters(), [*out_g.stats.values(), *floating_buffers(G, D)], out_of_time)
         opt_G.step()
         if ema is not None:
             ema.update(G, step)
@@ -231,7 +260,6 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
             check_finite(out_d.stats["d_loss"], out_g.stats["g_loss"], step, checkpoint_dir, cfg)
 
         # ------------------------------------------------------------ logging
-        out_of_time = cfg.time_limit > 0 and time.perf_counter() - loop_start >= cfg.time_limit
         done = step == cfg.steps or out_of_time
         if out_of_time:
             say(f"train.time_limit: stopping at step {step} after {time.perf_counter() - loop_start:.0f} s")
@@ -250,7 +278,8 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
                 last_row["alarms"] = alarms
                 for alarm in alarms:
                     say(f"ALARM {alarm}")
-            append_jsonl(log_path, last_row)
+            if ranks.main:
+                append_jsonl(log_path, last_row)
             if writer is not None:
                 for name, value in last_row.items():
                     if name != "step":
@@ -259,15 +288,15 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
             sums, interval_steps, interval_start = {}, 0, time.perf_counter()
 
         # ------------------------------------------------------------ samples and checkpoints
-        evaluate_now = evaluation is not None and (step % cfg.eval_every == 0 or done)
+        evaluate_now = cfg.eval_every > 0 and (step % cfg.eval_every == 0 or done)
         if step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done or evaluate_now:
             check_weights(state, step, checkpoint_dir, cfg)  # nothing non-finite is drawn, scored or saved
         if ema is not None and (step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done or evaluate_now):
             ema.recalibrate(latent_dim, cfg.batch_size, cfg.seed + 2, device)
         sampler = ema.model if ema else G
-        if evaluate_now:
+        if evaluate_now and evaluation is not None:  # process 0 scores G; the others go on to the next step
             evaluation.run(config, step, sampler, ema is not None, device, monitor, say)
-        if step % cfg.sample_every == 0 or done:
+        if (step % cfg.sample_every == 0 or done) and ranks.main:
             write_samples(run_dir, step, sampler, condition, grid_z, grid_values, dataset, grid_columns)
         if step % cfg.checkpoint_every == 0 or done:
             save_run_state(run_dir, config, step, batches, state, sampler)
@@ -276,8 +305,9 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         writer.close()
 
     # ---------------------------------------------------------------- summary pictures
-    write_loss_plot(log_path, run_dir / "losses.png")
-    write_progress_gif(run_dir)
+    if ranks.main:
+        write_loss_plot(log_path, run_dir / "losses.png")
+        write_progress_gif(run_dir)
     return RunResult(run_dir, step, rate, last_row)
 
 
@@ -316,9 +346,11 @@ def check_can_save(checkpoint_dir: Path, config: RunConfig, step: int, batches: 
     """Before the first step: a checkpoint of this run can be serialized (its header fits) and the disk can
     hold train.keep_checkpoints of them plus the export, so a run does not train for hours and then fail
     to save."""
+    parts = checkpoint_parts(config, step, batches, state)  # every process: it gathers their RNG states
+    if not state.ranks.main:
+        return
     create_folder(checkpoint_dir, "checkpoint folder")
-    checkpoint_size = len(serialize_tensors(*checkpoint_payload(**checkpoint_parts(config, step, batches, state)),
-                                            checkpoint_dir / "ckpt-*.safetensors"))  # fmt: skip
+    checkpoint_size = len(serialize_tensors(*checkpoint_payload(**parts), checkpoint_dir / "ckpt-*.safetensors"))
     export_size = sum(t.numel() * t.element_size() for t in state.G.state_dict().values())
     existing = sum(path.stat().st_size for _, path in list_checkpoints(checkpoint_dir))
     keep = config.train.keep_checkpoints
@@ -329,10 +361,16 @@ def check_can_save(checkpoint_dir: Path, config: RunConfig, step: int, batches: 
 def save_run_state(run_dir: Path, config: RunConfig, step: int, batches: int, state: TrainingState,
                    sampler: nn.Module) -> None:  # fmt: skip
     """The checkpoint, then the export. A failed write (a full disk, a removed folder) leaves the previous
-    file in place (writes are atomic) and stops the run with a SaveError that says what is intact."""
+    file in place (writes are atomic) and stops the run with a SaveError that says what is intact. Every
+    process takes part (their RNG states go into the checkpoint; their weights must be identical); process 0
+    writes."""
     checkpoint_dir = run_dir / "checkpoints"
+    check_identical(state.ranks, state.weights(), step)
+    parts = checkpoint_parts(config, step, batches, state)
+    if not state.ranks.main:
+        return
     try:
-        save_checkpoint(checkpoint_dir, config, step, batches, state)
+        save_checkpoint(checkpoint_dir, step, parts)
     except OSError as error:
         raise SaveError(f"could not write the checkpoint of step {step} in {checkpoint_dir} "
                         f"({error.strerror or error}); {last_checkpoint_note(checkpoint_dir)}. Fix the cause "

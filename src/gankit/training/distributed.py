@@ -1,0 +1,170 @@
+"""Several processes, one run: torch.distributed, launched by torchrun (one process per GPU; on CPUs, gloo).
+
+``torchrun --standalone --nproc_per_node=N -m gankit train PRESET --out RUN`` starts N copies of the same
+command; torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR...) tells each its place, and
+multi-node runs use torchrun's own flags (``--nnodes``, ``--node_rank``, ``--rdzv_backend=c10d
+--rdzv_endpoint=HOST:PORT``). Without that environment gankit is one process, exactly as before.
+
+How a step is shared (``training/loop.py``):
+
+- ``train.batch_size`` is the global batch. Every rank draws the same global batch indices (the batch stream
+  is a function of (seed, k)) and the same global z (one z generator, seeded alike), and takes its own
+  contiguous slice of both: rank r of N holds samples r*B/N .. (r+1)*B/N - 1 of what one process would use.
+- Gradients are averaged by one all-reduce per net per step (:func:`average`), after the backward pass
+  and before the optimizer: with losses that are means over equal slices this is exactly the gradient of
+  the global batch, so N processes follow one process's trajectory (to float rounding) on nets without
+  BatchNorm. The step's statistics ride in the same buffer, so every rank logs, and checks for NaN, the
+  same global means; a rank's wish to stop (``train.time_limit``) rides there too, so ranks stop together.
+- This is data parallelism without ``DistributedDataParallel``'s wrapper: a GAN step calls D two or three
+  times per backward, freezes D during G's step, and (some objectives) leaves D heads unused in one phase;
+  the wrapper's reducer expects one forward and one backward per module per iteration (or a blanket
+  ``find_unused_parameters``), and its buffer broadcast at every forward breaks autograd when D runs twice
+  before one backward. Averaging after the backward keeps every variant unchanged.
+- BatchNorm: each rank normalizes with its own slice's statistics (as DDP does by default); the running
+  statistics of every BatchNorm of G and D are averaged across ranks at each step (in G's all-reduce), so
+  the ranks' nets stay identical. EMA G is updated from identical weights and recalibrated with identical
+  draws, so it is identical on every rank too. :func:`check_identical` proves it at every checkpoint.
+- Randomness: all ranks build the nets from ``train.seed`` (identical initial weights); then rank r > 0
+  moves its global generator to a seed derived from (seed, r), so dropout, augmentations, gradient-penalty
+  mixing and the condition's draws differ between ranks. Checkpoints keep every rank's generator states.
+- Rank 0 alone owns the run folder and writes logs, grids, checkpoints and exports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from gankit.errors import ConfigError, TrainingError
+from gankit.seeding import resolve_device
+
+
+@dataclasses.dataclass(frozen=True)
+class Ranks:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    owns_group: bool = False  # this call created the process group (and tears it down)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def shared(self) -> bool:
+        return self.world > 1
+
+    def local_slice(self, batch_size: int) -> slice:
+        """This rank's part of a global batch of ``batch_size``."""
+        if batch_size % self.world:
+            raise ConfigError(f"train.batch_size ({batch_size}) is the global batch and must divide evenly among the "
+                              f"{self.world} processes; use a multiple of {self.world}")  # fmt: skip
+        size = batch_size // self.world
+        return slice(self.rank * size, (self.rank + 1) * size)
+
+    def rank_seed(self, seed: int) -> int:
+        """The global generator's seed of this rank after the nets are built (rank 0 keeps the run seed's stream)."""
+        return seed + 1_000_003 * self.rank
+
+
+def join(device_setting: str) -> tuple[Ranks, torch.device]:
+    """This process's place in the run and its device. Under torchrun (WORLD_SIZE > 1) the process group is
+    initialized here (NCCL for CUDA, gloo for the CPU) unless it already is; each rank takes GPU LOCAL_RANK."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device_setting)
+    if world == 1:
+        return Ranks(), device
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise TrainingError(f"process {rank} wants GPU {local_rank}, this machine has {torch.cuda.device_count()}; "
+                                "start at most one process per GPU (torchrun --nproc_per_node)")  # fmt: skip
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    owns = not dist.is_initialized()
+    if owns:
+        timeout = datetime.timedelta(seconds=float(os.environ.get("GANKIT_DIST_TIMEOUT", "1800")))
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timeout)
+    if dist.get_world_size() != world or dist.get_rank() != rank:
+        raise TrainingError(f"the process group ({dist.get_rank()} of {dist.get_world_size()}) does not match "
+                            f"torchrun's environment ({rank} of {world})")  # fmt: skip
+    return Ranks(rank, world, local_rank, owns), device
+
+
+def leave(ranks: Ranks) -> None:
+    if ranks.owns_group and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def floating_buffers(*nets: nn.Module) -> list[torch.Tensor]:
+    """The floating-point buffers (BatchNorm running statistics...) of ``nets``."""
+    return [b for net in nets for b in net.buffers() if b.is_floating_point()]
+
+
+@torch.no_grad()
+def average(ranks: Ranks, params, extras=(), stop: bool = False) -> bool:
+    """Average, across ranks, the gradients of ``params`` (those that have one: the same on every rank, as
+    every rank runs the same program) and the tensors ``extras`` (detached: statistics, buffers), in place, with
+    one all-reduce. ``stop``: this process's wish to stop; returns whether any process wishes to."""
+    if not ranks.shared:
+        return stop
+    grads = [p.grad for p in params if p.grad is not None]
+    parts = [*grads, *extras]
+    flat = torch.cat([*(t.detach().reshape(-1).float() for t in parts), torch.tensor([float(stop)], device=grads[0].device)])
+    dist.all_reduce(flat)
+    anyone_stops = bool(flat[-1] > 0)
+    flat /= ranks.world
+    offset = 0
+    for t in parts:
+        t.copy_(flat[offset : offset + t.numel()].view(t.shape))
+        offset += t.numel()
+    return anyone_stops
+
+
+def broadcast_object(ranks: Ranks, value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (a path, a decision; small, picklable objects only, made by gankit)."""
+    if not ranks.shared:
+        return value
+    box = [value if ranks.main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_tensors(ranks: Ranks, tensors: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """Every rank's ``tensors`` (same names and shapes on every rank), as a list indexed by rank, on every rank."""
+    if not ranks.shared:
+        return [tensors]
+    names = sorted(tensors)
+    flat = torch.cat([tensors[n].reshape(-1).to(torch.uint8) if tensors[n].dtype == torch.uint8
+                      else tensors[n].reshape(-1).contiguous().view(torch.uint8) for n in names])  # fmt: skip
+    device = torch.device("cuda", ranks.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+    gathered = [torch.empty_like(flat, device=device) for _ in range(ranks.world)]
+    dist.all_gather(gathered, flat.to(device))
+    out = []
+    for buffer in gathered:
+        buffer, offset, part = buffer.cpu(), 0, {}
+        for n in names:
+            size = tensors[n].numel() * tensors[n].element_size()
+            part[n] = buffer[offset : offset + size].view(tensors[n].dtype).view(tensors[n].shape).clone()
+            offset += size
+        out.append(part)
+    return out
+
+
+def check_identical(ranks: Ranks, nets: dict[str, nn.Module], step: int) -> None:
+    """A TrainingError when the ranks' copies of the nets differ (they must stay bit-identical)."""
+    if not ranks.shared:
+        return
+    sums = torch.stack([torch.stack([t.double().sum(), t.double().abs().sum()]) for net in nets.values()
+                        for t in net.state_dict().values()]).reshape(-1)  # fmt: skip
+    everyone = gather_tensors(ranks, {"sums": sums.cpu()})
+    differing = [r for r, part in enumerate(everyone) if not torch.equal(part["sums"], everyone[0]["sums"])]
+    if differing:
+        raise TrainingError(f"step {step}: the weights of process(es) {differing} differ from process 0's; the ranks "
+                            "no longer train one model (a non-deterministic kernel, or a bug): please report it")  # fmt: skip
