@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from gankit.cli.common import count, output_path
@@ -18,6 +19,8 @@ def cmd_train(args) -> int:
     config = load_config(args.config, overrides)
     out = Path(args.out) if args.out else default_run_dir(args.config)
     result = train(config, out, resume=args.resume, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")):  # under torchrun, process 0 speaks for the run
+        return 0
     print(f"\ndone: step {result.step}, {result.images_per_second:.0f} images/s over the last log interval")
     print(f"  samples:          {result.samples_path}")
     print(f"  loss log:         {out / 'train_log.jsonl'}  (curves: {out / 'losses.png'})")

@@ -1,0 +1,103 @@
+"""Several processes, one run (issue 18), on the CPU with gloo, launched the way users launch it: torchrun.
+
+Every run here is a real ``torchrun ... -m gankit train`` in a child process (about 10 s each)."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+from helpers import tiny_overrides
+
+from gankit import load_config, train
+from gankit.files import read_tensors
+from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "GANKIT_DIST_TIMEOUT": "120"}
+
+
+def gankit_args(out, overrides, *extra):
+    args = ["-m", "gankit", "train", "dcgan-digits", "--out", str(out), "--quiet", *extra]
+    for option in overrides:
+        args += ["--set", option]
+    return args
+
+
+def torchrun(out, overrides, nproc=2, extra=(), launcher=("--standalone",)):
+    command = [sys.executable, "-m", "torch.distributed.run", *launcher, f"--nproc_per_node={nproc}",
+               *gankit_args(out, overrides, *extra)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def last_tensors(run):
+    return read_tensors(list_checkpoints(run / "checkpoints")[-1][1], FORMAT_CHECKPOINT)
+
+
+def test_two_processes_follow_the_one_process_trajectory_without_batchnorm(tmp_path, tiny_npz):
+    """An MLP without BatchNorm or dropout: 2 processes with 4 samples each take the same steps as one
+    process with the global batch of 8 (same batches, same z), to float rounding."""
+    overrides = tiny_overrides(tiny_npz, steps=4) + ["model.name=mlp", "model.dropout=0", "model.g_hidden=[32]",
+                                                     "model.d_hidden=[32]", "model.latent_dim=8"]  # fmt: skip
+    overrides = [o for o in overrides if not o.startswith(("model.g_width", "model.d_width", "model.latent_dim=16"))]
+    torchrun(tmp_path / "two", overrides)
+    train(load_config("dcgan-digits", overrides), tmp_path / "one", progress=False, log=lambda s: None)
+    (two, meta), (one, _) = last_tensors(tmp_path / "two"), last_tensors(tmp_path / "one")
+    assert meta["world_size"] == "2" and "rng.rank1.torch" in two
+    for name in one:
+        if name.startswith(("G.", "D.")):
+            assert torch.allclose(two[name], one[name], atol=1e-5, rtol=1e-4), name
+    changed = [n for n in one if n.startswith("G.") and not torch.equal(one[n], two[n])]
+    assert len(changed) < len([n for n in one if n.startswith("G.")])  # equal up to rounding, not identical by accident
+
+
+def test_a_two_process_dcgan_with_batchnorm_resumes_exactly(tmp_path, tiny_npz):
+    """Ranks stay identical (checked by the trainer at every checkpoint: a difference would stop the run),
+    losses stay finite, and 2 + resume + 2 steps equal 4 steps bit for bit, every rank's RNG included."""
+    overrides = tiny_overrides(tiny_npz, steps=4) + ["train.ema_decay=0.9"]
+    torchrun(tmp_path / "straight", overrides)
+    torchrun(tmp_path / "split", [o.replace("train.steps=4", "train.steps=2") for o in overrides])
+    torchrun(tmp_path / "split", overrides, extra=["--resume"])
+    (a, _), (b, _) = last_tensors(tmp_path / "straight"), last_tensors(tmp_path / "split")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()
+    assert len(rows) == 2 and "NaN" not in "".join(rows)
+
+
+def test_two_nodes_rendezvous_on_one_machine_and_write_one_run_folder(tmp_path, tiny_npz):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    launches = []
+    for node in (0, 1):
+        launcher = ("--nnodes=2", f"--node_rank={node}", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}",
+                    "--rdzv_id=gankit-test")  # fmt: skip
+        command = [sys.executable, "-m", "torch.distributed.run", *launcher, "--nproc_per_node=1",
+                   *gankit_args(out, tiny_overrides(tiny_npz, steps=2))]  # fmt: skip
+        launches.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV))
+    outputs = [launch.communicate(timeout=300)[0] for launch in launches]
+    assert all(launch.returncode == 0 for launch in launches), "\n".join(o[-2000:] for o in outputs)
+    assert [step for step, _ in list_checkpoints(out / "checkpoints")] == [2]
+    assert "2 processes: batch 8 global, 4 per process" in "".join(outputs)
+
+
+def test_a_global_batch_that_does_not_divide_is_refused(tmp_path, tiny_npz):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               *gankit_args(tmp_path / "run", tiny_overrides(tiny_npz, steps=2, batch_size=7))]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
+    assert done.returncode != 0
+    assert "train.batch_size (7) is the global batch and must divide evenly among the 2 processes" in done.stderr
+
+
+@pytest.mark.parametrize("world", [1])
+def test_one_process_is_unchanged_by_the_distributed_code(tmp_path, tiny_npz, world):
+    """Without torchrun's environment no process group is made and checkpoints hold no per-rank entries."""
+    train(load_config(None, tiny_overrides(tiny_npz, steps=2)), tmp_path / "run", progress=False, log=lambda s: None)
+    tensors, metadata = last_tensors(tmp_path / "run")
+    assert "world_size" not in metadata and not any(k.startswith("rng.rank") for k in tensors)
+    assert not torch.distributed.is_initialized()
