@@ -19,6 +19,20 @@ def cmd_make_captions(args) -> int:
     return 0
 
 
+def cmd_pack(args) -> int:
+    from gankit.config import parse_assignment
+    from gankit.data.packed import pack, source_section
+
+    options = dict(parse_assignment(item, "limit=1000") for item in args.set)
+    for name in ("resolution", "channels"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    section = source_section(args.source, options)
+    pack(section, Path(args.out), progress=not args.quiet)
+    print(f"train on it with: gankit train PRESET --set data.name=packed --set data.path={args.out}")
+    return 0
+
+
 def cmd_train_text_encoder(args) -> int:
     from gankit.config import parse_assignment
     from gankit.data import load_dataset
@@ -53,6 +67,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--resolution", type=count, default=64)
     q.add_argument("--captions", type=count, default=5, help="captions per scene (default 5)")
     q.set_defaults(run=cmd_make_captions)
+    q = data_sub.add_parser("pack", help="convert a dataset once into memory-mapped uint8 images (data larger than memory)")
+    q.add_argument("source", help="a dataset name (fashion-mnist, cifar10, ...), an image folder, an .npz or a caption .csv")
+    q.add_argument("--out", type=output_path, required=True, help="the packed folder (train with data.name=packed)")
+    q.add_argument("--resolution", type=count, help="square side to resize to (an image folder needs one; default 64)")
+    q.add_argument("--channels", type=int, choices=(1, 3), help="1 (grayscale) or 3 (RGB)")
+    q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="another option of the source, e.g. path=DIR")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(run=cmd_pack)
 
     p = sub.add_parser("text", help="text encoders for text-to-image models")
     text_sub = p.add_subparsers(dest="text_command", required=True)

@@ -34,6 +34,10 @@ class Dataset:
     name: str = ""
     class_names: list[str] | None = None
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Memory-mapped images (the ``packed`` source) stay in host memory whatever the training device: each
+    # batch is gathered from the map and copied to ``device`` (through pinned memory on a GPU).
+    memory_mapped: bool = False
+    device: torch.device = torch.device("cpu")  # where model_input delivers batches (and labels live)
 
     def __post_init__(self):
         if self.x.dtype == torch.uint8:
@@ -75,12 +79,19 @@ class Dataset:
         return len(self.x)
 
     def to(self, device: torch.device | str) -> "Dataset":
+        device = torch.device(device)
         labels = None if self.labels is None else self.labels.to(device)
-        return dataclasses.replace(self, x=self.x.to(device), labels=labels)
+        x = self.x if self.memory_mapped else self.x.to(device)
+        return dataclasses.replace(self, x=x, labels=labels, device=device)
 
     def model_input(self, index: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
-        """Rows ``index`` as model input: images scaled to [-1, 1] floats, points as they are."""
-        x = self.x[index]
+        """Rows ``index`` as model input on ``device``: images scaled to [-1, 1] floats, points as they are."""
+        if self.memory_mapped:
+            x = self.x[index.cpu()]
+            if self.device.type == "cuda":
+                x = x.pin_memory().to(self.device, non_blocking=True)
+        else:
+            x = self.x[index]
         if self.kind == "points":
             return x
         x = x.float().div_(127.5).sub_(1.0)
@@ -114,7 +125,7 @@ class BatchStream:
         epoch, i = divmod(k, self.batches_per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(len(self.dataset), generator=g).to(self.dataset.x.device)
+            self._perm = torch.randperm(len(self.dataset), generator=g).to(self.dataset.device)
             self._epoch = epoch
         return self._perm[i * self.batch_size : (i + 1) * self.batch_size]
 

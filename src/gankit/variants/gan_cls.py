@@ -117,7 +117,7 @@ class TextCondition(Condition):
         if captions is None:
             raise ConfigError(f"a text-to-image objective needs captioned data (data.name=captions), "
                               f"but {dataset.name!r} has no captions")  # fmt: skip
-        self.embeddings = caption_embeddings(self.text_encoder, captions).to(dataset.x.device)
+        self.embeddings = caption_embeddings(self.text_encoder, captions).to(dataset.device)
 
     def batch(self, dataset, index):
         """One caption embedding per image of the batch, the caption drawn uniformly among the image's."""
@@ -311,9 +311,9 @@ class TextObjective(StandardObjective):
         those embeddings; with ``matching_weight``, the attribute groups the structured loss keeps together."""
         self.condition.prepare(dataset)
         if self.image_encoder is not None:
-            self.image_encoder.to(dataset.x.device)
+            self.image_encoder.to(dataset.device)
             groups = attribute_groups(dataset.extras.get("attributes"))
-            self.condition.groups = None if groups is None else groups.to(dataset.x.device)
+            self.condition.groups = None if groups is None else groups.to(dataset.device)
         if self.options.standardize_text:
             for net in (self.G, self.D):
                 fit_text_standardization(net, self.condition.embeddings)

@@ -167,7 +167,7 @@ class CodeCondition(Condition):
         return f"an InfoGAN generator with codes {', '.join(self.layout.names())}"
 
     def batch(self, dataset, index):
-        return self.layout.sample(len(index), device=dataset.x.device)
+        return self.layout.sample(len(index), device=dataset.device)
 
     def draw(self, n, generator, device):
         return self.layout.sample(n, generator, device)

@@ -1,0 +1,183 @@
+"""Data larger than memory: ``gankit data pack`` converts any source once into a memory-mapped uint8 array
+plus an index; the ``packed`` source trains from it with flat memory use.
+
+A packed folder holds
+
+    images.npy      uint8 (N, C, H, W), a plain .npy file read with np.load(mmap_mode="c") (no pickle)
+    labels.npy      int64 (N,), when the source has labels
+    captions.json   one list of captions per image, when the source has captions
+    index.json      format "gankit-packed-1", count, shape, class names, the source's data section
+
+Packing an image folder streams: one image is decoded at a time into the map, so a folder of any size packs
+in constant memory. Packing is resumable: ``images.npy.partial`` and ``progress.json`` (how many images are
+done, and a hash of the file list) let an interrupted pack continue where it stopped; the finished files are
+renamed into place and ``index.json`` is written last, so a folder with an ``index.json`` is complete. A file
+that cannot be decoded stops the pack with its name (the reliability rules of ``sources.load_image_file``).
+
+Batches are gathered from the map by index (``Dataset.model_input``), so ranks of a several-process run read
+disjoint rows, and pages the OS can drop at any time are all that training adds to memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from gankit.data.dataset import DATASETS, DataError, Dataset, load_dataset
+from gankit.data.sources import IMAGE_SUFFIXES, ImageOptions, load_image_file, to_labels
+from gankit.files import atomic_write_text, read_json, write_json
+from gankit.registry import ConfigError
+
+FORMAT_PACKED = "gankit-packed-1"
+
+
+def source_section(source: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The data section ``gankit data pack SOURCE`` means: a dataset name (``fashion-mnist``, ``cifar10``...),
+    or a path: a folder of images, an .npz file, a caption CSV."""
+    if source in DATASETS:
+        return {"name": source, **options}
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return {"name": "folder", "path": str(path), **options}
+    if path.suffix.lower() == ".npz":
+        return {"name": "npz", "path": str(path), **options}
+    if path.suffix.lower() == ".csv":
+        return {"name": "captions", "path": str(path), **options}
+    raise ConfigError(f"{source}: neither a dataset name ({', '.join(DATASETS.names())}) nor an image folder, "
+                      ".npz or caption .csv")  # fmt: skip
+
+
+def pack(section: dict[str, Any], out: Path, progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Pack the data ``section`` names into ``out``; returns the index. Image folders stream one image at a
+    time (resumable); every other source is loaded once and written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "index.json").is_file():
+        raise DataError(f"{out} already holds a packed dataset (index.json); choose another --out")
+    if section.get("name") == "folder":
+        index = pack_folder(section, out, progress, log)
+    else:
+        dataset = load_dataset(section)
+        if dataset.kind != "images":
+            raise ConfigError(f"data pack packs images; {section['name']!r} holds {dataset.kind}")
+        images = np.lib.format.open_memmap(out / "images.npy.partial", mode="w+", dtype=np.uint8,
+                                           shape=tuple(dataset.x.shape))  # fmt: skip
+        images[:] = dataset.x.numpy()
+        images.flush()
+        del images
+        labels = None if dataset.labels is None else dataset.labels.numpy()
+        index = finish(out, tuple(dataset.x.shape), labels, dataset.class_names, dataset.extras.get("captions"), section)
+    log(f"packed {index['count']:,} images of {'x'.join(map(str, index['shape']))} into {out}")
+    return index
+
+
+def pack_folder(section: dict[str, Any], out: Path, progress: bool, log: Callable[[str], None]) -> dict:
+    entry, options = DATASETS.resolve(section, "data")
+    root = Path(options.path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data.path {root} is not a folder")
+    if options.resolution is None or options.channels is None:
+        raise ConfigError("packing a folder needs data.resolution and data.channels")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if options.limit is not None:
+        files = files[: options.limit]
+    if not files:
+        raise DataError(f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
+    classes = sorted({p.parent.relative_to(root).as_posix() for p in files})
+    labels = None
+    if classes != ["."]:
+        number = {c: i for i, c in enumerate(classes)}
+        labels = np.array([number[p.parent.relative_to(root).as_posix()] for p in files], dtype=np.int64)
+    shape = (len(files), options.channels, options.resolution, options.resolution)
+    listing = hashlib.sha256("\n".join(str(p.relative_to(root)) for p in files).encode() + repr(shape).encode()).hexdigest()
+    partial, progress_file = out / "images.npy.partial", out / "progress.json"
+    done = 0
+    if partial.is_file() and progress_file.is_file():
+        saved = read_json(progress_file, DataError)
+        if saved.get("listing") == listing:
+            done = int(saved.get("done", 0))
+            log(f"resuming the pack of {root} at image {done:,} of {len(files):,}")
+    images = np.lib.format.open_memmap(partial, mode="r+" if done else "w+", dtype=np.uint8, shape=shape)
+    if images.shape != shape:
+        raise DataError(f"{partial}: holds {images.shape}, expected {shape}; delete it to pack again")
+    from tqdm.auto import tqdm
+
+    mode = "L" if options.channels == 1 else "RGB"
+    bar = tqdm(total=len(files), initial=done, desc=f"packing {root.name}", unit="image", disable=not progress)
+    last_save = time.monotonic()
+    for i in range(done, len(files)):
+        images[i] = load_image_file(files[i], options.resolution, mode)
+        bar.update(1)
+        if time.monotonic() - last_save > 10 or i == len(files) - 1:  # resumable from here on
+            images.flush()
+            write_json(progress_file, {"listing": listing, "done": i + 1})
+            last_save = time.monotonic()
+    bar.close()
+    images.flush()
+    del images
+    index = finish(out, shape, labels, classes if labels is not None else None, None, section)
+    progress_file.unlink(missing_ok=True)
+    return index
+
+
+def finish(out: Path, shape: tuple[int, ...], labels: np.ndarray | None, class_names: list[str] | None,
+           captions: list[list[str]] | None, section: dict[str, Any]) -> dict:  # fmt: skip
+    """Put the finished files in place; index.json last (its presence means the pack is complete)."""
+    if labels is not None:
+        np.save(out / "labels.npy", np.asarray(labels, dtype=np.int64))
+    if captions is not None:
+        atomic_write_text(out / "captions.json", json.dumps(captions))
+    (out / "images.npy.partial").replace(out / "images.npy")
+    index = {"format": FORMAT_PACKED, "count": shape[0], "shape": list(shape[1:]), "class_names": class_names,
+             "labels": labels is not None, "captions": captions is not None, "source": section}  # fmt: skip
+    write_json(out / "index.json", index)
+    return index
+
+
+@dataclasses.dataclass
+class PackedOptions(ImageOptions):
+    path: str = ""  # a folder written by `gankit data pack`
+
+
+@DATASETS.register("packed", PackedOptions, "a folder from `gankit data pack`: memory-mapped, larger than memory")
+def load_packed(options: PackedOptions) -> Dataset:
+    if not options.path:
+        raise ConfigError("dataset 'packed' needs data.path=FOLDER written by gankit data pack")
+    root = Path(options.path).expanduser()
+    if not (root / "index.json").is_file():
+        hint = " (an unfinished pack: run gankit data pack again to finish it)" if (root / "progress.json").is_file() else ""
+        raise DataError(f"{root}: no index.json; not a folder written by gankit data pack{hint}")
+    index = read_json(root / "index.json", DataError)
+    if not isinstance(index, dict) or index.get("format") != FORMAT_PACKED:
+        raise DataError(f"{root / 'index.json'}: not a gankit packed-data index (format {index.get('format')!r})")
+    shape = (int(index["count"]), *map(int, index["shape"]))
+    try:
+        images = np.load(root / "images.npy", mmap_mode="c", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{root / 'images.npy'}: cannot map ({error})") from None
+    if images.dtype != np.uint8 or images.shape != shape:
+        raise DataError(f"{root / 'images.npy'}: holds {images.dtype} {images.shape}, the index says uint8 {shape}")
+    for name, value in (("resolution", shape[-1]), ("channels", shape[1])):
+        wanted = getattr(options, name)
+        if wanted is not None and wanted != value:
+            raise ConfigError(f"data.{name} is {wanted} but {root} was packed at {value}; pack again with "
+                              f"--{name} {wanted}")  # fmt: skip
+    labels = None
+    if index.get("labels"):
+        labels = to_labels(np.load(root / "labels.npy", allow_pickle=False), root / "labels.npy", shape[0])
+    x = torch.from_numpy(images)
+    if options.limit is not None:
+        x, labels = x[: options.limit], None if labels is None else labels[: options.limit]
+    dataset = Dataset(x, None if labels is None else torch.from_numpy(labels), root.name, index.get("class_names"),
+                      memory_mapped=True)  # fmt: skip
+    if index.get("captions"):
+        captions = read_json(root / "captions.json", DataError)
+        dataset.extras["captions"] = captions[: len(x)]
+    return dataset

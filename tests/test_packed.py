@@ -1,0 +1,80 @@
+"""``gankit data pack`` and the ``packed`` source (issue 18): memory-mapped data that trains like the original."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_overrides
+from PIL import Image
+
+from gankit import load_config, train
+from gankit.cli import main
+from gankit.data import BatchStream, load_dataset
+from gankit.data.packed import pack
+from gankit.errors import DataError
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    root = tmp_path / "images"
+    for label in ("cats", "dogs"):
+        (root / label).mkdir(parents=True)
+        for i in range(12):
+            pixels = np.random.default_rng(i + 100 * len(label)).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / label / f"{i:02d}.png")
+    return root
+
+
+def test_a_packed_folder_gives_the_same_batches_as_the_folder_in_memory(tmp_path, image_folder, capsys):
+    assert main(["data", "pack", str(image_folder), "--out", str(tmp_path / "packed"), "--resolution", "16", "--quiet"]) == 0
+    packed = load_dataset({"name": "packed", "path": str(tmp_path / "packed")})
+    folder = load_dataset({"name": "folder", "path": str(image_folder), "resolution": 16})
+    assert packed.memory_mapped and packed.class_names == ["cats", "dogs"]
+    a, b = BatchStream(packed, 8, seed=3), BatchStream(folder, 8, seed=3)
+    for k in range(6):  # across an epoch boundary (24 images, 3 batches an epoch)
+        assert torch.equal(a.indices(k), b.indices(k))
+        assert torch.equal(packed.model_input(a.indices(k)), folder.model_input(b.indices(k)))
+        assert torch.equal(packed.labels[a.indices(k)], folder.labels[b.indices(k)])
+
+
+def test_an_interrupted_pack_resumes_where_it_stopped(tmp_path, image_folder, monkeypatch):
+    import gankit.data.packed as packed_module
+
+    real_load, calls = packed_module.load_image_file, []
+
+    def failing_load(path, resolution, mode):
+        calls.append(path)
+        if len(calls) == 15:
+            raise KeyboardInterrupt  # the user stops the pack
+        return real_load(path, resolution, mode)
+
+    monkeypatch.setattr(packed_module, "time", type("Clock", (), {"monotonic": staticmethod(lambda: len(calls) * 11.0)}))
+    monkeypatch.setattr(packed_module, "load_image_file", failing_load)
+    section = {"name": "folder", "path": str(image_folder), "resolution": 16}
+    with pytest.raises(KeyboardInterrupt):
+        pack(section, tmp_path / "p", progress=False, log=lambda s: None)
+    saved = json.loads((tmp_path / "p" / "progress.json").read_text())["done"]
+    assert saved == 14 and not (tmp_path / "p" / "index.json").exists()
+    with pytest.raises(DataError, match="an unfinished pack"):
+        load_dataset({"name": "packed", "path": str(tmp_path / "p")})
+    monkeypatch.setattr(packed_module, "load_image_file", real_load)
+    lines = []
+    pack(section, tmp_path / "p", progress=False, log=lines.append)
+    assert lines[0].startswith("resuming the pack") and "at image 14 of 24" in lines[0]
+    packed = load_dataset({"name": "packed", "path": str(tmp_path / "p")})
+    assert torch.equal(packed.x, load_dataset(section).x)
+
+
+def test_a_corrupt_image_stops_the_pack_with_its_name(tmp_path, image_folder):
+    (image_folder / "dogs" / "05.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(DataError, match=r"dogs/05.png: cannot read this image"):
+        pack({"name": "folder", "path": str(image_folder), "resolution": 16}, tmp_path / "p", progress=False)
+
+
+def test_a_run_trains_on_packed_data(tmp_path, tiny_npz):
+    pack({"name": "npz", "path": str(tiny_npz)}, tmp_path / "p", progress=False, log=lambda s: None)
+    overrides = [o for o in tiny_overrides(tiny_npz, steps=2) if not o.startswith("data.")]
+    overrides += ["data.name=packed", f"data.path={tmp_path / 'p'}"]
+    result = train(load_config(None, overrides), tmp_path / "run", progress=False, log=lambda s: None)
+    assert result.step == 2 and (tmp_path / "run" / "generator.safetensors").is_file()
