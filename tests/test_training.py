@@ -211,3 +211,16 @@ def test_time_limit_ends_the_run_early_with_its_checkpoint_and_export(tmp_path, 
     assert read_tensors(list_checkpoints(tmp_path / "r" / "checkpoints")[0][1], FORMAT_CHECKPOINT)[1]["step"] == "1"
     with pytest.raises(ConfigError, match="time_limit must be >= 0"):
         load_config(None, overrides[:-2] + ["train.time_limit=-1"])
+
+
+def test_precision_auto_records_what_the_hardware_runs(tmp_path, tiny_npz):
+    from gankit.seeding import fast_bf16, resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == ("fp32", "") and resolve_precision("bf16", cpu) == ("bf16", "")
+    expected = "bf16" if fast_bf16(cpu) else "fp32"
+    lines = []
+    train(load_config(None, tiny_overrides(tiny_npz, steps=1) + ["train.precision=auto"]), tmp_path / "run",
+          progress=False, log=lines.append)  # fmt: skip
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["precision"] == expected
+    assert any(line.startswith(f"train.precision=auto: {expected} (") for line in lines)

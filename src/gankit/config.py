@@ -38,7 +38,9 @@ class TrainConfig:
     ema_decay: float = 0.0  # EMA of G's weights; 0 disables, 0.999 is typical
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 runs the nets under autocast
+    # bf16 runs the nets under autocast; auto: bf16 where the hardware has fast bf16 (GPUs with bf16 tensor
+    # cores, CPUs with AMX or AVX-512 BF16), else fp32; config.json records what was used.
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
     channels_last: bool = True  # NHWC memory layout for conv nets (faster on CPU and GPU)
     log_every: int = 50
     sample_every: int = 500

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -104,24 +105,29 @@ def pack_folder(section: dict[str, Any], out: Path, progress: bool, log: Callabl
         if saved.get("listing") == listing:
             done = int(saved.get("done", 0))
             log(f"resuming the pack of {root} at image {done:,} of {len(files):,}")
+    # The .npy header is written once through a map; the images are then written with plain file writes at
+    # their offsets (page cache only: the packing process's own memory stays flat however large the folder).
     images = np.lib.format.open_memmap(partial, mode="r+" if done else "w+", dtype=np.uint8, shape=shape)
     if images.shape != shape:
         raise DataError(f"{partial}: holds {images.shape}, expected {shape}; delete it to pack again")
+    header, row = images.offset, int(np.prod(shape[1:]))
+    del images
     from tqdm.auto import tqdm
 
     mode = "L" if options.channels == 1 else "RGB"
     bar = tqdm(total=len(files), initial=done, desc=f"packing {root.name}", unit="image", disable=not progress)
     last_save = time.monotonic()
-    for i in range(done, len(files)):
-        images[i] = load_image_file(files[i], options.resolution, mode)
-        bar.update(1)
-        if time.monotonic() - last_save > 10 or i == len(files) - 1:  # resumable from here on
-            images.flush()
-            write_json(progress_file, {"listing": listing, "done": i + 1})
-            last_save = time.monotonic()
+    with open(partial, "r+b") as f:
+        f.seek(header + done * row)
+        for i in range(done, len(files)):
+            f.write(load_image_file(files[i], options.resolution, mode).tobytes())
+            bar.update(1)
+            if time.monotonic() - last_save > 10 or i == len(files) - 1:  # resumable from here on
+                f.flush()
+                os.fsync(f.fileno())
+                write_json(progress_file, {"listing": listing, "done": i + 1})
+                last_save = time.monotonic()
     bar.close()
-    images.flush()
-    del images
     index = finish(out, shape, labels, classes if labels is not None else None, None, section)
     progress_file.unlink(missing_ok=True)
     return index

@@ -34,6 +34,7 @@ from gankit.files import serialize_tensors, write_json
 from gankit.formats import checkpoint_payload, list_checkpoints
 from gankit.losses import build_loss
 from gankit.networks import MODELS, build_network
+from gankit.seeding import resolve_precision
 from gankit.training.checkpoints import (
     TrainingError,
     TrainingState,
@@ -149,6 +150,11 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
 
     # ---------------------------------------------------------------- data, nets, optimizers, the variant
     local = ranks.local_slice(cfg.batch_size)  # this process's part of every global batch
+    precision, why = resolve_precision(cfg.precision, device)
+    if why:
+        log(f"train.precision=auto: {precision} ({why})")
+        config = dataclasses.replace(config, train=dataclasses.replace(cfg, precision=precision))
+        cfg = config.train
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(config.data).to(device)
     family_entry, model_options = MODELS.resolve(config.model, "model")
