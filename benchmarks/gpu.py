@@ -12,6 +12,7 @@ The data are 8,192 random 64x64 RGB images written as an .npz (no download). Wit
 script runs here as a smoke test (tiny step counts); its numbers mean nothing for a GPU.
 
     python benchmarks/gpu.py [--steps 200] [--json gpu.json] [--device cuda]
+    python benchmarks/gpu.py --device cpu --steps 2 --batch 8      # a smoke test on a CPU
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def trainer(npz: Path, folder: Path, device: str, steps: int, interval: int, opt
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     gankit.train(config, folder, progress=False, log=lambda s: None)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else float("nan")
-    return {"images_per_second": round(log_rate(folder, interval, BATCH), 1), "peak_memory_mib": round(peak, 1)}
+    peak = round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.startswith("cuda") else None
+    return {"images_per_second": round(log_rate(folder, interval, BATCH), 1), "peak_memory_mib": peak}
 
 
 def compiled_step(device: str, steps: int, compile_: bool) -> dict:
@@ -115,8 +116,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--batch", type=int, default=128, help="per-GPU batch (128 is the paper's; smaller for a smoke test)")
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
+    global BATCH
+    BATCH = args.batch
     gpus = torch.cuda.device_count() if args.device.startswith("cuda") else 0
     if args.device.startswith("cuda") and not gpus:
         raise SystemExit("no CUDA device here; run with --device cpu for a smoke test")
