@@ -2,6 +2,7 @@
 
 Every run here is a real ``torchrun ... -m gankit train`` in a child process (about 10 s each)."""
 
+import json
 import os
 import socket
 import subprocess
@@ -101,3 +102,38 @@ def test_one_process_is_unchanged_by_the_distributed_code(tmp_path, tiny_npz, wo
     tensors, metadata = last_tensors(tmp_path / "run")
     assert "world_size" not in metadata and not any(k.startswith("rng.rank") for k in tensors)
     assert not torch.distributed.is_initialized()
+
+
+SHARDED_EVALUATION = """
+import json, sys
+import torch.distributed as dist
+from gankit.inference import load_generator
+from gankit.metrics.evaluation import evaluate_generator
+from gankit.training.distributed import join, leave, shard
+ranks, _ = join("cpu")
+row = evaluate_generator(load_generator(sys.argv[1]), "fid,prdc", 301, "train", 500, 3, shard=shard(ranks))
+json.dump(row["metrics"], open(f"{sys.argv[2]}-{ranks.rank}.json", "w"))
+leave(ranks)
+"""
+
+
+def test_sharded_evaluation_gives_the_one_process_numbers(tmp_path):
+    from gankit.inference import load_generator
+    from gankit.metrics.evaluation import evaluate_generator
+
+    run = tmp_path / "ring"
+    config = load_config("gan-mlp-ring", ["train.steps=20", "train.batch_size=64", "train.tensorboard=false",
+                                          "train.log_every=10", "data.num_points=2000"])  # fmt: skip
+    train(config, run, progress=False, log=lambda s: None)
+    script = tmp_path / "evaluate.py"
+    script.write_text(SHARDED_EVALUATION)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+               str(run), str(tmp_path / "metrics")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one = evaluate_generator(load_generator(run), "fid,prdc", 301, "train", 500, 3)["metrics"]
+    for rank in (0, 1):  # 301 samples: 150 on one process, 151 on the other
+        shared = json.loads((tmp_path / f"metrics-{rank}.json").read_text())
+        assert shared.keys() == one.keys()
+        for key, value in one.items():
+            assert shared[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key

@@ -234,6 +234,19 @@ def protocol_card(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """This process's part of an evaluation shared by ``world`` processes: it generates and embeds samples
+    ``part(n)`` of the n, and ``gather`` joins every process's rows in rank order (on every process)."""
+
+    rank: int
+    world: int
+    gather: Callable[[np.ndarray], np.ndarray]
+
+    def part(self, n: int) -> tuple[int, int]:
+        return self.rank * n // self.world, (self.rank + 1) * n // self.world
+
+
 def evaluate_generator(
     pipeline,
     metrics: list[str] | str = ("fid", "kid", "prdc", "is"),
@@ -245,10 +258,13 @@ def evaluate_generator(
     use_cache: bool = True,
     progress: bool = False,
     data: Dataset | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
     """Score ``pipeline`` (a GeneratorPipeline) against its training dataset's ``reference_split``.
 
-    ``data`` may pass that split already loaded (the trainer does), to skip loading it again.
+    ``data`` may pass that split already loaded (the trainer does), to skip loading it again. With ``shard``
+    each process generates and embeds its share of the samples (sample k of ``seed`` is the same whoever
+    draws it) and the features are gathered: every process gets the numbers one process would.
     """
     metrics = parse_metrics(metrics)
     data_section = with_split(pipeline.config.data, reference_split)
@@ -261,11 +277,14 @@ def evaluate_generator(
     codes = None
     if "code_accuracy" in metrics and pipeline.codes is not None and pipeline.codes.categorical:
         codes = np.arange(num_samples) % pipeline.codes.categorical[0]  # balanced values of the first code
-    samples = pipeline.sample(num_samples, seed=seed, batch_size=500, progress=progress,
-                              codes=None if codes is None else {"cat0": codes})  # fmt: skip
+    begin, end = (0, num_samples) if shard is None else shard.part(num_samples)
+    samples = pipeline.sample(end - begin, seed=seed, start=begin, batch_size=500, progress=progress,
+                              codes=None if codes is None else {"cat0": codes[begin:end]})  # fmt: skip
     fake_x = torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous() if samples.ndim == 4 else torch.from_numpy(samples)
     extractor_obj.check_input(fake_x)
     fake = extractor_obj(fake_x)
+    if shard is not None:
+        fake = Features(shard.gather(fake.features), None if fake.logits is None else shard.gather(fake.logits))
     if pipeline.num_classes:  # sample k was drawn for label k mod K (GeneratorPipeline.sample's default)
         fake.labels = np.arange(num_samples) % pipeline.num_classes
     fake.codes = codes

@@ -28,6 +28,9 @@ How a step is shared (``training/loop.py``):
   moves its global generator to a seed derived from (seed, r), so dropout, augmentations, gradient-penalty
   mixing and the condition's draws differ between ranks. Checkpoints keep every rank's generator states.
 - Rank 0 alone owns the run folder and writes logs, grids, checkpoints and exports.
+- Evaluation is sharded: each rank generates and embeds its share of the samples (sample k of a seed is
+  the same whoever draws it), the features are gathered (:func:`shard`), and every rank computes the
+  numbers one process would.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ import datetime
 import os
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from gankit.errors import ConfigError, TrainingError
+from gankit.metrics.evaluation import Shard
 from gankit.seeding import resolve_device
 
 
@@ -155,6 +160,21 @@ def gather_tensors(ranks: Ranks, tensors: dict[str, torch.Tensor]) -> list[dict[
             offset += size
         out.append(part)
     return out
+
+
+def gather_rows(ranks: Ranks, array: np.ndarray) -> np.ndarray:
+    """Every rank's rows of ``array`` (the same trailing shape and dtype; any number of rows each), joined in
+    rank order, on every rank."""
+    lengths = [int(part["n"]) for part in gather_tensors(ranks, {"n": torch.tensor(len(array), dtype=torch.int64)})]
+    padded = np.zeros((max(lengths), *array.shape[1:]), dtype=array.dtype)
+    padded[: len(array)] = array
+    parts = gather_tensors(ranks, {"rows": torch.from_numpy(padded)})
+    return np.concatenate([part["rows"].numpy()[:n] for part, n in zip(parts, lengths)])
+
+
+def shard(ranks: Ranks) -> Shard | None:
+    """This process's share of an evaluation (None in a one-process run)."""
+    return Shard(ranks.rank, ranks.world, lambda array: gather_rows(ranks, array)) if ranks.shared else None
 
 
 def check_identical(ranks: Ranks, nets: dict[str, nn.Module], step: int) -> None:

@@ -17,6 +17,7 @@ from gankit.metrics.evaluation import (
     METRICS,
     append_row,
     default_extractor,
+    Shard,
     evaluate_generator,
     format_value,
     lower_is_better,
@@ -38,13 +39,18 @@ class PeriodicEvaluation:
         self.best_path = run_dir / "best" / "metrics.json"
         self.best = json.loads(self.best_path.read_text())["metrics"][cfg.eval_best] if self.best_path.is_file() else None
 
-    def run(self, config: RunConfig, step: int, model: nn.Module, ema: bool, device, monitor: Monitor, say) -> None:
+    def run(self, config: RunConfig, step: int, model: nn.Module, ema: bool, device, monitor: Monitor, say,
+            shard: Shard | None = None) -> None:  # fmt: skip
+        """Score G (every process its share of the samples when ``shard`` is given: all processes call this,
+        all get the same row and alarms, process 0 writes)."""
         pipeline = GeneratorPipeline(copy.deepcopy(model), config, step, ema, device, self.condition)
         cfg = self.cfg
         row = evaluate_generator(pipeline, cfg.eval_metrics, cfg.eval_samples, "train", 10000, cfg.seed,
-                                 self.extractor, data=self.dataset)  # fmt: skip
+                                 self.extractor, data=self.dataset, shard=shard)  # fmt: skip
         row["source"] = "training"
         row["alarms"] = monitor.on_eval(step, row["metrics"])
+        if shard is not None and shard.rank:
+            return
         append_row(self.run_dir / "metrics.jsonl", row)
         value = row["metrics"][cfg.eval_best]
         lower = lower_is_better(cfg.eval_best)

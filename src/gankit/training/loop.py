@@ -52,6 +52,7 @@ from gankit.training.distributed import (
     broadcast_object,
     check_identical,
     floating_buffers,
+    shard,
     join,
     leave,
 )
@@ -175,7 +176,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     opt_D = make_optimizer(D, cfg.lr_d, betas, device)
     objective = build_objective(config.objective, G, D, build_loss(config.loss), opt_D)
     condition = objective.condition
-    evaluation = plan_evaluation(config, dataset, run_dir, condition) if cfg.eval_every and ranks.main else None
+    evaluation = plan_evaluation(config, dataset, run_dir, condition) if cfg.eval_every else None
     objective.prepare(dataset)
     ema = EMA(G, cfg.ema_decay, condition) if cfg.ema_decay > 0 else None
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
@@ -300,8 +301,8 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         if ema is not None and (step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done or evaluate_now):
             ema.recalibrate(latent_dim, cfg.batch_size, cfg.seed + 2, device)
         sampler = ema.model if ema else G
-        if evaluate_now and evaluation is not None:  # process 0 scores G; the others go on to the next step
-            evaluation.run(config, step, sampler, ema is not None, device, monitor, say)
+        if evaluate_now:  # every process scores its share of the samples (sharded), process 0 writes
+            evaluation.run(config, step, sampler, ema is not None, device, monitor, say, shard(ranks))
         if (step % cfg.sample_every == 0 or done) and ranks.main:
             write_samples(run_dir, step, sampler, condition, grid_z, grid_values, dataset, grid_columns)
         if step % cfg.checkpoint_every == 0 or done:
