@@ -40,9 +40,15 @@ def cmd_evaluate(args) -> int:
         if not args.source:
             raise SystemExit("gankit evaluate: give a run folder, export or checkpoint (or --real-vs-real)")
         from gankit.inference import load_generator
+        from gankit.training.distributed import join, leave, shard
 
-        pipeline = load_generator(args.source, device=args.device)
-        row = evaluate_generator(pipeline, num_samples=args.n, reference_split=args.split, progress=True, **common)
+        ranks, device = join(args.device)  # under torchrun: each process generates and embeds its share
+        pipeline = load_generator(args.source, device=str(device))
+        row = evaluate_generator(pipeline, num_samples=args.n, reference_split=args.split, progress=ranks.main,
+                                 shard=shard(ranks), **common)  # fmt: skip
+        leave(ranks)
+        if not ranks.main:
+            return 0
         row["source"] = str(args.source)
         floor = None
         # Metrics of the generator's own inputs (InfoGAN's codes) have no real-data floor.
@@ -121,7 +127,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a generator (FID, KID, IS, PRDC, modes) with its protocol")
     p.add_argument("source", nargs="?", help="run folder, generator.safetensors, or checkpoint")
     p.add_argument("--metrics", default="fid,kid,prdc,is", help="comma-separated: fid, kid, is, prdc, classes, labels, intra_fid, code_accuracy, modes")
-    p.add_argument("--n", type=count, default=10000, help="generated samples")
+    p.add_argument("--n", "--samples", dest="n", type=count, default=10000,
+                   help="generated samples (--samples under torchrun, whose own parser takes --n for its options)")
     p.add_argument("--reference-n", type=count, default=10000, help="real samples from the reference split")
     p.add_argument("--split", default="train", choices=["train", "test"], help="reference split")
     p.add_argument("--seed", type=seed, default=0, help="sample seed and reference subset seed")
