@@ -137,3 +137,14 @@ def test_sharded_evaluation_gives_the_one_process_numbers(tmp_path):
         assert shared.keys() == one.keys()
         for key, value in one.items():
             assert shared[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize("objective", [["objective.name=infogan"],
+                                       ["objective.name=acgan", "model.num_classes=null", "model.d_conditioning=none",
+                                        "model.d_aux_classifier=true"]])  # fmt: skip
+def test_variants_with_d_heads_train_under_two_processes(tmp_path, tiny_npz, objective):
+    """InfoGAN's Q head and AC-GAN's class head: the ranks stay identical (checked at every checkpoint)."""
+    torchrun(tmp_path / "run", tiny_overrides(tiny_npz, steps=2) + objective)
+    tensors, metadata = last_tensors(tmp_path / "run")
+    head = "q_head" if objective[0].endswith("infogan") else "aux_head"
+    assert metadata["world_size"] == "2" and any(k.startswith("D.") and head in k for k in tensors)
