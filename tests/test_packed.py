@@ -78,3 +78,28 @@ def test_a_run_trains_on_packed_data(tmp_path, tiny_npz):
     overrides += ["data.name=packed", f"data.path={tmp_path / 'p'}"]
     result = train(load_config(None, overrides), tmp_path / "run", progress=False, log=lambda s: None)
     assert result.step == 2 and (tmp_path / "run" / "generator.safetensors").is_file()
+
+
+def test_the_prefetcher_gives_the_batches_of_the_direct_reads(tmp_path, image_folder):
+    from gankit.data.dataset import Prefetcher
+
+    pack({"name": "folder", "path": str(image_folder), "resolution": 16}, tmp_path / "p", progress=False, log=lambda s: None)
+    packed = load_dataset({"name": "packed", "path": str(tmp_path / "p")})
+    stream = BatchStream(packed, 8, seed=5)
+    prefetcher = Prefetcher(packed, stream, slice(2, 6), channels_last=True)
+    assert prefetcher.pool is not None  # memory-mapped: batch k + 1 is read while batch k trains
+    for k in [0, 1, 2, 3, 4, 7, 8]:  # in order, across epochs, and with a jump (a resume)
+        expected = packed.model_input(BatchStream(packed, 8, seed=5).indices(k)[2:6], channels_last=True)
+        got = prefetcher.get(k)
+        assert torch.equal(got, expected) and got.is_contiguous(memory_format=torch.channels_last)
+    prefetcher.close()
+    assert Prefetcher(load_dataset({"name": "folder", "path": str(image_folder), "resolution": 16}), stream,
+                      slice(0, 8), False).pool is None  # fmt: skip
+
+
+def test_a_run_on_packed_data_resumes_exactly(tmp_path, tiny_npz):
+    from helpers import assert_resume_is_exact
+
+    pack({"name": "npz", "path": str(tiny_npz)}, tmp_path / "p", progress=False, log=lambda s: None)
+    overrides = [o for o in tiny_overrides(tiny_npz, steps=4) if not o.startswith("data.")]
+    assert_resume_is_exact(tmp_path, overrides + ["data.name=packed", f"data.path={tmp_path / 'p'}"])

@@ -9,7 +9,9 @@ device, one batch at a time.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import threading
 from typing import Any
 
 import torch
@@ -119,15 +121,44 @@ class BatchStream:
             )
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
         self.batches_per_epoch = len(dataset) // batch_size
-        self._epoch, self._perm = -1, None
+        self._perms: dict[int, torch.Tensor] = {}  # the last two epochs' permutations
+        self._lock = threading.Lock()  # a Prefetcher asks for batch k + 1 from its own thread
 
     def indices(self, k: int) -> torch.Tensor:
         epoch, i = divmod(k, self.batches_per_epoch)
-        if epoch != self._epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(len(self.dataset), generator=g).to(self.dataset.device)
-            self._epoch = epoch
-        return self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+        with self._lock:
+            if epoch not in self._perms:
+                g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                self._perms[epoch] = torch.randperm(len(self.dataset), generator=g).to(self.dataset.device)
+                for old in [e for e in self._perms if e < epoch - 1]:
+                    del self._perms[old]
+            perm = self._perms[epoch]
+        return perm[i * self.batch_size : (i + 1) * self.batch_size]
+
+
+class Prefetcher:
+    """The model input of batch k (this process's ``part`` of it), with batch k + 1 gathered on a background
+    thread meanwhile when the images are memory-mapped (reading the map and, on a GPU, the pinned copy then
+    overlap the training step). Data already in memory on the device needs no help: batches come directly."""
+
+    def __init__(self, dataset: Dataset, stream: BatchStream, part: slice, channels_last: bool):
+        self.dataset, self.stream, self.part, self.channels_last = dataset, stream, part, channels_last
+        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gankit-batches") if dataset.memory_mapped else None
+        self.pending: tuple[int, concurrent.futures.Future] | None = None
+
+    def load(self, k: int) -> torch.Tensor:
+        return self.dataset.model_input(self.stream.indices(k)[self.part], self.channels_last)
+
+    def get(self, k: int) -> torch.Tensor:
+        if self.pool is None:
+            return self.load(k)
+        x = self.pending[1].result() if self.pending and self.pending[0] == k else self.load(k)
+        self.pending = (k + 1, self.pool.submit(self.load, k + 1))
+        return x
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 DATASETS: Registry = Registry("dataset")

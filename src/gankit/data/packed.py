@@ -14,8 +14,9 @@ done, and a hash of the file list) let an interrupted pack continue where it sto
 renamed into place and ``index.json`` is written last, so a folder with an ``index.json`` is complete. A file
 that cannot be decoded stops the pack with its name (the reliability rules of ``sources.load_image_file``).
 
-Batches are gathered from the map by index (``Dataset.model_input``), so ranks of a several-process run read
-disjoint rows, and pages the OS can drop at any time are all that training adds to memory.
+Batches are gathered from the map by index (``Dataset.model_input``; the trainer's ``Prefetcher`` reads batch
+k + 1 on a background thread), so ranks of a several-process run read disjoint rows, and pages the OS can
+drop at any time are all that training adds to memory.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from torch import nn
 
 from gankit.config import RunConfig
 from gankit.data import BatchStream, load_dataset
+from gankit.data.dataset import Prefetcher
 from gankit.errors import ConfigError
 from gankit.files import serialize_tensors, write_json
 from gankit.formats import checkpoint_payload, list_checkpoints
@@ -181,6 +182,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     ema = EMA(G, cfg.ema_decay, condition) if cfg.ema_decay > 0 else None
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
     stream = BatchStream(dataset, cfg.batch_size, cfg.seed)
+    batches_in = Prefetcher(dataset, stream, local, channels_last)
     latent_dim = model_options.latent_dim
     grid_z, grid_values, grid_columns = condition.training_grid(cfg.sample_grid, latent_dim, cfg.seed)
     grid_z = grid_z.to(device)
@@ -233,7 +235,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         objective.begin_step(step)
         for k in range(cfg.d_steps):
             index = stream.indices(batches)[local]  # this process's slice of the global batch
-            real = dataset.model_input(index, channels_last)
+            real = batches_in.get(batches)
             values = condition.batch(dataset, index)
             batches += 1
             z = torch.randn(cfg.batch_size, latent_dim, device=device, generator=z_generator)[local]
@@ -308,6 +310,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         if step % cfg.checkpoint_every == 0 or done:
             save_run_state(run_dir, config, step, batches, state, sampler)
     bar.close()
+    batches_in.close()
     if writer is not None:
         writer.close()
 
