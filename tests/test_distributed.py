@@ -148,3 +148,46 @@ def test_variants_with_d_heads_train_under_two_processes(tmp_path, tiny_npz, obj
     tensors, metadata = last_tensors(tmp_path / "run")
     head = "q_head" if objective[0].endswith("infogan") else "aux_head"
     assert metadata["world_size"] == "2" and any(k.startswith("D.") and head in k for k in tensors)
+
+
+def test_stackgan_stage1_and_stage2_train_under_two_processes(tmp_path):
+    """Text conditioning, conditioning augmentation, EMA, and Stage-II's frozen Stage-I: each stage runs with
+    2 processes, and the Stage-I inside Stage-II is the Stage-I export, unchanged."""
+    from gankit.data import load_dataset
+    from gankit.data.captions import write_captioned_dataset
+    from gankit.inference import load_generator
+    from gankit.networks.text_encoders import (
+        ImageEncoder,
+        Vocabulary,
+        WordGRUEncoder,
+        WordGRUOptions,
+        save_text_encoder,
+    )
+
+    write_captioned_dataset(tmp_path / "caps", train=48, test=16, resolution=32, progress=lambda s: None)
+    torch.manual_seed(0)
+    vocabulary = Vocabulary.build(load_dataset({"name": "captions", "path": str(tmp_path / "caps")}).extras["captions"])
+    save_text_encoder(tmp_path / "encoder.safetensors", WordGRUEncoder(WordGRUOptions(embed_dim=12, word_dim=8, hidden=8),
+                      vocabulary), ImageEncoder(3, 32, 12, width=8))  # fmt: skip
+    train_section = {"steps": 2, "batch_size": 8, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
+                     "sample_grid": 16, "tensorboard": False, "device": "cpu"}  # fmt: skip
+    small = {"g_width": 8, "d_width": 8, "text_compressed": 8}
+    stages = {
+        "s1": {"data": {"name": "captions", "path": str(tmp_path / "caps"), "resolution": 16},
+               "model": {"name": "text-dcgan", "latent_dim": 10, "conditioning_augmentation": True, **small},
+               "objective": {"name": "stackgan", "text_encoder": str(tmp_path / "encoder.safetensors")},
+               "train": {**train_section, "ema_decay": 0.9}},
+        "s2": {"data": {"name": "captions", "path": str(tmp_path / "caps"), "resolution": 32},
+               "model": {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1, **small},
+               "objective": {"name": "stackgan", "stage1": str(tmp_path / "s1")}, "train": train_section},
+    }  # fmt: skip
+    for name, config in stages.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(config))
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gankit",
+                   "train", str(tmp_path / f"{name}.json"), "--out", str(tmp_path / name), "--quiet"]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
+        assert done.returncode == 0, done.stderr[-3000:]
+    stage1, stage2 = load_generator(tmp_path / "s1"), load_generator(tmp_path / "s2")
+    for name, value in stage1.G.state_dict().items():
+        assert torch.equal(stage2.G.stage1.state_dict()[name], value), name
+    assert stage2.sample(2, text="a big blue bag at the bottom").shape == (2, 32, 32, 3)
