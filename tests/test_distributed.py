@@ -69,7 +69,7 @@ def test_a_two_process_dcgan_with_batchnorm_resumes_exactly(tmp_path, tiny_npz):
     assert len(rows) == 2 and "NaN" not in "".join(rows)
 
 
-def test_two_nodes_rendezvous_on_one_machine_and_write_one_run_folder(tmp_path, tiny_npz):
+def test_two_nodes_rendezvous_on_one_machine_and_write_one_run_folder(tmp_path, tiny_npz, capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -85,6 +85,11 @@ def test_two_nodes_rendezvous_on_one_machine_and_write_one_run_folder(tmp_path, 
     assert all(launch.returncode == 0 for launch in launches), "\n".join(o[-2000:] for o in outputs)
     assert [step for step, _ in list_checkpoints(out / "checkpoints")] == [2]
     assert "2 processes: batch 8 global, 4 per process" in "".join(outputs)
+    from gankit.cli import main
+
+    assert main(["info", str(out)]) == 0
+    training = json.loads(capsys.readouterr().out)["training"]
+    assert training["processes"] == 2 and training["batch_size"] == 8 and training["batch_per_process"] == 4
 
 
 def test_a_global_batch_that_does_not_divide_is_refused(tmp_path, tiny_npz):

@@ -45,15 +45,23 @@ def cmd_info(args) -> int:
     from gankit.formats import list_checkpoints
     from gankit.inference import load_generator
 
+    from gankit.files import read_metadata
+    from gankit.training.outputs import read_jsonl
+
     pipeline = load_generator(args.source)
     info = pipeline.info()
     source = Path(args.source)
+    train = pipeline.config.train
+    info["training"] = {"batch_size": train.batch_size, "batch_size_is": "global: all processes together",
+                        "precision": train.precision, "steps": train.steps}  # fmt: skip
     if source.is_dir():
-        info["checkpoints"] = [{"step": s, "file": str(p)} for s, p in list_checkpoints(source / "checkpoints")]
-        log = source / "train_log.jsonl"
-        if log.is_file():
-            lines = log.read_text().splitlines()
-            info["last_log_row"] = json.loads(lines[-1]) if lines else None
+        checkpoints = list_checkpoints(source / "checkpoints")
+        info["checkpoints"] = [{"step": s, "file": str(p)} for s, p in checkpoints]
+        if checkpoints:  # how many processes trained it (one when the checkpoint does not say)
+            processes = int(read_metadata(checkpoints[-1][1]).get("world_size", "1"))
+            info["training"].update(processes=processes, batch_per_process=train.batch_size // processes)
+        rows = read_jsonl(source / "train_log.jsonl")
+        info["last_log_row"] = rows[-1] if rows else None
     print(json.dumps(info, indent=2))
     return 0
 
