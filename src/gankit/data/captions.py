@@ -27,9 +27,9 @@ import torch
 
 from gankit.data.dataset import DATASETS, DataError, Dataset, load_dataset
 from gankit.data.sources import (
-    IMAGE_SUFFIXES,
     ImageOptions,
     finish_images,
+    image_files,
     load_image_file,
     read_npz,
     to_labels,
@@ -295,7 +295,7 @@ def user_captions(root: Path, csv_file: Path | None) -> tuple[list[Path], list[l
             raise DataError(f"{csv_file}: {len(missing)} image(s) not found, first: {missing[0]}")
         files = sorted(captions)
         return files, [captions[p] for p in files]
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = image_files(root)
     texts = [caption_file(p, root) for p in files]
     missing = [p for p, t in zip(files, texts) if t is None]
     if missing:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from gankit.data.dataset import DATASETS, DataError, Dataset, load_dataset
-from gankit.data.sources import IMAGE_SUFFIXES, ImageOptions, load_image_file, to_labels
+from gankit.data.sources import ImageOptions, folder_images, load_image_file, to_labels
 from gankit.files import atomic_write_text, read_json, write_json
 from gankit.registry import ConfigError
 
@@ -81,22 +81,8 @@ def pack(section: dict[str, Any], out: Path, progress: bool = True, log: Callabl
 
 
 def pack_folder(section: dict[str, Any], out: Path, progress: bool, log: Callable[[str], None]) -> dict:
-    entry, options = DATASETS.resolve(section, "data")
-    root = Path(options.path).expanduser()
-    if not root.is_dir():
-        raise DataError(f"data.path {root} is not a folder")
-    if options.resolution is None or options.channels is None:
-        raise ConfigError("packing a folder needs data.resolution and data.channels")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if options.limit is not None:
-        files = files[: options.limit]
-    if not files:
-        raise DataError(f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
-    classes = sorted({p.parent.relative_to(root).as_posix() for p in files})
-    labels = None
-    if classes != ["."]:
-        number = {c: i for i, c in enumerate(classes)}
-        labels = np.array([number[p.parent.relative_to(root).as_posix()] for p in files], dtype=np.int64)
+    _, options = DATASETS.resolve(section, "data")
+    root, files, labels, classes = folder_images(options)
     shape = (len(files), options.channels, options.resolution, options.resolution)
     listing = hashlib.sha256("\n".join(str(p.relative_to(root)) for p in files).encode() + repr(shape).encode()).hexdigest()
     partial, progress_file = out / "images.npy.partial", out / "progress.json"
@@ -129,7 +115,7 @@ def pack_folder(section: dict[str, Any], out: Path, progress: bool, log: Callabl
                 write_json(progress_file, {"listing": listing, "done": i + 1})
                 last_save = time.monotonic()
     bar.close()
-    index = finish(out, shape, labels, classes if labels is not None else None, None, section)
+    index = finish(out, shape, labels, classes, None, section)
     progress_file.unlink(missing_ok=True)
     return index
 

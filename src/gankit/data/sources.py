@@ -418,8 +418,14 @@ def load_image_file(path: Path, resolution: int, mode: str) -> np.ndarray:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
-@DATASETS.register("folder", FolderOptions, "a folder of images (resized, center-cropped); subfolders = classes")
-def load_folder(options: FolderOptions) -> Dataset:
+def image_files(root: Path) -> list[Path]:
+    """The image files under ``root``, recursively, in a stable order."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def folder_images(options: FolderOptions) -> tuple[Path, list[Path], np.ndarray | None, list[str] | None]:
+    """(root, image files, labels, class names) of an image folder's options: class subfolders become int64
+    labels; images directly in the folder mean no labels. Checked: the folder, its sizes, at least one image."""
     if not options.path:
         raise ConfigError("dataset 'folder' needs data.path=FOLDER")
     root = Path(options.path).expanduser()
@@ -427,16 +433,21 @@ def load_folder(options: FolderOptions) -> Dataset:
         raise DataError(f"data.path {root} is not a folder")
     if options.resolution is None or options.channels is None:
         raise ConfigError("dataset 'folder' needs data.resolution and data.channels")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = image_files(root)
     if not files:
         raise DataError(f"{root}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
     if options.limit is not None:
         files = files[: options.limit]
     classes = sorted({p.parent.relative_to(root).as_posix() for p in files})
-    labels = None
-    if classes != ["."]:
-        index = {c: i for i, c in enumerate(classes)}
-        labels = np.array([index[p.parent.relative_to(root).as_posix()] for p in files])
+    if classes == ["."]:
+        return root, files, None, None
+    index = {c: i for i, c in enumerate(classes)}
+    return root, files, np.array([index[p.parent.relative_to(root).as_posix()] for p in files], dtype=np.int64), classes
+
+
+@DATASETS.register("folder", FolderOptions, "a folder of images (resized, center-cropped); subfolders = classes")
+def load_folder(options: FolderOptions) -> Dataset:
+    root, files, labels, classes = folder_images(options)
     from tqdm.auto import tqdm
 
     check_fits_in_memory(len(files), options.channels, options.resolution, str(root))
@@ -444,7 +455,7 @@ def load_folder(options: FolderOptions) -> Dataset:
     images = np.stack(
         [load_image_file(p, options.resolution, mode) for p in tqdm(files, desc=f"loading {root}", leave=False, disable=len(files) < 500)]
     )
-    return finish_images(images, labels, dataclasses.replace(options, limit=None), "folder", classes if labels is not None else None)
+    return finish_images(images, labels, dataclasses.replace(options, limit=None), "folder", classes)
 
 
 # --------------------------------------------------------------------------- .npz arrays

@@ -53,9 +53,9 @@ from gankit.training.distributed import (
     broadcast_object,
     check_identical,
     floating_buffers,
-    shard,
     join,
     leave,
+    shard,
 )
 from gankit.training.ema import EMA
 from gankit.training.evaluation import plan_evaluation
@@ -229,6 +229,9 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
 
     G.train()
     D.train()
+    # The BatchNorm running statistics averaged across processes at every step (none in a one-process run):
+    # the same tensors all run long (updated in place), so the list is made once.
+    shared_buffers = floating_buffers(G, D) if ranks.shared else []
     loop_start = time.perf_counter()
     done = False
     while step < cfg.steps and not done:
@@ -254,7 +257,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         out_g.loss.backward()
         # A process that ran out of time says so in the same all-reduce, so all stop at the same step.
         out_of_time = cfg.time_limit > 0 and time.perf_counter() - loop_start >= cfg.time_limit
-        out_of_time = average(ranks, G.parameters(), [*out_g.stats.values(), *floating_buffers(G, D)], out_of_time)
+        out_of_time = average(ranks, G.parameters(), [*out_g.stats.values(), *shared_buffers], out_of_time)
         opt_G.step()
         if ema is not None:
             ema.update(G, step)
