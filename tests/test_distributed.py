@@ -69,6 +69,25 @@ def test_a_two_process_dcgan_with_batchnorm_resumes_exactly(tmp_path, tiny_npz):
     assert len(rows) == 2 and "NaN" not in "".join(rows)
 
 
+def test_synchronized_batchnorm_follows_the_one_process_trajectory(tmp_path, tiny_npz):
+    """train.sync_batchnorm: a DCGAN with BatchNorm in G and D under 2 processes (4 samples each) normalizes
+    with the global batch's statistics and so takes one process's steps on the batch of 8, running statistics
+    included (the unsynchronized default does not: the same check fails on it)."""
+    overrides = tiny_overrides(tiny_npz, steps=3)
+    torchrun(tmp_path / "synced", overrides + ["train.sync_batchnorm=true"])
+    torchrun(tmp_path / "local", overrides)
+    train(load_config("dcgan-digits", overrides), tmp_path / "one", progress=False, log=lambda s: None)
+    synced, local, one = (last_tensors(tmp_path / name)[0] for name in ("synced", "local", "one"))
+    weights = [n for n in one if n.startswith(("G.", "D.")) and one[n].is_floating_point()]
+    assert any("running_var" in n for n in weights)
+
+    def far(run):
+        return [n for n in weights if not torch.allclose(run[n], one[n], atol=1e-4, rtol=1e-3)]
+
+    assert far(synced) == []
+    assert any("running_mean" in n for n in far(local))
+
+
 def test_two_nodes_rendezvous_on_one_machine_and_write_one_run_folder(tmp_path, tiny_npz, capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -41,6 +41,9 @@ class TrainConfig:
     # bf16 runs the nets under autocast; auto: bf16 where the hardware has fast bf16 (GPUs with bf16 tensor
     # cores, CPUs with AMX or AVX-512 BF16), else fp32; config.json records what was used.
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
+    # Several processes: BatchNorm statistics over the global batch (an all-reduce per BatchNorm per forward)
+    # instead of each process's slice; see training/distributed.py. No effect in a one-process run.
+    sync_batchnorm: bool = False
     channels_last: bool = True  # NHWC memory layout for conv nets (faster on CPU and GPU)
     log_every: int = 50
     sample_every: int = 500

@@ -20,9 +20,15 @@ How a step is shared (``training/loop.py``):
   the wrapper's reducer expects one forward and one backward per module per iteration (or a blanket
   ``find_unused_parameters``), and its buffer broadcast at every forward breaks autograd when D runs twice
   before one backward. Averaging after the backward keeps every variant unchanged.
-- BatchNorm: each rank normalizes with its own slice's statistics (as DDP does by default); the running
-  statistics of every BatchNorm of G and D are averaged across ranks at each step (in G's all-reduce), so
-  the ranks' nets stay identical. EMA G is updated from identical weights and recalibrated with identical
+- BatchNorm: by default each rank normalizes with its own slice's statistics (as DDP does by default: no
+  communication inside the forward pass, and the per-rank batch is what the paper's recipes were tuned on when
+  one GPU held 128 images); the running statistics of every BatchNorm of G and D are averaged across ranks at
+  each step (in G's all-reduce), so the ranks' nets stay identical. ``train.sync_batchnorm=true`` normalizes
+  with the statistics of the global batch instead (:class:`SyncedBatchNorm`: one all-reduce of per-channel sums
+  per BatchNorm per forward, differentiable, on gloo and NCCL alike), so an N-process run of a BatchNorm net
+  follows the one-process run of the same global batch; use it when the per-process batch gets small (say
+  below 32). Each D forward (real, then fake) syncs its own statistics, as one process normalizes each call
+  alone; there is no buffer broadcast, so two D forwards before one backward are safe. EMA G is updated from identical weights and recalibrated with identical
   draws, so it is identical on every rank too. :func:`check_identical` proves it at every checkpoint.
 - Randomness: all ranks build the nets from ``train.seed`` (identical initial weights); then rank r > 0
   moves its global generator to a seed derived from (seed, r), so dropout, augmentations, gradient-penalty
@@ -105,6 +111,53 @@ def join(device_setting: str) -> tuple[Ranks, torch.device]:
 def leave(ranks: Ranks) -> None:
     if ranks.owns_group and dist.is_initialized():
         dist.destroy_process_group()
+
+
+class SyncedBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """A BatchNorm (any input rank) whose training-mode statistics are those of the global batch: each rank
+    sums x and x^2 per channel over its slice, one all-reduce (autograd-aware: its backward all-reduces the
+    gradients) adds the ranks' sums, and every rank normalizes with the same mean and biased variance; the
+    running statistics take the unbiased variance, as ``nn.BatchNorm2d`` does. In eval mode, or without a process
+    group, it is a plain BatchNorm. Statistics are computed in float32 under autocast."""
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        channels, dims = x.shape[1], [0, *range(2, x.dim())]
+        xf = x.float()
+        local = torch.cat([xf.sum(dims), (xf * xf).sum(dims), xf.new_full((1,), x.numel() // channels)])
+        total = all_reduce(local)
+        count = total[-1]
+        mean = total[:channels] / count
+        var = (total[channels : 2 * channels] / count - mean * mean).clamp_min(0)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), factor)
+                unbiased = var.detach() * count / (count - 1).clamp_min(1)
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
+        shape = (1, channels) + (1,) * (x.dim() - 2)
+        y = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.float().view(shape) + self.bias.float().view(shape)
+        return y.to(x.dtype)
+
+
+def synchronize_batchnorm(net: nn.Module) -> int:
+    """Make every BatchNorm of ``net`` that trains a :class:`SyncedBatchNorm`, in place (same parameters and
+    buffers, same state-dict names); returns how many. BatchNorms a net keeps in eval mode in train mode (a
+    frozen part) are left alone: they normalize with their running statistics."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    for m in norms:
+        m.__class__ = SyncedBatchNorm
+    return len(norms)
 
 
 def floating_buffers(*nets: nn.Module) -> list[torch.Tensor]:

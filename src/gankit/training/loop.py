@@ -56,6 +56,7 @@ from gankit.training.distributed import (
     join,
     leave,
     shard,
+    synchronize_batchnorm,
 )
 from gankit.training.ema import EMA
 from gankit.training.evaluation import plan_evaluation
@@ -172,6 +173,9 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     channels_last = cfg.channels_last and dataset.kind == "images"
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    if cfg.sync_batchnorm and ranks.shared:
+        synced = synchronize_batchnorm(G.train()) + synchronize_batchnorm(D.train())
+        log(f"train.sync_batchnorm: {synced} BatchNorm layers normalize with the global batch's statistics")
     betas = (cfg.beta1, cfg.beta2)
     opt_G = make_optimizer(G, cfg.lr_g, betas, device)
     opt_D = make_optimizer(D, cfg.lr_d, betas, device)
