@@ -1,7 +1,9 @@
 """Several processes on one CPU (issue 18): ``dcgan-fashion-mnist`` at global batch 128, one process with all
 cores against ``torchrun --nproc_per_node=N`` (gloo) with the cores shared out (OMP_NUM_THREADS = cores / N).
 Images per second from process 0's log, the first interval excluded as warm-up. On a small CPU this shows
-the cost of the all-reduces, not a speed-up: each process still computes its slice on fewer cores.
+the cost of the all-reduces, not a speed-up: each process still computes its slice on fewer cores. The N-process
+run is measured twice: BatchNorm per process (the default) and ``train.sync_batchnorm=true`` (one all-reduce per
+BatchNorm per forward).
 
     python benchmarks/gloo_scaling.py [--steps 60] [--processes 2]
 """
@@ -36,18 +38,20 @@ def main() -> None:
         options += ["--set", option]
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
-        for n in (1, args.processes):
-            run = Path(tmp) / f"p{n}"
+        n = args.processes
+        for name, n, extra in (("1", 1, []), (str(n), n, []), (f"{n} sync", n, ["--set", "train.sync_batchnorm=true"])):
+            run = Path(tmp) / name.replace(" ", "-")
             launcher = [] if n == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}"]
             command = [sys.executable, *launcher, "-m", "gankit", "train", "dcgan-fashion-mnist", "--out", str(run),
-                       "--quiet", *options]  # fmt: skip
+                       "--quiet", *options, *extra]  # fmt: skip
             env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // n))}
             done = subprocess.run(command, capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 raise SystemExit(done.stderr[-2000:])
-            results[n] = rate(run)
-            print(f"{n} process(es), {max(1, cores // n)} thread(s) each: {results[n]:.0f} images/s", flush=True)
-    print(f"\n{args.processes} processes / 1 process: {results[args.processes] / results[1]:.2f}x on {cores} cores")
+            results[name] = rate(run)
+            print(f"{name} process(es), {max(1, cores // n)} thread(s) each: {results[name]:.0f} images/s", flush=True)
+    for name in (str(n), f"{n} sync"):
+        print(f"{name} processes / 1 process: {results[name] / results['1']:.2f}x on {cores} cores")
 
 
 if __name__ == "__main__":
