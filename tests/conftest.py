@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from helpers import tiny_overrides
 
 
@@ -23,3 +24,19 @@ def tiny_run(tmp_path, tiny_npz):
     overrides = tiny_overrides(tiny_npz, steps=2) + ["model.init_std=0.3"]
     train(load_config(None, overrides), out, progress=False, log=lambda s: None)
     return out
+
+
+@pytest.fixture(scope="module")
+def captioned(tmp_path_factory):
+    """A tiny make-captions folder (32 px) and an untrained word-GRU text encoder saved with an image encoder."""
+    from gankit.data import load_dataset
+    from gankit.data.captions import write_captioned_dataset
+    from gankit.networks.text_encoders import ImageEncoder, Vocabulary, WordGRUEncoder, WordGRUOptions, save_text_encoder
+
+    root = tmp_path_factory.mktemp("captions")
+    write_captioned_dataset(root / "caps", train=48, test=16, resolution=32, progress=lambda s: None)
+    data = load_dataset({"name": "captions", "path": str(root / "caps")})
+    torch.manual_seed(0)
+    encoder = WordGRUEncoder(WordGRUOptions(embed_dim=12, word_dim=8, hidden=8), Vocabulary.build(data.extras["captions"]))
+    save_text_encoder(root / "encoder.safetensors", encoder, ImageEncoder(3, 32, 12, width=8))
+    return root

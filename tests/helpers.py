@@ -4,6 +4,8 @@ import json
 
 import torch
 
+from gankit.config import RunConfig
+
 from gankit import load_config, train
 from gankit.files import read_tensors
 from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
@@ -41,3 +43,25 @@ def assert_resume_is_exact(tmp_path, base):
     a, b = (read_tensors(list_checkpoints(tmp_path / n / "checkpoints")[-1][1], FORMAT_CHECKPOINT)[0] for n in ("straight", "split"))
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def run_config(root, model: dict, objective: dict, resolution: int = 16, steps: int = 2) -> RunConfig:
+    return RunConfig.from_dict({
+        "data": {"name": "captions", "path": str(root / "caps"), "resolution": resolution},
+        "model": {"g_width": 8, "d_width": 8, "text_compressed": 8, **model},
+        "loss": {"name": "non-saturating"},
+        "objective": objective,
+        "train": {"steps": steps, "batch_size": 8, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
+                  "sample_grid": 16, "tensorboard": False, "device": "cpu"},
+    })  # fmt: skip
+
+
+def with_train(cfg: RunConfig, **train_options) -> RunConfig:
+    """``cfg`` with its train section updated."""
+    return RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], **train_options}})
+
+
+def stage1_config(root, steps=2):
+    return run_config(root, {"name": "text-dcgan", "latent_dim": 10, "conditioning_augmentation": True},
+                      {"name": "stackgan", "text_encoder": str(root / "encoder.safetensors"), "wrong_text": "nearest"},
+                      steps=steps)  # fmt: skip

@@ -26,6 +26,7 @@ LAYERS = [
     ("metrics", ["gankit.metrics", "gankit.monitor"]),
     ("training", ["gankit.training", "gankit.joint_embedding"]),
     ("analysis", ["gankit.analysis"]),
+    ("web", ["gankit.web"]),
     ("cli", ["gankit.cli", "gankit.__main__"]),
 ]
 

@@ -7,50 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import run_config, stage1_config, with_train  # noqa: F401
+
 from gankit.config import RunConfig
 from gankit.losses import build_loss, matching_aware_d_loss
 from gankit.networks.stackgan import StackGANStage2Generator
 from gankit.losses import kl_to_standard_normal
 from gankit.networks.text_dcgan import (ConditioningAugmentation, TextCompression, TextDCGANDiscriminator, TextDCGANGenerator,
                                      TextStandardization, fit_text_standardization)
-
-
-@pytest.fixture(scope="module")
-def captioned(tmp_path_factory):
-    """A tiny make-captions folder (32 px) and an untrained word-GRU text encoder saved with an image encoder."""
-    from gankit.data import load_dataset
-    from gankit.data.captions import write_captioned_dataset
-    from gankit.networks.text_encoders import ImageEncoder, Vocabulary, WordGRUEncoder, WordGRUOptions, save_text_encoder
-
-    root = tmp_path_factory.mktemp("captions")
-    write_captioned_dataset(root / "caps", train=48, test=16, resolution=32, progress=lambda s: None)
-    data = load_dataset({"name": "captions", "path": str(root / "caps")})
-    torch.manual_seed(0)
-    encoder = WordGRUEncoder(WordGRUOptions(embed_dim=12, word_dim=8, hidden=8), Vocabulary.build(data.extras["captions"]))
-    save_text_encoder(root / "encoder.safetensors", encoder, ImageEncoder(3, 32, 12, width=8))
-    return root
-
-
-def run_config(root, model: dict, objective: dict, resolution: int = 16, steps: int = 2) -> RunConfig:
-    return RunConfig.from_dict({
-        "data": {"name": "captions", "path": str(root / "caps"), "resolution": resolution},
-        "model": {"g_width": 8, "d_width": 8, "text_compressed": 8, **model},
-        "loss": {"name": "non-saturating"},
-        "objective": objective,
-        "train": {"steps": steps, "batch_size": 8, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
-                  "sample_grid": 16, "tensorboard": False, "device": "cpu"},
-    })  # fmt: skip
-
-
-def with_train(cfg: RunConfig, **train_options) -> RunConfig:
-    """``cfg`` with its train section updated."""
-    return RunConfig.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], **train_options}})
-
-
-def stage1_config(root, steps=2):
-    return run_config(root, {"name": "text-dcgan", "latent_dim": 10, "conditioning_augmentation": True},
-                      {"name": "stackgan", "text_encoder": str(root / "encoder.safetensors"), "wrong_text": "nearest"},
-                      steps=steps)  # fmt: skip
 
 
 def quiet(message):

@@ -25,7 +25,7 @@ from gankit.errors import CheckpointError, ConfigError
 from gankit.files import check_state, unprefixed
 from gankit.formats import find_checkpoint_file, metadata_field, read_checkpoint, read_generator
 from gankit.images import image_grid, save_picture, scatter_plot
-from gankit.networks import MODELS, build_network
+from gankit.networks import MODELS, Staged, build_network
 from gankit.seeding import latents, resolve_device
 from gankit.variants import Condition, build_condition, describe_condition
 
@@ -149,6 +149,19 @@ class GeneratorPipeline:
     def run(self, z: torch.Tensor, values) -> torch.Tensor:
         """G(*condition.generator_args(z, values)) as floats on the CPU."""
         return self.G(*self.condition.generator_args(z.to(self.device), values)).float().cpu()
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """The names of G's stages (StackGAN: Stage-I, Stage-II); one unnamed stage for other generators."""
+        return self.G.stage_names if isinstance(self.G, Staged) else ("output",)
+
+    @torch.inference_mode()
+    def stages(self, inputs: torch.Tensor, values) -> list[np.ndarray]:
+        """Every stage's output (``stage_names``) for G's first ``inputs`` and condition ``values``, the last
+        being what :meth:`generate` gives."""
+        args = (inputs.to(self.device), *self.condition.rest_args(values, self.device))
+        outputs = self.G.stage_outputs(*args) if isinstance(self.G, Staged) else [self.G(*args)]
+        return [self.as_output(out.float().cpu()) for out in outputs]
 
     def as_output(self, out: torch.Tensor) -> np.ndarray:
         return to_uint8_images(out).numpy() if self.kind == "images" else out.numpy()

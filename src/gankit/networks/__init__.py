@@ -9,6 +9,7 @@ from gankit.networks.common import (  # noqa: F401
     LabelInput,
     MODELS,
     MinibatchStd,
+    Staged,
     apply_spectral_norm,
     averaged_batchnorm,
     block_outputs,

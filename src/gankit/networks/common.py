@@ -131,6 +131,17 @@ class DiscriminatorHeads:
         return self.q_head(self.minibatch_std(h)).flatten(1)
 
 
+class Staged:
+    """A generator built in stages (StackGAN: Stage-I, then Stage-II refining it). ``stage_outputs`` takes G's
+    arguments and returns every stage's output, named ``stage_names``; the last is what ``forward`` returns.
+    Front ends show the stages side by side (``GeneratorPipeline.stages``); a one-stage G is not Staged."""
+
+    stage_names: tuple[str, ...] = ()
+
+    def stage_outputs(self, *args) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+
 def require_labels(labels: torch.Tensor | None, num_classes: int, who: str) -> torch.Tensor:
     if labels is None:
         raise ValueError(f"this {who} is conditional on {num_classes} classes: pass labels (int64, one per sample)")

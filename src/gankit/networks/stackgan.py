@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gankit.data import DataSpec
-from gankit.networks.common import MODELS, complete_image_options
+from gankit.networks.common import MODELS, Staged, complete_image_options
 from gankit.networks.dcgan import init_weights
 from gankit.networks.text_dcgan import (
     ConditioningAugmentation,
@@ -72,8 +72,10 @@ def upsample_block(c_in: int, c_out: int) -> nn.Sequential:
                          nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))  # fmt: skip
 
 
-class StackGANStage2Generator(nn.Module):
+class StackGANStage2Generator(Staged, nn.Module):
     """(z, phi(t)) -> Stage-I image (frozen) -> refined image at ``resolution``."""
+
+    stage_names = ("Stage-I", "Stage-II")
 
     def __init__(self, stage1: TextDCGANGenerator, resolution: int, channels: int, condition_dim: int = 128,
                  width: int = 32, residual_blocks: int = 2, max_channels: int = 512, init_std: float = 0.02):  # fmt: skip
@@ -117,6 +119,9 @@ class StackGANStage2Generator(nn.Module):
         """The frozen Stage-I images G2 refines (Stage-I resolution)."""
         with torch.no_grad():
             return self.stage1(z, text, self.split_noise(condition_noise)[0])
+
+    def stage_outputs(self, z: torch.Tensor, text: torch.Tensor, condition_noise: torch.Tensor | None = None):
+        return [self.stage1_images(z, text, condition_noise), self(z, text, condition_noise)]
 
     def forward(self, z: torch.Tensor, text: torch.Tensor, condition_noise: torch.Tensor | None = None,
                 return_condition: bool = False):  # fmt: skip

@@ -30,11 +30,8 @@ from torch import nn
 from gankit.config import RunConfig
 from gankit.data import BatchStream, load_dataset
 from gankit.data.dataset import Prefetcher
-from gankit.errors import ConfigError
 from gankit.files import serialize_tensors, write_json
 from gankit.formats import checkpoint_payload, list_checkpoints
-from gankit.losses import build_loss
-from gankit.networks import MODELS, build_network
 from gankit.seeding import resolve_precision
 from gankit.training.checkpoints import (
     TrainingError,
@@ -60,6 +57,7 @@ from gankit.training.distributed import (
 )
 from gankit.training.ema import EMA
 from gankit.training.evaluation import plan_evaluation
+from gankit.training.game import build_game
 from gankit.training.export import export_generator
 from gankit.training.outputs import (
     append_jsonl,
@@ -71,7 +69,7 @@ from gankit.training.outputs import (
     write_samples,
 )
 from gankit.training.run_folder import SaveError, check_disk_space, create_folder, hold_run_folder
-from gankit.variants import VARIANTS, StepContext, build_objective
+from gankit.variants import StepContext
 from gankit.variants.base import frozen
 
 
@@ -93,10 +91,6 @@ class RunResult:
     @property
     def samples_path(self) -> Path:
         return self.run_dir / "samples.png"
-
-
-def make_optimizer(module: nn.Module, lr: float, betas: tuple[float, float], device: torch.device):
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
 
 
 DIVERGENCE_ADVICE = """Likely causes:
@@ -160,26 +154,18 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         cfg = config.train
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(config.data).to(device)
-    family_entry, model_options = MODELS.resolve(config.model, "model")
-    try:
-        model_options = family_entry.factory.complete(model_options, dataset.spec)
-    except ConfigError as error:
-        raise ConfigError(f"{error}{f' (the model section saved in {point.path})' if point else ''}") from error
-    variant_entry, variant_options = VARIANTS.resolve(config.objective, "objective")
-    model_options = variant_entry.factory.complete_model(model_options, variant_options)  # heads or sizes a variant needs
-    config = dataclasses.replace(config, model={"name": family_entry.name, **dataclasses.asdict(model_options)})
-    G = build_network(family_entry, model_options, "G").to(device)
-    D = build_network(family_entry, model_options, "D").to(device)
     channels_last = cfg.channels_last and dataset.kind == "images"
-    if channels_last:
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    if cfg.sync_batchnorm and ranks.shared:
-        synced = synchronize_batchnorm(G.train()) + synchronize_batchnorm(D.train())
-        log(f"train.sync_batchnorm: {synced} BatchNorm layers normalize with the global batch's statistics")
+
+    def adapt(G: nn.Module, D: nn.Module) -> None:
+        if cfg.sync_batchnorm and ranks.shared:
+            synced = synchronize_batchnorm(G.train()) + synchronize_batchnorm(D.train())
+            log(f"train.sync_batchnorm: {synced} BatchNorm layers normalize with the global batch's statistics")
+
+    game = build_game(config, dataset, device, channels_last, adapt,
+                      f" (the model section saved in {point.path})" if point else "")  # fmt: skip
+    config, model_options = game.config, game.model_options
+    G, D, opt_G, opt_D, objective = game.G, game.D, game.opt_G, game.opt_D, game.objective
     betas = (cfg.beta1, cfg.beta2)
-    opt_G = make_optimizer(G, cfg.lr_g, betas, device)
-    opt_D = make_optimizer(D, cfg.lr_d, betas, device)
-    objective = build_objective(config.objective, G, D, build_loss(config.loss), opt_D)
     condition = objective.condition
     evaluation = plan_evaluation(config, dataset, run_dir, condition) if cfg.eval_every else None
     objective.prepare(dataset)

@@ -121,6 +121,24 @@ class Condition:
     def to(self, device) -> "Condition":
         return self
 
+    # ------------------------------------------------------------------ interactive front ends
+    def controls(self) -> list[dict[str, Any]]:
+        """What a front end (``gankit serve``'s explorer) lets a user set when sampling, as JSON-able dicts:
+
+        - ``name``: a keyword of :meth:`sample` (``labels``, ``text``), or ``group.key`` for one entry of a
+          dict keyword (``codes.cat0``: ``sample(codes={"cat0": v})``);
+        - ``type``: ``class`` (one of ``options``, sent as its index), ``choice`` (an integer 0..count-1),
+          ``range`` (a float in [min, max]), ``text`` (at most ``max_length`` characters) or ``setting``
+          (a float in [min, max] the pipeline applies with ``set_<name>``, not a keyword of ``sample``);
+        - ``label`` and ``default``.
+
+        The explorer builds its widgets from this list and knows no variant."""
+        return []
+
+    def noise_dims(self, latent_dim: int) -> int:
+        """How many leading entries of z are noise a user may edit (InfoGAN's codes replace the rest)."""
+        return latent_dim
+
     # ------------------------------------------------------------------ training
     def prepare(self, dataset, nets: tuple[nn.Module, ...] = ()) -> None:
         """Called once with the training data before the first step (e.g. embed every caption)."""

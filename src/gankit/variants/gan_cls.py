@@ -110,6 +110,13 @@ class TextCondition(Condition):
         self.text_encoder.to(device)
         return self
 
+    def controls(self):
+        out = [{"name": "text", "type": "text", "label": "caption", "max_length": 300, "default": ""}]
+        if self.noise_dim:  # StackGAN's conditioning augmentation
+            out.append({"name": "condition_noise_scale", "type": "setting", "label": "conditioning noise",
+                        "min": 0.0, "max": 2.0, "default": 1.0})  # fmt: skip
+        return out
+
     # ------------------------------------------------------------------ training
     def prepare(self, dataset, nets=()) -> None:
         """Embed every caption of the training data once (cached by encoder weights and captions)."""

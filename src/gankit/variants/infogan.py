@@ -166,6 +166,21 @@ class CodeCondition(Condition):
     def summary(self) -> str:
         return f"an InfoGAN generator with codes {', '.join(self.layout.names())}"
 
+    def controls(self):
+        out = []
+        for name in self.layout.names():
+            kind, _, width = self.layout.locate(name)
+            if kind == "cont":  # trained on [-1, 1]; the paper's figures extrapolate to +-2
+                out.append({"name": f"codes.{name}", "type": "range", "label": name, "min": -2.0, "max": 2.0,
+                            "default": 0.0})  # fmt: skip
+            else:
+                out.append({"name": f"codes.{name}", "type": "choice", "label": name,
+                            "count": width if kind == "cat" else 2, "default": 0})  # fmt: skip
+        return out
+
+    def noise_dims(self, latent_dim):
+        return latent_dim - self.layout.dim
+
     def batch(self, dataset, index):
         return self.layout.sample(len(index), device=dataset.device)
 

@@ -74,6 +74,10 @@ class LabelCondition(Condition):
     def summary(self) -> str:
         return f"conditional on {self.num_classes} classes"
 
+    def controls(self):
+        options = [str(k) for k in range(self.num_classes)]
+        return [{"name": "labels", "type": "class", "label": "class", "options": options, "default": 0}]
+
     def batch(self, dataset, index):
         return dataset.labels[index]
 

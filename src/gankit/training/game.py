@@ -1,0 +1,60 @@
+"""The game a config describes: G and D built for the data, their optimizers and the variant's objective.
+
+The trainer (``training/loop.py``) and the playground (``gankit serve``) both start here, so a net, an
+optimizer or an objective is built one way whoever trains it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from gankit.config import RunConfig
+from gankit.data import Dataset
+from gankit.errors import ConfigError
+from gankit.losses import build_loss
+from gankit.networks import MODELS, build_network
+from gankit.variants import VARIANTS, Objective, build_objective
+
+
+@dataclasses.dataclass
+class Game:
+    config: RunConfig  # with the model section completed for the data (shapes, heads the variant needs)
+    model_options: Any
+    G: nn.Module
+    D: nn.Module
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    objective: Objective
+
+
+def make_optimizer(module: nn.Module, lr: float, betas: tuple[float, float], device: torch.device):
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+
+
+def build_game(config: RunConfig, dataset: Dataset, device: torch.device, channels_last: bool = False,
+               adapt: Callable[[nn.Module, nn.Module], None] | None = None, note: str = "") -> Game:  # fmt: skip
+    """G, D (initialized from the global RNG: seed it first), Adam for each and the objective. ``adapt(G, D)``
+    runs before the optimizers are made (a layer swap); ``note`` is added to a model completion error."""
+    family_entry, model_options = MODELS.resolve(config.model, "model")
+    try:
+        model_options = family_entry.factory.complete(model_options, dataset.spec)
+    except ConfigError as error:
+        raise ConfigError(f"{error}{note}") from error
+    variant_entry, variant_options = VARIANTS.resolve(config.objective, "objective")
+    model_options = variant_entry.factory.complete_model(model_options, variant_options)  # heads or sizes a variant needs
+    config = dataclasses.replace(config, model={"name": family_entry.name, **dataclasses.asdict(model_options)})
+    G = build_network(family_entry, model_options, "G").to(device)
+    D = build_network(family_entry, model_options, "D").to(device)
+    if channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    if adapt is not None:
+        adapt(G, D)
+    cfg = config.train
+    betas = (cfg.beta1, cfg.beta2)
+    opt_G = make_optimizer(G, cfg.lr_g, betas, device)
+    opt_D = make_optimizer(D, cfg.lr_d, betas, device)
+    objective = build_objective(config.objective, G, D, build_loss(config.loss), opt_D)
+    return Game(config, model_options, G, D, opt_G, opt_D, objective)

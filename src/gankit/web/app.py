@@ -1,0 +1,234 @@
+"""``gankit serve``: the playground, the explorer and the run reports behind one local web page.
+
+Every endpoint is a thin shell over library functions (``gankit.web.playground``, ``gankit.analysis.explore``,
+``gankit.web.report``): it checks and bounds its inputs, calls one function and encodes the answer (JSON, PNG,
+HTML). Run folders and exports are opened read-only; the report of a run is made in memory. The page itself is
+hand-written HTML/JS/CSS shipped in ``gankit/web/static`` and nothing is fetched from elsewhere.
+
+Explorer URLs name a picture completely (model, points ``SEED~I=V``, ``c.<control>`` inputs), so the same
+URL gives the same pixels.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import io
+import itertools
+import threading
+from importlib import resources
+from pathlib import Path
+
+from gankit.analysis.explore import (
+    Point,
+    apply_settings,
+    arithmetic_panel,
+    interpolate,
+    needs_input,
+    noise,
+    parse_controls,
+    render,
+    seed_plane,
+)
+from gankit.images import image_grid, scatter_plot
+from gankit.inference import GeneratorPipeline, load_generator
+from gankit.web.playground import LOSS_NAMES, MAX_STEPS_PER_CALL, TARGETS, Playground, PlaygroundOptions
+from gankit.web.report import build_report
+from gankit.web.server import App, HTTPError, Request, Response
+
+STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+          "style.css": "text/css; charset=utf-8"}  # fmt: skip
+MAX_SESSIONS = 16  # playgrounds kept; the least recently used goes first
+MAX_POINTS_PER_CONCEPT = 16
+CONTROL_PREFIX = "c."
+
+
+@dataclasses.dataclass
+class Model:
+    id: str
+    path: Path
+    pipeline: GeneratorPipeline
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    @property
+    def is_run(self) -> bool:
+        return self.path.is_dir() and (self.path / "config.json").is_file()
+
+    def describe(self) -> dict:
+        p = self.pipeline
+        return {
+            "id": self.id,
+            "name": self.path.name,
+            "path": str(self.path),
+            "kind": p.kind,
+            "summary": p.condition.summary(),
+            "model": p.config.model.get("name"),
+            "data": p.config.data.get("name"),
+            "step": p.step,
+            "ema": p.ema,
+            "latent_dim": p.latent_dim,
+            "noise_dims": p.condition.noise_dims(p.latent_dim),
+            "controls": p.condition.controls(),
+            "stages": list(p.stage_names),
+            "report": self.is_run,
+        }
+
+
+def png(picture) -> Response:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return Response(buffer.getvalue(), "image/png")
+
+
+def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
+    """The web app over the run folders / exports ``paths`` (each loaded once, now: a bad one fails here)."""
+    models = {str(i): Model(str(i), Path(p), load_generator(p, device)) for i, p in enumerate(paths)}
+    sessions: collections.OrderedDict[str, Playground] = collections.OrderedDict()
+    session_ids = itertools.count(1)
+    sessions_lock = threading.Lock()
+    app = App()
+
+    # ------------------------------------------------------------------ the page
+    def static(name: str):
+        def handler(request: Request) -> Response:
+            body = resources.files("gankit.web").joinpath("static", name).read_bytes()
+            return Response(body, STATIC[name])
+
+        return handler
+
+    app.route("GET", "/")(static("index.html"))
+    for name in STATIC:
+        app.route("GET", f"/static/{name}")(static(name))
+
+    # ------------------------------------------------------------------ explorer
+    def model_of(request: Request) -> Model:
+        key = request.text("model", "0" if models else None, 8)
+        if key not in models:
+            raise HTTPError(404, f"no model {key!r}; this server has {len(models)} (ids 0..{len(models) - 1})")
+        return models[key]
+
+    def point_of(request: Request, name: str) -> Point:
+        return Point.parse(request.text(name, max_length=4096))
+
+    def points_of(request: Request, name: str) -> list[Point]:
+        text = request.text(name, max_length=8192)
+        points = [Point.parse(p) for p in text.split(",") if p]
+        if not 1 <= len(points) <= MAX_POINTS_PER_CONCEPT:
+            raise HTTPError(400, f"{name} must list 1 to {MAX_POINTS_PER_CONCEPT} samples, got {len(points)}")
+        return points
+
+    def draw(request: Request, images_only: bool, make) -> Response:
+        """Parse the controls, apply the settings and draw, holding the model (settings are per pipeline)."""
+        model = model_of(request)
+        raw = {k[len(CONTROL_PREFIX):]: v for k, v in request.query.items() if k.startswith(CONTROL_PREFIX)}
+        given, settings = parse_controls(model.pipeline.condition, raw)
+        missing = needs_input(model.pipeline, given)
+        if missing:
+            raise HTTPError(400, f"this generator needs {', '.join(missing)} (a c.{missing[0]}=... parameter)")
+        if images_only and model.pipeline.kind != "images":
+            raise HTTPError(400, "this generator makes points, not images: see /api/image.png for its scatter plot")
+        with model.lock:
+            apply_settings(model.pipeline, settings)
+            return make(model.pipeline, given)
+
+    @app.route("GET", "/api/models")
+    def list_models(request: Request) -> Response:
+        return Response.of_json([m.describe() for m in models.values()])
+
+    @app.route("GET", "/api/latent")
+    def latent(request: Request) -> Response:
+        model, point = model_of(request), point_of(request, "point")
+        z = noise(model.pipeline, point)[0, : model.pipeline.condition.noise_dims(model.pipeline.latent_dim)]
+        return Response.of_json({"point": point.format(), "z": [round(float(v), 5) for v in z]})
+
+    @app.route("GET", "/api/image.png")
+    def image(request: Request) -> Response:
+        point = point_of(request, "point")
+        size = request.integer("size", 1, 1, 1024)  # upscale (nearest) to at least this many pixels a side
+        stage = request.integer("stage", -1, -1, 15)  # which of G's stages; -1: the last
+
+        def make(pipeline, given):
+            if pipeline.kind != "images":
+                return png(scatter_plot(pipeline.sample(2000, seed=point.seed, **given)))
+            return png(image_grid(render(pipeline, [point], given, stage), padding=0, min_cell=size))
+
+        return draw(request, False, make)
+
+    @app.route("GET", "/api/plane.png")
+    def plane(request: Request) -> Response:
+        seed = request.integer("seed", 0, 0, 2**31 - 1)
+        count = request.integer("count", 16, 1, 64)
+        columns = request.integer("columns", 8, 1, 16)
+        return draw(request, True, lambda p, given: png(image_grid(seed_plane(p, seed, count, given), columns=columns, min_cell=48)))
+
+    @app.route("GET", "/api/interpolate.png")
+    def interpolation(request: Request) -> Response:
+        a, b = point_of(request, "a"), point_of(request, "b")
+        steps = request.integer("steps", 9, 2, 32)
+        mode = request.choice("mode", "slerp", ("slerp", "linear"))
+        return draw(request, True, lambda p, given: png(image_grid(interpolate(p, a, b, steps, mode, given), columns=steps, min_cell=64)))
+
+    @app.route("GET", "/api/arithmetic.png")
+    def vector_arithmetic(request: Request) -> Response:
+        concepts = [points_of(request, name) for name in ("A", "B", "C")]
+        variants = request.integer("variants", 4, 0, 8)
+
+        def make(pipeline, given):
+            panel = arithmetic_panel(pipeline, *concepts, given=given, variants=variants)
+            return png(image_grid(panel, columns=len(panel), min_cell=64))
+
+        return draw(request, True, make)
+
+    @app.route("GET", "/api/report")
+    def report(request: Request) -> Response:
+        model = model_of(request)
+        if not model.is_run:
+            raise HTTPError(404, f"{model.path} is an export, not a run folder: it has no report")
+        return Response(build_report(model.path).encode(), "text/html; charset=utf-8")
+
+    # ------------------------------------------------------------------ playground
+    @app.route("GET", "/api/playground/choices")
+    def choices(request: Request) -> Response:
+        defaults = dataclasses.asdict(PlaygroundOptions())
+        return Response.of_json({"targets": TARGETS, "losses": list(LOSS_NAMES), "defaults": defaults,
+                                 "max_steps_per_call": MAX_STEPS_PER_CALL})  # fmt: skip
+
+    def session_of(key) -> Playground:
+        with sessions_lock:
+            if not isinstance(key, str) or key not in sessions:
+                raise HTTPError(404, f"no playground {key!r} (it may have been closed for a newer one): start a new one")
+            sessions.move_to_end(key)
+            return sessions[key]
+
+    def view_of(game: Playground, body: dict) -> dict:
+        resolution = body.get("resolution", 40)
+        if not isinstance(resolution, int):
+            raise HTTPError(400, "resolution must be an integer")
+        return game.view(resolution)
+
+    @app.route("POST", "/api/playground")
+    def new_playground(request: Request) -> Response:
+        body = request.json()
+        options = body.get("options", {})
+        if not isinstance(options, dict):
+            raise HTTPError(400, "options must be a JSON object")
+        game = Playground(options)
+        with sessions_lock:
+            key = str(next(session_ids))
+            sessions[key] = game
+            while len(sessions) > MAX_SESSIONS:
+                sessions.popitem(last=False)
+        return Response.of_json({"id": key, "view": view_of(game, body)})
+
+    @app.route("POST", "/api/playground/step")
+    def step(request: Request) -> Response:
+        body = request.json()
+        game = session_of(body.get("id"))
+        steps, mode = body.get("steps", 1), body.get("mode", "both")
+        if not isinstance(steps, int) or not isinstance(mode, str):
+            raise HTTPError(400, "steps must be an integer and mode a string")
+        game.step(mode, steps)
+        return Response.of_json({"id": body["id"], "view": view_of(game, body)})
+
+    return app
+

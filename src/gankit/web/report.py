@@ -1,0 +1,228 @@
+"""One self-contained HTML page about a run: ``gankit report RUN`` (and the explorer's "report" link).
+
+    html = build_report("runs/fm")          # a string; pictures embedded as PNG data URIs
+    write_report("runs/fm")                 # -> runs/fm/report.html
+
+It reads the run folder only (config.json, train_log.jsonl, metrics.jsonl, samples/, checkpoints/, the export)
+and opens offline from disk: no script, no stylesheet or font from elsewhere, curves as inline SVG. Rows that
+depend on the generator's inputs (one per class, one per code value) come from its condition's
+``controls()``, so every variant gets them without a branch here.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+import gankit
+from gankit.data import load_dataset, to_uint8_images
+from gankit.errors import GankitError
+from gankit.files import atomic_write_text, read_json, read_metadata
+from gankit.formats import list_checkpoints
+from gankit.images import image_grid, scatter_plot
+from gankit.inference import load_generator
+from gankit.training.outputs import read_jsonl
+
+MAX_TIMELINE = 8  # sample grids shown from the training timeline
+CURVE_GROUPS = (("losses", ("d_loss", "g_loss")), ("D outputs", ("D(x)", "D(G(z))")))
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
+img{image-rendering:pixelated;max-width:100%}figure{display:inline-block;margin:.4em 1em .4em 0}
+figcaption{font-size:.85em;color:#555}pre{background:#f6f6f6;padding:.6em;overflow:auto;max-height:24em}
+.alarm{color:#b00}.muted{color:#777}
+"""
+
+
+def png_uri(picture: Image.Image) -> str:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def file_uri(path: Path) -> str:
+    with Image.open(path) as picture:
+        return png_uri(picture.copy())
+
+
+def figure(uri: str, caption: str, width: int | None = None) -> str:
+    size = f' width="{width}"' if width else ""
+    return f'<figure><img src="{uri}" alt="{html.escape(caption)}"{size}><figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
+def svg_curves(rows: list[dict[str, Any]], keys: tuple[str, ...], title: str, width: int = 520, height: int = 220) -> str:
+    """Inline SVG line chart of ``keys`` over ``step``."""
+    series = {k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float)) and np.isfinite(r[k])] for k in keys}
+    series = {k: v for k, v in series.items() if v}
+    if not series:
+        return ""
+    xs = [x for v in series.values() for x, _ in v]
+    ys = [y for v in series.values() for _, y in v]
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+    left, right, top, bottom = 48, 10, 22, 28
+
+    def at(x, y):
+        return (left + (x - x0) / (x1 - x0) * (width - left - right), top + (y1 - y) / (y1 - y0) * (height - top - bottom))
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
+             f'<rect width="{width}" height="{height}" fill="white" stroke="#ddd"/>',
+             f'<text x="{left}" y="15" font-size="12">{html.escape(title)}</text>']  # fmt: skip
+    for value in (y0, (y0 + y1) / 2, y1):
+        _, y = at(x0, value)
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+                     f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{value:.3g}</text>')  # fmt: skip
+    parts.append(f'<text x="{left}" y="{height - 8}" font-size="10">step {x0:,}</text>'
+                 f'<text x="{width - right}" y="{height - 8}" font-size="10" text-anchor="end">step {x1:,}</text>')  # fmt: skip
+    for i, (key, points) in enumerate(series.items()):
+        colour = COLOURS[i % len(COLOURS)]
+        line = " ".join(f"{a:.1f},{b:.1f}" for a, b in (at(x, y) for x, y in points))
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{line}"/>'
+                     f'<text x="{width - right - 4}" y="{top + 12 + 13 * i}" font-size="11" fill="{colour}" '
+                     f'text-anchor="end">{html.escape(key)}</text>')  # fmt: skip
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def timeline(run: Path) -> str:
+    grids = sorted((run / "samples").glob("step-*.png"))
+    if not grids:
+        return '<p class="muted">no sample grids yet</p>'
+    count = min(MAX_TIMELINE, len(grids))  # evenly spaced, the first and the last included
+    picks = [grids[round(i * (len(grids) - 1) / max(1, count - 1))] for i in range(count)]
+    return "".join(figure(file_uri(p), f"step {int(p.stem.split('-')[1]):,}", 180) for p in picks)
+
+
+def real_grid(config: dict[str, Any], n: int = 64) -> str:
+    """A grid of the first training images (or a scatter of the points); a note when the data is not here."""
+    try:
+        data = load_dataset(config["data"])
+    except (GankitError, OSError, KeyError) as error:
+        return f'<p class="muted">the training data could not be read here ({html.escape(str(error))})</p>'
+    if data.kind == "images":
+        picture = image_grid(to_uint8_images(data.model_input(torch.arange(min(n, len(data))))).numpy())
+    else:
+        picture = scatter_plot(data.x[:2000].numpy())
+    return figure(png_uri(picture), f"real: {data.name}, first {min(n, len(data))}")
+
+
+def condition_rows(run: Path) -> str:
+    """One grid per input the generator takes: a row per class, a column per value of each code."""
+    try:
+        pipeline = load_generator(run)
+    except (GankitError, OSError) as error:
+        return f'<p class="muted">no generator to draw from ({html.escape(str(error))})</p>'
+    if pipeline.kind != "images":
+        return figure(png_uri(scatter_plot(pipeline.sample(2000, seed=0))), "generated: 2,000 points of seed 0")
+    out = []
+    for control in pipeline.condition.controls():
+        name, kind = control["name"], control["type"]
+        if kind == "class":
+            grid = pipeline.grid(range(len(control["options"])), columns=8)
+            out.append(figure(png_uri(image_grid(grid, columns=8)), f"one row per class ({len(control['options'])}), the same z down each column"))
+        elif kind in ("choice", "range") and name.startswith("codes."):
+            values = list(range(control["count"])) if kind == "choice" else np.linspace(-2, 2, 9).tolist()
+            code = name.split(".", 1)[1]
+            grid = pipeline.traverse(code, values, rows=6)
+            out.append(figure(png_uri(image_grid(grid, columns=len(values))),
+                              f"{code}: one column per value ({values[0]:g} .. {values[-1]:g}), the other inputs fixed per row"))  # fmt: skip
+        elif kind == "text":
+            captions = training_captions(pipeline.config.data)
+            if captions:
+                grid = pipeline.grid(captions, columns=8)
+                rows = "; ".join(f"{i + 1}: {c}" for i, c in enumerate(captions))
+                out.append(figure(png_uri(image_grid(grid, columns=8)), f"one row per training caption ({rows})"))
+            else:
+                out.append('<p class="muted">caption rows need the training captions, which are not readable here</p>')
+    return "".join(out)
+
+
+def training_captions(data_section: dict[str, Any], rows: int = 6) -> list[str]:
+    """The first caption of the first ``rows`` training images (none when the data cannot be read here)."""
+    try:
+        captions = load_dataset(data_section).extras.get("captions") or []
+    except (GankitError, OSError, KeyError):
+        return []
+    return [c[0] if isinstance(c, (list, tuple)) else str(c) for c in captions[:rows]]
+
+
+def metrics_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return '<p class="muted">no evaluation yet (train.eval_every, or gankit evaluate RUN)</p>'
+    keys = [k for k in rows[-1]["metrics"] if not isinstance(rows[-1]["metrics"][k], list)]
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["step", "source", *keys])
+    body = ""
+    for row in rows[-20:]:
+        cells = [row.get("step", row.get("protocol", {}).get("checkpoint_step", "")), row.get("source", "evaluate")]
+        cells += [f"{row['metrics'][k]:.4g}" if isinstance(row["metrics"].get(k), (int, float)) else "" for k in keys]
+        body += "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+    protocol = json.dumps(rows[-1].get("protocol", {}), indent=2)
+    return f"<table><tr>{head}</tr>{body}</table><p>Protocol of the last row:</p><pre>{html.escape(protocol)}</pre>"
+
+
+def trained_with(checkpoints: list[tuple[int, Path]]) -> str:
+    """The gankit version the last checkpoint records ("unknown" without one)."""
+    if not checkpoints:
+        return "unknown"
+    try:
+        metadata = read_metadata(checkpoints[-1][1])  # the header only: a report does not read the tensors
+    except (GankitError, OSError, ValueError):
+        return "unknown (the last checkpoint does not read)"
+    return str(metadata.get("gankit_version", "unknown"))
+
+
+def build_report(run: str | Path) -> str:
+    """The report of run folder ``run`` as one HTML string."""
+    run = Path(run)
+    config = read_json(run / "config.json") if (run / "config.json").is_file() else None
+    if config is None:
+        raise FileNotFoundError(f"{run} is not a run folder (no config.json)")
+    log = read_jsonl(run / "train_log.jsonl") if (run / "train_log.jsonl").is_file() else []
+    metrics = read_jsonl(run / "metrics.jsonl") if (run / "metrics.jsonl").is_file() else []
+    alarms = [(r.get("step"), a) for r in log + metrics for a in r.get("alarms", [])]
+    checkpoints = list_checkpoints(run / "checkpoints") if (run / "checkpoints").is_dir() else []
+    curves = "".join(svg_curves(log, keys, title) for title, keys in CURVE_GROUPS)
+    latest = run / "samples.png"
+    sections = [
+        f"<h1>gankit run report: {html.escape(run.name)}</h1>",
+        f"<p>{html.escape(config['model'].get('name', '?'))} on {html.escape(str(config['data'].get('name')))}, "
+        f"loss {html.escape(str(config['loss'].get('name')))}, objective {html.escape(str(config['objective'].get('name')))}; "
+        f"{log[-1]['step'] if log else 0:,} of {config['train']['steps']:,} steps logged.</p>",
+        "<h2>Training curves</h2>" + (curves or '<p class="muted">no log rows yet</p>'),
+        "<h2>Fixed-z samples over training</h2>" + timeline(run),
+        "<h2>Real and generated</h2>" + real_grid(config)
+        + (figure(file_uri(latest), "generated: the fixed-z grid, last step") if latest.is_file() else ""),
+        "<h2>What each input does</h2>" + (condition_rows(run) or '<p class="muted">an unconditional generator</p>'),
+        "<h2>Metrics</h2>" + metrics_table(metrics),
+        "<h2>Alarms</h2>" + ("<ul>" + "".join(f'<li class="alarm">step {s}: {html.escape(str(a))}</li>' for s, a in alarms) + "</ul>"
+                             if alarms else "<p>none raised</p>"),  # fmt: skip
+        "<h2>Checkpoints</h2>" + ("<table><tr><th>step</th><th>file</th><th>size</th></tr>" + "".join(
+            f"<tr><td>{step:,}</td><td>{html.escape(path.name)}</td><td>{path.stat().st_size / 2**20:.1f} MiB</td></tr>"
+            for step, path in checkpoints) + "</table>" if checkpoints else "<p>none</p>"),  # fmt: skip
+        "<h2>Config and versions</h2>"
+        + f"<p>trained with gankit {html.escape(trained_with(checkpoints))}; this report: gankit {gankit.__version__}, "
+        f"PyTorch {torch.__version__}, Python {platform.python_version()}</p>"
+        + f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>",
+    ]
+    return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>gankit report: {html.escape(run.name)}</title><style>{STYLE}</style></head><body>"
+            + "\n".join(sections) + "</body></html>\n")  # fmt: skip
+
+
+def write_report(run: str | Path, out: str | Path | None = None) -> Path:
+    """Write the report (default ``RUN/report.html``) and return its path."""
+    path = Path(out) if out else Path(run) / "report.html"
+    atomic_write_text(path, build_report(run))
+    return path

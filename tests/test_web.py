@@ -1,0 +1,377 @@
+"""gankit serve and gankit report (issue 19): every endpoint's status, content type, bounds and refusals, the
+explorer's functions against the library's, the playground's determinism, and the report's self-containment.
+Handlers are called directly (``App.handle``); one test goes through a real socket."""
+
+import io
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from helpers import run_config, stage1_config, tiny_overrides
+from PIL import Image
+
+from gankit import load_config, train
+from gankit.analysis.explore import Point, interpolate, parse_controls, render
+from gankit.images import image_grid
+from gankit.inference import load_generator
+from gankit.web.app import build_app
+from gankit.web.playground import Playground, PlaygroundOptions
+from gankit.web.report import build_report
+from gankit.web.server import Request, make_server
+
+
+def quiet(message):
+    pass
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, captioned):
+    """Tiny runs of four kinds: unconditional, class-conditional, InfoGAN, StackGAN Stage-I then Stage-II."""
+    root = tmp_path_factory.mktemp("web")
+    rng = np.random.default_rng(0)
+    np.savez(root / "tiny.npz", images=rng.integers(0, 256, (64, 16, 16), dtype=np.uint8), labels=rng.integers(0, 4, 64))
+    base = tiny_overrides(root / "tiny.npz", steps=2) + ["model.init_std=0.3"]
+    kinds = {"plain": [], "labels": ["objective.name=conditional", "model.num_classes=null"],
+             "codes": ["objective.name=infogan", "objective.categorical=[3]", "objective.continuous=1"]}  # fmt: skip
+    out = {}
+    for name, extra in kinds.items():
+        out[name] = train(load_config(None, base + extra), root / name, progress=False, log=quiet).run_dir
+    train(stage1_config(captioned), root / "stage1", progress=False, log=quiet)
+    model = {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1, "init_std": 0.5}
+    cfg = run_config(captioned, model, {"name": "stackgan", "stage1": str(root / "stage1")}, resolution=32)
+    out["text"] = train(cfg, root / "stage2", progress=False, log=quiet).run_dir
+    return out
+
+
+@pytest.fixture(scope="module")
+def app(runs):
+    return build_app([runs["plain"], runs["labels"], runs["codes"], runs["text"], runs["plain"] / "generator.safetensors"])
+
+
+def get(app, path, **query):
+    return app.handle(Request("GET", path, {k: str(v) for k, v in query.items()}))
+
+
+def post(app, path, body):
+    return app.handle(Request("POST", path, {}, json.dumps(body).encode()))
+
+
+def pixels(response) -> np.ndarray:
+    assert response.status == 200, response.body[:300]
+    assert response.content_type == "image/png"
+    return np.asarray(Image.open(io.BytesIO(response.body)))
+
+
+def error_of(response, status=400) -> str:
+    assert response.status == status, (response.status, response.body[:300])
+    assert response.content_type == "application/json"
+    return json.loads(response.body)["error"]
+
+
+# ------------------------------------------------------------------------------------------ explorer
+
+
+def test_models_describe_their_inputs_from_the_condition(app):
+    models = json.loads(get(app, "/api/models").body)
+    assert [m["summary"].split()[0] for m in models] == ["an", "conditional", "an", "a", "an"]
+    plain, labels, codes, text, export = models
+    assert plain["controls"] == [] and plain["report"] and not export["report"]
+    assert labels["controls"][0]["type"] == "class" and len(labels["controls"][0]["options"]) == 4
+    assert [c["name"] for c in codes["controls"]] == ["codes.cat0", "codes.cont0"] and codes["noise_dims"] == 16 - 4
+    assert [c["type"] for c in text["controls"]] == ["text", "setting"] and text["stages"] == ["Stage-I", "Stage-II"]
+
+
+def test_the_same_url_gives_the_same_pixels_and_each_input_changes_them(app):
+    first = pixels(get(app, "/api/image.png", model=1, point="3", **{"c.labels": 2}))
+    assert np.array_equal(first, pixels(get(app, "/api/image.png", model=1, point="3", **{"c.labels": 2})))
+    assert not np.array_equal(first, pixels(get(app, "/api/image.png", model=1, point="3", **{"c.labels": 1})))
+    assert not np.array_equal(first, pixels(get(app, "/api/image.png", model=1, point="3~0=2.5", **{"c.labels": 2})))
+    code = {"c.codes.cat0": 1}
+    a = pixels(get(app, "/api/image.png", model=2, point="3", **code, **{"c.codes.cont0": -1.5}))
+    b = pixels(get(app, "/api/image.png", model=2, point="3", **code, **{"c.codes.cont0": 1.5}))
+    assert not np.array_equal(a, b)
+    assert pixels(get(app, "/api/image.png", model=0, point="1", size=64)).shape[:2] == (64, 64)
+
+
+def test_endpoints_are_thin_shells_over_the_library(app, runs):
+    pipeline = load_generator(runs["labels"])
+    given, settings = parse_controls(pipeline.condition, {"labels": "3"})
+    assert given == {"labels": 3} and settings == {}
+    a, b = Point.parse("4"), Point.parse("9~1=-0.5")
+    expected = np.asarray(image_grid(interpolate(pipeline, a, b, 5, "linear", given), columns=5, min_cell=64))
+    served = pixels(get(app, "/api/interpolate.png", model=1, a="4", b="9~1=-0.5", steps=5, mode="linear", **{"c.labels": 3}))
+    assert np.array_equal(served, expected)
+    single = render(pipeline, [b], given)[0]
+    assert np.array_equal(pixels(get(app, "/api/image.png", model=1, point="9~1=-0.5", **{"c.labels": 3})), single[..., 0])
+    latent = json.loads(get(app, "/api/latent", model=1, point="9~1=-0.5").body)
+    assert latent["z"][1] == -0.5 and len(latent["z"]) == 16 and latent["point"] == "9~1=-0.5"
+
+
+def test_plane_strip_and_arithmetic_panel_shapes(app):
+    plane = pixels(get(app, "/api/plane.png", model=0, seed=5, count=6, columns=3))
+    assert plane.shape[:2] == ((2 * 18 + 2) * 3, (3 * 18 + 2) * 3)  # 2 rows of 3 16-px cells (padding 2), scaled 3x
+    panel = pixels(get(app, "/api/arithmetic.png", model=0, A="1,2", B="3", C="4~0=1", variants=2))
+    assert panel.shape[:2] == (20 * 4, (6 * 18 + 2) * 4)  # one row: means A, B, C, the result, 2 noisy results
+
+
+def test_a_text_model_needs_a_caption_and_shows_its_stages(app):
+    assert "needs text" in error_of(get(app, "/api/image.png", model=3, point="0"))
+    caption = {"c.text": "a small red sandal at the top left"}
+    final = pixels(get(app, "/api/image.png", model=3, point="0", **caption))
+    stage1 = pixels(get(app, "/api/image.png", model=3, point="0", stage=0, **caption))
+    assert final.shape[0] == 32 and stage1.shape[0] == 16
+    scaled = pixels(get(app, "/api/image.png", model=3, point="0", **caption, **{"c.condition_noise_scale": 0}))
+    assert not np.array_equal(scaled, final)
+    assert np.array_equal(final, pixels(get(app, "/api/image.png", model=3, point="0", **caption)))  # setting restored
+
+
+@pytest.mark.parametrize("path, query, status, message", [
+    ("/api/image.png", {"model": 9, "point": "0"}, 404, "no model '9'"),
+    ("/api/image.png", {"model": 0, "point": "x"}, 400, "a point is SEED"),
+    ("/api/image.png", {"model": 0, "point": "0~99=1"}, 400, "z entry 99 does not exist"),
+    ("/api/image.png", {"model": 0, "point": "0~1=nan"}, 400, "finite"),
+    ("/api/image.png", {"model": 0, "point": "0~1=50"}, 400, "within"),
+    ("/api/image.png", {"model": 0, "point": "0", "c.labels": 1}, 400, "has no input labels"),
+    ("/api/image.png", {"model": 1, "point": "0", "c.labels": 4}, 400, "0..3"),
+    ("/api/image.png", {"model": 2, "point": "0", "c.codes.cont0": 3}, 400, "[-2.0, 2.0]"),
+    ("/api/image.png", {"model": 3, "point": "0", "c.text": "x" * 301}, 400, "1 to 300 characters"),
+    ("/api/image.png", {"model": 0, "point": "0", "size": 0}, 400, "'size' must be in"),
+    ("/api/image.png", {"model": 0, "point": "0", "stage": 1}, 400, "stage must be 0..0"),
+    ("/api/plane.png", {"model": 0, "count": 65}, 400, "'count' must be in 1..64"),
+    ("/api/plane.png", {"model": 0, "seed": "one"}, 400, "must be an integer"),
+    ("/api/interpolate.png", {"model": 0, "a": "1", "b": "2", "steps": 33}, 400, "2..32"),
+    ("/api/interpolate.png", {"model": 0, "a": "1", "b": "2", "mode": "cubic"}, 400, "slerp, linear"),
+    ("/api/interpolate.png", {"model": 0, "a": "1"}, 400, "missing parameter 'b'"),
+    ("/api/arithmetic.png", {"model": 0, "A": ",".join(["1"] * 17), "B": "1", "C": "1"}, 400, "1 to 16 samples"),
+    ("/api/report", {"model": 4}, 404, "export, not a run folder"),
+    ("/nowhere", {}, 404, "no such page"),
+    ("/static/../pyproject.toml", {}, 404, "no such page"),
+])  # fmt: skip
+def test_bad_requests_get_a_4xx_with_a_message(app, path, query, status, message):
+    assert message in error_of(get(app, path, **query), status)
+
+
+def test_post_to_a_page_is_refused(app):
+    assert "use GET" in error_of(post(app, "/api/models", {}), 405)
+
+
+def test_the_page_and_its_files_are_served(app):
+    page = get(app, "/")
+    assert page.status == 200 and page.content_type.startswith("text/html") and b"/static/app.js" in page.body
+    assert get(app, "/static/app.js").content_type.startswith("text/javascript")
+    assert not re.search(rb"(src|href)=\"https?://", page.body)  # nothing from elsewhere
+    report = get(app, "/api/report", model=0)
+    assert report.status == 200 and report.content_type.startswith("text/html") and b"Training curves" in report.body
+
+
+# ------------------------------------------------------------------------------------------ playground
+
+
+def test_playground_sessions_train_and_are_deterministic(app):
+    choices = json.loads(get(app, "/api/playground/choices").body)
+    assert "ring" in choices["targets"] and "hinge" in choices["losses"]
+    options = {"target": "grid", "loss": "hinge", "r1_weight": 1.0, "pack": 2, "ema": True, "hidden": 32}
+    first = json.loads(post(app, "/api/playground", {"options": options, "resolution": 12}).body)
+    assert first["view"]["steps"] == {"g": 0, "d": 0} and len(first["view"]["d_map"]["values"]) == 12
+    views = []
+    for _ in range(2):
+        key = json.loads(post(app, "/api/playground", {"options": options}).body)["id"]
+        post(app, "/api/playground/step", {"id": key, "mode": "d", "steps": 3})
+        views.append(json.loads(post(app, "/api/playground/step", {"id": key, "steps": 20}).body)["view"])
+    assert views[0] == views[1]  # the same options and steps, the same pictures
+    assert views[0]["steps"] == {"g": 20, "d": 23} and views[0]["fake"] != first["view"]["fake"]
+    assert views[0]["modes"]["modes_total"] == 25 and len(views[0]["history"]) == 23
+
+
+def test_playground_bounds_and_refusals(app):
+    def refused(body, path="/api/playground", status=400):
+        return error_of(post(app, path, body), status)
+
+    assert "playground.target: 'moon' is not one of 'ring'" in refused({"options": {"target": "moon"}})
+    assert "unknown key(s) targt" in refused({"options": {"targt": "ring"}})
+    assert "pack must be in [1, 6]" in refused({"options": {"pack": 9}})
+    assert "lr_d must be in" in refused({"options": {"lr_d": 1.0}})
+    assert "draw 3 to 500 points" in refused({"options": {"target": "drawn", "points": [[0, 0]]}})
+    assert "within [-1.5, 1.5]" in refused({"options": {"target": "drawn", "points": [[0, 0], [1, 1], [9, 9]]}})
+    assert "not JSON" in error_of(app.handle(Request("POST", "/api/playground", {}, b"{oops")))
+    key = json.loads(post(app, "/api/playground", {"options": {"hidden": 16}}).body)["id"]
+    assert "steps must be in 1..200" in refused({"id": key, "steps": 201}, "/api/playground/step")
+    assert "mode must be both, d or g" in refused({"id": key, "mode": "x"}, "/api/playground/step")
+    assert "no playground" in refused({"id": "nope"}, "/api/playground/step", 404)
+
+
+def test_a_drawn_target_counts_its_points_as_modes():
+    game = Playground(PlaygroundOptions(target="drawn", points=[[0, 0], [0.5, 0.5], [-0.5, 0.5]], hidden=16))
+    game.step("both", 5)
+    view = game.view(10)
+    assert view["modes"]["modes_total"] == 3 and len(view["arrows"]) == len(view["fake"])
+    assert view["d_map"]["kind"] == "probability"
+
+
+# ------------------------------------------------------------------------------------------ report, socket
+
+
+def test_the_report_is_self_contained(runs, tmp_path):
+    from gankit.cli import main
+
+    assert main(["report", str(runs["labels"]), "--out", str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert not re.search(r"(src|href)=\"(https?:)?//", html) and "<script" not in html
+    assert html.count("data:image/png;base64,") >= 4  # timeline, real, generated, the class rows
+    assert "one row per class (4)" in html and "<svg" in html and "ckpt-00000002.safetensors" in html
+    codes = build_report(runs["codes"])
+    assert "cat0: one column per value" in codes and "cont0: one column per value" in codes
+
+
+def test_a_real_socket_on_loopback(app):
+    server = make_server(app, "127.0.0.1", 0)
+    assert server.server_address[0] == "127.0.0.1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with urllib.request.urlopen(f"{base}/api/models") as response:
+            assert response.headers["Content-Type"] == "application/json" and len(json.load(response)) == 5
+        with pytest.raises(urllib.error.HTTPError) as failure:
+            urllib.request.urlopen(f"{base}/api/image.png?model=0&point=0~1=inf")
+        assert failure.value.code == 400 and "finite" in json.load(failure.value)["error"]
+        big = urllib.request.Request(f"{base}/api/playground", data=b"x" * 300_000, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as failure:
+            urllib.request.urlopen(big)
+        assert failure.value.code == 413
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ------------------------------------------------------------------------------------------ in a browser
+# Headless Chromium (Debian's chromium package) driven by playwright. CI sets GANKIT_REQUIRE_BROWSER=1, so a
+# missing browser fails there instead of skipping.
+
+IMAGE_DATA = """sel => { const img = document.querySelector(sel), c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight; c.getContext('2d').drawImage(img, 0, 0); return c.toDataURL(); }"""
+LOADED = "([sel, part]) => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0 && i.src.includes(part); }"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    import os
+    import shutil
+
+    required = os.environ.get("GANKIT_REQUIRE_BROWSER") == "1"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if required:
+            raise
+        pytest.skip("playwright is not installed (pip install playwright)")
+    if not shutil.which("chromium") and not required:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                              args=["--no-sandbox"])  # fmt: skip
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def site(app):
+    server = make_server(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    page.close()
+    assert errors == []
+
+
+def test_browser_playground_trains_and_its_canvas_changes(page, site):
+    page.goto(site + "#playground?target=ring&hidden=32")
+    page.wait_for_function("document.getElementById('pg-steps').textContent.startsWith('G steps 0')")
+    before = page.evaluate("document.getElementById('pg-canvas').toDataURL()")
+    page.click("#pg-step-d")
+    page.wait_for_function("document.getElementById('pg-steps').textContent === 'G steps 0, D steps 1'")
+    page.fill("#pg-speed", "20")
+    page.click("#pg-play")
+    page.wait_for_function("parseInt(document.getElementById('pg-steps').textContent.split(' ')[2]) >= 60", timeout=60_000)
+    page.click("#pg-play")
+    assert page.text_content("#pg-play") == "Play"
+    assert page.evaluate("document.getElementById('pg-canvas').toDataURL()") != before
+    assert "modes captured" in page.text_content("#pg-modes")
+    assert "hidden=32" in page.url  # the options are in the URL
+
+
+def test_browser_explorer_class_row_code_slider_and_caption(page, site):
+    page.goto(site + "#explorer?model=1&point=3")
+    page.wait_for_selector("#ex-controls select")
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.labels=0"])
+    assert page.locator("#ex-plane img").count() == 16  # the seed plane
+    first = page.evaluate(IMAGE_DATA, "#ex-image")
+    page.select_option("#ex-controls select", "2")
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.labels=2"])
+    assert page.evaluate(IMAGE_DATA, "#ex-image") != first
+    assert "c.labels=2" in page.url
+
+    page.select_option("#ex-model", "2")  # InfoGAN: move the continuous code's slider
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.codes.cont0=0"])
+    before = page.evaluate(IMAGE_DATA, "#ex-image")
+    page.evaluate("""() => { const s = document.querySelector('[data-control="c.codes.cont0"]');
+                             s.value = 1.5; s.dispatchEvent(new Event('input')); }""")
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.codes.cont0=1.5"])
+    assert page.evaluate(IMAGE_DATA, "#ex-image") != before
+
+    page.select_option("#ex-model", "3")  # StackGAN: a caption, Stage-I beside Stage-II
+    page.fill('[data-control="c.text"]', "a large blue bag at the center")
+    page.press('[data-control="c.text"]', "Enter")
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.text=a+large+blue+bag"])
+    page.wait_for_function(LOADED, arg=["#ex-stages img", "stage=0"])
+    assert page.evaluate("document.querySelector('#ex-image').naturalWidth") == 32
+    assert page.text_content("#ex-stages figcaption") == "Stage-I"
+
+
+def test_browser_explorer_state_is_in_the_url(page, site, browser):
+    url = site + "#explorer?model=0&point=5~2=1.25&a=5&b=9&A=1,2&B=3&C=4"
+    page.goto(url)
+    page.wait_for_function(LOADED, arg=["#ex-strip", "interpolate.png"])
+    page.wait_for_function(LOADED, arg=["#ex-arithmetic", "arithmetic.png"])
+    assert page.text_content("#ex-point") == "5~2=1.25"
+    assert page.input_value('#ex-sliders input[type=number][data-dim="2"]') == "1.25"
+    picture = page.evaluate(IMAGE_DATA, "#ex-image")
+    other = browser.new_page()  # a colleague opens the same URL
+    other.goto(url)
+    other.wait_for_function(LOADED, arg=["#ex-image", "point=5"])
+    assert other.evaluate(IMAGE_DATA, "#ex-image") == picture
+    other.close()
+
+
+def test_browser_report_opens_from_disk_with_no_request_leaving(page, runs, tmp_path):
+    from gankit.web.report import write_report
+
+    path = write_report(runs["codes"], tmp_path / "report.html")
+    outside = []
+
+    def watch(route):
+        url = route.request.url
+        if url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    page.route("**/*", watch)
+    page.goto(path.as_uri())
+    assert page.locator("img").count() >= 4
+    assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator("svg polyline").count() >= 4 and outside == []
