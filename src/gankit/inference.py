@@ -145,6 +145,13 @@ class GeneratorPipeline:
             parts.append(to_uint8_images(out) if self.kind == "images" else out)
         return torch.cat(parts).numpy()
 
+    def translate(self, images, batch_size: int = 64) -> np.ndarray:
+        """An image-to-image (pix2pix) or super-resolution (SRGAN) G's uint8 outputs (N, H, W, C) for ``images``
+        (uint8 (N, H, W, C) / (N, H, W) / (N, C, H, W), or floats in [-1, 1]) at the generator's input size."""
+        return self.sample(len(images), images=images, batch_size=batch_size)
+
+    upscale = translate
+
     @torch.inference_mode()
     def run(self, z: torch.Tensor, values) -> torch.Tensor:
         """G(*condition.generator_args(z, values)) as floats on the CPU."""

@@ -19,6 +19,15 @@ def cmd_make_captions(args) -> int:
     return 0
 
 
+def cmd_make_pairs(args) -> int:
+    from gankit.data.pairs import make_pairs
+
+    info = make_pairs(args.task, args.out, args.resolution, args.train, args.test, args.seed)
+    print(f"wrote {args.out}: train.npz, test.npz ({info['counts']['train']:,} / {info['counts']['test']:,} pairs), "
+          f"info.json; train with: gankit train pix2pix-edges-fashion --set data.path={args.out}")
+    return 0
+
+
 def cmd_pack(args) -> int:
     from gankit.config import parse_assignment
     from gankit.data.packed import pack, source_section
@@ -67,6 +76,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--resolution", type=count, default=64)
     q.add_argument("--captions", type=count, default=5, help="captions per scene (default 5)")
     q.set_defaults(run=cmd_make_captions)
+    q = data_sub.add_parser("make-pairs", help="paired images for pix2pix from local data: edges, inpaint, colorize")
+    q.add_argument("--task", required=True, choices=("edges", "inpaint", "colorize"),
+                   help="edges: edge map -> Fashion-MNIST item; inpaint: masked centre -> item; colorize: gray -> "
+                        "colour captioned scene")  # fmt: skip
+    q.add_argument("--out", type=output_path, required=True, help="output folder (train.npz, test.npz, info.json)")
+    q.add_argument("--resolution", type=count, default=32, help="square side (default 32)")
+    q.add_argument("--train", type=count, help="train pairs (default: all 60,000 items; colorize: 20,000 scenes)")
+    q.add_argument("--test", type=count, help="test pairs (default: all 10,000 items; colorize: 2,000 scenes)")
+    q.add_argument("--seed", type=seed, default=0, help="the scenes' seed (colorize)")
+    q.set_defaults(run=cmd_make_pairs)
     q = data_sub.add_parser("pack", help="convert a dataset once into memory-mapped uint8 images (data larger than memory)")
     q.add_argument("source", help="a dataset name (fashion-mnist, cifar10, ...), an image folder, an .npz or a caption .csv")
     q.add_argument("--out", type=output_path, required=True, help="the packed folder (train with data.name=packed)")

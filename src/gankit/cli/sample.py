@@ -141,6 +141,50 @@ def cmd_arithmetic(args) -> int:
     return 0
 
 
+def read_inputs(path: Path, pipeline) -> tuple[list[Path], list[np.ndarray]]:
+    """The input image file(s) at ``path`` (a file, or a folder read recursively) as uint8 (C, H, W) arrays in the
+    generator's channels: resized and center-cropped to its input size when it takes one size only."""
+    from gankit.data.sources import image_files, load_image_file
+    from gankit.data.pairs import read_image
+
+    channels, size, _ = pipeline.condition.source_shape
+    files = [path] if path.is_file() else image_files(path) if path.is_dir() else []
+    if not files:
+        raise ValueError(f"--input {path}: no image file, or a folder without images")
+    mode = "L" if channels == 1 else "RGB"
+    if pipeline.condition.fixed_size:
+        return files, [load_image_file(f, size, mode) for f in files]
+    arrays = [np.array(read_image(f, mode), dtype=np.uint8) for f in files]
+    return files, [a[None] if a.ndim == 2 else a.transpose(2, 0, 1) for a in arrays]
+
+
+def cmd_translate(args) -> int:
+    from PIL import Image
+
+    from gankit.images import image_grid, save_picture
+    from gankit.inference import load_generator
+
+    pipeline = load_generator(args.source, device=args.device, ema=args.ema)
+    if "images" not in pipeline.condition.accepts:
+        raise ValueError(f"this generator takes no input images: it is {pipeline.condition.summary()}")
+    source, out = Path(args.input), Path(args.out)
+    files, arrays = read_inputs(source, pipeline)
+    single = source.is_file()
+    if single and out.suffix.lower() != ".png":
+        raise ValueError(f"--out must be a .png file for one input image, got {out}")
+    for file, array in zip(files, arrays):
+        output = pipeline.translate(array[None])[0]
+        picture = Image.fromarray(output[..., 0] if output.shape[-1] == 1 else output)
+        if args.side_by_side:
+            images, columns = pipeline.condition.picture(output[None], pipeline.condition.sample(1, 0, images=array[None]))
+            picture = image_grid(images, columns=columns, min_cell=1)
+        target = out if single else out / file.relative_to(source).with_suffix(".png")
+        save_picture(picture, target)
+    what = "translated" if args.command == "translate" else "upscaled"
+    print(f"{what} {len(files)} image(s) with {pipeline.condition.summary()} (step {pipeline.step}) -> {out}")
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="draw samples from a run folder, export or checkpoint")
     p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
@@ -156,6 +200,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
     p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
     p.set_defaults(run=cmd_sample)
+
+    for name, summary in (("translate", "image-to-image (pix2pix): translate an image or a folder of images"),
+                          ("upscale", "super-resolution (SRGAN / SRResNet): upscale an image or a folder of images")):  # fmt: skip
+        p = sub.add_parser(name, help=summary)
+        p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
+        p.add_argument("--input", required=True, help="an image file, or a folder of images (read recursively)")
+        p.add_argument("--out", type=output_path, required=True,
+                       help="a .png for one input image; a folder for a folder (same names, .png)")
+        p.add_argument("--side-by-side", action="store_true", help="write input | output pairs instead of outputs")
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
+        p.set_defaults(run=cmd_translate)
 
     p = sub.add_parser("interpolate", help="interpolate between seeds, or the paper's 9-point latent walk")
     p.add_argument("source")

@@ -1,5 +1,5 @@
 """Data: the dataset contract (``dataset.py``) and the sources that load into it (``sources.py``,
-``captions.py``, ``packed.py``: memory-mapped data from ``gankit data pack``), registered in ``DATASETS`` when
+``captions.py``, ``packed.py``: memory-mapped data from ``gankit data pack``, ``pairs.py``: paired images), registered in ``DATASETS`` when
 this package is imported."""
 
 from gankit.data.dataset import (  # noqa: F401
@@ -15,4 +15,4 @@ from gankit.data.dataset import (  # noqa: F401
 )
 
 # Importing the source modules registers them.
-from gankit.data import captions, packed, sources  # noqa: E402,F401,I001
+from gankit.data import captions, packed, pairs, sources  # noqa: E402,F401,I001

@@ -27,6 +27,7 @@ class DataSpec:
     kind: str  # "images" or "points"
     shape: tuple[int, ...]  # (C, H, W) for images, (D,) for points
     num_classes: int = 0  # label values 0..num_classes-1; 0 when the data has no labels
+    source_shape: tuple[int, ...] | None = None  # (C, H, W) of the condition images of paired data
 
 
 @dataclasses.dataclass
@@ -40,6 +41,8 @@ class Dataset:
     # batch is gathered from the map and copied to ``device`` (through pinned memory on a GPU).
     memory_mapped: bool = False
     device: torch.device = torch.device("cpu")  # where model_input delivers batches (and labels live)
+    # Paired data (image-to-image translation): uint8 (N, C, H, W) condition images, sources[i] goes with x[i].
+    sources: torch.Tensor | None = None
 
     def __post_init__(self):
         if self.x.dtype == torch.uint8:
@@ -63,6 +66,14 @@ class Dataset:
                 raise DataError(f"{self.name}: labels {low}..{high} out of range for "
                                 f"{len(self.class_names) if self.class_names else 'its'} classes (0..K-1)")  # fmt: skip
 
+        if self.sources is not None:
+            s = self.sources
+            if s.dtype != torch.uint8 or s.ndim != 4 or len(s) != len(self.x) or s.shape[1] not in (1, 3):
+                raise DataError(f"{self.name}: source images must be uint8 (N, 1 or 3, H, W) with N = {len(self.x)}, "
+                                f"got {s.dtype} {tuple(s.shape)}")  # fmt: skip
+            if self.x.dtype != torch.uint8:
+                raise DataError(f"{self.name}: paired data pairs images with images, not with points")
+
     @property
     def kind(self) -> str:
         return "images" if self.x.dtype == torch.uint8 else "points"
@@ -75,7 +86,8 @@ class Dataset:
 
     @property
     def spec(self) -> DataSpec:
-        return DataSpec(self.kind, tuple(self.x.shape[1:]), self.num_classes)
+        sources = None if self.sources is None else tuple(self.sources.shape[1:])
+        return DataSpec(self.kind, tuple(self.x.shape[1:]), self.num_classes, sources)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -84,7 +96,8 @@ class Dataset:
         device = torch.device(device)
         labels = None if self.labels is None else self.labels.to(device)
         x = self.x if self.memory_mapped else self.x.to(device)
-        return dataclasses.replace(self, x=x, labels=labels, device=device)
+        sources = None if self.sources is None else self.sources.to(device)
+        return dataclasses.replace(self, x=x, labels=labels, device=device, sources=sources)
 
     def model_input(self, index: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
         """Rows ``index`` as model input on ``device``: images scaled to [-1, 1] floats, points as they are."""
@@ -98,6 +111,12 @@ class Dataset:
             return x
         x = x.float().div_(127.5).sub_(1.0)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    def source_input(self, index: torch.Tensor) -> torch.Tensor:
+        """The condition images of rows ``index`` (paired data) on ``device``, scaled to [-1, 1]."""
+        if self.sources is None:
+            raise DataError(f"{self.name} is not paired data: it has no source images (data.name=pairs makes pairs)")
+        return self.sources[index.to(self.sources.device)].float().div_(127.5).sub_(1.0)
 
 
 def to_uint8_images(x: torch.Tensor) -> torch.Tensor:

@@ -472,16 +472,22 @@ def load_npz(options: NPZOptions) -> Dataset:
         raise ConfigError("dataset 'npz' needs data.path=FILE.npz")
     path = Path(options.path).expanduser()
     arrays = read_npz(path, required=("images",), optional=("labels",))
-    images = to_uint8_pixels(arrays["images"], path, "'images'")
+    images = nchw_images(arrays["images"], path, "images")
     labels = arrays.get("labels")
+    labels = None if labels is None else to_labels(labels, path, len(images))
+    return finish_images(images, labels, options, path.stem)
+
+
+def nchw_images(array: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """An .npz member of images as uint8 (N, C, H, W): (N, H, W), (N, H, W, C) and (N, C, H, W) are read, C in 1, 3."""
+    images = to_uint8_pixels(array, path, f"'{key}'")
     if images.ndim == 3:
         images = images[:, None]
     elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
         images = images.transpose(0, 3, 1, 2)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise DataError(f"{path}: 'images' must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3; got {images.shape}")
-    labels = None if labels is None else to_labels(labels, path, len(images))
-    return finish_images(np.ascontiguousarray(images), labels, options, path.stem)
+        raise DataError(f"{path}: '{key}' must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3; got {images.shape}")
+    return np.ascontiguousarray(images)
 
 
 def read_npz(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:

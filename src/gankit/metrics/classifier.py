@@ -16,10 +16,7 @@ with the same JSON beside it as ``<name>.json`` for people to read.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from importlib import resources
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -28,111 +25,15 @@ from torch import nn
 
 from gankit.augment import translate
 from gankit.data import has_test_split, load_dataset
-from gankit.files import CheckpointError, atomic_write_text, check_state, read_tensors, tensor_checksum, write_tensors
-from gankit.formats import metadata_field
-
-FORMAT_EVALUATOR = "gankit-evaluator-1"
-
-
-class ClassifierNet(nn.Module):
-    """Three conv stages (two 3x3 convs + BN + ReLU each; 2x2 max-pool between) -> global average pool -> linear.
-
-    Works at any input size of at least 8 pixels; ``features`` returns the pooled
-    ``4 * width`` values before dropout and the final linear layer.
-    """
-
-    def __init__(self, channels: int, num_classes: int, width: int = 32, dropout: float = 0.3):
-        super().__init__()
-
-        def block(c_in: int, c_out: int) -> list[nn.Module]:
-            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-
-        w = width
-        self.body = nn.Sequential(
-            *block(channels, w), *block(w, w), nn.MaxPool2d(2),
-            *block(w, 2 * w), *block(2 * w, 2 * w), nn.MaxPool2d(2),
-            *block(2 * w, 4 * w), *block(4 * w, 4 * w),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )  # fmt: skip
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(4 * w, num_classes)
-        self.feature_dim = 4 * w
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.body(x)))
-
-    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.body(x)
-        return f, self.head(f)
-
-
-@dataclasses.dataclass
-class Evaluator:
-    """A trained classifier with everything needed to name and reuse it."""
-
-    net: ClassifierNet
-    info: dict[str, Any]  # channels, resolution, num_classes, width, class_names, dataset, test_accuracy, ...
-
-    @property
-    def sha256(self) -> str:
-        return self.info["weights_sha256"]
-
-    @property
-    def resolution(self) -> int:
-        return self.info["resolution"]
-
-    @property
-    def channels(self) -> int:
-        return self.info["channels"]
-
-
-def weights_sha256(state: dict[str, torch.Tensor]) -> str:
-    """sha256 over the tensors' names, dtypes, shapes and bytes, in sorted name order (the file checksum of
-    ``gankit.files``): the evaluator's identity in every reported number."""
-    return tensor_checksum(state).removeprefix("sha256:")
-
-
-def save_evaluator(evaluator: Evaluator, path: Path) -> Path:
-    path = Path(path).with_suffix(".safetensors")
-    state = evaluator.net.state_dict()
-    info = {**evaluator.info, "weights_sha256": weights_sha256(state)}
-    evaluator.info = info
-    write_tensors(path, state, {"format": FORMAT_EVALUATOR, "info": info})
-    atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2) + "\n")
-    return path
-
-
-def builtin_evaluators() -> dict[str, Path]:
-    folder = resources.files("gankit") / "evaluators"
-    if not folder.is_dir():
-        return {}
-    return {p.name[: -len(".safetensors")]: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".safetensors")}
-
-
-def load_evaluator(name_or_path: str | Path, device: str | torch.device = "cpu") -> Evaluator:
-    """Load a built-in evaluator by dataset name (``fashion-mnist``) or any evaluator file."""
-    builtin = builtin_evaluators()
-    path = builtin.get(str(name_or_path), Path(name_or_path))
-    if not path.is_file():
-        raise CheckpointError(
-            f"no evaluator {name_or_path!r}: built-in ones are {', '.join(sorted(builtin)) or 'none'}; "
-            "train one with `gankit evaluator train --dataset NAME`"
-        )
-    tensors, metadata = read_tensors(path, FORMAT_EVALUATOR)
-    info = metadata_field(path, metadata, "info", dict)
-    sizes = [info.get(k) for k in ("channels", "num_classes", "width")]
-    if not all(isinstance(s, int) and 1 <= s <= 100_000 for s in sizes) or info.get("channels") not in (1, 3):
-        raise CheckpointError(f"{path}: damaged metadata: channels, num_classes, width = {sizes}")
-    if weights_sha256(tensors) != info.get("weights_sha256"):
-        raise CheckpointError(f"{path}: weights do not match their recorded sha256; the file is corrupt")
-    net = ClassifierNet(*sizes)
-    check_state(path, "the evaluator's weights", tensors, net.state_dict())
-    net.load_state_dict(tensors)
-    return Evaluator(net.to(device).eval().requires_grad_(False), info)
-
+from gankit.networks.classifier import (  # noqa: F401 - the evaluator network and files, re-exported
+    FORMAT_EVALUATOR,
+    ClassifierNet,
+    Evaluator,
+    builtin_evaluators,
+    load_evaluator,
+    save_evaluator,
+    weights_sha256,
+)
 
 @dataclasses.dataclass
 class EvaluatorTraining:

@@ -207,3 +207,46 @@ def matched_accuracy(codes: np.ndarray, classes: np.ndarray) -> dict[str, float]
 def label_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of samples the evaluator assigns to the label they were generated for."""
     return float((np.asarray(logits).argmax(axis=1) == np.asarray(labels)).mean())
+
+
+# --------------------------------------------------------------------------- paired image fidelity
+
+
+def _paired(a: np.ndarray, b: np.ndarray, border: int) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 4 or a.dtype != np.uint8 or b.dtype != np.uint8:
+        raise ValueError(f"expected two uint8 (N, H, W, C) arrays of one shape, got {a.dtype} {a.shape} and {b.dtype} {b.shape}")
+    if border and min(a.shape[1:3]) <= 2 * border:
+        raise ValueError(f"a border of {border} pixels leaves nothing of {a.shape[1]}x{a.shape[2]} images")
+    crop = (slice(None), slice(border, a.shape[1] - border), slice(border, a.shape[2] - border))
+    return torch.from_numpy(a[crop]).double(), torch.from_numpy(b[crop]).double()
+
+
+def psnr(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
+    """Mean over images of the PSNR (dB) between uint8 images (N, H, W, C): 10 log10(255^2 / MSE), the MSE over
+    every pixel and channel of an image after cropping ``border`` pixels from each side (the super-resolution
+    convention crops the scale factor). Identical images count as 100 dB."""
+    x, y = _paired(a, b, border)
+    mse = ((x - y) ** 2).flatten(1).mean(1)
+    return float(torch.where(mse > 0, 10 * torch.log10(255.0**2 / mse.clamp_min(1e-12)), torch.tensor(100.0)).mean())
+
+
+def ssim(a: np.ndarray, b: np.ndarray, border: int = 0) -> float:
+    """Mean SSIM (Wang et al. 2004) between uint8 images (N, H, W, C): an 11 x 11 Gaussian window of sigma 1.5,
+    K1 = 0.01, K2 = 0.03, L = 255, computed per channel over the valid window positions (no padding) after
+    cropping ``border`` pixels from each side, then averaged over positions, channels and images."""
+    x, y = _paired(a, b, border)
+    x, y = x.permute(0, 3, 1, 2).reshape(-1, 1, *x.shape[1:3]), y.permute(0, 3, 1, 2).reshape(-1, 1, *y.shape[1:3])
+    size = min(11, x.shape[-1], x.shape[-2])
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * 1.5**2))
+    window = (g[:, None] * g[None, :] / g.sum() ** 2)[None, None]
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(t, window)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    index = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return float(index.mean())

@@ -81,8 +81,9 @@ def write_samples(run_dir: Path, step: int, G: nn.Module, condition: Condition, 
     G.eval()
     out = G(*condition.generator_args(z, values)).float().cpu()
     G.train(was_training)
-    if dataset.kind == "images":
-        picture = image_grid(to_uint8_images(out).numpy(), columns=columns)
+    if dataset.kind == "images":  # the condition arranges the grid (an image-conditioned G: input | output | target)
+        images, columns = condition.picture(to_uint8_images(out).numpy(), values, columns)
+        picture = image_grid(images, columns=columns)
     else:
         reference = dataset.x[: len(out) * 4].cpu().numpy()
         picture = scatter_plot(out.numpy(), reference)

@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -134,6 +135,11 @@ class Condition:
 
         The explorer builds its widgets from this list and knows no variant."""
         return []
+
+    def picture(self, outputs: np.ndarray, values: Any, columns: int | None = None) -> tuple[np.ndarray, int | None]:
+        """The images a grid shows for ``outputs`` (uint8 (N, H, W, C)) drawn with ``values``, and its columns:
+        the outputs themselves here; an image-conditioned G shows input | output | target."""
+        return outputs, columns
 
     def noise_dims(self, latent_dim: int) -> int:
         """How many leading entries of z are noise a user may edit (InfoGAN's codes replace the rest)."""
