@@ -308,3 +308,23 @@ def test_an_unconditional_generator_refuses_input_images(tiny_run, tmp_path):
     assert main(["upscale", str(tiny_run), "--input", str(tmp_path / "a.png"), "--out", str(tmp_path / "o.png")]) == 2
     with pytest.raises(ValueError, match="not an image-to-image generator"):
         load_generator(tiny_run).sample(1, images=np.zeros((1, 16, 16), np.uint8))
+
+
+def test_the_vgg_content_loss_reads_only_checked_safetensors(tiny_npz, tmp_path):
+    from safetensors.torch import save_file
+
+    from gankit.errors import CheckpointError
+    from gankit.networks.vgg import VGG19Features, load_vgg19_features
+
+    state = {k: v.contiguous() for k, v in VGG19Features().state_dict().items()}
+    save_file(state, str(tmp_path / "vgg.safetensors"))
+    run = train(load_config(None, sr_overrides(tiny_npz, 1, "objective.content=vgg",
+                                               f"objective.content_network={tmp_path / 'vgg.safetensors'}")),
+                tmp_path / "run", progress=False, log=quiet)  # fmt: skip
+    assert run.last_row["g_loss_content"] >= 0
+    save_file({**state, "features.0.weight": torch.zeros(64, 3, 5, 5)}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(CheckpointError, match="features.0.weight"):
+        load_vgg19_features(tmp_path / "bad.safetensors")
+    (tmp_path / "vgg.pth").write_bytes(b"pickled")
+    with pytest.raises(CheckpointError, match="not a .safetensors file"):
+        load_vgg19_features(tmp_path / "vgg.pth")

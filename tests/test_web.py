@@ -44,12 +44,22 @@ def runs(tmp_path_factory, captioned):
     model = {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1, "init_std": 0.5}
     cfg = run_config(captioned, model, {"name": "stackgan", "stage1": str(root / "stage1")}, resolution=32)
     out["text"] = train(cfg, root / "stage2", progress=False, log=quiet).run_dir
+    pairs = root / "pairs"
+    pairs.mkdir()
+    for split in ("train", "test"):
+        np.savez(pairs / f"{split}.npz", sources=rng.integers(0, 256, (12, 32, 32), dtype=np.uint8),
+                 targets=rng.integers(0, 256, (12, 32, 32), dtype=np.uint8))  # fmt: skip
+    image = [o for o in base if not o.startswith(("data.", "model."))] + [
+        "data.name=pairs", f"data.path={pairs}", "model.name=pix2pix", "model.g_width=4", "model.d_width=4",
+        "objective.name=pix2pix"]  # fmt: skip
+    out["image"] = train(load_config(None, image), root / "image", progress=False, log=quiet).run_dir
     return out
 
 
 @pytest.fixture(scope="module")
 def app(runs):
-    return build_app([runs["plain"], runs["labels"], runs["codes"], runs["text"], runs["plain"] / "generator.safetensors"])
+    return build_app([runs["plain"], runs["labels"], runs["codes"], runs["text"], runs["plain"] / "generator.safetensors",
+                      runs["image"]])  # fmt: skip
 
 
 def get(app, path, **query):
@@ -77,8 +87,9 @@ def error_of(response, status=400) -> str:
 
 def test_models_describe_their_inputs_from_the_condition(app):
     models = json.loads(get(app, "/api/models").body)
-    assert [m["summary"].split()[0] for m in models] == ["an", "conditional", "an", "a", "an"]
-    plain, labels, codes, text, export = models
+    assert [m["summary"].split()[0] for m in models] == ["an", "conditional", "an", "a", "an", "an"]
+    plain, labels, codes, text, export, image = models
+    assert image["controls"][0]["type"] == "image" and image["noise_dims"] == 0
     assert plain["controls"] == [] and plain["report"] and not export["report"]
     assert labels["controls"][0]["type"] == "class" and len(labels["controls"][0]["options"]) == 4
     assert [c["name"] for c in codes["controls"]] == ["codes.cat0", "codes.cont0"] and codes["noise_dims"] == 16 - 4
@@ -153,6 +164,14 @@ def test_a_text_model_needs_a_caption_and_shows_its_stages(app):
 ])  # fmt: skip
 def test_bad_requests_get_a_4xx_with_a_message(app, path, query, status, message):
     assert message in error_of(get(app, path, **query), status)
+
+
+def test_an_image_to_image_model_shows_input_output_target_on_its_data(app):
+    grid = pixels(get(app, "/api/pairs.png", model=5, start=4, count=3))
+    assert grid.shape[:2] == ((3 * 34 + 2) * 2, (3 * 34 + 2) * 2)  # 3 rows of input | output | target, 32 px cells x2
+    assert "/api/pairs.png" in error_of(get(app, "/api/image.png", model=5, point="0"))
+    assert "takes no input images" in error_of(get(app, "/api/pairs.png", model=0))
+    assert "start must be in 0..11" in error_of(get(app, "/api/pairs.png", model=5, start=12))
 
 
 def test_post_to_a_page_is_refused(app):
@@ -235,7 +254,7 @@ def test_a_real_socket_on_loopback(app):
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         with urllib.request.urlopen(f"{base}/api/models") as response:
-            assert response.headers["Content-Type"] == "application/json" and len(json.load(response)) == 5
+            assert response.headers["Content-Type"] == "application/json" and len(json.load(response)) == 6
         with pytest.raises(urllib.error.HTTPError) as failure:
             urllib.request.urlopen(f"{base}/api/image.png?model=0&point=0~1=inf")
         assert failure.value.code == 400 and "finite" in json.load(failure.value)["error"]
@@ -375,3 +394,13 @@ def test_browser_report_opens_from_disk_with_no_request_leaving(page, runs, tmp_
     assert page.locator("img").count() >= 4
     assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator("svg polyline").count() >= 4 and outside == []
+
+
+def test_browser_explorer_shows_an_image_to_image_model_on_its_data(page, site):
+    page.goto(site + "#explorer?model=5")
+    page.wait_for_function(LOADED, arg=["#ex-pairs", "pairs.png"])
+    assert page.is_hidden("#ex-seeds") and page.is_hidden("#ex-sample-panel") and page.is_visible("#ex-pairs-panel")
+    first = page.evaluate(IMAGE_DATA, "#ex-pairs")
+    page.click("#ex-pairs-next")
+    page.wait_for_function(LOADED, arg=["#ex-pairs", "start=8"])
+    assert page.evaluate(IMAGE_DATA, "#ex-pairs") != first and "start=8" in page.url

@@ -130,6 +130,24 @@ def arithmetic_panel(pipeline: GeneratorPipeline, a: list[Point], b: list[Point]
     return draw(pipeline, inputs, values_for(pipeline, len(inputs), a[0].seed, given))
 
 
+def held_out_data(section: dict[str, Any]):
+    """The data a config section names, its test split when the source has one (else the training data)."""
+    from gankit.data import has_test_split, load_dataset, with_split
+
+    return load_dataset(with_split(section, "test") if has_test_split(section) else section)
+
+
+def data_pairs(pipeline: GeneratorPipeline, dataset, start: int, count: int) -> tuple[np.ndarray, int | None]:
+    """An image-conditioned G on rows start .. start+count-1 of ``dataset``: (input | output | target images,
+    columns), as the training grid shows them."""
+    if not 0 <= start < len(dataset):
+        raise ValueError(f"start must be in 0..{len(dataset) - 1} (the data has {len(dataset)} pairs), got {start}")
+    index = torch.arange(start, min(start + count, len(dataset)))
+    values = pipeline.condition.pairs(dataset, index)
+    outputs = pipeline.as_output(pipeline.run(latents(len(index), pipeline.latent_dim, 0), values))
+    return pipeline.condition.picture(outputs, values)
+
+
 def parse_controls(condition, raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, float]]:
     """(given, settings) from strings keyed by the names of ``condition.controls()``: ``given`` holds the
     keywords of ``sample`` (``codes.cat0`` -> ``{"codes": {"cat0": v}}``), ``settings`` the pipeline settings.
@@ -177,6 +195,7 @@ def apply_settings(pipeline: GeneratorPipeline, settings: dict[str, float]) -> N
 
 
 def needs_input(pipeline: GeneratorPipeline, given: dict[str, Any]) -> list[str]:
-    """The controls without a default that ``given`` lacks (a text-to-image G's caption)."""
+    """The controls without a default that ``given`` lacks (a text-to-image G's caption, an image-conditioned
+    G's input images)."""
     return [c["name"] for c in pipeline.condition.controls()
-            if c["type"] == "text" and c["name"] not in given]  # fmt: skip
+            if c["type"] in ("text", "image") and c["name"] not in given]  # fmt: skip

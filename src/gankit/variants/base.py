@@ -136,6 +136,10 @@ class Condition:
         The explorer builds its widgets from this list and knows no variant."""
         return []
 
+    def pairs(self, dataset, index: torch.Tensor) -> Any:
+        """Values (inputs and their targets) for rows ``index`` of ``dataset``: image-conditioned generators only."""
+        raise ValueError(f"this generator takes no input images: it is {self.summary()}")
+
     def picture(self, outputs: np.ndarray, values: Any, columns: int | None = None) -> tuple[np.ndarray, int | None]:
         """The images a grid shows for ``outputs`` (uint8 (N, H, W, C)) drawn with ``values``, and its columns:
         the outputs themselves here; an image-conditioned G shows input | output | target."""

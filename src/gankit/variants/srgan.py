@@ -8,8 +8,11 @@ G's loss is the perceptual loss of the paper's eq. 3: a content loss + 1e-3 x th
 - ``features``: the MSE between the feature maps of a fixed, pretrained network, the paper's "VGG loss"
   idea. VGG19's weights cannot be downloaded here, so the network is a gankit evaluator (a small CNN trained
   on the dataset's classes: ``content_network=fashion-mnist`` or an evaluator file); its last convolutional
-  stage's maps, divided by ``content_scale`` (the paper divides VGG maps by 12.75), are compared. The run's
-  config names the network and its weights' sha256 is logged, so every result says which features it used.
+  stage's maps, divided by ``content_scale`` (the paper divides VGG maps by 12.75), are compared;
+- ``vgg``: the paper's VGG54 loss, on phi_{5,4} of VGG19 (``networks/vgg.py``) when the user has its ImageNet
+  weights (``content_network=VGG19_FEATURES.safetensors``).
+
+The run's config.json records ``objective.content`` and ``content_network``: every result says which one it used.
 
 **The low-resolution condition** needs no paired data: every batch's inputs are made from its real images by
 a documented kernel (:func:`downsample`: bicubic with antialiasing, quantized to 8 bits, as a user's
@@ -68,8 +71,9 @@ class LowResolutionCondition(ImageCondition):
 
 @dataclasses.dataclass
 class SRGANOptions(StandardOptions):
-    content: Literal["pixel", "features"] = "features"
-    content_network: str = "fashion-mnist"  # features: a built-in evaluator's name or an evaluator file
+    content: Literal["pixel", "features", "vgg"] = "features"
+    # features: a built-in evaluator's name or an evaluator file; vgg: a safetensors file of VGG19's features.*
+    content_network: str = "fashion-mnist"
     content_scale: float = 12.75  # feature maps divided by this (the paper's VGG rescaling)
     content_weight: float = 1.0
     adversarial_weight: float = 1e-3  # 0: SRResNet (content loss alone)
@@ -89,7 +93,11 @@ class SRGANObjective(ImageObjective):
     def __init__(self, options: SRGANOptions, G, D, loss, d_optimizer=None):
         super().__init__(options, G, D, loss, d_optimizer)
         self.features = None
-        if options.content == "features":
+        if options.content == "vgg":
+            from gankit.networks.vgg import load_vgg19_features
+
+            self.features = load_vgg19_features(options.content_network)
+        elif options.content == "features":
             from gankit.networks.classifier import load_evaluator
 
             evaluator = load_evaluator(options.content_network)

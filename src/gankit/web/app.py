@@ -23,6 +23,8 @@ from gankit.analysis.explore import (
     Point,
     apply_settings,
     arithmetic_panel,
+    data_pairs,
+    held_out_data,
     interpolate,
     needs_input,
     noise,
@@ -30,6 +32,7 @@ from gankit.analysis.explore import (
     render,
     seed_plane,
 )
+from gankit.errors import GankitError
 from gankit.images import image_grid, scatter_plot
 from gankit.inference import GeneratorPipeline, load_generator
 from gankit.web.playground import LOSS_NAMES, MAX_STEPS_PER_CALL, TARGETS, Playground, PlaygroundOptions
@@ -49,6 +52,16 @@ class Model:
     path: Path
     pipeline: GeneratorPipeline
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    data: object = None  # the run's data (test split when it has one), loaded on first use: input images
+
+    def pair_data(self):
+        """The data an image-conditioned G's inputs and targets come from: the config's, test split if any."""
+        if self.data is None:
+            try:
+                self.data = held_out_data(self.pipeline.config.data)
+            except (GankitError, OSError) as error:
+                raise HTTPError(400, f"the data this generator was trained on is not readable here ({error})") from None
+        return self.data
 
     @property
     def is_run(self) -> bool:
@@ -123,6 +136,8 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
         raw = {k[len(CONTROL_PREFIX):]: v for k, v in request.query.items() if k.startswith(CONTROL_PREFIX)}
         given, settings = parse_controls(model.pipeline.condition, raw)
         missing = needs_input(model.pipeline, given)
+        if missing == ["images"]:
+            raise HTTPError(400, "this generator draws from input images: /api/pairs.png shows it on its data")
         if missing:
             raise HTTPError(400, f"this generator needs {', '.join(missing)} (a c.{missing[0]}=... parameter)")
         if images_only and model.pipeline.kind != "images":
@@ -178,6 +193,15 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
             return png(image_grid(panel, columns=len(panel), min_cell=64))
 
         return draw(request, True, make)
+
+    @app.route("GET", "/api/pairs.png")
+    def pairs(request: Request) -> Response:
+        model = model_of(request)
+        start = request.integer("start", 0, 0, 10**9)
+        count = request.integer("count", 8, 1, 32)
+        with model.lock:
+            images, columns = data_pairs(model.pipeline, model.pair_data(), start, count)
+        return png(image_grid(images, columns=columns, min_cell=64))
 
     @app.route("GET", "/api/report")
     def report(request: Request) -> Response:

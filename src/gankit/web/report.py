@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 import gankit
+from gankit.analysis.explore import data_pairs, held_out_data
 from gankit.data import load_dataset, to_uint8_images
 from gankit.errors import GankitError
 from gankit.files import atomic_write_text, read_json, read_metadata
@@ -138,6 +139,14 @@ def condition_rows(run: Path) -> str:
             grid = pipeline.traverse(code, values, rows=6)
             out.append(figure(png_uri(image_grid(grid, columns=len(values))),
                               f"{code}: one column per value ({values[0]:g} .. {values[-1]:g}), the other inputs fixed per row"))  # fmt: skip
+        elif kind == "image":
+            try:
+                images, columns = data_pairs(pipeline, held_out_data(pipeline.config.data), 0, 8)
+            except (GankitError, OSError) as error:
+                out.append(f'<p class="muted">input | output | target rows need the data, not readable here ({html.escape(str(error))})</p>')
+                continue
+            out.append(figure(png_uri(image_grid(images, columns=columns)), "input | output | target: the first 8 pairs of the "
+                              "test split (the training data when there is none)"))  # fmt: skip
         elif kind == "text":
             captions = training_captions(pipeline.config.data)
             if captions:

@@ -256,6 +256,7 @@ function exBuildControls() {
   const box = $("ex-controls");
   box.innerHTML = "";
   for (const control of ex.model.controls) {
+    if (control.type === "image") continue;  // input images come from the run's data (the pairs panel)
     const key = `c.${control.name}`, label = document.createElement("label");
     label.textContent = `${control.label} `;
     let input;
@@ -293,8 +294,19 @@ function setImage(img, link, url) {
   img.src = url; if (link) link.href = url;
 }
 
+function takesImages() { return ex.model.controls.some((c) => c.type === "image"); }
+
 async function exRefresh() {
   exSave();
+  const pairs = takesImages();  // an image-conditioned G: input | output | target on its data, nothing else
+  for (const id of ["ex-seeds", "ex-sample-panel", "ex-tools"]) $(id).hidden = pairs;
+  $("ex-pairs-panel").hidden = !pairs;
+  if (pairs) {
+    const start = Number(ex.params.get("start") || 0);
+    $("ex-pairs-page").textContent = `${start}..${start + 7}`;
+    setImage($("ex-pairs"), $("ex-pairs-download"), `/api/pairs.png?${exQuery({start, count: 8})}`);
+    return;
+  }
   const point = exPoint();
   $("ex-point").textContent = point;
   const page = Number(ex.params.get("seed") || 0);
@@ -378,6 +390,8 @@ function exWire() {
   $("ex-model").onchange = (event) => exSelect(event.target.value, true);
   $("ex-prev").onclick = () => { ex.params.set("seed", Math.max(0, Number(ex.params.get("seed") || 0) - 16)); exRefresh(); };
   $("ex-next").onclick = () => { ex.params.set("seed", Number(ex.params.get("seed") || 0) + 16); exRefresh(); };
+  $("ex-pairs-prev").onclick = () => { ex.params.set("start", Math.max(0, Number(ex.params.get("start") || 0) - 8)); exRefresh(); };
+  $("ex-pairs-next").onclick = () => { ex.params.set("start", Number(ex.params.get("start") || 0) + 8); exRefresh(); };
   $("ex-reset-z").onclick = () => { ex.params.set("point", String(pointSeed(exPoint()))); exRefresh(); };
   $("ex-set-a").onclick = () => { ex.params.set("a", exPoint()); exRefresh(); };
   $("ex-set-b").onclick = () => { ex.params.set("b", exPoint()); exRefresh(); };
@@ -391,7 +405,7 @@ function exWire() {
     };
   }
   $("ex-clear-concepts").onclick = () => { ["A", "B", "C"].forEach((k) => ex.params.delete(k)); exRefresh(); };
-  for (const img of [$("ex-image"), $("ex-strip"), $("ex-arithmetic")]) {
+  for (const img of [$("ex-image"), $("ex-strip"), $("ex-arithmetic"), $("ex-pairs")]) {
     img.onerror = async () => {  // show the server's message instead of a broken image
       if (!img.getAttribute("src")) return;
       try { await api(img.getAttribute("src")); } catch (error) { status(error.message); }
