@@ -11,6 +11,10 @@ from gankit.files import read_tensors
 from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
 
 
+def quiet(message):
+    """A log function that prints nothing."""
+
+
 def tiny_overrides(npz_path, steps=4, **train):
     """Settings for a seconds-long run on the tiny .npz data with a small DCGAN."""
     values = {

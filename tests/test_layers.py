@@ -22,7 +22,7 @@ LAYERS = [
     ("losses", ["gankit.losses"]),
     ("variants", ["gankit.variants"]),
     ("config", ["gankit.config"]),
-    ("inference", ["gankit.inference"]),
+    ("inference", ["gankit.inference", "gankit.portable"]),
     ("metrics", ["gankit.metrics", "gankit.monitor"]),
     ("training", ["gankit.training", "gankit.joint_embedding"]),
     ("analysis", ["gankit.analysis"]),

@@ -11,10 +11,8 @@ import urllib.request
 
 import numpy as np
 import pytest
-from helpers import run_config, stage1_config, tiny_overrides
 from PIL import Image
 
-from gankit import load_config, train
 from gankit.analysis.explore import Point, interpolate, parse_controls, render
 from gankit.images import image_grid
 from gankit.inference import load_generator
@@ -24,36 +22,9 @@ from gankit.web.report import build_report
 from gankit.web.server import Request, make_server
 
 
-def quiet(message):
-    pass
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, captioned):
-    """Tiny runs of four kinds: unconditional, class-conditional, InfoGAN, StackGAN Stage-I then Stage-II."""
-    root = tmp_path_factory.mktemp("web")
-    rng = np.random.default_rng(0)
-    np.savez(root / "tiny.npz", images=rng.integers(0, 256, (64, 16, 16), dtype=np.uint8), labels=rng.integers(0, 4, 64))
-    base = tiny_overrides(root / "tiny.npz", steps=2) + ["model.init_std=0.3"]
-    kinds = {"plain": [], "labels": ["objective.name=conditional", "model.num_classes=null"],
-             "codes": ["objective.name=infogan", "objective.categorical=[3]", "objective.continuous=1"]}  # fmt: skip
-    out = {}
-    for name, extra in kinds.items():
-        out[name] = train(load_config(None, base + extra), root / name, progress=False, log=quiet).run_dir
-    train(stage1_config(captioned), root / "stage1", progress=False, log=quiet)
-    model = {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1, "init_std": 0.5}
-    cfg = run_config(captioned, model, {"name": "stackgan", "stage1": str(root / "stage1")}, resolution=32)
-    out["text"] = train(cfg, root / "stage2", progress=False, log=quiet).run_dir
-    pairs = root / "pairs"
-    pairs.mkdir()
-    for split in ("train", "test"):
-        np.savez(pairs / f"{split}.npz", sources=rng.integers(0, 256, (12, 32, 32), dtype=np.uint8),
-                 targets=rng.integers(0, 256, (12, 32, 32), dtype=np.uint8))  # fmt: skip
-    image = [o for o in base if not o.startswith(("data.", "model."))] + [
-        "data.name=pairs", f"data.path={pairs}", "model.name=pix2pix", "model.g_width=4", "model.d_width=4",
-        "objective.name=pix2pix"]  # fmt: skip
-    out["image"] = train(load_config(None, image), root / "image", progress=False, log=quiet).run_dir
-    return out
+def runs(variant_runs):
+    return variant_runs
 
 
 @pytest.fixture(scope="module")

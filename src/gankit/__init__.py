@@ -24,6 +24,8 @@ _EXPORTS = {
     "load_generator": "gankit.inference",
     "GeneratorPipeline": "gankit.inference",
     "save_samples": "gankit.inference",
+    "export_onnx": "gankit.portable",
+    "check_export": "gankit.portable",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -7,7 +7,7 @@ import argparse
 import sys
 import warnings
 
-from gankit.cli import analysis, data, evaluate, info, sample, serve, train
+from gankit.cli import analysis, data, evaluate, export, info, sample, serve, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    for group in (train, sample, evaluate, analysis, data, info, serve):
+    for group in (train, sample, evaluate, analysis, data, info, serve, export):
         group.add_parsers(sub)
     return parser
 

@@ -17,6 +17,7 @@ from gankit.networks.common import (  # noqa: F401
     build_network,
     check_discriminator_options,
     check_matches,
+    deterministic_sampling,
     complete_classes,
     complete_image_options,
     projection_embedding,

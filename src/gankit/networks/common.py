@@ -131,6 +131,20 @@ class DiscriminatorHeads:
         return self.q_head(self.minibatch_std(h)).flatten(1)
 
 
+DETERMINISTIC = [False]  # inside `deterministic_sampling()`: sampling noise layers are off
+
+
+@contextlib.contextmanager
+def deterministic_sampling():
+    """Within the block, layers that add noise at sampling time (pix2pix's ``sample_dropout``) add none: what
+    an exported graph computes, so its parity check compares like with like."""
+    DETERMINISTIC[0] = True
+    try:
+        yield
+    finally:
+        DETERMINISTIC[0] = False
+
+
 class Staged:
     """A generator built in stages (StackGAN: Stage-I, then Stage-II refining it). ``stage_outputs`` takes G's
     arguments and returns every stage's output, named ``stage_names``; the last is what ``forward`` returns.

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from gankit.data import DataSpec
-from gankit.networks.common import MODELS, complete_image_options
+from gankit.networks.common import DETERMINISTIC, MODELS, complete_image_options
 from gankit.networks.dcgan import init_weights
 from gankit.registry import ConfigError, check_ranges
 
@@ -80,7 +80,9 @@ class SampleDropout(nn.Dropout):
         self.always = always
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.dropout(x, self.p, self.training or self.always)
+        # An exported graph (gankit export) is G in eval mode: deterministic, dropout off.
+        always = self.always and not (torch.compiler.is_exporting() or DETERMINISTIC[0])
+        return nn.functional.dropout(x, self.p, self.training or always)
 
 
 class UNetGenerator(nn.Module):

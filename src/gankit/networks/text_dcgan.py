@@ -144,7 +144,7 @@ class TextDCGANGenerator(nn.Module):
                 return_condition: bool = False):  # fmt: skip
         """Images; with ``return_condition`` also (mu, logvar) of the conditioning augmentation (Nones without it)."""
         c, mu, logvar = self.condition(text, condition_noise)
-        x = self.decoder(torch.cat([z.view(len(z), -1), c.to(z.dtype)], dim=1))
+        x = self.decoder(torch.cat([z.flatten(1), c.to(z.dtype)], dim=1))
         return (x, (mu, logvar)) if return_condition else x
 
 

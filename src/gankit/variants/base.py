@@ -145,6 +145,19 @@ class Condition:
         the outputs themselves here; an image-conditioned G shows input | output | target."""
         return outputs, columns
 
+    # ------------------------------------------------------------------ exported graphs (gankit.portable)
+    def argument_docs(self, latent_dim: int) -> list[dict[str, Any]]:
+        """One entry per argument of ``generator_args`` (in order): ``name`` and ``description`` of that input of
+        an exported graph, optionally ``dynamic`` ({axis: name} beyond the batch axis). An argument that is None
+        or empty (no z) is not a graph input; the exporter drops its entry."""
+        return [{"name": "z", "description": f"standard normal latents (N, {latent_dim}); sample k of seed s in "
+                 "gankit is gankit.seeding.latents(1, latent_dim, s, k)"}]  # fmt: skip
+
+    def example_values(self, n: int, seed: int) -> Any:
+        """Condition values for ``n`` samples of ``seed`` that an export's parity check feeds both ways (the
+        user's inputs made up where the condition needs some)."""
+        return self.sample(n, seed)
+
     def noise_dims(self, latent_dim: int) -> int:
         """How many leading entries of z are noise a user may edit (InfoGAN's codes replace the rest)."""
         return latent_dim

@@ -110,6 +110,18 @@ class TextCondition(Condition):
         self.text_encoder.to(device)
         return self
 
+    def argument_docs(self, latent_dim):
+        return [*super().argument_docs(latent_dim),
+                {"name": "text_embedding", "description": f"phi(t): the caption's embedding (N, {self.text_encoder.embed_dim}) "
+                 "by the run's text encoder, which is not in the graph (its tokenizer is Python string processing): "
+                 "embed captions with gankit (pipeline.condition.embed(captions)) and keep a table, or export the "
+                 "encoder's own network separately"},
+                {"name": "condition_noise", "description": f"eps (N, {self.noise_dim}) of the conditioning augmentation "
+                 f"c = mu + sigma * eps: standard normal times the sampling scale (gankit's default 1)"}]  # fmt: skip
+
+    def example_values(self, n, seed):
+        return self.sample(n, seed, text="a small red sandal at the top left")
+
     def controls(self):
         out = [{"name": "text", "type": "text", "label": "caption", "max_length": 300, "default": ""}]
         if self.noise_dim:  # StackGAN's conditioning augmentation

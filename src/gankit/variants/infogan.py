@@ -181,6 +181,15 @@ class CodeCondition(Condition):
     def noise_dims(self, latent_dim):
         return latent_dim - self.layout.dim
 
+    def argument_docs(self, latent_dim):
+        lay = self.layout
+        parts = [f"{latent_dim - lay.dim} standard normal noise entries multiplied by noise_std={lay.noise_std:g}"]
+        parts += [f"cat{i}: a one-hot block of {k}" for i, k in enumerate(lay.categorical)]
+        parts += [f"cont{i}: one value in [-1, 1] (trained range)" for i in range(lay.continuous)]
+        parts += [f"bin{i}: one value, 0 or 1" for i in range(lay.binary)]
+        return [{"name": "z", "description": f"noise and InfoGAN codes joined (N, {latent_dim}), in this order: "
+                 + "; ".join(parts)}]  # fmt: skip
+
     def batch(self, dataset, index):
         return self.layout.sample(len(index), device=dataset.device)
 

@@ -124,6 +124,18 @@ class ImageCondition(Condition):
     def noise_dims(self, latent_dim: int) -> int:
         return 0
 
+    def argument_docs(self, latent_dim):
+        c, h, w = self.source_shape
+        size = f"{h}x{w}" if self.fixed_size else "any height and width of 4 pixels or more"
+        return [{"name": "z", "description": "none: this generator takes no z"},
+                {"name": "source", "description": f"input images (N, {c}, H, W) in [-1, 1] (uint8 / 127.5 - 1), {size}",
+                 **({} if self.fixed_size else {"dynamic": {2: "height", 3: "width"}})}]  # fmt: skip
+
+    def example_values(self, n, seed):
+        generator = torch.Generator().manual_seed(seed)
+        pixels = torch.randint(0, 256, (n, *self.source_shape), generator=generator, dtype=torch.uint8)
+        return ImageValues(pixels.float() / 127.5 - 1)
+
     # ------------------------------------------------------------------ training
     def prepare(self, dataset, nets=()) -> None:
         self.dataset = dataset

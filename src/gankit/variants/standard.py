@@ -74,6 +74,10 @@ class LabelCondition(Condition):
     def summary(self) -> str:
         return f"conditional on {self.num_classes} classes"
 
+    def argument_docs(self, latent_dim):
+        return [*super().argument_docs(latent_dim),
+                {"name": "labels", "description": f"class index per sample, int64 in 0..{self.num_classes - 1}"}]  # fmt: skip
+
     def controls(self):
         options = [str(k) for k in range(self.num_classes)]
         return [{"name": "labels", "type": "class", "label": "class", "options": options, "default": 0}]
