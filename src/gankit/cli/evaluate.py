@@ -52,7 +52,7 @@ def cmd_evaluate(args) -> int:
         row["source"] = str(args.source)
         floor = None
         # Metrics of the generator's own inputs (InfoGAN's codes) have no real-data floor.
-        floor_metrics = [m for m in parse_metrics(args.metrics) if m not in GENERATOR_ONLY_METRICS]
+        floor_metrics = [m for m in parse_metrics(list(row["protocol"]["metrics"])) if m not in GENERATOR_ONLY_METRICS]
         if args.floor and floor_metrics and has_test_split(pipeline.config.data) and pipeline.kind == "images":
             floor = evaluate_real_vs_real(pipeline.config.data, num_samples=min(args.n, args.reference_n),
                                           **{**common, "metrics": floor_metrics})  # fmt: skip
@@ -88,16 +88,32 @@ def cmd_evaluate_text(args) -> int:
 
 def cmd_evaluator_train(args) -> int:
     from gankit.config import apply_overrides
-    from gankit.metrics.classifier import EvaluatorTraining, save_evaluator, train_evaluator
+    from gankit.data import load_dataset
+    from gankit.metrics.classifier import EvaluatorTraining, evaluator_for_data, save_evaluator, train_evaluator
+    from gankit.metrics.self_supervised import SelfSupervisedTraining, train_self_supervised
     from gankit.registry import build_dataclass
 
     section = apply_overrides({"data": {"name": args.dataset}}, args.set_data or [])["data"]
-    options = build_dataclass(EvaluatorTraining, {"epochs": args.epochs, "seed": args.seed, "width": args.width}, "evaluator")
-    evaluator = train_evaluator(section, options, progress=not args.quiet)
-    out = Path(args.out) if args.out else Path("evaluators") / f"{args.dataset}.safetensors"
+    kind = args.kind
+    if kind == "auto":
+        has_labels = load_dataset({**section, "limit": 1}).labels is not None
+        kind = "classifier" if has_labels else "self-supervised"
+        print(f"gankit evaluator train: the images {'have' if has_labels else 'have no'} labels: training a {kind} "
+              "evaluator" + ("" if has_labels else " (contrastive, SimCLR)"))  # fmt: skip
+    log = (lambda s: None) if args.quiet else print
+    values = {"epochs": args.epochs, "seed": args.seed, "width": args.width}
+    if kind == "classifier":
+        evaluator = train_evaluator(section, build_dataclass(EvaluatorTraining, values, "evaluator"), log, not args.quiet)
+        summary = f"test accuracy {evaluator.info['test_accuracy']:.4f}"
+    else:
+        evaluator = train_self_supervised(section, build_dataclass(SelfSupervisedTraining, values, "evaluator"), log,
+                                          not args.quiet)  # fmt: skip
+        knn = evaluator.info["knn_accuracy_heldout"]
+        summary = "self-supervised" + (f"; 5-NN accuracy of its features on held-out labels {knn:.4f}" if knn is not None else "")
+    out = Path(args.out) if args.out else evaluator_for_data(section)
     path = save_evaluator(evaluator, out)
-    print(f"test accuracy {evaluator.info['test_accuracy']:.4f}; saved {path} (+ .json), "
-          f"weights sha256 {evaluator.sha256[:16]}...")
+    found = "" if args.out else " (gankit evaluate finds it for runs on this data)"
+    print(f"{summary}; saved {path} (+ .json){found}, weights sha256 {evaluator.sha256[:16]}...")
     return 0
 
 
@@ -126,7 +142,8 @@ def cmd_evaluator_attributes(args) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a generator (FID, KID, IS, PRDC, modes) with its protocol")
     p.add_argument("source", nargs="?", help="run folder, generator.safetensors, or checkpoint")
-    p.add_argument("--metrics", default="fid,kid,prdc,is", help="comma-separated: fid, kid, is, prdc, classes, labels, intra_fid, code_accuracy, modes")
+    p.add_argument("--metrics", default=None, help="comma-separated: fid, kid, is, prdc, classes, labels, intra_fid, "
+                   "code_accuracy, code_monotonicity, modes (default: fid,kid,prdc, and is with a classifier evaluator)")
     p.add_argument("--n", "--samples", dest="n", type=count, default=10000,
                    help="generated samples (--samples under torchrun, whose own parser takes --n for its options)")
     p.add_argument("--reference-n", type=count, default=10000, help="real samples from the reference split")
@@ -158,11 +175,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("evaluator", help="train the classifier whose features the metrics use")
     evaluator_sub = p.add_subparsers(dest="evaluator_command", required=True)
-    q = evaluator_sub.add_parser("train", help="train an evaluator on a labelled dataset's train split")
+    q = evaluator_sub.add_parser("train", help="train an evaluator: a classifier on labelled images, a contrastive "
+                                 "encoder on images without labels")  # fmt: skip
     q.add_argument("--dataset", required=True, help="dataset name (see `gankit list`)")
     q.add_argument("--set", dest="set_data", action="append", metavar="data.KEY=VALUE",
                    help="dataset option, e.g. data.path=~/cifar")
-    q.add_argument("--out", type=output_path, help="output .safetensors (default: evaluators/<dataset>.safetensors)")
+    q.add_argument("--out", type=output_path, help="output .safetensors (default: gankit's cache, where `gankit "
+                   "evaluate` looks for this data's evaluator)")  # fmt: skip
+    q.add_argument("--kind", choices=("auto", "classifier", "self-supervised"), default="auto",
+                   help="auto: a classifier when the images have labels, else self-supervised (default auto)")
     q.add_argument("--epochs", type=count, default=10)
     q.add_argument("--width", type=count, default=24)
     q.add_argument("--seed", type=seed, default=0)

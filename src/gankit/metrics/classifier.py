@@ -30,6 +30,7 @@ from gankit.networks.classifier import (  # noqa: F401 - the evaluator network a
     ClassifierNet,
     Evaluator,
     builtin_evaluators,
+    evaluator_for_data,
     load_evaluator,
     save_evaluator,
     weights_sha256,

@@ -29,7 +29,7 @@ import gankit
 from gankit.data import Dataset, load_dataset, with_split
 from gankit.files import atomic_write_bytes, cache_dir
 from gankit.metrics import scores
-from gankit.metrics.classifier import builtin_evaluators
+from gankit.metrics.classifier import builtin_evaluators, evaluator_for_data
 from gankit.metrics.code_monotonicity import code_monotonicity
 from gankit.metrics.extractors import Extractor, Features, build_extractor
 from gankit.registry import ConfigError
@@ -148,6 +148,11 @@ def parse_metrics(names: str | list[str]) -> list[str]:
     return names
 
 
+def default_metrics(extractor: Extractor) -> list[str]:
+    """fid, kid, prdc, and is when the extractor gives class logits."""
+    return ["fid", "kid", "prdc", *(["is"] if extractor.has_logits else [])]
+
+
 def default_extractor(data_section: dict[str, Any], kind: str) -> dict[str, Any]:
     """Raw values for points; the built-in evaluator named after the dataset for images."""
     if kind == "points":
@@ -155,9 +160,14 @@ def default_extractor(data_section: dict[str, Any], kind: str) -> dict[str, Any]
     name = data_section["name"]
     if name in builtin_evaluators():
         return {"name": "evaluator", "weights": name}
+    trained = evaluator_for_data(data_section)
+    if trained.is_file():
+        return {"name": "evaluator", "weights": str(trained)}
+    options = " ".join(f"--set data.{k}={v}" for k, v in data_section.items() if k not in ("name", "split", "limit") and v not in (None, ""))
     raise ConfigError(
-        f"no built-in evaluator for dataset {name!r} (built-in: {', '.join(sorted(builtin_evaluators()))}); "
-        f"train one with `gankit evaluator train --dataset {name}` and pass --evaluator PATH"
+        f"no evaluator for this data yet (built-in ones: {', '.join(sorted(builtin_evaluators()))}); train one "
+        f"(self-supervised when the images have no labels) with:\n  gankit evaluator train --dataset {name} {options}\n"
+        "and run this command again: gankit finds it (or pass --evaluator PATH)"
     )
 
 
@@ -249,7 +259,7 @@ class Shard:
 
 def evaluate_generator(
     pipeline,
-    metrics: list[str] | str = ("fid", "kid", "prdc", "is"),
+    metrics: list[str] | str | None = None,
     num_samples: int = 10000,
     reference_split: str = "train",
     num_reference: int = 10000,
@@ -260,16 +270,17 @@ def evaluate_generator(
     data: Dataset | None = None,
     shard: Shard | None = None,
 ) -> dict[str, Any]:
-    """Score ``pipeline`` (a GeneratorPipeline) against its training dataset's ``reference_split``.
+    """Score ``pipeline`` (a GeneratorPipeline) against its training dataset's ``reference_split``. ``metrics``
+    None: fid, kid, prdc, and is when the extractor gives class logits (not a self-supervised evaluator).
 
     ``data`` may pass that split already loaded (the trainer does), to skip loading it again. With ``shard``
     each process generates and embeds its share of the samples (sample k of ``seed`` is the same whoever
     draws it) and the features are gathered: every process gets the numbers one process would.
     """
-    metrics = parse_metrics(metrics)
     data_section = with_split(pipeline.config.data, reference_split)
     data = load_dataset(data_section) if data is None else data
     extractor_obj = build_extractor(extractor or default_extractor(data_section, data.kind))
+    metrics = parse_metrics(default_metrics(extractor_obj) if metrics is None else metrics)
     index = selection(data, num_reference, seed)
     real_x = data.x[index]
     real, key, cached = reference_features(real_x, extractor_obj, use_cache)
@@ -304,7 +315,7 @@ def evaluate_generator(
 
 def evaluate_real_vs_real(
     data_section: dict[str, Any],
-    metrics: list[str] | str = ("fid", "kid", "prdc", "is"),
+    metrics: list[str] | str | None = None,
     num_samples: int = 10000,
     num_reference: int = 10000,
     seed: int = 0,
@@ -312,11 +323,11 @@ def evaluate_real_vs_real(
     use_cache: bool = True,
 ) -> dict[str, Any]:
     """The floor: the test split scored as if it were generated, against the train split."""
-    metrics = parse_metrics(metrics)
     train_section = with_split(data_section, "train")
     test_section = with_split(data_section, "test")
     train, test = load_dataset(train_section), load_dataset(test_section)
     extractor_obj = build_extractor(extractor or default_extractor(train_section, train.kind))
+    metrics = parse_metrics(default_metrics(extractor_obj) if metrics is None else metrics)
     real_index, fake_index = selection(train, num_reference, seed), selection(test, num_samples, seed + 1)
     real_x, fake_x = train.x[real_index], test.x[fake_index]
     real, key, cached = reference_features(real_x, extractor_obj, use_cache)

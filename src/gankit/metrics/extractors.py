@@ -28,6 +28,7 @@ class Features:
 
 class Extractor:
     card: dict[str, Any]
+    has_logits: bool = False  # whether it gives class logits (Inception Score, class metrics)
 
     def __call__(self, x: torch.Tensor) -> Features:
         raise NotImplementedError
@@ -54,11 +55,14 @@ class EvaluatorExtractor(Extractor):
         self.evaluator = load_evaluator(options.weights, options.device)
         self.batch_size, self.device = options.batch_size, torch.device(options.device)
         info = self.evaluator.info
+        self.classifier = info.get("kind", "classifier") == "classifier"  # a self-supervised one has no class logits
+        self.has_logits = self.classifier
         self.card = {
             "extractor": "evaluator",
+            "evaluator_kind": info.get("kind", "classifier"),
             "weights": options.weights,
             "weights_sha256": self.evaluator.sha256,
-            "evaluator_test_accuracy": info["test_accuracy"],
+            "evaluator_test_accuracy": info.get("test_accuracy"),
             "evaluator_dataset": info["dataset"],
             "feature_dim": self.evaluator.net.feature_dim,
             "preprocessing": f"uint8 (N, {info['channels']}, {info['resolution']}, {info['resolution']}) -> x / 127.5 - 1; "
@@ -82,7 +86,7 @@ class EvaluatorExtractor(Extractor):
             f, l = self.evaluator.net.features_and_logits(batch)
             features.append(f.float().cpu())
             logits.append(l.float().cpu())
-        return Features(torch.cat(features).numpy(), torch.cat(logits).numpy())
+        return Features(torch.cat(features).numpy(), torch.cat(logits).numpy() if self.classifier else None)
 
 
 @EXTRACTORS.register("raw", NoOptions, "the samples themselves (2D points; images as pixels in [0, 1])")
@@ -104,6 +108,8 @@ class InceptionOptions:
 @EXTRACTORS.register("inception", InceptionOptions, "Inception-v3 (2048-d pool, logits) via torch-fidelity; needs internet once")
 class InceptionExtractor(Extractor):
     """Standard Inception features for comparison with published FID/IS/KID (optional extra ``inception``)."""
+
+    has_logits = True
 
     def __init__(self, options: InceptionOptions):
         try:
@@ -139,7 +145,7 @@ class InceptionExtractor(Extractor):
             f, l = self.net(batch)
             features.append(f.float().cpu())
             logits.append(l.float().cpu())
-        return Features(torch.cat(features).numpy(), torch.cat(logits).numpy())
+        return Features(torch.cat(features).numpy(), torch.cat(logits).numpy() if self.classifier else None)
 
 
 def build_extractor(section: dict[str, Any]) -> Extractor:

@@ -9,6 +9,7 @@ trained on, test accuracy, weights sha256), with the same JSON beside it as ``<n
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -101,6 +102,16 @@ def builtin_evaluators() -> dict[str, Path]:
     return {p.name[: -len(".safetensors")]: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".safetensors")}
 
 
+def evaluator_for_data(data_section: dict[str, Any]) -> Path:
+    """Where ``gankit evaluator train`` keeps the evaluator it trains for a data section (gankit's cache, one
+    file per section), so that ``gankit evaluate`` finds it for runs trained on that data."""
+    from gankit.files import cache_dir
+
+    canonical = json.dumps({k: v for k, v in sorted(data_section.items()) if k not in ("split", "limit")}, sort_keys=True)
+    key = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return cache_dir() / "evaluators" / f"{data_section.get('name', 'data')}-{key}.safetensors"
+
+
 def load_evaluator(name_or_path: str | Path, device: str | torch.device = "cpu") -> Evaluator:
     """Load a built-in evaluator by dataset name (``fashion-mnist``) or any evaluator file."""
     builtin = builtin_evaluators()
@@ -112,6 +123,8 @@ def load_evaluator(name_or_path: str | Path, device: str | torch.device = "cpu")
         )
     tensors, metadata = read_tensors(path, FORMAT_EVALUATOR)
     info = metadata_field(path, metadata, "info", dict)
+    if info.get("kind", "classifier") not in ("classifier", "self-supervised"):
+        raise CheckpointError(f"{path}: unknown evaluator kind {info.get('kind')!r}")
     sizes = [info.get(k) for k in ("channels", "num_classes", "width")]
     if not all(isinstance(s, int) and 1 <= s <= 100_000 for s in sizes) or info.get("channels") not in (1, 3):
         raise CheckpointError(f"{path}: damaged metadata: channels, num_classes, width = {sizes}")
