@@ -20,6 +20,8 @@ def cmd_evaluate(args) -> int:
     )
 
     extractor = {"name": args.extractor} if args.extractor else None
+    if args.inception_weights:
+        extractor = {"name": "inception", "weights": args.inception_weights}
     if args.evaluator:
         extractor = {"name": "evaluator", "weights": args.evaluator}
     common = dict(metrics=args.metrics, num_reference=args.reference_n, seed=args.seed, extractor=extractor,
@@ -151,6 +153,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=0, help="sample seed and reference subset seed")
     p.add_argument("--extractor", help="evaluator (default for images), raw (default for points), inception")
     p.add_argument("--evaluator", help="evaluator weights: a built-in name or a .safetensors from `gankit evaluator train`")
+    p.add_argument("--inception-weights", metavar="FILE", help="the standard FID Inception weights as safetensors: "
+                   "scores with gankit's own FID Inception-v3 (comparable with papers' numbers under the same protocol)")
     p.add_argument("--real-vs-real", action="store_true", help="score the test split against the train split")
     p.add_argument("--dataset", help="with --real-vs-real: the dataset name")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the real-vs-real floor column")

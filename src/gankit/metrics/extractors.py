@@ -101,33 +101,54 @@ class RawExtractor(Extractor):
 
 @dataclasses.dataclass
 class InceptionOptions:
+    # A safetensors file of the standard FID Inception weights (pytorch-fid's pt_inception-2015-12-05, converted:
+    # see gankit/networks/inception.py): gankit's own network, no torchvision. "" uses torch-fidelity instead.
+    weights: str = ""
     batch_size: int = 64
     device: str = "cpu"
 
 
-@EXTRACTORS.register("inception", InceptionOptions, "Inception-v3 (2048-d pool, logits) via torch-fidelity; needs internet once")
+@EXTRACTORS.register("inception", InceptionOptions, "the FID Inception-v3 (2048-d pool, logits): gankit's network with "
+                     "weights=FILE, or torch-fidelity's")  # fmt: skip
 class InceptionExtractor(Extractor):
-    """Standard Inception features for comparison with published FID/IS/KID (optional extra ``inception``)."""
+    """Standard Inception features for comparison with published FID/IS/KID: gankit's own FID Inception network
+    with a weights file the user provides, or the torch-fidelity extra."""
 
     has_logits = True
 
     def __init__(self, options: InceptionOptions):
-        try:
-            from torch_fidelity import FeatureExtractorInceptionV3
-        except ImportError as error:
-            raise ConfigError(
-                "the inception extractor needs torch-fidelity: pip install 'gankit[inception]' "
-                "(its weights download once from GitHub)"
-            ) from error
-        self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
-        self.net = self.net.to(options.device).eval()
         self.batch_size, self.device = options.batch_size, torch.device(options.device)
+        if options.weights:
+            from gankit.networks.inception import load_fid_inception
+
+            self.net = load_fid_inception(options.weights).to(self.device)
+            from gankit.files import tensor_checksum
+
+            digest = tensor_checksum(dict(self.net.state_dict())).removeprefix("sha256:")
+            source = f"gankit's FID Inception-v3 with {options.weights}"
+        else:
+            try:
+                from torch_fidelity import FeatureExtractorInceptionV3
+            except ImportError:
+                raise ConfigError(
+                    "the inception extractor needs the standard FID Inception weights: pass "
+                    "--set weights=inception-fid.safetensors (converted once from pytorch-fid's file: see "
+                    "gankit/networks/inception.py), or pip install 'gankit[inception]' (torch-fidelity, which "
+                    "downloads them once)"
+                ) from None
+            try:
+                self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
+            except OSError as error:  # the weights download failed (offline)
+                raise ConfigError(f"torch-fidelity could not fetch the Inception weights ({error}); offline, give "
+                                  "the weights file: --set weights=inception-fid.safetensors") from None  # fmt: skip
+            self.net = self.net.to(self.device).eval()
+            digest, source = None, "torch-fidelity inception-v3-compat (pt_inception-2015-12-05)"
         self.card = {
             "extractor": "inception",
-            "weights": "torch-fidelity inception-v3-compat (pt_inception-2015-12-05)",
-            "weights_sha256": None,
+            "weights": source,
+            "weights_sha256": digest,
             "feature_dim": 2048,
-            "preprocessing": "uint8 RGB (gray repeated to 3 channels); torch-fidelity resizes to 299x299 internally",
+            "preprocessing": "uint8 RGB (gray repeated to 3 channels) resized to 299x299 (bilinear), scaled to [-1, 1]",
         }
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -145,7 +166,7 @@ class InceptionExtractor(Extractor):
             f, l = self.net(batch)
             features.append(f.float().cpu())
             logits.append(l.float().cpu())
-        return Features(torch.cat(features).numpy(), torch.cat(logits).numpy() if self.classifier else None)
+        return Features(torch.cat(features).numpy(), torch.cat(logits).numpy())
 
 
 def build_extractor(section: dict[str, Any]) -> Extractor:
