@@ -137,6 +137,20 @@ def describe_names(names: list[str], limit: int = 4) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def read_weights_file(path: Path | str, what: str, hint: str) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file a user converted for gankit (not one gankit wrote: no checksum to verify):
+    a readable .safetensors file, else a CheckpointError naming ``what`` and ``hint`` (how to make one)."""
+    from safetensors.torch import load_file
+
+    path = Path(path).expanduser()
+    if not path.is_file() or path.suffix != ".safetensors":
+        raise CheckpointError(f"{path} is not a .safetensors file of {what} ({hint}); gankit reads no pickles")
+    try:
+        return load_file(str(path))
+    except Exception as error:  # a third-party reader on arbitrary bytes
+        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
+
+
 def check_state(file: Path | str, what: str, got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
     """Check tensors read from ``file`` against what a rebuilt module (or optimizer) expects, before any is
     used: the same names, shapes and dtypes, and finite values in floating-point tensors."""

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.files import CheckpointError, check_state
+from gankit.files import check_state, read_weights_file
 
 
 class BasicConv2d(nn.Module):
@@ -165,16 +165,8 @@ class FIDInceptionV3(nn.Module):
 def load_fid_inception(path: str | Path) -> FIDInceptionV3:
     """The FID Inception network with the weights of a safetensors file (the pytorch-fid checkpoint's tensors),
     checked name by name and shape by shape; eval mode, frozen."""
-    from safetensors.torch import load_file
-
-    path = Path(path).expanduser()
-    if not path.is_file() or path.suffix != ".safetensors":
-        raise CheckpointError(f"{path} is not a .safetensors file of the FID Inception weights (see "
-                              "gankit/networks/inception.py for the one-line conversion of pytorch-fid's file)")  # fmt: skip
-    try:
-        tensors = load_file(str(path))
-    except Exception as error:  # a third-party reader on arbitrary bytes
-        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
+    tensors = read_weights_file(path, "the FID Inception weights",
+                                "see gankit/networks/inception.py for the one-line conversion of pytorch-fid's file")  # fmt: skip
     net = FIDInceptionV3()
     counter = "num_batches_tracked"  # BatchNorm's step counters: in some files, not in others, unused in eval mode
     expected = {k: v for k, v in net.state_dict().items() if not k.endswith(counter)}

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gankit.files import CheckpointError, check_state
+from gankit.files import check_state, read_weights_file
 
 # VGG19's configuration "E": channels per conv, "M" a 2x2 max-pool.
 LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512)
@@ -50,16 +50,8 @@ class VGG19Features(nn.Module):
 def load_vgg19_features(path: str | Path) -> VGG19Features:
     """VGG19's features from a safetensors file of torchvision's ``features.*`` tensors (checked: names,
     shapes, finite values), frozen and in eval mode."""
-    from safetensors.torch import load_file
-
-    path = Path(path).expanduser()
-    if not path.is_file() or path.suffix != ".safetensors":
-        raise CheckpointError(f"objective.content_network: {path} is not a .safetensors file of VGG19's features.* "
-                              "weights (see gankit/networks/vgg.py for the one-line conversion)")  # fmt: skip
-    try:
-        tensors = load_file(str(path))
-    except Exception as error:  # a third-party reader on arbitrary bytes
-        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
+    tensors = read_weights_file(path, "VGG19's features.* weights (objective.content_network)",
+                                "see gankit/networks/vgg.py for the one-line conversion")  # fmt: skip
     net = VGG19Features()
     tensors = {k: v for k, v in tensors.items() if k.startswith("features.") and int(k.split(".")[1]) < len(net.features)}
     check_state(path, "VGG19 features", tensors, net.state_dict())
