@@ -144,8 +144,7 @@ def cmd_arithmetic(args) -> int:
 def read_inputs(path: Path, pipeline) -> tuple[list[Path], list[np.ndarray]]:
     """The input image file(s) at ``path`` (a file, or a folder read recursively) as uint8 (C, H, W) arrays in the
     generator's channels: resized and center-cropped to its input size when it takes one size only."""
-    from gankit.data.sources import image_files, load_image_file
-    from gankit.data.pairs import read_image
+    from gankit.data.sources import image_files, load_image_file, read_image_file
 
     channels, size, _ = pipeline.condition.source_shape
     files = [path] if path.is_file() else image_files(path) if path.is_dir() else []
@@ -154,7 +153,7 @@ def read_inputs(path: Path, pipeline) -> tuple[list[Path], list[np.ndarray]]:
     mode = "L" if channels == 1 else "RGB"
     if pipeline.condition.fixed_size:
         return files, [load_image_file(f, size, mode) for f in files]
-    arrays = [np.array(read_image(f, mode), dtype=np.uint8) for f in files]
+    arrays = [np.array(read_image_file(f, mode), dtype=np.uint8) for f in files]
     return files, [a[None] if a.ndim == 2 else a.transpose(2, 0, 1) for a in arrays]
 
 

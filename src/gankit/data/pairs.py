@@ -33,10 +33,10 @@ from gankit.data.dataset import DATASETS, Dataset, load_dataset
 from gankit.data.sources import (
     ImageOptions,
     check_fits_in_memory,
-    decode_image,
     finish_images,
     image_files,
     nchw_images,
+    read_image_file,
     read_npz,
     to_labels,
 )
@@ -75,18 +75,6 @@ def split_folder(root: Path, split: str) -> Path:
     return root
 
 
-def read_image(path: Path, mode: str):
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return decode_image(image, path, mode).copy()
-    except DataError:
-        raise
-    except Exception as error:  # a decoder on arbitrary bytes: any failure means "cannot decode"
-        raise DataError(f"{path}: cannot read this image ({type(error).__name__}: {error})") from None
-
-
 def square(image, resolution: int, path: Path) -> np.ndarray:
     """A PIL image resized to resolution x resolution (bicubic), as uint8 (C, H, W)."""
     from PIL import Image
@@ -120,14 +108,14 @@ def load_image_pairs(options: PairsOptions, root: Path, layout: str) -> tuple[np
     sources, targets = [], []
     for a_path, b_path in pairs:
         if b_path is None:  # A | B side by side
-            whole = read_image(a_path, "RGB")
+            whole = read_image_file(a_path, "RGB")
             if whole.width != 2 * whole.height:
                 raise DataError(f"{a_path}: an aligned pair is A and B side by side (width = 2 x height), got "
                                 f"{whole.width}x{whole.height}; use data.layout=folders for separate files")  # fmt: skip
             half = whole.width // 2
             a, b = whole.crop((0, 0, half, whole.height)), whole.crop((half, 0, whole.width, whole.height))
         else:
-            a, b = read_image(a_path, "RGB"), read_image(b_path, "RGB")
+            a, b = read_image_file(a_path, "RGB"), read_image_file(b_path, "RGB")
         source, target = (a, b) if options.direction == "AtoB" else (b, a)
         sources.append(square(source.convert(source_mode), options.resolution, a_path))
         targets.append(square(target.convert(mode), options.resolution, b_path or a_path))

@@ -395,26 +395,33 @@ def decode_image(image, path: Path, mode: str, background: tuple[int, int, int] 
     return image.convert(mode)
 
 
-def load_image_file(path: Path, resolution: int, mode: str) -> np.ndarray:
-    """Open one image (see :func:`decode_image`), resize its shorter side to ``resolution`` and center-crop a
-    square. Any file Pillow cannot decode, or one over its decompression-bomb limit, is a DataError."""
+def read_image_file(path: Path, mode: str):
+    """One image file as a PIL image in ``mode`` (see :func:`decode_image`). Any file Pillow cannot decode, or one
+    over its decompression-bomb limit, is a DataError naming the file."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            image = decode_image(image, path, mode)
-            scale = resolution / min(image.size)
-            size = (max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale)))
-            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-            left, top = (size[0] - resolution) // 2, (size[1] - resolution) // 2
-            image = image.crop((left, top, left + resolution, top + resolution))
-            array = np.asarray(image, dtype=np.uint8)
+            return decode_image(image, path, mode).copy()
     except DataError:
         raise
     except Image.DecompressionBombError as error:
         raise DataError(f"{path}: refused: {error}") from None
     except Exception as error:  # a third-party decoder on arbitrary bytes: any failure means "cannot decode"
         raise DataError(f"{path}: cannot read this image ({type(error).__name__}: {error})") from None
+
+
+def load_image_file(path: Path, resolution: int, mode: str) -> np.ndarray:
+    """Open one image (:func:`read_image_file`), resize its shorter side to ``resolution`` and center-crop a
+    square: uint8 (C, H, W)."""
+    from PIL import Image
+
+    image = read_image_file(path, mode)
+    scale = resolution / min(image.size)
+    size = (max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale)))
+    image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    left, top = (size[0] - resolution) // 2, (size[1] - resolution) // 2
+    array = np.asarray(image.crop((left, top, left + resolution, top + resolution)), dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 

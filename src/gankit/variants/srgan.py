@@ -105,7 +105,8 @@ class SRGANObjective(ImageObjective):
                 raise ConfigError(f"objective.content_network {options.content_network!r} reads {evaluator.channels}-channel "
                                   f"images, the data has {G.channels}; use content=pixel or a matching evaluator")  # fmt: skip
             self.features = evaluator.net.body[:-2]  # the last conv's maps after its activation, before pooling
-            self.features.requires_grad_(False).eval()
+        if self.features is not None:  # frozen, on G's device, once (not on every step)
+            self.features.requires_grad_(False).eval().to(next(G.parameters()).device)
 
     def make_condition(self) -> Condition:
         low = self.G.resolution // self.G.scale
@@ -125,6 +126,5 @@ class SRGANObjective(ImageObjective):
     def reconstruction(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         if self.features is None:
             return F.mse_loss(fake.float(), real.float())
-        self.features.to(fake.device)
         scale = self.options.content_scale
         return F.mse_loss(self.features(fake.float()) / scale, self.features(real.float()) / scale)

@@ -25,11 +25,12 @@ from PIL import Image
 
 import gankit
 from gankit.analysis.explore import data_pairs, held_out_data
-from gankit.data import load_dataset, to_uint8_images
+from gankit.data import DATASETS, load_dataset, to_uint8_images
 from gankit.errors import GankitError
 from gankit.files import atomic_write_text, read_json, read_metadata
 from gankit.formats import list_checkpoints
 from gankit.images import image_grid, scatter_plot
+from gankit.registry import field_names
 from gankit.inference import load_generator
 from gankit.training.outputs import read_jsonl
 
@@ -106,10 +107,17 @@ def timeline(run: Path) -> str:
     return "".join(figure(file_uri(p), f"step {int(p.stem.split('-')[1]):,}", 180) for p in picks)
 
 
+def first_rows(section: dict[str, Any], n: int):
+    """The first ``n`` rows of a data section (``limit`` where the source takes one: a report of a run on a
+    large folder does not load the whole folder)."""
+    takes_limit = "limit" in field_names(DATASETS.get(section["name"]).config_cls)
+    return load_dataset({**section, "limit": n} if takes_limit else section)
+
+
 def real_grid(config: dict[str, Any], n: int = 64) -> str:
     """A grid of the first training images (or a scatter of the points); a note when the data is not here."""
     try:
-        data = load_dataset(config["data"])
+        data = first_rows(config["data"], n)
     except (GankitError, OSError, KeyError) as error:
         return f'<p class="muted">the training data could not be read here ({html.escape(str(error))})</p>'
     if data.kind == "images":
@@ -161,7 +169,7 @@ def condition_rows(run: Path) -> str:
 def training_captions(data_section: dict[str, Any], rows: int = 6) -> list[str]:
     """The first caption of the first ``rows`` training images (none when the data cannot be read here)."""
     try:
-        captions = load_dataset(data_section).extras.get("captions") or []
+        captions = first_rows(data_section, rows).extras.get("captions") or []
     except (GankitError, OSError, KeyError):
         return []
     return [c[0] if isinstance(c, (list, tuple)) else str(c) for c in captions[:rows]]
