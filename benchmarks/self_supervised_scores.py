@@ -9,10 +9,12 @@ rank correlation of the two FID columns over all sets, and the 5-NN accuracy of 
 (labels used only there), plus the time to embed 10,000 images.
 
     python benchmarks/self_supervised_scores.py [--epochs 10] [--images 20000] [--out runs/bench-ssl] [--run RUN]
+                                                [--techniques DIR]
 
 With ``--run RUN`` (a Fashion-MNIST run keeping several checkpoints) it also scores each checkpoint's generator
 (5,000 samples of seed 0 against the same 5,000 training images) under both evaluators and reports the Spearman
-rank correlation over the checkpoints.
+rank correlation over the checkpoints. With ``--techniques DIR`` (``benchmarks/techniques_fashion.py``'s output:
+one run per stability technique) it does the same for each technique's final generator.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20000, help="training images for the evaluator")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-ssl"))
     parser.add_argument("--run", type=Path, help="a Fashion-MNIST run whose checkpoints to rank")
+    parser.add_argument("--techniques", type=Path, help="a folder of Fashion-MNIST runs (benchmarks/techniques_fashion.py's "
+                        "--out) whose final generators to rank")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "fashion-mnist-ssl.safetensors"
@@ -108,26 +112,37 @@ def main() -> None:
     results = {"rows": rows, "spearman": rho, "seconds_per_10k": timing, "total_seconds": time.perf_counter() - start}
     if args.run:
         results["checkpoints"] = checkpoints(args.run, extractors, reference)
+    if args.techniques:
+        runs = {p.name: p for p in sorted(args.techniques.iterdir()) if (p / "generator.safetensors").is_file()}
+        results["techniques"] = rank_generators(runs, extractors, reference, "technique")
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
 
 
 def checkpoints(run: Path, extractors: dict, reference: torch.Tensor) -> dict:
     """FID of each checkpoint's generator under both evaluators, and their rank correlation."""
     from gankit.formats import list_checkpoints
+
+    return rank_generators({f"{step:,}": path for step, path in list_checkpoints(run / "checkpoints")}, extractors,
+                           reference, "checkpoint step")  # fmt: skip
+
+
+def rank_generators(sources: dict[str, Path], extractors: dict, reference: torch.Tensor, what: str) -> dict:
+    """FID of each generator (name -> run folder, export or checkpoint) under both evaluators, and the Spearman
+    rank correlation of the two columns."""
     from gankit.inference import load_generator
 
     reals = {kind: extractor(reference).features for kind, extractor in extractors.items()}
     rows = {}
-    for step, path in list_checkpoints(run / "checkpoints"):
+    for name, path in sources.items():
         start = time.perf_counter()
         images = torch.from_numpy(load_generator(path).sample(N, seed=0)).permute(0, 3, 1, 2).contiguous()
-        rows[step] = {kind: fid(reals[kind], extractor(images).features) for kind, extractor in extractors.items()}
-        rows[step]["seconds"] = time.perf_counter() - start
-    print("\n| checkpoint step | FID, self-supervised | FID, classifier |\n|---|---|---|")
-    for step, row in rows.items():
-        print(f"| {step:,} | {row['self-supervised']:.3f} | {row['classifier']:.3f} |")
+        rows[name] = {kind: fid(reals[kind], extractor(images).features) for kind, extractor in extractors.items()}
+        rows[name]["seconds"] = time.perf_counter() - start
+    print(f"\n| {what} | FID, self-supervised | FID, classifier |\n|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {row['self-supervised']:.3f} | {row['classifier']:.3f} |")
     rho = spearman([r["self-supervised"] for r in rows.values()], [r["classifier"] for r in rows.values()])
-    print(f"Spearman rank correlation over the {len(rows)} checkpoints: {rho:.3f}")
+    print(f"Spearman rank correlation over the {len(rows)} generators: {rho:.3f}")
     return {"rows": rows, "spearman": rho}
 
 

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import torch
@@ -48,4 +49,8 @@ def test_cli_probe(tiny_run, tmp_path, capsys):
     assert main(["probe", str(tiny_run), "--budgets", "2,all", "--penalties", "0.1", "--out", str(tmp_path / "p.png")]) == 0
     results = json.loads((tmp_path / "p.json").read_text())
     assert set(results["budgets"]) == {"2", "all"} and (tmp_path / "p.png").is_file()
-    assert "gan_discriminator" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "gan_discriminator" in out.out
+    # each result as it comes, not after minutes of silence
+    every = re.findall(r"probe: (\w+), (\w+) labels/class: test accuracy [\d.]+%", out.out + out.err)
+    assert sorted(every) == sorted((n, b) for n in ("gan_discriminator", "random_discriminator", "pixels") for b in ("2", "all"))

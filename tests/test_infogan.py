@@ -79,7 +79,7 @@ def test_information_term_falls_where_the_code_is_recoverable(tmp_path):
     assert rows[-1]["info_discrete"] < 0.5 * rows[0]["info_discrete"] and rows[-1]["code_accuracy"] > 0.8
 
 
-def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz):
+def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz, capsys):
     from helpers import assert_resume_is_exact
 
     base = tiny_overrides(tiny_npz) + INFOGAN
@@ -96,8 +96,8 @@ def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz):
     grid = pipeline.traverse("cont0", [-1, 0, 1], rows=2)
     assert grid.shape[0] == 6
     assert main(["traverse", str(tmp_path / "straight"), "--code", "cat0", "--rows", "2", "--out", str(tmp_path / "t.png")]) == 0
-    with pytest.raises(SystemExit, match="unknown code"):
-        main(["traverse", str(tmp_path / "straight"), "--code", "cat5", "--out", str(tmp_path / "t.png")])
+    assert main(["traverse", str(tmp_path / "straight"), "--code", "cat5", "--out", str(tmp_path / "t.png")]) == 2  # a user error: one message, exit code 2
+    assert "unknown code" in capsys.readouterr().err
     assert main(["traverse", str(tmp_path / "straight"), "--code", "cont0", "--rows", "2", "--score-rows", "5",
                  "--out", str(tmp_path / "c.png")]) == 0  # fmt: skip
     summary = json.loads((tmp_path / "c.json").read_text())
@@ -166,8 +166,8 @@ def test_infogan_config_errors(tmp_path, tiny_npz):
         load_config(None, tiny_overrides(tiny_npz) + ["objective.name=infogan", "objective.categorical=[]", "objective.continuous=0"])
 
 
-def test_generators_without_codes_refuse_them(tiny_run):
+def test_generators_without_codes_refuse_them(tiny_run, capsys):
     with pytest.raises(ValueError, match="no latent codes"):
         load_generator(tiny_run).sample(2, codes={"cat0": 1})
-    with pytest.raises(SystemExit, match="no latent codes"):
-        main(["traverse", str(tiny_run), "--out", "t.png"])
+    assert main(["traverse", str(tiny_run), "--out", "t.png"]) == 2  # a user error: one message, exit code 2
+    assert "no latent codes" in capsys.readouterr().err

@@ -134,3 +134,29 @@ def test_matched_accuracy_finds_the_best_one_to_one_matching():
     assert result["code_accuracy"] == pytest.approx(24 / 30) and result["code_to_class"] == [2, 0, 1]
     # Two codes that both mean class 0 cannot both be matched to it: one-to-one, not majority vote.
     assert matched_accuracy(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0]))["code_accuracy"] == pytest.approx(0.5)
+
+
+def test_fid_with_more_features_than_samples_is_the_same_number_without_d_by_d_matrices():
+    from gankit.metrics.scores import feature_statistics, fid, frechet_distance, frechet_distance_from_samples
+
+    rng = np.random.default_rng(3)
+    for n1, n2, d in ((40, 60, 300), (300, 200, 40), (90, 90, 90)):
+        x, y = rng.normal(size=(n1, d)), rng.normal(size=(n2, d)) * 1.3 + 0.2
+        reference = frechet_distance(*feature_statistics(x), *feature_statistics(y))
+        assert frechet_distance_from_samples(x, y) == pytest.approx(reference, rel=1e-6)  # the eigen route rounds the null space
+        assert fid(x, y) == pytest.approx(reference, rel=1e-6)
+    assert fid(x, x) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_kid_from_whole_kernel_matrices_matches_per_subset_kernels():
+    from gankit.metrics.scores import kid
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 600)), rng.normal(size=(200, 600)) + 0.1
+    r = np.random.default_rng(0)
+    values = []
+    for _ in range(10):
+        a, b = x[r.choice(300, 100, replace=False)], y[r.choice(200, 100, replace=False)]
+        k_aa, k_bb, k_ab = (a @ a.T / 600 + 1) ** 3, (b @ b.T / 600 + 1) ** 3, (a @ b.T / 600 + 1) ** 3
+        values.append((k_aa.sum() - np.trace(k_aa) + k_bb.sum() - np.trace(k_bb)) / (100 * 99) - 2 * k_ab.mean())
+    assert kid(x, y, subsets=10, subset_size=100) == pytest.approx((np.mean(values), np.std(values)), rel=1e-12)

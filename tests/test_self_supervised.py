@@ -3,6 +3,7 @@ file, the extractor's card, and `gankit evaluate` finding it for a run trained o
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -39,14 +40,16 @@ def test_augmented_views_are_seeded_bounded_and_different():
 
 @pytest.fixture
 def folder(tmp_path):
-    """48 unlabelled 16 px images: bright squares at random places on dark noise."""
+    """120 unlabelled 16 px images: a square of one random colour at a random place on another, with noise."""
     rng = np.random.default_rng(0)
     root = tmp_path / "photos"
     root.mkdir()
-    for i in range(48):
-        image = rng.integers(0, 60, (16, 16, 3), dtype=np.uint8)
-        r, c = rng.integers(0, 10, 2)
-        image[r : r + 6, c : c + 6] = 230
+    for i in range(120):
+        image = np.empty((16, 16, 3), dtype=np.uint8)
+        image[:] = rng.integers(0, 256, 3)
+        image = (image + rng.integers(0, 30, (16, 16, 3))).clip(0, 255).astype(np.uint8)
+        r, c = rng.integers(0, 8, 2)
+        image[r : r + 8, c : c + 8] = rng.integers(0, 256, 3)
         Image.fromarray(image).save(root / f"{i:03d}.png")
     return root
 
@@ -62,11 +65,13 @@ def test_an_unlabelled_folder_gets_a_self_supervised_evaluator_that_evaluate_fin
     run = train(load_config(None, overrides), tmp_path / "run", progress=False, log=quiet).run_dir
     with pytest.raises(ConfigError, match="gankit evaluator train --dataset folder --set data.path="):
         default_extractor(section, "images")
-    command = ["evaluator", "train", "--dataset", "folder", "--epochs", "1", "--quiet"]
+    command = ["evaluator", "train", "--dataset", "folder", "--epochs", "20", "--quiet"]
     command += [a for k, v in section.items() if k != "name" for a in ("--set", f"data.{k}={v}")]
     assert main(command) == 0
     printed = capsys.readouterr().out
     assert "have no labels: training a self-supervised evaluator" in printed
+    pairs = float(re.search(r"held-out pair accuracy ([\d.]+) \(chance 0.0435\)", printed).group(1))  # 12 held out
+    assert pairs > 0.5 and "WARNING" not in printed
     path = evaluator_for_data(section)
     assert path.is_file() and json.loads(path.with_suffix(".json").read_text())["kind"] == "self-supervised"
     assert default_extractor(section, "images") == {"name": "evaluator", "weights": str(path)}
@@ -77,7 +82,7 @@ def test_an_unlabelled_folder_gets_a_self_supervised_evaluator_that_evaluate_fin
 
 def test_the_evaluator_file_has_no_class_logits_and_its_features_work(folder, tmp_path):
     section = {"name": "folder", "path": str(folder), "resolution": 16, "channels": 3}
-    evaluator = train_self_supervised(section, SelfSupervisedTraining(epochs=1, batch_size=16), log=quiet, progress=False)
+    evaluator = train_self_supervised(section, SelfSupervisedTraining(epochs=8, batch_size=32), log=quiet, progress=False)
     assert evaluator.info["kind"] == "self-supervised" and evaluator.info["knn_accuracy_heldout"] is None
     path = save_evaluator(evaluator, tmp_path / "e.safetensors")
     assert load_evaluator(path).info["kind"] == "self-supervised"

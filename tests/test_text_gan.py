@@ -332,7 +332,7 @@ def test_text_objectives_refuse_data_without_captions_and_unconditional_models(c
         train(RunConfig.from_dict(cfg), tmp_path / "b", progress=False, log=quiet)
 
 
-def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path):
+def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path, capsys):
     from gankit.cli import main
     from gankit.metrics.attributes import AttributeNet, save_attribute_classifier
     from gankit.training import train
@@ -361,8 +361,8 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path):
     assert np.trace(confusion) / 16 == pytest.approx(m["class_accuracy"])
     real = np.array(row["class_confusion_real_at_generator_resolution"])
     assert real.sum() == 16 and np.trace(real) / 16 == pytest.approx(row["ceiling_at_generator_resolution"]["class_accuracy"])
-    with pytest.raises(SystemExit, match="draws from text"):
-        main(["sample", str(tmp_path / "s1"), "--out", str(tmp_path / "x.png")])
+    assert main(["sample", str(tmp_path / "s1"), "--out", str(tmp_path / "x.png")]) == 2  # a user error: one message, exit code 2
+    assert "draws from text" in capsys.readouterr().err
     assert main(["evaluate-text", str(tmp_path / "s1"), "--attributes", str(tmp_path / "attributes.safetensors"),
                  "--condition-noise-scale", "0"]) == 0  # fmt: skip
     row = json.loads((tmp_path / "s1" / "text_metrics-condition-noise-0.json").read_text())
@@ -391,3 +391,19 @@ def test_the_pretrained_minilm_encoder_conditions_a_gan(captioned, tmp_path):
     pipeline = load_generator(tmp_path / "run")
     assert pipeline.config.model["text_dim"] == 384
     assert pipeline.sample(2, text="a tiny pink dress", seed=0).shape == (2, 16, 16, 3)
+
+
+def test_captions_the_encoder_cannot_read_are_warned_about(variant_runs, recwarn):
+    from gankit.inference import load_generator
+
+    pipeline = load_generator(variant_runs["text"])
+    with pytest.warns(UserWarning, match=r"no word of the caption 'zebra quokka' is known to this text encoder "
+                                         r"\(unknown: zebra, quokka\): G draws from no text at all. Its words include"):  # fmt: skip
+        pipeline.sample(2, text="zebra quokka")
+    with pytest.warns(UserWarning, match=r"the caption 'a red zebra bag' has words this text encoder does not know: zebra"):
+        pipeline.sample(2, text="a red zebra bag")
+    with pytest.warns(UserWarning, match="has no words"):
+        pipeline.sample(2, text="  ")
+    recwarn.clear()
+    pipeline.sample(2, text="a red bag")
+    assert not [w for w in recwarn if "caption" in str(w.message)]

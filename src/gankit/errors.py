@@ -7,6 +7,7 @@ Every message names the file or setting at fault, what was wrong with it, and wh
 - :class:`DataError`: a data file or folder is missing, corrupt, of the wrong shape or type;
 - :class:`CheckpointError`: a gankit file (checkpoint, export, text encoder, cache) is missing, corrupt,
   tampered with, or does not fit the model its configuration describes;
+- :class:`UsageError`: a command's arguments do not fit together or do not fit the file they name;
 - :class:`TrainingError`: a run cannot start or go on (the run folder is busy or unwritable, a checkpoint
   cannot be written, training diverged).
 """
@@ -32,3 +33,8 @@ class CheckpointError(GankitError, ValueError):
 
 class TrainingError(GankitError, RuntimeError):
     """Training cannot start or cannot go on (busy or unwritable run folder, failed save, divergence)."""
+
+
+class UsageError(GankitError, ValueError):
+    """A command's arguments do not fit together, or do not fit the file they name (``--labels`` for a
+    generator that takes none)."""

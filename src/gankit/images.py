@@ -70,6 +70,29 @@ def scatter_plot(
     return picture
 
 
+def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Round tick values (1, 2 or 5 times a power of ten apart) inside [lo, hi], at most ``most`` of them."""
+    span = hi - lo
+    if not (math.isfinite(span) and span > 0):
+        return [lo]
+    for factor in (1, 2, 5, 10):
+        gap = factor * 10 ** math.floor(math.log10(span / most))
+        if span / gap < most:
+            break
+    first = math.ceil(lo / gap - 1e-9)
+    ticks = [k * gap for k in range(first, int(math.floor(hi / gap + 1e-9)) + 1)]
+    return [0.0 if abs(t) < gap * 1e-9 else t for t in ticks]
+
+
+def tick_labels(ticks: list[float]) -> list[str]:
+    """Labels for evenly spaced ticks: as many decimals as their spacing needs, thousands separators (12,000)."""
+    gap = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else abs(ticks[0]) or 1.0
+    decimals = max(0, -math.floor(math.log10(gap) + 1e-9))
+    if decimals > 6 or max(abs(t) for t in ticks) >= 1e9:
+        return [f"{t:.4g}" for t in ticks]
+    return [f"{t:,.{decimals}f}" for t in ticks]
+
+
 def line_plot(
     series: dict[str, tuple[Sequence[float], Sequence[float]]],
     title: str = "",
@@ -98,14 +121,15 @@ def line_plot(
         )
 
     draw.rectangle((left, top, width - right, height - bottom), outline=(0, 0, 0))
-    for i in range(5):
-        y = y_lo + (y_hi - y_lo) * i / 4
+    y_ticks, x_ticks = nice_ticks(y_lo, y_hi), nice_ticks(x_lo, x_hi)
+    for y, label in zip(y_ticks, tick_labels(y_ticks)):
         _, py = at(x_lo, y)
         draw.line((left, py, width - right, py), fill=(230, 230, 230))
-        draw.text((4, py - 6), f"{y:.3g}", fill="black")
-        x = x_lo + (x_hi - x_lo) * i / 4
+        draw.text((left - 6 - draw.textlength(label), py - 6), label, fill="black")
+    for x, label in zip(x_ticks, tick_labels(x_ticks)):
         px, _ = at(x, y_lo)
-        draw.text((px - 10, height - bottom + 6), f"{x:.3g}", fill="black")
+        draw.line((px, height - bottom, px, height - bottom + 4), fill="black")
+        draw.text((px - draw.textlength(label) / 2, height - bottom + 6), label, fill="black")
     draw.text((left, 8), title, fill="black")
     for i, (name, (sx, sy)) in enumerate(series.items()):
         colour = colours[i % len(colours)]

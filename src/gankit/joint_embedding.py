@@ -9,6 +9,8 @@ encoder then conditions G and D of a text-to-image GAN; the image encoder scores
 
 from __future__ import annotations
 
+from itertools import islice
+
 import torch
 
 from gankit.data.captions import attribute_groups
@@ -62,17 +64,34 @@ def train_joint_embedding(data, encoder_name: str = "word-gru", options: dict | 
 
 
 @torch.no_grad()
-def retrieval_rank1(encoder, image_encoder, data, pool: int = 100, trials: int = 500, seed: int = 0) -> float:
+def retrieval_rank1(encoder, image_encoder, data, pool: int = 100, trials: int = 500, seed: int = 0,
+                    progress: bool = False) -> float:  # fmt: skip
     """How often an image's own caption scores highest among ``pool`` captions (its own and pool - 1 of
-    other images whose attributes differ, when known): the retrieval score of the joint embedding."""
+    other images whose attributes differ, when known): the retrieval score of the joint embedding. Every
+    caption and image involved is embedded once, in batches (``progress``: with a bar)."""
+    from tqdm.auto import tqdm
+
     rng = torch.Generator().manual_seed(seed)
     captions, groups = data.extras["captions"], attribute_groups(data.extras.get("attributes"))
-    hits = 0
+    chosen = []
     for _ in range(trials):
         i = int(torch.randint(len(data.x), (1,), generator=rng))
-        others = [j for j in torch.randperm(len(data.x), generator=rng).tolist()
-                  if j != i and (groups is None or groups[j] != groups[i])][: pool - 1]  # fmt: skip
-        texts = [captions[i][0]] + [captions[j][0] for j in others]
-        scores = encoder(texts) @ image_encoder(data.model_input(torch.tensor([i])))[0]
+        order = torch.randperm(len(data.x), generator=rng).tolist()
+        chosen.append((i, list(islice((j for j in order if j != i and (groups is None or groups[j] != groups[i])), pool - 1))))
+    needed = sorted({i for i, _ in chosen} | {j for _, others in chosen for j in others})
+    starts = range(0, len(needed), 500)
+    bar = tqdm(starts, desc=f"retrieval: embedding {len(needed):,} captions and images", unit="batch", leave=False,
+               disable=not progress)  # fmt: skip
+    texts, images = {}, {}
+    for b in bar:
+        part = needed[b : b + 500]
+        texts.update(zip(part, encoder([captions[j][0] for j in part])))
+    queries = sorted({i for i, _ in chosen})
+    for b in range(0, len(queries), 500):
+        part = queries[b : b + 500]
+        images.update(zip(part, image_encoder(data.model_input(torch.tensor(part)))))
+    hits = 0
+    for i, others in chosen:
+        scores = torch.stack([texts[j] for j in [i, *others]]) @ images[i]
         hits += int(scores.argmax() == 0)
     return hits / trials

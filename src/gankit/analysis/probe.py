@@ -74,13 +74,18 @@ class LinearSVM:
 
 
 @torch.no_grad()
-def discriminator_features(D: nn.Module, images: torch.Tensor, batch_size: int = 1000, grid: int = 4) -> np.ndarray:
-    """Every conv layer's output max-pooled to grid x grid, flattened and concatenated (uint8 images in)."""
+def discriminator_features(D: nn.Module, images: torch.Tensor, batch_size: int = 1000, grid: int = 4,
+                           progress: str = "") -> np.ndarray:  # fmt: skip
+    """Every conv layer's output max-pooled to grid x grid, flattened and concatenated (uint8 images in).
+    ``progress``: a progress bar with that label."""
+    from tqdm.auto import tqdm
+
     if getattr(D, "pack", 1) > 1:
         raise ValueError("this analysis reads single images; a PacGAN D (model.d_pack > 1) judges groups of them")
     D.eval()
     parts = []
-    for i in range(0, len(images), batch_size):
+    starts = range(0, len(images), batch_size)
+    for i in tqdm(starts, desc=progress, unit="batch", leave=False, disable=not progress or len(starts) < 4):
         x = images[i : i + batch_size].float().div(127.5).sub(1.0)
         layers = D.features(x)
         pooled = [F.adaptive_max_pool2d(f, grid).flatten(1) if f.dim() == 4 else f.flatten(1) for f in layers]
@@ -135,33 +140,56 @@ def run_probe(
     seed: int = 0,
     log: Callable[[str], None] = print,
     penalties: tuple[float, ...] = PENALTIES,
+    progress: bool = False,
 ) -> dict:
-    """Test accuracy of linear SVMs on D features, random-D features and pixels, per label budget."""
+    """Test accuracy of linear SVMs on D features, random-D features and pixels, per label budget. Each result
+    is logged as it comes; ``progress`` adds bars (features, then every SVM fit, weighted by its size so the
+    time left is honest: a fit on every label costs far more than one on 10 per class)."""
+    from tqdm.auto import tqdm
+
     repeats = repeats or {10: 5, 100: 5, 1000: 3, None: 1}
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    bar = "" if not progress else "D features ({}, {} images)"
     feature_sets = {
-        "gan_discriminator": (discriminator_features(D, train_images), discriminator_features(D, test_images)),
-        "random_discriminator": (discriminator_features(random_D, train_images), discriminator_features(random_D, test_images)),
+        "gan_discriminator": (discriminator_features(D, train_images, progress=bar.format("trained", len(train_images))),
+                              discriminator_features(D, test_images, progress=bar.format("trained", len(test_images)))),
+        "random_discriminator": (discriminator_features(random_D, train_images, progress=bar.format("random", len(train_images))),
+                                 discriminator_features(random_D, test_images, progress=bar.format("random", len(test_images)))),
         "pixels": (pixel_features(train_images), pixel_features(test_images)),
-    }
+    }  # fmt: skip
+    rows_per_set = (0 if len(penalties) == 1 else 1000 * num_classes * len(penalties)) + sum(
+        (len(train_labels) if b is None else min(len(train_labels), b * num_classes)) * repeats.get(b, 1) for b in budgets)
+    fits = sum(repeats.get(b, 1) for b in budgets) + (0 if len(penalties) == 1 else len(penalties))
+    log(f"probe: {len(feature_sets)} feature sets x {fits} SVM fits ({', '.join(f'{n}: {t.shape[1]:,} features' for n, (t, _) in feature_sets.items())})")
+    work = tqdm(total=sum(t.shape[1] * rows_per_set for t, _ in feature_sets.values()), disable=not progress,
+                desc="probe", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, about {remaining} left",
+                leave=False)  # fmt: skip
+    say = work.write if progress else log
     results: dict = {"budgets": {}, "penalty": {}, "feature_dims": {}}
     for name, (train_x, test_x) in feature_sets.items():
         start = time.perf_counter()
+        work.set_description(f"probe: {name}, choosing the penalty")
         penalty, validation = choose_penalty(train_x, train_labels, num_classes, seed, penalties)
+        work.update(0 if len(penalties) == 1 else train_x.shape[1] * 1000 * num_classes * len(penalties))
         results["penalty"][name] = {"chosen": penalty, "validation_accuracy": validation}
         results["feature_dims"][name] = train_x.shape[1]
         for budget in budgets:
             key = "all" if budget is None else str(budget)
-            accuracies = []
+            work.set_description(f"probe: {name}, {key} labels/class")
+            accuracies, begun = [], time.perf_counter()
             for r in range(repeats.get(budget, 1)):
                 rng = np.random.default_rng(seed * 1000 + r)
                 index = np.arange(len(train_labels)) if budget is None else subset(train_labels, budget, rng)
                 svm = LinearSVM(penalty).fit(train_x[index], train_labels[index], num_classes)
                 accuracies.append(svm.accuracy(test_x, test_labels))
+                work.update(train_x.shape[1] * (len(train_labels) if budget is None else min(len(train_labels), budget * num_classes)))
             results["budgets"].setdefault(key, {})[name] = {
                 "mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "runs": accuracies,
             }  # fmt: skip
-        log(f"probe: {name} ({train_x.shape[1]} features, penalty {penalty:g}) done in {time.perf_counter() - start:.0f} s")
+            say(f"probe: {name}, {key} labels/class: test accuracy {np.mean(accuracies) * 100:.2f}% +- "
+                f"{np.std(accuracies) * 100:.2f} ({len(accuracies)} fits, {time.perf_counter() - begun:.0f} s)")  # fmt: skip
+        say(f"probe: {name} ({train_x.shape[1]} features, penalty {penalty:g}) done in {time.perf_counter() - start:.0f} s")
+    work.close()
     return results
 
 

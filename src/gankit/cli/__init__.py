@@ -4,16 +4,22 @@ arguments, calls a library function and prints."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
 from gankit.cli import analysis, data, evaluate, export, info, sample, serve, train
+from gankit.cli.common import Parser
+
+EXIT_CODES = ("exit codes: 0 done; 2 a user error (an argument, a config value, a file or the data: the message "
+              "says which); 1 an internal error (a bug: rerun with --debug and report it); 130 interrupted (Ctrl-C; "
+              "a training saves a checkpoint first)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from gankit import __version__
 
-    parser = argparse.ArgumentParser(prog="gankit", description="Train, sample and inspect GANs.")
+    parser = Parser(prog="gankit", description="Train, sample and inspect GANs.", epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -29,7 +35,8 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Errors a user can act on (gankit.errors' families, files that cannot be read or
-    written, memory, arguments a library function refused) print one message and exit 2 (1 for an internal error); ``--debug`` shows the
+    written, memory, arguments a library function refused) print one message and exit 2, as argparse does for
+    a bad argument; an internal error exits 1, an interrupt 130 (see EXIT_CODES); ``--debug`` shows the
     traceback instead."""
     from gankit.errors import GankitError
 
@@ -41,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\n{where}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (gankit info RUN | head): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as error:
         if args.debug:
             raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gankit.errors import UsageError
+
 import argparse
 
 from gankit.cli.common import count, feature_fn, output_path, seed
@@ -17,12 +19,12 @@ def cmd_probe(args) -> int:
     train = load_dataset(with_split(config.data, "train"))
     test = load_dataset(with_split(config.data, "test"))
     if train.labels is None or train.kind != "images":
-        raise SystemExit("gankit probe: needs a labelled image dataset")
+        raise UsageError("needs a labelled image dataset")
     random_D = random_discriminator(config, args.seed)
     budgets = tuple(None if b == "all" else int(b) for b in args.budgets.split(","))
     penalties = tuple(float(v) for v in args.penalties.split(","))
     results = run_probe(D, random_D, train.x, train.labels.numpy(), test.x, test.labels.numpy(), budgets,
-                        seed=args.seed, penalties=penalties)  # fmt: skip
+                        seed=args.seed, penalties=penalties, progress=True)  # fmt: skip
     results.update({"source": str(args.source), "step": step, "dataset": config.data,
                     "labels_per_class_all": len(train) / (int(train.labels.max()) + 1)})  # fmt: skip
     out = write_probe(results, args.out)
@@ -44,7 +46,7 @@ def cmd_memorization(args) -> int:
     start = time.perf_counter()
     pipeline = load_generator(args.source)
     if pipeline.kind != "images":
-        raise SystemExit("gankit memorization: needs an image model")
+        raise UsageError("needs an image model")
     train = load_dataset(with_split(pipeline.config.data, "train")).x
     test = load_dataset(with_split(pipeline.config.data, "test")).x
     generated = torch.from_numpy(pipeline.sample(args.n, seed=args.seed)).permute(0, 3, 1, 2).contiguous()
@@ -75,7 +77,7 @@ def cmd_visualize(args) -> int:
     D, config, step = load_discriminator(args.source)
     data = load_dataset(with_split(config.data, "train"))
     if data.kind != "images":
-        raise SystemExit("gankit visualize: needs an image model")
+        raise UsageError("needs an image model")
     pool = select(data, args.pool, args.seed)
     random_D = random_discriminator(config, args.seed)
     channels = [int(c) for c in args.channels.split(",")] if args.channels else None
@@ -91,7 +93,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--penalties", default="0.01,0.1,1,10",
                    help="SVM penalties to choose from on a validation split (one value: no search)")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--out", type=output_path, default="probe.png")
+    p.add_argument("--out", type=output_path, default="probe.png", help="accuracy-vs-labels plot (PNG); the table goes beside it as JSON")
     p.set_defaults(run=cmd_probe)
 
     p = sub.add_parser("memorization", help="nearest training neighbours and autoencoder hash collisions")

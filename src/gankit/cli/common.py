@@ -60,3 +60,40 @@ def output_path(text: str) -> str:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"{path}: cannot write in {ancestor} (permission denied)")
     return text
+
+
+# Help for arguments that mean the same in every command (a command may still give its own).
+GENERIC_HELP = {
+    "seed": "random seed: the same seed gives the same result",
+    "device": "where to run: cpu, cuda, cuda:N or mps",
+    "source": "run folder, generator.safetensors export, or checkpoint",
+    "quiet": "no progress bars or per-epoch lines",
+    "batch_size": "samples per forward pass (memory vs speed; the samples do not depend on it)",
+}
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help with each option's default added where the text does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (default is None or default is False or default is argparse.SUPPRESS or default == [] or not action.option_strings
+                or "default" in text.lower() or action.nargs == 0):  # fmt: skip
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """gankit's argument parser: defaults shown in --help, generic help for common arguments."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        if not kwargs.get("help"):
+            name = kwargs.get("dest") or args[-1].lstrip("-").replace("-", "_")
+            if name in GENERIC_HELP:
+                kwargs["help"] = GENERIC_HELP[name]
+        return super().add_argument(*args, **kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gankit.errors import UsageError
+
 import argparse
 from pathlib import Path
 
@@ -9,10 +11,10 @@ from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, non_nega
 
 
 def cmd_evaluate(args) -> int:
-    from gankit.data import has_test_split
     from gankit.metrics.evaluation import (
         GENERATOR_ONLY_METRICS,
         append_row,
+        describe_seconds,
         evaluate_generator,
         evaluate_real_vs_real,
         format_table,
@@ -35,12 +37,12 @@ def cmd_evaluate(args) -> int:
 
             data_section = load_generator(args.source).config.data
         else:
-            raise SystemExit("gankit evaluate --real-vs-real: give --dataset NAME or a run folder")
+            raise UsageError("--real-vs-real needs --dataset NAME or a run folder")
         row = evaluate_real_vs_real(data_section, num_samples=args.n, **common)
         print(format_table(row))
     else:
         if not args.source:
-            raise SystemExit("gankit evaluate: give a run folder, export or checkpoint (or --real-vs-real)")
+            raise UsageError("give a run folder, export or checkpoint (or --real-vs-real)")
         from gankit.inference import load_generator
         from gankit.training.distributed import join, leave, shard
 
@@ -55,11 +57,13 @@ def cmd_evaluate(args) -> int:
         floor = None
         # Metrics of the generator's own inputs (InfoGAN's codes) have no real-data floor.
         floor_metrics = [m for m in parse_metrics(list(row["protocol"]["metrics"])) if m not in GENERATOR_ONLY_METRICS]
-        if args.floor and floor_metrics and has_test_split(pipeline.config.data) and pipeline.kind == "images":
+        if args.floor and floor_metrics and pipeline.kind == "images":
             floor = evaluate_real_vs_real(pipeline.config.data, num_samples=min(args.n, args.reference_n),
                                           **{**common, "metrics": floor_metrics})  # fmt: skip
             row["floor"] = floor["metrics"]
         print(format_table(row, floor))
+        print(describe_seconds(row["seconds"]) + ("; the reference features came from the cache"
+                                                  if row["protocol"]["reference_features_cached"] else ""))  # fmt: skip
         from gankit.formats import run_folder_of
 
         run_dir = run_folder_of(Path(args.source))
@@ -78,7 +82,7 @@ def cmd_evaluate_text(args) -> int:
     pipeline = load_generator(args.source, device=args.device, ema=args.ema,
                               condition_noise_scale=args.condition_noise_scale)
     if pipeline.text_encoder is None:
-        raise SystemExit("gankit evaluate-text: the generator is not text-to-image (gan-cls or stackgan run)")
+        raise UsageError("the generator is not text-to-image (gan-cls or stackgan run)")
     data = args.data or pipeline.config.data.get("path")
     row = evaluate_text_generator(pipeline, data, args.attributes, args.retrieval, args.seed, args.limit)
     print(format_text_report(row))
@@ -93,7 +97,8 @@ def cmd_evaluator_train(args) -> int:
     from gankit.data import load_dataset
     from gankit.metrics.classifier import EvaluatorTraining, evaluator_for_data, save_evaluator, train_evaluator
     from gankit.metrics.self_supervised import SelfSupervisedTraining, train_self_supervised
-    from gankit.registry import build_dataclass
+    from gankit.networks.classifier import check_skill
+    from gankit.registry import ConfigError, build_dataclass
 
     section = apply_overrides({"data": {"name": args.dataset}}, args.set_data or [])["data"]
     kind = args.kind
@@ -111,11 +116,17 @@ def cmd_evaluator_train(args) -> int:
         evaluator = train_self_supervised(section, build_dataclass(SelfSupervisedTraining, values, "evaluator"), log,
                                           not args.quiet)  # fmt: skip
         knn = evaluator.info["knn_accuracy_heldout"]
-        summary = "self-supervised" + (f"; 5-NN accuracy of its features on held-out labels {knn:.4f}" if knn is not None else "")
+        pairs = evaluator.info["pair_accuracy_heldout"]
+        summary = "self-supervised" + (f"; held-out pair accuracy {pairs:.3f} (chance {evaluator.info['pair_chance']:.4f})"
+                                       if pairs is not None else "") + (f"; 5-NN accuracy of its features on held-out labels {knn:.4f}" if knn is not None else "")
     out = Path(args.out) if args.out else evaluator_for_data(section)
     path = save_evaluator(evaluator, out)
     found = "" if args.out else " (gankit evaluate finds it for runs on this data)"
     print(f"{summary}; saved {path} (+ .json){found}, weights sha256 {evaluator.sha256[:16]}...")
+    try:
+        check_skill(evaluator.info, str(path), lambda message: print(f"WARNING: {message}"))
+    except ConfigError as error:
+        print(f"WARNING: {error}. gankit evaluate refuses it as it is")
     return 0
 
 
@@ -132,7 +143,7 @@ def cmd_evaluator_attributes(args) -> int:
     train = load_dataset({"name": "captions", "path": args.data})
     test = load_dataset({"name": "captions", "path": args.data, "split": "test"})
     if "attributes" not in test.extras:
-        raise SystemExit("gankit evaluator attributes: --data must be a folder written by gankit data make-captions")
+        raise UsageError("--data must be a folder written by gankit data make-captions")
     net = train_attribute_classifier(train, steps=args.steps, seed=args.seed, width=args.width, retint_share=args.retint)
     wanted = test.extras["attributes"]
     report = consistency(predict(net, test.x), {k: wanted[k] for k in HEADS}, wanted["heldout"])
@@ -188,16 +199,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    "evaluate` looks for this data's evaluator)")  # fmt: skip
     q.add_argument("--kind", choices=("auto", "classifier", "self-supervised"), default="auto",
                    help="auto: a classifier when the images have labels, else self-supervised (default auto)")
-    q.add_argument("--epochs", type=count, default=10)
-    q.add_argument("--width", type=count, default=24)
+    q.add_argument("--epochs", type=count, default=10, help="passes over the training images")
+    q.add_argument("--width", type=count, default=24, help="feature maps of the first layer (x2, x4 in the next stages)")
     q.add_argument("--seed", type=seed, default=0)
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(run=cmd_evaluator_train)
 
     q = evaluator_sub.add_parser("attributes", help="train the attribute classifier of a make-captions dataset")
     q.add_argument("--data", required=True, help="a folder written by gankit data make-captions")
-    q.add_argument("--out", type=output_path, default="attributes.safetensors")
-    q.add_argument("--steps", type=count, default=3000)
+    q.add_argument("--out", type=output_path, default="attributes.safetensors", help="the classifier file to write")
+    q.add_argument("--steps", type=count, default=3000, help="training steps")
     q.add_argument("--width", type=count, default=32, help="feature maps of the first layer (doubled per layer)")
     q.add_argument("--retint", type=non_negative, default=0.5, help="share of each batch repainted in a random colour")
     q.add_argument("--seed", type=seed, default=0)

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from gankit.errors import UsageError
 
 
 def cmd_list(args) -> int:
@@ -42,15 +43,28 @@ def cmd_list(args) -> int:
 
 
 def cmd_info(args) -> int:
+    """A run folder, export or checkpoint: its generator, every config section, checkpoints and last log row.
+    A preset or config file (or a run folder with nothing trained yet): every section of the resolved config."""
     from gankit.formats import list_checkpoints
-    from gankit.inference import load_generator
 
+    source = Path(args.source)
+    trained = source.is_file() and source.suffix == ".safetensors" or source.is_dir() and (
+        (source / "generator.safetensors").is_file() or bool(list_checkpoints(source / "checkpoints")))
+    if not trained or args.set:
+        from gankit.config import load_config, preset_names
+
+        if source.is_file() and source.suffix == ".safetensors":
+            raise UsageError("--set changes a preset or config before training; a trained file's config is fixed")
+        config = load_config(args.source, args.set or [])
+        what = "preset" if args.source in preset_names() and not source.exists() else "config"
+        print(json.dumps({what: args.source, **config.to_dict()}, indent=2))
+        return 0
     from gankit.files import read_metadata
+    from gankit.inference import load_generator
     from gankit.training.outputs import read_jsonl
 
     pipeline = load_generator(args.source)
     info = pipeline.info()
-    source = Path(args.source)
     train = pipeline.config.train
     info["training"] = {"batch_size": train.batch_size, "batch_size_is": "global: all processes together",
                         "precision": train.precision, "steps": train.steps}  # fmt: skip
@@ -62,6 +76,7 @@ def cmd_info(args) -> int:
             info["training"].update(processes=processes, batch_per_process=train.batch_size // processes)
         rows = read_jsonl(source / "train_log.jsonl")
         info["last_log_row"] = rows[-1] if rows else None
+    info["config"] = pipeline.config.to_dict()  # every section: description, data, model, loss, objective, train
     print(json.dumps(info, indent=2))
     return 0
 
@@ -70,6 +85,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list models, losses, objectives, datasets and presets")
     p.set_defaults(run=cmd_list)
 
-    p = sub.add_parser("info", help="describe a run folder, export or checkpoint")
-    p.add_argument("source")
+    p = sub.add_parser("info", help="describe a run folder, export or checkpoint, or show a preset's or config's "
+                       "every setting")  # fmt: skip
+    p.add_argument("source", help="run folder, generator.safetensors, checkpoint, preset name (see `gankit list`) or "
+                   "config .json")  # fmt: skip
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a preset or config: show it with this override")
     p.set_defaults(run=cmd_info)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gankit.errors import UsageError
+
 import argparse
 import json
 from pathlib import Path
@@ -19,10 +21,10 @@ def cmd_sample(args) -> int:
     labels = parse_labels(args.labels, pipeline.num_classes)
     texts = args.text or []
     if pipeline.text_encoder is None and texts:
-        raise SystemExit("gankit sample: --text needs a text-to-image generator (gan-cls or stackgan run)")
+        raise UsageError("--text needs a text-to-image generator (gan-cls or stackgan run)")
     if pipeline.text_encoder is not None:
         if not texts:
-            raise SystemExit('gankit sample: this generator draws from text: pass --text "a small red sandal on the left"')
+            raise UsageError('this generator draws from text: pass --text "a small red sandal on the left"')
         if len(texts) == 1:
             samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True, text=texts[0])
         else:  # style/content grid: one row per caption, the same z and noise down each column
@@ -39,7 +41,7 @@ def cmd_sample(args) -> int:
     try:
         save_samples(samples, out, columns, sample_labels, args.seed)
     except ValueError as error:
-        raise SystemExit(f"gankit sample: {error}") from None
+        raise UsageError(str(error)) from None
     count = f"{len(labels)} labels x {args.n}" if labels is not None else f"{args.n}"
     count = f"{len(texts)} captions x {args.n}" if len(texts) > 1 else count
     print(f"wrote {count} samples (seed {args.seed}, step {pipeline.step}{', EMA' if pipeline.ema else ''}) to {out}")
@@ -51,16 +53,16 @@ def parse_labels(text: str | None, num_classes: int) -> list[int] | None:
     if text is None:
         return None
     if not num_classes:
-        raise SystemExit("gankit sample: --labels needs a class-conditional generator (this one takes no labels)")
+        raise UsageError("--labels needs a class-conditional generator (this one takes no labels)")
     if text == "all":
         return list(range(num_classes))
     try:
         labels = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise SystemExit(f"gankit sample: --labels is comma-separated integers or 'all', got {text!r}") from None
+        raise UsageError(f"--labels is comma-separated integers or 'all', got {text!r}") from None
     bad = [v for v in labels if not 0 <= v < num_classes]
     if bad or not labels:
-        raise SystemExit(f"gankit sample: labels must be in 0..{num_classes - 1}, got {text!r}")
+        raise UsageError(f"labels must be in 0..{num_classes - 1}, got {text!r}")
     return labels
 
 
@@ -71,7 +73,7 @@ def cmd_interpolate(args) -> int:
     pipeline = load_generator(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
     if args.text:
         if len(args.text) < 2:
-            raise SystemExit("gankit interpolate: give at least two --text captions to interpolate between")
+            raise UsageError("give at least two --text captions to interpolate between")
         summary = latent.write_text_interpolation(pipeline, args.text, args.steps, args.out, args.rows, args.seed)
         print(f"wrote {summary['files']['grid']}, {summary['files']['gif']} and the .json summary "
               f"({args.rows} rows of fixed z, caption embeddings interpolated linearly)")  # fmt: skip
@@ -106,11 +108,11 @@ def cmd_traverse(args) -> int:
 
     pipeline = load_generator(args.source, device=args.device)
     if pipeline.codes is None:
-        raise SystemExit("gankit traverse: this generator has no latent codes (train an InfoGAN preset)")
+        raise UsageError("this generator has no latent codes (train an InfoGAN preset)")
     try:
         values = traverse_values(pipeline.codes, args.code, args.values)
     except ValueError as error:
-        raise SystemExit(f"gankit traverse: {error}") from None
+        raise UsageError(str(error)) from None
     images = pipeline.traverse(args.code, values, rows=args.rows, seed=args.seed)
     save_picture(image_grid(images, columns=len(values)), args.out)
     print(f"wrote {args.out}: {args.rows} rows of fixed noise and codes (seed {args.seed}), columns {args.code} = "
@@ -218,7 +220,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--walk", action="store_true", help="walk through 9 random points of --seed instead")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--steps", type=count, default=10, help="images per segment, endpoints included")
-    p.add_argument("--mode", default="slerp", choices=["slerp", "linear"])
+    p.add_argument("--mode", default="slerp", choices=["slerp", "linear"], help="path between latents: slerp (along the sphere where Gaussian z lie) or linear")
     p.add_argument("--text", action="append", help="text-to-image models: captions to interpolate between "
                    "(give two or more), z fixed per row")
     p.add_argument("--rows", type=count, default=4, help="with --text: rows, each with its own fixed z")
@@ -231,11 +233,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source")
     p.add_argument("--code", default="cat0", help="cat0, cont0, bin0, ... (default cat0)")
     p.add_argument("--values", help="comma-separated values (default: every category; -2..2 for continuous codes)")
-    p.add_argument("--rows", type=count, default=8)
+    p.add_argument("--rows", type=count, default=8, help="rows, each with its own fixed noise")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--score-rows", type=count, default=64,
                    help="rows over which a continuous or binary code's effect on image statistics is scored (0: skip)")
-    p.add_argument("--out", type=output_path, default="traverse.png")
+    p.add_argument("--out", type=output_path, default="traverse.png", help="grid PNG; the scores go beside it as JSON")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_traverse)
 
@@ -247,7 +249,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-concept", type=count, default=3, help="samples per class concept")
     p.add_argument("--noise", type=non_negative, default=0.25, help="scale of the uniform noise around the result")
     p.add_argument("--evaluator", help="evaluator weights for class concepts (default: the dataset's)")
-    p.add_argument("--out", type=output_path, default="arithmetic.png")
+    p.add_argument("--out", type=output_path, default="arithmetic.png", help="the A - B + C panel (PNG)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_arithmetic)
 

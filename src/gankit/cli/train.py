@@ -20,12 +20,16 @@ def cmd_train(args) -> int:
     out = Path(args.out) if args.out else default_run_dir(args.config)
     result = train(config, out, resume=args.resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")):  # under torchrun, process 0 speaks for the run
-        return 0
-    print(f"\ndone: step {result.step}, {result.images_per_second:.0f} images/s over the last log interval")
+        return 130 if result.interrupted else 0
+    state = "interrupted (saved)" if result.interrupted else "done"
+    print(f"\n{state}: step {result.step}, {result.images_per_second:.0f} images/s over the last log interval")
     print(f"  samples:          {result.samples_path}")
     print(f"  loss log:         {out / 'train_log.jsonl'}  (curves: {out / 'losses.png'})")
     print(f"  checkpoints:      {out / 'checkpoints'}")
     print(f"  generator export: {result.export_path}")
+    if result.interrupted:
+        print(f"  continue with:    {result.resume_command}")
+        return 130  # the shell's code for a run stopped by Ctrl-C
     return 0
 
 

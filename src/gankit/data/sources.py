@@ -10,6 +10,7 @@ import pickle
 import struct
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Literal
@@ -370,6 +371,7 @@ class FolderOptions(ImageOptions):
     path: str = ""  # folder of images; class subfolders become labels
     resolution: int | None = 64
     channels: int | None = 3
+    strict: bool = False  # true: any unreadable file stops loading (all of them listed); false: they are skipped, listed
 
 
 def decode_image(image, path: Path, mode: str, background: tuple[int, int, int] = (255, 255, 255)):
@@ -459,10 +461,37 @@ def load_folder(options: FolderOptions) -> Dataset:
 
     check_fits_in_memory(len(files), options.channels, options.resolution, str(root))
     mode = "L" if options.channels == 1 else "RGB"
-    images = np.stack(
-        [load_image_file(p, options.resolution, mode) for p in tqdm(files, desc=f"loading {root}", leave=False, disable=len(files) < 500)]
-    )
-    return finish_images(images, labels, dataclasses.replace(options, limit=None), "folder", classes)
+    images, kept, skipped = [], [], []
+    for i, path in enumerate(tqdm(files, desc=f"loading {root}", unit="image", leave=False, disable=len(files) < 500)):
+        try:
+            images.append(load_image_file(path, options.resolution, mode))
+            kept.append(i)
+        except DataError as error:
+            skipped.append((str(path), str(error).removeprefix(f"{path}: ")))
+    report_unreadable(root, len(files), skipped, options.strict)
+    if labels is not None and skipped:
+        labels = labels[kept]
+    dataset = finish_images(np.stack(images), labels, dataclasses.replace(options, limit=None), "folder", classes)
+    if skipped:
+        dataset.extras["skipped_files"] = skipped
+    return dataset
+
+
+def report_unreadable(root: Path, total: int, skipped: list[tuple[str, str]], strict: bool, shown: int = 30) -> None:
+    """All the files of a folder that could not be read, with a count, before any training: an error in strict
+    mode (data.strict=true) or when none could be read, else a warning (the rest of the folder is used)."""
+    if not skipped:
+        return
+    lines = [f"  {path}: {why}" for path, why in skipped[:shown]]
+    if len(skipped) > shown:
+        lines.append(f"  ... and {len(skipped) - shown:,} more (a run lists them all in skipped_files.txt)")
+    listing = "\n".join(lines)
+    if strict or len(skipped) == total:
+        fix = ("remove or repair them, or set data.strict=false to train on the rest" if len(skipped) < total
+               else "none of its images could be read")  # fmt: skip
+        raise DataError(f"{root}: {len(skipped):,} of {total:,} files cannot be read as images; {fix}:\n{listing}")
+    warnings.warn(f"{root}: skipped {len(skipped):,} of {total:,} files that cannot be read as images (the other "
+                  f"{total - len(skipped):,} are used; data.strict=true makes this an error):\n{listing}", stacklevel=3)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- .npz arrays

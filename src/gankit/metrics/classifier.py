@@ -123,6 +123,8 @@ def train_evaluator(
         "dataset": {**data_section},
         "training": dataclasses.asdict(options),
         "test_accuracy": round(test_accuracy, 4),
+        # what always answering the commonest test class scores: the accuracy an evaluator must beat
+        "chance_accuracy": round(float(torch.bincount(test_data.labels).max()) / len(test_data.labels), 4),
         "test_split": test_protocol,
         "train_seconds": round(time.perf_counter() - start, 1),
         "preprocessing": "uint8 images scaled to [-1, 1] by x / 127.5 - 1, at the dataset's native size",

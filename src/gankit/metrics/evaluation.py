@@ -19,6 +19,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 import gankit
-from gankit.data import Dataset, load_dataset, with_split
+from gankit.data import Dataset, has_test_split, load_dataset, with_split
 from gankit.files import atomic_write_bytes, cache_dir
 from gankit.metrics import scores
 from gankit.metrics.classifier import builtin_evaluators, evaluator_for_data
@@ -257,6 +258,26 @@ class Shard:
         return self.rank * n // self.world, (self.rank + 1) * n // self.world
 
 
+class Stopwatch:
+    """Seconds spent in each named part of a piece of work, and in all."""
+
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self.start = self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self.last, 2)
+        self.laps["total"] = round(now - self.start, 2)
+        self.last = now
+
+
+def describe_seconds(laps: dict[str, float]) -> str:
+    """'evaluated in 41.2 s: sampling 30.1 s, sample features 9.0 s, ...'"""
+    parts = ", ".join(f"{name} {value:.1f} s" for name, value in laps.items() if name != "total")
+    return f"evaluated in {laps.get('total', 0.0):.1f} s ({parts})"
+
+
 def evaluate_generator(
     pipeline,
     metrics: list[str] | str | None = None,
@@ -277,13 +298,17 @@ def evaluate_generator(
     each process generates and embeds its share of the samples (sample k of ``seed`` is the same whoever
     draws it) and the features are gathered: every process gets the numbers one process would.
     """
+    clock = Stopwatch()
     data_section = with_split(pipeline.config.data, reference_split)
     data = load_dataset(data_section) if data is None else data
     extractor_obj = build_extractor(extractor or default_extractor(data_section, data.kind))
+    extractor_obj.progress = progress
     metrics = parse_metrics(default_metrics(extractor_obj) if metrics is None else metrics)
     index = selection(data, num_reference, seed)
     real_x = data.x[index]
+    clock.lap("loading")
     real, key, cached = reference_features(real_x, extractor_obj, use_cache)
+    clock.lap("reference features")
     real.labels = labels_of(data, index)
     codes = None
     if "code_accuracy" in metrics and pipeline.codes is not None and pipeline.codes.categorical:
@@ -292,14 +317,17 @@ def evaluate_generator(
     samples = pipeline.sample(end - begin, seed=seed, start=begin, batch_size=500, progress=progress,
                               codes=None if codes is None else {"cat0": codes[begin:end]})  # fmt: skip
     fake_x = torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous() if samples.ndim == 4 else torch.from_numpy(samples)
+    clock.lap("sampling")
     extractor_obj.check_input(fake_x)
     fake = extractor_obj(fake_x)
+    clock.lap("sample features")
     if shard is not None:
         fake = Features(shard.gather(fake.features), None if fake.logits is None else shard.gather(fake.logits))
     if pipeline.num_classes:  # sample k was drawn for label k mod K (GeneratorPipeline.sample's default)
         fake.labels = np.arange(num_samples) % pipeline.num_classes
     fake.codes = codes
     values = compute(metrics, real, fake, seed, data, pipeline)
+    clock.lap("metrics")
     reference = {"dataset": data_section, "split": reference_split, "subset_seed": seed, "content_sha256": key}
     protocol = protocol_card(extractor_obj, metrics, num_samples, len(real_x), reference, seed, cached)
     protocol.update({"checkpoint_step": pipeline.step, "ema_generator": pipeline.ema})
@@ -310,6 +338,7 @@ def evaluate_generator(
         "generated": {"seed": seed, "num_samples": num_samples},
         "metrics": values,
         "protocol": protocol,
+        "seconds": clock.laps,
     }
 
 
@@ -322,13 +351,29 @@ def evaluate_real_vs_real(
     extractor: dict[str, Any] | None = None,
     use_cache: bool = True,
 ) -> dict[str, Any]:
-    """The floor: the test split scored as if it were generated, against the train split."""
+    """The floor: real images scored as if they were generated, against the reference (the train split): the test
+    split's images, or for a source with one split only (a folder of images) its images outside the reference
+    subset (two disjoint halves when the reference takes them all; the floor's sizes are then smaller)."""
     train_section = with_split(data_section, "train")
-    test_section = with_split(data_section, "test")
-    train, test = load_dataset(train_section), load_dataset(test_section)
+    train = load_dataset(train_section)
+    if has_test_split(data_section):
+        test_section = with_split(data_section, "test")
+        test = load_dataset(test_section)
+        real_index, fake_index = selection(train, num_reference, seed), selection(test, num_samples, seed + 1)
+        generated = {"dataset": test_section, "split": "test", "subset_seed": seed + 1}
+    else:
+        test = train
+        real_index = selection(train, num_reference, seed)
+        rest = np.setdiff1d(np.arange(len(train)), real_index.numpy())
+        if len(rest) == 0:  # the reference is the whole source: its two halves
+            order = np.random.default_rng(seed).permutation(len(train))
+            real_index, rest = torch.from_numpy(np.sort(order[: len(train) // 2])), np.sort(order[len(train) // 2 :])
+        if len(rest) < 2:
+            raise ConfigError(f"{train.name}: too few images ({len(train)}) for a real-vs-real floor")
+        fake_index = torch.from_numpy(rest[np.sort(np.random.default_rng(seed + 1).permutation(len(rest))[:num_samples])])
+        generated = {"dataset": train_section, "split": "train, images outside the reference subset", "subset_seed": seed + 1}
     extractor_obj = build_extractor(extractor or default_extractor(train_section, train.kind))
     metrics = parse_metrics(default_metrics(extractor_obj) if metrics is None else metrics)
-    real_index, fake_index = selection(train, num_reference, seed), selection(test, num_samples, seed + 1)
     real_x, fake_x = train.x[real_index], test.x[fake_index]
     real, key, cached = reference_features(real_x, extractor_obj, use_cache)
     fake, _, _ = reference_features(fake_x, extractor_obj, use_cache)
@@ -338,12 +383,10 @@ def evaluate_real_vs_real(
     return {
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "real_vs_real": True,
-        "generated": {"dataset": test_section, "split": "test", "subset_seed": seed + 1, "num_samples": len(fake_x)},
+        "generated": {**generated, "num_samples": len(fake_x)},
         "metrics": values,
         "protocol": protocol_card(extractor_obj, metrics, len(fake_x), len(real_x), reference, seed, cached),
     }
-
-
 
 
 def format_value(value: Any) -> str:

@@ -9,12 +9,14 @@ uint8 images, so generated samples are quantized exactly as a saved PNG would be
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
 from gankit.metrics.classifier import load_evaluator
+from gankit.networks.classifier import check_skill, skill
 from gankit.registry import ConfigError, NoOptions, Registry
 
 
@@ -29,6 +31,14 @@ class Features:
 class Extractor:
     card: dict[str, Any]
     has_logits: bool = False  # whether it gives class logits (Inception Score, class metrics)
+    progress: bool = False  # a progress bar while embedding many images
+
+    def batches(self, n: int, batch_size: int, what: str = "features") -> Any:
+        """The batch starts of n items, with a progress bar when asked and worth it."""
+        from tqdm.auto import tqdm
+
+        starts = range(0, n, batch_size)
+        return tqdm(starts, desc=what, unit="batch", leave=False, disable=not self.progress or len(starts) < 4)
 
     def __call__(self, x: torch.Tensor) -> Features:
         raise NotImplementedError
@@ -55,6 +65,7 @@ class EvaluatorExtractor(Extractor):
         self.evaluator = load_evaluator(options.weights, options.device)
         self.batch_size, self.device = options.batch_size, torch.device(options.device)
         info = self.evaluator.info
+        check_skill(info, repr(options.weights), lambda message: warnings.warn(message, stacklevel=3))
         self.classifier = info.get("kind", "classifier") == "classifier"  # a self-supervised one has no class logits
         self.has_logits = self.classifier
         self.card = {
@@ -63,6 +74,7 @@ class EvaluatorExtractor(Extractor):
             "weights": options.weights,
             "weights_sha256": self.evaluator.sha256,
             "evaluator_test_accuracy": info.get("test_accuracy"),
+            "evaluator_skill": skill(info),
             "evaluator_dataset": info["dataset"],
             "feature_dim": self.evaluator.net.feature_dim,
             "preprocessing": f"uint8 (N, {info['channels']}, {info['resolution']}, {info['resolution']}) -> x / 127.5 - 1; "
@@ -81,7 +93,7 @@ class EvaluatorExtractor(Extractor):
     def __call__(self, x: torch.Tensor) -> Features:
         self.check_input(x)
         features, logits = [], []
-        for i in range(0, len(x), self.batch_size):
+        for i in self.batches(len(x), self.batch_size):
             batch = x[i : i + self.batch_size].to(self.device).float().div_(127.5).sub_(1.0)
             f, l = self.evaluator.net.features_and_logits(batch)
             features.append(f.float().cpu())
@@ -159,7 +171,7 @@ class InceptionExtractor(Extractor):
     def __call__(self, x: torch.Tensor) -> Features:
         self.check_input(x)
         features, logits = [], []
-        for i in range(0, len(x), self.batch_size):
+        for i in self.batches(len(x), self.batch_size, "Inception features"):
             batch = x[i : i + self.batch_size].to(self.device)
             if batch.shape[1] == 1:
                 batch = batch.expand(-1, 3, -1, -1)

@@ -82,6 +82,27 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tenso
 
 
 @torch.no_grad()
+def pair_accuracy(net: ClassifierNet, images: torch.Tensor, options: SelfSupervisedTraining, batch: int = 256,
+                  seed: int = 1) -> tuple[float, float]:  # fmt: skip
+    """How often an image's second augmented view is the nearest (cosine, in the body's features: those the
+    metrics use) of the other 2N - 1 views of its batch, over held-out uint8 images; and the chance of that, 1 / (2N - 1).
+    Needs no labels: the evaluator's skill on any folder."""
+    generator = torch.Generator().manual_seed(seed)
+    hits, total, n = 0, 0, min(batch, len(images))
+    for i in range(0, len(images) - n + 1, n):
+        x = images[i : i + n].float() / 127.5 - 1
+        a = F.normalize(net.features(augment(x, options, generator)), dim=1)
+        b = F.normalize(net.features(augment(x, options, generator)), dim=1)
+        z = torch.cat([a, b])
+        similarity = z @ z.T
+        similarity.fill_diagonal_(float("-inf"))
+        partner = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+        hits += int((similarity.argmax(1) == partner).sum())
+        total += 2 * n
+    return hits / max(1, total), 1.0 / (2 * n - 1)
+
+
+@torch.no_grad()
 def knn_accuracy(net: ClassifierNet, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
                  test_y: torch.Tensor, k: int = 5) -> float:  # fmt: skip
     """Accuracy of a k-nearest-neighbour vote (cosine similarity of the features) on held-out images."""
@@ -139,6 +160,10 @@ def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedT
         log(f"self-supervised evaluator epoch {epoch + 1}/{options.epochs}: NT-Xent {total / max(1, steps_per_epoch):.4f}")
     net.head = projector[-1]  # the file holds the body and the projection's last layer (the metrics read the body)
     net.eval().requires_grad_(False)
+    pairs, pair_chance = pair_accuracy(net, data.x[held_out], options) if len(held_out) >= 2 else (None, None)
+    if pairs is not None:
+        log(f"held-out pair accuracy (the other view of an image found among {round(1 / pair_chance)} views): {pairs:.3f}, "
+            f"chance {pair_chance:.4f}")  # fmt: skip
     knn = None
     if data.labels is not None and len(held_out) >= 10:
         knn = round(knn_accuracy(net, data.x[pool[:20000]], data.labels[pool[:20000]], data.x[held_out], data.labels[held_out]), 4)
@@ -154,6 +179,8 @@ def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedT
         "training": {**dataclasses.asdict(options), "method": "SimCLR NT-Xent (Chen et al. 2020)", "images": len(pool)},
         "test_accuracy": None,
         "knn_accuracy_heldout": knn,
+        "pair_accuracy_heldout": None if pairs is None else round(pairs, 4),
+        "pair_chance": None if pair_chance is None else round(pair_chance, 6),
         "train_seconds": round(time.perf_counter() - start, 1),
         "preprocessing": "uint8 images scaled to [-1, 1] by x / 127.5 - 1, at the dataset's native size",
     }

@@ -13,11 +13,12 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from gankit.errors import ConfigError
 from gankit.files import CheckpointError, atomic_write_text, check_state, read_tensors, tensor_checksum, write_tensors
 from gankit.formats import metadata_field
 
@@ -79,6 +80,36 @@ class Evaluator:
         return self.info["channels"]
 
 
+def skill(info: dict[str, Any]) -> tuple[str, float, float] | None:
+    """(what, score, chance) of an evaluator: a classifier's test accuracy against always answering the commonest
+    class (1 / classes when not recorded); a self-supervised one's held-out pair accuracy (finding the other view
+    of an image among a batch's 2N - 1 views) against 1 / (2N - 1). None when the file records neither."""
+    if info.get("kind", "classifier") == "classifier":
+        if info.get("test_accuracy") is None:
+            return None
+        chance = info.get("chance_accuracy") or 1.0 / max(1, int(info.get("num_classes") or 1))
+        return "test accuracy", float(info["test_accuracy"]), float(chance)
+    if info.get("pair_accuracy_heldout") is None:
+        return None
+    return "held-out pair accuracy", float(info["pair_accuracy_heldout"]), float(info["pair_chance"])
+
+
+def check_skill(info: dict[str, Any], name: str, warn: Callable[[str], None]) -> None:
+    """Refuse an evaluator no better than chance (a ConfigError: distances in its features mean nothing, so a
+    tiny FID would be a lie); warn about one less than halfway from chance to perfect."""
+    measured = skill(info)
+    if measured is None:
+        return
+    what, score, chance = measured
+    if score < chance + 0.1 * (1 - chance):
+        raise ConfigError(f"the evaluator {name} is no better than chance ({what} {score:.3f}, chance {chance:.3f}): "
+                          "scores in its feature space would mean nothing. Train it longer or on more images "
+                          "(gankit evaluator train ... --epochs N) and evaluate again")  # fmt: skip
+    if score < chance + 0.5 * (1 - chance):
+        warn(f"the evaluator {name} is weak ({what} {score:.3f}, chance {chance:.3f}): its scores separate only "
+             "coarse differences; a longer-trained evaluator (--epochs) gives sharper ones")
+
+
 def weights_sha256(state: dict[str, torch.Tensor]) -> str:
     """sha256 over the tensors' names, dtypes, shapes and bytes, in sorted name order (the file checksum of
     ``gankit.files``): the evaluator's identity in every reported number."""
@@ -107,7 +138,7 @@ def evaluator_for_data(data_section: dict[str, Any]) -> Path:
     file per section), so that ``gankit evaluate`` finds it for runs trained on that data."""
     from gankit.files import cache_dir
 
-    canonical = json.dumps({k: v for k, v in sorted(data_section.items()) if k not in ("split", "limit")}, sort_keys=True)
+    canonical = json.dumps({k: v for k, v in sorted(data_section.items()) if k not in ("split", "limit", "strict")}, sort_keys=True)
     key = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     return cache_dir() / "evaluators" / f"{data_section.get('name', 'data')}-{key}.safetensors"
 

@@ -62,6 +62,11 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.tokens) + 2
 
+    def unknown_words(self, text: str) -> list[str]:
+        """The words of ``text`` not in the vocabulary (read as the unknown word), in order, each once."""
+        known = set(self.tokens)
+        return list(dict.fromkeys(w for w in words(text) if w not in known))
+
     def encode(self, texts: list[str], max_length: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids (N, L) padded with 0, lengths (N,)); captions longer than ``max_length`` words are cut.
         An empty caption becomes one unknown word."""

@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import math
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -30,7 +34,7 @@ from torch import nn
 from gankit.config import RunConfig
 from gankit.data import BatchStream, load_dataset
 from gankit.data.dataset import Prefetcher
-from gankit.files import serialize_tensors, write_json
+from gankit.files import atomic_write_text, serialize_tensors, write_json
 from gankit.formats import checkpoint_payload, list_checkpoints
 from gankit.seeding import resolve_precision
 from gankit.training.checkpoints import (
@@ -64,6 +68,7 @@ from gankit.training.outputs import (
     make_progress_bar,
     open_tensorboard,
     truncate_log,
+    write_tensorboard_samples,
     write_loss_plot,
     write_progress_gif,
     write_samples,
@@ -83,6 +88,11 @@ class RunResult:
     step: int
     images_per_second: float
     last_row: dict[str, Any]
+    interrupted: bool = False  # stopped early by Ctrl-C (or SIGTERM), with a checkpoint of this step saved
+
+    @property
+    def resume_command(self) -> str:
+        return f"gankit train {self.run_dir} --resume"
 
     @property
     def export_path(self) -> Path:
@@ -117,16 +127,18 @@ def train(
     ranks, device = join(config.train.device)
     try:
         ranks.local_slice(config.train.batch_size)  # the global batch divides among the processes
-        if not ranks.main:
-            return run_training(config, run_dir, resume, False, lambda message: None, ranks, device)
-        with hold_run_folder(run_dir, log):
-            return run_training(config, run_dir, resume, progress, log, ranks, device)
+        with StopRequest() as stop:
+            if not ranks.main:
+                return run_training(config, run_dir, resume, False, lambda message: None, ranks, device, stop)
+            with hold_run_folder(run_dir, log):
+                return run_training(config, run_dir, resume, progress, log, ranks, device, stop)
     finally:
         leave(ranks)
 
 
 def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool, log: Callable[[str], None],
-                 ranks: Ranks, device: torch.device) -> RunResult:  # fmt: skip
+                 ranks: Ranks, device: torch.device, stop: StopRequest | None = None) -> RunResult:  # fmt: skip
+    stop = stop or StopRequest()
     checkpoint_dir = run_dir / "checkpoints"
     cfg = config.train
 
@@ -154,6 +166,11 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         cfg = config.train
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(config.data).to(device)
+    skipped = dataset.extras.get("skipped_files")
+    if skipped and ranks.main:  # the loader warned with the first ones; the run keeps the whole list
+        create_folder(run_dir, "run folder")
+        atomic_write_text(run_dir / "skipped_files.txt", "".join(f"{path}\t{why}\n" for path, why in skipped))
+        log(f"{len(skipped):,} unreadable files skipped: listed in {run_dir / 'skipped_files.txt'}")
     channels_last = cfg.channels_last and dataset.kind == "images"
 
     def adapt(G: nn.Module, D: nn.Module) -> None:
@@ -223,7 +240,9 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     # the same tensors all run long (updated in place), so the list is made once.
     shared_buffers = floating_buffers(G, D) if ranks.shared else []
     loop_start = time.perf_counter()
-    done = False
+    clock = RunClock(step, cfg.steps, device.type, say)
+    done = interrupted = False
+    stop.armed = True  # from here a first Ctrl-C finishes the step and saves; before, it stops at once
     while step < cfg.steps and not done:
         objective.begin_step(step)
         for k in range(cfg.d_steps):
@@ -245,14 +264,17 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
             out_g = objective.g_step(ctx)
         opt_G.zero_grad(set_to_none=True)
         out_g.loss.backward()
-        # A process that ran out of time says so in the same all-reduce, so all stop at the same step.
+        # A process that ran out of time or was interrupted says so in the same all-reduce, so all stop at the
+        # same step.
         out_of_time = cfg.time_limit > 0 and time.perf_counter() - loop_start >= cfg.time_limit
-        out_of_time = average(ranks, G.parameters(), [*out_g.stats.values(), *shared_buffers], out_of_time)
+        wish = out_of_time or stop.requested
+        interrupted = average(ranks, G.parameters(), [*out_g.stats.values(), *shared_buffers], wish) and not out_of_time
         opt_G.step()
         if ema is not None:
             ema.update(G, step)
         step += 1
         bar.update(1)
+        clock.tick(step)
 
         for name, value in {**out_d.stats, **out_g.stats}.items():
             sums[name] = sums[name] + value.float() if name in sums else value.float()
@@ -262,9 +284,11 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
             check_finite(out_d.stats["d_loss"], out_g.stats["g_loss"], step, checkpoint_dir, cfg)
 
         # ------------------------------------------------------------ logging
-        done = step == cfg.steps or out_of_time
+        done = step == cfg.steps or out_of_time or interrupted
         if out_of_time:
             say(f"train.time_limit: stopping at step {step} after {time.perf_counter() - loop_start:.0f} s")
+        if interrupted:
+            say(f"interrupted: stopping at step {step}; saving a checkpoint, the samples and the curves")
         if step % cfg.log_every == 0 or done:
             check_finite(sums["d_loss"], sums["g_loss"], step, checkpoint_dir, cfg)
             elapsed = time.perf_counter() - interval_start
@@ -299,9 +323,13 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         if evaluate_now:  # every process scores its share of the samples (sharded), process 0 writes
             evaluation.run(config, step, sampler, ema is not None, device, monitor, say, shard(ranks))
         if (step % cfg.sample_every == 0 or done) and ranks.main:
-            write_samples(run_dir, step, sampler, condition, grid_z, grid_values, dataset, grid_columns)
+            picture = write_samples(run_dir, step, sampler, condition, grid_z, grid_values, dataset, grid_columns)
+            write_loss_plot(log_path, run_dir / "losses.png")  # the curves so far, beside the latest samples
+            if writer is not None:
+                write_tensorboard_samples(writer, picture, step)
         if step % cfg.checkpoint_every == 0 or done:
             save_run_state(run_dir, config, step, batches, state, sampler)
+    stop.armed = False
     bar.close()
     batches_in.close()
     if writer is not None:
@@ -311,7 +339,89 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     if ranks.main:
         write_loss_plot(log_path, run_dir / "losses.png")
         write_progress_gif(run_dir)
-    return RunResult(run_dir, step, rate, last_row)
+    result = RunResult(run_dir, step, rate, last_row, interrupted)
+    if interrupted:
+        log(f"stopped at step {step} of {cfg.steps}: checkpoint, samples and curves saved. Continue with:\n  "
+            f"{result.resume_command}")
+    return result
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM while the loop runs: the first asks the loop to finish its step and stop as at
+    the last step (a checkpoint, the samples, the curves and the GIF are written); a second one stops at once
+    (KeyboardInterrupt), losing the steps since the last checkpoint. Before and after the loop (loading data,
+    building the nets) a signal stops at once. Signal handlers can only be set from the main thread: elsewhere
+    (a notebook's worker thread) the signals keep their usual meaning."""
+
+    def __init__(self):
+        self.requested = self.armed = False
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self.handle)
+        return self
+
+    def handle(self, number: int, frame) -> None:
+        if not self.armed or self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, process 0 speaks for the run
+            print("\nstopping after this step to save a checkpoint and the pictures (press Ctrl-C again to quit at "
+                  "once, losing the steps since the last checkpoint)", flush=True)  # fmt: skip
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+
+class RunClock:
+    """Once the first steps are past (warm-up: allocations, caches), says how long the run will take at the
+    measured speed, and warns when that is many hours on this device."""
+
+    WARM_UP_STEPS, MEASURE_SECONDS, WARN_HOURS = 10, 20.0, 6.0
+
+    def __init__(self, step: int, total: int, device: str, say: Callable[[str], None],
+                 now: Callable[[], float] = time.perf_counter):  # fmt: skip
+        self.start_step, self.total, self.device, self.say, self.now = step, total, device, say, now
+        self.mark: tuple[int, float] | None = None
+        self.told = step >= total
+
+    def tick(self, step: int) -> None:
+        if self.told:
+            return
+        now = self.now()
+        if self.mark is None:
+            if step - self.start_step >= self.WARM_UP_STEPS:
+                self.mark = (step, now)
+            return
+        steps, seconds = step - self.mark[0], now - self.mark[1]
+        if seconds < self.MEASURE_SECONDS and step < self.total:
+            return
+        self.told = True
+        if steps == 0 or step >= self.total:
+            return
+        left = (self.total - step) * seconds / steps
+        finish = datetime.datetime.now() + datetime.timedelta(seconds=left)
+        self.say(f"speed {steps / seconds:.2f} steps/s after warm-up: about {duration(left)} to step {self.total:,} "
+                 f"(done around {finish:%a %d %b %H:%M})")  # fmt: skip
+        if left > self.WARN_HOURS * 3600:
+            hint = " (a GPU, train.device=cuda, would be far faster)" if self.device == "cpu" else ""
+            self.say(f"WARNING: this run will take about {duration(left)} on this {self.device}{hint}. For a shorter "
+                     "run: fewer steps (--steps N), a smaller model, or for your own images on a CPU the preset "
+                     "dcgan-cpu-64. Ctrl-C stops it safely (checkpoint saved) and --resume continues it.")  # fmt: skip
+
+
+def duration(seconds: float) -> str:
+    """A length of time for people: 45 s, 12 min, 3.4 h, 2.9 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def count(module: nn.Module) -> int:

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -75,8 +76,8 @@ def truncate_log(path: Path, step: int) -> None:
 
 @torch.no_grad()
 def write_samples(run_dir: Path, step: int, G: nn.Module, condition: Condition, z: torch.Tensor, values,
-                  dataset: Dataset, columns: int | None = None) -> None:  # fmt: skip
-    """The fixed grid in eval mode: what ``gankit sample RUN --seed <train.seed>`` will draw."""
+                  dataset: Dataset, columns: int | None = None) -> Image.Image:  # fmt: skip
+    """The fixed grid in eval mode: what ``gankit sample RUN --seed <train.seed>`` will draw. Returns the picture."""
     was_training = G.training
     G.eval()
     out = G(*condition.generator_args(z, values)).float().cpu()
@@ -89,6 +90,12 @@ def write_samples(run_dir: Path, step: int, G: nn.Module, condition: Condition, 
         picture = scatter_plot(out.numpy(), reference)
     save_picture(picture, run_dir / "samples" / f"step-{step:08d}.png")
     save_picture(picture, run_dir / "samples.png")
+    return picture
+
+
+def write_tensorboard_samples(writer, picture: Image.Image, step: int) -> None:
+    """The fixed-z grid as a TensorBoard image (the IMAGES tab shows it per step, beside the scalars)."""
+    writer.add_image("samples", np.asarray(picture.convert("RGB")), step, dataformats="HWC")
 
 
 def write_loss_plot(log_path: Path, path: Path) -> None:

@@ -22,6 +22,7 @@ encoder trained beside it (frozen): a term outside both papers, after AttnGAN's 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import torch
@@ -37,6 +38,7 @@ from gankit.networks.text_encoders import (
     load_image_encoder,
     load_text_encoder,
     text_encoder_metadata,
+    words,
 )
 from gankit.registry import ConfigError
 from gankit.seeding import STREAM_CONDITION_NOISE, latents, per_sample_normal
@@ -170,7 +172,27 @@ class TextCondition(Condition):
             texts = texts * n
         if len(texts) != n or not all(isinstance(t, str) for t in texts):
             raise ValueError(f"{len(texts)} captions for {n} samples; give one caption, or one per sample")
+        self.check_words(texts)
         return texts
+
+    def check_words(self, texts: list[str]) -> None:
+        """Warn about captions the text encoder cannot read: empty ones, and words outside a word-level encoder's
+        vocabulary (each read as the one unknown word, so a caption of unknown words draws from no text at all)."""
+        vocabulary = getattr(self.text_encoder, "vocabulary", None)
+        if vocabulary is None or not vocabulary.tokens:  # a subword encoder (MiniLM) reads any word
+            return
+        for text in dict.fromkeys(texts):
+            found, unknown = words(text), vocabulary.unknown_words(text)
+            if not found:
+                warnings.warn(f"the caption {text!r} has no words: G draws from the unknown word alone", stacklevel=4)
+            elif len(unknown) == len(set(found)):
+                examples = ", ".join(vocabulary.tokens[:24])
+                warnings.warn(f"no word of the caption {text!r} is known to this text encoder (unknown: "
+                              f"{', '.join(unknown)}): G draws from no text at all. Its words include: {examples}, ...",
+                              stacklevel=4)  # fmt: skip
+            elif unknown:
+                warnings.warn(f"the caption {text!r} has words this text encoder does not know: {', '.join(unknown)} "
+                              "(each is read as the unknown word)", stacklevel=4)  # fmt: skip
 
     def sample(self, n, seed, start=0, text=None, embeddings=None, **given):
         """Samples start .. start+n-1 for ``text`` (or precomputed caption ``embeddings`` (n, D))."""
@@ -186,6 +208,7 @@ class TextCondition(Condition):
     def grid(self, entries, columns, seed, latent_dim):
         """One row per caption, one column per (z, eps) of samples 0..columns-1 of ``seed``: along a row the
         text is fixed and the style varies; down a column the style is fixed and the text varies."""
+        self.check_words(list(entries))
         phi = self.embed(list(entries)).repeat_interleave(columns, dim=0)
         z, noise = caption_grid_latents(len(entries), columns, latent_dim, self.noise_dim, seed)
         return z, TextValues(phi, noise)

@@ -1,0 +1,250 @@
+"""Everyday use (issue 23): a safe Ctrl-C, unreadable files skipped and listed, a stated ETA, curves during
+training, one exit code per kind of error."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_overrides
+from PIL import Image
+
+from gankit import load_config, train
+from gankit.cli import main
+from gankit.data import load_dataset
+from gankit.errors import DataError
+from gankit.files import read_tensors
+from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
+from gankit.images import nice_ticks, tick_labels
+from gankit.training import loop
+
+QUIET = dict(progress=False, log=lambda s: None)
+
+
+def gankit_process(*argv: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "gankit", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)  # fmt: skip
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_pictures_and_says_how_to_resume(tmp_path, tiny_npz):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(load_config(None, tiny_overrides(tiny_npz, steps=1_000_000, log_every=1,
+                                                                  sample_every=1000, checkpoint_every=1000)).to_dict()))  # fmt: skip
+    run = tmp_path / "run"
+    child = gankit_process("train", str(config), "--out", str(run), "--quiet")
+    deadline = time.monotonic() + 120
+    log = run / "train_log.jsonl"
+    while not (log.is_file() and len(log.read_text().splitlines()) >= 5):
+        assert child.poll() is None and time.monotonic() < deadline, child.stdout.read() if child.poll() is not None else "no steps"
+        time.sleep(0.2)
+    child.send_signal(signal.SIGINT)
+    output, _ = child.communicate(timeout=120)
+    assert child.returncode == 130, output
+    saved = [step for step, _ in list_checkpoints(run / "checkpoints")]
+    assert len(saved) == 1 and saved[0] >= 5, output
+    step = saved[0]
+    assert f"stopped at step {step} of 1,000,000" in output or f"stopped at step {step} of 1000000" in output, output
+    assert f"gankit train {run} --resume" in output
+    for picture in ("samples.png", "losses.png", "generator.safetensors"):
+        assert (run / picture).is_file(), picture
+    assert (run / "samples" / f"step-{step:08d}.png").is_file()
+
+    # The saved step is a step boundary: resuming it for 2 steps equals training step + 2 steps straight.
+    base = tiny_overrides(tiny_npz, steps=step + 2, log_every=1, sample_every=1000, checkpoint_every=1000)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the child (OMP_NUM_THREADS=1): the same arithmetic order
+    try:
+        train(load_config(str(run), [f"train.steps={step + 2}"]), run, resume=True, **QUIET)
+        train(load_config(None, base), tmp_path / "straight", **QUIET)
+    finally:
+        torch.set_num_threads(threads)
+    resumed, _ = read_tensors(list_checkpoints(run / "checkpoints")[-1][1], FORMAT_CHECKPOINT)
+    straight, _ = read_tensors(list_checkpoints(tmp_path / "straight" / "checkpoints")[-1][1], FORMAT_CHECKPOINT)
+    weights = [k for k in straight if k.startswith(("G.", "D."))]
+    assert weights and all(torch.equal(resumed[k], straight[k]) for k in weights)
+
+
+def test_a_second_signal_or_one_outside_the_loop_stops_at_once():
+    request = loop.StopRequest()
+    with pytest.raises(KeyboardInterrupt):  # not armed: loading data, building nets
+        request.handle(signal.SIGINT, None)
+    request.armed = True
+    request.handle(signal.SIGINT, None)
+    assert request.requested
+    with pytest.raises(KeyboardInterrupt):
+        request.handle(signal.SIGINT, None)
+
+
+def test_the_handlers_are_restored_after_training(tmp_path, tiny_npz):
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    train(load_config(None, tiny_overrides(tiny_npz, steps=2)), tmp_path / "run", **QUIET)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_the_eta_is_said_after_warm_up_and_a_many_hour_run_is_warned_about():
+    now = [0.0]
+    said = []
+    clock = loop.RunClock(0, 50_000, "cpu", said.append, now=lambda: now[0])
+    for step in range(1, 11):  # warm-up: slow first steps are not measured
+        now[0] += 30.0
+        clock.tick(step)
+    for step in range(11, 21):  # 2 s a step from here
+        now[0] += 2.0
+        clock.tick(step)
+    assert len(said) == 2, said
+    assert "0.50 steps/s after warm-up: about 27.8 h to step 50,000" in said[0]
+    assert "WARNING: this run will take about 27.8 h on this cpu" in said[1] and "dcgan-cpu-64" in said[1]
+    now[0] += 100
+    clock.tick(21)
+    assert len(said) == 2  # said once
+
+    said.clear()
+    quick = loop.RunClock(0, 200, "cpu", said.append, now=lambda: now[0])
+    for step in range(1, 40):
+        now[0] += 1.0
+        quick.tick(step)
+    assert len(said) == 1 and "about 3 min to step 200" in said[0]
+
+
+def test_duration_reads_like_a_person_would_say_it():
+    assert [loop.duration(s) for s in (45, 720, 3.4 * 3600, 70 * 3600)] == ["45 s", "12 min", "3.4 h", "2.9 days"]
+
+
+def test_loss_curves_exist_during_training_and_have_round_ticks(tmp_path, tiny_npz):
+    run = tmp_path / "run"
+    train(load_config(None, tiny_overrides(tiny_npz, steps=4, log_every=1, sample_every=2, checkpoint_every=4)),
+          run, **QUIET)  # fmt: skip
+    assert (run / "losses.png").is_file()
+    first = (run / "losses.png").stat().st_mtime_ns
+    # written at each sample step (not only at the end): resume to 6 and see the file rewritten with 6 rows
+    train(load_config(str(run), ["train.steps=6"]), run, resume=True, **QUIET)
+    assert (run / "losses.png").stat().st_mtime_ns > first
+    assert tick_labels(nice_ticks(50, 2000)) == ["500", "1,000", "1,500", "2,000"]
+    assert tick_labels(nice_ticks(0.31, 1.73)) == ["0.5", "1.0", "1.5"]
+    assert tick_labels(nice_ticks(100, 50000)) == ["10,000", "20,000", "30,000", "40,000", "50,000"]
+    assert tick_labels(nice_ticks(-0.002, 0.004)) == ["-0.002", "0.000", "0.002", "0.004"]
+
+
+def test_tensorboard_gets_the_sample_grid(tmp_path, tiny_npz):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    train(load_config(None, tiny_overrides(tiny_npz, steps=4, tensorboard=True)), run, **QUIET)
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Images("samples")] == [2, 4]
+    assert "d_loss" in events.Tags()["scalars"]
+
+
+def image_folder(root: Path, good: int, bad: list[str]) -> Path:
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(good):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(root / f"ok{i:02d}.png")
+    for name in bad:
+        (root / name).write_bytes(b"this is not an image")
+    return root
+
+
+def test_unreadable_files_are_skipped_and_all_listed_or_refused_in_strict_mode(tmp_path):
+    root = image_folder(tmp_path / "photos", 6, ["broken.png", "truncated.jpg"])
+    section = {"name": "folder", "path": str(root), "resolution": 16, "channels": 3}
+    with pytest.warns(UserWarning, match=r"skipped 2 of 8 files that cannot be read as images \(the other 6 are used") as caught:
+        data = load_dataset(section)
+    message = str(caught[0].message)
+    assert "broken.png: cannot read this image" in message and "truncated.jpg" in message
+    assert len(data) == 6 and [Path(p).name for p, _ in data.extras["skipped_files"]] == ["broken.png", "truncated.jpg"]
+    with pytest.raises(DataError, match=r"2 of 8 files cannot be read as images; remove or repair them, or set "
+                                        r"data.strict=false(.|\n)*broken.png(.|\n)*truncated.jpg"):  # fmt: skip
+        load_dataset({**section, "strict": True})
+    empty = image_folder(tmp_path / "junk", 0, ["a.png", "b.png"])
+    with pytest.raises(DataError, match="2 of 2 files cannot be read as images; none of its images could be read"):
+        load_dataset({**section, "path": str(empty)})
+
+
+def test_a_run_on_a_folder_with_bad_files_trains_and_keeps_their_list(tmp_path):
+    root = image_folder(tmp_path / "photos", 8, ["broken.png"])
+    overrides = [f"data.path={root}", "data.resolution=16", "model.g_width=8", "model.d_width=8", "model.latent_dim=8",
+                 "train.batch_size=4", "train.steps=2", "train.sample_grid=4", "train.tensorboard=false"]  # fmt: skip
+    with pytest.warns(UserWarning, match="skipped 1 of 9 files"):
+        train(load_config("dcgan-paper-64", overrides), tmp_path / "run", **QUIET)
+    listed = (tmp_path / "run" / "skipped_files.txt").read_text().splitlines()
+    assert len(listed) == 1 and listed[0].startswith(str(root / "broken.png") + "\t")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sample", "RUN", "--labels", "0", "--out", "x.png"], "--labels needs a class-conditional generator"),
+    (["evaluate"], "give a run folder, export or checkpoint"),
+    (["evaluate", "--real-vs-real"], "--real-vs-real needs --dataset NAME or a run folder"),
+    (["train", "no-such-preset"], "no-such-preset"),
+    (["sample", "NOWHERE", "--out", "x.png"], "NOWHERE"),
+    (["sample", "RUN", "--n", "0", "--out", "x.png"], "must be at least 1"),
+])  # fmt: skip
+def test_every_user_error_exits_with_code_2_and_one_message(tiny_run, capsys, argv, message):
+    argv = [a.replace("RUN", str(tiny_run)).replace("NOWHERE", str(tiny_run / "nowhere")) for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as done:  # argparse's own refusals
+        code = done.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message.replace("NOWHERE", str(tiny_run / "nowhere")) in err and "Traceback" not in err
+
+
+def saved_evaluator(tmp_path, **info):
+    from gankit.networks.classifier import ClassifierNet, Evaluator, save_evaluator
+
+    base = {"kind": "classifier", "channels": 1, "resolution": 16, "num_classes": 3, "width": 4, "class_names": None,
+            "dataset": {"name": "npz"}, "test_accuracy": 0.9}  # fmt: skip
+    return str(save_evaluator(Evaluator(ClassifierNet(1, 3, 4), {**base, **info}), tmp_path / "e.safetensors"))
+
+
+@pytest.mark.parametrize("info, refused", [
+    ({"test_accuracy": 0.33}, "no better than chance (test accuracy 0.330, chance 0.333)"),
+    ({"test_accuracy": 0.58, "chance_accuracy": 0.55}, "no better than chance (test accuracy 0.580, chance 0.550)"),
+    ({"kind": "self-supervised", "test_accuracy": None, "pair_accuracy_heldout": 0.05, "pair_chance": 0.002},
+     "held-out pair accuracy 0.050, chance 0.002"),
+])  # fmt: skip
+def test_an_evaluator_at_chance_is_refused(tmp_path, info, refused):
+    from gankit.metrics.extractors import build_extractor
+    from gankit.registry import ConfigError
+
+    with pytest.raises(ConfigError, match=re_escape(refused) + ".*would mean nothing"):
+        build_extractor({"name": "evaluator", "weights": saved_evaluator(tmp_path, **info)})
+
+
+def re_escape(text):
+    import re
+
+    return re.escape(text)
+
+
+def test_a_weak_evaluator_is_warned_about_and_a_good_one_is_not(tmp_path, recwarn):
+    from gankit.metrics.extractors import build_extractor
+
+    with pytest.warns(UserWarning, match=r"is weak \(test accuracy 0.500, chance 0.333\)"):
+        build_extractor({"name": "evaluator", "weights": saved_evaluator(tmp_path, test_accuracy=0.5)})
+    recwarn.clear()
+    extractor = build_extractor({"name": "evaluator", "weights": saved_evaluator(tmp_path, test_accuracy=0.9)})
+    assert not [w for w in recwarn if "evaluator" in str(w.message)]
+    assert extractor.card["evaluator_skill"] == ["test accuracy", 0.9, 1 / 3] or tuple(extractor.card["evaluator_skill"]) == ("test accuracy", 0.9, 1 / 3)
+
+
+def test_a_folder_without_a_test_split_gets_a_floor_from_images_outside_the_reference(tmp_path):
+    from gankit.metrics.evaluation import evaluate_real_vs_real
+
+    root = image_folder(tmp_path / "photos", 30, [])
+    section = {"name": "folder", "path": str(root), "resolution": 16, "channels": 3}
+    row = evaluate_real_vs_real(section, "fid", num_samples=100, num_reference=20, extractor={"name": "raw"}, use_cache=False)
+    assert row["protocol"]["num_reference"] == 20 and row["generated"]["num_samples"] == 10
+    assert row["generated"]["split"] == "train, images outside the reference subset" and row["metrics"]["fid"] > 0
+    halves = evaluate_real_vs_real(section, "fid", num_samples=100, num_reference=100, extractor={"name": "raw"}, use_cache=False)
+    assert halves["protocol"]["num_reference"] == 15 and halves["generated"]["num_samples"] == 15
