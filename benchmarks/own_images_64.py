@@ -15,7 +15,7 @@ line:
 5. with ``--paper``: the time dcgan-paper-64's generator (random weights: its cost does not depend on them) takes
    to draw 10,000 samples here.
 
-    python benchmarks/own_images_64.py [--images 10000] [--epochs 4] [--train-seconds 900] [--out runs/bench-own64]
+    python benchmarks/own_images_64.py [--images 10000] [--epochs 10] [--train-seconds 900] [--out runs/bench-own64]
                                        [--paper]
 
 Writes OUT/results.json; prints every figure and the commands it ran.
@@ -112,7 +112,7 @@ def paper_sampling_seconds(n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=10000)
-    parser.add_argument("--epochs", type=int, default=4, help="self-supervised evaluator epochs")
+    parser.add_argument("--epochs", type=int, default=10, help="self-supervised evaluator epochs (the command's default)")
     parser.add_argument("--train-seconds", type=float, default=900.0)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-own64"))
     parser.add_argument("--paper", action="store_true", help="also time dcgan-paper-64's sampling of 10,000")

@@ -248,3 +248,67 @@ def test_a_folder_without_a_test_split_gets_a_floor_from_images_outside_the_refe
     assert row["generated"]["split"] == "train, images outside the reference subset" and row["metrics"]["fid"] > 0
     halves = evaluate_real_vs_real(section, "fid", num_samples=100, num_reference=100, extractor={"name": "raw"}, use_cache=False)
     assert halves["protocol"]["num_reference"] == 15 and halves["generated"]["num_samples"] == 15
+
+
+def test_the_inception_extractor_offline_is_one_line_not_a_traceback(tiny_run, monkeypatch, capsys):
+    import types
+    import urllib.error
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setitem(sys.modules, "torch_fidelity", types.SimpleNamespace(FeatureExtractorInceptionV3=offline))
+    assert main(["evaluate", str(tiny_run), "--extractor", "inception", "--n", "8"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "could not fetch the Inception weights" in err
+    assert "gankit evaluate --inception-weights inception-fid.safetensors" in err
+
+
+def test_info_shows_every_section_of_a_preset_and_of_a_run(tiny_run, capsys):
+    assert main(["info", "dcgan-cpu-64", "--set", "train.steps=123"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["preset"] == "dcgan-cpu-64" and shown["train"]["steps"] == 123
+    assert {"description", "data", "model", "loss", "objective", "train"} <= set(shown)
+    assert main(["info", str(tiny_run)]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert {"data", "model", "loss", "objective", "train"} <= set(run["config"]) and run["step"] == 2
+
+
+def every_parser():
+    import argparse
+
+    from gankit.cli import build_parser
+
+    stack = [("gankit", build_parser())]
+    while stack:
+        name, parser = stack.pop()
+        yield name, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack += [(f"{name} {sub}", p) for sub, p in action.choices.items()]
+
+
+def test_every_option_has_a_description_and_help_shows_defaults():
+    import argparse
+
+    missing = [f"{name} {action.option_strings or action.dest}" for name, parser in every_parser()
+               for action in parser._actions if not action.help and not isinstance(action, argparse._SubParsersAction)]  # fmt: skip
+    assert not missing
+    helps = {name: parser.format_help() for name, parser in every_parser()}
+    assert "(default: 10000)" in helps["gankit evaluate"] and "code_monotonicity" in helps["gankit evaluate"]
+    assert "(default: cpu)" in helps["gankit sample"] and "exit codes: 0 done; 2 a user error" in helps["gankit"]
+
+
+def test_a_log_row_with_alarms_goes_to_tensorboard_without_breaking_the_run(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    from gankit.training.outputs import write_tensorboard_scalars
+
+    writer = SummaryWriter(str(tmp_path / "tb"))
+    write_tensorboard_scalars(writer, {"step": 200, "d_loss": 0.1, "D(x)": 0.99, "alarms": ["step 200: D wins"]}, 200)
+    writer.close()
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {"d_loss", "D_x"} and [e.step for e in events.Scalars("D_x")] == [200]

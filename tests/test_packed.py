@@ -66,10 +66,20 @@ def test_an_interrupted_pack_resumes_where_it_stopped(tmp_path, image_folder, mo
     assert torch.equal(packed.x, load_dataset(section).x)
 
 
-def test_a_corrupt_image_stops_the_pack_with_its_name(tmp_path, image_folder):
-    (image_folder / "dogs" / "05.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    with pytest.raises(DataError, match=r"dogs/05.png: cannot read this image"):
-        pack({"name": "folder", "path": str(image_folder), "resolution": 16}, tmp_path / "p", progress=False)
+def test_corrupt_images_are_skipped_and_listed_or_stop_a_strict_pack(tmp_path, image_folder):
+    for name in ("dogs/05.png", "cats/00.png"):
+        (image_folder / name).write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    section = {"name": "folder", "path": str(image_folder), "resolution": 16}
+    with pytest.raises(DataError, match=r"2 of 24 files cannot be read as images(.|\n)*cats/00.png: cannot read this "
+                                        r"image(.|\n)*dogs/05.png"):  # fmt: skip
+        pack({**section, "strict": True}, tmp_path / "strict", progress=False)
+    with pytest.warns(UserWarning, match="skipped 2 of 24 files"):
+        index = pack(section, tmp_path / "p", progress=False, log=lambda s: None)
+    assert index["count"] == 22 and len((tmp_path / "p" / "skipped_files.txt").read_text().splitlines()) == 2
+    with pytest.warns(UserWarning, match="skipped 2 of 24 files"):
+        in_memory = load_dataset(section)
+    packed = load_dataset({"name": "packed", "path": str(tmp_path / "p")})
+    assert torch.equal(packed.x, in_memory.x) and torch.equal(packed.labels, in_memory.labels)
 
 
 def test_a_run_trains_on_packed_data(tmp_path, tiny_npz):

@@ -90,3 +90,20 @@ def test_the_evaluator_file_has_no_class_logits_and_its_features_work(folder, tm
     features = extractor(torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8))
     assert features.features.shape == (5, 4 * 24) and features.logits is None
     assert extractor.card["evaluator_kind"] == "self-supervised" and extractor.card["evaluator_test_accuracy"] is None
+
+
+def test_an_evaluator_for_64_px_images_has_a_strided_stem_that_survives_its_file(tmp_path):
+    from gankit.networks.classifier import ClassifierNet, Evaluator, stem_stride_for
+
+    assert [stem_stride_for(r) for r in (28, 32, 63, 64, 256)] == [1, 1, 1, 2, 2]
+    net = ClassifierNet(3, 64, 4, dropout=0.0, stem_stride=2).eval()
+    x = torch.randn(2, 3, 64, 64)
+    inner = [m for m in net.body if isinstance(m, torch.nn.MaxPool2d)]
+    assert len(inner) == 2 and net.body[0].stride == (2, 2)
+    info = {"kind": "self-supervised", "channels": 3, "resolution": 64, "num_classes": 64, "width": 4, "stem_stride": 2,
+            "class_names": None, "dataset": {"name": "folder"}, "test_accuracy": None}  # fmt: skip
+    path = save_evaluator(Evaluator(net, info), tmp_path / "e.safetensors")
+    loaded = load_evaluator(path)
+    assert loaded.net.stem_stride == 2 and torch.equal(loaded.net.features(x), net.features(x))
+    damaged = json.loads(path.with_suffix(".json").read_text())
+    assert damaged["stem_stride"] == 2

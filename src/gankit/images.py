@@ -97,8 +97,9 @@ def line_plot(
     series: dict[str, tuple[Sequence[float], Sequence[float]]],
     title: str = "",
     size: tuple[int, int] = (720, 360),
+    x_label: str = "",
 ) -> Image.Image:
-    """Simple line chart of named (x, y) series with axes, ticks and a legend."""
+    """Simple line chart of named (x, y) series with axes, round ticks, a legend and an optional x-axis label."""
     colours = [(31, 90, 200), (214, 96, 30), (44, 160, 44), (148, 60, 180), (120, 120, 120)]
     width, height = size
     left, right, top, bottom = 60, 20, 30, 40
@@ -131,6 +132,8 @@ def line_plot(
         draw.line((px, height - bottom, px, height - bottom + 4), fill="black")
         draw.text((px - draw.textlength(label) / 2, height - bottom + 6), label, fill="black")
     draw.text((left, 8), title, fill="black")
+    if x_label:
+        draw.text((width - right - draw.textlength(x_label), height - 14), x_label, fill="black")
     for i, (name, (sx, sy)) in enumerate(series.items()):
         colour = colours[i % len(colours)]
         points = [at(x, y) for x, y in zip(sx, sy) if math.isfinite(y)]

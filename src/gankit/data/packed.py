@@ -11,8 +11,10 @@ A packed folder holds
 Packing an image folder streams: one image is decoded at a time into the map, so a folder of any size packs
 in constant memory. Packing is resumable: ``images.npy.partial`` and ``progress.json`` (how many images are
 done, and a hash of the file list) let an interrupted pack continue where it stopped; the finished files are
-renamed into place and ``index.json`` is written last, so a folder with an ``index.json`` is complete. A file
-that cannot be decoded stops the pack with its name (the reliability rules of ``sources.load_image_file``).
+renamed into place and ``index.json`` is written last, so a folder with an ``index.json`` is complete. Files
+that cannot be decoded (the reliability rules of ``sources.load_image_file``) are skipped and, once every file
+has been tried, listed with a count (``skipped_files.txt`` keeps the list); with ``data.strict=true`` they stop
+the pack instead, all listed at once.
 
 Batches are gathered from the map by index (``Dataset.model_input``; the trainer's ``Prefetcher`` reads batch
 k + 1 on a background thread), so ranks of a several-process run read disjoint rows, and pages the OS can
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 
 from gankit.data.dataset import DATASETS, DataError, Dataset, load_dataset
-from gankit.data.sources import ImageOptions, folder_images, load_image_file, to_labels
+from gankit.data.sources import ImageOptions, folder_images, load_image_file, report_unreadable, to_labels
 from gankit.files import atomic_write_text, read_json, write_json
 from gankit.registry import ConfigError
 
@@ -86,11 +88,12 @@ def pack_folder(section: dict[str, Any], out: Path, progress: bool, log: Callabl
     shape = (len(files), options.channels, options.resolution, options.resolution)
     listing = hashlib.sha256("\n".join(str(p.relative_to(root)) for p in files).encode() + repr(shape).encode()).hexdigest()
     partial, progress_file = out / "images.npy.partial", out / "progress.json"
-    done = 0
+    done, written, skipped = 0, 0, []  # files read, rows written, [path, why] of the files that could not be read
     if partial.is_file() and progress_file.is_file():
         saved = read_json(progress_file, DataError)
         if saved.get("listing") == listing:
             done = int(saved.get("done", 0))
+            written, skipped = int(saved.get("written", done)), [list(item) for item in saved.get("skipped", [])]
             log(f"resuming the pack of {root} at image {done:,} of {len(files):,}")
     # The .npy header is written once through a map; the images are then written with plain file writes at
     # their offsets (page cache only: the packing process's own memory stays flat however large the folder).
@@ -105,19 +108,44 @@ def pack_folder(section: dict[str, Any], out: Path, progress: bool, log: Callabl
     bar = tqdm(total=len(files), initial=done, desc=f"packing {root.name}", unit="image", disable=not progress)
     last_save = time.monotonic()
     with open(partial, "r+b") as f:
-        f.seek(header + done * row)
+        f.seek(header + written * row)
         for i in range(done, len(files)):
-            f.write(load_image_file(files[i], options.resolution, mode).tobytes())
+            try:
+                f.write(load_image_file(files[i], options.resolution, mode).tobytes())
+                written += 1
+            except DataError as error:  # listed (and, in strict mode, refused) once every file has been tried
+                skipped.append([str(files[i]), str(error).removeprefix(f"{files[i]}: ")])
             bar.update(1)
             if time.monotonic() - last_save > 10 or i == len(files) - 1:  # resumable from here on
                 f.flush()
                 os.fsync(f.fileno())
-                write_json(progress_file, {"listing": listing, "done": i + 1})
+                write_json(progress_file, {"listing": listing, "done": i + 1, "written": written, "skipped": skipped})
                 last_save = time.monotonic()
     bar.close()
+    report_unreadable(root, len(files), [tuple(item) for item in skipped], options.strict)
+    if skipped:  # the rows written are the first `written` of the map: copy them into a map of that size
+        bad = {path for path, _ in skipped}
+        kept = np.array([i for i, path in enumerate(files) if str(path) not in bad], dtype=np.int64)
+        labels = None if labels is None else labels[kept]
+        shape = (written, *shape[1:])
+        shrink(partial, shape)
+        atomic_write_text(out / "skipped_files.txt", "".join(f"{path}\t{why}\n" for path, why in skipped))
     index = finish(out, shape, labels, classes, None, section)
     progress_file.unlink(missing_ok=True)
     return index
+
+
+def shrink(path: Path, shape: tuple[int, ...], chunk: int = 4096) -> None:
+    """Rewrite the .npy map at ``path`` keeping its first shape[0] rows (streamed, chunk rows at a time)."""
+    source = np.load(path, mmap_mode="r")
+    smaller = path.with_name(path.name + ".shrunk")
+    target = np.lib.format.open_memmap(smaller, mode="w+", dtype=np.uint8, shape=shape)
+    for start in range(0, shape[0], chunk):
+        end = min(start + chunk, shape[0])
+        target[start:end] = source[start:end]
+    target.flush()
+    del source, target
+    smaller.replace(path)
 
 
 def finish(out: Path, shape: tuple[int, ...], labels: np.ndarray | None, class_names: list[str] | None,

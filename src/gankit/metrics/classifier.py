@@ -33,6 +33,7 @@ from gankit.networks.classifier import (  # noqa: F401 - the evaluator network a
     evaluator_for_data,
     load_evaluator,
     save_evaluator,
+    stem_stride_for,
     weights_sha256,
 )
 
@@ -93,7 +94,7 @@ def train_evaluator(
     num_classes = int(train_data.labels.max()) + 1
     torch.manual_seed(options.seed)
     generator = torch.Generator().manual_seed(options.seed)
-    net = ClassifierNet(train_data.x.shape[1], num_classes, options.width)
+    net = ClassifierNet(train_data.x.shape[1], num_classes, options.width, stem_stride=stem_stride_for(train_data.x.shape[-1]))
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     steps_per_epoch = len(train_data) // options.batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options.lr, total_steps=options.epochs * steps_per_epoch)
@@ -119,6 +120,7 @@ def train_evaluator(
         "resolution": train_data.x.shape[-1],
         "num_classes": num_classes,
         "width": options.width,
+        "stem_stride": net.stem_stride,
         "class_names": train_data.class_names or [str(i) for i in range(num_classes)],
         "dataset": {**data_section},
         "training": dataclasses.asdict(options),

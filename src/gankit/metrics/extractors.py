@@ -78,7 +78,8 @@ class EvaluatorExtractor(Extractor):
             "evaluator_dataset": info["dataset"],
             "feature_dim": self.evaluator.net.feature_dim,
             "preprocessing": f"uint8 (N, {info['channels']}, {info['resolution']}, {info['resolution']}) -> x / 127.5 - 1; "
-            "penultimate layer (after global average pooling) as features",
+            "penultimate layer (after global average pooling) as features"
+            + ("; the network's first conv has stride 2" if info.get("stem_stride", 1) == 2 else ""),
         }
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -143,16 +144,16 @@ class InceptionExtractor(Extractor):
                 from torch_fidelity import FeatureExtractorInceptionV3
             except ImportError:
                 raise ConfigError(
-                    "the inception extractor needs the standard FID Inception weights: pass "
-                    "--set weights=inception-fid.safetensors (converted once from pytorch-fid's file: see "
-                    "gankit/networks/inception.py), or pip install 'gankit[inception]' (torch-fidelity, which "
-                    "downloads them once)"
+                    "the inception extractor needs the standard FID Inception weights: pass them as a file, "
+                    "gankit evaluate --inception-weights inception-fid.safetensors (converted once from "
+                    "pytorch-fid's file: see gankit/networks/inception.py), or pip install 'gankit[inception]' "
+                    "(torch-fidelity, which downloads them once)"
                 ) from None
             try:
                 self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
             except OSError as error:  # the weights download failed (offline)
                 raise ConfigError(f"torch-fidelity could not fetch the Inception weights ({error}); offline, give "
-                                  "the weights file: --set weights=inception-fid.safetensors") from None  # fmt: skip
+                                  "the weights file: gankit evaluate --inception-weights inception-fid.safetensors") from None  # fmt: skip
             self.net = self.net.to(self.device).eval()
             digest, source = None, "torch-fidelity inception-v3-compat (pt_inception-2015-12-05)"
         self.card = {

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.data import has_test_split, load_dataset
-from gankit.networks.classifier import ClassifierNet, Evaluator
+from gankit.networks.classifier import ClassifierNet, Evaluator, stem_stride_for
 
 PROJECTION = 64
 
@@ -133,7 +133,7 @@ def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedT
     if len(pool) < 2 * options.batch_size:
         options = dataclasses.replace(options, batch_size=max(2, len(pool) // 2))
     torch.manual_seed(options.seed)
-    net = ClassifierNet(data.x.shape[1], PROJECTION, options.width, dropout=0.0)
+    net = ClassifierNet(data.x.shape[1], PROJECTION, options.width, dropout=0.0, stem_stride=stem_stride_for(data.x.shape[-1]))
     projector = nn.Sequential(nn.Linear(net.feature_dim, net.feature_dim), nn.ReLU(inplace=True), net.head)
     parameters = [*net.body.parameters(), *projector.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=options.lr, weight_decay=options.weight_decay)
@@ -174,6 +174,7 @@ def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedT
         "resolution": data.x.shape[-1],
         "num_classes": PROJECTION,
         "width": options.width,
+        "stem_stride": net.stem_stride,
         "class_names": None,
         "dataset": {**data_section},
         "training": {**dataclasses.asdict(options), "method": "SimCLR NT-Xent (Chen et al. 2020)", "images": len(pool)},

@@ -69,6 +69,7 @@ from gankit.training.outputs import (
     open_tensorboard,
     truncate_log,
     write_tensorboard_samples,
+    write_tensorboard_scalars,
     write_loss_plot,
     write_progress_gif,
     write_samples,
@@ -307,9 +308,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
             if ranks.main:
                 append_jsonl(log_path, last_row)
             if writer is not None:
-                for name, value in last_row.items():
-                    if name != "step":
-                        writer.add_scalar(name.replace("(", "_").replace(")", ""), value, step)
+                write_tensorboard_scalars(writer, last_row, step)
             bar.set_postfix({k: f"{v:.3g}" for k, v in last_row.items() if k in POSTFIX})
             sums, interval_steps, interval_start = {}, 0, time.perf_counter()
 

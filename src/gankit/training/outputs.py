@@ -93,6 +93,15 @@ def write_samples(run_dir: Path, step: int, G: nn.Module, condition: Condition, 
     return picture
 
 
+def write_tensorboard_scalars(writer, row: dict[str, Any], step: int) -> None:
+    """A log row's numbers as TensorBoard scalars (D(x) as D_x); its alarms (text) go to the TEXT tab."""
+    for name, value in row.items():
+        if name == "alarms":
+            writer.add_text("alarms", "\n\n".join(value), step)
+        elif name != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            writer.add_scalar(name.replace("(", "_").replace(")", ""), value, step)
+
+
 def write_tensorboard_samples(writer, picture: Image.Image, step: int) -> None:
     """The fixed-z grid as a TensorBoard image (the IMAGES tab shows it per step, beside the scalars)."""
     writer.add_image("samples", np.asarray(picture.convert("RGB")), step, dataformats="HWC")
@@ -105,7 +114,8 @@ def write_loss_plot(log_path: Path, path: Path) -> None:
     steps = [r["step"] for r in rows]
     losses = {n: (steps, [r[n] for r in rows]) for n in ("d_loss", "g_loss") if n in rows[0]}
     outputs = {n: (steps, [r[n] for r in rows]) for n in ("D(x)", "D(G(z))") if n in rows[0]}
-    top, bottom = line_plot(losses, "losses"), line_plot(outputs, "mean D output on real, D(x), and fake, D(G(z))")
+    top = line_plot(losses, "losses", x_label="step")
+    bottom = line_plot(outputs, "mean D output on real, D(x), and fake, D(G(z))", x_label="step")
     picture = Image.new("RGB", (top.width, top.height + bottom.height), "white")
     picture.paste(top, (0, 0))
     picture.paste(bottom, (0, top.height))
