@@ -63,7 +63,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20000, help="training images for the evaluator")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-ssl"))
     parser.add_argument("--run", type=Path, help="a Fashion-MNIST run whose checkpoints to rank")
-    parser.add_argument("--techniques", type=Path, help="a folder of Fashion-MNIST runs (benchmarks/techniques_fashion.py's "
+    parser.add_argument("--skip-degraded", action="store_true", help="only rank --run's checkpoints and --techniques' runs")
+    parser.add_argument("--techniques", type=Path, nargs="+", help="a folder of Fashion-MNIST runs (benchmarks/techniques_fashion.py's "
                         "--out) whose final generators to rank")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,18 @@ def main() -> None:
     test = load_dataset({"name": "fashion-mnist", "split": "test"})
     g = torch.Generator().manual_seed(0)
     reference = train.x[torch.randperm(len(train), generator=g)[:N]]
+    results = {} if args.skip_degraded else degraded_sets(test, g, reference, extractors)
+    if args.run:
+        results["checkpoints"] = checkpoints(args.run, extractors, reference)
+    if args.techniques:
+        runs = {f"{folder.name}/{p.name}": p for folder in args.techniques for p in sorted(folder.iterdir())
+                if (p / "generator.safetensors").is_file()}  # fmt: skip
+        results["techniques"] = rank_generators(runs, extractors, reference, "technique")
+    (args.out / ("ranking.json" if args.skip_degraded else "results.json")).write_text(json.dumps(results, indent=2))
+
+
+def degraded_sets(test, g: torch.Generator, reference: torch.Tensor, extractors: dict) -> dict:
+    """FID of noisy, blurred and class-dropped test sets under both evaluators; ladders and rank correlation."""
     base_index = torch.randperm(len(test), generator=g)
     base = test.x[base_index[:N]]
     sets = {"real vs real (test)": base}
@@ -109,13 +122,7 @@ def main() -> None:
     names = [n for n in sets if n != "real vs real (test)"]
     rho = spearman([rows[n]["self-supervised"] for n in names], [rows[n]["classifier"] for n in names])
     print(f"Spearman rank correlation of the two FIDs over the {len(names)} degraded sets: {rho:.3f}")
-    results = {"rows": rows, "spearman": rho, "seconds_per_10k": timing, "total_seconds": time.perf_counter() - start}
-    if args.run:
-        results["checkpoints"] = checkpoints(args.run, extractors, reference)
-    if args.techniques:
-        runs = {p.name: p for p in sorted(args.techniques.iterdir()) if (p / "generator.safetensors").is_file()}
-        results["techniques"] = rank_generators(runs, extractors, reference, "technique")
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    return {"rows": rows, "spearman": rho, "seconds_per_10k": timing, "total_seconds": time.perf_counter() - start}
 
 
 def checkpoints(run: Path, extractors: dict, reference: torch.Tensor) -> dict:

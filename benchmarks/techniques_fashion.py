@@ -1,7 +1,7 @@
 """Stability techniques on images: plain DCGAN vs each technique on Fashion-MNIST, same CPU time each.
 
     python benchmarks/techniques_fashion.py [--seconds 120] [--threads 1] [--techniques plain,spectral-norm,...]
-                                            [--out runs/techniques-fashion]
+                                            [--out runs/techniques-fashion] [--seed 0]
 
 Every row trains dcgan-fashion-mnist (batch 128, Adam 2e-4 / 0.5) with one option switched on, for
 the same wall-clock budget (train.time_limit: the training loop stops after that many seconds), so a
@@ -44,7 +44,7 @@ METRICS = "fid,prdc,classes"
 NUM_SAMPLES = 10000
 
 
-def run_row(technique: str, budget: float, out: Path) -> dict:
+def run_row(technique: str, budget: float, out: Path, seed: int = 0) -> dict:
     from gankit import load_config, load_generator, train
     from gankit.metrics.evaluation import evaluate_generator
 
@@ -52,7 +52,7 @@ def run_row(technique: str, budget: float, out: Path) -> dict:
     result_path = folder / "result.json"
     if result_path.is_file():
         return json.loads(result_path.read_text())
-    settings = ["train.steps=1000000", f"train.time_limit={budget}", "train.log_every=50", "train.sample_every=100",
+    settings = [f"train.seed={seed}", "train.steps=1000000", f"train.time_limit={budget}", "train.log_every=50", "train.sample_every=100",
                 "train.checkpoint_every=1000000", "train.tensorboard=false", "train.sample_grid=64"]  # fmt: skip
     start = time.perf_counter()
     result = train(load_config("dcgan-fashion-mnist", TECHNIQUES[technique][0] + settings), folder,
@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--techniques", default=",".join(TECHNIQUES), help="comma-separated, from: " + ", ".join(TECHNIQUES))
     parser.add_argument("--out", default="runs/techniques-fashion")
+    parser.add_argument("--seed", type=int, default=0, help="train.seed of every row (default 0): other seeds measure "
+                        "the run-to-run spread")  # fmt: skip
     args = parser.parse_args()
     techniques = [t for t in args.techniques.split(",") if t]
     unknown = [t for t in techniques if t not in TECHNIQUES]
@@ -125,7 +127,7 @@ def main() -> None:
     floor = evaluate_real_vs_real({"name": "fashion-mnist"}, METRICS, num_samples=NUM_SAMPLES)
     results = []
     for technique in techniques:
-        r = run_row(technique, args.seconds, out)
+        r = run_row(technique, args.seconds, out, args.seed)
         results.append(r)
         print(f"{technique}: {r['steps']} steps, FID {r['fid']:.2f}, recall {r['recall']:.3f}, coverage {r['coverage']:.3f}, "
               f"class KL {r['class_kl']:.4f}", flush=True)  # fmt: skip

@@ -107,3 +107,13 @@ def test_an_evaluator_for_64_px_images_has_a_strided_stem_that_survives_its_file
     assert loaded.net.stem_stride == 2 and torch.equal(loaded.net.features(x), net.features(x))
     damaged = json.loads(path.with_suffix(".json").read_text())
     assert damaged["stem_stride"] == 2
+
+
+def test_the_evaluator_of_a_folder_is_found_however_the_section_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    short = {"name": "folder", "path": "photos", "resolution": 64}
+    full = {"name": "folder", "path": str(tmp_path / "photos"), "resolution": 64, "channels": 3, "split": "train",
+            "limit": None, "strict": False}  # fmt: skip
+    assert evaluator_for_data(short) == evaluator_for_data(full)
+    assert evaluator_for_data(short) != evaluator_for_data({**short, "resolution": 32})

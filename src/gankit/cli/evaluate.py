@@ -5,6 +5,7 @@ from __future__ import annotations
 from gankit.errors import UsageError
 
 import argparse
+import time
 from pathlib import Path
 
 from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, non_negative, output_path, seed
@@ -43,27 +44,32 @@ def cmd_evaluate(args) -> int:
     else:
         if not args.source:
             raise UsageError("give a run folder, export or checkpoint (or --real-vs-real)")
+        from gankit.data import load_dataset, with_split
         from gankit.inference import load_generator
         from gankit.training.distributed import join, leave, shard
 
         ranks, device = join(args.device)  # under torchrun: each process generates and embeds its share
         pipeline = load_generator(args.source, device=str(device))
+        data = load_dataset(with_split(pipeline.config.data, args.split))  # loaded once: the samples' and the floor's
         row = evaluate_generator(pipeline, num_samples=args.n, reference_split=args.split, progress=ranks.main,
-                                 shard=shard(ranks), **common)  # fmt: skip
+                                 shard=shard(ranks), data=data, **common)  # fmt: skip
         leave(ranks)
         if not ranks.main:
             return 0
         row["source"] = str(args.source)
-        floor = None
+        floor, begun = None, time.perf_counter()
         # Metrics of the generator's own inputs (InfoGAN's codes) have no real-data floor.
         floor_metrics = [m for m in parse_metrics(list(row["protocol"]["metrics"])) if m not in GENERATOR_ONLY_METRICS]
         if args.floor and floor_metrics and pipeline.kind == "images":
             floor = evaluate_real_vs_real(pipeline.config.data, num_samples=min(args.n, args.reference_n),
+                                          data=data if args.split == "train" else None,
                                           **{**common, "metrics": floor_metrics})  # fmt: skip
+            row["floor_seconds"] = round(time.perf_counter() - begun, 2)
             row["floor"] = floor["metrics"]
         print(format_table(row, floor))
         print(describe_seconds(row["seconds"]) + ("; the reference features came from the cache"
-                                                  if row["protocol"]["reference_features_cached"] else ""))  # fmt: skip
+                                                  if row["protocol"]["reference_features_cached"] else "")
+              + (f"; the floor {row['floor_seconds']:.1f} s" if "floor_seconds" in row else ""))  # fmt: skip
         from gankit.formats import run_folder_of
 
         run_dir = run_folder_of(Path(args.source))

@@ -8,6 +8,7 @@ from gankit.data.dataset import (  # noqa: F401
     DataError,
     DataSpec,
     Dataset,
+    data_identity,
     has_test_split,
     load_dataset,
     to_uint8_images,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import threading
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -187,6 +188,20 @@ def load_dataset(section: dict[str, Any], where: str = "data") -> Dataset:
     """Load the dataset a config section names, e.g. ``{"name": "digits", "resolution": 32}``."""
     entry, options = DATASETS.resolve(section, where)
     return entry.factory(options)
+
+
+def data_identity(section: dict[str, Any]) -> dict[str, Any]:
+    """What images a data section names, independent of how it was written: every option resolved to its
+    value (defaults filled in), a path made absolute, and the options that pick among or read the same images
+    (split, limit, strict, download) left out. Two sections with the same identity train and score on the same
+    data (``gankit evaluator train`` and a run's config find the same evaluator)."""
+    _, options = DATASETS.resolve(section, "data")
+    values = {"name": section["name"], **dataclasses.asdict(options)}
+    for key in ("split", "limit", "strict", "download"):
+        values.pop(key, None)
+    if isinstance(values.get("path"), str) and values["path"]:
+        values["path"] = str(Path(values["path"]).expanduser().resolve())
+    return values
 
 
 def has_test_split(section: dict[str, Any]) -> bool:

@@ -18,7 +18,6 @@ averaged), as in MNIST-like data:
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 STATISTICS = ("intensity", "width", "height", "slant")
 
@@ -53,6 +52,8 @@ def image_statistics(images: np.ndarray) -> dict[str, np.ndarray]:
 
 def spearman_rows(values: np.ndarray, statistic: np.ndarray) -> np.ndarray:
     """Spearman's rho between ``values`` (V,) and each row of ``statistic`` (R, V); 0 for a constant row."""
+    from scipy.stats import rankdata  # here: scipy.stats takes a second to import, and most commands never rank
+
     a = rankdata(np.broadcast_to(np.asarray(values, dtype=np.float64), statistic.shape), axis=1)
     b = rankdata(np.asarray(statistic, dtype=np.float64), axis=1)  # ties get their mean rank
     a -= a.mean(axis=1, keepdims=True)

@@ -164,7 +164,7 @@ def default_extractor(data_section: dict[str, Any], kind: str) -> dict[str, Any]
     trained = evaluator_for_data(data_section)
     if trained.is_file():
         return {"name": "evaluator", "weights": str(trained)}
-    options = " ".join(f"--set data.{k}={v}" for k, v in data_section.items() if k not in ("name", "split", "limit") and v not in (None, ""))
+    options = " ".join(f"--set data.{k}={v}" for k, v in data_section.items() if k not in ("name", "split", "limit", "strict", "download") and v not in (None, ""))
     raise ConfigError(
         f"no evaluator for this data yet (built-in ones: {', '.join(sorted(builtin_evaluators()))}); train one "
         f"(self-supervised when the images have no labels) with:\n  gankit evaluator train --dataset {name} {options}\n"
@@ -350,12 +350,14 @@ def evaluate_real_vs_real(
     seed: int = 0,
     extractor: dict[str, Any] | None = None,
     use_cache: bool = True,
+    data: Dataset | None = None,
 ) -> dict[str, Any]:
     """The floor: real images scored as if they were generated, against the reference (the train split): the test
     split's images, or for a source with one split only (a folder of images) its images outside the reference
-    subset (two disjoint halves when the reference takes them all; the floor's sizes are then smaller)."""
+    subset (two disjoint halves when the reference takes them all; the floor's sizes are then smaller). ``data``
+    may pass the train split already loaded."""
     train_section = with_split(data_section, "train")
-    train = load_dataset(train_section)
+    train = load_dataset(train_section) if data is None else data
     if has_test_split(data_section):
         test_section = with_split(data_section, "test")
         test = load_dataset(test_section)

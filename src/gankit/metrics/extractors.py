@@ -53,7 +53,7 @@ EXTRACTORS: Registry = Registry("feature extractor")
 @dataclasses.dataclass
 class EvaluatorOptions:
     weights: str = ""  # built-in evaluator name (a dataset name) or a .safetensors path
-    batch_size: int = 500
+    batch_size: int = 256
     device: str = "cpu"
 
 
@@ -63,6 +63,8 @@ class EvaluatorExtractor(Extractor):
         if not options.weights:
             raise ConfigError("the evaluator extractor needs weights (a built-in name such as fashion-mnist, or a path)")
         self.evaluator = load_evaluator(options.weights, options.device)
+        # channels-last convolutions: about twice as fast on a CPU (features equal to 1e-6)
+        self.evaluator.net.to(memory_format=torch.channels_last)
         self.batch_size, self.device = options.batch_size, torch.device(options.device)
         info = self.evaluator.info
         check_skill(info, repr(options.weights), lambda message: warnings.warn(message, stacklevel=3))
@@ -77,6 +79,7 @@ class EvaluatorExtractor(Extractor):
             "evaluator_skill": skill(info),
             "evaluator_dataset": info["dataset"],
             "feature_dim": self.evaluator.net.feature_dim,
+            "layout": "channels_last",
             "preprocessing": f"uint8 (N, {info['channels']}, {info['resolution']}, {info['resolution']}) -> x / 127.5 - 1; "
             "penultimate layer (after global average pooling) as features"
             + ("; the network's first conv has stride 2" if info.get("stem_stride", 1) == 2 else ""),
@@ -96,6 +99,7 @@ class EvaluatorExtractor(Extractor):
         features, logits = [], []
         for i in self.batches(len(x), self.batch_size):
             batch = x[i : i + self.batch_size].to(self.device).float().div_(127.5).sub_(1.0)
+            batch = batch.contiguous(memory_format=torch.channels_last)
             f, l = self.evaluator.net.features_and_logits(batch)
             features.append(f.float().cpu())
             logits.append(l.float().cpu())

@@ -59,6 +59,15 @@ def frechet_distance_from_samples(x: np.ndarray, y: np.ndarray) -> float:
     return float(max(value, 0.0))
 
 
+def cubic_kernel(a: np.ndarray, b: np.ndarray, d: int) -> np.ndarray:
+    """KID's kernel (a.b / d + 1)^3 for every pair of rows, cubed by two multiplications (numpy's general power
+    is four times slower than the matrix product itself)."""
+    k = a @ b.T
+    k /= d
+    k += 1
+    return k * k * k
+
+
 def kid(
     real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
@@ -79,14 +88,14 @@ def kid(
     # subsets and values as computing each subset's kernels, at 1/subsets of the cost).
     whole = d > 512 and max(len(x), len(y)) <= 4096
     if whole:
-        k_xx, k_yy, k_xy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
+        k_xx, k_yy, k_xy = cubic_kernel(x, x, d), cubic_kernel(y, y, d), cubic_kernel(x, y, d)
     for s in range(subsets):
         i, j = rng.choice(len(x), m, replace=False), rng.choice(len(y), m, replace=False)
         if whole:
             k_aa, k_bb, k_ab = k_xx[np.ix_(i, i)], k_yy[np.ix_(j, j)], k_xy[np.ix_(i, j)]
         else:
             a, b = x[i], y[j]
-            k_aa, k_bb, k_ab = (a @ a.T / d + 1) ** 3, (b @ b.T / d + 1) ** 3, (a @ b.T / d + 1) ** 3
+            k_aa, k_bb, k_ab = cubic_kernel(a, a, d), cubic_kernel(b, b, d), cubic_kernel(a, b, d)
         off_diagonal = (k_aa.sum() - np.trace(k_aa) + k_bb.sum() - np.trace(k_bb)) / (m * (m - 1))
         values[s] = off_diagonal - 2 * k_ab.mean()
     return float(values.mean()), float(values.std())

@@ -116,8 +116,9 @@ def check_skill(info: dict[str, Any], name: str, warn: Callable[[str], None]) ->
                           "scores in its feature space would mean nothing. Train it longer or on more images "
                           "(gankit evaluator train ... --epochs N) and evaluate again")  # fmt: skip
     if score < chance + 0.5 * (1 - chance):
-        warn(f"the evaluator {name} is weak ({what} {score:.3f}, chance {chance:.3f}): its scores separate only "
-             "coarse differences; a longer-trained evaluator (--epochs) gives sharper ones")
+        also = " (near-duplicate images in the data lower this figure too)" if what.startswith("held-out pair") else ""
+        warn(f"the evaluator {name} is weak ({what} {score:.3f}, chance {chance:.3f}){also}: its scores separate "
+             "only coarse differences; a longer-trained evaluator (--epochs) gives sharper ones")
 
 
 def weights_sha256(state: dict[str, torch.Tensor]) -> str:
@@ -146,9 +147,10 @@ def builtin_evaluators() -> dict[str, Path]:
 def evaluator_for_data(data_section: dict[str, Any]) -> Path:
     """Where ``gankit evaluator train`` keeps the evaluator it trains for a data section (gankit's cache, one
     file per section), so that ``gankit evaluate`` finds it for runs trained on that data."""
+    from gankit.data import data_identity
     from gankit.files import cache_dir
 
-    canonical = json.dumps({k: v for k, v in sorted(data_section.items()) if k not in ("split", "limit", "strict")}, sort_keys=True)
+    canonical = json.dumps(data_identity(data_section), sort_keys=True, default=str)
     key = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     return cache_dir() / "evaluators" / f"{data_section.get('name', 'data')}-{key}.safetensors"
 

@@ -94,7 +94,7 @@ def write_samples(run_dir: Path, step: int, G: nn.Module, condition: Condition, 
 
 
 def write_tensorboard_scalars(writer, row: dict[str, Any], step: int) -> None:
-    """A log row's numbers as TensorBoard scalars (D(x) as D_x); its alarms (text) go to the TEXT tab."""
+    """A log row's numbers as TensorBoard scalars (D(x) as D_x); its alarms, as written words, under "alarms"."""
     for name, value in row.items():
         if name == "alarms":
             writer.add_text("alarms", "\n\n".join(value), step)
