@@ -168,6 +168,9 @@ def test_table_gives_ratios_only_where_they_mean_something():
     floor = {"metrics": {"fid": 0.5, "kid": 0.001, "kid_std": 0.004}, "protocol": protocol}
     lines = {line.split()[0]: line.split()[1:] for line in format_table(row, floor).splitlines()[2:]}
     assert lines["fid"][-1] == "4" and lines["kid"][-1] == "n/a" and len(lines["kid_std"]) == 2
+    negative = {"metrics": {"fid": 0.5, "kid": -0.0004, "kid_std": 0.0}, "protocol": protocol}  # unbiased KID can be < 0
+    lines = {line.split()[0]: line.split()[1:] for line in format_table(row, negative).splitlines()[2:]}
+    assert lines["kid"][-1] == "n/a"
 
 
 def test_inception_extractor_explains_how_to_install_it_when_absent():

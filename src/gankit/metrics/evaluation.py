@@ -416,8 +416,8 @@ def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> st
             noise = floor["metrics"].get(f"{key}_std", 0.0)
             if key.endswith("_std"):
                 ratio = ""
-            elif base == 0 or abs(base) <= noise:
-                ratio = "n/a"  # the floor is zero or within its own noise: a ratio would mean nothing
+            elif base <= 0 or abs(base) <= noise:
+                ratio = "n/a"  # the floor is zero, negative (unbiased KID) or within its own noise: no ratio means anything
             else:
                 ratio = f"{value / base:.3g}"
             line += f" {base:12.5g} {ratio:>8s}"

@@ -340,7 +340,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         write_progress_gif(run_dir)
     result = RunResult(run_dir, step, rate, last_row, interrupted)
     if interrupted:
-        log(f"stopped at step {step} of {cfg.steps}: checkpoint, samples and curves saved. Continue with:\n  "
+        log(f"stopped at step {step:,} of {cfg.steps:,}: checkpoint, samples and curves saved. Continue with:\n  "
             f"{result.resume_command}")
     return result
 
@@ -379,7 +379,7 @@ class RunClock:
     """Once the first steps are past (warm-up: allocations, caches), says how long the run will take at the
     measured speed, and warns when that is many hours on this device."""
 
-    WARM_UP_STEPS, MEASURE_SECONDS, WARN_HOURS = 10, 20.0, 6.0
+    WARM_UP_STEPS, MEASURE_SECONDS, WARN_HOURS = 3, 15.0, 6.0
 
     def __init__(self, step: int, total: int, device: str, say: Callable[[str], None],
                  now: Callable[[], float] = time.perf_counter):  # fmt: skip
