@@ -249,6 +249,7 @@ def test_a_folder_without_a_test_split_gets_a_floor_from_images_outside_the_refe
     assert row["generated"]["split"] == "train, images outside the reference subset" and row["metrics"]["fid"] > 0
     halves = evaluate_real_vs_real(section, "fid", num_samples=100, num_reference=100, extractor={"name": "raw"}, use_cache=False)
     assert halves["protocol"]["num_reference"] == 15 and halves["generated"]["num_samples"] == 15
+    assert halves["generated"]["split"] == "train: one half of it against the other half as the reference"
 
 
 def test_the_inception_extractor_offline_is_one_line_not_a_traceback(tiny_run, monkeypatch, capsys):

@@ -367,13 +367,15 @@ def evaluate_real_vs_real(
         test = train
         real_index = selection(train, num_reference, seed)
         rest = np.setdiff1d(np.arange(len(train)), real_index.numpy())
+        which = "train, images outside the reference subset"
         if len(rest) == 0:  # the reference is the whole source: its two halves
             order = np.random.default_rng(seed).permutation(len(train))
             real_index, rest = torch.from_numpy(np.sort(order[: len(train) // 2])), np.sort(order[len(train) // 2 :])
+            which = "train: one half of it against the other half as the reference"
         if len(rest) < 2:
             raise ConfigError(f"{train.name}: too few images ({len(train)}) for a real-vs-real floor")
         fake_index = torch.from_numpy(rest[np.sort(np.random.default_rng(seed + 1).permutation(len(rest))[:num_samples])])
-        generated = {"dataset": train_section, "split": "train, images outside the reference subset", "subset_seed": seed + 1}
+        generated = {"dataset": train_section, "split": which, "subset_seed": seed + 1}
     extractor_obj = build_extractor(extractor or default_extractor(train_section, train.kind))
     metrics = parse_metrics(default_metrics(extractor_obj) if metrics is None else metrics)
     real_x, fake_x = train.x[real_index], test.x[fake_index]
@@ -406,6 +408,9 @@ def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> st
         f"{p['num_generated']} generated vs {p['num_reference']} reference ({p['reference']['split']} split), seed {p['seed']}",
         f"{'metric':14s} {'value':>12s}" + (f" {'floor':>12s} {'ratio':>8s}" if floor else ""),
     ]
+    if floor and "generated" in floor:  # what the floor compared
+        lines.insert(1, f"floor: {floor['generated']['num_samples']} real images ({floor['generated']['split']}) scored "
+                        f"as generated, vs {floor['protocol']['num_reference']} reference")  # fmt: skip
     for key, value in row["metrics"].items():
         if isinstance(value, list):  # a histogram or per-class/per-code values
             lines.append(f"{key:14s} {format_value(value)}")
