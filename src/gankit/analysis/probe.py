@@ -157,8 +157,11 @@ def run_probe(
                                  discriminator_features(random_D, test_images, progress=bar.format("random", len(test_images)))),
         "pixels": (pixel_features(train_images), pixel_features(test_images)),
     }  # fmt: skip
-    rows_per_set = (0 if len(penalties) == 1 else 1000 * num_classes * len(penalties)) + sum(
-        (len(train_labels) if b is None else min(len(train_labels), b * num_classes)) * repeats.get(b, 1) for b in budgets)
+    def fit_rows(budget: int | None) -> int:  # labelled rows one SVM fit of this budget trains on: its cost
+        return len(train_labels) if budget is None else min(len(train_labels), budget * num_classes)
+
+    search_rows = 0 if len(penalties) == 1 else 1000 * num_classes * len(penalties)
+    rows_per_set = search_rows + sum(fit_rows(b) * repeats.get(b, 1) for b in budgets)
     fits = sum(repeats.get(b, 1) for b in budgets) + (0 if len(penalties) == 1 else len(penalties))
     log(f"probe: {len(feature_sets)} feature sets x {fits} SVM fits ({', '.join(f'{n}: {t.shape[1]:,} features' for n, (t, _) in feature_sets.items())})")
     work = tqdm(total=sum(t.shape[1] * rows_per_set for t, _ in feature_sets.values()), disable=not progress,
@@ -170,7 +173,7 @@ def run_probe(
         start = time.perf_counter()
         work.set_description(f"probe: {name}, choosing the penalty")
         penalty, validation = choose_penalty(train_x, train_labels, num_classes, seed, penalties)
-        work.update(0 if len(penalties) == 1 else train_x.shape[1] * 1000 * num_classes * len(penalties))
+        work.update(train_x.shape[1] * search_rows)
         results["penalty"][name] = {"chosen": penalty, "validation_accuracy": validation}
         results["feature_dims"][name] = train_x.shape[1]
         for budget in budgets:
@@ -182,7 +185,7 @@ def run_probe(
                 index = np.arange(len(train_labels)) if budget is None else subset(train_labels, budget, rng)
                 svm = LinearSVM(penalty).fit(train_x[index], train_labels[index], num_classes)
                 accuracies.append(svm.accuracy(test_x, test_labels))
-                work.update(train_x.shape[1] * (len(train_labels) if budget is None else min(len(train_labels), budget * num_classes)))
+                work.update(train_x.shape[1] * fit_rows(budget))
             results["budgets"].setdefault(key, {})[name] = {
                 "mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "runs": accuracies,
             }  # fmt: skip

@@ -18,8 +18,17 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from gankit.data import data_identity
 from gankit.errors import ConfigError
-from gankit.files import CheckpointError, atomic_write_text, check_state, read_tensors, tensor_checksum, write_tensors
+from gankit.files import (
+    CheckpointError,
+    atomic_write_text,
+    cache_dir,
+    check_state,
+    read_tensors,
+    tensor_checksum,
+    write_tensors,
+)
 from gankit.formats import metadata_field
 
 FORMAT_EVALUATOR = "gankit-evaluator-1"
@@ -147,9 +156,6 @@ def builtin_evaluators() -> dict[str, Path]:
 def evaluator_for_data(data_section: dict[str, Any]) -> Path:
     """Where ``gankit evaluator train`` keeps the evaluator it trains for a data section (gankit's cache, one
     file per section), so that ``gankit evaluate`` finds it for runs trained on that data."""
-    from gankit.data import data_identity
-    from gankit.files import cache_dir
-
     canonical = json.dumps(data_identity(data_section), sort_keys=True, default=str)
     key = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     return cache_dir() / "evaluators" / f"{data_section.get('name', 'data')}-{key}.safetensors"

@@ -138,8 +138,7 @@ def train(
 
 
 def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool, log: Callable[[str], None],
-                 ranks: Ranks, device: torch.device, stop: StopRequest | None = None) -> RunResult:  # fmt: skip
-    stop = stop or StopRequest()
+                 ranks: Ranks, device: torch.device, stop: StopRequest) -> RunResult:  # fmt: skip
     checkpoint_dir = run_dir / "checkpoints"
     cfg = config.train
 
@@ -169,7 +168,6 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     dataset = load_dataset(config.data).to(device)
     skipped = dataset.extras.get("skipped_files")
     if skipped and ranks.main:  # the loader warned with the first ones; the run keeps the whole list
-        create_folder(run_dir, "run folder")
         atomic_write_text(run_dir / "skipped_files.txt", "".join(f"{path}\t{why}\n" for path, why in skipped))
         log(f"{len(skipped):,} unreadable files skipped: listed in {run_dir / 'skipped_files.txt'}")
     channels_last = cfg.channels_last and dataset.kind == "images"
@@ -334,9 +332,8 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     if writer is not None:
         writer.close()
 
-    # ---------------------------------------------------------------- summary pictures
+    # ---------------------------------------------------------------- the GIF (losses.png: drawn at the last step)
     if ranks.main:
-        write_loss_plot(log_path, run_dir / "losses.png")
         write_progress_gif(run_dir)
     result = RunResult(run_dir, step, rate, last_row, interrupted)
     if interrupted:
