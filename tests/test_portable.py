@@ -101,3 +101,49 @@ def test_the_cli_exports_and_reports(runs, tmp_path, capsys):
     assert "inputs source ['N', 1, 32, 32] float32" in printed and "passed" in printed
     assert main(["export", str(runs["plain"]), "--format", "torch-export", "--out", str(tmp_path / "g.pt2"), "--no-check"]) == 0
     assert "parity check skipped" in capsys.readouterr().out and not (tmp_path / "g.pt2.parity.json").exists()
+
+
+def test_an_export_never_writes_over_a_runs_own_files(runs, tmp_path, capsys):
+    """The audit's data loss: ``gankit export RUN --out RUN/generator.safetensors`` wrote over the run's export.
+    Refused before anything is written (the argument check, and the library call), the run still samples."""
+    import shutil
+
+    from gankit.cli import main
+    from gankit.errors import UsageError
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["plain"], run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    for target in ("generator.safetensors", "config.json", "checkpoints/new.onnx", "samples", "best/g.onnx"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["export", str(run), "--out", str(run / target)])
+        assert stopped.value.code == 2 and "belongs to the run in" in capsys.readouterr().err, target
+    with pytest.raises(UsageError, match="belongs to the run in"):
+        export_onnx(run, run / "generator.safetensors")
+    with pytest.raises(UsageError, match="belongs to the run in"):  # a side file (OUT.json) that would be the config
+        export_onnx(run, run / "config")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    assert load_generator(run).sample(2).shape == (2, 16, 16, 1)
+    assert main(["export", str(run), "--out", str(run / "g.onnx")]) == 0  # a new file in the run folder is fine
+
+
+def test_a_failed_export_leaves_the_earlier_file_and_no_temporary(runs, tmp_path):
+    out = tmp_path / "g.onnx"
+    out.write_bytes(b"an earlier export")
+    broken = load_generator(runs["plain"])
+    with pytest.raises(ExportError):
+        export_onnx(broken, out, samples=10**9)  # refused before any work
+    with torch.no_grad():
+        broken.G.net[-2].weight.fill_(float("nan"))  # the graph then draws NaN: the parity check fails
+    with pytest.raises(ExportError, match="does not draw what gankit draws"):
+        export_onnx(broken, out)
+    assert out.read_bytes() == b"an earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.onnx", "g.onnx.parity.json"]
+
+
+def test_the_parity_sample_count_is_bounded(runs, capsys):
+    from gankit.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["export", str(runs["plain"]), "--samples", "1000000000", "--out", "g.onnx"])
+    assert stopped.value.code == 2 and "must be at most 4,096" in capsys.readouterr().err

@@ -229,7 +229,8 @@ def test_a_real_socket_on_loopback(app):
         with pytest.raises(urllib.error.HTTPError) as failure:
             urllib.request.urlopen(f"{base}/api/image.png?model=0&point=0~1=inf")
         assert failure.value.code == 400 and "finite" in json.load(failure.value)["error"]
-        big = urllib.request.Request(f"{base}/api/playground", data=b"x" * 300_000, method="POST")
+        big = urllib.request.Request(f"{base}/api/playground", data=b"x" * 300_000, method="POST",
+                                     headers={"Content-Type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as failure:
             urllib.request.urlopen(big)
         assert failure.value.code == 413
@@ -279,7 +280,9 @@ def site(app):
 
 @pytest.fixture
 def page(browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    # playwright's wait_for_function evaluates its predicate with eval, which the served Content-Security-Policy
+    # forbids: these tests of what the page does bypass it; the hostile-name test runs under it too.
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
@@ -375,3 +378,95 @@ def test_browser_explorer_shows_an_image_to_image_model_on_its_data(page, site):
     page.click("#ex-pairs-next")
     page.wait_for_function(LOADED, arg=["#ex-pairs", "start=8"])
     assert page.evaluate(IMAGE_DATA, "#ex-pairs") != first and "start=8" in page.url
+
+
+# ------------------------------------------------------------------------------------------ hostile run folders
+# A downloaded run folder is a stranger's: its name (and everything in it) reaches the page only as text.
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def hostile_site(runs, tmp_path_factory):
+    import shutil
+
+    root = tmp_path_factory.mktemp("hostile")
+    run = root / HOSTILE
+    shutil.copytree(runs["plain"], run)
+    export = root / '"><svg onload=alert(2)>.safetensors'
+    shutil.copy(runs["plain"] / "generator.safetensors", export)
+    server = make_server(build_app([run, export, runs["text"]]), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def wait_until(page, expression, arg=None, timeout=30.0):
+    """wait_for_function without eval (allowed under the page's Content-Security-Policy): poll page.evaluate."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression, arg):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression} {arg}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("policy", ["served", "bypassed"])
+def test_browser_hostile_names_and_captions_stay_text(browser, hostile_site, policy):
+    """With the served policy, and without it (what the page itself does with a stranger's text)."""
+    page = browser.new_page(bypass_csp=policy == "bypassed")
+    dialogs, errors = [], []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(hostile_site + "#explorer?model=0")
+    wait_until(page, LOADED, ["#ex-image", "point=0"])
+    options = page.eval_on_selector_all("#ex-model option", "os => os.map(o => o.textContent)")
+    assert options[0].startswith(HOSTILE + " (") and options[1].startswith('"><svg onload=alert(2)>')
+    page.select_option("#ex-model", "2")  # a caption is a stranger's text too (and comes back in messages)
+    page.fill('[data-control="c.text"]', "<img src=y onerror=alert(3)> a large blue bag")
+    page.press('[data-control="c.text"]', "Enter")
+    wait_until(page, LOADED, ["#ex-image", "c.text="])
+    page.goto(hostile_site + "api/report?model=0")  # the report of a hostile run, as the server shows it
+    page.wait_for_load_state()
+    page.goto(hostile_site + "#explorer?model=1")
+    wait_until(page, LOADED, ["#ex-image", "model=1"])
+    assert dialogs == [] and errors == []
+    assert page.locator("img[src=x], img[src=y], svg[onload], script:not([src])").count() == 0
+    page.close()
+
+
+def test_every_answer_carries_a_policy_and_foreign_hosts_are_refused(app):
+    import http.client
+
+    server = make_server(app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+
+    def ask(method, path, headers=None, body=None):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        data = response.read()
+        connection.close()
+        return response, data
+
+    try:
+        page, _ = ask("GET", "/")
+        policy = page.getheader("Content-Security-Policy")
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+        assert page.getheader("X-Frame-Options") == "DENY"
+        report, html = ask("GET", "/api/report?model=0")
+        assert report.status == 200 and "default-src 'none'" in report.getheader("Content-Security-Policy")
+        assert "script-src" not in report.getheader("Content-Security-Policy")  # no script at all
+        for host in ("localhost:1", f"127.0.0.1:{port}", f"[::1]:{port}"):
+            assert ask("GET", "/api/models", {"Host": host})[0].status == 200, host
+        refused, body = ask("GET", "/api/models", {"Host": f"attacker.example:{port}"})  # DNS rebinding
+        assert refused.status == 403 and "does not answer to the host" in json.loads(body)["error"]
+        form, body = ask("POST", "/api/playground", {"Content-Type": "text/plain"}, b'{"options": {}}')
+        assert form.status == 415 and "application/json" in json.loads(body)["error"]
+        deep, body = ask("POST", "/api/playground", {"Content-Type": "application/json"}, b"[" * 100_000)
+        assert deep.status == 400 and "nests too deeply" in json.loads(body)["error"]
+    finally:
+        server.shutdown()
+        server.server_close()

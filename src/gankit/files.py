@@ -1,8 +1,10 @@
 """Files gankit writes and reads: atomic writes, safetensors with JSON metadata, the cache folder.
 
-A core module (it imports only ``gankit.errors``). Every write goes to a temporary file in the same folder,
+A core module (it imports only ``gankit.errors`` and ``gankit.ownership``). Every write goes to a temporary file in the same folder,
 is fsynced and renamed into place, so a crash never leaves half a file under the final name (a killed
 process leaves the temporary file, ``.NAME.*.tmp``, which :func:`remove_stale_temporaries` clears).
+No write goes over a file of a run's training state unless this process trains that run
+(``gankit.ownership``).
 Tensors are stored as safetensors (no pickled code); metadata values are JSON strings. Every tensor file
 records a SHA-256 of its tensors (names, dtypes, shapes and bytes) and of its other metadata entries in its
 metadata (``checksum``), checked when it is read: a flipped bit, in a weight or in the config, is an error,
@@ -11,36 +13,64 @@ not a silently different model.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from gankit.errors import CheckpointError
+from gankit.ownership import check_writable
+
+def temporary_path(path: Path) -> Path:
+    """A fresh temporary file beside ``path`` (``.NAME.*.tmp``: what an interrupted write leaves, and what
+    :func:`remove_stale_temporaries` clears)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path | str) -> Iterator[Path]:
+    """For writers that take a file name (ONNX, torch.export, NumPy): yields a temporary path beside ``path``
+    to write; when the block ends without an error it is renamed to ``path`` (else removed), so ``path`` is
+    never half written and an earlier file of that name survives a failure."""
+    path = Path(path)
+    check_writable(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
+    check_writable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the permissions open() would
-    try:
+    tmp = None
+    try:  # everything from the temporary file's creation on: an interrupt at any point removes it
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the permissions open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)

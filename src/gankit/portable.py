@@ -41,12 +41,14 @@ from torch import nn
 import gankit
 from gankit.data import to_uint8_images
 from gankit.errors import GankitError
-from gankit.files import atomic_write_text
+from gankit.files import atomic_output, atomic_write_text
+from gankit.ownership import check_writable
 from gankit.inference import GeneratorPipeline, load_generator
 from gankit.networks import deterministic_sampling
 from gankit.seeding import latents
 
 FORMATS = ("onnx", "torch-export")
+MAX_CHECK_SAMPLES = 4096  # the parity check runs G on this many samples twice: more says nothing new
 FLOAT_TOLERANCE = 1 / 255  # half a pixel level (a level is 2 / 255 in [-1, 1]): a difference below it moves a pixel by at most 1
 PIXEL_TOLERANCE = 1
 TO_UINT8 = "pixels = clip(round((x + 1) * 127.5), 0, 255) as uint8, channels first (N, C, H, W)"
@@ -141,24 +143,29 @@ def export(source: str | Path | GeneratorPipeline, out: str | Path, file_format:
     and write ``OUT.parity.json``. Returns the metadata (with ``parity`` and ``seconds``)."""
     if file_format not in FORMATS:
         raise ExportError(f"export format must be one of {', '.join(FORMATS)}, got {file_format!r}")
+    if not 1 <= samples <= MAX_CHECK_SAMPLES:
+        raise ExportError(f"the parity check compares 1 to {MAX_CHECK_SAMPLES:,} samples, got {samples:,}")
+    out = Path(out)
+    sidecar, parity = out.with_name(out.name + ".json"), out.with_name(out.name + ".parity.json")
+    for path in (out, sidecar, parity):  # before any work: never over a run's own files
+        check_writable(path)
     pipeline = source if isinstance(source, GeneratorPipeline) else load_generator(source, "cpu")
     label = "a GeneratorPipeline" if isinstance(source, GeneratorPipeline) else str(source)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     graph = graph_of(pipeline)
     meta = describe(pipeline, graph, label, out, file_format)
-    start = time.perf_counter()
-    with quiet_exporter(), torch.no_grad():
-        if file_format == "onnx":
-            write_onnx(graph, out, meta)
-        else:
-            program = torch.export.export(graph.module, graph.example, dynamic_shapes=dynamic_shapes(graph))
-            torch.export.save(program, str(out))
-    meta["export_seconds"] = round(time.perf_counter() - start, 2)
-    meta["bytes"] = out.stat().st_size
-    if check:
-        meta["parity"] = check_export(out, pipeline, samples, seed)
-    atomic_write_text(out.with_name(out.name + ".json"), json.dumps(meta, indent=2) + "\n")
+    with atomic_output(out) as tmp:  # written, then checked, then renamed: a failure leaves any earlier file intact
+        start = time.perf_counter()
+        with quiet_exporter(), torch.no_grad():
+            if file_format == "onnx":
+                write_onnx(graph, tmp, meta)
+            else:
+                program = torch.export.export(graph.module, graph.example, dynamic_shapes=dynamic_shapes(graph))
+                torch.export.save(program, str(tmp))
+        meta["export_seconds"] = round(time.perf_counter() - start, 2)
+        meta["bytes"] = tmp.stat().st_size
+        if check:
+            meta["parity"] = check_export(tmp, pipeline, samples, seed, file_format=file_format, report=parity, name=out.name)
+    atomic_write_text(sidecar, json.dumps(meta, indent=2) + "\n")
     return meta
 
 
@@ -210,9 +217,10 @@ def write_onnx(graph: Graph, out: Path, meta: dict[str, Any]) -> None:
     onnx.save(model, str(out))
 
 
-def run_export(path: Path, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
-    """The exported file's output for ``inputs``: onnxruntime on the CPU for .onnx, the loaded program for .pt2."""
-    if path.suffix == ".onnx":
+def run_export(path: Path, inputs: tuple[torch.Tensor, ...], file_format: str | None = None) -> np.ndarray:
+    """The exported file's output for ``inputs``: onnxruntime on the CPU for ONNX, the loaded program for a
+    torch.export program (``file_format``; by default, from the suffix: .onnx or not)."""
+    if (file_format or ("onnx" if path.suffix == ".onnx" else "torch-export")) == "onnx":
         try:
             import onnxruntime
         except ImportError as error:
@@ -226,31 +234,36 @@ def run_export(path: Path, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
         return program.module()(*inputs).numpy()
 
 
-def check_export(path: str | Path, pipeline: GeneratorPipeline, samples: int = 8, seed: int = 0) -> dict[str, Any]:
+def check_export(path: str | Path, pipeline: GeneratorPipeline, samples: int = 8, seed: int = 0,
+                 file_format: str | None = None, report: Path | None = None, name: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Samples 0..samples-1 of ``seed`` through the exported file and through gankit; raises ExportError when
-    they differ beyond the limits. Returns the numbers (also written to ``PATH.parity.json``)."""
+    they differ beyond the limits. Returns the numbers (also written to ``report``, by default
+    ``PATH.parity.json``; ``name``: the file's name in them, when ``path`` is a temporary file)."""
     path = Path(path)
+    name = name or path.name
+    report_path = report or path.with_name(path.name + ".parity.json")
     graph = graph_of(pipeline, samples, seed)
-    exported = run_export(path, graph.example)
+    exported = run_export(path, graph.example, file_format)
     with torch.no_grad(), deterministic_sampling():  # the graph has no sampling noise (pix2pix's sample_dropout)
         reference = graph.module(*graph.example).float().cpu().numpy()
         values = pipeline.condition.example_values(samples, seed)
         sampled = pipeline.run(latents(samples, pipeline.latent_dim, seed), values)
     float_diff = float(np.abs(exported - reference).max())
-    report = {"file": path.name, "samples": samples, "seed": seed, "runtime": "onnxruntime CPU" if path.suffix == ".onnx"
-              else "torch.export program", "max_abs_difference": float_diff, "float_tolerance": FLOAT_TOLERANCE}  # fmt: skip
+    onnx_file = (file_format or ("onnx" if path.suffix == ".onnx" else "torch-export")) == "onnx"
+    numbers = {"file": name, "samples": samples, "seed": seed, "runtime": "onnxruntime CPU" if onnx_file
+               else "torch.export program", "max_abs_difference": float_diff, "float_tolerance": FLOAT_TOLERANCE}  # fmt: skip
     if pipeline.kind == "images":
         ours = to_uint8_images(sampled).numpy().astype(np.int16)
         theirs = to_uint8_images(torch.from_numpy(exported)).numpy().astype(np.int16)
-        report.update({"max_pixel_difference": int(np.abs(ours - theirs).max()),
-                       "pixels_differing": int((ours != theirs).sum()), "pixels": int(ours.size),
-                       "pixel_tolerance": PIXEL_TOLERANCE})  # fmt: skip
+        numbers.update({"max_pixel_difference": int(np.abs(ours - theirs).max()),
+                        "pixels_differing": int((ours != theirs).sum()), "pixels": int(ours.size),
+                        "pixel_tolerance": PIXEL_TOLERANCE})  # fmt: skip
     else:
-        report["max_abs_difference_to_sampling"] = float(np.abs(sampled.numpy() - exported).max())
-    report["passed"] = float_diff <= FLOAT_TOLERANCE and report.get("max_pixel_difference", 0) <= PIXEL_TOLERANCE
-    atomic_write_text(path.with_name(path.name + ".parity.json"), json.dumps(report, indent=2) + "\n")
-    if not report["passed"]:
-        raise ExportError(f"{path}: the exported graph does not draw what gankit draws: max |difference| "
+        numbers["max_abs_difference_to_sampling"] = float(np.abs(sampled.numpy() - exported).max())
+    numbers["passed"] = float_diff <= FLOAT_TOLERANCE and numbers.get("max_pixel_difference", 0) <= PIXEL_TOLERANCE
+    atomic_write_text(report_path, json.dumps(numbers, indent=2) + "\n")
+    if not numbers["passed"]:
+        raise ExportError(f"{name}: the exported graph does not draw what gankit draws: max |difference| "
                           f"{float_diff:.3g} (limit {FLOAT_TOLERANCE:g}), max pixel difference "
-                          f"{report.get('max_pixel_difference', 0)} (limit {PIXEL_TOLERANCE}); see {path}.parity.json")  # fmt: skip
-    return report
+                          f"{numbers.get('max_pixel_difference', 0)} (limit {PIXEL_TOLERANCE}); see {report_path}")  # fmt: skip
+    return numbers

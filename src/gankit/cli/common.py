@@ -5,6 +5,9 @@ import math
 import os
 from pathlib import Path
 
+from gankit.errors import UsageError
+from gankit.ownership import check_writable
+
 NO_EMA_HELP = "a checkpoint that holds an EMA of G: use the raw G instead (exports hold one of the two)"
 CONDITION_NOISE_HELP = ("StackGAN: scale of the conditioning-augmentation noise when drawing (c = mu + sigma * "
                         "scale * eps); 1 is the paper's sampling, 0 uses the mean mu: truer to the caption, less varied")
@@ -30,6 +33,19 @@ def count(text: str) -> int:
     return whole_number(text, 1)
 
 
+def count_up_to(maximum: int):
+    """An argparse type: a whole number from 1 to ``maximum`` (a count whose work grows with it)."""
+
+    def parse(text: str) -> int:
+        value = whole_number(text, 1)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
+
+
 def seed(text: str) -> int:
     """An argparse type: a seed, a whole number >= 0."""
     return whole_number(text, 0)
@@ -47,9 +63,13 @@ def non_negative(text: str) -> float:
 
 
 def output_path(text: str) -> str:
-    """An argparse type: a file or folder gankit may write, checked before any work starts (the nearest
-    existing folder above it must be writable; an existing file must be writable)."""
+    """An argparse type: a file or folder gankit may write, checked before any work starts (not a run's own
+    files; the nearest existing folder above it must be writable; an existing file must be writable)."""
     path = Path(text).expanduser()
+    try:
+        check_writable(path)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     if path.exists() and not os.access(path, os.W_OK):
         raise argparse.ArgumentTypeError(f"{path} is not writable")
     ancestor = path.parent

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from gankit.cli.common import count, output_path
+from gankit.cli.common import count_up_to, output_path
+
+MAX_CHECK_SAMPLES = 4096  # gankit.portable checks the same bound (not imported here: it loads torch)
 
 
 def cmd_export(args) -> int:
@@ -32,5 +34,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="onnx (needs pip install 'gankit[onnx]') or a torch.export program (.pt2)")
     p.add_argument("--out", type=output_path, required=True, help="the file to write (G.onnx, G.pt2)")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the parity check")
-    p.add_argument("--samples", type=count, default=8, help="samples the parity check compares")
+    p.add_argument("--samples", type=count_up_to(MAX_CHECK_SAMPLES), default=8, help="samples the parity check compares")
     p.set_defaults(run=cmd_export)

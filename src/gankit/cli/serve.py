@@ -25,7 +25,7 @@ def cmd_serve(args) -> int:
 
     app = build_app(args.paths, args.device)
     try:
-        server = make_server(app, args.host, args.port, quiet=not args.verbose)
+        server = make_server(app, args.host, args.port, quiet=not args.verbose, allowed_hosts=tuple(args.allow_host))
     except OSError as error:
         raise OSError(error.errno, f"cannot listen on {args.host}:{args.port} ({error.strerror}); "
                       "choose another --port (0 picks a free one)") from None  # fmt: skip
@@ -63,6 +63,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.add_argument("--device", default="cpu", help="device the explored generators run on")
     p.add_argument("--verbose", action="store_true", help="log every request")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer to this host name (a reverse proxy's); IP addresses and localhost always work")
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("report", help="write RUN/report.html: curves, samples, metrics, alarms, checkpoints")

@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 
 from gankit.errors import TrainingError
 from gankit.files import remove_stale_temporaries
+from gankit.ownership import writing_run
 
 
 class RunFolderBusy(TrainingError):
@@ -63,13 +64,23 @@ def hold_run_folder(run_dir: Path, log: Callable[[str], None] = print) -> Iterat
         os.ftruncate(fd, 0)
         started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode(), 0)
-        for folder in (run_dir, run_dir / "checkpoints", run_dir / "samples", run_dir / "best"):
-            removed = remove_stale_temporaries(folder) if folder.is_dir() else []
+        for folder in run_subfolders(run_dir):
+            removed = remove_stale_temporaries(folder)
             if removed:
                 log(f"removed {len(removed)} temporary file(s) an interrupted write left in {folder}")
-        yield
+        try:
+            with writing_run(run_dir):
+                yield
+        finally:  # a write cut short by a second Ctrl-C leaves no temporary file behind either
+            for folder in run_subfolders(run_dir):
+                remove_stale_temporaries(folder)
     finally:
         os.close(fd)  # releases the lock
+
+
+def run_subfolders(run_dir: Path) -> list[Path]:
+    """The folders of a run that gankit writes files into (those that exist)."""
+    return [f for f in (run_dir, run_dir / "checkpoints", run_dir / "samples", run_dir / "best") if f.is_dir()]
 
 
 def check_disk_space(folder: Path, needed: int, what: str) -> None:

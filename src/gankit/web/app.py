@@ -208,7 +208,7 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
         model = model_of(request)
         if not model.is_run:
             raise HTTPError(404, f"{model.path} is an export, not a run folder: it has no report")
-        return Response(build_report(model.path).encode(), "text/html; charset=utf-8")
+        return Response.document(build_report(model.path))
 
     # ------------------------------------------------------------------ playground
     @app.route("GET", "/api/playground/choices")

@@ -4,12 +4,26 @@ Handlers take a :class:`Request` and return a :class:`Response`; they are plain 
 without a socket (:meth:`App.handle`). A bad request raises :class:`HTTPError` (or ValueError / a gankit
 error, read as 400) and the client gets a JSON ``{"error": message}``; an unexpected exception gets a 500
 with a one-line message, never a traceback (the traceback goes to the server's log).
+
+What the server does against other pages and hostile run folders (the page itself inserts every name, caption
+and message as text, never as HTML):
+
+- every answer carries a Content-Security-Policy: scripts only from the server's own files (no inline script,
+  no ``eval``), nothing loaded from elsewhere, no framing; a run's report (HTML made from a run folder) may run
+  no script at all;
+- a request whose ``Host`` header names another machine is refused (403): a web page that rebinds its own
+  domain name to 127.0.0.1 (DNS rebinding) cannot read the API; IP addresses, ``localhost``, the ``--host``
+  address, this machine's names and any ``--allow-host`` name are accepted;
+- a POST must send ``Content-Type: application/json`` (415 otherwise): another site's page cannot post to the
+  API without a CORS preflight, which this server never grants.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
+import socket
 import sys
 import traceback
 import urllib.parse
@@ -20,6 +34,10 @@ from gankit.errors import GankitError
 
 MAX_BODY = 256 * 1024  # bytes of a request body (a drawn target is a few kB)
 MAX_QUERY = 8 * 1024  # characters of a query string
+PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+DOCUMENT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+                   "form-action 'none'; frame-ancestors 'none'")  # a report: inline CSS and PNG data URIs, no script
 
 
 class HTTPError(Exception):
@@ -40,6 +58,8 @@ class Request:
             value = json.loads(self.body or b"{}")
         except (ValueError, UnicodeDecodeError):
             raise HTTPError(400, "the request body is not JSON") from None
+        except RecursionError:
+            raise HTTPError(400, "the request body nests too deeply") from None
         if not isinstance(value, dict):
             raise HTTPError(400, "the request body must be a JSON object")
         return value
@@ -79,6 +99,11 @@ class Response:
     @classmethod
     def of_json(cls, value: Any, status: int = 200) -> "Response":
         return cls(json.dumps(value, allow_nan=False).encode(), "application/json", status)
+
+    @classmethod
+    def document(cls, html: str) -> "Response":
+        """An HTML page made from a run folder's contents: shown with no script allowed at all."""
+        return cls(html.encode(), "text/html; charset=utf-8", headers={"Content-Security-Policy": DOCUMENT_POLICY})
 
 
 Handler = Callable[[Request], Response]
@@ -124,14 +149,57 @@ def parse_target(target: str) -> tuple[str, dict[str, str]]:
     return urllib.parse.unquote(parts.path), query
 
 
-def make_server(app: App, host: str = "127.0.0.1", port: int = 8765, quiet: bool = True) -> ThreadingHTTPServer:
-    """A threaded HTTP server for ``app`` bound to (host, port); port 0 picks a free one."""
+def host_name(header: str) -> str:
+    """The host part of a ``Host`` header (``name``, ``name:port``, ``[v6]:port``), lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def host_checker(host: str, allowed: tuple[str, ...] = ()) -> Callable[[str | None], bool]:
+    """Whether a request's ``Host`` header names this server: an IP address (a page cannot rebind those),
+    ``localhost``, the listening address, this machine's names, or one of ``allowed``."""
+    names = {"localhost", host.lower(), *(a.lower() for a in allowed)}
+    for name in (socket.gethostname, socket.getfqdn):
+        try:
+            names.add(name().lower())
+        except OSError:
+            pass
+
+    def check(header: str | None) -> bool:
+        if not header:
+            return False
+        name = host_name(header)
+        if name in names or name.endswith(".localhost"):
+            return True
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            return False
+
+    return check
+
+
+def make_server(app: App, host: str = "127.0.0.1", port: int = 8765, quiet: bool = True,
+                allowed_hosts: tuple[str, ...] = ()) -> ThreadingHTTPServer:  # fmt: skip
+    """A threaded HTTP server for ``app`` bound to (host, port); port 0 picks a free one. Requests whose
+    ``Host`` header names another machine are refused (see the module's notes); ``allowed_hosts`` adds names
+    (a reverse proxy's)."""
+    host_ok = host_checker(host, allowed_hosts)
 
     class RequestHandler(BaseHTTPRequestHandler):
         server_version = "gankit"
 
         def respond(self, method: str) -> None:
             try:
+                if not host_ok(self.headers.get("Host")):
+                    raise HTTPError(403, f"this server does not answer to the host {self.headers.get('Host')!r}: open it "
+                                    "at the address gankit serve printed (or start it with --allow-host NAME)")  # fmt: skip
+                content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                if method == "POST" and content_type != "application/json":
+                    raise HTTPError(415, "a POST must send Content-Type: application/json")
                 path, query = parse_target(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_BODY:
@@ -148,7 +216,9 @@ def make_server(app: App, host: str = "127.0.0.1", port: int = 8765, quiet: bool
                 self.send_header("Content-Length", str(len(response.body)))
                 self.send_header("Cache-Control", "no-store")
                 self.send_header("X-Content-Type-Options", "nosniff")
-                for name, value in response.headers.items():
+                self.send_header("Referrer-Policy", "no-referrer")
+                headers = {"Content-Security-Policy": PAGE_POLICY, "X-Frame-Options": "DENY", **response.headers}
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(response.body)

@@ -5,6 +5,12 @@
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => { $("status").textContent = text || ""; };
+// Names, class names, captions and messages come from run folders a stranger may have made: the page puts text
+// into the document only as text (textContent, option labels), never as HTML.
+function setOptions(select, items) {  // items: [value, label, title?]
+  select.replaceChildren(...items.map(([value, label, title]) =>
+    Object.assign(document.createElement("option"), {value: String(value), textContent: String(label), title: title ? String(title) : ""})));
+}
 
 async function api(path, body) {
   const response = await fetch(path, body === undefined ? {} : {
@@ -49,9 +55,10 @@ function pgSaveHash() {
 
 async function pgInit(params) {
   pg.choices = await api("/api/playground/choices");
+  pg.extra = {};
   const form = $("pg-options");
-  form.target.innerHTML = Object.entries(pg.choices.targets).map(([k, v]) => `<option value="${k}" title="${v}">${k}</option>`).join("");
-  form.loss.innerHTML = pg.choices.losses.map((k) => `<option>${k}</option>`).join("");
+  setOptions(form.target, Object.entries(pg.choices.targets).map(([k, v]) => [k, k, v]));
+  setOptions(form.loss, pg.choices.losses.map((k) => [k, k]));
   for (const [k, v] of Object.entries(pg.choices.defaults)) {
     const el = form.elements[k], given = params.get(k);
     if (!el) {
@@ -61,7 +68,7 @@ async function pgInit(params) {
     if (el.type === "checkbox") el.checked = given === null ? v : given === "true";
     else el.value = given === null ? v : given;
   }
-  if (params.get("points")) pg.drawn = params.get("points").split(",").map((p) => p.split(":").map(Number));
+  pg.drawn = params.get("points") ? params.get("points").split(",").map((p) => p.split(":").map(Number)) : [];
   pgUpdateDrawHint();
   await pgReset();
 }
@@ -234,7 +241,7 @@ function exSave() { setHash("explorer", ex.params); }
 async function exInit(params) {
   ex.models = await api("/api/models");
   if (!ex.models.length) { $("ex-empty").hidden = false; $("ex-main").hidden = true; return; }
-  $("ex-model").innerHTML = ex.models.map((m) => `<option value="${m.id}">${m.name} (${m.summary}, step ${m.step})</option>`).join("");
+  setOptions($("ex-model"), ex.models.map((m) => [m.id, `${m.name} (${m.summary}, step ${m.step})`]));
   ex.params = params;
   exSelect(params.get("model") || "0", false);
 }
@@ -254,7 +261,7 @@ function exSelect(id, fresh) {
 
 function exBuildControls() {
   const box = $("ex-controls");
-  box.innerHTML = "";
+  box.replaceChildren();
   for (const control of ex.model.controls) {
     if (control.type === "image") continue;  // input images come from the run's data (the pairs panel)
     const key = `c.${control.name}`, label = document.createElement("label");
@@ -263,7 +270,7 @@ function exBuildControls() {
     if (control.type === "class" || control.type === "choice") {
       input = document.createElement("select");
       const options = control.type === "class" ? control.options : [...Array(control.count).keys()].map(String);
-      input.innerHTML = options.map((o, i) => `<option value="${i}">${o}</option>`).join("");
+      setOptions(input, options.map((o, i) => [i, o]));
     } else if (control.type === "range" || control.type === "setting") {
       input = document.createElement("input");
       Object.assign(input, {type: "range", min: control.min, max: control.max, step: 0.05});
@@ -316,7 +323,7 @@ async function exRefresh() {
   setImage($("ex-image"), null, `/api/image.png?${exQuery({point})}`);
   $("ex-download").href = `/api/image.png?${exQuery({point, size: 256})}`;
   const stages = $("ex-stages");  // the earlier stages of a staged G (StackGAN's Stage-I) beside the last
-  stages.innerHTML = "";
+  stages.replaceChildren();
   ex.model.stages.slice(0, -1).forEach((name, i) => {
     const figure = document.createElement("figure"), img = document.createElement("img");
     img.className = "stage"; img.alt = name; img.src = `/api/image.png?${exQuery({point, stage: i})}`;
@@ -324,7 +331,7 @@ async function exRefresh() {
     stages.append(figure);
   });
   const plane = $("ex-plane");
-  plane.innerHTML = "";
+  plane.replaceChildren();
   $("ex-plane-download").href = `/api/plane.png?${exQuery({seed: page, count: 16, columns: 8})}`;
   const images = ex.model.kind === "images";  // a points generator shows 2,000 samples of the seed, nothing else
   for (const id of ["ex-plane-download", "ex-sliders", "ex-tools"]) $(id).hidden = !images;
@@ -347,7 +354,7 @@ async function exRefresh() {
 async function exSliders(point) {
   const data = await api(`/api/latent?${exQuery({point})}`);
   const box = $("ex-sliders"), edits = pointEdits(point);
-  box.innerHTML = "";
+  box.replaceChildren();
   data.z.forEach((value, i) => {
     const row = document.createElement("div");
     const slider = Object.assign(document.createElement("input"), {type: "range", min: -3, max: 3, step: 0.01, value});
@@ -415,19 +422,21 @@ function exWire() {
 
 // ---------------------------------------------------------------------------------------------- tabs
 let started = {};
-async function show() {
+async function show(reload) {  // reload: the URL's state replaces the view's (a hash typed or pasted into the tab)
   const {view, params} = hashState();
   const name = view === "explorer" ? "explorer" : "playground";
   for (const id of ["playground", "explorer"]) {
     $(id).hidden = id !== name;
     $(`tab-${id}`).classList.toggle("active", id === name);
   }
-  if (!started[name]) {
+  if (!started[name] || reload) {
     started[name] = true;
     try { await (name === "playground" ? pgInit(params) : exInit(params)); } catch (error) { status(error.message); }
   }
 }
 pgWire();
 exWire();
-window.addEventListener("hashchange", () => { if (!location.hash.includes("?")) show(); });
+// The page rewrites its own hash with replaceState (no event): a hashchange is a person's (a link, a typed or pasted
+// URL, back / forward). A bare "#explorer" switches tabs and keeps each view's state; a hash with a state loads it.
+window.addEventListener("hashchange", () => show(location.hash.includes("?")));
 show();
