@@ -71,6 +71,41 @@ def test_ctrl_c_saves_a_checkpoint_and_the_pictures_and_says_how_to_resume(tmp_p
     assert weights and all(torch.equal(resumed[k], straight[k]) for k in weights)
 
 
+@pytest.mark.parametrize("how", ["SIGINT", "SIGHUP"])
+def test_a_stop_saves_the_run_when_the_reader_of_its_output_is_gone(tmp_path, tiny_npz, how):
+    """`gankit train ... 2>&1 | tee log` and Ctrl-C: the terminal's Ctrl-C ends tee too, so every later write
+    finds a closed pipe. (SIGHUP: the terminal went away.) The run must still save and exit 130."""
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(load_config(None, tiny_overrides(tiny_npz, steps=1_000_000, log_every=1,
+                                                                  sample_every=1000, checkpoint_every=1000)).to_dict()))  # fmt: skip
+    run = tmp_path / "run"
+    child = gankit_process("train", str(config), "--out", str(run))  # progress bar and all, into the pipe
+    deadline = time.monotonic() + 120
+    log = run / "train_log.jsonl"
+    while not (log.is_file() and len(log.read_text().splitlines()) >= 5):
+        assert child.poll() is None and time.monotonic() < deadline, "no steps"
+        time.sleep(0.2)
+    child.stdout.close()  # the reader is gone
+    child.send_signal(getattr(signal, how))
+    assert child.wait(timeout=120) == 130
+    saved = [step for step, _ in list_checkpoints(run / "checkpoints")]
+    assert len(saved) == 1 and saved[0] >= 5
+    assert (run / "samples" / f"step-{saved[0]:08d}.png").is_file() and (run / "generator.safetensors").is_file()
+    assert not list(run.rglob(".*.tmp"))
+
+
+def test_temporary_files_are_removed_when_a_training_exits_however_it_exits(tmp_path):
+    from gankit.training.run_folder import hold_run_folder
+
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C in the middle of a checkpoint write
+        with hold_run_folder(run, log=lambda s: None):
+            (run / "checkpoints").mkdir()
+            (run / "checkpoints" / ".ckpt-00000007.safetensors.x1y2.tmp").write_bytes(b"")
+            raise KeyboardInterrupt
+    assert list((run / "checkpoints").iterdir()) == []
+
+
 def test_a_second_signal_or_one_outside_the_loop_stops_at_once():
     request = loop.StopRequest()
     with pytest.raises(KeyboardInterrupt):  # not armed: loading data, building nets

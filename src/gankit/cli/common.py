@@ -1,9 +1,13 @@
 """What several command groups share."""
 
 import argparse
+import contextlib
+import errno
 import math
 import os
+import sys
 from pathlib import Path
+from typing import Iterator
 
 from gankit.errors import UsageError
 from gankit.ownership import check_writable
@@ -117,3 +121,52 @@ class Parser(argparse.ArgumentParser):
             if name in GENERIC_HELP:
                 kwargs["help"] = GENERIC_HELP[name]
         return super().add_argument(*args, **kwargs)
+
+
+class SurvivingStream:
+    """A console stream whose reader may go away (``gankit train ... | tee log`` when Ctrl-C also ends tee; a
+    closed terminal): the first write that finds the pipe closed (EPIPE) or the terminal gone (EIO) points the
+    file descriptor at /dev/null and every later write succeeds there, so the run goes on to save its
+    checkpoint instead of dying in a print."""
+
+    def __init__(self, stream):
+        self.stream, self.lost = stream, False
+
+    def lose(self) -> None:
+        self.lost = True
+        with contextlib.suppress(OSError, ValueError):  # Python's own flush at exit then writes to /dev/null too
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.stream.fileno())
+            os.close(null)
+
+    def guarded(self, action, *args):
+        if self.lost:
+            return None
+        try:
+            return action(*args)
+        except OSError as error:
+            if error.errno not in (errno.EPIPE, errno.EIO):
+                raise
+            self.lose()
+            return None
+
+    def write(self, text: str) -> int:
+        self.guarded(self.stream.write, text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.guarded(self.stream.flush)
+
+    def __getattr__(self, name):  # fileno, isatty, encoding, ...: the real stream's
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def surviving_output() -> Iterator[None]:
+    """sys.stdout and sys.stderr as :class:`SurvivingStream` for the block (a training's whole run)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SurvivingStream(sys.stdout), SurvivingStream(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

@@ -6,10 +6,15 @@ import argparse
 import os
 from pathlib import Path
 
-from gankit.cli.common import count, output_path
+from gankit.cli.common import count, output_path, surviving_output
 
 
 def cmd_train(args) -> int:
+    with surviving_output():  # a closed pipe or a vanished terminal must not cost the run its checkpoint
+        return train_command(args)
+
+
+def train_command(args) -> int:
     from gankit.config import load_config
     from gankit.training import train
 

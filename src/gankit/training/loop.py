@@ -342,8 +342,12 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     return result
 
 
+# Ctrl-C, a scheduler's stop, and the terminal going away (SIGHUP: an ssh session dropped) all stop a run safely.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 class StopRequest:
-    """Ctrl-C (SIGINT) or SIGTERM while the loop runs: the first asks the loop to finish its step and stop as at
+    """Ctrl-C (SIGINT), SIGTERM or SIGHUP while the loop runs: the first asks the loop to finish its step and stop as at
     the last step (a checkpoint, the samples, the curves and the GIF are written); a second one stops at once
     (KeyboardInterrupt), losing the steps since the last checkpoint. Before and after the loop (loading data,
     building the nets) a signal stops at once. Signal handlers can only be set from the main thread: elsewhere
@@ -355,7 +359,7 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
+            for number in STOP_SIGNALS:
                 self.previous[number] = signal.signal(number, self.handle)
         return self
 
