@@ -25,6 +25,7 @@ from typing import Any, Callable
 import torch
 
 import gankit
+from gankit.errors import UsageError
 from gankit.files import (
     CheckpointError,
     parse_json,
@@ -51,6 +52,7 @@ class GeneratorFile:
     condition: dict[str, Any] | None  # the condition's description; None in files from before it was recorded
     condition_tensors: dict[str, torch.Tensor]  # what the condition stored (text encoder weights), names as saved
     metadata: dict[str, str]  # the raw metadata (condition entries such as "text_encoder" are JSON strings)
+    note: str = ""  # which of a run's generators this is, in words (formats.locate_generator)
 
 
 def metadata_field(file: Path, metadata: dict[str, str], key: str, kind: type, default: Any = ...) -> Any:
@@ -85,23 +87,94 @@ def list_checkpoints(folder: Path, log: Callable[[str], None] | None = None) -> 
     return sorted(found)
 
 
-def find_generator_file(path: str | Path) -> Path:
-    """An export, or a run folder's export (else its last checkpoint), or a checkpoint file."""
-    path = Path(path)
-    if path.is_dir():
-        if (path / "generator.safetensors").is_file():
-            return path / "generator.safetensors"
-        checkpoints = list_checkpoints(path / "checkpoints")
+@dataclasses.dataclass
+class GeneratorSource:
+    """Which file a source names, and in words which of the run's generators that is."""
+
+    file: Path
+    note: str = ""  # "best: step 1,750 of 2,000 (fid 12.1; 13.3 at the last evaluation)"; empty for a plain file
+
+
+SELECTORS = "best, last or a step number"
+
+
+def split_source(source: str | Path) -> tuple[Path, str | None]:
+    """``RUN`` -> (RUN, None); ``RUN@best`` / ``RUN@last`` / ``RUN@1500`` -> (RUN, "best" / "last" / "1500"). A
+    path that exists as written is never split (a folder may have @ in its name)."""
+    path = Path(source)
+    if path.exists() or "@" not in path.name:
+        return path, None
+    base, _, which = str(source).rpartition("@")
+    which = which.strip().lower()
+    if which not in ("best", "last") and not which.isdigit():
+        raise UsageError(f"{source}: after @ comes {SELECTORS} (RUN@best, RUN@last, RUN@1500), got {which!r}")
+    if not Path(base).is_dir():
+        raise UsageError(f"{source}: {base} is not a run folder ({'it does not exist' if not Path(base).exists() else 'not a folder'}); "
+                         "RUN@... picks one of a run folder's generators")  # fmt: skip
+    return Path(base), which
+
+
+def best_note(run: Path, file: Path) -> str:
+    """What the best export is, from best/metrics.json and the run's last evaluation (metrics.jsonl)."""
+    try:
+        best = parse_json((run / "best" / "metrics.json").read_text(), run / "best" / "metrics.json")
+        key = parse_json((run / "config.json").read_text(), run / "config.json")["train"].get("eval_best", "fid")
+        value = best["metrics"][key]
+        rows = [line for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        last = parse_json(rows[-1], run / "metrics.jsonl") if rows else None
+    except (OSError, KeyError, TypeError, CheckpointError):
+        return f"the best generator ({file})"
+    tail = ""
+    if last and last.get("step") != best.get("step") and key in last.get("metrics", {}):
+        tail = f"; {last['metrics'][key]:.4g} at the last evaluation, step {last['step']:,}"
+    return f"the best generator: step {best.get('step', 0):,}, {key} {value:.4g}{tail} (RUN@last: the last one)"
+
+
+def locate_generator(source: str | Path) -> GeneratorSource:
+    """The generator file ``source`` names: a file as it is; a run folder's best export (kept by the periodic
+    evaluation, ``best/generator.safetensors``) when it has one, else its last export, else its last checkpoint;
+    ``RUN@best``, ``RUN@last`` (the export written at the run's last step) or ``RUN@STEP`` (the export or the
+    checkpoint of that step)."""
+    path, which = split_source(source)
+    if not path.is_dir():
+        if not path.is_file():
+            raise CheckpointError(f"{path} does not exist")
+        return GeneratorSource(path)
+    best, last = path / "best" / "generator.safetensors", path / "generator.safetensors"
+    checkpoints = list_checkpoints(path / "checkpoints")
+    if which in (None, "best") and best.is_file():
+        return GeneratorSource(best, best_note(path, best))
+    if which == "best":
+        raise UsageError(f"{source}: this run kept no best generator (it did not evaluate during training: "
+                         "train.eval_every=0); use RUN@last or RUN@STEP")  # fmt: skip
+    if which in (None, "last"):
+        if last.is_file():
+            return GeneratorSource(last, "the last generator" if which else "")
         if checkpoints:
-            return checkpoints[-1][1]
+            return GeneratorSource(checkpoints[-1][1], f"the last checkpoint (step {checkpoints[-1][0]:,})")
         raise CheckpointError(f"{path}: no generator.safetensors and no checkpoints; is this a gankit run folder?")
-    if not path.is_file():
-        raise CheckpointError(f"{path} does not exist")
-    return path
+    step = int(which)
+    found: dict[int, Path] = {}  # an export before a checkpoint of the same step: the export is what sampling uses
+    for export in (last, best):
+        if export.is_file():
+            found.setdefault(metadata_field(export, read_metadata(export), "step", int), export)
+    for s, f in checkpoints:
+        found.setdefault(s, f)
+    if step in found:
+        return GeneratorSource(found[step], f"step {step:,}")
+    steps = ", ".join(f"{s:,}" for s in sorted(found)) or "none"
+    raise UsageError(f"{source}: the run holds no generator of step {step:,}; steps it has: {steps} "
+                     "(train.keep_checkpoints sets how many checkpoints a run keeps)")
+
+
+def find_generator_file(path: str | Path) -> Path:
+    """The file :func:`locate_generator` picks."""
+    return locate_generator(path).file
 
 
 def run_folder_of(source: Path) -> Path | None:
     """The run folder a source belongs to: itself, or the nearest parent (up to two) with a config.json."""
+    source = split_source(source)[0]
     for folder in (source, source.parent, source.parent.parent):
         if folder.is_dir() and (folder / "config.json").is_file():
             return folder
@@ -161,7 +234,8 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
 def read_generator(path: str | Path, ema: bool = True) -> GeneratorFile:
     """G's weights and description from an export, a run folder or a checkpoint (EMA G when present and
     ``ema``; a checkpoint's raw G otherwise)."""
-    file = find_generator_file(path)
+    located = locate_generator(path)
+    file = located.file
     kind = read_metadata(file).get("format")
     if kind == FORMAT_GENERATOR:
         tensors, metadata = read_tensors(file, FORMAT_GENERATOR)
@@ -181,4 +255,4 @@ def read_generator(path: str | Path, ema: bool = True) -> GeneratorFile:
     prefix = (condition or {}).get("tensors") or ("text_encoder" if "text_encoder" in metadata else "")
     condition_tensors = {k: v for k, v in tensors.items() if prefix and k.startswith(prefix + ".")}
     state = {k: v for k, v in state.items() if k not in condition_tensors}
-    return GeneratorFile(file, config, state, step, is_ema, condition, condition_tensors, metadata)
+    return GeneratorFile(file, config, state, step, is_ema, condition, condition_tensors, metadata, located.note)

@@ -1,7 +1,9 @@
 """Sampling from a trained generator without the training code or the dataset.
 
-``load_generator(path)`` accepts a generator export (``generator.safetensors``), a run folder (its export)
-or a training checkpoint, and returns a :class:`GeneratorPipeline`. The pipeline knows no variant: what G
+``load_generator(path)`` accepts a generator export (``generator.safetensors``), a run folder (its best
+generator when the run evaluated during training, else its last export), ``RUN@last`` / ``RUN@best`` /
+``RUN@STEP``, or a training checkpoint, and returns a :class:`GeneratorPipeline` (``source_note`` says which
+of a run's generators it is). The pipeline knows no variant: what G
 takes besides z comes from the file's condition description (``gankit.variants.base.Condition``). Latent k of
 seed s is drawn from its own generator seeded with (s, k), every other per-sample draw from (s, k, stream),
 and G runs in eval mode (BatchNorm uses running statistics), so sample k of a seed is the same whatever
@@ -83,6 +85,7 @@ class GeneratorPipeline:
         entry, options = MODELS.resolve(config.model, "model")
         self.kind = entry.factory.output_kind(options)  # "images" or "points"
         self.set_condition_noise_scale(condition_noise_scale)
+        self.source_note = ""  # which of a run's generators this is (load_generator fills it in)
 
     # Conveniences: what the condition holds (0 / None when the generator takes no such input).
     @property
@@ -220,8 +223,10 @@ def load_generator(path: str | Path, device: str = "cpu", ema: bool = True,
     config = stored_config(stored.file, stored.config)
     G = build_stored(stored.file, config, "G", stored.state)
     condition = stored_condition(stored, config, G)
-    return GeneratorPipeline(G, config, stored.step, stored.ema, resolve_device(device), condition,
-                             condition_noise_scale)  # fmt: skip
+    pipeline = GeneratorPipeline(G, config, stored.step, stored.ema, resolve_device(device), condition,
+                                 condition_noise_scale)  # fmt: skip
+    pipeline.source_note = stored.note
+    return pipeline
 
 
 def load_discriminator(path: str | Path, device: str = "cpu") -> tuple[nn.Module, RunConfig, int]:

@@ -153,6 +153,7 @@ def export(source: str | Path | GeneratorPipeline, out: str | Path, file_format:
     label = "a GeneratorPipeline" if isinstance(source, GeneratorPipeline) else str(source)
     graph = graph_of(pipeline)
     meta = describe(pipeline, graph, label, out, file_format)
+    meta["source_note"] = pipeline.source_note
     with atomic_output(out) as tmp:  # written, then checked, then renamed: a failure leaves any earlier file intact
         start = time.perf_counter()
         with quiet_exporter(), torch.no_grad():

@@ -170,3 +170,14 @@ def surviving_output() -> Iterator[None]:
         yield
     finally:
         sys.stdout, sys.stderr = saved
+
+
+def load_source(source: str, **options):
+    """``gankit.load_generator`` for a command: says on stderr which of a run's generators it drew from (the best
+    one, by the run's periodic evaluation, unless RUN@last or RUN@STEP asks for another)."""
+    from gankit.inference import load_generator
+
+    pipeline = load_generator(source, **options)
+    if pipeline.source_note:
+        print(f"{source}: {pipeline.source_note}", file=sys.stderr)
+    return pipeline

@@ -8,7 +8,7 @@ import argparse
 import time
 from pathlib import Path
 
-from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, non_negative, output_path, seed
+from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, load_source, non_negative, output_path, seed
 
 
 def cmd_evaluate(args) -> int:
@@ -34,9 +34,8 @@ def cmd_evaluate(args) -> int:
         if args.dataset:
             data_section = {"name": args.dataset}
         elif args.source:
-            from gankit.inference import load_generator
 
-            data_section = load_generator(args.source).config.data
+            data_section = load_source(args.source).config.data
         else:
             raise UsageError("--real-vs-real needs --dataset NAME or a run folder")
         row = evaluate_real_vs_real(data_section, num_samples=args.n, **common)
@@ -45,11 +44,10 @@ def cmd_evaluate(args) -> int:
         if not args.source:
             raise UsageError("give a run folder, export or checkpoint (or --real-vs-real)")
         from gankit.data import load_dataset, with_split
-        from gankit.inference import load_generator
         from gankit.training.distributed import join, leave, shard
 
         ranks, device = join(args.device)  # under torchrun: each process generates and embeds its share
-        pipeline = load_generator(args.source, device=str(device))
+        pipeline = load_source(args.source, device=str(device))
         data = load_dataset(with_split(pipeline.config.data, args.split))  # loaded once: the samples' and the floor's
         row = evaluate_generator(pipeline, num_samples=args.n, reference_split=args.split, progress=ranks.main,
                                  shard=shard(ranks), data=data, **common)  # fmt: skip
@@ -82,10 +80,9 @@ def cmd_evaluate(args) -> int:
 
 def cmd_evaluate_text(args) -> int:
     from gankit.files import write_json
-    from gankit.inference import load_generator
     from gankit.metrics.text_consistency import evaluate_text_generator, format_text_report, text_report_path
 
-    pipeline = load_generator(args.source, device=args.device, ema=args.ema,
+    pipeline = load_source(args.source, device=args.device, ema=args.ema,
                               condition_noise_scale=args.condition_noise_scale)
     if pipeline.text_encoder is None:
         raise UsageError("the generator is not text-to-image (gan-cls or stackgan run)")

@@ -13,6 +13,8 @@ def cmd_export(args) -> int:
     from gankit.portable import export
 
     meta = export(args.source, args.out, args.format, check=args.check, samples=args.samples)
+    if meta.get("source_note"):
+        print(f"{args.source}: {meta['source_note']}")
     inputs = ", ".join(f"{i['name']} {i['shape']} {i['dtype']}" for i in meta["inputs"])
     print(f"wrote {args.out} ({meta['bytes'] / 2**20:.1f} MiB, {meta['export_seconds']:.1f} s): inputs {inputs}; "
           f"output {meta['outputs'][0]['name']} {meta['outputs'][0]['shape']}; metadata {args.out}.json")  # fmt: skip

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, feature_fn, non_negative, output_path, seed
+from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, feature_fn, load_source, non_negative, output_path, seed
 
 
 def cmd_sample(args) -> int:
-    from gankit.inference import load_generator, save_samples
+    from gankit.inference import save_samples
 
-    pipeline = load_generator(args.source, device=args.device, ema=args.ema,
+    pipeline = load_source(args.source, device=args.device, ema=args.ema,
                               condition_noise_scale=args.condition_noise_scale)
     labels = parse_labels(args.labels, pipeline.num_classes)
     texts = args.text or []
@@ -68,9 +68,8 @@ def parse_labels(text: str | None, num_classes: int) -> list[int] | None:
 
 def cmd_interpolate(args) -> int:
     from gankit.analysis import latent
-    from gankit.inference import load_generator
 
-    pipeline = load_generator(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
+    pipeline = load_source(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
     if args.text:
         if len(args.text) < 2:
             raise UsageError("give at least two --text captions to interpolate between")
@@ -104,9 +103,8 @@ def traverse_values(layout, code: str, text: str | None) -> list[float]:
 
 def cmd_traverse(args) -> int:
     from gankit.images import image_grid, save_picture
-    from gankit.inference import load_generator
 
-    pipeline = load_generator(args.source, device=args.device)
+    pipeline = load_source(args.source, device=args.device)
     if pipeline.codes is None:
         raise UsageError("this generator has no latent codes (train an InfoGAN preset)")
     try:
@@ -130,9 +128,8 @@ def cmd_traverse(args) -> int:
 
 def cmd_arithmetic(args) -> int:
     from gankit.analysis import latent
-    from gankit.inference import load_generator
 
-    pipeline = load_generator(args.source, device=args.device)
+    pipeline = load_source(args.source, device=args.device)
     extractor = latent.evaluator_for(pipeline, args.evaluator)
     concepts = {
         name: latent.concept_latents(pipeline, spec, args.seed, args.per_concept, extractor=extractor)
@@ -163,9 +160,8 @@ def cmd_translate(args) -> int:
     from PIL import Image
 
     from gankit.images import image_grid, save_picture
-    from gankit.inference import load_generator
 
-    pipeline = load_generator(args.source, device=args.device, ema=args.ema)
+    pipeline = load_source(args.source, device=args.device, ema=args.ema)
     if "images" not in pipeline.condition.accepts:
         raise ValueError(f"this generator takes no input images: it is {pipeline.condition.summary()}")
     source, out = Path(args.input), Path(args.out)

@@ -32,10 +32,23 @@ def train_command(args) -> int:
     print(f"  loss log:         {out / 'train_log.jsonl'}  (curves: {out / 'losses.png'})")
     print(f"  checkpoints:      {out / 'checkpoints'}")
     print(f"  generator export: {result.export_path}")
+    if result.best:
+        print(f"  best generator:   {best_line(result.best, out)}")
     if result.interrupted:
         print(f"  continue with:    {result.resume_command}")
         return 130  # the shell's code for a run stopped by Ctrl-C
     return 0
+
+
+def best_line(best: dict, out: Path) -> str:
+    """Where the best generator is and how much better than the last evaluation it scored."""
+    metric, value, last = best["metric"], best["best"], best["last"]
+    if best["best_step"] == best["last_step"]:
+        return f"{out / 'best'} = the last evaluation (step {best['last_step']:,}, {metric} {value:.4g}); RUN means it"
+    gain = (last - value) if best["lower_is_better"] else (value - last)
+    relative = f", {100 * gain / abs(last):.0f}% better" if last else ""
+    return (f"{out / 'best'}: step {best['best_step']:,}, {metric} {value:.4g} vs {last:.4g} at step "
+            f"{best['last_step']:,}{relative}; commands take RUN as this one (RUN@last: the last one)")
 
 
 def default_run_dir(source: str) -> Path:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torch import nn
 
 from gankit.config import RunConfig
 from gankit.data import Dataset
+from gankit.errors import ConfigError
 from gankit.files import atomic_write_text
 from gankit.inference import GeneratorPipeline
 from gankit.metrics.evaluation import (
@@ -37,7 +38,17 @@ class PeriodicEvaluation:
         self.run_dir, self.extractor, self.cfg, self.condition = run_dir, extractor, cfg, condition
         self.dataset = dataset.to("cpu")  # the data being trained on: the reference, without loading it again
         self.best_path = run_dir / "best" / "metrics.json"
-        self.best = json.loads(self.best_path.read_text())["metrics"][cfg.eval_best] if self.best_path.is_file() else None
+        stored = json.loads(self.best_path.read_text()) if self.best_path.is_file() else None
+        self.best = stored["metrics"][cfg.eval_best] if stored else None
+        self.best_step = stored.get("step") if stored else None
+        self.last: tuple[int, float] | None = None  # (step, value) of the latest evaluation
+
+    def summary(self) -> dict[str, Any] | None:
+        """The best evaluation against the last one: what the run summary says."""
+        if self.best is None or self.last is None:
+            return None
+        return {"metric": self.cfg.eval_best, "best_step": self.best_step, "best": self.best, "last_step": self.last[0],
+                "last": self.last[1], "lower_is_better": lower_is_better(self.cfg.eval_best)}  # fmt: skip
 
     def run(self, config: RunConfig, step: int, model: nn.Module, ema: bool, device, monitor: Monitor, say,
             shard: Shard | None = None) -> None:  # fmt: skip
@@ -55,18 +66,22 @@ class PeriodicEvaluation:
         value = row["metrics"][cfg.eval_best]
         lower = lower_is_better(cfg.eval_best)
         improved = self.best is None or (value < self.best if lower else value > self.best)
+        self.last = (step, value)
         summary = ", ".join(f"{k} {format_value(v)}" for k, v in row["metrics"].items())
         say(f"eval step {step}: {summary}{' (best so far)' if improved else ''}")
         for alarm in row["alarms"]:
             say(f"ALARM {alarm}")
         if improved:
-            self.best = value
+            self.best, self.best_step = value, step
             export_generator(self.run_dir / "best" / "generator.safetensors", model, self.condition, config, step, ema)
             atomic_write_text(self.best_path, json.dumps(row, indent=2) + "\n")
 
 
-def plan_evaluation(config: RunConfig, dataset: Dataset, run_dir: Path, condition: Condition) -> PeriodicEvaluation:
-    """Check the evaluation settings before training starts (an unknown metric fails now, not at step N)."""
+def plan_evaluation(config: RunConfig, dataset: Dataset, run_dir: Path, condition: Condition,
+                    log: Callable[[str], None] = print) -> PeriodicEvaluation:  # fmt: skip
+    """Check the evaluation settings before training starts (an unknown metric fails now, not at step N). With no
+    evaluator for the data (a folder of one's own images before ``gankit evaluator train``), raw pixels: a crude
+    but network-free yardstick, enough to tell a checkpoint that collapsed from one that did not."""
     cfg = config.train
     if condition.needs_input:
         raise TrainingError(f"train.eval_every needs a generator that samples on its own; this one is "
@@ -75,6 +90,14 @@ def plan_evaluation(config: RunConfig, dataset: Dataset, run_dir: Path, conditio
     keys = [k for n in names for k in METRICS[n].keys if not k.endswith(("histogram", "per_class", "to_class", "per_code"))]  # scalars
     if cfg.eval_best not in keys:
         raise TrainingError(f"train.eval_best={cfg.eval_best!r} is not reported by train.eval_metrics {names}; choose one of {keys}")
-    extractor = {"name": "evaluator", "weights": cfg.eval_evaluator} if cfg.eval_evaluator else default_extractor(config.data, dataset.kind)
+    if cfg.eval_evaluator:
+        extractor = {"name": "evaluator", "weights": cfg.eval_evaluator}
+    else:
+        try:
+            extractor = default_extractor(config.data, dataset.kind)
+        except ConfigError:
+            extractor = {"name": "raw"}
+            log("train.eval_every: no evaluator for this data yet, so the periodic evaluation (and the best generator "
+                "it keeps) scores raw pixels; `gankit evaluator train` makes a better yardstick")  # fmt: skip
     build_extractor(extractor)
     return PeriodicEvaluation(run_dir, extractor, cfg, dataset, condition)

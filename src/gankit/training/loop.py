@@ -90,6 +90,7 @@ class RunResult:
     images_per_second: float
     last_row: dict[str, Any]
     interrupted: bool = False  # stopped early by Ctrl-C (or SIGTERM), with a checkpoint of this step saved
+    best: dict[str, Any] | None = None  # the periodic evaluation's best step against its last (train.eval_every)
 
     @property
     def resume_command(self) -> str:
@@ -183,7 +184,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     G, D, opt_G, opt_D, objective = game.G, game.D, game.opt_G, game.opt_D, game.objective
     betas = (cfg.beta1, cfg.beta2)
     condition = objective.condition
-    evaluation = plan_evaluation(config, dataset, run_dir, condition) if cfg.eval_every else None
+    evaluation = plan_evaluation(config, dataset, run_dir, condition, log) if cfg.eval_every else None
     objective.prepare(dataset)
     ema = EMA(G, cfg.ema_decay, condition) if cfg.ema_decay > 0 else None
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
@@ -335,7 +336,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     # ---------------------------------------------------------------- the GIF (losses.png: drawn at the last step)
     if ranks.main:
         write_progress_gif(run_dir)
-    result = RunResult(run_dir, step, rate, last_row, interrupted)
+    result = RunResult(run_dir, step, rate, last_row, interrupted, evaluation.summary() if evaluation else None)
     if interrupted:
         log(f"stopped at step {step:,} of {cfg.steps:,}: checkpoint, samples and curves saved. Continue with:\n  "
             f"{result.resume_command}")

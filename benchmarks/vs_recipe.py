@@ -1,0 +1,320 @@
+"""gankit's presets against a plain script of each paper's recipe, at the same number of images seen, 3 seeds
+each, scored by three evaluators, one of which no tuning decision ever reads (issue 29).
+
+    python benchmarks/vs_recipe.py --families dcgan-fashion-mnist --seeds 0 1 2 --write docs/results.md
+    python benchmarks/vs_recipe.py --families dcgan-fashion-mnist --seeds 0 --tune     # tuning: shipped evaluator only
+    python benchmarks/vs_recipe.py --dry-run                                             # 2 steps each, no scores
+
+For each family: the recipe (``benchmarks/recipes/``, plain PyTorch, no gankit code) and gankit's preset
+(``gankit train PRESET``), trained one after another on all cores, each for the family's steps at its batch
+size; then one row per departure of the preset from the paper (the preset with that one departure undone:
+the ablation that shows what each departure brings). Each run draws 10,000 samples (seed 1000), scored
+against 10,000 real images the generators never trained on (the test split) under:
+
+- ``shipped``: gankit's built-in classifier evaluator for the data (what the presets were tuned on, and what
+  picks their best checkpoint during training);
+- ``heldout``: ``benchmarks/heldout_evaluator.py``, a classifier of another architecture, width, optimizer
+  and seed, trained only for this benchmark; ``--tune`` never computes it, and a test fails if any preset or
+  training module names it;
+- ``pixels``: raw pixels in [0, 1] (KID only: no network at all).
+
+The recipe's samples are scored both ways a plain script could draw them (BatchNorm on batch statistics, as
+the PyTorch example draws its grids, and on running statistics) and the better by the shipped evaluator's FID
+is kept: the recipe gets its best reading. gankit's samples come from ``RUN``, which is the best checkpoint
+by the preset's periodic evaluation (``RUN@last`` is scored too, as its own row). Results are cached per run
+in OUT/<family>/<method>/seed-<s>/result.json: a run whose result exists is not trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+NUM_SAMPLES, SAMPLE_SEED, NUM_REFERENCE = 10_000, 1000, 10_000
+BEGIN, END = "<!-- vs-recipe:begin -->", "<!-- vs-recipe:end -->"
+
+
+@dataclasses.dataclass
+class Family:
+    preset: str
+    data: dict  # the dataset section (train split) the recipe and the preset train on
+    reference_split: str  # real images the scores compare with (never trained on)
+    recipe: list[str]  # the recipe script and its options
+    steps: int
+    batch_size: int
+    evaluator: str  # the shipped evaluator's name
+    heldout: str  # the held-out evaluator's dataset
+    departures: dict[str, list[str]]  # departure -> the overrides that undo it (ablation rows)
+    target: str  # what "better" means here, as the issue states it
+
+
+FAMILIES = {
+    "dcgan-fashion-mnist": Family(
+        preset="dcgan-fashion-mnist", data={"name": "fashion-mnist"}, reference_split="test",
+        recipe=["recipes/dcgan.py"], steps=2000, batch_size=128, evaluator="fashion-mnist", heldout="fashion-mnist",
+        departures={}, target="FID <= 0.5x the recipe's, coverage and recall >= the recipe's, on every evaluator",
+    ),
+}  # fmt: skip
+
+
+def machine() -> str:
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def train_images(family: Family) -> np.ndarray:
+    from gankit.data import load_dataset
+
+    return load_dataset({**family.data, "split": "train"}).x.numpy()
+
+
+def reference_images(family: Family) -> np.ndarray:
+    from gankit.data import load_dataset
+
+    x = load_dataset({**family.data, "split": family.reference_split}).x.numpy()
+    if len(x) > NUM_REFERENCE:
+        x = x[np.random.default_rng(0).choice(len(x), NUM_REFERENCE, replace=False)]
+    return x
+
+
+# ---------------------------------------------------------------------------------------------- scores
+
+
+class Scorer:
+    """Features of the reference images under each evaluator, computed once; scores of a sample set."""
+
+    def __init__(self, family: Family, evaluators: tuple[str, ...]):
+        import torch
+
+        from gankit.metrics.extractors import build_extractor
+
+        self.evaluators = evaluators
+        self.embed = {}
+        if "shipped" in evaluators:
+            shipped = build_extractor({"name": "evaluator", "weights": family.evaluator})
+            self.embed["shipped"] = lambda x: shipped(torch.from_numpy(x)).features
+        if "heldout" in evaluators:
+            sys.path.insert(0, str(HERE))
+            from heldout_evaluator import HeldOutEvaluator
+
+            self.embed["heldout"] = HeldOutEvaluator(family.heldout)
+        if "pixels" in evaluators:
+            self.embed["pixels"] = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0
+        reference = reference_images(family)
+        self.real = {name: embed(reference) for name, embed in self.embed.items()}
+
+    def __call__(self, images: np.ndarray) -> dict[str, dict[str, float]]:
+        from gankit.metrics.scores import fid, kid, prdc
+
+        out = {}
+        for name, embed in self.embed.items():
+            fake, real = embed(images), self.real[name]
+            if name == "pixels":  # no network: KID only (a Gaussian fit of pixels says little)
+                out[name] = {"kid": round(kid(real, fake, subsets=50)[0], 5)}
+                continue
+            out[name] = {"fid": round(fid(real, fake), 4), "kid": round(kid(real, fake, subsets=50)[0], 5),
+                         **{k: round(v, 4) for k, v in prdc(real, fake).items()}}  # fmt: skip
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- runs
+
+
+def run_recipe(family: Family, seed: int, folder: Path, steps: int, data_file: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "samples.npz"
+    command = [sys.executable, str(HERE / family.recipe[0]), *family.recipe[1:], "--data", str(data_file), "--steps",
+               str(steps), "--batch-size", str(family.batch_size), "--seed", str(seed), "--samples", str(NUM_SAMPLES),
+               "--sample-seed", str(SAMPLE_SEED), "--out", str(out)]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=(folder / "log.txt").open("w"), stderr=subprocess.STDOUT)
+    with np.load(out) as archive:
+        return {"samples": {"train": archive["train"], "eval": archive["eval"]}, "train_seconds": float(archive["seconds"]),
+                "wall_seconds": time.perf_counter() - start, "command": " ".join(command[1:])}  # fmt: skip
+
+
+def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: list[str]) -> dict:
+    from gankit import load_generator
+
+    folder.mkdir(parents=True, exist_ok=True)
+    run = folder / "run"
+    sets = [f"train.seed={seed}", f"train.steps={steps}", *overrides]
+    command = [sys.executable, "-m", "gankit", "train", family.preset, "--out", str(run), "--quiet"]
+    for option in sets:
+        command += ["--set", option]
+    start = time.perf_counter()
+    done = subprocess.run(command, stdout=(folder / "log.txt").open("w"), stderr=subprocess.STDOUT)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed: see {folder / 'log.txt'}")
+    wall = time.perf_counter() - start
+    samples, chosen = {}, {}
+    for name, source in (("best", str(run)), ("last", f"{run}@last")):
+        pipeline = load_generator(source)
+        samples[name] = pipeline.sample(NUM_SAMPLES, seed=SAMPLE_SEED).transpose(0, 3, 1, 2).copy()
+        chosen[name] = pipeline.step
+    return {"samples": samples, "steps_of": chosen, "wall_seconds": wall,
+            "command": "gankit train " + " ".join(command[4:])}  # fmt: skip
+
+
+def overrides_of(family: Family, method: str, trials: dict[str, list[str]]) -> list[str]:
+    """The --set options of a gankit method: none for the preset, a departure undone, or a --try candidate."""
+    if method == "gankit":
+        return []
+    if method in trials:
+        return trials[method]
+    return family.departures[method.removeprefix("without-")]
+
+
+def measure(family_name: str, method: str, seed: int, out: Path, evaluators: tuple[str, ...], scorer, steps: int,
+            data_file: Path, trials: dict[str, list[str]]) -> dict:  # fmt: skip
+    family = FAMILIES[family_name]
+    folder = out / family_name / method / f"seed-{seed}"
+    result_path = folder / "result.json"
+    if result_path.is_file():
+        cached = json.loads(result_path.read_text())
+        if set(evaluators) <= set(next(iter(cached["scores"].values()))):
+            return cached
+    folder.mkdir(parents=True, exist_ok=True)
+    if method == "recipe":
+        ran = run_recipe(family, seed, folder, steps, data_file)
+        scored = {mode: scorer(images) for mode, images in ran["samples"].items()}
+        mode = min(scored, key=lambda m: scored[m]["shipped"]["fid"]) if "shipped" in evaluators else "train"
+        result = {"scores": {"final": scored[mode]}, "checkpoint": f"last (step {steps}), BatchNorm {mode} mode",
+                  "train_seconds": ran["train_seconds"]}  # fmt: skip
+    else:
+        ran = run_gankit(family, seed, folder, steps, overrides_of(family, method, trials))
+        result = {"scores": {"final": scorer(ran["samples"]["best"]), "last": scorer(ran["samples"]["last"])},
+                  "checkpoint": f"best (step {ran['steps_of']['best']} of {ran['steps_of']['last']})"}  # fmt: skip
+    result.update({"family": family_name, "method": method, "seed": seed, "steps": steps,
+                   "images_seen": steps * family.batch_size, "wall_seconds": round(ran["wall_seconds"], 1),
+                   "command": ran["command"], "machine": machine(),
+                   "date": datetime.date.today().isoformat()})  # fmt: skip
+    result["scores"] = {k: v for k, v in result["scores"].items()}
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- table
+
+
+def mean_sd(values: list[float]) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g}"
+
+
+def table(results: list[dict], evaluators: tuple[str, ...]) -> str:
+    lines = []
+    for family_name in dict.fromkeys(r["family"] for r in results):
+        family = FAMILIES[family_name]
+        rows = [r for r in results if r["family"] == family_name]
+        first = rows[0]
+        lines += [f"### {family_name}: {first['steps']:,} steps at batch {family.batch_size} "
+                  f"({first['images_seen']:,} images seen)", "", f"Target: {family.target}.", "",
+                  "| method | evaluator | FID | KID | precision | recall | density | coverage | seeds | checkpoint | wall s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        methods = list(dict.fromkeys(r["method"] for r in rows))
+        for method in methods:
+            runs = [r for r in rows if r["method"] == method]
+            for which in ("final", "last") if method != "recipe" else ("final",):
+                label = method if which == "final" else f"{method} @last"
+                for evaluator in evaluators:
+                    scores = [r["scores"][which][evaluator] for r in runs if evaluator in r["scores"][which]]
+                    if not scores:
+                        continue
+                    cells = [mean_sd([s[k] for s in scores if k in s]) for k in
+                             ("fid", "kid", "precision", "recall", "density", "coverage")]  # fmt: skip
+                    checkpoints = "; ".join(r["checkpoint"] for r in runs) if which == "final" else "last"
+                    lines.append(f"| {label} | {evaluator} | " + " | ".join(cells) +
+                                 f" | {len(scores)} | {checkpoints} | {mean_sd([r['wall_seconds'] for r in runs])} |")  # fmt: skip
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_section(path: Path, body: str, command: str, results: list[dict]) -> None:
+    header = (f"{datetime.date.today().isoformat()} · {results[0]['machine']} · `{command}`\n\n"
+              "Scores: 10,000 samples (seed 1000) against 10,000 real test-split images. `shipped` is gankit's built-in "
+              "evaluator (what presets are tuned on and what picks their best checkpoint); `heldout` is "
+              "benchmarks/heldout_evaluator.py, which no tuning decision reads; `pixels` is raw-pixel KID. Each cell: mean "
+              "± sd over the seeds.\n")  # fmt: skip
+    text = path.read_text() if path.is_file() else "# Measured results\n"
+    section = f"{BEGIN}\n{header}\n{body}\n{END}"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
+    else:
+        marker = "\n## "
+        at = text.find(marker)
+        block = f"\n## Presets against their papers' recipes (issue 29)\n\n{section}\n"
+        text = text + block if at < 0 else text[:at] + "\n" + block + text[at:]
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--methods", nargs="+", help="recipe, gankit, without-<departure> (default: all)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, help="override every family's steps (10,000-step rows)")
+    parser.add_argument("--out", default="runs/vs-recipe", type=Path)
+    parser.add_argument("--tune", action="store_true", help="the shipped evaluator only (what tuning may read)")
+    parser.add_argument("--dry-run", action="store_true", help="2 steps each, no scores: checks the scripts run")
+    parser.add_argument("--write", type=Path, help="regenerate the table in this markdown file (docs/results.md)")
+    parser.add_argument("--try", dest="trials", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                        help="with --tune: a candidate preset change, trained as method NAME (the preset with these --set options)")
+    args = parser.parse_args(argv)
+    if args.trials and not args.tune:
+        parser.error("--try is for tuning (--tune): candidates are judged by the shipped evaluator only")
+    trials = {t.split(":", 1)[0]: t.split(":", 1)[1].split(",") for t in args.trials}
+    evaluators = ("shipped",) if args.tune else ("shipped", "heldout", "pixels")
+    out = args.out / "tune" if args.tune else args.out
+    results = []
+    for family_name in args.families:
+        family = FAMILIES[family_name]
+        steps = 2 if args.dry_run else args.steps or family.steps
+        methods = args.methods or ["recipe", "gankit", *(f"without-{d}" for d in family.departures), *trials]
+        data_file = args.out / "data" / f"{family_name}.npz"
+        if not data_file.is_file():
+            data_file.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(data_file, images=train_images(family))
+        if args.dry_run:
+            for method in methods:
+                folder = args.out / "dry-run" / family_name / method
+                runner = run_recipe(family, 0, folder, 2, data_file) if method == "recipe" else \
+                    run_gankit(family, 0, folder, 2, overrides_of(family, method, trials))
+                print(f"dry run {family_name} {method}: {len(next(iter(runner['samples'].values())))} samples")
+            continue
+        scorer = Scorer(family, evaluators)
+        for method in methods:
+            for seed in args.seeds:
+                result = measure(family_name, method, seed, out, evaluators, scorer, steps, data_file, trials)
+                shown = {e: {k: result["scores"]["final"][e].get(k) for k in ("fid", "recall", "coverage")} for e in evaluators}
+                print(f"{family_name} {method} seed {seed}: {result['checkpoint']}, {result['wall_seconds']:.0f} s: {shown}", flush=True)
+                results.append(result)
+    if results:
+        print(table(results, evaluators))
+        if args.write and not args.tune:
+            write_section(args.write, table(results, evaluators), "python benchmarks/vs_recipe.py " + " ".join(argv or sys.argv[1:]), results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The best generator by default (issue 29): a run that evaluates during training keeps its best export, and
+RUN means that one; RUN@last, RUN@best and RUN@STEP pick the others, with errors that list what exists."""
+
+import json
+
+import pytest
+from helpers import tiny_overrides
+
+from gankit import load_config, load_generator, train
+from gankit.cli import main
+from gankit.errors import CheckpointError, UsageError
+from gankit.formats import locate_generator, split_source
+from gankit.training import evaluation as periodic
+
+SCRIPTED = {2: 5.0, 4: 3.0, 6: 4.0}  # step -> "fid": the best is step 4, the last step 6
+
+
+@pytest.fixture
+def scripted_run(tmp_path, tiny_npz, monkeypatch):
+    def fake_evaluate(pipeline, *args, **kwargs):
+        return {"step": pipeline.step, "metrics": {"fid": SCRIPTED[pipeline.step]}}
+
+    monkeypatch.setattr(periodic, "evaluate_generator", fake_evaluate)
+    run = tmp_path / "run"
+    overrides = tiny_overrides(tiny_npz, steps=6, checkpoint_every=2, sample_every=2) + [
+        "train.eval_every=2", "train.eval_samples=16", "train.eval_metrics=[\"fid\"]", "train.keep_checkpoints=5"]
+    result = train(load_config(None, overrides), run, progress=False, log=lambda s: None)
+    return run, result
+
+
+def test_the_best_evaluation_is_kept_and_is_what_run_means(scripted_run):
+    run, result = scripted_run
+    assert result.best == {"metric": "fid", "best_step": 4, "best": 3.0, "last_step": 6, "last": 4.0, "lower_is_better": True}
+    best = load_generator(run)
+    assert best.step == 4 and "step 4, fid 3" in best.source_note and "4 at the last evaluation, step 6" in best.source_note
+    assert load_generator(f"{run}@last").step == 6 and load_generator(f"{run}@best").step == 4
+    assert load_generator(f"{run}@2").step == 2 and locate_generator(f"{run}@6").file == run / "generator.safetensors"
+    assert [json.loads(line)["metrics"]["fid"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [5.0, 3.0, 4.0]
+
+
+def test_the_run_summary_says_which_step_was_best(scripted_run, capsys):
+    from gankit.cli.train import best_line
+
+    run, result = scripted_run
+    line = best_line(result.best, run)
+    assert "step 4, fid 3 vs 4 at step 6, 25% better" in line and "RUN@last" in line
+
+
+def test_selectors_and_their_errors(scripted_run, tmp_path):
+    run, _ = scripted_run
+    assert split_source(f"{run}@LAST") == (run, "last") and split_source(run) == (run, None)
+    with pytest.raises(UsageError, match="after @ comes best, last or a step number"):
+        locate_generator(f"{run}@latest")
+    with pytest.raises(UsageError, match="no generator of step 5; steps it has: 2, 4, 6"):
+        locate_generator(f"{run}@5")
+    with pytest.raises(UsageError, match="is not a run folder"):
+        locate_generator(f"{tmp_path / 'nothing'}@last")
+    odd = tmp_path / "odd@last"  # a folder whose name holds @ is read as it is
+    odd.mkdir()
+    with pytest.raises(CheckpointError, match="no generator.safetensors"):
+        locate_generator(odd)
+
+
+def test_a_run_without_periodic_evaluation_has_no_best(tiny_run, capsys):
+    assert load_generator(tiny_run).step == 2 and load_generator(tiny_run).source_note == ""
+    with pytest.raises(UsageError, match="kept no best generator"):
+        locate_generator(f"{tiny_run}@best")
+    assert main(["sample", f"{tiny_run}@best", "--out", str(tiny_run.parent / "x.png")]) == 2
+    assert "kept no best generator" in capsys.readouterr().err
+
+
+def test_the_commands_say_which_generator_they_drew_from(scripted_run, capsys):
+    run, _ = scripted_run
+    assert main(["sample", str(run), "--n", "4", "--out", str(run.parent / "s.png")]) == 0
+    assert "the best generator: step 4" in capsys.readouterr().err
+    assert main(["sample", f"{run}@last", "--n", "4", "--out", str(run.parent / "t.png")]) == 0
+    assert "the last generator" in capsys.readouterr().err
