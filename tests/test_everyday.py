@@ -223,6 +223,11 @@ def test_a_run_on_a_folder_with_bad_files_trains_and_keeps_their_list(tmp_path):
     (["train", "no-such-preset"], "no-such-preset"),
     (["sample", "NOWHERE", "--out", "x.png"], "NOWHERE"),
     (["sample", "RUN", "--n", "0", "--out", "x.png"], "must be at least 1"),
+    (["interpolate", "RUN", "--seeds", "x,y"], "--seeds: expected comma-separated seeds (whole numbers >= 0) such as 0,1,5"),
+    (["interpolate", "RUN", "--seeds", "3"], "--seeds: expected 2 to 64 seeds"),
+    (["sample", "RUN", "--n", "2000000000", "--out", "x.png"], "--n: must be at most 1,000,000"),
+    (["evaluate", "RUN", "--samples", "1000000000"], "must be at most 1,000,000"),
+    (["export", "RUN", "--samples", "1000000000", "--out", "g.onnx"], "--samples: must be at most 4,096"),
 ])  # fmt: skip
 def test_every_user_error_exits_with_code_2_and_one_message(tiny_run, capsys, argv, message):
     argv = [a.replace("RUN", str(tiny_run)).replace("NOWHERE", str(tiny_run / "nowhere")) for a in argv]

@@ -243,6 +243,23 @@ def test_paired_data_errors_name_the_problem(tmp_path):
         load_dataset({"name": "pairs", "path": str(tmp_path / "none.npz")})
 
 
+@pytest.mark.parametrize("info, message", [
+    ('{"classes": 5}', "class names must be a list of strings"),
+    ('{"classes": [1, 2]}', "class names must be a list of strings"),
+    ("[1, 2]", "expected a JSON object"),
+    ("{not json", "info.json: not valid JSON"),
+])  # fmt: skip
+def test_a_damaged_info_json_of_paired_data_names_the_file(tmp_path, info, message):
+    """The audit: these gave internal errors (TypeError / AttributeError), or a message naming no file."""
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    np.savez(folder / "train.npz", sources=np.zeros((3, 8, 8), np.uint8), targets=np.zeros((3, 8, 8), np.uint8),
+             labels=np.arange(3))  # fmt: skip
+    (folder / "info.json").write_text(info)
+    with pytest.raises(DataError, match=message):
+        load_dataset({"name": "pairs", "path": str(folder)})
+
+
 def test_make_pairs_builds_each_task(tmp_path):
     square = np.zeros((1, 1, 12, 12), np.uint8)
     square[..., 2:10, 2:10] = 255

@@ -113,3 +113,34 @@ def test_a_run_on_packed_data_resumes_exactly(tmp_path, tiny_npz):
     pack({"name": "npz", "path": str(tiny_npz)}, tmp_path / "p", progress=False, log=lambda s: None)
     overrides = [o for o in tiny_overrides(tiny_npz, steps=4) if not o.startswith("data.")]
     assert_resume_is_exact(tmp_path, overrides + ["data.name=packed", f"data.path={tmp_path / 'p'}"])
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("fortran", "fortran_order: True"),
+    ("empty", "not a readable .npy file"),
+    ("truncated", "truncated"),
+    ("extra", "extra bytes at the end"),
+    ("dtype", "holds float32"),
+    ("index", "count 'many' and shape"),
+])  # fmt: skip
+def test_a_damaged_pack_is_refused_when_opened(tmp_path, tiny_npz, damage, message):
+    """The audit: a Fortran-ordered images.npy trained on scrambled images with exit 0; an empty one crashed."""
+    root = tmp_path / "p"
+    pack({"name": "npz", "path": str(tiny_npz)}, root, progress=False, log=lambda s: None)
+    images = np.load(root / "images.npy")
+    path = root / "images.npy"
+    if damage == "fortran":
+        np.save(path, np.asfortranarray(images))
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-10])
+    elif damage == "extra":
+        path.write_bytes(path.read_bytes() + b"\0" * 7)
+    elif damage == "dtype":
+        np.save(path, images.astype(np.float32))
+    else:
+        index = json.loads((root / "index.json").read_text())
+        (root / "index.json").write_text(json.dumps({**index, "count": "many"}))
+    with pytest.raises(DataError, match=message):
+        load_dataset({"name": "packed", "path": str(root)})

@@ -6,7 +6,7 @@ from gankit.errors import UsageError
 
 import argparse
 
-from gankit.cli.common import count, feature_fn, output_path, seed
+from gankit.cli.common import count_up_to, feature_fn, output_path, seed
 
 
 def cmd_probe(args) -> int:
@@ -98,17 +98,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("memorization", help="nearest training neighbours and autoencoder hash collisions")
     p.add_argument("source")
-    p.add_argument("--n", type=count, default=1000, help="generated samples")
+    p.add_argument("--n", type=count_up_to(1_000_000), default=1000, help="generated samples")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--hash-epochs", type=count, default=3, help="epochs of the hash autoencoder")
+    p.add_argument("--hash-epochs", type=count_up_to(1000), default=3, help="epochs of the hash autoencoder")
     p.add_argument("--out", type=output_path, default="memorization", help="output folder")
     p.set_defaults(run=cmd_memorization)
 
     p = sub.add_parser("visualize", help="guided backpropagation of D's last-layer channels (DCGAN figure 5)")
     p.add_argument("source", help="run folder or checkpoint")
     p.add_argument("--channels", help="comma-separated channels (default: the 6 most active)")
-    p.add_argument("--top", type=count, default=4, help="top-activating images per channel")
-    p.add_argument("--pool", type=count, default=5000, help="training images searched")
+    p.add_argument("--top", type=count_up_to(64), default=4, help="top-activating images per channel")
+    p.add_argument("--pool", type=count_up_to(1_000_000), default=5000, help="training images searched")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", type=output_path, default="visualize", help="output folder")
     p.set_defaults(run=cmd_visualize)

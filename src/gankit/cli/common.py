@@ -50,6 +50,16 @@ def count_up_to(maximum: int):
     return parse
 
 
+def seed_list(text: str) -> list[int]:
+    """An argparse type: comma-separated seeds (whole numbers >= 0), 2 to 64 of them."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated seeds (whole numbers >= 0) such as 0,1,5; got {text!r}")
+    if not 2 <= len(parts) <= 64:
+        raise argparse.ArgumentTypeError(f"expected 2 to 64 seeds, got {len(parts)} in {text!r}")
+    return [int(p) for p in parts]
+
+
 def seed(text: str) -> int:
     """An argparse type: a seed, a whole number >= 0."""
     return whole_number(text, 0)

@@ -8,7 +8,7 @@ import argparse
 import time
 from pathlib import Path
 
-from gankit.cli.common import count, output_path, seed
+from gankit.cli.common import count_up_to, output_path, seed
 
 
 def cmd_make_captions(args) -> int:
@@ -75,25 +75,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q = data_sub.add_parser("make-captions", help="coloured Fashion-MNIST scenes with captions and attributes")
     q.add_argument("--out", type=output_path, default="data/captions", help="output folder (default data/captions)")
     q.add_argument("--seed", type=seed, default=0)
-    q.add_argument("--train", type=count, default=20000, help="train scenes (default 20000)")
-    q.add_argument("--test", type=count, default=2000, help="test scenes, half with held-out (class, colour) pairs")
-    q.add_argument("--resolution", type=count, default=64, help="side of the square scenes in pixels")
-    q.add_argument("--captions", type=count, default=5, help="captions per scene (default 5)")
+    q.add_argument("--train", type=count_up_to(10_000_000), default=20000, help="train scenes (default 20000)")
+    q.add_argument("--test", type=count_up_to(10_000_000), default=2000, help="test scenes, half with held-out (class, colour) pairs")
+    q.add_argument("--resolution", type=count_up_to(4096), default=64, help="side of the square scenes in pixels")
+    q.add_argument("--captions", type=count_up_to(100), default=5, help="captions per scene (default 5)")
     q.set_defaults(run=cmd_make_captions)
     q = data_sub.add_parser("make-pairs", help="paired images for pix2pix from local data: edges, inpaint, colorize")
     q.add_argument("--task", required=True, choices=("edges", "inpaint", "colorize"),
                    help="edges: edge map -> Fashion-MNIST item; inpaint: masked centre -> item; colorize: gray -> "
                         "colour captioned scene")  # fmt: skip
     q.add_argument("--out", type=output_path, required=True, help="output folder (train.npz, test.npz, info.json)")
-    q.add_argument("--resolution", type=count, default=32, help="square side (default 32)")
-    q.add_argument("--train", type=count, help="train pairs (default: all 60,000 items; colorize: 20,000 scenes)")
-    q.add_argument("--test", type=count, help="test pairs (default: all 10,000 items; colorize: 2,000 scenes)")
+    q.add_argument("--resolution", type=count_up_to(4096), default=32, help="square side (default 32)")
+    q.add_argument("--train", type=count_up_to(10_000_000), help="train pairs (default: all 60,000 items; colorize: 20,000 scenes)")
+    q.add_argument("--test", type=count_up_to(10_000_000), help="test pairs (default: all 10,000 items; colorize: 2,000 scenes)")
     q.add_argument("--seed", type=seed, default=0, help="the scenes' seed (colorize)")
     q.set_defaults(run=cmd_make_pairs)
     q = data_sub.add_parser("pack", help="convert a dataset once into memory-mapped uint8 images (data larger than memory)")
     q.add_argument("source", help="a dataset name (fashion-mnist, cifar10, ...), an image folder, an .npz or a caption .csv")
     q.add_argument("--out", type=output_path, required=True, help="the packed folder (train with data.name=packed)")
-    q.add_argument("--resolution", type=count, help="square side to resize to (an image folder needs one; default 64)")
+    q.add_argument("--resolution", type=count_up_to(4096), help="square side to resize to (an image folder needs one; default 64)")
     q.add_argument("--channels", type=int, choices=(1, 3), help="1 (grayscale) or 3 (RGB)")
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="another option of the source, e.g. path=DIR")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -103,14 +103,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     text_sub = p.add_subparsers(dest="text_command", required=True)
     q = text_sub.add_parser("train-encoder", help="train a text encoder with the joint embedding (Reed et al. 2016)")
     q.add_argument("--data", required=True, help="a make-captions folder, a captioned image folder or a CSV")
-    q.add_argument("--resolution", type=count, help="image side for user data (the built dataset keeps its own)")
+    q.add_argument("--resolution", type=count_up_to(4096), help="image side for user data (the built dataset keeps its own)")
     q.add_argument("--encoder", default="word-gru", help="text encoder name (default word-gru)")
     q.add_argument("--text-encoder", default="", metavar="FILE_OR_NAME",
                    help="keep this text encoder (a train-encoder file, a text-to-image export, or minilm) as it is "
                         "and train only the image encoder beside it")  # fmt: skip
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="encoder option, e.g. embed_dim=256")
-    q.add_argument("--steps", type=count, default=2000, help="training steps of the encoder")
-    q.add_argument("--batch-size", type=count, default=64, help="image-caption pairs per step (the contrastive loss's negatives)")
+    q.add_argument("--steps", type=count_up_to(10_000_000), default=2000, help="training steps of the encoder")
+    q.add_argument("--batch-size", type=count_up_to(65_536), default=64, help="image-caption pairs per step (the contrastive loss's negatives)")
     q.add_argument("--seed", type=seed, default=0)
     q.add_argument("--out", type=output_path, default="text-encoder.safetensors", help="the joint embedding file to write")
     q.set_defaults(run=cmd_train_text_encoder)

@@ -8,7 +8,7 @@ import argparse
 import time
 from pathlib import Path
 
-from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, load_source, non_negative, output_path, seed
+from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, count_up_to, load_source, non_negative, output_path, seed
 
 
 def cmd_evaluate(args) -> int:
@@ -160,9 +160,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", nargs="?", help="run folder, generator.safetensors, or checkpoint")
     p.add_argument("--metrics", default=None, help="comma-separated: fid, kid, is, prdc, classes, labels, intra_fid, "
                    "code_accuracy, code_monotonicity, modes (default: fid,kid,prdc, and is with a classifier evaluator)")
-    p.add_argument("--n", "--samples", dest="n", type=count, default=10000,
+    p.add_argument("--n", "--samples", dest="n", type=count_up_to(1_000_000), default=10000,
                    help="generated samples (--samples under torchrun, whose own parser takes --n for its options)")
-    p.add_argument("--reference-n", type=count, default=10000, help="real samples from the reference split")
+    p.add_argument("--reference-n", type=count_up_to(1_000_000), default=10000, help="real samples from the reference split")
     p.add_argument("--split", default="train", choices=["train", "test"], help="reference split")
     p.add_argument("--seed", type=seed, default=0, help="sample seed and reference subset seed")
     p.add_argument("--extractor", help="evaluator (default for images), raw (default for points), inception")
@@ -202,8 +202,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    "evaluate` looks for this data's evaluator)")  # fmt: skip
     q.add_argument("--kind", choices=("auto", "classifier", "self-supervised"), default="auto",
                    help="auto: a classifier when the images have labels, else self-supervised (default auto)")
-    q.add_argument("--epochs", type=count, default=10, help="passes over the training images")
-    q.add_argument("--width", type=count, default=24, help="feature maps of the first layer (x2, x4 in the next stages)")
+    q.add_argument("--epochs", type=count_up_to(1000), default=10, help="passes over the training images")
+    q.add_argument("--width", type=count_up_to(512), default=24, help="feature maps of the first layer (x2, x4 in the next stages)")
     q.add_argument("--seed", type=seed, default=0)
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(run=cmd_evaluator_train)
@@ -211,8 +211,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     q = evaluator_sub.add_parser("attributes", help="train the attribute classifier of a make-captions dataset")
     q.add_argument("--data", required=True, help="a folder written by gankit data make-captions")
     q.add_argument("--out", type=output_path, default="attributes.safetensors", help="the classifier file to write")
-    q.add_argument("--steps", type=count, default=3000, help="training steps")
-    q.add_argument("--width", type=count, default=32, help="feature maps of the first layer (doubled per layer)")
+    q.add_argument("--steps", type=count_up_to(10_000_000), default=3000, help="training steps")
+    q.add_argument("--width", type=count_up_to(512), default=32, help="feature maps of the first layer (doubled per layer)")
     q.add_argument("--retint", type=non_negative, default=0.5, help="share of each batch repainted in a random colour")
     q.add_argument("--seed", type=seed, default=0)
     q.set_defaults(run=cmd_evaluator_attributes)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count, feature_fn, load_source, non_negative, output_path, seed
+from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count_up_to, feature_fn, load_source, non_negative, output_path, seed, seed_list
 
 
 def cmd_sample(args) -> int:
@@ -80,8 +80,7 @@ def cmd_interpolate(args) -> int:
     if args.walk:
         points = pipeline.inputs(9, args.seed)  # the paper's walk through 9 random points
     else:
-        seeds = [int(s) for s in args.seeds.split(",")]
-        points = latent.seed_latents(pipeline, seeds)
+        points = latent.seed_latents(pipeline, args.seeds)
     extractor = latent.evaluator_for(pipeline)
     summary = latent.write_interpolation(pipeline, points, args.steps, args.mode, args.out, feature_fn(extractor))
     smooth = summary["smoothness_random_paths"]
@@ -185,14 +184,14 @@ def cmd_translate(args) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="draw samples from a run folder, export or checkpoint")
     p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
-    p.add_argument("--n", type=count, default=64, help="number of samples (with --labels: per label)")
+    p.add_argument("--n", type=count_up_to(1_000_000), default=64, help="number of samples (with --labels: per label)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--text", action="append", help="text-to-image models: a caption; several --text give a grid "
                    "with one row per caption and the same z down each column")
     p.add_argument("--labels", help="conditional models: comma-separated classes or 'all'; a class grid, "
                    "one row per label with the same --n latents along every row")  # fmt: skip
     p.add_argument("--out", type=output_path, required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs")
-    p.add_argument("--batch-size", type=count, default=256)
+    p.add_argument("--batch-size", type=count_up_to(65_536), default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
     p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
@@ -212,14 +211,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("interpolate", help="interpolate between seeds, or the paper's 9-point latent walk")
     p.add_argument("source")
-    p.add_argument("--seeds", default="0,1", help="comma-separated seeds (sample 0 of each)")
+    p.add_argument("--seeds", type=seed_list, default=[0, 1], help="comma-separated seeds (sample 0 of each), 2 to 64")
     p.add_argument("--walk", action="store_true", help="walk through 9 random points of --seed instead")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--steps", type=count, default=10, help="images per segment, endpoints included")
+    p.add_argument("--steps", type=count_up_to(256), default=10, help="images per segment, endpoints included")
     p.add_argument("--mode", default="slerp", choices=["slerp", "linear"], help="path between latents: slerp (along the sphere where Gaussian z lie) or linear")
     p.add_argument("--text", action="append", help="text-to-image models: captions to interpolate between "
                    "(give two or more), z fixed per row")
-    p.add_argument("--rows", type=count, default=4, help="with --text: rows, each with its own fixed z")
+    p.add_argument("--rows", type=count_up_to(64), default=4, help="with --text: rows, each with its own fixed z")
     p.add_argument("--out", type=output_path, default="interpolation.png", help="grid PNG; the GIF and JSON go beside it")
     p.add_argument("--device", default="cpu")
     p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
@@ -229,9 +228,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source")
     p.add_argument("--code", default="cat0", help="cat0, cont0, bin0, ... (default cat0)")
     p.add_argument("--values", help="comma-separated values (default: every category; -2..2 for continuous codes)")
-    p.add_argument("--rows", type=count, default=8, help="rows, each with its own fixed noise")
+    p.add_argument("--rows", type=count_up_to(64), default=8, help="rows, each with its own fixed noise")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--score-rows", type=count, default=64,
+    p.add_argument("--score-rows", type=count_up_to(10_000), default=64,
                    help="rows over which a continuous or binary code's effect on image statistics is scored (0: skip)")
     p.add_argument("--out", type=output_path, default="traverse.png", help="grid PNG; the scores go beside it as JSON")
     p.add_argument("--device", default="cpu")
@@ -242,7 +241,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     for name in ("a", "b", "c"):
         p.add_argument(f"--{name}", required=True, help="sample indices of --seed (3,7,12) or class:NAME")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--per-concept", type=count, default=3, help="samples per class concept")
+    p.add_argument("--per-concept", type=count_up_to(64), default=3, help="samples per class concept")
     p.add_argument("--noise", type=non_negative, default=0.25, help="scale of the uniform noise around the result")
     p.add_argument("--evaluator", help="evaluator weights for class concepts (default: the dataset's)")
     p.add_argument("--out", type=output_path, default="arithmetic.png", help="the A - B + C panel (PNG)")

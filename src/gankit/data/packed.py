@@ -35,7 +35,14 @@ import numpy as np
 import torch
 
 from gankit.data.dataset import DATASETS, DataError, Dataset, load_dataset
-from gankit.data.sources import ImageOptions, folder_images, load_image_file, report_unreadable, to_labels
+from gankit.data.sources import (
+    ImageOptions,
+    check_class_names,
+    folder_images,
+    load_image_file,
+    report_unreadable,
+    to_labels,
+)
 from gankit.files import atomic_write_text, read_json, write_json
 from gankit.registry import ConfigError
 
@@ -162,6 +169,30 @@ def finish(out: Path, shape: tuple[int, ...], labels: np.ndarray | None, class_n
     return index
 
 
+def check_npy(path: Path, shape: tuple[int, ...]) -> None:
+    """A DataError unless ``path`` is a .npy file of C-ordered uint8 ``shape`` whose size is exactly its header plus
+    that many bytes (a Fortran-ordered array would be read as scrambled images; a short file as a crash later)."""
+    redo = "pack the data again (gankit data pack)"
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            header = np.lib.format.read_array_header_1_0(f) if version == (1, 0) else np.lib.format.read_array_header_2_0(f)
+            offset = f.tell()
+    except (OSError, ValueError, EOFError) as error:
+        raise DataError(f"{path}: not a readable .npy file ({error or 'empty'}); {redo}") from None
+    stored, fortran, dtype = tuple(header[0]), header[1], header[2]
+    if fortran:
+        raise DataError(f"{path}: the header says fortran_order: True (column-major); gankit reads row-major uint8 "
+                        f"(N, C, H, W) only: {redo}")  # fmt: skip
+    if dtype != np.uint8 or stored != shape:
+        raise DataError(f"{path}: holds {dtype} {stored}, the index says uint8 {shape}; {redo}")
+    expected = offset + int(np.prod(shape))
+    size = path.stat().st_size
+    if size != expected:
+        raise DataError(f"{path}: {size:,} bytes, but its header and index.json need {expected:,} "
+                        f"({'truncated' if size < expected else 'extra bytes at the end'}); {redo}")  # fmt: skip
+
+
 @dataclasses.dataclass
 class PackedOptions(ImageOptions):
     path: str = ""  # a folder written by `gankit data pack`
@@ -178,13 +209,17 @@ def load_packed(options: PackedOptions) -> Dataset:
     index = read_json(root / "index.json", DataError)
     if not isinstance(index, dict) or index.get("format") != FORMAT_PACKED:
         raise DataError(f"{root / 'index.json'}: not a gankit packed-data index (format {index.get('format')!r})")
-    shape = (int(index["count"]), *map(int, index["shape"]))
+    count, image_shape = index.get("count"), index.get("shape")
+    if not (isinstance(count, int) and count >= 0 and isinstance(image_shape, list) and len(image_shape) == 3
+            and all(isinstance(v, int) and v > 0 for v in image_shape)):  # fmt: skip
+        raise DataError(f"{root / 'index.json'}: damaged: count {count!r} and shape {image_shape!r} should be a whole number "
+                        "and [channels, height, width]; pack the data again (gankit data pack)")  # fmt: skip
+    shape = (count, *image_shape)
+    check_npy(root / "images.npy", shape)
     try:
         images = np.load(root / "images.npy", mmap_mode="c", allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{root / 'images.npy'}: cannot map ({error})") from None
-    if images.dtype != np.uint8 or images.shape != shape:
-        raise DataError(f"{root / 'images.npy'}: holds {images.dtype} {images.shape}, the index says uint8 {shape}")
+    except (OSError, ValueError, EOFError) as error:
+        raise DataError(f"{root / 'images.npy'}: cannot map ({error}); pack the data again (gankit data pack)") from None
     for name, value in (("resolution", shape[-1]), ("channels", shape[1])):
         wanted = getattr(options, name)
         if wanted is not None and wanted != value:
@@ -196,7 +231,8 @@ def load_packed(options: PackedOptions) -> Dataset:
     x = torch.from_numpy(images)
     if options.limit is not None:
         x, labels = x[: options.limit], None if labels is None else labels[: options.limit]
-    dataset = Dataset(x, None if labels is None else torch.from_numpy(labels), root.name, index.get("class_names"),
+    class_names = check_class_names(index.get("class_names"), root / "index.json")
+    dataset = Dataset(x, None if labels is None else torch.from_numpy(labels), root.name, class_names,
                       memory_mapped=True)  # fmt: skip
     if index.get("captions"):
         captions = read_json(root / "captions.json", DataError)

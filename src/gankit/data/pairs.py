@@ -32,15 +32,18 @@ import torch.nn.functional as F
 from gankit.data.dataset import DATASETS, Dataset, load_dataset
 from gankit.data.sources import (
     ImageOptions,
+    check_class_names,
     check_fits_in_memory,
     finish_images,
     image_files,
+    json_preview,
     nchw_images,
     read_image_file,
     read_npz,
     to_labels,
 )
 from gankit.errors import ConfigError, DataError
+from gankit.files import read_json
 
 TASKS = ("edges", "inpaint", "colorize")
 
@@ -140,7 +143,12 @@ def load_pairs(options: PairsOptions) -> Dataset:
             raise DataError(f"{file}: {len(sources)} sources but {len(targets)} targets; they must pair up row for row")
         labels = None if "labels" not in arrays else to_labels(arrays["labels"], file, len(targets))
         info = file.with_name("info.json")
-        class_names = json.loads(info.read_text()).get("classes") if info.is_file() else None
+        class_names = None
+        if info.is_file():
+            described = read_json(info, DataError)
+            if not isinstance(described, dict):
+                raise DataError(f"{info}: expected a JSON object (as gankit data make-pairs writes), got {json_preview(described)}")
+            class_names = check_class_names(described.get("classes"), info)
     else:
         sources, targets = load_image_pairs(options, root, layout)
         class_names = None

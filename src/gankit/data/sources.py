@@ -89,6 +89,26 @@ def to_labels(array, file: Path | str, count: int | None = None) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+MAX_CLASS_NAME = 200  # characters
+
+
+def check_class_names(value, file: Path | str) -> list[str] | None:
+    """Class names read from a stranger's file: absent (None), or a list of strings of at most 200 characters
+    each; anything else is a DataError naming the file."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and len(v) <= MAX_CLASS_NAME for v in value):
+        shown = json_preview(value)
+        raise DataError(f"{file}: class names must be a list of strings (at most {MAX_CLASS_NAME} characters each), "
+                        f"got {shown}")  # fmt: skip
+    return list(value)
+
+
+def json_preview(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def finish_images(
     images: np.ndarray | torch.Tensor,
     labels: np.ndarray | None,
