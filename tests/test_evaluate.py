@@ -221,3 +221,38 @@ def test_infogan_categorical_code_accuracy(tmp_path, tiny_npz, tiny_evaluator):
     for metric in ("code_accuracy", "code_monotonicity"):
         with pytest.raises(ConfigError, match="needs an InfoGAN generator"):
             evaluate_generator(unconditional, metric, num_samples=8, extractor=extractor)
+
+
+def test_grey_noise_samples_get_warnings_not_a_flattering_precision():
+    """The first-time user: uniform grey samples scored precision 0.992 beside recall 0 and FID 67."""
+    from gankit.metrics.evaluation import format_table, score_warnings
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(500, 16))
+    grey = 0.2 + 0.001 * rng.normal(size=(500, 16))
+    warnings = score_warnings({"precision": 0.992, "recall": 0.0}, real, grey)
+    assert len(warnings) == 2 and "barely differ" in warnings[0] and "precision 0.992 with recall 0.000" in warnings[1]
+    assert score_warnings({"precision": 0.8, "recall": 0.6}, real, rng.normal(size=(500, 16))) == []
+    row = {"metrics": {"precision": 0.992, "recall": 0.0, "density": 1.1, "coverage": 0.01, "fid": 67.0, "kid": 0.5,
+                       "kid_std": 0.01}, "warnings": warnings,
+           "protocol": {"extractor": "evaluator", "weights_sha256": "abc", "num_generated": 500, "num_reference": 500,
+                        "reference": {"split": "train"}, "seed": 0}}  # fmt: skip
+    table = format_table(row).splitlines()
+    assert [line.split()[0] for line in table[2:9]] == ["fid", "kid", "kid_std", "coverage", "density", "recall", "precision"]
+    assert table[-1].startswith("WARNING: precision 0.992")
+
+
+def test_the_separation_test_tells_a_trained_evaluator_from_a_random_one():
+    """What decides whether an evaluator is refused or weak: can its features tell real images from a noisy copy?"""
+    from gankit.data import load_dataset
+    from gankit.metrics.classifier import ClassifierNet, load_evaluator, separation
+    from gankit.networks.classifier import REFUSE_RATIO, WEAK_RATIO
+
+    x = load_dataset({"name": "digits", "resolution": 32}).x
+    trained = separation(load_evaluator("digits").net, x)
+    dead = ClassifierNet(1, 10, 24)
+    with torch.no_grad():
+        for parameter in dead.parameters():
+            parameter.zero_()  # collapsed features: every image embeds to the same point
+    assert trained["ratio"] > WEAK_RATIO and separation(dead, x)["ratio"] < REFUSE_RATIO, trained
+    assert trained["images"] == 1436 and trained["noisy_fid"] > trained["floor_fid"]

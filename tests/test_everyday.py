@@ -249,10 +249,13 @@ def saved_evaluator(tmp_path, **info):
 
 
 @pytest.mark.parametrize("info, refused", [
-    ({"test_accuracy": 0.33}, "no better than chance (test accuracy 0.330, chance 0.333)"),
-    ({"test_accuracy": 0.58, "chance_accuracy": 0.55}, "no better than chance (test accuracy 0.580, chance 0.550)"),
+    ({"test_accuracy": 0.33}, "scarcely better than chance (test accuracy 0.330, chance 0.3333: 0% of the way"),
+    ({"test_accuracy": 0.58, "chance_accuracy": 0.55}, "scarcely better than chance (test accuracy 0.580, chance 0.55: 7% of the way"),
     ({"kind": "self-supervised", "test_accuracy": None, "pair_accuracy_heldout": 0.05, "pair_chance": 0.002},
-     "held-out pair accuracy 0.050, chance 0.002"),
+     "held-out pair accuracy 0.050, chance 0.002: 5% of the way from chance to perfect, under 10%"),
+    ({"separation": {"floor_fid": 1.0, "noisy_fid": 1.5, "ratio": 1.5, "noise_std": 0.1}},
+     "cannot tell real images from a noisy copy (FID 1.5 between real images and a copy with noise of std 0.1, 1 between "
+     "two halves of the real images: ratio 1.5, under 2)"),
 ])  # fmt: skip
 def test_an_evaluator_at_chance_is_refused(tmp_path, info, refused):
     from gankit.metrics.extractors import build_extractor
@@ -271,8 +274,11 @@ def re_escape(text):
 def test_a_weak_evaluator_is_warned_about_and_a_good_one_is_not(tmp_path, recwarn):
     from gankit.metrics.extractors import build_extractor
 
-    with pytest.warns(UserWarning, match=r"is weak \(test accuracy 0.500, chance 0.333\)"):
+    with pytest.warns(UserWarning, match=r"is weak \(test accuracy 0.500, chance 0.3333: 25% of the way from chance to perfect, under halfway\)"):
         build_extractor({"name": "evaluator", "weights": saved_evaluator(tmp_path, test_accuracy=0.5)})
+    separation = {"floor_fid": 1.0, "noisy_fid": 4.0, "ratio": 4.0, "noise_std": 0.1}
+    with pytest.warns(UserWarning, match=r"tells real images from a noisy copy only coarsely .*ratio 4, under 5"):
+        build_extractor({"name": "evaluator", "weights": saved_evaluator(tmp_path, separation=separation)})
     recwarn.clear()
     extractor = build_extractor({"name": "evaluator", "weights": saved_evaluator(tmp_path, test_accuracy=0.9)})
     assert not [w for w in recwarn if "evaluator" in str(w.message)]

@@ -328,6 +328,7 @@ def evaluate_generator(
     fake.codes = codes
     values = compute(metrics, real, fake, seed, data, pipeline)
     clock.lap("metrics")
+    warnings_ = score_warnings(values, real.features, fake.features)
     reference = {"dataset": data_section, "split": reference_split, "subset_seed": seed, "content_sha256": key}
     protocol = protocol_card(extractor_obj, metrics, num_samples, len(real_x), reference, seed, cached)
     protocol.update({"checkpoint_step": pipeline.step, "ema_generator": pipeline.ema})
@@ -337,9 +338,33 @@ def evaluate_generator(
         "ema": pipeline.ema,
         "generated": {"seed": seed, "num_samples": num_samples},
         "metrics": values,
+        **({"warnings": warnings_} if warnings_ else {}),
         "protocol": protocol,
         "seconds": clock.laps,
     }
+
+
+LOW_SPREAD = 0.1  # samples whose features spread less than this share of the real data's barely differ
+PRECISION_WITHOUT_RECALL = (0.5, 0.05)  # precision at least this, recall below that: precision flatters
+
+
+def score_warnings(values: dict[str, Any], real: np.ndarray, fake: np.ndarray) -> list[str]:
+    """What a reader of the scores should not miss: samples that barely differ from each other (an untrained or
+    collapsed G), and a high precision with almost no recall (samples bunched in a small part of the real data:
+    precision then says little)."""
+    out = []
+    spread = float(np.asarray(fake, np.float64).std(axis=0).mean() / max(np.asarray(real, np.float64).std(axis=0).mean(), 1e-12))
+    if spread < LOW_SPREAD:
+        out.append(f"the samples barely differ from one another: their features spread {spread:.1%} as much as the real "
+                   "data's (an untrained or collapsed generator); read FID, KID and coverage, not precision")  # fmt: skip
+    precision, recall = values.get("precision"), values.get("recall")
+    if precision is not None and recall is not None and precision >= PRECISION_WITHOUT_RECALL[0] and recall < PRECISION_WITHOUT_RECALL[1]:
+        out.append(f"precision {precision:.3f} with recall {recall:.3f}: the samples sit in a small part of the real "
+                   "data, where precision is easy; FID, KID and coverage tell more")  # fmt: skip
+    return out
+
+
+METRIC_ORDER = ("fid", "kid", "kid_std", "coverage", "density", "recall", "precision")  # the telling ones first
 
 
 def evaluate_real_vs_real(
@@ -411,7 +436,8 @@ def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> st
     if floor and "generated" in floor:  # what the floor compared
         lines.insert(1, f"floor: {floor['generated']['num_samples']} real images ({floor['generated']['split']}) scored "
                         f"as generated, vs {floor['protocol']['num_reference']} reference")  # fmt: skip
-    for key, value in row["metrics"].items():
+    ordered = sorted(row["metrics"].items(), key=lambda kv: METRIC_ORDER.index(kv[0]) if kv[0] in METRIC_ORDER else len(METRIC_ORDER))
+    for key, value in ordered:
         if isinstance(value, list):  # a histogram or per-class/per-code values
             lines.append(f"{key:14s} {format_value(value)}")
             continue
@@ -427,6 +453,7 @@ def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> st
                 ratio = f"{value / base:.3g}"
             line += f" {base:12.5g} {ratio:>8s}"
         lines.append(line)
+    lines += [f"WARNING: {w}" for w in row.get("warnings", [])]
     return "\n".join(lines)
 
 

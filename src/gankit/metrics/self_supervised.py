@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.data import has_test_split, load_dataset
+from gankit.metrics.classifier import TrainingEstimate, separation
 from gankit.networks.classifier import ClassifierNet, Evaluator, stem_stride_for
 
 PROJECTION = 64
@@ -140,6 +141,7 @@ def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedT
     steps_per_epoch = len(pool) // options.batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options.lr, total_steps=options.epochs * steps_per_epoch)
     start = time.perf_counter()
+    estimate = TrainingEstimate(options.epochs * steps_per_epoch, "training the self-supervised evaluator", log)
     for epoch in range(options.epochs):
         net.train()
         shuffled = pool[torch.randperm(len(pool), generator=generator)]
@@ -154,6 +156,7 @@ def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedT
             loss.backward()
             optimizer.step()
             schedule.step()
+            estimate.tick()
             total += loss.item()
             if i % 20 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -182,6 +185,7 @@ def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedT
         "knn_accuracy_heldout": knn,
         "pair_accuracy_heldout": None if pairs is None else round(pairs, 4),
         "pair_chance": None if pair_chance is None else round(pair_chance, 6),
+        "separation": separation(net, data.x[held_out], options.seed),
         "train_seconds": round(time.perf_counter() - start, 1),
         "preprocessing": "uint8 images scaled to [-1, 1] by x / 127.5 - 1, at the dataset's native size",
     }

@@ -113,21 +113,42 @@ def skill(info: dict[str, Any]) -> tuple[str, float, float] | None:
     return "held-out pair accuracy", float(info["pair_accuracy_heldout"]), float(info["pair_chance"])
 
 
+REFUSE_RATIO, WEAK_RATIO = 2.0, 5.0  # noisy-copy FID over the floor FID (metrics.classifier.separation)
+
+
 def check_skill(info: dict[str, Any], name: str, warn: Callable[[str], None]) -> None:
-    """Refuse an evaluator no better than chance (a ConfigError: distances in its features mean nothing, so a
-    tiny FID would be a lie); warn about one less than halfway from chance to perfect."""
+    """Refuse an evaluator whose features cannot tell real images from a noisy copy of them (a ConfigError:
+    distances in its features mean nothing, so a tiny FID would be a lie); warn about one that tells them apart
+    only coarsely. Files from before the separation test was recorded are judged by their accuracy: refused
+    under a tenth of the way from chance to perfect, warned under halfway."""
+    measured = info.get("separation") or {}
+    if measured.get("ratio") is not None:
+        ratio = float(measured["ratio"])
+        numbers = (f"FID {measured['noisy_fid']:.4g} between real images and a copy with noise of std "
+                   f"{measured['noise_std']:g}, {measured['floor_fid']:.4g} between two halves of the real images: "
+                   f"ratio {ratio:.3g}")  # fmt: skip
+        if ratio < REFUSE_RATIO:
+            raise ConfigError(f"the evaluator {name} cannot tell real images from a noisy copy ({numbers}, under "
+                              f"{REFUSE_RATIO:g}): scores in its feature space would mean nothing. Train it longer or on "
+                              "more images (gankit evaluator train ... --epochs N) and evaluate again")  # fmt: skip
+        if ratio < WEAK_RATIO:
+            warn(f"the evaluator {name} is weak: it tells real images from a noisy copy only coarsely ({numbers}, "
+                 f"under {WEAK_RATIO:g}); a longer-trained evaluator (--epochs) gives sharper scores")  # fmt: skip
+        return
     measured = skill(info)
     if measured is None:
         return
     what, score, chance = measured
-    if score < chance + 0.1 * (1 - chance):
-        raise ConfigError(f"the evaluator {name} is no better than chance ({what} {score:.3f}, chance {chance:.3f}): "
-                          "scores in its feature space would mean nothing. Train it longer or on more images "
+    progress = (score - chance) / max(1e-12, 1 - chance)  # 0 at chance, 1 at perfect
+    numbers = f"{what} {score:.3f}, chance {chance:.4g}: {max(progress, 0):.0%} of the way from chance to perfect"
+    if progress < 0.1:
+        raise ConfigError(f"the evaluator {name} is scarcely better than chance ({numbers}, under 10%): scores in its "
+                          "feature space would mean nothing. Train it longer or on more images "
                           "(gankit evaluator train ... --epochs N) and evaluate again")  # fmt: skip
-    if score < chance + 0.5 * (1 - chance):
+    if progress < 0.5:
         also = " (near-duplicate images in the data lower this figure too)" if what.startswith("held-out pair") else ""
-        warn(f"the evaluator {name} is weak ({what} {score:.3f}, chance {chance:.3f}){also}: its scores separate "
-             "only coarse differences; a longer-trained evaluator (--epochs) gives sharper ones")
+        warn(f"the evaluator {name} is weak ({numbers}, under halfway){also}: its scores separate only coarse "
+             "differences; a longer-trained evaluator (--epochs) gives sharper ones")
 
 
 def weights_sha256(state: dict[str, torch.Tensor]) -> str:
