@@ -131,6 +131,28 @@ def test_cli_class_grid(tmp_path, tiny_npz, capsys):
     assert saved["images"].shape[0] == 12 and saved["labels"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
     assert "4 labels x 3 samples" in capsys.readouterr().out
     assert main(["sample", str(result.run_dir), "--labels", "7", "--out", str(tmp_path / "g.png")]) == 2  # a user error: one message, exit code 2
-    assert "labels must be in" in capsys.readouterr().err
+    assert "'7' is not a class of this generator: classes are 0..3" in capsys.readouterr().err
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["model"]["num_classes"] == 4 and config["objective"]["name"] == "conditional"
+
+
+def test_class_names_travel_from_the_data_to_pictures_and_front_ends(tmp_path, capsys):
+    """Fashion-MNIST's names: in the export, the explorer's class picker, --labels by name, row labels on grids."""
+    from PIL import Image
+
+    overrides = [o for o in tiny_overrides(tmp_path / "unused.npz", steps=2) if not o.startswith("data.")]
+    overrides += ["data.name=fashion-mnist", "data.limit=64", "data.resolution=16", "objective.name=conditional",
+                  "model.num_classes=null"]
+    run = train(load_config(None, overrides), tmp_path / "run", progress=False, log=lambda s: None).run_dir
+    pipeline = load_generator(run)
+    assert pipeline.condition.describe()["class_names"][7] == "Sneaker"
+    assert pipeline.condition.controls()[0]["options"][9] == "9: Ankle boot"
+    assert pipeline.condition.parse_labels("sneaker, 0,BAG") == [7, 0, 8]
+    assert main(["sample", str(run), "--labels", "Sneaker,Bag", "--n", "3", "--out", str(tmp_path / "named.png")]) == 0
+    assert main(["sample", str(run), "--labels", "7,8", "--n", "3", "--out", str(tmp_path / "plain.npz")]) == 0
+    named = Image.open(tmp_path / "named.png")
+    assert named.width > 3 * 48 + 20  # three 48 px cells and a margin holding the row names
+    margin = np.asarray(named.convert("L"))[:, :20]
+    assert margin.min() < 128  # the names are drawn there
+    assert main(["sample", str(run), "--labels", "Sneakers", "--out", str(tmp_path / "x.png")]) == 2
+    assert "or their names (T-shirt/top, Trouser" in capsys.readouterr().err

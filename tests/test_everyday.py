@@ -360,3 +360,13 @@ def test_a_log_row_with_alarms_goes_to_tensorboard_without_breaking_the_run(tmp_
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
     assert set(events.Tags()["scalars"]) == {"d_loss", "D_x"} and [e.step for e in events.Scalars("D_x")] == [200]
+
+
+def test_picture_text_keeps_its_spaces():
+    """losses.png's title read "mean Doutputon real": Pillow's default font at 10 px has spaces of no width."""
+    from PIL import Image, ImageDraw
+
+    from gankit.images import font
+
+    draw = ImageDraw.Draw(Image.new("RGB", (10, 10)))
+    assert draw.textlength("D output", font=font()) - draw.textlength("Doutput", font=font()) >= 3

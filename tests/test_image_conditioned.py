@@ -272,6 +272,9 @@ def test_make_pairs_builds_each_task(tmp_path):
         data = load_dataset({"name": "pairs", "path": str(tmp_path / task)})
         assert info["counts"] == {"train": 6, "test": 3} and len(data) == 6 and data.num_classes == 10
         assert data.sources.shape[1] == 1 and data.x.shape[1] == (3 if task == "colorize" else 1)
+        with np.load(tmp_path / task / "train.npz") as written:  # channels last, as every .npz gankit writes
+            assert written["sources"].shape == (6, 32, 32, 1)
+            assert written["targets"].shape == (6, 32, 32, 3 if task == "colorize" else 1)
     with pytest.raises(ConfigError, match="edges, inpaint, colorize"):
         make_pairs("deblur", tmp_path / "x")
 

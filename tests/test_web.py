@@ -470,3 +470,14 @@ def test_every_answer_carries_a_policy_and_foreign_hosts_are_refused(app):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_browser_a_hash_typed_into_an_open_tab_switches_the_view(page, site):
+    page.goto(site + "#playground?target=ring&hidden=32")
+    page.wait_for_function("document.getElementById('pg-steps').textContent.startsWith('G steps 0')")
+    page.evaluate("location.hash = '#explorer?model=0&point=7'")  # as if typed into the address bar
+    page.wait_for_function(LOADED, arg=["#ex-image", "point=7"])
+    assert page.is_hidden("#playground") and page.is_visible("#explorer")
+    page.evaluate("location.hash = '#explorer?model=1&point=3&c.labels=2'")
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.labels=2"])
+    assert page.input_value("#ex-model") == "1" and page.text_content("#ex-point") == "3"

@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
@@ -80,6 +81,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def write_npz(path: Path, **arrays) -> None:
+    """A compressed .npz, written atomically (the arrays are NumPy's own format: no pickles)."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -7,9 +7,37 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from gankit.files import atomic_write_bytes
+
+_FONTS: dict[int, ImageFont.ImageFont] = {}
+
+
+def font(size: int = 13) -> ImageFont.ImageFont:
+    """Pillow's built-in font at ``size`` px (at its own default size, 10 px, spaces shrink to nothing:
+    "mean D output" drew as "mean Doutput")."""
+    if size not in _FONTS:
+        _FONTS[size] = ImageFont.load_default(size=size)
+    return _FONTS[size]
+
+
+def label_rows(picture: Image.Image, labels: Sequence[str], top: int = 0) -> Image.Image:
+    """``picture`` (a grid of len(labels) equal rows below ``top`` px) with each row's label written in a margin
+    on its left, centred on the row."""
+    face = font()
+    probe = ImageDraw.Draw(picture)
+    margin = int(min(240, max(probe.textlength(str(t), font=face) for t in labels) + 12)) if labels else 0
+    out = Image.new(picture.mode, (picture.width + margin, picture.height), 255 if picture.mode == "L" else (255, 255, 255))
+    out.paste(picture, (margin, 0))
+    draw = ImageDraw.Draw(out)
+    row = (picture.height - top) / max(1, len(labels))
+    for i, text in enumerate(labels):
+        text = str(text)
+        while draw.textlength(text, font=face) > margin - 8 and len(text) > 1:
+            text = text[:-2] + "…"
+        draw.text((4, top + row * (i + 0.5) - 7), text, fill=0 if out.mode == "L" else (0, 0, 0), font=face)
+    return out
 
 
 def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2, min_cell: int = 48) -> Image.Image:
@@ -108,7 +136,7 @@ def line_plot(
     xs = [x for s in series.values() for x in s[0]]
     ys = [y for s in series.values() for y in s[1] if math.isfinite(y)]
     if not xs or not ys:
-        draw.text((left, top), f"{title}: no data", fill="black")
+        draw.text((left, top), f"{title}: no data", fill="black", font=font())
         return picture
     x_lo, x_hi = min(xs), max(max(xs), min(xs) + 1e-9)
     y_lo, y_hi = min(ys), max(ys)
@@ -126,14 +154,14 @@ def line_plot(
     for y, label in zip(y_ticks, tick_labels(y_ticks)):
         _, py = at(x_lo, y)
         draw.line((left, py, width - right, py), fill=(230, 230, 230))
-        draw.text((left - 6 - draw.textlength(label), py - 6), label, fill="black")
+        draw.text((left - 6 - draw.textlength(label, font=font()), py - 7), label, fill="black", font=font())
     for x, label in zip(x_ticks, tick_labels(x_ticks)):
         px, _ = at(x, y_lo)
         draw.line((px, height - bottom, px, height - bottom + 4), fill="black")
-        draw.text((px - draw.textlength(label) / 2, height - bottom + 6), label, fill="black")
-    draw.text((left, 8), title, fill="black")
+        draw.text((px - draw.textlength(label, font=font()) / 2, height - bottom + 6), label, fill="black", font=font())
+    draw.text((left, 8), title, fill="black", font=font())
     if x_label:
-        draw.text((width - right - draw.textlength(x_label), height - 14), x_label, fill="black")
+        draw.text((width - right - draw.textlength(x_label, font=font()), height - 16), x_label, fill="black", font=font())
     for i, (name, (sx, sy)) in enumerate(series.items()):
         colour = colours[i % len(colours)]
         points = [at(x, y) for x, y in zip(sx, sy) if math.isfinite(y)]
@@ -141,7 +169,7 @@ def line_plot(
             draw.line(points, fill=colour, width=2)
         legend_y = top + 12 + 16 * i
         draw.line((width - right - 170, legend_y, width - right - 150, legend_y), fill=colour, width=3)
-        draw.text((width - right - 144, legend_y - 6), name, fill=colour)
+        draw.text((width - right - 144, legend_y - 7), name, fill=colour, font=font())
     return picture
 
 

@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 from gankit.config import RunConfig
 from gankit.data import to_uint8_images
 from gankit.errors import CheckpointError, ConfigError
-from gankit.files import check_state, unprefixed
+from gankit.files import atomic_output, check_state, unprefixed
 from gankit.formats import find_checkpoint_file, metadata_field, read_checkpoint, read_generator
-from gankit.images import image_grid, save_picture, scatter_plot
+from gankit.images import image_grid, label_rows, save_picture, scatter_plot
 from gankit.networks import MODELS, Staged, build_network
 from gankit.seeding import latents, resolve_device
 from gankit.variants import Condition, build_condition, describe_condition
@@ -246,11 +246,12 @@ def random_discriminator(config: RunConfig, seed: int) -> nn.Module:
 
 
 def save_samples(samples: np.ndarray, out: str | Path, columns: int | None = None, labels=None,
-                 seed: int = 0) -> Path:  # fmt: skip
+                 seed: int = 0, row_labels: list[str] | None = None) -> Path:  # fmt: skip
     """Write what :meth:`GeneratorPipeline.sample` (or ``grid``) returned, by the form of ``out``:
 
     - ``*.npz``: ``images`` (uint8 N H W C) or ``points`` (float32 N D), and ``labels`` when given;
-    - ``*.png``: one grid picture (``columns`` per row; a square grid when None), or a scatter plot of points;
+    - ``*.png``: one grid picture (``columns`` per row; a square grid when None; each row's name in a margin
+      when ``row_labels`` are given: class names, captions), or a scatter plot of points;
     - a path without a suffix: a folder of PNGs named ``<seed>-<index>[-label<y>].png`` (images only).
     """
     out = Path(out)
@@ -258,9 +259,11 @@ def save_samples(samples: np.ndarray, out: str | Path, columns: int | None = Non
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
         extra = {} if labels is None else {"labels": np.asarray(labels)}
-        np.savez_compressed(out, **{"images" if images else "points": samples}, **extra)
+        with atomic_output(out) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **{"images" if images else "points": samples}, **extra)
     elif out.suffix == ".png":
-        save_picture(image_grid(samples, columns=columns) if images else scatter_plot(samples), out)
+        picture = image_grid(samples, columns=columns) if images else scatter_plot(samples)
+        save_picture(label_rows(picture, row_labels) if images and row_labels else picture, out)
     elif out.suffix:
         raise ValueError(f"the output must end in .npz or .png, or be a folder; got {out}")
     else:

@@ -20,7 +20,7 @@ import torch
 
 from gankit.data import to_uint8_images
 from gankit.files import atomic_write_text
-from gankit.images import image_grid, save_gif, save_picture
+from gankit.images import image_grid, label_rows, save_gif, save_picture
 from gankit.inference import GeneratorPipeline
 from gankit.metrics.evaluation import default_extractor
 from gankit.metrics.extractors import build_extractor
@@ -204,7 +204,9 @@ def write_arithmetic(
         row_images = list(images(pipeline, r))
         cells += row_images + [blank] * (columns - len(row_images))
     out_path = Path(out).with_suffix(".png")
-    save_picture(image_grid(np.stack(cells), columns=columns), out_path)
+    labels = [f"A: {len(concepts['A'])} + mean", f"B: {len(concepts['B'])} + mean", f"C: {len(concepts['C'])} + mean",
+              "A - B + C, noisy"]  # fmt: skip
+    save_picture(label_rows(image_grid(np.stack(cells), columns=columns), labels), out_path)
     summary = {
         "layout": "rows A, B, C: concept samples then the image of their mean z; last row: A - B + C, "
         f"then {len(result['variants'])} copies with uniform noise of scale {noise}",

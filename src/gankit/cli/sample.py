@@ -18,7 +18,7 @@ def cmd_sample(args) -> int:
 
     pipeline = load_source(args.source, device=args.device, ema=args.ema,
                               condition_noise_scale=args.condition_noise_scale)
-    labels = parse_labels(args.labels, pipeline.num_classes)
+    labels = parse_labels(args.labels, pipeline)
     texts = args.text or []
     if pipeline.text_encoder is None and texts:
         raise UsageError("--text needs a text-to-image generator (gan-cls or stackgan run)")
@@ -39,7 +39,9 @@ def cmd_sample(args) -> int:
     out = Path(args.out)
     columns = args.n if labels is not None or len(texts) > 1 else None
     try:
-        save_samples(samples, out, columns, sample_labels, args.seed)
+        names = pipeline.condition.label_names() if labels is not None else None
+        save_samples(samples, out, columns, sample_labels, args.seed,
+                     row_labels=[names[k] for k in labels] if names else texts if len(texts) > 1 else None)  # fmt: skip
     except ValueError as error:
         raise UsageError(str(error)) from None
     count = f"{len(labels)} labels x {args.n}" if labels is not None else f"{args.n}"
@@ -48,22 +50,16 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def parse_labels(text: str | None, num_classes: int) -> list[int] | None:
-    """--labels: comma-separated class indices, or "all"; checked against the generator."""
+def parse_labels(text: str | None, pipeline) -> list[int] | None:
+    """--labels: comma-separated class indices or names, or "all"; checked against the generator."""
     if text is None:
         return None
-    if not num_classes:
+    if not pipeline.num_classes:
         raise UsageError("--labels needs a class-conditional generator (this one takes no labels)")
-    if text == "all":
-        return list(range(num_classes))
     try:
-        labels = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"--labels is comma-separated integers or 'all', got {text!r}") from None
-    bad = [v for v in labels if not 0 <= v < num_classes]
-    if bad or not labels:
-        raise UsageError(f"labels must be in 0..{num_classes - 1}, got {text!r}")
-    return labels
+        return pipeline.condition.parse_labels(text)
+    except ValueError as error:
+        raise UsageError(f"--labels: {error}") from None
 
 
 def cmd_interpolate(args) -> int:

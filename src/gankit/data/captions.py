@@ -35,7 +35,7 @@ from gankit.data.sources import (
     to_labels,
     to_uint8_pixels,
 )
-from gankit.files import read_json, read_text
+from gankit.files import atomic_write_text, read_json, read_text, write_json, write_npz
 from gankit.registry import ConfigError
 
 CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
@@ -207,16 +207,15 @@ def write_captioned_dataset(out: Path, seed: int = 0, train: int = 20000, test: 
     for split, n in counts.items():
         source = load_dataset({"name": "fashion-mnist", "split": split})
         data = make_split(source.x[:, 0].numpy(), source.labels.numpy(), n, split, seed, resolution, captions_per_image)
-        np.savez_compressed(out / f"{split}.npz", images=data["images"], labels=data["class"], colour=data["colour"],
-                            size=data["size"], position=data["position"], heldout=data["heldout"],
-                            background=data["background"])  # fmt: skip
-        (out / f"{split}_captions.json").write_text(json.dumps(data["captions"]))
+        write_npz(out / f"{split}.npz", images=data["images"], labels=data["class"], colour=data["colour"], size=data["size"],
+                  position=data["position"], heldout=data["heldout"], background=data["background"])  # fmt: skip
+        atomic_write_text(out / f"{split}_captions.json", json.dumps(data["captions"]))
         progress(f"{split}: {n} scenes, {data['pairs_seen']} (class, colour) pairs, "
                  f"{int(data['heldout'].sum())} with a held-out pair")  # fmt: skip
     info = {"seed": seed, "resolution": resolution, "captions_per_image": captions_per_image, "counts": counts,
             "classes": list(CLASSES), "colours": COLOURS, "sizes": list(SIZES), "positions": list(POSITIONS),
             "heldout_pairs": [[CLASSES[c], list(COLOURS)[k]] for c, k in heldout_pairs(seed)]}  # fmt: skip
-    (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_json(out / "info.json", info)
     return info
 
 

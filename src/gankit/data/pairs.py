@@ -21,7 +21,6 @@ the captioned scenes of ``make-captions``.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -43,7 +42,7 @@ from gankit.data.sources import (
     to_labels,
 )
 from gankit.errors import ConfigError, DataError
-from gankit.files import read_json
+from gankit.files import read_json, write_json, write_npz
 
 TASKS = ("edges", "inpaint", "colorize")
 
@@ -207,10 +206,12 @@ def make_pairs(task: str, out: str | Path, resolution: int = 32, train: int | No
             targets = finish_images(items.x[:n], None, ImageOptions(resolution=resolution), "items").x
             sources = edge_map(targets) if task == "edges" else masked_centre(targets)
             labels = items.labels[:n].numpy()
-        np.savez_compressed(out / f"{split}.npz", sources=sources.numpy(), targets=targets.numpy(), labels=labels)
+        # user-facing arrays are channels last, as every .npz gankit writes (README: "Array files")
+        write_npz(out / f"{split}.npz", sources=sources.permute(0, 2, 3, 1).numpy(), targets=targets.permute(0, 2, 3, 1).numpy(),
+                  labels=labels)  # fmt: skip
         counts[split] = int(len(targets))
         progress(f"{split}: {len(targets):,} pairs ({tuple(sources.shape[1:])} -> {tuple(targets.shape[1:])})")
     info = {"task": task, "resolution": resolution, "seed": seed, "counts": counts, "classes": list(CLASSES),
             "source": "Fashion-MNIST items" if task != "colorize" else "make-captions scenes"}  # fmt: skip
-    (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_json(out / "info.json", info)
     return info

@@ -61,15 +61,50 @@ class LabelCondition(Condition):
     accepts = ("labels",)
     refusal = "this generator is not class-conditional; it takes no labels"
 
-    def __init__(self, num_classes: int):
+    def __init__(self, num_classes: int, class_names: list[str] | None = None):
         self.num_classes = num_classes
+        self.class_names = class_names  # the training data's, recorded in exports (None: unnamed)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "num_classes": self.num_classes}
+        named = {"class_names": self.class_names} if self.class_names else {}
+        return {"kind": self.kind, "num_classes": self.num_classes, **named}
 
     @classmethod
     def from_description(cls, description, stored=None) -> "LabelCondition":
-        return cls(int(description["num_classes"]))
+        num_classes = int(description["num_classes"])
+        names = description.get("class_names")
+        if names is not None and not (isinstance(names, list) and len(names) == num_classes
+                                      and all(isinstance(n, str) and len(n) <= 200 for n in names)):  # fmt: skip
+            raise ValueError(f"class_names must be {num_classes} strings of at most 200 characters, got {str(names)[:80]}")
+        return cls(num_classes, names)
+
+    def prepare(self, dataset, nets=()) -> None:
+        """Keep the training data's class names (when it has one per class) for pictures and front ends."""
+        names = dataset.class_names
+        if names and len(names) == self.num_classes:
+            self.class_names = [str(n)[:200] for n in names]
+
+    def label_names(self) -> list[str]:
+        """A name per class: the data's when it had them, else the indices."""
+        return self.class_names or [str(k) for k in range(self.num_classes)]
+
+    def parse_labels(self, text: str) -> list[int]:
+        """``all``, or comma-separated class indices or names (case-insensitive: ``3,Sneaker``)."""
+        if text.strip().lower() == "all":
+            return list(range(self.num_classes))
+        names = {n.lower(): k for k, n in enumerate(self.label_names())}
+        labels = []
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            if part.isdigit() and int(part) < self.num_classes:
+                labels.append(int(part))
+            elif part.lower() in names:
+                labels.append(names[part.lower()])
+            else:
+                raise ValueError(f"{part!r} is not a class of this generator: classes are 0..{self.num_classes - 1}"
+                                 + (f" or their names ({', '.join(self.class_names)})" if self.class_names else ""))  # fmt: skip
+        if not labels:
+            raise ValueError("no labels given: write class indices or names, comma-separated, or 'all'")
+        return labels
 
     def summary(self) -> str:
         return f"conditional on {self.num_classes} classes"
@@ -79,7 +114,7 @@ class LabelCondition(Condition):
                 {"name": "labels", "description": f"class index per sample, int64 in 0..{self.num_classes - 1}"}]  # fmt: skip
 
     def controls(self):
-        options = [str(k) for k in range(self.num_classes)]
+        options = [f"{k}: {n}" if self.class_names else n for k, n in enumerate(self.label_names())]
         return [{"name": "labels", "type": "class", "label": "class", "options": options, "default": 0}]
 
     def batch(self, dataset, index):
