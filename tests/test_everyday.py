@@ -370,3 +370,26 @@ def test_picture_text_keeps_its_spaces():
 
     draw = ImageDraw.Draw(Image.new("RGB", (10, 10)))
     assert draw.textlength("D output", font=font()) - draw.textlength("Doutput", font=font()) >= 3
+
+
+def test_long_phases_say_they_run_and_bars_keep_moving(tmp_path, tiny_npz):
+    """The first-time user: `probe` sat on a frozen bar for 10 minutes; `train --quiet` said nothing for 8."""
+    from gankit.progress import phase, ticking
+
+    class Bar:
+        disable, refreshed = False, 0
+
+        def refresh(self):
+            self.refreshed += 1
+
+    bar = Bar()
+    with ticking(bar, every=0.05):
+        time.sleep(0.4)  # one long item: no update, but the elapsed time is redrawn
+    assert bar.refreshed >= 3
+    lines = []
+    with phase("embedding captions", lines.append, quiet_below=0.0):
+        pass
+    assert lines[0] == "embedding captions..." and lines[1].startswith("embedding captions: done in")
+    said = []
+    train(load_config(None, tiny_overrides(tiny_npz, steps=1)), tmp_path / "run", progress=False, log=said.append)
+    assert said[0] == "loading the data (npz)..." and any(s.startswith("preparing the standard objective") for s in said)

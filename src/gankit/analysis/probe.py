@@ -29,6 +29,7 @@ from torch import nn
 
 from gankit.files import atomic_write_text
 from gankit.images import line_plot, save_picture
+from gankit.progress import ticking
 
 PENALTIES = (1e-2, 1e-1, 1.0, 10.0)
 
@@ -110,9 +111,11 @@ def subset(labels: np.ndarray, per_class: int, rng: np.random.Generator, exclude
 
 
 def choose_penalty(
-    features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int, penalties: tuple[float, ...] = PENALTIES
+    features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int, penalties: tuple[float, ...] = PENALTIES,
+    done: Callable[[], None] = lambda: None,
 ) -> tuple[float, dict]:
-    """The penalty with the best accuracy on a validation split of the training set."""
+    """The penalty with the best accuracy on a validation split of the training set (``done`` is called after
+    each penalty's fit)."""
     if len(penalties) == 1:
         return penalties[0], {}
     rng = np.random.default_rng(seed + 10_000)
@@ -125,6 +128,7 @@ def choose_penalty(
     for penalty in penalties:
         svm = LinearSVM(penalty).fit(features[fit_index], labels[fit_index], num_classes)
         scores[penalty] = svm.accuracy(features[val_index], labels[val_index])
+        done()
     return max(scores, key=scores.get), scores
 
 
@@ -169,11 +173,13 @@ def run_probe(
                 leave=False)  # fmt: skip
     say = work.write if progress else log
     results: dict = {"budgets": {}, "penalty": {}, "feature_dims": {}}
-    for name, (train_x, test_x) in feature_sets.items():
+
+    def probe_features(name: str, train_x: np.ndarray, test_x: np.ndarray) -> None:
         start = time.perf_counter()
         work.set_description(f"probe: {name}, choosing the penalty")
-        penalty, validation = choose_penalty(train_x, train_labels, num_classes, seed, penalties)
-        work.update(train_x.shape[1] * search_rows)
+        per_penalty = train_x.shape[1] * search_rows // max(1, len(penalties))
+        penalty, validation = choose_penalty(train_x, train_labels, num_classes, seed, penalties,
+                                             done=lambda: work.update(per_penalty))  # fmt: skip
         results["penalty"][name] = {"chosen": penalty, "validation_accuracy": validation}
         results["feature_dims"][name] = train_x.shape[1]
         for budget in budgets:
@@ -192,6 +198,10 @@ def run_probe(
             say(f"probe: {name}, {key} labels/class: test accuracy {np.mean(accuracies) * 100:.2f}% +- "
                 f"{np.std(accuracies) * 100:.2f} ({len(accuracies)} fits, {time.perf_counter() - begun:.0f} s)")  # fmt: skip
         say(f"probe: {name} ({train_x.shape[1]} features, penalty {penalty:g}) done in {time.perf_counter() - start:.0f} s")
+
+    with ticking(work):  # one fit can take minutes: the elapsed time keeps moving meanwhile
+        for name, (train_x, test_x) in feature_sets.items():
+            probe_features(name, train_x, test_x)
     work.close()
     return results
 

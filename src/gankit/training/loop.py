@@ -36,6 +36,7 @@ from gankit.data import BatchStream, load_dataset
 from gankit.data.dataset import Prefetcher
 from gankit.files import atomic_write_text, serialize_tensors, write_json
 from gankit.formats import checkpoint_payload, list_checkpoints
+from gankit.progress import phase
 from gankit.seeding import resolve_precision
 from gankit.training.checkpoints import (
     TrainingError,
@@ -166,7 +167,8 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         config = dataclasses.replace(config, train=dataclasses.replace(cfg, precision=precision))
         cfg = config.train
     torch.manual_seed(cfg.seed)
-    dataset = load_dataset(config.data).to(device)
+    with phase(f"loading the data ({config.data['name']})", log):
+        dataset = load_dataset(config.data).to(device)
     skipped = dataset.extras.get("skipped_files")
     if skipped and ranks.main:  # the loader warned with the first ones; the run keeps the whole list
         atomic_write_text(run_dir / "skipped_files.txt", "".join(f"{path}\t{why}\n" for path, why in skipped))
@@ -185,7 +187,8 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     betas = (cfg.beta1, cfg.beta2)
     condition = objective.condition
     evaluation = plan_evaluation(config, dataset, run_dir, condition, log) if cfg.eval_every else None
-    objective.prepare(dataset)
+    with phase(f"preparing the {config.objective['name']} objective on {len(dataset):,} examples", log):
+        objective.prepare(dataset)  # e.g. embedding every caption once: minutes on a large captioned set
     ema = EMA(G, cfg.ema_decay, condition) if cfg.ema_decay > 0 else None
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
     stream = BatchStream(dataset, cfg.batch_size, cfg.seed)
