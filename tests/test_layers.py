@@ -16,7 +16,8 @@ PACKAGE = Path(__file__).parents[1] / "src" / "gankit"
 
 # Lowest first. A module is placed by the longest prefix of its dotted name listed here.
 LAYERS = [
-    ("core", ["gankit", "gankit.errors", "gankit.registry", "gankit.files", "gankit.seeding", "gankit.formats", "gankit.images"]),
+    ("core", ["gankit", "gankit.errors", "gankit.ownership", "gankit.progress", "gankit.registry", "gankit.files",
+              "gankit.seeding", "gankit.formats", "gankit.images"]),
     ("data", ["gankit.data"]),
     ("networks", ["gankit.networks", "gankit.augment"]),
     ("losses", ["gankit.losses"]),
