@@ -188,7 +188,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
     condition = objective.condition
     evaluation = plan_evaluation(config, dataset, run_dir, condition, log) if cfg.eval_every else None
     with phase(f"preparing the {config.objective['name']} objective on {len(dataset):,} examples", log):
-        objective.prepare(dataset)  # e.g. embedding every caption once: minutes on a large captioned set
+        objective.prepare(dataset)  # a variant's one-off work on the data: minutes for some
     ema = EMA(G, cfg.ema_decay, condition) if cfg.ema_decay > 0 else None
     z_generator = torch.Generator(device).manual_seed(cfg.seed + 1)
     stream = BatchStream(dataset, cfg.batch_size, cfg.seed)
@@ -347,7 +347,7 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
 
 
 # Ctrl-C, a scheduler's stop, and the terminal going away (SIGHUP: an ssh session dropped) all stop a run safely.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # POSIX (the run-folder lock is POSIX too)
 
 
 class StopRequest:
