@@ -24,6 +24,9 @@ def cmd_serve(args) -> int:
     from gankit.web.server import make_server
 
     app = build_app(args.paths, args.device)
+    for path, model in zip(args.paths, app.models):
+        if model.pipeline.source_note:
+            print(f"{path}: {model.pipeline.source_note}")
     try:
         server = make_server(app, args.host, args.port, quiet=not args.verbose, allowed_hosts=tuple(args.allow_host))
     except OSError as error:

@@ -33,6 +33,7 @@ from gankit.analysis.explore import (
     seed_plane,
 )
 from gankit.errors import GankitError
+from gankit.formats import split_source
 from gankit.images import image_grid, scatter_plot
 from gankit.inference import GeneratorPipeline, load_generator
 from gankit.web.playground import LOSS_NAMES, MAX_STEPS_PER_CALL, TARGETS, Playground, PlaygroundOptions
@@ -64,8 +65,13 @@ class Model:
         return self.data
 
     @property
+    def folder(self) -> Path:
+        """The run folder or file the path names (RUN@last names RUN)."""
+        return split_source(self.path)[0]
+
+    @property
     def is_run(self) -> bool:
-        return self.path.is_dir() and (self.path / "config.json").is_file()
+        return self.folder.is_dir() and (self.folder / "config.json").is_file()
 
     def describe(self) -> dict:
         p = self.pipeline
@@ -73,6 +79,7 @@ class Model:
             "id": self.id,
             "name": self.path.name,
             "path": str(self.path),
+            "source_note": p.source_note,
             "kind": p.kind,
             "summary": p.condition.summary(),
             "model": p.config.model.get("name"),
@@ -100,6 +107,7 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
     session_ids = itertools.count(1)
     sessions_lock = threading.Lock()
     app = App()
+    app.models = list(models.values())
 
     # ------------------------------------------------------------------ the page
     def static(name: str):
@@ -208,7 +216,7 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
         model = model_of(request)
         if not model.is_run:
             raise HTTPError(404, f"{model.path} is an export, not a run folder: it has no report")
-        return Response.document(build_report(model.path))
+        return Response.document(build_report(model.folder))
 
     # ------------------------------------------------------------------ playground
     @app.route("GET", "/api/playground/choices")

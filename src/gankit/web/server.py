@@ -114,6 +114,7 @@ class App:
 
     def __init__(self):
         self.routes: dict[tuple[str, str], Handler] = {}
+        self.models: list = []  # what the app serves (gankit serve prints where each came from)
 
     def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:

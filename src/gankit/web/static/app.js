@@ -252,7 +252,7 @@ function exSelect(id, fresh) {
   ex.params.set("model", ex.model.id);
   $("ex-model").value = ex.model.id;
   const m = ex.model;
-  $("ex-info").textContent = `${m.model} on ${m.data}, step ${m.step}${m.ema ? ", EMA weights" : ""}; ${m.summary}; z has ${m.noise_dims} noise entries`;
+  $("ex-info").textContent = `${m.model} on ${m.data}, step ${m.step}${m.ema ? ", EMA weights" : ""}; ${m.summary}; z has ${m.noise_dims} noise entries${m.source_note ? "; " + m.source_note : ""}`;
   $("ex-report").hidden = !m.report;
   $("ex-report").href = `/api/report?model=${m.id}`;
   exBuildControls();
