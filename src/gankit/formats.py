@@ -122,12 +122,12 @@ def best_note(run: Path, file: Path) -> str:
         value = best["metrics"][key]
         rows = [line for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
         last = parse_json(rows[-1], run / "metrics.jsonl") if rows else None
-    except (OSError, KeyError, TypeError, CheckpointError):
+        tail = ""
+        if last and last.get("step") != best.get("step") and key in last.get("metrics", {}):
+            tail = f"; {last['metrics'][key]:.4g} at the last evaluation, step {last['step']:,}"
+        return f"the best generator: step {best.get('step', 0):,}, {key} {value:.4g}{tail} (RUN@last: the last one)"
+    except (OSError, KeyError, TypeError, ValueError, AttributeError, CheckpointError):  # a damaged side file: a plainer note
         return f"the best generator ({file})"
-    tail = ""
-    if last and last.get("step") != best.get("step") and key in last.get("metrics", {}):
-        tail = f"; {last['metrics'][key]:.4g} at the last evaluation, step {last['step']:,}"
-    return f"the best generator: step {best.get('step', 0):,}, {key} {value:.4g}{tail} (RUN@last: the last one)"
 
 
 def locate_generator(source: str | Path) -> GeneratorSource:
