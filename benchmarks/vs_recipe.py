@@ -56,6 +56,7 @@ class Family:
     heldout: str  # the held-out evaluator's dataset
     departures: dict[str, list[str]]  # departure -> the overrides that undo it (ablation rows)
     target: str  # what "better" means here, as the issue states it
+    fid_factor: float = 1.0  # gankit's mean FID must be at most this times the recipe's (and every seed at most 1x)
 
 
 FAMILIES = {
@@ -63,6 +64,7 @@ FAMILIES = {
         preset="dcgan-fashion-mnist", data={"name": "fashion-mnist"}, reference_split="test",
         recipe=["recipes/dcgan.py"], steps=2000, batch_size=128, evaluator="fashion-mnist", heldout="fashion-mnist",
         departures={}, target="FID <= 0.5x the recipe's, coverage and recall >= the recipe's, on every evaluator",
+        fid_factor=0.5,
     ),
 }  # fmt: skip
 
@@ -202,7 +204,8 @@ def measure(family_name: str, method: str, seed: int, out: Path, evaluators: tup
     else:
         ran = run_gankit(family, seed, folder, steps, overrides_of(family, method, trials))
         result = {"scores": {"final": scorer(ran["samples"]["best"]), "last": scorer(ran["samples"]["last"])},
-                  "checkpoint": f"best (step {ran['steps_of']['best']} of {ran['steps_of']['last']})"}  # fmt: skip
+                  "checkpoint": f"best (step {ran['steps_of']['best']} of {ran['steps_of']['last']})",
+                  "best_step": ran["steps_of"]["best"]}  # fmt: skip
     result.update({"family": family_name, "method": method, "seed": seed, "steps": steps,
                    "images_seen": steps * family.batch_size, "wall_seconds": round(ran["wall_seconds"], 1),
                    "command": ran["command"], "machine": machine(),
@@ -236,7 +239,8 @@ def table(results: list[dict], evaluators: tuple[str, ...]) -> str:
         methods = list(dict.fromkeys(r["method"] for r in rows))
         for method in methods:
             runs = [r for r in rows if r["method"] == method]
-            for which in ("final", "last") if method != "recipe" else ("final",):
+            earlier = any(r.get("best_step") not in (None, r["steps"]) for r in runs)  # a best before the end
+            for which in ("final", "last") if method != "recipe" and earlier else ("final",):
                 label = method if which == "final" else f"{method} @last"
                 for evaluator in evaluators:
                     scores = [r["scores"][which][evaluator] for r in runs if evaluator in r["scores"][which]]
@@ -247,8 +251,33 @@ def table(results: list[dict], evaluators: tuple[str, ...]) -> str:
                     checkpoints = "; ".join(r["checkpoint"] for r in runs) if which == "final" else "last"
                     lines.append(f"| {label} | {evaluator} | " + " | ".join(cells) +
                                  f" | {len(scores)} | {checkpoints} | {mean_sd([r['wall_seconds'] for r in runs])} |")  # fmt: skip
-        lines.append("")
+        lines += ["", *verdicts(family, rows, evaluators), ""]
     return "\n".join(lines)
+
+
+def verdicts(family: Family, rows: list[dict], evaluators: tuple[str, ...]) -> list[str]:
+    """Per evaluator: is gankit's preset better than the recipe as the target says (mean FID at most fid_factor x
+    the recipe's mean, no seed's FID above the recipe's mean, mean recall and coverage at least the recipe's)?"""
+    ours = [r["scores"]["final"] for r in rows if r["method"] == "gankit"]
+    theirs = [r["scores"]["final"] for r in rows if r["method"] == "recipe"]
+    if not ours or not theirs:
+        return []
+    out = []
+    for evaluator in evaluators:
+        if "fid" in theirs[0].get(evaluator, {}):
+            recipe_fid = np.mean([t[evaluator]["fid"] for t in theirs])
+            fids = [o[evaluator]["fid"] for o in ours]
+            checks = [(f"mean FID {np.mean(fids):.4g} <= {family.fid_factor:g} x {recipe_fid:.4g}", np.mean(fids) <= family.fid_factor * recipe_fid),
+                      (f"worst seed {max(fids):.4g} <= {recipe_fid:.4g}", max(fids) <= recipe_fid)]  # fmt: skip
+            for key in ("recall", "coverage"):
+                a, b = np.mean([o[evaluator][key] for o in ours]), np.mean([t[evaluator][key] for t in theirs])
+                checks.append((f"{key} {a:.3f} >= {b:.3f}", a >= b))
+        else:
+            a, b = np.mean([o[evaluator]["kid"] for o in ours]), np.mean([t[evaluator]["kid"] for t in theirs])
+            checks = [(f"mean KID {a:.4g} <= {b:.4g}", a <= b)]
+        met = all(ok for _, ok in checks)
+        out.append(f"- {evaluator}: **{'met' if met else 'not met'}** (" + "; ".join(f"{t} {'yes' if ok else 'no'}" for t, ok in checks) + ")")
+    return out
 
 
 def write_section(path: Path, body: str, command: str, results: list[dict]) -> None:
