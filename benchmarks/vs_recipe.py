@@ -147,10 +147,13 @@ def run_recipe(family: Family, seed: int, folder: Path, steps: int, data_file: P
                str(steps), "--batch-size", str(family.batch_size), "--seed", str(seed), "--samples", str(NUM_SAMPLES),
                "--sample-seed", str(SAMPLE_SEED), "--out", str(out)]  # fmt: skip
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=(folder / "log.txt").open("w"), stderr=subprocess.STDOUT)
+    trained = not out.is_file()
+    if trained:  # else: samples of an earlier run of the same command, scored again rather than retrained
+        subprocess.run(command, check=True, stdout=(folder / "log.txt").open("w"), stderr=subprocess.STDOUT)
     with np.load(out) as archive:
-        return {"samples": {"train": archive["train"], "eval": archive["eval"]}, "train_seconds": float(archive["seconds"]),
-                "wall_seconds": time.perf_counter() - start, "command": " ".join(command[1:])}  # fmt: skip
+        seconds = float(archive["seconds"])
+        return {"samples": {"train": archive["train"], "eval": archive["eval"]}, "train_seconds": seconds,
+                "wall_seconds": time.perf_counter() - start if trained else seconds, "command": " ".join(command[1:])}  # fmt: skip
 
 
 def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: list[str]) -> dict:
@@ -163,10 +166,15 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
     for option in sets:
         command += ["--set", option]
     start = time.perf_counter()
-    done = subprocess.run(command, stdout=(folder / "log.txt").open("w"), stderr=subprocess.STDOUT)
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed: see {folder / 'log.txt'}")
-    wall = time.perf_counter() - start
+    finished = folder / "finished.json"  # a run trained to the end earlier is scored again, not retrained
+    if finished.is_file() and json.loads(finished.read_text())["command"] == command[3:]:
+        wall = json.loads(finished.read_text())["wall_seconds"]
+    else:
+        done = subprocess.run(command, stdout=(folder / "log.txt").open("w"), stderr=subprocess.STDOUT)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(command)} failed: see {folder / 'log.txt'}")
+        wall = time.perf_counter() - start
+        finished.write_text(json.dumps({"command": command[3:], "wall_seconds": wall}))
     samples, chosen = {}, {}
     for name, source in (("best", str(run)), ("last", f"{run}@last")):
         pipeline = load_generator(source)
