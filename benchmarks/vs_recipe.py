@@ -63,7 +63,12 @@ FAMILIES = {
     "dcgan-fashion-mnist": Family(
         preset="dcgan-fashion-mnist", data={"name": "fashion-mnist"}, reference_split="test",
         recipe=["recipes/dcgan.py"], steps=2000, batch_size=128, evaluator="fashion-mnist", heldout="fashion-mnist",
-        departures={}, target="FID <= 0.5x the recipe's, coverage and recall >= the recipe's, on every evaluator",
+        departures={
+            "small-batch": ["train.batch_size=128"],  # the paper's batch (as many images seen: 2,000 steps)
+            "high-lr": ["train.lr_g=0.0002", "train.lr_d=0.0002"],  # the paper's learning rate
+            "ema": ["train.ema_decay=0"],  # the raw G
+        },  # the fourth departure, the best checkpoint, is scored as the preset's own @last rows
+        target="FID <= 0.5x the recipe's, coverage and recall >= the recipe's, on every evaluator",
         fid_factor=0.5,
     ),
 }  # fmt: skip
@@ -161,7 +166,11 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
 
     folder.mkdir(parents=True, exist_ok=True)
     run = folder / "run"
-    sets = [f"train.seed={seed}", f"train.steps={steps}", *overrides]
+    from gankit import load_config
+
+    # The budget is images seen: the recipe's steps at its batch, as many steps of the run's own batch.
+    batch = load_config(family.preset, [o for o in overrides if o.startswith("train.batch_size=")]).train.batch_size
+    sets = [f"train.seed={seed}", f"train.steps={steps * family.batch_size // batch}", *overrides]
     command = [sys.executable, "-m", "gankit", "train", family.preset, "--out", str(run), "--quiet"]
     for option in sets:
         command += ["--set", option]
@@ -215,7 +224,7 @@ def measure(family_name: str, method: str, seed: int, out: Path, evaluators: tup
                   "checkpoint": f"best (step {ran['steps_of']['best']} of {ran['steps_of']['last']})",
                   "best_step": ran["steps_of"]["best"]}  # fmt: skip
     result.update({"family": family_name, "method": method, "seed": seed, "steps": steps,
-                   "images_seen": steps * family.batch_size, "wall_seconds": round(ran["wall_seconds"], 1),
+                   "images_seen": steps * family.batch_size,  # the recipe's; every method sees as many "wall_seconds": round(ran["wall_seconds"], 1),
                    "command": ran["command"], "machine": machine(),
                    "date": datetime.date.today().isoformat()})  # fmt: skip
     result["scores"] = {k: v for k, v in result["scores"].items()}
