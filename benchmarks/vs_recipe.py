@@ -224,10 +224,9 @@ def measure(family_name: str, method: str, seed: int, out: Path, evaluators: tup
                   "checkpoint": f"best (step {ran['steps_of']['best']} of {ran['steps_of']['last']})",
                   "best_step": ran["steps_of"]["best"]}  # fmt: skip
     result.update({"family": family_name, "method": method, "seed": seed, "steps": steps,
-                   "images_seen": steps * family.batch_size,  # the recipe's; every method sees as many "wall_seconds": round(ran["wall_seconds"], 1),
+                   "images_seen": steps * family.batch_size, "wall_seconds": round(ran["wall_seconds"], 1),
                    "command": ran["command"], "machine": machine(),
                    "date": datetime.date.today().isoformat()})  # fmt: skip
-    result["scores"] = {k: v for k, v in result["scores"].items()}
     result_path.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
