@@ -46,6 +46,7 @@ from safetensors import safe_open
 
 from gankit.cli import main
 from gankit.files import write_tensors
+from gankit.ownership import owning_run, writing_run
 
 HOSTILE_VALUES = [None, -1, 0, 10**12, 1e308, "x", [], {}, True, 2.5]
 TINY = ["data.name=npz", "model.name=dcgan", "model.g_width=8", "model.d_width=8", "model.latent_dim=16",
@@ -121,8 +122,14 @@ def sweep_gankit_file(name: str, original: Path, command, rng, flips: int, resul
     pristine = original.read_bytes()
     tensors, metadata = read_raw(original)
     metadata.pop("checksum", None)
-    cases = [(label, lambda t=t: write_tensors(original, t, metadata)) for label, t in tensor_variants(tensors, rng, 12)]
-    cases += [(label, lambda m=m: write_tensors(original, tensors, m)) for label, m in metadata_variants(metadata, rng, 12)]
+    run = owning_run(original)  # the sweep plays the stranger who made the run: it owns what it damages
+
+    def damaged(t, m):
+        with writing_run(run) if run else contextlib.nullcontext():
+            write_tensors(original, t, m)
+
+    cases = [(label, lambda t=t: damaged(t, metadata)) for label, t in tensor_variants(tensors, rng, 12)]
+    cases += [(label, lambda m=m: damaged(tensors, m)) for label, m in metadata_variants(metadata, rng, 12)]
     cases += [(label, lambda b=b: original.write_bytes(b)) for label, b in byte_variants(pristine, rng, flips)]
     for label, damage in cases:
         damage()
