@@ -32,6 +32,7 @@ import dataclasses
 import datetime
 import json
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -255,7 +256,7 @@ def table(results: list[dict], evaluators: tuple[str, ...]) -> str:
         methods = list(dict.fromkeys(r["method"] for r in rows))
         for method in methods:
             runs = [r for r in rows if r["method"] == method]
-            earlier = any(r.get("best_step") not in (None, r["steps"]) for r in runs)  # a best before the end
+            earlier = any(best_before_end(r["checkpoint"]) for r in runs)
             for which in ("final", "last") if method != "recipe" and earlier else ("final",):
                 label = method if which == "final" else f"{method} @last"
                 for evaluator in evaluators:
@@ -264,11 +265,17 @@ def table(results: list[dict], evaluators: tuple[str, ...]) -> str:
                         continue
                     cells = [mean_sd([s[k] for s in scores if k in s]) for k in
                              ("fid", "kid", "precision", "recall", "density", "coverage")]  # fmt: skip
-                    checkpoints = "; ".join(r["checkpoint"] for r in runs) if which == "final" else "last"
+                    checkpoints = "; ".join(dict.fromkeys(r["checkpoint"] for r in runs)) if which == "final" else "last"
                     lines.append(f"| {label} | {evaluator} | " + " | ".join(cells) +
                                  f" | {len(scores)} | {checkpoints} | {mean_sd([r['wall_seconds'] for r in runs])} |")  # fmt: skip
         lines += ["", *verdicts(family, rows, evaluators), ""]
     return "\n".join(lines)
+
+
+def best_before_end(checkpoint: str) -> bool:
+    """Whether a run's "best (step B of L)" came before its last step."""
+    found = re.search(r"step (\d+) of (\d+)", checkpoint)
+    return bool(found) and found.group(1) != found.group(2)
 
 
 def verdicts(family: Family, rows: list[dict], evaluators: tuple[str, ...]) -> list[str]:
