@@ -218,10 +218,15 @@ def write_onnx(graph: Graph, out: Path, meta: dict[str, Any]) -> None:
     onnx.save(model, str(out))
 
 
+def format_of(path: Path, file_format: str | None) -> str:
+    """``file_format`` when given, else by the file's suffix: .onnx is ONNX, anything else a torch.export program."""
+    return file_format or ("onnx" if path.suffix == ".onnx" else "torch-export")
+
+
 def run_export(path: Path, inputs: tuple[torch.Tensor, ...], file_format: str | None = None) -> np.ndarray:
     """The exported file's output for ``inputs``: onnxruntime on the CPU for ONNX, the loaded program for a
     torch.export program (``file_format``; by default, from the suffix: .onnx or not)."""
-    if (file_format or ("onnx" if path.suffix == ".onnx" else "torch-export")) == "onnx":
+    if format_of(path, file_format) == "onnx":
         try:
             import onnxruntime
         except ImportError as error:
@@ -250,8 +255,7 @@ def check_export(path: str | Path, pipeline: GeneratorPipeline, samples: int = 8
         values = pipeline.condition.example_values(samples, seed)
         sampled = pipeline.run(latents(samples, pipeline.latent_dim, seed), values)
     float_diff = float(np.abs(exported - reference).max())
-    onnx_file = (file_format or ("onnx" if path.suffix == ".onnx" else "torch-export")) == "onnx"
-    numbers = {"file": name, "samples": samples, "seed": seed, "runtime": "onnxruntime CPU" if onnx_file
+    numbers = {"file": name, "samples": samples, "seed": seed, "runtime": "onnxruntime CPU" if format_of(path, file_format) == "onnx"
                else "torch.export program", "max_abs_difference": float_diff, "float_tolerance": FLOAT_TOLERANCE}  # fmt: skip
     if pipeline.kind == "images":
         ours = to_uint8_images(sampled).numpy().astype(np.int16)
