@@ -22,7 +22,10 @@ The recipe's samples are scored both ways a plain script could draw them (BatchN
 the PyTorch example draws its grids, and on running statistics) and the better by the shipped evaluator's FID
 is kept: the recipe gets its best reading. gankit's samples come from ``RUN``, which is the best checkpoint
 by the preset's periodic evaluation (``RUN@last`` is scored too, as its own row). Results are cached per run
-in OUT/<family>/<method>/seed-<s>/result.json: a run whose result exists is not trained again.
+in OUT/<family>/<method>/seed-<s>/result.json, and every scored result (no samples: scores, checkpoint, wall time,
+command, machine, date) is also kept in benchmarks/results/vs_recipe.json, which is committed: a run found there is not
+trained again on any machine (``--rerun`` trains it anyway), and ``--write`` builds its table from it, so the table in
+docs/results.md can be regenerated, and extended one family or ablation at a time, without retraining what it holds.
 """
 
 from __future__ import annotations
@@ -42,7 +45,28 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 NUM_SAMPLES, SAMPLE_SEED, NUM_REFERENCE = 10_000, 1000, 10_000
-BEGIN, END = "<!-- vs-recipe:begin -->", "<!-- vs-recipe:end -->"
+RESULTS = HERE / "results" / "vs_recipe.json"  # every scored result, committed (no samples)
+
+
+def markers(block: str) -> tuple[str, str]:
+    """The comments that delimit a generated block in the markdown file."""
+    return f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+
+
+def key_of(result: dict) -> tuple:
+    return result["family"], result["method"], result["seed"], result["steps"]
+
+
+def stored() -> dict[tuple, dict]:
+    return {key_of(r): r for r in json.loads(RESULTS.read_text())} if RESULTS.is_file() else {}
+
+
+def store(result: dict) -> None:
+    results = stored()
+    results[key_of(result)] = result
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(results.values(), key=lambda r: (r["family"], r["steps"], r["method"], r["seed"]))
+    RESULTS.write_text(json.dumps(ordered, indent=1) + "\n")
 
 
 @dataclasses.dataclass
@@ -143,6 +167,17 @@ class Scorer:
         return out
 
 
+class Lazy:
+    """A Scorer built on first use: results already stored need no evaluator (nor the held-out one's training)."""
+
+    def __init__(self, build):
+        self.build, self.built = build, None
+
+    def __call__(self, images: np.ndarray) -> dict[str, dict[str, float]]:
+        self.built = self.built or self.build()
+        return self.built(images)
+
+
 # ---------------------------------------------------------------------------------------------- runs
 
 
@@ -203,14 +238,23 @@ def overrides_of(family: Family, method: str, trials: dict[str, list[str]]) -> l
     return family.departures[method.removeprefix("without-")]
 
 
+def covers(result: dict | None, evaluators: tuple[str, ...]) -> bool:
+    return result is not None and set(evaluators) <= set(next(iter(result["scores"].values())))
+
+
 def measure(family_name: str, method: str, seed: int, out: Path, evaluators: tuple[str, ...], scorer, steps: int,
-            data_file: Path, trials: dict[str, list[str]]) -> dict:  # fmt: skip
+            data_file: Path, trials: dict[str, list[str]], keep: bool, rerun: bool = False) -> dict:  # fmt: skip
+    """Train and score one run, or return its earlier result (the committed store's, then OUT's cache)."""
     family = FAMILIES[family_name]
     folder = out / family_name / method / f"seed-{seed}"
     result_path = folder / "result.json"
-    if result_path.is_file():
-        cached = json.loads(result_path.read_text())
-        if set(evaluators) <= set(next(iter(cached["scores"].values()))):
+    if not rerun:
+        earlier = stored().get((family_name, method, seed, steps)) if keep else None
+        if covers(earlier, evaluators):
+            return earlier
+        if result_path.is_file() and covers(cached := json.loads(result_path.read_text()), evaluators):
+            if keep:
+                store(cached)
             return cached
     folder.mkdir(parents=True, exist_ok=True)
     if method == "recipe":
@@ -229,6 +273,8 @@ def measure(family_name: str, method: str, seed: int, out: Path, evaluators: tup
                    "command": ran["command"], "machine": machine(),
                    "date": datetime.date.today().isoformat()})  # fmt: skip
     result_path.write_text(json.dumps(result, indent=2) + "\n")
+    if keep:
+        store(result)
     return result
 
 
@@ -303,16 +349,17 @@ def verdicts(family: Family, rows: list[dict], evaluators: tuple[str, ...]) -> l
     return out
 
 
-def write_section(path: Path, body: str, command: str, results: list[dict]) -> None:
+def write_section(path: Path, body: str, command: str, results: list[dict], block: str = "vs-recipe") -> None:
     header = (f"{datetime.date.today().isoformat()} · {results[0]['machine']} · `{command}`\n\n"
               "Scores: 10,000 samples (seed 1000) against 10,000 real test-split images. `shipped` is gankit's built-in "
               "evaluator (what presets are tuned on and what picks their best checkpoint); `heldout` is "
               "benchmarks/heldout_evaluator.py, which no tuning decision reads; `pixels` is raw-pixel KID. Each cell: mean "
               "± sd over the seeds.\n")  # fmt: skip
     text = path.read_text() if path.is_file() else "# Measured results\n"
-    section = f"{BEGIN}\n{header}\n{body}\n{END}"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
+    begin, end = markers(block)
+    section = f"{begin}\n{header}\n{body}\n{end}"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
     else:
         marker = "\n## "
         at = text.find(marker)
@@ -331,6 +378,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tune", action="store_true", help="the shipped evaluator only (what tuning may read)")
     parser.add_argument("--dry-run", action="store_true", help="2 steps each, no scores: checks the scripts run")
     parser.add_argument("--write", type=Path, help="regenerate the table in this markdown file (docs/results.md)")
+    parser.add_argument("--block", default="vs-recipe", help="with --write: the name of the generated block to replace")
+    parser.add_argument("--rerun", action="store_true", help="train and score again even when a result is stored")
     parser.add_argument("--try", dest="trials", action="append", default=[], metavar="NAME:KEY=VALUE,...",
                         help="with --tune: a candidate preset change, trained as method NAME (the preset with these --set options)")
     args = parser.parse_args(argv)
@@ -355,17 +404,19 @@ def main(argv: list[str] | None = None) -> None:
                     run_gankit(family, 0, folder, 2, overrides_of(family, method, trials))
                 print(f"dry run {family_name} {method}: {len(next(iter(runner['samples'].values())))} samples")
             continue
-        scorer = Scorer(family, evaluators)
+        scorer = Lazy(lambda family=family: Scorer(family, evaluators))
         for method in methods:
             for seed in args.seeds:
-                result = measure(family_name, method, seed, out, evaluators, scorer, steps, data_file, trials)
+                result = measure(family_name, method, seed, out, evaluators, scorer, steps, data_file, trials,
+                                 keep=not args.tune, rerun=args.rerun)
                 shown = {e: {k: result["scores"]["final"][e].get(k) for k in ("fid", "recall", "coverage")} for e in evaluators}
                 print(f"{family_name} {method} seed {seed}: {result['checkpoint']}, {result['wall_seconds']:.0f} s: {shown}", flush=True)
                 results.append(result)
     if results:
         print(table(results, evaluators))
         if args.write and not args.tune:
-            write_section(args.write, table(results, evaluators), "python benchmarks/vs_recipe.py " + " ".join(argv or sys.argv[1:]), results)
+            write_section(args.write, table(results, evaluators), "python benchmarks/vs_recipe.py " + " ".join(argv or sys.argv[1:]),
+                          results, args.block)  # fmt: skip
 
 
 if __name__ == "__main__":

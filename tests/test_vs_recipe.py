@@ -41,3 +41,31 @@ def test_no_preset_or_training_module_names_the_held_out_evaluator():
     hits = [str(p.relative_to(ROOT)) for p in package.rglob("*") if p.suffix in (".py", ".json") and names.search(p.read_text())]
     assert hits == []
     assert (ROOT / "benchmarks" / "heldout_evaluator.py").is_file()  # it exists, outside the package
+
+
+def test_a_stored_result_is_reused_and_a_block_is_regenerated_in_place(tmp_path, monkeypatch):
+    """The committed store answers for a run already measured (no training, no evaluator), and --write replaces
+    only its own block of the markdown file."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import vs_recipe
+
+    monkeypatch.setattr(vs_recipe, "RESULTS", tmp_path / "store.json")
+    result = {"family": "dcgan-fashion-mnist", "method": "without-ema", "seed": 1, "steps": 2000,
+              "scores": {"final": {"shipped": {"fid": 7.0}}}, "machine": "cpu", "checkpoint": "best (step 8000 of 8000)"}  # fmt: skip
+    vs_recipe.store(result)
+    vs_recipe.store({**result, "seed": 0})
+
+    def no_scoring(_):
+        raise AssertionError("a stored result was measured again")
+
+    args = ("dcgan-fashion-mnist", "without-ema", 1, tmp_path / "out", ("shipped",), no_scoring, 2000, tmp_path / "d.npz", {})
+    assert vs_recipe.measure(*args, keep=True) == result
+    assert [r["seed"] for r in vs_recipe.stored().values()] == [0, 1]
+    earlier = vs_recipe.stored()[("dcgan-fashion-mnist", "without-ema", 1, 2000)]
+    assert vs_recipe.covers(earlier, ("shipped",)) and not vs_recipe.covers(earlier, ("shipped", "heldout"))
+
+    doc = tmp_path / "results.md"
+    doc.write_text("# R\n\n<!-- vs-recipe:begin -->\nmain\n<!-- vs-recipe:end -->\n\n<!-- abl:begin -->\nold\n<!-- abl:end -->\n")
+    vs_recipe.write_section(doc, "new body", "cmd", [result], block="abl")
+    text = doc.read_text()
+    assert "main" in text and "new body" in text and "old" not in text and text.count("<!-- abl:begin -->") == 1
