@@ -58,20 +58,20 @@ def technique(name: str) -> tuple[list[str], str]:
     return [o for overrides, _ in parts for o in overrides], " + ".join(text for _, text in parts)
 
 
-def run_one(job: tuple[str, str, int, int, str]) -> dict:
+def run_one(job: tuple[str, str, int, int, str, list[str]]) -> dict:
     """Train and score one (dataset, technique, seed); returns the result row."""
     import torch
 
     from gankit import load_config, load_generator, train
     from gankit.metrics.evaluation import evaluate_generator
 
-    dataset, name, seed, steps, folder = job
+    dataset, name, seed, steps, folder, options = job
     folder = Path(folder)
     result_path = folder / "result.json"
     if result_path.is_file():
         return json.loads(result_path.read_text())
     torch.set_num_threads(1)  # one run per core: two small-net runs side by side beat one run on two threads
-    overrides = technique(name)[0] + [
+    overrides = options + [
         f"train.seed={seed}", f"train.steps={steps}", f"train.log_every={max(1, steps // 20)}",
         f"train.sample_every={max(1, steps // 10)}", f"train.checkpoint_every={steps}", "train.tensorboard=false",
     ]  # fmt: skip
@@ -124,8 +124,8 @@ def table(results: list[dict], techniques: list[str], datasets: list[str]) -> st
     return "\n".join(lines)
 
 
-def picture(out: Path, techniques: list[str], datasets: list[str]):
-    """Seed 0's 2,500 samples (blue) over the training points (grey), one panel per technique and dataset."""
+def picture(out: Path, techniques: list[str], datasets: list[str], seed: int = 0):
+    """The first seed's 2,500 samples (blue) over the training points (grey), one panel per technique and dataset."""
     from PIL import Image, ImageDraw
 
     from gankit.data import load_dataset
@@ -138,7 +138,7 @@ def picture(out: Path, techniques: list[str], datasets: list[str]):
         reference = load_dataset({"name": d}).x[:5000].numpy()
         bound = 1.4 if d == "ring" else 5.5
         for i, t in enumerate(techniques):
-            path = out / d / t / "seed-0" / "samples.npy"
+            path = out / d / t / f"seed-{seed}" / "samples.npy"
             if not path.is_file():
                 continue
             tile = scatter_plot(np.load(path), reference, size=size, bounds=(-bound, -bound, bound, bound))
@@ -157,14 +157,23 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--techniques", default=",".join(TECHNIQUES), help="comma-separated, from: " + ", ".join(TECHNIQUES) + "; join with + to combine")
     parser.add_argument("--out", default="runs/mode-collapse")
+    parser.add_argument("--try", dest="trials", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                        help="a further technique: NAME, the preset with these --set options (usable in --techniques)")
+    parser.add_argument("--first-seed", type=int, default=0, help="train.seed of the first seed (held-out seeds: 100)")
     args = parser.parse_args()
+    for trial in args.trials:
+        name, _, options = trial.partition(":")
+        if not name or not options:
+            parser.error(f"--try {trial!r}: expected NAME:KEY=VALUE,...")
+        TECHNIQUES[name] = (options.split(","), f"tried: {options}")
     techniques = [t for t in args.techniques.split(",") if t]
     datasets = [d for d in args.datasets.split(",") if d]
     unknown = [p for t in techniques for p in t.split("+") if p not in TECHNIQUES] + [d for d in datasets if d not in DATASETS]
     if unknown:
         parser.error(f"unknown {unknown}; techniques: {', '.join(TECHNIQUES)}; datasets: {', '.join(DATASETS)}")
     out = Path(args.out)
-    jobs = [(d, t, s, args.steps, str(out / d / t / f"seed-{s}")) for t in techniques for d in datasets for s in range(args.seeds)]
+    jobs = [(d, t, s, args.steps, str(out / d / t / f"seed-{s}"), technique(t)[0])
+            for t in techniques for d in datasets for s in range(args.first_seed, args.first_seed + args.seeds)]
     # The slow technique first, so the pool is not left waiting on it at the end.
     jobs.sort(key=lambda job: "unrolled" not in job[1])
     results = []
@@ -185,7 +194,7 @@ def main() -> None:
     )
     (out / "results.md").write_text(text + "\n")
     print("\n" + text)
-    picture(out, techniques, datasets)
+    picture(out, techniques, datasets, args.first_seed)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def test_two_processes_follow_the_one_process_trajectory_without_batchnorm(tmp_p
     torchrun(tmp_path / "two", overrides)
     train(load_config("dcgan-digits", overrides), tmp_path / "one", progress=False, log=lambda s: None)
     (two, meta), (one, _) = last_tensors(tmp_path / "two"), last_tensors(tmp_path / "one")
-    assert meta["world_size"] == "2" and "rng.rank1.torch" in two
+    assert json.loads(meta["run"])["world_size"] == 2 and "rng.rank1.torch" in two
     for name in one:
         if name.startswith(("G.", "D.")):
             assert torch.allclose(two[name], one[name], atol=1e-5, rtol=1e-4), name
@@ -124,7 +124,7 @@ def test_one_process_is_unchanged_by_the_distributed_code(tmp_path, tiny_npz, wo
     """Without torchrun's environment no process group is made and checkpoints hold no per-rank entries."""
     train(load_config(None, tiny_overrides(tiny_npz, steps=2)), tmp_path / "run", progress=False, log=lambda s: None)
     tensors, metadata = last_tensors(tmp_path / "run")
-    assert "world_size" not in metadata and not any(k.startswith("rng.rank") for k in tensors)
+    assert json.loads(metadata["run"])["world_size"] == 1 and not any(k.startswith("rng.rank") for k in tensors)
     assert not torch.distributed.is_initialized()
 
 
@@ -171,7 +171,7 @@ def test_variants_with_d_heads_train_under_two_processes(tmp_path, tiny_npz, obj
     torchrun(tmp_path / "run", tiny_overrides(tiny_npz, steps=2) + objective)
     tensors, metadata = last_tensors(tmp_path / "run")
     head = "q_head" if objective[0].endswith("infogan") else "aux_head"
-    assert metadata["world_size"] == "2" and any(k.startswith("D.") and head in k for k in tensors)
+    assert json.loads(metadata["run"])["world_size"] == 2 and any(k.startswith("D.") and head in k for k in tensors)
 
 
 def test_stackgan_stage1_and_stage2_train_under_two_processes(tmp_path):

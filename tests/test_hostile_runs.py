@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -208,9 +209,10 @@ def test_the_monitor_state_travels_in_the_checkpoint(tmp_path, tiny_npz):
     assert alarms["straight"], "the tiny run should make D win (the test needs an alarm to compare)"
     assert alarms["split"] == alarms["straight"]
     _, metadata = read_tensors(list_checkpoints(tmp_path / "split" / "checkpoints")[-1][1], FORMAT_CHECKPOINT)
+    saved = json.loads(metadata["run"])["monitor"]  # the run's own record, apart from the condition's entries
     monitor = Monitor()
-    monitor.load_state_dict(json.loads(metadata["monitor"]))
-    assert monitor.state_dict() == json.loads(metadata["monitor"])
+    monitor.load_state_dict(saved)
+    assert monitor.state_dict() == saved and "monitor" not in metadata
 
 
 KILLED_DURING_WRITE = """
@@ -248,3 +250,15 @@ def test_a_run_killed_while_writing_a_checkpoint_resumes_bit_exactly(tmp_path, t
     straight, _ = read_tensors(list_checkpoints(tmp_path / "straight" / "checkpoints")[-1][1], FORMAT_CHECKPOINT)
     assert resumed.keys() == straight.keys()
     assert all(torch.equal(resumed[k], straight[k]) for k in straight)
+
+
+def test_checkpoints_written_before_the_run_record_still_read():
+    """Older checkpoints kept the monitor and the process count among the condition's top-level entries."""
+    from gankit.training.checkpoints import saved_run_record
+
+    state = Monitor().state_dict()
+    old = {"monitor": json.dumps(state), "world_size": "2"}
+    assert saved_run_record(Path("old.safetensors"), old) == {"monitor": state, "world_size": 2}
+    assert saved_run_record(Path("older.safetensors"), {}) == {"monitor": None, "world_size": 1}
+    new = {"run": json.dumps({"monitor": state, "world_size": 1}), "monitor": "ignored"}
+    assert saved_run_record(Path("new.safetensors"), new) == {"monitor": state, "world_size": 1}

@@ -205,9 +205,11 @@ def write_export(path: Path, G_state: dict[str, torch.Tensor], config: dict[str,
 def checkpoint_payload(nets: dict[str, dict[str, torch.Tensor]], optimizers: dict[str, tuple[dict, str]],
                        rng: dict[str, torch.Tensor], config: dict[str, Any], step: int, batches: int,
                        condition: dict[str, Any], condition_tensors: dict[str, torch.Tensor],
-                       condition_metadata: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:  # fmt: skip
+                       condition_metadata: dict[str, Any], run: dict[str, Any] | None = None,
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:  # fmt: skip
     """The tensors and metadata of a training checkpoint. ``nets``: {"G": state, "D": state, "G_ema": state};
-    ``optimizers``: {"opt_G": (tensors, param groups JSON), ...}; ``rng``: {"rng.torch": ..., ...}."""
+    ``optimizers``: {"opt_G": (tensors, param groups JSON), ...}; ``rng``: {"rng.torch": ..., ...}; ``run``: the
+    run's own state (the monitor's, the process count), kept apart from the condition's entries."""
     tensors: dict[str, torch.Tensor] = {}
     for name, state in nets.items():
         tensors.update(prefixed(name, state))
@@ -218,6 +220,8 @@ def checkpoint_payload(nets: dict[str, dict[str, torch.Tensor]], optimizers: dic
     tensors.update(rng)
     tensors.update(condition_tensors)
     metadata.update({"condition": condition, "gankit_version": gankit.__version__, **condition_metadata})
+    if run is not None:
+        metadata["run"] = run
     return tensors, metadata
 
 

@@ -60,6 +60,7 @@ def cmd_info(args) -> int:
         print(json.dumps({what: args.source, **config.to_dict()}, indent=2))
         return 0
     from gankit.files import read_metadata
+    from gankit.training.checkpoints import saved_run_record
     from gankit.inference import load_generator
     from gankit.training.outputs import read_jsonl
 
@@ -72,7 +73,8 @@ def cmd_info(args) -> int:
         checkpoints = list_checkpoints(source / "checkpoints")
         info["checkpoints"] = [{"step": s, "file": str(p)} for s, p in checkpoints]
         if checkpoints:  # how many processes trained it (one when the checkpoint does not say)
-            processes = int(read_metadata(checkpoints[-1][1]).get("world_size", "1"))
+            last = checkpoints[-1][1]
+            processes = int(saved_run_record(last, read_metadata(last)).get("world_size") or 1)
             info["training"].update(processes=processes, batch_per_process=train.batch_size // processes)
         rows = read_jsonl(source / "train_log.jsonl")
         info["last_log_row"] = rows[-1] if rows else None

@@ -17,10 +17,12 @@ from torch import nn
 
 from gankit.config import SECTIONS, RunConfig
 from gankit.errors import CheckpointError, ConfigError, TrainingError
-from gankit.files import check_state, describe_names, unprefixed
-from gankit.formats import list_checkpoints, metadata_field, read_checkpoint, write_checkpoint
+from gankit.files import check_state, describe_names, serialize_tensors, unprefixed
+from gankit.formats import checkpoint_payload, list_checkpoints, metadata_field, read_checkpoint, write_checkpoint
 from gankit.monitor import Monitor
-from gankit.training.distributed import Ranks, gather_tensors
+from gankit.training.distributed import Ranks, check_identical, gather_tensors
+from gankit.training.export import export_generator
+from gankit.training.run_folder import SaveError, check_disk_space, create_folder
 
 
 def optimizer_to_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
@@ -164,13 +166,24 @@ def checkpoint_parts(config: RunConfig, step: int, batches: int, state: Training
     a checkpoint of this run can be written at all)."""
     optimizers = {"opt_G": optimizer_to_tensors("opt_G", state.opt_G), "opt_D": optimizer_to_tensors("opt_D", state.opt_D)}
     condition_tensors, condition_metadata = state.condition.export_parts()
-    condition_metadata = {**condition_metadata, "monitor": state.monitor.state_dict()}
-    if state.ranks.shared:
-        condition_metadata["world_size"] = state.ranks.world
     return dict(nets={name: net.state_dict() for name, net in state.weights().items()}, optimizers=optimizers,
                 rng=all_rng_states(state), config=config.to_dict(), step=step, batches=batches,
                 condition=state.condition.describe(), condition_tensors=condition_tensors,
-                condition_metadata=condition_metadata)  # fmt: skip
+                condition_metadata=condition_metadata, run=run_record(state))  # fmt: skip
+
+
+def run_record(state: TrainingState) -> dict:
+    """The run's own state beside the nets (metadata "run"): the training monitor's, and how many processes
+    trained it. Older checkpoints kept the monitor at the top level of the metadata; both are read."""
+    return {"monitor": state.monitor.state_dict(), "world_size": state.ranks.world}
+
+
+def saved_run_record(path: Path, metadata: dict[str, str]) -> dict:
+    record = metadata_field(path, metadata, "run", dict, None)
+    if record is None:  # written before the run record had its own entry
+        record = {"monitor": metadata_field(path, metadata, "monitor", dict, None),
+                  "world_size": metadata_field(path, metadata, "world_size", int, 1)}
+    return record
 
 
 def save_checkpoint(folder: Path, step: int, parts: dict) -> Path:
@@ -208,7 +221,7 @@ def load_checkpoint(path: Path, state: TrainingState, log: Callable[[str], None]
     strays = sorted(k for k in tensors if not k.startswith(known))
     if strays:
         raise CheckpointError(f"{path}: unexpected tensors {describe_names(strays)}; not a checkpoint of this run")
-    monitor = metadata_field(path, metadata, "monitor", dict, None)
+    monitor = saved_run_record(path, metadata).get("monitor")
     if monitor is not None:
         try:
             Monitor().load_state_dict(monitor)
@@ -319,3 +332,56 @@ def find_resume_point(checkpoint_dir: Path, log: Callable[[str], None]) -> Resum
             path.replace(aside)
             log(f"warning: {error}\n  (moved aside to {aside.name}; trying the checkpoint before it)")
     raise TrainingError(f"{checkpoint_dir}: no usable checkpoint to resume from:\n  " + "\n  ".join(reasons))
+
+
+# ---------------------------------------------------------------------------------------------- saving a run
+
+
+def last_checkpoint_note(checkpoint_dir: Path) -> str:
+    existing = list_checkpoints(checkpoint_dir) if checkpoint_dir.is_dir() else []
+    if existing:
+        return f"the last good checkpoint (step {existing[-1][0]}) is intact in {checkpoint_dir}"
+    return "no checkpoint was written before it"
+
+
+def check_can_save(checkpoint_dir: Path, config: RunConfig, step: int, batches: int, state: TrainingState) -> None:
+    """Before the first step: a checkpoint of this run can be serialized (its header fits) and the disk can
+    hold train.keep_checkpoints of them plus the export, so a run does not train for hours and then fail
+    to save."""
+    parts = checkpoint_parts(config, step, batches, state)  # every process: it gathers their RNG states
+    if not state.ranks.main:
+        return
+    create_folder(checkpoint_dir, "checkpoint folder")
+    checkpoint_size = len(serialize_tensors(*checkpoint_payload(**parts), checkpoint_dir / "ckpt-*.safetensors"))
+    export_size = sum(t.numel() * t.element_size() for t in state.G.state_dict().values())
+    existing = sum(path.stat().st_size for _, path in list_checkpoints(checkpoint_dir))
+    keep = config.train.keep_checkpoints
+    needed = (keep + 1) * checkpoint_size + 2 * export_size - existing
+    check_disk_space(checkpoint_dir, needed, f"{keep} checkpoints of {checkpoint_size / 2**20:,.1f} MiB and the export")
+
+
+def save_run_state(run_dir: Path, config: RunConfig, step: int, batches: int, state: TrainingState,
+                   sampler: nn.Module) -> None:  # fmt: skip
+    """The checkpoint, then the export. A failed write (a full disk, a removed folder) leaves the previous
+    file in place (writes are atomic) and stops the run with a SaveError that says what is intact. Every
+    process takes part (their RNG states go into the checkpoint; their weights must be identical); process 0
+    writes."""
+    checkpoint_dir = run_dir / "checkpoints"
+    check_identical(state.ranks, state.weights(), step)
+    parts = checkpoint_parts(config, step, batches, state)
+    if not state.ranks.main:
+        return
+    try:
+        save_checkpoint(checkpoint_dir, step, parts)
+    except OSError as error:
+        raise SaveError(f"could not write the checkpoint of step {step} in {checkpoint_dir} "
+                        f"({error.strerror or error}); {last_checkpoint_note(checkpoint_dir)}. Fix the cause "
+                        "(free disk space) and continue with --resume") from error  # fmt: skip
+    prune_checkpoints(checkpoint_dir, config.train.keep_checkpoints)
+    export = run_dir / "generator.safetensors"
+    try:
+        export_generator(export, sampler, state.condition, config, step, state.ema is not None)
+    except OSError as error:
+        raise SaveError(f"could not write {export} ({error.strerror or error}); the checkpoint of step {step} "
+                        f"is saved in {checkpoint_dir} and the previous export is intact. Fix the cause (free "
+                        "disk space) and continue with --resume") from error  # fmt: skip

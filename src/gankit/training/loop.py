@@ -34,26 +34,25 @@ from torch import nn
 from gankit.config import RunConfig
 from gankit.data import BatchStream, load_dataset
 from gankit.data.dataset import Prefetcher
-from gankit.files import atomic_write_text, serialize_tensors, write_json
-from gankit.formats import checkpoint_payload, list_checkpoints
+from gankit.files import atomic_write_text, write_json
 from gankit.progress import phase
 from gankit.seeding import resolve_precision
 from gankit.training.checkpoints import (
     TrainingError,
     TrainingState,
-    checkpoint_parts,
+    check_can_save,
     find_resume_point,
+    last_checkpoint_note,
+    list_checkpoints,
     load_checkpoint,
-    prune_checkpoints,
     read_resume_point,
     resumed_config,
-    save_checkpoint,
+    save_run_state,
 )
 from gankit.training.distributed import (
     Ranks,
     average,
     broadcast_object,
-    check_identical,
     floating_buffers,
     join,
     leave,
@@ -63,7 +62,6 @@ from gankit.training.distributed import (
 from gankit.training.ema import EMA
 from gankit.training.evaluation import plan_evaluation
 from gankit.training.game import build_game
-from gankit.training.export import export_generator
 from gankit.training.outputs import (
     append_jsonl,
     make_progress_bar,
@@ -75,7 +73,7 @@ from gankit.training.outputs import (
     write_progress_gif,
     write_samples,
 )
-from gankit.training.run_folder import SaveError, check_disk_space, create_folder, hold_run_folder
+from gankit.training.run_folder import hold_run_folder
 from gankit.variants import StepContext
 from gankit.variants.base import frozen
 
@@ -227,7 +225,6 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         log(f"the run is already at step {step} >= train.steps={cfg.steps}; pass --steps N (N > {step}) to go on")
 
     # ---------------------------------------------------------------- the loop
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     sums: dict[str, torch.Tensor] = {}
     interval_steps, interval_start = 0, time.perf_counter()
     last_row: dict[str, Any] = {}
@@ -239,60 +236,36 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
 
     G.train()
     D.train()
-    # The BatchNorm running statistics averaged across processes at every step (none in a one-process run):
-    # the same tensors all run long (updated in place), so the list is made once.
-    shared_buffers = floating_buffers(G, D) if ranks.shared else []
+    stepper = Stepper(cfg, objective, G, D, opt_G, opt_D, ema, dataset, stream, batches_in, local, latent_dim,
+                      z_generator, ranks, device)  # fmt: skip
     loop_start = time.perf_counter()
     clock = RunClock(step, cfg.steps, device.type, say)
     done = interrupted = False
     stop.armed = True  # from here a first Ctrl-C finishes the step and saves; before, it stops at once
     while step < cfg.steps and not done:
-        objective.begin_step(step)
-        for k in range(cfg.d_steps):
-            index = stream.indices(batches)[local]  # this process's slice of the global batch
-            real = batches_in.get(batches)
-            values = condition.batch(dataset, index)
-            batches += 1
-            z = torch.randn(cfg.batch_size, latent_dim, device=device, generator=z_generator)[local]
-            ctx = StepContext(real, z, values)
-            last = k == cfg.d_steps - 1
-            # Only the last D step's samples feed G's step; earlier ones need no graph through G.
-            with autocast, (contextlib.nullcontext() if last else frozen(G)):
-                out_d = objective.d_step(ctx)
-            opt_D.zero_grad(set_to_none=True)
-            out_d.loss.backward()
-            average(ranks, D.parameters(), list(out_d.stats.values()))  # gradients and statistics: global means
-            opt_D.step()
-        with autocast:
-            out_g = objective.g_step(ctx)
-        opt_G.zero_grad(set_to_none=True)
-        out_g.loss.backward()
-        # A process that ran out of time or was interrupted says so in the same all-reduce, so all stop at the
-        # same step.
+        # A process that ran out of time or was interrupted says so in the step's last all-reduce, so all stop at
+        # the same step.
         out_of_time = cfg.time_limit > 0 and time.perf_counter() - loop_start >= cfg.time_limit
-        wish = out_of_time or stop.requested
-        interrupted = average(ranks, G.parameters(), [*out_g.stats.values(), *shared_buffers], wish) and not out_of_time
-        opt_G.step()
-        if ema is not None:
-            ema.update(G, step)
+        stats, batches, wished = stepper.step(step, batches, out_of_time or stop.requested)
+        interrupted = wished and not out_of_time
         step += 1
         bar.update(1)
         clock.tick(step)
+        done = step == cfg.steps or out_of_time or interrupted
+        due = Due.after(step, done, cfg)
 
-        for name, value in {**out_d.stats, **out_g.stats}.items():
+        for name, value in stats.items():
             sums[name] = sums[name] + value.float() if name in sums else value.float()
         interval_steps += 1
-        finite_check = device.type == "cpu" or step % cfg.log_every == 0 or step % cfg.checkpoint_every == 0
-        if finite_check:
-            check_finite(out_d.stats["d_loss"], out_g.stats["g_loss"], step, checkpoint_dir, cfg)
+        if device.type == "cpu" or due.log or due.checkpoint:  # on an accelerator this waits for the device
+            check_finite(stats["d_loss"], stats["g_loss"], step, checkpoint_dir, cfg)
 
         # ------------------------------------------------------------ logging
-        done = step == cfg.steps or out_of_time or interrupted
         if out_of_time:
             say(f"train.time_limit: stopping at step {step} after {time.perf_counter() - loop_start:.0f} s")
         if interrupted:
             say(f"interrupted: stopping at step {step}; saving a checkpoint, the samples and the curves")
-        if step % cfg.log_every == 0 or done:
+        if due.log:
             check_finite(sums["d_loss"], sums["g_loss"], step, checkpoint_dir, cfg)
             elapsed = time.perf_counter() - interval_start
             rate = interval_steps * cfg.batch_size / max(elapsed, 1e-9)
@@ -314,21 +287,20 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
             bar.set_postfix({k: f"{v:.3g}" for k, v in last_row.items() if k in POSTFIX})
             sums, interval_steps, interval_start = {}, 0, time.perf_counter()
 
-        # ------------------------------------------------------------ samples and checkpoints
-        evaluate_now = cfg.eval_every > 0 and (step % cfg.eval_every == 0 or done)
-        if step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done or evaluate_now:
+        # ------------------------------------------------------------ samples, evaluation and checkpoints
+        if due.snapshot:
             check_weights(state, step, checkpoint_dir, cfg)  # nothing non-finite is drawn, scored or saved
-        if ema is not None and (step % cfg.sample_every == 0 or step % cfg.checkpoint_every == 0 or done or evaluate_now):
-            ema.recalibrate(latent_dim, cfg.batch_size, cfg.seed + 2, device)
+            if ema is not None:
+                ema.recalibrate(latent_dim, cfg.batch_size, cfg.seed + 2, device)
         sampler = ema.model if ema else G
-        if evaluate_now:  # every process scores its share of the samples (sharded), process 0 writes
+        if due.evaluation:  # every process scores its share of the samples (sharded), process 0 writes
             evaluation.run(config, step, sampler, ema is not None, device, monitor, say, shard(ranks))
-        if (step % cfg.sample_every == 0 or done) and ranks.main:
+        if due.samples and ranks.main:
             picture = write_samples(run_dir, step, sampler, condition, grid_z, grid_values, dataset, grid_columns)
             write_loss_plot(log_path, run_dir / "losses.png")  # the curves so far, beside the latest samples
             if writer is not None:
                 write_tensorboard_samples(writer, picture, step)
-        if step % cfg.checkpoint_every == 0 or done:
+        if due.checkpoint:
             save_run_state(run_dir, config, step, batches, state, sampler)
     stop.armed = False
     bar.close()
@@ -344,6 +316,76 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         log(f"stopped at step {step:,} of {cfg.steps:,}: checkpoint, samples and curves saved. Continue with:\n  "
             f"{result.resume_command}")
     return result
+
+
+@dataclasses.dataclass(frozen=True)
+class Due:
+    """What the step just finished calls for: the loop's one gate for its periodic work."""
+
+    log: bool
+    samples: bool  # a sample grid and the curves (process 0 draws them)
+    checkpoint: bool  # a checkpoint and the export
+    evaluation: bool  # the periodic evaluation (train.eval_every)
+
+    @classmethod
+    def after(cls, step: int, done: bool, cfg) -> Due:
+        def every(interval: int) -> bool:
+            return interval > 0 and (step % interval == 0 or done)
+
+        return cls(every(cfg.log_every), every(cfg.sample_every), every(cfg.checkpoint_every), every(cfg.eval_every))
+
+    @property
+    def snapshot(self) -> bool:
+        """G is drawn from, scored or saved: its weights are checked first and the EMA's statistics refreshed."""
+        return self.samples or self.checkpoint or self.evaluation
+
+
+class Stepper:
+    """One training step: ``d_steps`` updates of D on fresh real batches and fresh z, then one of G, with every
+    process's gradients averaged. The variant's objective supplies the losses; this knows no variant."""
+
+    def __init__(self, cfg, objective, G: nn.Module, D: nn.Module, opt_G, opt_D, ema: EMA | None, dataset, stream: BatchStream,
+                 batches_in: Prefetcher, local: slice, latent_dim: int, z_generator: torch.Generator, ranks: Ranks,
+                 device: torch.device):  # fmt: skip
+        self.cfg, self.objective, self.G, self.opt_G, self.opt_D, self.ema = cfg, objective, G, opt_G, opt_D, ema
+        self.dataset, self.stream, self.batches_in, self.local = dataset, stream, batches_in, local
+        self.latent_dim, self.z_generator, self.ranks, self.device = latent_dim, z_generator, ranks, device
+        self.D = D
+        self.condition = objective.condition
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        # The BatchNorm running statistics averaged across processes at every step (none in a one-process run):
+        # the same tensors all run long (updated in place), so the list is made once.
+        self.shared_buffers = floating_buffers(G, self.D) if ranks.shared else []
+
+    def step(self, step: int, batches: int, wish: bool) -> tuple[dict[str, torch.Tensor], int, bool]:
+        """Runs step ``step``; returns its statistics, the batch count after it, and whether any process
+        wished to stop (``wish``: this one's, shared through the step's last all-reduce)."""
+        cfg, objective, ranks = self.cfg, self.objective, self.ranks
+        objective.begin_step(step)
+        for k in range(cfg.d_steps):
+            index = self.stream.indices(batches)[self.local]  # this process's slice of the global batch
+            real = self.batches_in.get(batches)
+            values = self.condition.batch(self.dataset, index)
+            batches += 1
+            z = torch.randn(cfg.batch_size, self.latent_dim, device=self.device, generator=self.z_generator)[self.local]
+            ctx = StepContext(real, z, values)
+            last = k == cfg.d_steps - 1
+            # Only the last D step's samples feed G's step; earlier ones need no graph through G.
+            with self.autocast, (contextlib.nullcontext() if last else frozen(self.G)):
+                out_d = objective.d_step(ctx)
+            self.opt_D.zero_grad(set_to_none=True)
+            out_d.loss.backward()
+            average(ranks, self.D.parameters(), list(out_d.stats.values()))  # gradients and statistics: global means
+            self.opt_D.step()
+        with self.autocast:
+            out_g = objective.g_step(ctx)
+        self.opt_G.zero_grad(set_to_none=True)
+        out_g.loss.backward()
+        wished = average(ranks, self.G.parameters(), [*out_g.stats.values(), *self.shared_buffers], wish)
+        self.opt_G.step()
+        if self.ema is not None:
+            self.ema.update(self.G, step)
+        return {**out_d.stats, **out_g.stats}, batches, wished
 
 
 # Ctrl-C, a scheduler's stop, and the terminal going away (SIGHUP: an ssh session dropped) all stop a run safely.
@@ -432,13 +474,6 @@ def count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def last_checkpoint_note(checkpoint_dir: Path) -> str:
-    existing = list_checkpoints(checkpoint_dir) if checkpoint_dir.is_dir() else []
-    if existing:
-        return f"the last good checkpoint (step {existing[-1][0]}) is intact in {checkpoint_dir}"
-    return "no checkpoint was written before it"
-
-
 def check_finite(d_loss: torch.Tensor, g_loss: torch.Tensor, step: int, checkpoint_dir: Path, cfg) -> None:
     bad = [name for name, value in (("d_loss", d_loss), ("g_loss", g_loss)) if not math.isfinite(float(value))]
     if bad:
@@ -457,46 +492,3 @@ def raise_divergence(what: str, step: int, checkpoint_dir: Path, cfg) -> None:
     advice = DIVERGENCE_ADVICE.format(lr_d=cfg.lr_d, lr_g=cfg.lr_g, precision=cfg.precision)
     raise Divergence(f"training diverged by step {step}: {what}; nothing was saved from this step; "
                      f"{last_checkpoint_note(checkpoint_dir)}.\n{advice}")  # fmt: skip
-
-
-def check_can_save(checkpoint_dir: Path, config: RunConfig, step: int, batches: int, state: TrainingState) -> None:
-    """Before the first step: a checkpoint of this run can be serialized (its header fits) and the disk can
-    hold train.keep_checkpoints of them plus the export, so a run does not train for hours and then fail
-    to save."""
-    parts = checkpoint_parts(config, step, batches, state)  # every process: it gathers their RNG states
-    if not state.ranks.main:
-        return
-    create_folder(checkpoint_dir, "checkpoint folder")
-    checkpoint_size = len(serialize_tensors(*checkpoint_payload(**parts), checkpoint_dir / "ckpt-*.safetensors"))
-    export_size = sum(t.numel() * t.element_size() for t in state.G.state_dict().values())
-    existing = sum(path.stat().st_size for _, path in list_checkpoints(checkpoint_dir))
-    keep = config.train.keep_checkpoints
-    needed = (keep + 1) * checkpoint_size + 2 * export_size - existing
-    check_disk_space(checkpoint_dir, needed, f"{keep} checkpoints of {checkpoint_size / 2**20:,.1f} MiB and the export")
-
-
-def save_run_state(run_dir: Path, config: RunConfig, step: int, batches: int, state: TrainingState,
-                   sampler: nn.Module) -> None:  # fmt: skip
-    """The checkpoint, then the export. A failed write (a full disk, a removed folder) leaves the previous
-    file in place (writes are atomic) and stops the run with a SaveError that says what is intact. Every
-    process takes part (their RNG states go into the checkpoint; their weights must be identical); process 0
-    writes."""
-    checkpoint_dir = run_dir / "checkpoints"
-    check_identical(state.ranks, state.weights(), step)
-    parts = checkpoint_parts(config, step, batches, state)
-    if not state.ranks.main:
-        return
-    try:
-        save_checkpoint(checkpoint_dir, step, parts)
-    except OSError as error:
-        raise SaveError(f"could not write the checkpoint of step {step} in {checkpoint_dir} "
-                        f"({error.strerror or error}); {last_checkpoint_note(checkpoint_dir)}. Fix the cause "
-                        "(free disk space) and continue with --resume") from error  # fmt: skip
-    prune_checkpoints(checkpoint_dir, config.train.keep_checkpoints)
-    export = run_dir / "generator.safetensors"
-    try:
-        export_generator(export, sampler, state.condition, config, step, state.ema is not None)
-    except OSError as error:
-        raise SaveError(f"could not write {export} ({error.strerror or error}); the checkpoint of step {step} "
-                        f"is saved in {checkpoint_dir} and the previous export is intact. Fix the cause (free "
-                        "disk space) and continue with --resume") from error  # fmt: skip
