@@ -82,6 +82,10 @@ class Family:
     departures: dict[str, list[str]]  # departure -> the overrides that undo it (ablation rows)
     target: str  # what "better" means here, as the issue states it
     fid_factor: float = 1.0  # gankit's mean FID must be at most this times the recipe's (and every seed at most 1x)
+    kind: str = "images"  # or "points": a 2D mixture, scored by its modes (PacGAN's protocol), not by evaluators
+    samples: int = NUM_SAMPLES  # samples drawn per run
+    seeds: tuple[int, ...] = (0, 1, 2)  # the training seeds of the table (none of them read by tuning for points)
+    min_high_quality: float = 0.0  # points: every seed must capture every mode with at least this share
 
 
 FAMILIES = {
@@ -96,7 +100,15 @@ FAMILIES = {
         target="FID <= 0.5x the recipe's, coverage and recall >= the recipe's, on every evaluator",
         fid_factor=0.5,
     ),
+    **{f"gan-mlp-{name}": Family(
+        preset=f"gan-mlp-{name}", data={"name": name}, reference_split="train", recipe=["recipes/mixture.py"],
+        steps=20000, batch_size=100, evaluator="", heldout="", kind="points", samples=2500, seeds=(100, 101, 102),
+        departures={}, min_high_quality=quality,
+        target=f"all {modes} modes with >= {quality:.0%} high-quality samples in every seed (PacGAN protocol), "
+               "and better than the recipe",
+    ) for name, modes, quality in (("ring", 8, 0.9), ("grid", 25, 0.8))},
 }  # fmt: skip
+POINT_EVALUATORS = ("modes",)  # a 2D mixture's samples are scored against its known modes
 
 
 def machine() -> str:
@@ -115,7 +127,8 @@ def machine() -> str:
 def train_images(family: Family) -> np.ndarray:
     from gankit.data import load_dataset
 
-    return load_dataset({**family.data, "split": "train"}).x.numpy()
+    split = {} if family.kind == "points" else {"split": "train"}  # a mixture is drawn, not split
+    return load_dataset({**family.data, **split}).x.numpy()
 
 
 def reference_images(family: Family) -> np.ndarray:
@@ -167,6 +180,25 @@ class Scorer:
         return out
 
 
+class PointScorer:
+    """PacGAN's mode scores of 2D samples: modes captured, the share of high-quality samples (within 3 std of
+    their nearest mode), and the reverse KL of the high-quality samples' mode histogram against uniform."""
+
+    evaluators = POINT_EVALUATORS
+
+    def __init__(self, family: Family):
+        from gankit.data import load_dataset
+
+        extras = load_dataset(family.data).extras
+        self.modes, self.std = np.array(extras["modes"]), float(extras["std"])
+
+    def __call__(self, points: np.ndarray) -> dict[str, dict[str, float]]:
+        from gankit.metrics.scores import mode_scores
+
+        scores = mode_scores(points.reshape(len(points), 2), self.modes, self.std)
+        return {"modes": {k: round(float(v), 4) for k, v in scores.items()}}
+
+
 class Lazy:
     """A Scorer built on first use: results already stored need no evaluator (nor the held-out one's training)."""
 
@@ -185,7 +217,7 @@ def run_recipe(family: Family, seed: int, folder: Path, steps: int, data_file: P
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "samples.npz"
     command = [sys.executable, str(HERE / family.recipe[0]), *family.recipe[1:], "--data", str(data_file), "--steps",
-               str(steps), "--batch-size", str(family.batch_size), "--seed", str(seed), "--samples", str(NUM_SAMPLES),
+               str(steps), "--batch-size", str(family.batch_size), "--seed", str(seed), "--samples", str(family.samples),
                "--sample-seed", str(SAMPLE_SEED), "--out", str(out)]  # fmt: skip
     start = time.perf_counter()
     trained = not out.is_file()
@@ -223,7 +255,8 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
     samples, chosen = {}, {}
     for name, source in (("best", str(run)), ("last", f"{run}@last")):
         pipeline = load_generator(source)
-        samples[name] = pipeline.sample(NUM_SAMPLES, seed=SAMPLE_SEED).transpose(0, 3, 1, 2).copy()
+        drawn = pipeline.sample(family.samples, seed=SAMPLE_SEED)
+        samples[name] = drawn.transpose(0, 3, 1, 2).copy() if family.kind == "images" else drawn
         chosen[name] = pipeline.step
     return {"samples": samples, "steps_of": chosen, "wall_seconds": wall,
             "command": "gankit train " + " ".join(command[4:])}  # fmt: skip
@@ -236,6 +269,14 @@ def overrides_of(family: Family, method: str, trials: dict[str, list[str]]) -> l
     if method in trials:
         return trials[method]
     return family.departures[method.removeprefix("without-")]
+
+
+def recipe_rank(scores: dict) -> float:
+    """How a recipe's sampling mode is chosen (lower is better): the shipped evaluator's FID, or for points the
+    share of samples that are not high quality."""
+    if "modes" in scores:
+        return -scores["modes"]["high_quality"] - scores["modes"]["modes_captured"]
+    return scores["shipped"]["fid"] if "shipped" in scores else 0.0
 
 
 def covers(result: dict | None, evaluators: tuple[str, ...]) -> bool:
@@ -260,7 +301,7 @@ def measure(family_name: str, method: str, seed: int, out: Path, evaluators: tup
     if method == "recipe":
         ran = run_recipe(family, seed, folder, steps, data_file)
         scored = {mode: scorer(images) for mode, images in ran["samples"].items()}
-        mode = min(scored, key=lambda m: scored[m]["shipped"]["fid"]) if "shipped" in evaluators else "train"
+        mode = min(scored, key=lambda m: recipe_rank(scored[m]))
         result = {"scores": {"final": scored[mode]}, "checkpoint": f"last (step {steps}), BatchNorm {mode} mode",
                   "train_seconds": ran["train_seconds"]}  # fmt: skip
     else:
@@ -295,10 +336,13 @@ def table(results: list[dict], evaluators: tuple[str, ...]) -> str:
         family = FAMILIES[family_name]
         rows = [r for r in results if r["family"] == family_name]
         first = rows[0]
+        keys = ("modes_captured", "high_quality", "reverse_kl") if family.kind == "points" else \
+            ("fid", "kid", "precision", "recall", "density", "coverage")
         lines += [f"### {family_name}: {first['steps']:,} steps at batch {family.batch_size} "
-                  f"({first['images_seen']:,} images seen)", "", f"Target: {family.target}.", "",
-                  "| method | evaluator | FID | KID | precision | recall | density | coverage | seeds | checkpoint | wall s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+                  f"({first['images_seen']:,} {'points' if family.kind == 'points' else 'images'} seen)", "",
+                  f"Target: {family.target}.", "",
+                  "| method | evaluator | " + " | ".join(COLUMN[k] for k in keys) + " | seeds | checkpoint | wall s |",
+                  "|---|---|" + "---|" * len(keys) + "---|---|---|"]  # fmt: skip
         methods = list(dict.fromkeys(r["method"] for r in rows))
         for method in methods:
             runs = [r for r in rows if r["method"] == method]
@@ -309,13 +353,16 @@ def table(results: list[dict], evaluators: tuple[str, ...]) -> str:
                     scores = [r["scores"][which][evaluator] for r in runs if evaluator in r["scores"][which]]
                     if not scores:
                         continue
-                    cells = [mean_sd([s[k] for s in scores if k in s]) for k in
-                             ("fid", "kid", "precision", "recall", "density", "coverage")]  # fmt: skip
+                    cells = [mean_sd([s[k] for s in scores if k in s]) for k in keys]
                     checkpoints = "; ".join(dict.fromkeys(r["checkpoint"] for r in runs)) if which == "final" else "last"
                     lines.append(f"| {label} | {evaluator} | " + " | ".join(cells) +
                                  f" | {len(scores)} | {checkpoints} | {mean_sd([r['wall_seconds'] for r in runs])} |")  # fmt: skip
         lines += ["", *verdicts(family, rows, evaluators), ""]
     return "\n".join(lines)
+
+
+COLUMN = {"fid": "FID", "kid": "KID", "precision": "precision", "recall": "recall", "density": "density",
+          "coverage": "coverage", "modes_captured": "modes", "high_quality": "high quality", "reverse_kl": "reverse KL"}
 
 
 def best_before_end(checkpoint: str) -> bool:
@@ -331,6 +378,8 @@ def verdicts(family: Family, rows: list[dict], evaluators: tuple[str, ...]) -> l
     theirs = [r["scores"]["final"] for r in rows if r["method"] == "recipe"]
     if not ours or not theirs:
         return []
+    if family.kind == "points":
+        return point_verdicts(family, ours, theirs)
     out = []
     for evaluator in evaluators:
         if "fid" in theirs[0].get(evaluator, {}):
@@ -349,12 +398,32 @@ def verdicts(family: Family, rows: list[dict], evaluators: tuple[str, ...]) -> l
     return out
 
 
+def point_verdicts(family: Family, ours: list[dict], theirs: list[dict]) -> list[str]:
+    """Every seed captures every mode with at least the family's share of high-quality samples, and gankit's
+    mean high-quality share and reverse KL are at least as good as the recipe's."""
+    mine, recipe = [o["modes"] for o in ours], [t["modes"] for t in theirs]
+    worst = min(mine, key=lambda m: (m["modes_captured"], m["high_quality"]))
+    checks = [(f"worst seed {worst['modes_captured']}/{worst['modes_total']} modes at {worst['high_quality']:.1%} "
+               f"high quality (>= {family.min_high_quality:.0%})", worst["modes_captured"] == worst["modes_total"]
+               and worst["high_quality"] >= family.min_high_quality)]  # fmt: skip
+    for key, word, sign in (("modes_captured", "modes", 1), ("high_quality", "high quality", 1), ("reverse_kl", "reverse KL", -1)):
+        a, b = np.mean([m[key] for m in mine]), np.mean([m[key] for m in recipe])
+        checks.append((f"{word} {a:.3g} {'>=' if sign > 0 else '<='} recipe's {b:.3g}", sign * (a - b) >= 0))
+    met = all(ok for _, ok in checks)
+    return [f"- modes: **{'met' if met else 'not met'}** (" + "; ".join(f"{t} {'yes' if ok else 'no'}" for t, ok in checks) + ")"]
+
+
 def write_section(path: Path, body: str, command: str, results: list[dict], block: str = "vs-recipe") -> None:
+    images = any(FAMILIES[r["family"]].kind == "images" for r in results)
     header = (f"{datetime.date.today().isoformat()} · {results[0]['machine']} · `{command}`\n\n"
-              "Scores: 10,000 samples (seed 1000) against 10,000 real test-split images. `shipped` is gankit's built-in "
-              "evaluator (what presets are tuned on and what picks their best checkpoint); `heldout` is "
-              "benchmarks/heldout_evaluator.py, which no tuning decision reads; `pixels` is raw-pixel KID. Each cell: mean "
-              "± sd over the seeds.\n")  # fmt: skip
+              + ("Scores: 10,000 samples (seed 1000) against 10,000 real test-split images. `shipped` is gankit's built-in "
+                 "evaluator (what presets are tuned on and what picks their best checkpoint); `heldout` is "
+                 "benchmarks/heldout_evaluator.py, which no tuning decision reads; `pixels` is raw-pixel KID. "
+                 if images else
+                 "Scores: 2,500 samples (seed 1000) against the mixture's modes (PacGAN protocol: high quality = within "
+                 "3 std of the nearest mode; a mode is captured by one high-quality sample). The training seeds "
+                 "100-102 were never run while tuning (tuning: seed 0, samples of seed 0). ")
+              + "Each cell: mean ± sd over the seeds.\n")  # fmt: skip
     text = path.read_text() if path.is_file() else "# Measured results\n"
     begin, end = markers(block)
     section = f"{begin}\n{header}\n{body}\n{end}"
@@ -372,7 +441,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--methods", nargs="+", help="recipe, gankit, without-<departure> (default: all)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the family's: 0 1 2, or the "
+                        "held-out 100 101 102 of the 2D mixtures)")
     parser.add_argument("--steps", type=int, help="override every family's steps (10,000-step rows)")
     parser.add_argument("--out", default="runs/vs-recipe", type=Path)
     parser.add_argument("--tune", action="store_true", help="the shipped evaluator only (what tuning may read)")
@@ -386,11 +456,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.trials and not args.tune:
         parser.error("--try is for tuning (--tune): candidates are judged by the shipped evaluator only")
     trials = {t.split(":", 1)[0]: t.split(":", 1)[1].split(",") for t in args.trials}
-    evaluators = ("shipped",) if args.tune else ("shipped", "heldout", "pixels")
     out = args.out / "tune" if args.tune else args.out
     results = []
     for family_name in args.families:
         family = FAMILIES[family_name]
+        if family.kind == "points":
+            evaluators = POINT_EVALUATORS
+        else:
+            evaluators = ("shipped",) if args.tune else ("shipped", "heldout", "pixels")
         steps = 2 if args.dry_run else args.steps or family.steps
         methods = args.methods or ["recipe", "gankit", *(f"without-{d}" for d in family.departures), *trials]
         data_file = args.out / "data" / f"{family_name}.npz"
@@ -404,15 +477,18 @@ def main(argv: list[str] | None = None) -> None:
                     run_gankit(family, 0, folder, 2, overrides_of(family, method, trials))
                 print(f"dry run {family_name} {method}: {len(next(iter(runner['samples'].values())))} samples")
             continue
-        scorer = Lazy(lambda family=family: Scorer(family, evaluators))
+        scorer = Lazy(lambda family=family, evaluators=evaluators:
+                      PointScorer(family) if family.kind == "points" else Scorer(family, evaluators))  # fmt: skip
         for method in methods:
-            for seed in args.seeds:
+            for seed in args.seeds or family.seeds:
                 result = measure(family_name, method, seed, out, evaluators, scorer, steps, data_file, trials,
                                  keep=not args.tune, rerun=args.rerun)
-                shown = {e: {k: result["scores"]["final"][e].get(k) for k in ("fid", "recall", "coverage")} for e in evaluators}
+                shown = {e: {k: v for k, v in result["scores"]["final"][e].items()
+                             if k in ("fid", "recall", "coverage", "modes_captured", "high_quality")} for e in evaluators}
                 print(f"{family_name} {method} seed {seed}: {result['checkpoint']}, {result['wall_seconds']:.0f} s: {shown}", flush=True)
                 results.append(result)
     if results:
+        evaluators = tuple(dict.fromkeys(e for r in results for e in r["scores"]["final"]))
         print(table(results, evaluators))
         if args.write and not args.tune:
             write_section(args.write, table(results, evaluators), "python benchmarks/vs_recipe.py " + " ".join(argv or sys.argv[1:]),

@@ -69,3 +69,25 @@ def test_a_stored_result_is_reused_and_a_block_is_regenerated_in_place(tmp_path,
     vs_recipe.write_section(doc, "new body", "cmd", [result], block="abl")
     text = doc.read_text()
     assert "main" in text and "new body" in text and "old" not in text and text.count("<!-- abl:begin -->") == 1
+
+
+def test_the_mixture_recipe_trains_two_steps_and_is_scored_by_its_modes(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import vs_recipe
+    from recipes import mixture
+
+    family = vs_recipe.FAMILIES["gan-mlp-ring"]
+    points = vs_recipe.train_images(family)[:400]
+    np.savez(tmp_path / "points.npz", images=points)
+    mixture.main(["--data", str(tmp_path / "points.npz"), "--steps", "2", "--batch-size", "50", "--samples", "64",
+                  "--out", str(tmp_path / "s.npz")])  # fmt: skip
+    with np.load(tmp_path / "s.npz") as out:
+        assert out["train"].shape == out["eval"].shape == (64, 2) and not np.array_equal(out["train"], out["eval"])
+    scorer = vs_recipe.PointScorer(family)
+    perfect = scorer(points)["modes"]  # the training points themselves: every mode
+    assert perfect["modes_captured"] == 8 and perfect["high_quality"] > 0.98  # 1% of a 2D Gaussian lies past 3 std
+    collapsed = scorer(np.concatenate([np.repeat(points[:1], 50, axis=0), np.zeros((50, 2))]))["modes"]
+    assert collapsed["modes_captured"] == 1 and collapsed["high_quality"] == 0.5  # the centre is far from every mode
+    mine = [{"modes": perfect}] * 3
+    assert "**met**" in vs_recipe.point_verdicts(family, mine, [{"modes": collapsed}])[0]
+    assert "**not met**" in vs_recipe.point_verdicts(family, mine[:2] + [{"modes": collapsed}], [{"modes": collapsed}])[0]
