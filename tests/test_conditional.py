@@ -11,7 +11,7 @@ from gankit import load_config, load_generator, train
 from gankit.cli import main
 from gankit.losses import build_loss
 from gankit.networks import MODELS, DataSpec
-from gankit.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from gankit.networks.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
 from gankit.networks.mlp import MLPDiscriminator, MLPGenerator
 from gankit.variants import build_objective
 from gankit.registry import ConfigError
@@ -64,12 +64,19 @@ def test_projection_term_starts_at_the_scale_of_the_plain_logit():
         assert (mlp(x, labels) - mlp.head(h).flatten()).std() < 5 * mlp.head(h).std()
 
 
-def test_aux_classifier_head_predicts_classes():
-    D = DCGANDiscriminator(16, 1, width=8, num_classes=4, conditioning="none", aux_classifier=True)
+def test_the_acgan_variant_adds_its_class_head_to_either_d():
+    """The head is the variant's (Objective.d_heads): D builds it, saves it under its name, and knows no AC-GAN."""
+    from gankit.variants.acgan import ACGANObjective, ACGANOptions
+
+    heads = ACGANObjective.d_heads(ACGANOptions(), DCGANConfig(num_classes=4))
+    D = DCGANDiscriminator(16, 1, width=8, num_classes=4, conditioning="none", heads=heads)
     logits, h = D(torch.randn(6, 1, 16, 16), return_features=True)
-    assert logits.shape == (6,) and D.classify(h).shape == (6, 4)
-    with pytest.raises(ValueError, match="no auxiliary classifier"):
-        DCGANDiscriminator(16, 1, width=8).classify(h)
+    assert logits.shape == (6,) and D.read_head("aux_head", h).shape == (6, 4)
+    assert any(k.startswith("aux_head.") for k in D.state_dict())
+    mlp = MLPDiscriminator([1, 8, 8], hidden=[16], num_classes=4, conditioning="none", heads=heads)
+    assert mlp.read_head("aux_head", mlp(torch.randn(6, 1, 8, 8), return_features=True)[1]).shape == (6, 4)
+    with pytest.raises(ValueError, match="no head 'aux_head'"):
+        DCGANDiscriminator(16, 1, width=8).read_head("aux_head", h)
 
 
 def test_num_classes_comes_from_the_data_and_is_checked():

@@ -84,8 +84,10 @@ def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz, capsy
 
     base = tiny_overrides(tiny_npz) + INFOGAN
     assert_resume_is_exact(tmp_path, base)
-    config = json.loads((tmp_path / "straight" / "config.json").read_text())
-    assert config["model"]["d_q_outputs"] == 4 + 1 + 1
+    from gankit.inference import load_discriminator
+
+    D = load_discriminator(tmp_path / "straight")[0]  # Q is the variant's head, built into D and saved with it
+    assert D.q_head[-1].out_channels == 4 + 1 + 1
     pipeline = load_generator(tmp_path / "straight")
     assert pipeline.codes.dim == 6
     a, b = pipeline.sample(3, seed=2, codes={"cat0": 1}), pipeline.sample(3, seed=2, codes={"cat0": 3})

@@ -29,7 +29,7 @@ from gankit.formats import find_checkpoint_file, metadata_field, read_checkpoint
 from gankit.images import image_grid, label_rows, save_picture, scatter_plot
 from gankit.networks import MODELS, Staged, build_network
 from gankit.seeding import latents, resolve_device
-from gankit.variants import Condition, build_condition, describe_condition
+from gankit.variants import Condition, build_condition, describe_condition, discriminator_heads
 
 
 def build_generator(config: RunConfig) -> nn.Module:
@@ -49,7 +49,7 @@ def build_stored(file: Path, config: RunConfig, part: str, state: dict[str, torc
     """G or D ("G" / "D") of ``config`` with ``state`` loaded, every tensor checked first."""
     entry, options = MODELS.resolve(config.model, "model")
     try:
-        net = build_network(entry, options, part)
+        net = build_network(entry, options, part, discriminator_heads(config.objective, options) if part == "D" else None)
     except ConfigError as error:
         raise CheckpointError(f"{file}: the model its configuration describes cannot be built ({error})") from error
     check_state(file, f"the {part} weights", state, net.state_dict())
@@ -242,7 +242,7 @@ def random_discriminator(config: RunConfig, seed: int) -> nn.Module:
     """A freshly initialized D of the run's architecture, in eval mode: the random-features baseline."""
     entry, options = MODELS.resolve(config.model, "model")
     torch.manual_seed(seed)
-    return entry.factory.discriminator(options).eval()
+    return entry.factory.discriminator(options, discriminator_heads(config.objective, options)).eval()
 
 
 def save_samples(samples: np.ndarray, out: str | Path, columns: int | None = None, labels=None,

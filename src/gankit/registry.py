@@ -114,6 +114,8 @@ def build_dataclass(cls: type, values: dict[str, Any], where: str):
     """Build ``cls(**values)`` after checking every key and value type."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
+    retired = getattr(cls, "RETIRED", {})  # keys older configs carry whose meaning moved elsewhere: dropped
+    values = {k: v for k, v in values.items() if k not in retired}
     valid = field_names(cls)
     unknown = sorted(set(values) - set(valid))
     if unknown:

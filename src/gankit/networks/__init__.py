@@ -5,7 +5,10 @@ in ``MODELS``."""
 
 from gankit.data import DataSpec  # noqa: F401
 from gankit.networks.common import (  # noqa: F401
-    DiscriminatorHeads,
+    FeatureShape,
+    HeadBuilder,
+    HeadedD,
+    RETIRED_HEAD_OPTIONS,
     Family,
     LabelInput,
     MODELS,
@@ -15,6 +18,7 @@ from gankit.networks.common import (  # noqa: F401
     averaged_batchnorm,
     block_outputs,
     build_network,
+    no_heads,
     check_discriminator_options,
     check_matches,
     deterministic_sampling,

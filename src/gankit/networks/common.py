@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
@@ -28,7 +28,8 @@ class Family(Protocol):
 
     def generator(self, options: Any) -> nn.Module: ...
 
-    def discriminator(self, options: Any) -> nn.Module: ...
+    def discriminator(self, options: Any, heads: dict[str, HeadBuilder] | None = None) -> nn.Module:
+        """D; ``heads``: what a variant adds on its last features (built in D's constructor, see HeadedD)."""
 
     def output_kind(self, options: Any) -> str:
         """What G draws: "images" or "points"."""
@@ -66,10 +67,14 @@ def check_discriminator_options(options: Any) -> None:
         raise ConfigError(f"model.d_pack must be at least 1, got {options.d_pack}")
     if options.d_minibatch_std == 1 or options.d_minibatch_std < 0:
         raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
-    if options.num_classes and options.d_pack > 1 and (options.d_conditioning != "none" or options.d_aux_classifier):
-        raise ConfigError("model.d_pack > 1 with a D that sees or predicts labels is not supported; use d_pack=1")
-    if options.d_q_outputs and options.d_pack > 1:
-        raise ConfigError("model.d_pack > 1 with InfoGAN's Q head is not supported (Q reads one sample); use d_pack=1")
+    if options.num_classes and options.d_pack > 1 and options.d_conditioning != "none":
+        raise ConfigError("model.d_pack > 1 with a D that sees labels is not supported; use d_pack=1")
+
+
+# Model options that once built D's heads; the variant that needs a head now adds it (``Objective.d_heads``).
+# Older configs (files, run folders) still carry them: they are read and dropped (registry.build_dataclass).
+RETIRED_HEAD_OPTIONS = {"d_aux_classifier": "AC-GAN's class head is added by objective 'acgan'",
+                        "d_q_outputs": "InfoGAN's Q head is added by objective 'infogan'"}  # fmt: skip
 
 
 def complete_classes(options: Any, data: DataSpec) -> Any:
@@ -111,24 +116,41 @@ class LabelInput(nn.Module):
         return nn.functional.one_hot(labels, self.num_classes).float()
 
 
-class DiscriminatorHeads:
-    """The extra heads a D may carry on its last features ``h`` (both families share them).
+@dataclasses.dataclass(frozen=True)
+class FeatureShape:
+    """D's last features as a head reads them (after the minibatch-std channel, when there is one)."""
 
-    A D using this sets ``minibatch_std``, ``aux_head`` (AC-GAN) and ``q_head`` (InfoGAN); a head
-    that was not built raises with the option that builds it.
-    """
+    channels: int
+    side: int = 0  # the spatial side of a convolutional D's features (a head spans it); 0: a flat vector
+    leaky_slope: float = 0.2  # D's own LeakyReLU slope, for a head that has hidden layers
 
-    def classify(self, h: torch.Tensor) -> torch.Tensor:
-        """Class logits (N, num_classes) from the last features ``h`` (AC-GAN's auxiliary classifier)."""
-        if self.aux_head is None:
-            raise ValueError("this D has no auxiliary classifier (model.d_aux_classifier=false)")
-        return self.aux_head(self.minibatch_std(h)).flatten(1)
 
-    def q(self, h: torch.Tensor) -> torch.Tensor:
-        """InfoGAN's Q outputs (N, q_outputs) from the last features ``h``."""
-        if self.q_head is None:
-            raise ValueError("this D has no Q head (model.d_q_outputs=0)")
-        return self.q_head(self.minibatch_std(h)).flatten(1)
+HeadBuilder = Callable[[FeatureShape], nn.Module]
+
+
+def no_heads(family: str, heads: dict[str, HeadBuilder] | None) -> None:
+    """A family whose D carries no variant heads refuses a variant that would add some."""
+    if heads:
+        raise ConfigError(f"model {family!r}: its D carries no extra heads ({', '.join(heads)}); use model 'dcgan' or 'mlp'")
+
+
+class HeadedD:
+    """A D that carries the heads its variant adds on its last features ``h`` (AC-GAN's class head, InfoGAN's Q).
+
+    The variant names each head and gives its builder (``Objective.d_heads``); D builds them in its constructor,
+    so they are initialized, spectrally normalized and saved with it under those names, and the variant reads
+    one with ``read_head(name, h)``. D itself knows no variant."""
+
+    def add_heads(self, heads: dict[str, HeadBuilder] | None, shape: FeatureShape) -> None:
+        self.head_names = tuple(heads or {})
+        for name, build in (heads or {}).items():
+            self.add_module(name, build(shape))
+
+    def read_head(self, name: str, h: torch.Tensor) -> torch.Tensor:
+        """Head ``name``'s outputs (N, outputs) from the last features ``h``."""
+        if name not in getattr(self, "head_names", ()):
+            raise ValueError(f"this D has no head {name!r} (the variant that reads it adds it)")
+        return getattr(self, name)(self.minibatch_std(h)).flatten(1)
 
 
 DETERMINISTIC = [False]  # inside `deterministic_sampling()`: sampling noise layers are off
@@ -236,11 +258,13 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 
-def build_network(entry: Any, options: Any, part: str) -> nn.Module:
-    """``entry.factory.generator(options)`` or ``.discriminator(options)`` ("G" / "D"), after building it on
+def build_network(entry: Any, options: Any, part: str, heads: dict[str, HeadBuilder] | None = None) -> nn.Module:
+    """``entry.factory.generator(options)`` or ``.discriminator(options, heads)`` ("G" / "D"), after building it on
     the meta device (no memory, no random draws) to check that its weights fit in memory: a config asking
     for terabytes (num_classes=1e9, g_width=1e6) is a ConfigError, not a crash."""
-    build = entry.factory.generator if part == "G" else entry.factory.discriminator
+    def build(options: Any) -> nn.Module:
+        return entry.factory.generator(options) if part == "G" else entry.factory.discriminator(options, heads)
+
     try:
         with torch.device("meta"):
             probe = build(options)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -26,7 +26,10 @@ from torch import nn
 from gankit.data import DataSpec
 from gankit.networks.common import (
     MODELS,
-    DiscriminatorHeads,
+    RETIRED_HEAD_OPTIONS,
+    FeatureShape,
+    HeadBuilder,
+    HeadedD,
     LabelInput,
     MinibatchStd,
     apply_spectral_norm,
@@ -62,12 +65,11 @@ class DCGANConfig:
     # How a conditional D sees the label: one-hot label maps joined with the image channels (the cGAN
     # paper's concatenation), a projection (Miyato & Koyama 2018), or not at all (AC-GAN).
     d_conditioning: Literal["concat", "projection", "none"] = "concat"
-    d_aux_classifier: bool = False  # a class-logit head on D's last features (AC-GAN, Odena et al. 2017)
-    d_q_outputs: int = 0  # InfoGAN's Q head on D's last features with this many outputs; set by the objective
+    RETIRED: ClassVar[dict[str, str]] = RETIRED_HEAD_OPTIONS  # older configs' keys, read and dropped
 
     def __post_init__(self):
         check_ranges(self, "model", positive=("latent_dim", "g_width", "d_width", "max_channels", "channels", "d_pack"),
-                     non_negative=("num_classes", "label_embedding", "d_q_outputs", "leaky_slope", "init_std",
+                     non_negative=("num_classes", "label_embedding", "leaky_slope", "init_std",
                                    "d_minibatch_std"))  # fmt: skip
 
 
@@ -137,7 +139,7 @@ class DCGANGenerator(nn.Module):
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
-class DCGANDiscriminator(DiscriminatorHeads, nn.Module):
+class DCGANDiscriminator(HeadedD, nn.Module):
     """images (N, channels, resolution, resolution) -> logits (N,)."""
 
     def __init__(
@@ -153,11 +155,9 @@ class DCGANDiscriminator(DiscriminatorHeads, nn.Module):
         pack: int = 1,
         num_classes: int = 0,
         conditioning: str = "concat",
-        aux_classifier: bool = False,
-        q_outputs: int = 0,
+        heads: dict[str, HeadBuilder] | None = None,
     ):
         super().__init__()
-        self.q_outputs = q_outputs
         start, n = layer_plan(resolution)
         widths = [min(width * 2**i, max_channels) for i in range(n)]
         self.pack, self.num_classes = pack, num_classes
@@ -183,12 +183,7 @@ class DCGANDiscriminator(DiscriminatorHeads, nn.Module):
         self.head = nn.Conv2d(head_in, 1, start, 1, 0)
         # Projection: logit += <embed(y), sum over locations of the last features>.
         self.projection = projection_embedding(num_classes, widths[-1], init_std) if self.conditioning == "projection" else None
-        self.aux_head = nn.Conv2d(head_in, num_classes, start, 1, 0) if aux_classifier and num_classes else None
-        # InfoGAN's Q (Chen et al. 2016, appendix C): D's body, then a small head of its own.
-        self.q_head = nn.Sequential(
-            nn.Conv2d(head_in, 128, start, 1, 0, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(leaky_slope),
-            nn.Conv2d(128, q_outputs, 1),
-        ) if q_outputs else None  # fmt: skip
+        self.add_heads(heads, FeatureShape(head_in, start, leaky_slope))  # a variant's (AC-GAN, InfoGAN)
         self.feature_dim = widths[-1] * start * start
         init_weights(self, init_std)
         if spectral_norm:
@@ -237,7 +232,7 @@ class DCGANFamily:
                               o.num_classes or 0, o.label_embedding)  # fmt: skip
 
     @staticmethod
-    def discriminator(o: DCGANConfig) -> DCGANDiscriminator:
+    def discriminator(o: DCGANConfig, heads: dict[str, HeadBuilder] | None = None) -> DCGANDiscriminator:
         return DCGANDiscriminator(o.resolution, o.channels, o.d_width, o.max_channels, o.leaky_slope, o.init_std,
                                   o.d_spectral_norm, o.d_minibatch_std, o.d_pack, o.num_classes or 0,
-                                  o.d_conditioning, o.d_aux_classifier, o.d_q_outputs)  # fmt: skip
+                                  o.d_conditioning, heads)  # fmt: skip

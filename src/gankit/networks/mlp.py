@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -21,7 +21,10 @@ from torch import nn
 from gankit.data import DataSpec
 from gankit.networks.common import (
     MODELS,
-    DiscriminatorHeads,
+    RETIRED_HEAD_OPTIONS,
+    FeatureShape,
+    HeadBuilder,
+    HeadedD,
     LabelInput,
     MinibatchStd,
     apply_spectral_norm,
@@ -56,12 +59,11 @@ class MLPConfig:
     # How a conditional D sees the label: one-hot joined with the input (the cGAN paper), a projection
     # (Miyato & Koyama 2018), or not at all (AC-GAN).
     d_conditioning: Literal["concat", "projection", "none"] = "concat"
-    d_aux_classifier: bool = False  # a class-logit head on D's last hidden layer (AC-GAN, Odena et al. 2017)
-    d_q_outputs: int = 0  # InfoGAN's Q head on D's last hidden layer with this many outputs; set by the objective
+    RETIRED: ClassVar[dict[str, str]] = RETIRED_HEAD_OPTIONS  # older configs' keys, read and dropped
 
     def __post_init__(self):
         check_ranges(self, "model", positive=("shape", "latent_dim", "g_hidden", "d_hidden", "maxout_pieces", "d_pack"),
-                     non_negative=("num_classes", "label_embedding", "d_q_outputs", "dropout", "d_minibatch_std"))  # fmt: skip
+                     non_negative=("num_classes", "label_embedding", "dropout", "d_minibatch_std"))  # fmt: skip
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
 
@@ -115,7 +117,7 @@ class MLPGenerator(nn.Module):
         return self.net(z).view(z.shape[0], *self.shape)
 
 
-class MLPDiscriminator(DiscriminatorHeads, nn.Module):
+class MLPDiscriminator(HeadedD, nn.Module):
     """samples of ``shape`` -> logits (N,)."""
 
     def __init__(
@@ -130,11 +132,9 @@ class MLPDiscriminator(DiscriminatorHeads, nn.Module):
         pack: int = 1,
         num_classes: int = 0,
         conditioning: str = "concat",
-        aux_classifier: bool = False,
-        q_outputs: int = 0,
+        heads: dict[str, HeadBuilder] | None = None,
     ):
         super().__init__()
-        self.q_outputs = q_outputs
         blocks = []
         self.pack, self.num_classes = pack, num_classes
         self.conditioning = conditioning if num_classes else "none"
@@ -155,8 +155,7 @@ class MLPDiscriminator(DiscriminatorHeads, nn.Module):
         self.head = nn.Linear(head_in, 1)
         # at the scale of nn.Linear's default initialization, like the head's weights
         self.projection = projection_embedding(num_classes, width, width**-0.5) if self.conditioning == "projection" else None
-        self.aux_head = nn.Linear(head_in, num_classes) if aux_classifier and num_classes else None
-        self.q_head = nn.Sequential(nn.Linear(head_in, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_outputs)) if q_outputs else None
+        self.add_heads(heads, FeatureShape(head_in))  # a variant's (AC-GAN, InfoGAN)
         self.feature_dim = width
         if spectral_norm:
             apply_spectral_norm(self)
@@ -206,7 +205,7 @@ class MLPFamily:
         return MLPGenerator(o.shape, o.latent_dim, o.g_hidden, o.g_batchnorm, o.output, o.num_classes or 0, o.label_embedding)
 
     @staticmethod
-    def discriminator(o: MLPConfig) -> MLPDiscriminator:
+    def discriminator(o: MLPConfig, heads: dict[str, HeadBuilder] | None = None) -> MLPDiscriminator:
         return MLPDiscriminator(o.shape, o.d_hidden, o.d_activation, o.maxout_pieces, o.dropout,
                                 o.d_spectral_norm, o.d_minibatch_std, o.d_pack, o.num_classes or 0, o.d_conditioning,
-                                o.d_aux_classifier, o.d_q_outputs)  # fmt: skip
+                                heads)  # fmt: skip

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from gankit.data import DataSpec
-from gankit.networks.common import DETERMINISTIC, MODELS, complete_image_options
+from gankit.networks.common import DETERMINISTIC, MODELS, complete_image_options, no_heads
 from gankit.networks.dcgan import init_weights
 from gankit.registry import ConfigError, check_ranges
 
@@ -212,6 +212,7 @@ class Pix2PixFamily:
                              o.dropout, o.sample_dropout, o.leaky_slope, o.init_std)  # fmt: skip
 
     @staticmethod
-    def discriminator(o: Pix2PixConfig) -> PatchDiscriminator:
+    def discriminator(o: Pix2PixConfig, heads=None) -> PatchDiscriminator:
+        no_heads("pix2pix", heads)
         return PatchDiscriminator(o.channels, o.source_channels, patch_layers(o.d_patch, o.resolution), o.d_width,
                                   o.max_channels, o.norm, o.leaky_slope, o.init_std)  # fmt: skip

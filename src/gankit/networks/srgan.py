@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gankit.data import DataSpec
-from gankit.networks.common import MODELS, complete_image_options
+from gankit.networks.common import MODELS, complete_image_options, no_heads
 from gankit.registry import ConfigError, check_ranges
 
 
@@ -119,5 +119,6 @@ class SRGANFamily:
         return SRResNetGenerator(o.channels, o.scale, o.g_width, o.g_blocks, o.resolution)
 
     @staticmethod
-    def discriminator(o: SRGANConfig) -> SRGANDiscriminator:
+    def discriminator(o: SRGANConfig, heads=None) -> SRGANDiscriminator:
+        no_heads("srgan", heads)
         return SRGANDiscriminator(o.channels, o.resolution, o.d_width, o.d_dense, o.leaky_slope)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gankit.data import DataSpec
-from gankit.networks.common import MODELS, Staged, complete_image_options
+from gankit.networks.common import MODELS, Staged, complete_image_options, no_heads
 from gankit.networks.dcgan import init_weights
 from gankit.networks.text_dcgan import (
     ConditioningAugmentation,
@@ -160,7 +160,8 @@ class StackGANStage2Family:
                                        o.g_width, o.residual_blocks, o.max_channels, o.init_std)  # fmt: skip
 
     @staticmethod
-    def discriminator(o: StackGANStage2Config) -> TextDCGANDiscriminator:
+    def discriminator(o: StackGANStage2Config, heads=None) -> TextDCGANDiscriminator:
+        no_heads("stackgan-stage2", heads)
         if not o.text_dim:
             raise ConfigError("model 'stackgan-stage2' needs model.text_dim (filled from the Stage-I export)")
         return TextDCGANDiscriminator(o.resolution, o.channels, o.text_dim, o.text_compressed, o.d_width,

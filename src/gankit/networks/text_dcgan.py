@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from gankit.data import DataSpec
-from gankit.networks.common import MODELS, block_outputs, complete_image_options
+from gankit.networks.common import MODELS, block_outputs, complete_image_options, no_heads
 from gankit.networks.dcgan import DCGANDiscriminator, DCGANGenerator, init_weights, layer_plan
 from gankit.registry import ConfigError, check_ranges
 
@@ -221,6 +221,7 @@ class TextDCGANFamily:
                                   o.init_std)  # fmt: skip
 
     @staticmethod
-    def discriminator(o: TextDCGANConfig) -> TextDCGANDiscriminator:
+    def discriminator(o: TextDCGANConfig, heads=None) -> TextDCGANDiscriminator:
+        no_heads("text-dcgan", heads)
         return TextDCGANDiscriminator(o.resolution, o.channels, require_text_dim(o, "text-dcgan"), o.text_compressed,
                                       o.d_width, o.max_channels, o.leaky_slope, o.init_std, o.d_unconditional)  # fmt: skip

@@ -249,7 +249,7 @@ def prune_checkpoints(folder: Path, keep: int) -> None:
 
 def without_completion(config: RunConfig) -> RunConfig:
     """The model section with the data-derived fields removed, for comparing configs."""
-    filled = ("resolution", "channels", "shape", "output", "d_q_outputs", "stage1")
+    filled = ("resolution", "channels", "shape", "output", "stage1")
     model = {k: v for k, v in config.model.items() if k not in filled}
     return dataclasses.replace(config, model=model)
 

@@ -47,7 +47,7 @@ def build_game(config: RunConfig, dataset: Dataset, device: torch.device, channe
     model_options = variant_entry.factory.complete_model(model_options, variant_options)  # heads or sizes a variant needs
     config = dataclasses.replace(config, model={"name": family_entry.name, **dataclasses.asdict(model_options)})
     G = build_network(family_entry, model_options, "G").to(device)
-    D = build_network(family_entry, model_options, "D").to(device)
+    D = build_network(family_entry, model_options, "D", variant_entry.factory.d_heads(variant_options, model_options)).to(device)
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     if adapt is not None:

@@ -261,6 +261,13 @@ class Objective:
         return model
 
     @staticmethod
+    def d_heads(options: Any, model: Any) -> dict[str, Any]:
+        """The heads this variant adds on D's last features, by name: {name: builder(FeatureShape) -> module}.
+        D builds them in its constructor (``networks.common.HeadedD``), so they are initialized and saved with
+        it; the variant reads one with ``D.read_head(name, h)``. ``model``: the completed model options."""
+        return {}
+
+    @staticmethod
     def describe_condition(options: Any, G: nn.Module, stored) -> dict[str, Any]:
         """The condition's description for a file written before descriptions were recorded."""
         return {"kind": "none"}

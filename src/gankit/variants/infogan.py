@@ -5,7 +5,7 @@ G's input is one vector: ``noise_dim`` normal entries followed by the codes, in 
 unconditional G (``gankit/networks/dcgan.py`` or ``mlp.py``) whose ``latent_dim`` counts noise and codes;
 :class:`CodeCondition` draws the codes and joins them with z, so only this file knows which entries are
 codes. The objective adds the information term (eq. 4-6) to both players' losses through Q, a small head on
-D's last features (``model.d_q_outputs``, set by ``complete_model``).
+D's last features (``d_heads``: this variant's own head, built into D).
 """
 
 from __future__ import annotations
@@ -271,8 +271,6 @@ class InfoGANObjective(StandardObjective):
     def __init__(self, options: InfoGANOptions, G, D, loss, d_optimizer=None):
         super().__init__(options, G, D, loss, d_optimizer)
         layout = options.layout
-        if getattr(D, "q_outputs", 0) != layout.q_dim:
-            raise ConfigError(f"objective 'infogan' needs Q's head: model.d_q_outputs={layout.q_dim}")
         if G.latent_dim - layout.dim < 1:
             raise ConfigError(f"model.latent_dim ({G.latent_dim}) must exceed the codes' {layout.dim} entries")
 
@@ -285,16 +283,30 @@ class InfoGANObjective(StandardObjective):
 
     @staticmethod
     def complete_model(model: Any, options: InfoGANOptions) -> Any:
-        """Give D a Q head of the size the codes need (checked when set by hand)."""
-        need = options.layout.q_dim
-        if model.d_q_outputs not in (0, need):
-            raise ConfigError(f"model.d_q_outputs is {model.d_q_outputs} but these codes need {need}; leave it at 0")
+        """Check the model options against the codes."""
+        if getattr(model, "d_pack", 1) > 1:
+            raise ConfigError("objective 'infogan' needs model.d_pack=1 (Q reads one sample)")
         if model.latent_dim <= options.layout.dim:
             raise ConfigError(f"model.latent_dim ({model.latent_dim}) must exceed the codes' {options.layout.dim} entries "
                               "(it counts the noise and the codes together)")  # fmt: skip
         if getattr(model, "num_classes", 0):
             raise ConfigError("objective 'infogan' is unsupervised: leave model.num_classes at 0")
-        return dataclasses.replace(model, d_q_outputs=need)
+        return model
+
+    @staticmethod
+    def d_heads(options: InfoGANOptions, model: Any) -> dict[str, Any]:
+        """Q (Chen et al. 2016, appendix C): D's body, then a small head of its own with as many outputs as the
+        codes need: on a convolutional D a convolution spanning the features, BatchNorm and LeakyReLU, then a 1x1
+        convolution; on a flat one two linear layers."""
+        outputs = options.layout.q_dim
+
+        def q_head(f):
+            if f.side:
+                return nn.Sequential(nn.Conv2d(f.channels, 128, f.side, 1, 0, bias=False), nn.BatchNorm2d(128),
+                                     nn.LeakyReLU(f.leaky_slope), nn.Conv2d(128, outputs, 1))  # fmt: skip
+            return nn.Sequential(nn.Linear(f.channels, 128), nn.LeakyReLU(0.2), nn.Linear(128, outputs))
+
+        return {"q_head": q_head}
 
     @property
     def wants_features(self) -> bool:
@@ -302,7 +314,7 @@ class InfoGANObjective(StandardObjective):
 
     def information_loss(self, ctx: StepContext, h_fake):
         o = self.options
-        return self.condition.layout.information_loss(wide(self.D.q(h_fake)), ctx.condition, o.lambda_discrete,
+        return self.condition.layout.information_loss(wide(self.D.read_head("q_head", h_fake)), ctx.condition, o.lambda_discrete,
                                                       o.lambda_continuous)  # fmt: skip
 
     def extra_d_loss(self, ctx, h_real, h_fake, stats):
