@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION := 2.13.0
 
-.PHONY: setup demo test benchmark clean
+.PHONY: setup demo test test-fast lint benchmark clean
 
 setup: $(VENV)/.installed
 
@@ -19,8 +19,15 @@ demo: setup
 	$(BIN)/gankit train dcgan-digits --out runs/demo $(if $(filter true,$(CI)),--quiet,)
 	$(BIN)/gankit sample runs/demo --n 100 --seed 0 --out runs/demo/sample-seed0.png
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -q
+
+test-fast: setup  # the suite without the tests marked slow (torchrun, long trainings): for quick iterations
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
 
 benchmark: setup
 	$(BIN)/python benchmarks/throughput.py

@@ -36,8 +36,17 @@ from safetensors import safe_open
 import gankit
 from gankit.cli import main as cli
 
-TRAIN = {"steps": 4, "batch_size": 8, "log_every": 1, "sample_every": 2, "checkpoint_every": 2, "sample_grid": 16,
-         "tensorboard": False, "device": "cpu", "seed": 3}
+TRAIN = {
+    "steps": 4,
+    "batch_size": 8,
+    "log_every": 1,
+    "sample_every": 2,
+    "checkpoint_every": 2,
+    "sample_grid": 16,
+    "tensorboard": False,
+    "device": "cpu",
+    "seed": 3,
+}
 DIGITS = {"name": "digits", "resolution": 16, "limit": 200}
 SMALL_DCGAN = {"name": "dcgan", "g_width": 8, "d_width": 8, "latent_dim": 16, "init_std": 0.2}
 
@@ -48,48 +57,104 @@ def families(root: Path) -> dict[str, dict]:
     encoder = str(root / "encoder.safetensors")
     text_model = {"name": "text-dcgan", "g_width": 8, "d_width": 8, "text_compressed": 8, "latent_dim": 10}
     return {
-        "dcgan": {"data": DIGITS, "model": SMALL_DCGAN, "objective": {"name": "standard"},
-                  "train": {"ema_decay": 0.9}},
+        "dcgan": {"data": DIGITS, "model": SMALL_DCGAN, "objective": {"name": "standard"}, "train": {"ema_decay": 0.9}},
         "dcgan-techniques": {
-            "data": DIGITS, "model": {**SMALL_DCGAN, "d_spectral_norm": True, "d_minibatch_std": 4},
-            "objective": {"name": "standard", "r1_weight": 1.0, "diffaugment": "color,translation,cutout",
-                          "instance_noise": 0.1, "instance_noise_anneal_steps": 3},
-            "loss": {"name": "non-saturating", "real_label": 0.9}},
+            "data": DIGITS,
+            "model": {**SMALL_DCGAN, "d_spectral_norm": True, "d_minibatch_std": 4},
+            "objective": {
+                "name": "standard",
+                "r1_weight": 1.0,
+                "diffaugment": "color,translation,cutout",
+                "instance_noise": 0.1,
+                "instance_noise_anneal_steps": 3,
+            },
+            "loss": {"name": "non-saturating", "real_label": 0.9},
+        },
         "dcgan-wgan-feature-matching": {
-            "data": DIGITS, "model": SMALL_DCGAN, "loss": {"name": "wgan-gp"},
-            "objective": {"name": "standard", "feature_matching": True}, "train": {"d_steps": 2}},
+            "data": DIGITS,
+            "model": SMALL_DCGAN,
+            "loss": {"name": "wgan-gp"},
+            "objective": {"name": "standard", "feature_matching": True},
+            "train": {"d_steps": 2},
+        },
         "mlp-ring-unrolled-pack": {
             "data": {"name": "ring", "num_points": 2000},
-            "model": {"name": "mlp", "latent_dim": 8, "g_hidden": [16, 16], "d_hidden": [16], "d_pack": 2,
-                      "g_batchnorm": True},
-            "objective": {"name": "standard", "unrolled_steps": 2}, "loss": {"name": "hinge"}},
-        "mlp-images": {"data": {**DIGITS, "resolution": 8},
-                       "model": {"name": "mlp", "latent_dim": 8, "g_hidden": [32], "d_hidden": [16]},
-                       "objective": {"name": "standard"}, "loss": {"name": "least-squares"}},
-        "cgan-projection": {"data": DIGITS, "model": {**SMALL_DCGAN, "num_classes": None, "d_conditioning": "projection",
-                                                      "label_embedding": 6},
-                            "objective": {"name": "conditional"}, "train": {"ema_decay": 0.9}},
-        "cgan-mlp-concat": {"data": {**DIGITS, "resolution": 8},
-                            "model": {"name": "mlp", "latent_dim": 8, "g_hidden": [32], "d_hidden": [16],
-                                      "num_classes": None},
-                            "objective": {"name": "conditional"}},
-        "acgan": {"data": DIGITS, "model": {**SMALL_DCGAN, "num_classes": None, "d_conditioning": "none",
-                                            "d_aux_classifier": True},
-                  "objective": {"name": "acgan", "class_weight": 0.5}},
-        "infogan": {"data": DIGITS, "model": {**SMALL_DCGAN, "latent_dim": 20},
-                    "objective": {"name": "infogan", "categorical": [10], "continuous": 2, "binary": 1,
-                                  "learned_variance": True, "noise_std": 0.3},
-                    "train": {"ema_decay": 0.9}},
-        "gan-int-cls": {"data": caps, "model": text_model,
-                        "objective": {"name": "gan-cls", "text_encoder": encoder, "interpolation": True,
-                                      "wrong_text": "nearest", "matching_weight": 0.1},
-                        "train": {"ema_decay": 0.9}},
-        "stackgan-stage1": {"data": caps, "model": {**text_model, "conditioning_augmentation": True},
-                            "objective": {"name": "stackgan", "text_encoder": encoder}, "train": {"ema_decay": 0.9}},
-        "stackgan-stage2": {"data": {**caps, "resolution": 32},
-                            "model": {"name": "stackgan-stage2", "g_width": 8, "d_width": 8, "condition_dim": 8,
-                                      "text_compressed": 8, "residual_blocks": 1},
-                            "objective": {"name": "stackgan", "stage1": str(root / "runs" / "stackgan-stage1")}},
+            "model": {
+                "name": "mlp",
+                "latent_dim": 8,
+                "g_hidden": [16, 16],
+                "d_hidden": [16],
+                "d_pack": 2,
+                "g_batchnorm": True,
+            },
+            "objective": {"name": "standard", "unrolled_steps": 2},
+            "loss": {"name": "hinge"},
+        },
+        "mlp-images": {
+            "data": {**DIGITS, "resolution": 8},
+            "model": {"name": "mlp", "latent_dim": 8, "g_hidden": [32], "d_hidden": [16]},
+            "objective": {"name": "standard"},
+            "loss": {"name": "least-squares"},
+        },
+        "cgan-projection": {
+            "data": DIGITS,
+            "model": {**SMALL_DCGAN, "num_classes": None, "d_conditioning": "projection", "label_embedding": 6},
+            "objective": {"name": "conditional"},
+            "train": {"ema_decay": 0.9},
+        },
+        "cgan-mlp-concat": {
+            "data": {**DIGITS, "resolution": 8},
+            "model": {"name": "mlp", "latent_dim": 8, "g_hidden": [32], "d_hidden": [16], "num_classes": None},
+            "objective": {"name": "conditional"},
+        },
+        "acgan": {
+            "data": DIGITS,
+            "model": {**SMALL_DCGAN, "num_classes": None, "d_conditioning": "none", "d_aux_classifier": True},
+            "objective": {"name": "acgan", "class_weight": 0.5},
+        },
+        "infogan": {
+            "data": DIGITS,
+            "model": {**SMALL_DCGAN, "latent_dim": 20},
+            "objective": {
+                "name": "infogan",
+                "categorical": [10],
+                "continuous": 2,
+                "binary": 1,
+                "learned_variance": True,
+                "noise_std": 0.3,
+            },
+            "train": {"ema_decay": 0.9},
+        },
+        "gan-int-cls": {
+            "data": caps,
+            "model": text_model,
+            "objective": {
+                "name": "gan-cls",
+                "text_encoder": encoder,
+                "interpolation": True,
+                "wrong_text": "nearest",
+                "matching_weight": 0.1,
+            },
+            "train": {"ema_decay": 0.9},
+        },
+        "stackgan-stage1": {
+            "data": caps,
+            "model": {**text_model, "conditioning_augmentation": True},
+            "objective": {"name": "stackgan", "text_encoder": encoder},
+            "train": {"ema_decay": 0.9},
+        },
+        "stackgan-stage2": {
+            "data": {**caps, "resolution": 32},
+            "model": {
+                "name": "stackgan-stage2",
+                "g_width": 8,
+                "d_width": 8,
+                "condition_dim": 8,
+                "text_compressed": 8,
+                "residual_blocks": 1,
+            },
+            "objective": {"name": "stackgan", "stage1": str(root / "runs" / "stackgan-stage1")},
+        },
     }
 
 
@@ -157,11 +222,42 @@ def run_family(name: str, spec: dict, root: Path, fixtures: Path | None) -> dict
 
 def prepare_text(root: Path) -> None:
     with contextlib.redirect_stdout(io.StringIO()):
-        cli(["data", "make-captions", "--out", str(root / "caps"), "--train", "48", "--test", "16",
-             "--resolution", "32", "--captions", "3"])  # fmt: skip
-        cli(["text", "train-encoder", "--data", str(root / "caps"), "--steps", "3", "--batch-size", "8",
-             "--set", "embed_dim=12", "--set", "word_dim=8", "--set", "hidden=8",
-             "--out", str(root / "encoder.safetensors")])  # fmt: skip
+        cli(
+            [
+                "data",
+                "make-captions",
+                "--out",
+                str(root / "caps"),
+                "--train",
+                "48",
+                "--test",
+                "16",
+                "--resolution",
+                "32",
+                "--captions",
+                "3",
+            ]
+        )
+        cli(
+            [
+                "text",
+                "train-encoder",
+                "--data",
+                str(root / "caps"),
+                "--steps",
+                "3",
+                "--batch-size",
+                "8",
+                "--set",
+                "embed_dim=12",
+                "--set",
+                "word_dim=8",
+                "--set",
+                "hidden=8",
+                "--out",
+                str(root / "encoder.safetensors"),
+            ]
+        )
 
 
 def fingerprint(fixtures: Path | None = None, only: list[str] | None = None) -> dict:
@@ -215,7 +311,9 @@ def main() -> int:
             old = {k: v for k, v in old.items() if k in result}
         problems, notes = compare(old, result)
         print("\n".join(notes))
-        print("\n".join(problems) if problems else f"identical: {len(old)} families (logs, checkpoints, samples, resume)")
+        print(
+            "\n".join(problems) if problems else f"identical: {len(old)} families (logs, checkpoints, samples, resume)"
+        )
         return 1 if problems else 0
     return 0
 

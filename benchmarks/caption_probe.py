@@ -53,8 +53,11 @@ def wrong_text_differences(embeddings, attributes, mode: str, batches: int = 50,
         differ.append(table[index] != table[index][other])
     differ = torch.cat(differ)
     only_class = differ[:, 0] & ~differ[:, 1:].any(dim=1)
-    return {"differ": differ.sum(dim=1).float().mean().item(), "class only": only_class.float().mean().item(),
-            "same": (~differ.any(dim=1)).float().mean().item()}  # fmt: skip
+    return {
+        "differ": differ.sum(dim=1).float().mean().item(),
+        "class only": only_class.float().mean().item(),
+        "same": (~differ.any(dim=1)).float().mean().item(),
+    }
 
 
 def main() -> int:
@@ -81,8 +84,11 @@ def main() -> int:
         "| encoder | probe | class (held-out pairs) | colour | size | position |",
         "|---|---|---|---:|---:|---:|",
     ]
-    negatives = ["", "| encoder | wrong_text | attributes that differ (of 4) | the garment alone | none |",
-                 "|---|---|---:|---:|---:|"]  # fmt: skip
+    negatives = [
+        "",
+        "| encoder | wrong_text | attributes that differ (of 4) | the garment alone | none |",
+        "|---|---|---:|---:|---:|",
+    ]
     for name in [e for e in args.encoders.split(",") if e]:
         start = time.perf_counter()
         encoder = load_text_encoder(name)

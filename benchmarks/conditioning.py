@@ -68,8 +68,13 @@ def score_row(row: str, folder: Path) -> dict:
     else:
         picture = image_grid(pipeline.sample(100, seed=0), columns=10)
     save_picture(picture, folder / "picture.png")
-    row_result = {"row": row, "preset": ROWS[row][0], "steps": pipeline.step, **result["metrics"],
-                  "protocol": result["protocol"]}  # fmt: skip
+    row_result = {
+        "row": row,
+        "preset": ROWS[row][0],
+        "steps": pipeline.step,
+        **result["metrics"],
+        "protocol": result["protocol"],
+    }
     (folder / "result.json").write_text(json.dumps(row_result, indent=2) + "\n")
     return row_result
 
@@ -89,8 +94,10 @@ def table(results: list[dict], floor: dict) -> str:
     ]
     for r in results:
         ratio = f"{r['label_accuracy'] / ceiling:.3f}" if "label_accuracy" in r and ceiling else ""
-        codes = ", ".join(f"{rho:+.2f} {stat}" for rho, stat in
-                          zip(r.get("code_monotonicity_per_code", []), r.get("code_statistic_per_code", [])))  # fmt: skip
+        codes = ", ".join(
+            f"{rho:+.2f} {stat}"
+            for rho, stat in zip(r.get("code_monotonicity_per_code", []), r.get("code_statistic_per_code", []))
+        )
         lines.append(
             f"| {r['row']} | {r['preset']} | {r['steps']} | {r['fid']:.2f} | {r['fid'] / f['fid']:.0f}x | "
             f"{r['precision']:.3f} | {r['recall']:.3f} | {r['class_kl']:.4f} | {cell(r, 'label_accuracy')} | {ratio} | "
@@ -101,8 +108,12 @@ def table(results: list[dict], floor: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", default="dcgan-fashion,cgan-fashion", help="comma-separated, from: " + ", ".join(ROWS))
-    parser.add_argument("--seconds", type=float, default=1800.0, help="training seconds per row (0: the preset's steps)")
+    parser.add_argument(
+        "--rows", default="dcgan-fashion,cgan-fashion", help="comma-separated, from: " + ", ".join(ROWS)
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=1800.0, help="training seconds per row (0: the preset's steps)"
+    )
     parser.add_argument("--parallel", type=int, default=2, help="rows trained at once, one thread each")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every row")
     parser.add_argument("--out", default="runs/conditioning")
@@ -129,7 +140,9 @@ def main() -> None:
         command = [sys.executable, __file__, "--train-one", row, "--seconds", str(args.seconds), "--out", str(out)]
         command += [a for s in args.set for a in ("--set", s)]
         log = open(out / f"{row}.log", "w")
-        running.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}))
+        running.append(
+            subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        )
         print(f"training {row} ({ROWS[row][0]}), log {out / (row + '.log')}", flush=True)
     for process in running:
         process.wait()
@@ -147,16 +160,22 @@ def main() -> None:
         result = score_row(row, out / row)
         results.append((dataset, result))
         print(f"{row}: step {result['steps']}, FID {result['fid']:.2f}", flush=True)
-    heading = (f"{datetime.date.today()} | {platform.processor() or platform.machine()}, 1 thread per row, "
-               f"{args.parallel} rows at once | torch {torch.__version__} | "
-               f"{'%.0f s of training per row' % args.seconds if args.seconds > 0 else 'preset steps'} | "
-               f"{NUM_SAMPLES} samples vs {NUM_SAMPLES} train images | {time.perf_counter() - start:.0f} s in all")  # fmt: skip
+    heading = (
+        f"{datetime.date.today()} | {platform.processor() or platform.machine()}, 1 thread per row, "
+        f"{args.parallel} rows at once | torch {torch.__version__} | "
+        f"{'%.0f s of training per row' % args.seconds if args.seconds > 0 else 'preset steps'} | "
+        f"{NUM_SAMPLES} samples vs {NUM_SAMPLES} train images | {time.perf_counter() - start:.0f} s in all"
+    )
     sections = [heading]
     for dataset, floor in floors.items():
-        sections.append(f"**{dataset}** (evaluator sha256 {floor['protocol']['weights_sha256'][:12]})\n\n"
-                        + table([r for d, r in results if d == dataset], floor))  # fmt: skip
-    sections.append("\n".join(f"- {r}: {ROWS[r][2]} (preset {ROWS[r][0]}; metrics {ROWS[r][1]})" for r in rows)
-                    + (f"\n- overrides for every row: {' '.join(args.set)}" if args.set else ""))  # fmt: skip
+        sections.append(
+            f"**{dataset}** (evaluator sha256 {floor['protocol']['weights_sha256'][:12]})\n\n"
+            + table([r for d, r in results if d == dataset], floor)
+        )
+    sections.append(
+        "\n".join(f"- {r}: {ROWS[r][2]} (preset {ROWS[r][0]}; metrics {ROWS[r][1]})" for r in rows)
+        + (f"\n- overrides for every row: {' '.join(args.set)}" if args.set else "")
+    )
     text = "\n\n".join(sections)
     (out / "results.md").write_text(text + "\n")
     print("\n" + text)

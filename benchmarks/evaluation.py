@@ -48,14 +48,18 @@ def main() -> None:
     assert row["protocol"]["reference_features_cached"]
 
     print(f"{datetime.date.today()} | run {args.run} (step {row['step']}, ema {row['ema']})")
-    print(f"evaluator sha256 {row['protocol']['weights_sha256']}, test accuracy "
-          f"{row['protocol']['evaluator_test_accuracy']}\n")  # fmt: skip
+    print(
+        f"evaluator sha256 {row['protocol']['weights_sha256']}, test accuracy "
+        f"{row['protocol']['evaluator_test_accuracy']}\n"
+    )
     print("real-vs-real floor (10,000 test vs 10,000 train):")
     print(format_table(floor))
     print(f"\n{args.run}:")
     print(format_table(row, floor))
-    print(f"\nseconds: floor {floor_seconds:.1f} (cold cache), generator {cold_seconds:.1f} (cold cache), "
-          f"generator {warm_seconds:.1f} (cached reference) for {args.n} samples")  # fmt: skip
+    print(
+        f"\nseconds: floor {floor_seconds:.1f} (cold cache), generator {cold_seconds:.1f} (cold cache), "
+        f"generator {warm_seconds:.1f} (cached reference) for {args.n} samples"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"floor": floor, "row": row, "seconds_cached": warm_seconds}, indent=2))
 

@@ -48,7 +48,10 @@ def main() -> None:
         Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(photos / f"{i}.png")
     step = ["train.steps=1", "train.batch_size=8", "train.tensorboard=false", "train.sample_grid=4"]
     presets = {"dcgan-fashion-mnist": step, "dcgan-paper-64": step + [f"data.path={photos}"]}
-    print("| generator | params | export s | ONNX MiB | max abs diff | max pixel diff | batch | PyTorch img/s | onnxruntime img/s | ratio |")
+    print(
+        "| generator | params | export s | ONNX MiB | max abs diff | max "
+        "pixel diff | batch | PyTorch img/s | onnxruntime img/s | ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for preset, overrides in presets.items():
         run = args.out / preset
@@ -65,9 +68,13 @@ def main() -> None:
             feed = {"z": z.numpy()}
             onnx_rate = rate(lambda: session.run(None, feed), batch)
             parity = meta["parity"]
-            print(f"| {preset} | {params / 1e6:.2f} M | {meta['export_seconds']:.1f} | {meta['bytes'] / 2**20:.1f} | "
-                  f"{parity['max_abs_difference']:.1e} | {parity['max_pixel_difference']} | {batch} | {torch_rate:,.0f} | "
-                  f"{onnx_rate:,.0f} | {onnx_rate / torch_rate:.2f}x |", flush=True)  # fmt: skip
+            print(
+                f"| {preset} | {params / 1e6:.2f} M | {meta['export_seconds']:.1f} | {meta['bytes'] / 2**20:.1f} | "
+                f"{parity['max_abs_difference']:.1e} | "
+                f"{parity['max_pixel_difference']} | {batch} | {torch_rate:,.0f} | "
+                f"{onnx_rate:,.0f} | {onnx_rate / torch_rate:.2f}x |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

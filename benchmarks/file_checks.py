@@ -51,20 +51,36 @@ def main() -> None:
         size = path.stat().st_size
         tensors, metadata = read_tensors(path, FORMAT_CHECKPOINT)
         rows = {
-            "write a checkpoint (serialize + checksum + fsync)": best_of(args.repeats, lambda: save_checkpoint(folder, 1, checkpoint_parts(config, 1, 1, state))),
+            "write a checkpoint (serialize + checksum + fsync)": best_of(
+                args.repeats, lambda: save_checkpoint(folder, 1, checkpoint_parts(config, 1, 1, state))
+            ),
             "  of which the checksum": best_of(args.repeats, lambda: file_checksum(tensors, metadata)),
-            "read a checkpoint (checksum verified)": best_of(args.repeats, lambda: read_tensors(path, FORMAT_CHECKPOINT)),
+            "read a checkpoint (checksum verified)": best_of(
+                args.repeats, lambda: read_tensors(path, FORMAT_CHECKPOINT)
+            ),
             "check every tensor against the nets and optimizers, then load": best_of(
-                args.repeats, lambda: load_checkpoint(path, state, lambda s: None, (tensors, metadata))),
-            "  of which check_state on G and D": best_of(args.repeats, lambda: [
-                check_state(path, "w", {k[2:]: v for k, v in tensors.items() if k.startswith(p + ".")}, n.state_dict())
-                for p, n in (("G", G), ("D", D))]),
+                args.repeats, lambda: load_checkpoint(path, state, lambda s: None, (tensors, metadata))
+            ),
+            "  of which check_state on G and D": best_of(
+                args.repeats,
+                lambda: [
+                    check_state(
+                        path, "w", {k[2:]: v for k, v in tensors.items() if k.startswith(p + ".")}, n.state_dict()
+                    )
+                    for p, n in (("G", G), ("D", D))
+                ],
+            ),
             "non-finite weight check (every save step)": best_of(args.repeats, state.non_finite),
-            "pre-flight: serialize one checkpoint in memory": best_of(args.repeats, lambda: serialize_tensors(
-                *checkpoint_payload(**checkpoint_parts(config, 1, 1, state)), path)),
-        }  # fmt: skip
-    print(f"checkpoint of {sum(p.numel() for p in G.parameters()) / 1e6:.2f} M + {sum(p.numel() for p in D.parameters()) / 1e6:.2f} M "
-          f"parameters, {size / 2**20:.1f} MiB; best of {args.repeats}, one thread")  # fmt: skip
+            "pre-flight: serialize one checkpoint in memory": best_of(
+                args.repeats,
+                lambda: serialize_tensors(*checkpoint_payload(**checkpoint_parts(config, 1, 1, state)), path),
+            ),
+        }
+    print(
+        f"checkpoint of {sum(p.numel() for p in G.parameters()) / 1e6:.2f} "
+        f"M + {sum(p.numel() for p in D.parameters()) / 1e6:.2f} M "
+        f"parameters, {size / 2**20:.1f} MiB; best of {args.repeats}, one thread"
+    )
     for name, seconds in rows.items():
         print(f"  {name:66s} {seconds * 1000:8.1f} ms")
 

@@ -33,8 +33,14 @@ def main() -> None:
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     options = []
-    for option in (f"train.steps={args.steps}", f"train.log_every={INTERVAL}", f"train.sample_every={args.steps}",
-                   f"train.checkpoint_every={args.steps}", "train.tensorboard=false", "train.device=cpu"):  # fmt: skip
+    for option in (
+        f"train.steps={args.steps}",
+        f"train.log_every={INTERVAL}",
+        f"train.sample_every={args.steps}",
+        f"train.checkpoint_every={args.steps}",
+        "train.tensorboard=false",
+        "train.device=cpu",
+    ):
         options += ["--set", option]
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
@@ -42,8 +48,19 @@ def main() -> None:
         for name, n, extra in (("1", 1, []), (str(n), n, []), (f"{n} sync", n, ["--set", "train.sync_batchnorm=true"])):
             run = Path(tmp) / name.replace(" ", "-")
             launcher = [] if n == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}"]
-            command = [sys.executable, *launcher, "-m", "gankit", "train", "dcgan-fashion-mnist", "--out", str(run),
-                       "--quiet", *options, *extra]  # fmt: skip
+            command = [
+                sys.executable,
+                *launcher,
+                "-m",
+                "gankit",
+                "train",
+                "dcgan-fashion-mnist",
+                "--out",
+                str(run),
+                "--quiet",
+                *options,
+                *extra,
+            ]
             env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // n))}
             done = subprocess.run(command, capture_output=True, text=True, env=env)
             if done.returncode != 0:

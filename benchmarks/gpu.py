@@ -43,10 +43,22 @@ def log_rate(run: Path, interval: int, batch: int) -> float:
 
 
 def trainer(npz: Path, folder: Path, device: str, steps: int, interval: int, options: list[str]) -> dict:
-    config = gankit.load_config("dcgan-paper-64", [
-        "data.name=npz", f"data.path={npz}", "data.resolution=64", f"train.batch_size={BATCH}", f"train.device={device}",
-        f"train.steps={steps}", f"train.log_every={interval}", f"train.sample_every={steps}",
-        f"train.checkpoint_every={steps}", "train.tensorboard=false", *options])  # fmt: skip
+    config = gankit.load_config(
+        "dcgan-paper-64",
+        [
+            "data.name=npz",
+            f"data.path={npz}",
+            "data.resolution=64",
+            f"train.batch_size={BATCH}",
+            f"train.device={device}",
+            f"train.steps={steps}",
+            f"train.log_every={interval}",
+            f"train.sample_every={steps}",
+            f"train.checkpoint_every={steps}",
+            "train.tensorboard=false",
+            *options,
+        ],
+    )
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     gankit.train(config, folder, progress=False, log=lambda s: None)
@@ -89,7 +101,10 @@ def compiled_step(device: str, steps: int, compile_: bool) -> dict:
     for _ in range(steps):
         step()
     sync()
-    return {"images_per_second": round(steps * BATCH / (time.perf_counter() - start), 1), "warm_up_seconds": round(warm, 1)}
+    return {
+        "images_per_second": round(steps * BATCH / (time.perf_counter() - start), 1),
+        "warm_up_seconds": round(warm, 1),
+    }
 
 
 def scaling(npz: Path, folder: Path, steps: int, interval: int, gpus: int) -> dict:
@@ -97,11 +112,32 @@ def scaling(npz: Path, folder: Path, steps: int, interval: int, gpus: int) -> di
     k = 1
     while k <= gpus:
         run = folder / f"ddp{k}"
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={k}", "-m", "gankit",
-                   "train", "dcgan-paper-64", "--out", str(run), "--quiet"]  # fmt: skip
-        for option in ["data.name=npz", f"data.path={npz}", "data.resolution=64", f"train.batch_size={BATCH * k}",
-                       f"train.steps={steps}", f"train.log_every={interval}", f"train.sample_every={steps}",
-                       f"train.checkpoint_every={steps}", "train.tensorboard=false", "train.precision=bf16"]:  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={k}",
+            "-m",
+            "gankit",
+            "train",
+            "dcgan-paper-64",
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+        for option in [
+            "data.name=npz",
+            f"data.path={npz}",
+            "data.resolution=64",
+            f"train.batch_size={BATCH * k}",
+            f"train.steps={steps}",
+            f"train.log_every={interval}",
+            f"train.sample_every={steps}",
+            f"train.checkpoint_every={steps}",
+            "train.tensorboard=false",
+            "train.precision=bf16",
+        ]:
             command += ["--set", option]
         done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "4"})
         if done.returncode != 0:
@@ -116,7 +152,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--batch", type=int, default=128, help="per-GPU batch (128 is the paper's; smaller for a smoke test)")
+    parser.add_argument(
+        "--batch", type=int, default=128, help="per-GPU batch (128 is the paper's; smaller for a smoke test)"
+    )
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
     global BATCH
@@ -125,16 +163,25 @@ def main() -> None:
     if args.device.startswith("cuda") and not gpus:
         raise SystemExit("no CUDA device here; run with --device cpu for a smoke test")
     interval = max(1, args.steps // 5)
-    results: dict = {"device": torch.cuda.get_device_name(0) if gpus else "cpu", "torch": torch.__version__,
-                     "batch": BATCH, "steps": args.steps}  # fmt: skip
+    results: dict = {
+        "device": torch.cuda.get_device_name(0) if gpus else "cpu",
+        "torch": torch.__version__,
+        "batch": BATCH,
+        "steps": args.steps,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         npz = folder / "random64.npz"
         np.savez(npz, images=np.random.default_rng(0).integers(0, 256, (8192, 64, 64, 3), dtype=np.uint8))
-        for name, options in (("fp32", ["train.channels_last=false"]), ("fp32, channels-last", []),
-                              ("bf16", ["train.precision=bf16", "train.channels_last=false"]),
-                              ("bf16, channels-last", ["train.precision=bf16"])):  # fmt: skip
-            results[f"trainer {name}"] = trainer(npz, folder / name.replace(", ", "-"), args.device, args.steps, interval, options)
+        for name, options in (
+            ("fp32", ["train.channels_last=false"]),
+            ("fp32, channels-last", []),
+            ("bf16", ["train.precision=bf16", "train.channels_last=false"]),
+            ("bf16, channels-last", ["train.precision=bf16"]),
+        ):
+            results[f"trainer {name}"] = trainer(
+                npz, folder / name.replace(", ", "-"), args.device, args.steps, interval, options
+            )
             print(f"trainer {name:22s} {results[f'trainer {name}']}", flush=True)
         for compile_ in (False, True):
             name = f"step {'compiled' if compile_ else 'eager'} (fp32, channels-last)"
@@ -144,7 +191,9 @@ def main() -> None:
                 results[name] = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
             print(f"{name:40s} {results[name]}", flush=True)
         if gpus:
-            results["data-parallel scaling (bf16, batch 128 per GPU)"] = scaling(npz, folder, args.steps, interval, gpus)
+            results["data-parallel scaling (bf16, batch 128 per GPU)"] = scaling(
+                npz, folder, args.steps, interval, gpus
+            )
             print(f"scaling {results['data-parallel scaling (bf16, batch 128 per GPU)']}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -40,9 +40,17 @@ class HeldOutNet(nn.Module):
         def block(c_in: int, c_out: int, kernel: int = 3) -> list[nn.Module]:
             return [nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2), nn.GroupNorm(8, c_out), nn.GELU()]
 
-        self.body = nn.Sequential(*block(channels, width, 5), nn.AvgPool2d(2), *block(width, 2 * width), nn.AvgPool2d(2),
-                                  *block(2 * width, 2 * width), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-                                  nn.Linear(2 * width * 16, features), nn.GELU())  # fmt: skip
+        self.body = nn.Sequential(
+            *block(channels, width, 5),
+            nn.AvgPool2d(2),
+            *block(width, 2 * width),
+            nn.AvgPool2d(2),
+            *block(2 * width, 2 * width),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(2 * width * 16, features),
+            nn.GELU(),
+        )
         self.head = nn.Linear(features, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,9 +108,18 @@ def train(dataset: str, epochs: int, log=print) -> Path:
     path = FOLDER / f"{dataset}.safetensors"
     state = {k: v.contiguous() for k, v in net.state_dict().items()}
     save_file(state, str(path))
-    info = {"dataset": dataset, "channels": x.shape[1], "num_classes": int(y.max()) + 1, "test_accuracy": accuracy(net, test_x, test_y),
-            "epochs": epochs, "seed": SEED, "width": WIDTH, "features": FEATURES, "seconds": round(time.perf_counter() - start, 1),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}  # fmt: skip
+    info = {
+        "dataset": dataset,
+        "channels": x.shape[1],
+        "num_classes": int(y.max()) + 1,
+        "test_accuracy": accuracy(net, test_x, test_y),
+        "epochs": epochs,
+        "seed": SEED,
+        "width": WIDTH,
+        "features": FEATURES,
+        "seconds": round(time.perf_counter() - start, 1),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
     path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
     return path
 

@@ -49,9 +49,19 @@ from gankit.files import write_tensors
 from gankit.ownership import owning_run, writing_run
 
 HOSTILE_VALUES = [None, -1, 0, 10**12, 1e308, "x", [], {}, True, 2.5]
-TINY = ["data.name=npz", "model.name=dcgan", "model.g_width=8", "model.d_width=8", "model.latent_dim=16",
-        "train.batch_size=8", "train.log_every=1", "train.sample_every=1", "train.checkpoint_every=1",
-        "train.sample_grid=4", "train.tensorboard=false"]  # fmt: skip
+TINY = [
+    "data.name=npz",
+    "model.name=dcgan",
+    "model.g_width=8",
+    "model.d_width=8",
+    "model.latent_dim=16",
+    "train.batch_size=8",
+    "train.log_every=1",
+    "train.sample_every=1",
+    "train.checkpoint_every=1",
+    "train.sample_grid=4",
+    "train.tensorboard=false",
+]
 
 
 def run_cli(argv: list[str]) -> tuple[str, str]:
@@ -98,7 +108,9 @@ def metadata_variants(metadata: dict[str, str], rng: random.Random, config_keys:
         for value in ("garbage{", "[]", "-1", "1e999", '"x"', "{}"):
             yield f"metadata {key} = {value}", {**metadata, key: value}
     config = json.loads(metadata["config"])
-    keys = [(section, key) for section in ("data", "model", "loss", "objective", "train") for key in sorted(config[section])]
+    keys = [
+        (section, key) for section in ("data", "model", "loss", "objective", "train") for key in sorted(config[section])
+    ]
     for section, key in rng.sample(keys, min(config_keys, len(keys))):
         for value in HOSTILE_VALUES:
             changed = json.loads(metadata["config"])
@@ -143,8 +155,11 @@ def sweep_gankit_file(name: str, original: Path, command, rng, flips: int, resul
 
 
 def sweep_config_file(folder: Path, npz: Path, results: list) -> None:
-    base = {"data": {"name": "npz", "path": str(npz)}, "model": {"name": "dcgan", "g_width": 8, "d_width": 8,
-            "latent_dim": 16}, "train": {"steps": 1, "batch_size": 8, "tensorboard": False, "sample_grid": 4}}  # fmt: skip
+    base = {
+        "data": {"name": "npz", "path": str(npz)},
+        "model": {"name": "dcgan", "g_width": 8, "d_width": 8, "latent_dim": 16},
+        "train": {"steps": 1, "batch_size": 8, "tensorboard": False, "sample_grid": 4},
+    }
     for section in ("data", "model", "train"):
         for key in [*base[section], "missing_key"]:
             for value in HOSTILE_VALUES[::2]:
@@ -155,8 +170,14 @@ def sweep_config_file(folder: Path, npz: Path, results: list) -> None:
                 out = folder / "run"
                 shutil.rmtree(out, ignore_errors=True)
                 outcome, line = run_cli(["train", str(path), "--out", str(out), "--quiet"])
-                results.append({"target": "config file", "case": f"{section}.{key} = {value!r}", "outcome": outcome,
-                                "message": line[:300]})  # fmt: skip
+                results.append(
+                    {
+                        "target": "config file",
+                        "case": f"{section}.{key} = {value!r}",
+                        "outcome": outcome,
+                        "message": line[:300],
+                    }
+                )
 
 
 def sweep_data(folder: Path, rng: random.Random, flips: int, results: list) -> None:
@@ -179,11 +200,15 @@ def sweep_data(folder: Path, rng: random.Random, flips: int, results: list) -> N
     shutil.copytree(pictures, captions)
     for i in range(8):
         (captions / f"{i}.txt").write_text(f"a gray square number {i}\n")
-    targets["caption file"] = (captions / "0.txt", ["data.name=captions", f"data.path={captions}", "data.resolution=16",
-                                                    "model.name=dcgan"])  # fmt: skip
+    targets["caption file"] = (
+        captions / "0.txt",
+        ["data.name=captions", f"data.path={captions}", "data.resolution=16", "model.name=dcgan"],
+    )
     for name, (path, data_options) in targets.items():
-        section = {"name": data_options[0].split("=")[1], **{o.split("=")[0][5:]: o.split("=", 1)[1] for o in data_options[1:]
-                                                               if o.startswith("data.")}}  # fmt: skip
+        section = {
+            "name": data_options[0].split("=")[1],
+            **{o.split("=")[0][5:]: o.split("=", 1)[1] for o in data_options[1:] if o.startswith("data.")},
+        }
         section = {k: (int(v) if v.isdigit() else v) for k, v in section.items()}
         reference = fingerprint(section)
         pristine = path.read_bytes()
@@ -247,8 +272,14 @@ def main_sweep() -> None:
         print(f"checkpoints done: {len(results)} cases, {time.time() - start:.0f} s", flush=True)
         export = run / "generator.safetensors"
         sample = folder / "sample.png"
-        sweep_gankit_file("export", export, lambda: run_cli(["sample", str(export), "--n", "4", "--out", str(sample)]),
-                          rng, args.flips, results)  # fmt: skip
+        sweep_gankit_file(
+            "export",
+            export,
+            lambda: run_cli(["sample", str(export), "--n", "4", "--out", str(sample)]),
+            rng,
+            args.flips,
+            results,
+        )
         print(f"exports done: {len(results)} cases, {time.time() - start:.0f} s", flush=True)
         configs = folder / "configs"
         configs.mkdir()

@@ -52,12 +52,17 @@ def overrides(values: dict) -> list[str]:
 
 def scores(extractor, outputs: np.ndarray, targets: np.ndarray, labels: np.ndarray) -> dict:
     """Distribution and class scores of uint8 (N, 28, 28, 1) outputs against their targets."""
+
     def embed(images):
         return extractor(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous())
 
     fake, real = embed(outputs), embed(targets)
-    return {"fid": fid(real.features, fake.features), "kid": kid(real.features, fake.features)[0],
-            **prdc(real.features, fake.features), "class_accuracy": float((fake.logits.argmax(1) == labels).mean())}
+    return {
+        "fid": fid(real.features, fake.features),
+        "kid": kid(real.features, fake.features)[0],
+        **prdc(real.features, fake.features),
+        "class_accuracy": float((fake.logits.argmax(1) == labels).mean()),
+    }
 
 
 def to28(images: np.ndarray) -> np.ndarray:
@@ -73,20 +78,38 @@ def pix2pix(args, extractor) -> list[dict]:
     test = load_dataset({"name": "pairs", "path": str(data), "split": "test", "limit": N})
     targets, labels = test.x.permute(0, 2, 3, 1).numpy(), test.labels.numpy()
     others = whole.x[N:].permute(0, 2, 3, 1).numpy()  # the floor: 2,000 other real items against the targets
-    rows = [{"config": "real vs real (2,000 other test items)", **scores(extractor, to28(others), to28(targets), whole.labels[N:].numpy())}]
+    rows = [
+        {
+            "config": "real vs real (2,000 other test items)",
+            **scores(extractor, to28(others), to28(targets), whole.labels[N:].numpy()),
+        }
+    ]
     pictures = [test.sources[:8].expand(-1, 1, -1, -1).permute(0, 2, 3, 1).numpy()]
     for name, extra in ABLATION.items():
         run = args.out / ("pix2pix-" + "".join(c if c.isalnum() else "-" for c in name.lower()))
-        values = {"data.path": str(data), "train.steps": args.steps, "model.g_width": args.width, "model.d_width": args.width,
-                  "train.tensorboard": False, "train.sample_every": args.steps, "train.checkpoint_every": args.steps, **extra}  # fmt: skip
+        values = {
+            "data.path": str(data),
+            "train.steps": args.steps,
+            "model.g_width": args.width,
+            "model.d_width": args.width,
+            "train.tensorboard": False,
+            "train.sample_every": args.steps,
+            "train.checkpoint_every": args.steps,
+            **extra,
+        }
         start = time.perf_counter()
         if not (run / "generator.safetensors").is_file():
             train(load_config("pix2pix-edges-fashion", overrides(values)), run, progress=False, log=lambda s: None)
         seconds = time.perf_counter() - start
         outputs = load_generator(run).translate(test.sources.numpy())
         l1 = float(np.abs(outputs.astype(np.float64) - targets).mean() / 255)
-        row = {"config": name, **scores(extractor, to28(outputs), to28(targets), labels), "l1": l1,
-               "psnr": psnr(outputs, targets), "train_seconds": round(seconds)}  # fmt: skip
+        row = {
+            "config": name,
+            **scores(extractor, to28(outputs), to28(targets), labels),
+            "l1": l1,
+            "psnr": psnr(outputs, targets),
+            "train_seconds": round(seconds),
+        }
         rows.append(row)
         pictures.append(outputs[:8])
         print(json.dumps(row), flush=True)
@@ -108,17 +131,31 @@ def super_resolution(args, extractor) -> list[dict]:
         run = args.out / preset
         start = time.perf_counter()
         if not (run / "generator.safetensors").is_file():
-            values = {"train.steps": args.steps, "train.tensorboard": False, "train.sample_every": args.steps,
-                      "train.checkpoint_every": args.steps}  # fmt: skip
+            values = {
+                "train.steps": args.steps,
+                "train.tensorboard": False,
+                "train.sample_every": args.steps,
+                "train.checkpoint_every": args.steps,
+            }
             train(load_config(preset, overrides(values)), run, progress=False, log=lambda s: None)
-        results[preset] = (load_generator(run).upscale(low_uint8.permute(0, 2, 3, 1).numpy()), time.perf_counter() - start)
+        results[preset] = (
+            load_generator(run).upscale(low_uint8.permute(0, 2, 3, 1).numpy()),
+            time.perf_counter() - start,
+        )
     rows = []
     for name, (outputs, seconds) in results.items():
-        row = {"config": name, "psnr": psnr(outputs, high, border=2), "ssim": ssim(outputs, high, border=2),
-               **scores(extractor, outputs, high, labels), "train_seconds": round(seconds)}  # fmt: skip
+        row = {
+            "config": name,
+            "psnr": psnr(outputs, high, border=2),
+            "ssim": ssim(outputs, high, border=2),
+            **scores(extractor, outputs, high, labels),
+            "train_seconds": round(seconds),
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    nearest = F.interpolate(low_uint8.float(), scale_factor=2, mode="nearest").to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    nearest = (
+        F.interpolate(low_uint8.float(), scale_factor=2, mode="nearest").to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    )
     pictures = [nearest[:8], *(outputs[:8] for outputs, _ in results.values()), high[:8]]
     save_picture(image_grid(np.concatenate(pictures), columns=8), args.pictures / "sr-fashion-x2.png")
     return rows
@@ -144,7 +181,11 @@ def main() -> None:
         keys = [k for k in rows[-1] if k != "config"]
         print(f"\n{task}\n| config | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
         for row in rows:
-            print(f"| {row['config']} | " + " | ".join(f"{row[k]:.4g}" if isinstance(row.get(k), float) else str(row.get(k, "")) for k in keys) + " |")
+            print(
+                f"| {row['config']} | "
+                + " | ".join(f"{row[k]:.4g}" if isinstance(row.get(k), float) else str(row.get(k, "")) for k in keys)
+                + " |"
+            )
 
 
 if __name__ == "__main__":

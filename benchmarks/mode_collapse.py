@@ -43,8 +43,10 @@ TECHNIQUES: dict[str, tuple[list[str], str]] = {
     "r1": (["objective.r1_weight=0.1"], "R1 penalty, gamma 0.1 (Mescheder et al. 2018)"),
     "feature-matching": (["objective.feature_matching=true"], "feature matching G loss (Salimans et al. 2016)"),
     "label-smoothing": (["loss.real_label=0.9"], "one-sided label smoothing, 0.9 (Salimans et al. 2016)"),
-    "instance-noise": (["objective.instance_noise=0.1", "objective.instance_noise_anneal_steps=0"],
-                       "instance noise, std 0.1 (Sonderby et al. 2017)"),  # fmt: skip
+    "instance-noise": (
+        ["objective.instance_noise=0.1", "objective.instance_noise_anneal_steps=0"],
+        "instance noise, std 0.1 (Sonderby et al. 2017)",
+    ),
     "ttur": (["train.lr_d=0.0004"], "two time-scale update rule, lr_d 4e-4, lr_g 1e-4 (Heusel et al. 2017)"),
     "ema": (["train.ema_decay=0.999"], "EMA of G's weights, decay 0.999 (Yazici et al. 2019)"),
 }
@@ -72,9 +74,13 @@ def run_one(job: tuple[str, str, int, int, str, list[str]]) -> dict:
         return json.loads(result_path.read_text())
     torch.set_num_threads(1)  # one run per core: two small-net runs side by side beat one run on two threads
     overrides = options + [
-        f"train.seed={seed}", f"train.steps={steps}", f"train.log_every={max(1, steps // 20)}",
-        f"train.sample_every={max(1, steps // 10)}", f"train.checkpoint_every={steps}", "train.tensorboard=false",
-    ]  # fmt: skip
+        f"train.seed={seed}",
+        f"train.steps={steps}",
+        f"train.log_every={max(1, steps // 20)}",
+        f"train.sample_every={max(1, steps // 10)}",
+        f"train.checkpoint_every={steps}",
+        "train.tensorboard=false",
+    ]
     config = load_config(f"gan-mlp-{dataset}", overrides)
     start = time.perf_counter()
     resume = (folder / "checkpoints").is_dir() and any((folder / "checkpoints").glob("*.safetensors"))
@@ -83,8 +89,15 @@ def run_one(job: tuple[str, str, int, int, str, list[str]]) -> dict:
     row = evaluate_generator(load_generator(folder), "modes", num_samples=NUM_SAMPLES, seed=seed)
     samples = load_generator(folder).sample(NUM_SAMPLES, seed=seed)
     np.save(folder / "samples.npy", samples)
-    result = {"dataset": dataset, "technique": name, "seed": seed, "steps": steps,
-              "train_seconds": round(seconds, 1), **row["metrics"], "protocol": row["protocol"]}  # fmt: skip
+    result = {
+        "dataset": dataset,
+        "technique": name,
+        "seed": seed,
+        "steps": steps,
+        "train_seconds": round(seconds, 1),
+        **row["metrics"],
+        "protocol": row["protocol"],
+    }
     result_path.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -116,8 +129,10 @@ def table(results: list[dict], techniques: list[str], datasets: list[str]) -> st
             quality = mean_and_error([100 * r["high_quality"] for r in rows])
             kl = mean_and_error([r["reverse_kl"] for r in rows])
             full = sum(r["modes_captured"] == r["modes_total"] for r in rows)
-            line += (f" {modes[0]:.1f} ± {modes[1]:.1f} / {rows[0]['modes_total']} | {full}/{len(rows)} |"
-                     f" {quality[0]:.1f} ± {quality[1]:.1f} | {kl[0]:.3f} ± {kl[1]:.3f} |")  # fmt: skip
+            line += (
+                f" {modes[0]:.1f} ± {modes[1]:.1f} / {rows[0]['modes_total']} | {full}/{len(rows)} |"
+                f" {quality[0]:.1f} ± {quality[1]:.1f} | {kl[0]:.3f} ± {kl[1]:.3f} |"
+            )
             seconds += [r["train_seconds"] for r in rows]
         line += f" {np.median(seconds):.0f} |" if seconds else " |"
         lines.append(line)
@@ -155,10 +170,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="runs side by side, one thread each")
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--techniques", default=",".join(TECHNIQUES), help="comma-separated, from: " + ", ".join(TECHNIQUES) + "; join with + to combine")
+    parser.add_argument(
+        "--techniques",
+        default=",".join(TECHNIQUES),
+        help="comma-separated, from: " + ", ".join(TECHNIQUES) + "; join with + to combine",
+    )
     parser.add_argument("--out", default="runs/mode-collapse")
-    parser.add_argument("--try", dest="trials", action="append", default=[], metavar="NAME:KEY=VALUE,...",
-                        help="a further technique: NAME, the preset with these --set options (usable in --techniques)")
+    parser.add_argument(
+        "--try",
+        dest="trials",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="a further technique: NAME, the preset with these --set options (usable in --techniques)",
+    )
     parser.add_argument("--first-seed", type=int, default=0, help="train.seed of the first seed (held-out seeds: 100)")
     args = parser.parse_args()
     for trial in args.trials:
@@ -168,29 +193,44 @@ def main() -> None:
         TECHNIQUES[name] = (options.split(","), f"tried: {options}")
     techniques = [t for t in args.techniques.split(",") if t]
     datasets = [d for d in args.datasets.split(",") if d]
-    unknown = [p for t in techniques for p in t.split("+") if p not in TECHNIQUES] + [d for d in datasets if d not in DATASETS]
+    unknown = [p for t in techniques for p in t.split("+") if p not in TECHNIQUES] + [
+        d for d in datasets if d not in DATASETS
+    ]
     if unknown:
         parser.error(f"unknown {unknown}; techniques: {', '.join(TECHNIQUES)}; datasets: {', '.join(DATASETS)}")
     out = Path(args.out)
-    jobs = [(d, t, s, args.steps, str(out / d / t / f"seed-{s}"), technique(t)[0])
-            for t in techniques for d in datasets for s in range(args.first_seed, args.first_seed + args.seeds)]
+    jobs = [
+        (d, t, s, args.steps, str(out / d / t / f"seed-{s}"), technique(t)[0])
+        for t in techniques
+        for d in datasets
+        for s in range(args.first_seed, args.first_seed + args.seeds)
+    ]
     # The slow technique first, so the pool is not left waiting on it at the end.
     jobs.sort(key=lambda job: "unrolled" not in job[1])
     results = []
     with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
         for row in pool.imap_unordered(run_one, jobs):
             results.append(row)
-            print(f"[{len(results)}/{len(jobs)}] {row['dataset']} {row['technique']} seed {row['seed']}: "
-                  f"{row['modes_captured']}/{row['modes_total']} modes, {100 * row['high_quality']:.1f}% high quality, "
-                  f"reverse KL {row['reverse_kl']:.3f} ({row['train_seconds']:.0f} s)", flush=True)  # fmt: skip
+            print(
+                f"[{len(results)}/{len(jobs)}] {row['dataset']} {row['technique']} seed {row['seed']}: "
+                f"{row['modes_captured']}/{row['modes_total']} modes, {100 * row['high_quality']:.1f}% high quality, "
+                f"reverse KL {row['reverse_kl']:.3f} ({row['train_seconds']:.0f} s)",
+                flush=True,
+            )
     import torch
 
-    heading = (f"{datetime.date.today()} | {platform.processor() or platform.machine()}, {args.workers} runs side by side, "
-               f"1 thread each | torch {torch.__version__} | {args.steps} steps (batch 100) x {args.seeds} seeds | "
-               f"{NUM_SAMPLES} samples scored per run | {sum(r['train_seconds'] for r in results) / 60:.0f} "
-               f"core-minutes of training in all")  # fmt: skip
-    text = heading + "\n\n" + table(results, techniques, datasets) + "\n\n" + "\n".join(
-        f"- {t}: {technique(t)[1]}; overrides {' '.join(technique(t)[0]) or '(none)'}" for t in techniques
+    heading = (
+        f"{datetime.date.today()} | {platform.processor() or platform.machine()}, {args.workers} runs side by side, "
+        f"1 thread each | torch {torch.__version__} | {args.steps} steps (batch 100) x {args.seeds} seeds | "
+        f"{NUM_SAMPLES} samples scored per run | {sum(r['train_seconds'] for r in results) / 60:.0f} "
+        f"core-minutes of training in all"
+    )
+    text = (
+        heading
+        + "\n\n"
+        + table(results, techniques, datasets)
+        + "\n\n"
+        + "\n".join(f"- {t}: {technique(t)[1]}; overrides {' '.join(technique(t)[0]) or '(none)'}" for t in techniques)
     )
     (out / "results.md").write_text(text + "\n")
     print("\n" + text)

@@ -61,7 +61,9 @@ def gankit(*argv: str, env: dict[str, str] | None = None) -> tuple[str, float]:
     command = [sys.executable, "-m", "gankit", *argv]
     print("$ gankit " + " ".join(argv), flush=True)
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -114,7 +116,9 @@ def paper_sampling_seconds(n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=10000)
-    parser.add_argument("--epochs", type=int, default=10, help="self-supervised evaluator epochs (the command's default)")
+    parser.add_argument(
+        "--epochs", type=int, default=10, help="self-supervised evaluator epochs (the command's default)"
+    )
     parser.add_argument("--train-seconds", type=float, default=900.0)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-own64"))
     parser.add_argument("--paper", action="store_true", help="also time dcgan-paper-64's sampling of 10,000")
@@ -132,18 +136,44 @@ def main() -> None:
     if trained.is_file():  # from an earlier run of this script: its own record says how it was made
         info = json.loads(trained.with_suffix(".json").read_text())
         print(f"reusing the evaluator {trained} (trained in {info['train_seconds']} s)")
-        results["evaluator"] = {"reused": str(trained), "train_seconds": info["train_seconds"],
-                                "pair_accuracy_heldout": info.get("pair_accuracy_heldout")}  # fmt: skip
+        results["evaluator"] = {
+            "reused": str(trained),
+            "train_seconds": info["train_seconds"],
+            "pair_accuracy_heldout": info.get("pair_accuracy_heldout"),
+        }
     else:
-        output, seconds = gankit("evaluator", "train", "--dataset", "folder", "--set", f"data.path={folder}",
-                                 "--set", "data.resolution=64", "--epochs", str(args.epochs), "--quiet")  # fmt: skip
+        output, seconds = gankit(
+            "evaluator",
+            "train",
+            "--dataset",
+            "folder",
+            "--set",
+            f"data.path={folder}",
+            "--set",
+            "data.resolution=64",
+            "--epochs",
+            str(args.epochs),
+            "--quiet",
+        )
         print(output.strip().splitlines()[-1])
         results["evaluator"] = {"seconds": round(seconds, 1), "output": output.strip().splitlines()[-3:]}
 
     if not (run / "generator.safetensors").is_file():
-        output, seconds = gankit("train", "dcgan-cpu-64", "--set", f"data.path={folder}", "--out", str(run),
-                                 "--set", f"train.time_limit={args.train_seconds}", "--quiet")  # fmt: skip
-        results["train"] = {"seconds": round(seconds, 1), "output": [line for line in output.splitlines() if line.strip()][:6]}
+        output, seconds = gankit(
+            "train",
+            "dcgan-cpu-64",
+            "--set",
+            f"data.path={folder}",
+            "--out",
+            str(run),
+            "--set",
+            f"train.time_limit={args.train_seconds}",
+            "--quiet",
+        )
+        results["train"] = {
+            "seconds": round(seconds, 1),
+            "output": [line for line in output.splitlines() if line.strip()][:6],
+        }
     rows = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     speeds = [r["images_per_second"] for r in rows[1:]] or [rows[-1]["images_per_second"]]
     results["train_log"] = {"steps": rows[-1]["step"], "median_images_per_second": float(np.median(speeds))}
@@ -156,8 +186,14 @@ def main() -> None:
         timing = next(line for line in output.splitlines() if line.startswith("evaluated in"))
         print(f"evaluate, {attempt}: {seconds:.1f} s wall clock; {timing}")
         fid_line = next(line for line in output.splitlines() if line.startswith("fid "))
-        results.setdefault("evaluate", []).append({"attempt": attempt, "wall_seconds": round(seconds, 1), "parts": timing,
-                                                   "fid_line": re.sub(r"\s+", " ", fid_line)})  # fmt: skip
+        results.setdefault("evaluate", []).append(
+            {
+                "attempt": attempt,
+                "wall_seconds": round(seconds, 1),
+                "parts": timing,
+                "fid_line": re.sub(r"\s+", " ", fid_line),
+            }
+        )
     results["degraded"] = degraded_scores(folder, args.images)
     print("degraded copies:", json.dumps(results["degraded"], indent=1))
     if args.paper:

@@ -52,19 +52,37 @@ def main() -> None:
     make_folder(folder, args.count)
     print(f"{args.count:,} PNGs in {folder} ({time.perf_counter() - start:.0f} s to make)", flush=True)
     gankit = [sys.executable, "-m", "gankit"]
-    train_options = ["--set", f"train.steps={args.steps}", "--set", "train.log_every=10", "--set", "train.tensorboard=false",
-                     "--set", f"train.sample_every={args.steps}", "--set", f"train.checkpoint_every={args.steps}",
-                     "--set", "train.device=cpu", "--quiet"]  # fmt: skip
+    train_options = [
+        "--set",
+        f"train.steps={args.steps}",
+        "--set",
+        "train.log_every=10",
+        "--set",
+        "train.tensorboard=false",
+        "--set",
+        f"train.sample_every={args.steps}",
+        "--set",
+        f"train.checkpoint_every={args.steps}",
+        "--set",
+        "train.device=cpu",
+        "--quiet",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         packed = Path(tmp) / "packed"
-        seconds, memory = peak_memory([*gankit, "data", "pack", str(folder), "--out", str(packed), "--resolution", "64",
-                                       "--quiet"])  # fmt: skip
-        print(f"pack: {seconds:.0f} s ({args.count / seconds:,.0f} images/s), peak memory {memory:,.0f} MiB", flush=True)
+        seconds, memory = peak_memory(
+            [*gankit, "data", "pack", str(folder), "--out", str(packed), "--resolution", "64", "--quiet"]
+        )
+        print(
+            f"pack: {seconds:.0f} s ({args.count / seconds:,.0f} images/s), peak memory {memory:,.0f} MiB", flush=True
+        )
         rows = {}
-        for name, data in (("folder in memory", ["--set", "data.name=folder", "--set", f"data.path={folder}"]),
-                           ("packed (memory-mapped)", ["--set", "data.name=packed", "--set", f"data.path={packed}"])):  # fmt: skip
-            seconds, memory = peak_memory([*gankit, "train", "dcgan-paper-64", "--out", str(Path(tmp) / name.split()[0]),
-                                           *data, *train_options])  # fmt: skip
+        for name, data in (
+            ("folder in memory", ["--set", "data.name=folder", "--set", f"data.path={folder}"]),
+            ("packed (memory-mapped)", ["--set", "data.name=packed", "--set", f"data.path={packed}"]),
+        ):
+            seconds, memory = peak_memory(
+                [*gankit, "train", "dcgan-paper-64", "--out", str(Path(tmp) / name.split()[0]), *data, *train_options]
+            )
             rows[name] = (seconds, memory)
             print(f"train {args.steps} steps on the {name}: {seconds:.0f} s, peak memory {memory:,.0f} MiB", flush=True)
         size = (packed / "images.npy").stat().st_size / 2**20

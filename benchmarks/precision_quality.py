@@ -37,15 +37,26 @@ def main() -> None:
             if row_path.is_file():
                 results[precision].append(json.loads(row_path.read_text()))
                 continue
-            config = gankit.load_config("dcgan-fashion-mnist", [f"train.seed={seed}", f"train.precision={precision}",
-                                                                f"train.steps={args.steps}", "train.tensorboard=false"])  # fmt: skip
+            config = gankit.load_config(
+                "dcgan-fashion-mnist",
+                [
+                    f"train.seed={seed}",
+                    f"train.precision={precision}",
+                    f"train.steps={args.steps}",
+                    "train.tensorboard=false",
+                ],
+            )
             start = time.perf_counter()
             result = gankit.train(config, run, progress=False, log=lambda s: None)
             seconds = time.perf_counter() - start
             scored = evaluate_generator(load_generator(run), "fid,prdc", 10000, "train", 10000, 0)
-            row = {"seed": seed, "precision": precision, "train_seconds": round(seconds, 1),
-                   "images_per_second_last_interval": result.images_per_second,
-                   **{m: scored["metrics"][m] for m in METRICS}}  # fmt: skip
+            row = {
+                "seed": seed,
+                "precision": precision,
+                "train_seconds": round(seconds, 1),
+                "images_per_second_last_interval": result.images_per_second,
+                **{m: scored["metrics"][m] for m in METRICS},
+            }
             row_path.write_text(json.dumps(row, indent=2) + "\n")
             results[precision].append(row)
             print(json.dumps(row), flush=True)

@@ -63,9 +63,15 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20000, help="training images for the evaluator")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-ssl"))
     parser.add_argument("--run", type=Path, help="a Fashion-MNIST run whose checkpoints to rank")
-    parser.add_argument("--skip-degraded", action="store_true", help="only rank --run's checkpoints and --techniques' runs")
-    parser.add_argument("--techniques", type=Path, nargs="+", help="a folder of Fashion-MNIST runs (benchmarks/techniques_fashion.py's "
-                        "--out) whose final generators to rank")
+    parser.add_argument(
+        "--skip-degraded", action="store_true", help="only rank --run's checkpoints and --techniques' runs"
+    )
+    parser.add_argument(
+        "--techniques",
+        type=Path,
+        nargs="+",
+        help="a folder of Fashion-MNIST runs (benchmarks/techniques_fashion.py's --out) whose final generators to rank",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "fashion-mnist-ssl.safetensors"
@@ -73,9 +79,14 @@ def main() -> None:
         options = SelfSupervisedTraining(epochs=args.epochs, limit=args.images)
         evaluator = train_self_supervised({"name": "fashion-mnist"}, options, progress=False)
         save_evaluator(evaluator, path)
-        print(f"trained in {evaluator.info['train_seconds']:.0f} s; 5-NN accuracy {evaluator.info['knn_accuracy_heldout']}")
-    extractors = {"self-supervised": build_extractor({"name": "evaluator", "weights": str(path)}),
-                  "classifier": build_extractor({"name": "evaluator", "weights": "fashion-mnist"})}  # fmt: skip
+        print(
+            f"trained in {evaluator.info['train_seconds']:.0f} s; "
+            f"5-NN accuracy {evaluator.info['knn_accuracy_heldout']}"
+        )
+    extractors = {
+        "self-supervised": build_extractor({"name": "evaluator", "weights": str(path)}),
+        "classifier": build_extractor({"name": "evaluator", "weights": "fashion-mnist"}),
+    }
     train = load_dataset({"name": "fashion-mnist", "split": "train"})
     test = load_dataset({"name": "fashion-mnist", "split": "test"})
     g = torch.Generator().manual_seed(0)
@@ -84,8 +95,12 @@ def main() -> None:
     if args.run:
         results["checkpoints"] = checkpoints(args.run, extractors, reference)
     if args.techniques:
-        runs = {f"{folder.name}/{p.name}": p for folder in args.techniques for p in sorted(folder.iterdir())
-                if (p / "generator.safetensors").is_file()}  # fmt: skip
+        runs = {
+            f"{folder.name}/{p.name}": p
+            for folder in args.techniques
+            for p in sorted(folder.iterdir())
+            if (p / "generator.safetensors").is_file()
+        }
         results["techniques"] = rank_generators(runs, extractors, reference, "technique")
     (args.out / ("ranking.json" if args.skip_degraded else "results.json")).write_text(json.dumps(results, indent=2))
 
@@ -114,10 +129,16 @@ def degraded_sets(test, g: torch.Generator, reference: torch.Tensor, extractors:
     print("| set | FID, self-supervised | FID, classifier |\n|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['self-supervised']:.3f} | {row['classifier']:.3f} |")
-    ladders = {"noise": [f"noise {s}" for s in (0.05, 0.1, 0.2, 0.4)], "blur": [f"blur {s}" for s in (0.5, 1.0, 1.5, 2.0)],
-               "classes": [f"classes {k}..9 only" for k in (2, 4, 6, 8)]}  # fmt: skip
+    ladders = {
+        "noise": [f"noise {s}" for s in (0.05, 0.1, 0.2, 0.4)],
+        "blur": [f"blur {s}" for s in (0.5, 1.0, 1.5, 2.0)],
+        "classes": [f"classes {k}..9 only" for k in (2, 4, 6, 8)],
+    }
     for kind in extractors:
-        monotonic = {ladder: all(rows[a][kind] < rows[b][kind] for a, b in zip(names, names[1:])) for ladder, names in ladders.items()}
+        monotonic = {
+            ladder: all(rows[a][kind] < rows[b][kind] for a, b in zip(names, names[1:]))
+            for ladder, names in ladders.items()
+        }
         print(f"{kind}: monotonic ladders {monotonic}; 10,000 images embedded in {timing[kind]:.1f} s")
     names = [n for n in sets if n != "real vs real (test)"]
     rho = spearman([rows[n]["self-supervised"] for n in names], [rows[n]["classifier"] for n in names])
@@ -129,8 +150,12 @@ def checkpoints(run: Path, extractors: dict, reference: torch.Tensor) -> dict:
     """FID of each checkpoint's generator under both evaluators, and their rank correlation."""
     from gankit.formats import list_checkpoints
 
-    return rank_generators({f"{step:,}": path for step, path in list_checkpoints(run / "checkpoints")}, extractors,
-                           reference, "checkpoint step")  # fmt: skip
+    return rank_generators(
+        {f"{step:,}": path for step, path in list_checkpoints(run / "checkpoints")},
+        extractors,
+        reference,
+        "checkpoint step",
+    )
 
 
 def rank_generators(sources: dict[str, Path], extractors: dict, reference: torch.Tensor, what: str) -> dict:

@@ -39,26 +39,50 @@ MATCHING = [*NEAREST, "objective.text_encoder=data/text-encoder-psi.safetensors"
 ROWS: dict[str, tuple[str, list[str], str]] = {
     "gan-cls": ("gan-int-cls-captions", ["objective.interpolation=false"], "GAN-CLS (matching-aware D)"),
     "gan-int-cls": ("gan-int-cls-captions", [], "GAN-INT-CLS (+ interpolated captions)"),
-    "gan-int-cls-minilm": ("gan-int-cls-captions", ["objective.text_encoder=minilm"],
-                           "GAN-INT-CLS on all-MiniLM-L6-v2 caption embeddings (needs gankit[minilm])"),
+    "gan-int-cls-minilm": (
+        "gan-int-cls-captions",
+        ["objective.text_encoder=minilm"],
+        "GAN-INT-CLS on all-MiniLM-L6-v2 caption embeddings (needs gankit[minilm])",
+    ),
     "stackgan-stage1": ("stackgan-stage1-captions", [], "StackGAN Stage-I, 32 px"),
-    "stackgan-stage1-nearest": ("stackgan-stage1-captions", NEAREST,
-                                "StackGAN Stage-I, 32 px, the batch's nearest caption as D's wrong text"),
-    "stackgan-stage1-nearest-12k": ("stackgan-stage1-captions", [*NEAREST, "train.steps=12000"],
-                                    "the same, 12,000 steps"),
-    "stackgan-stage1-nearest-16k": ("stackgan-stage1-captions", [*NEAREST, "train.steps=16000"],
-                                    "the same, 16,000 steps"),
-    "stackgan-stage1-nearest-20k": ("stackgan-stage1-captions", [*NEAREST, "train.steps=20000"],
-                                    "the same, 20,000 steps"),
+    "stackgan-stage1-nearest": (
+        "stackgan-stage1-captions",
+        NEAREST,
+        "StackGAN Stage-I, 32 px, the batch's nearest caption as D's wrong text",
+    ),
+    "stackgan-stage1-nearest-12k": (
+        "stackgan-stage1-captions",
+        [*NEAREST, "train.steps=12000"],
+        "the same, 12,000 steps",
+    ),
+    "stackgan-stage1-nearest-16k": (
+        "stackgan-stage1-captions",
+        [*NEAREST, "train.steps=16000"],
+        "the same, 16,000 steps",
+    ),
+    "stackgan-stage1-nearest-20k": (
+        "stackgan-stage1-captions",
+        [*NEAREST, "train.steps=20000"],
+        "the same, 20,000 steps",
+    ),
     # The measured run continued the 20,000-step run: EMA of G (decay 0.999) switched on at step 21,000, one
     # thread to step 28,500, then two, stopped by its time limit (see docs/results.md, fourth round).
-    "stackgan-stage1-nearest-ema": ("stackgan-stage1-captions", [*NEAREST, "train.steps=43046", "train.ema_decay=0.999"],
-                                    "the same, 43,046 steps, scored with the EMA of G (decay 0.999)"),
-    "stackgan-stage1-matching": ("stackgan-stage1-captions", MATCHING,
-                                 "Stage-I, nearest wrong text, + image-text matching term (weight 0.2)"),
+    "stackgan-stage1-nearest-ema": (
+        "stackgan-stage1-captions",
+        [*NEAREST, "train.steps=43046", "train.ema_decay=0.999"],
+        "the same, 43,046 steps, scored with the EMA of G (decay 0.999)",
+    ),
+    "stackgan-stage1-matching": (
+        "stackgan-stage1-captions",
+        MATCHING,
+        "Stage-I, nearest wrong text, + image-text matching term (weight 0.2)",
+    ),
     "stackgan-stage2": ("stackgan-stage2-captions", [], "StackGAN Stage-II, 32 -> 64 px"),
-    "stackgan-stage2-matching": ("stackgan-stage2-captions", MATCHING,
-                                 "Stage-II on stackgan-stage1-nearest-12k, + image-text matching term (weight 0.2)"),
+    "stackgan-stage2-matching": (
+        "stackgan-stage2-captions",
+        MATCHING,
+        "Stage-II on stackgan-stage1-nearest-12k, + image-text matching term (weight 0.2)",
+    ),
 }
 STAGE1 = {"stackgan-stage2": "stackgan-stage1", "stackgan-stage2-matching": "stackgan-stage1-nearest-12k"}
 
@@ -88,7 +112,9 @@ def panel(pipelines: dict, test, out: Path) -> None:
     texts = [test.extras["captions"][i][0] for i in chosen]
     columns = [resize(test.x[chosen], 64)]
     for pipeline in pipelines.values():
-        columns.append(resize(torch.from_numpy(pipeline.sample(len(texts), text=texts, seed=0)).permute(0, 3, 1, 2), 64))
+        columns.append(
+            resize(torch.from_numpy(pipeline.sample(len(texts), text=texts, seed=0)).permute(0, 3, 1, 2), 64)
+        )
     cells = torch.stack(columns, dim=1).flatten(0, 1).permute(0, 2, 3, 1).numpy()
     save_picture(image_grid(cells, columns=len(columns)), out / "captions.png")
     (out / "captions.json").write_text(json.dumps({"rows": texts, "columns": ["real", *pipelines]}, indent=2) + "\n")
@@ -102,8 +128,12 @@ def main() -> int:
     parser.add_argument("--retrieval", default="data/retrieval-encoder.safetensors")
     parser.add_argument("--out", default="runs/text-to-image")
     parser.add_argument("--set", action="append", default=[], help="override for every row, e.g. train.steps=100")
-    parser.add_argument("--condition-noise-scale", type=float, default=1.0,
-                        help="StackGAN rows: sample with c = mu + sigma * S * eps (1: the paper; 0: the mean)")
+    parser.add_argument(
+        "--condition-noise-scale",
+        type=float,
+        default=1.0,
+        help="StackGAN rows: sample with c = mu + sigma * S * eps (1: the paper; 0: the mean)",
+    )
     args = parser.parse_args()
     rows = [r for r in args.rows.split(",") if r]
     unknown = [r for r in rows if r not in ROWS]
@@ -139,10 +169,12 @@ def main() -> int:
 
     c = results[0]["ceiling"]
     lines = [
-        f"Text-to-image on the captioned scenes, {datetime.date.today()}, {platform.machine()} CPU, one thread per run.",
+        f"Text-to-image on the captioned scenes, {datetime.date.today()}, "
+        f"{platform.machine()} CPU, one thread per run.",
         f"Command: python {' '.join(sys.argv)}",
         "",
-        "| row | steps | train s | EMA | noise x | all / seen / held-out consistency | seen / ceiling | held-out / ceiling "
+        "| row | steps | train s | EMA | noise x | all / seen / "
+        "held-out consistency | seen / ceiling | held-out / ceiling "
         "| class, colour, size, position | FID | R@1 |",
         "|---|---:|---:|---|---:|---|---:|---:|---|---:|---:|",
     ]
@@ -150,23 +182,28 @@ def main() -> int:
         m, q = r["metrics"], r["ratios"]
         seconds = f"{r['train_seconds']:.0f}" if r["train_seconds"] else "(earlier)"
         lines.append(
-            f"| {r['row']} | {r['protocol']['step']} | {seconds} | {'yes' if r['protocol']['ema_generator'] else 'no'} | "
+            f"| {r['row']} | {r['protocol']['step']} | {seconds} | "
+            f"{'yes' if r['protocol']['ema_generator'] else 'no'} | "
             f"{r['noise']} | {m['all_accuracy']:.3f} / {m['all_accuracy_seen']:.3f} / "
             f"{m['all_accuracy_heldout']:.3f} | {q['all_accuracy_seen_to_ceiling']:.2f} | "
             f"{q['all_accuracy_heldout_to_ceiling']:.2f} | {m['class_accuracy']:.2f}, {m['colour_accuracy']:.2f}, "
-            f"{m['size_accuracy']:.2f}, {m['position_accuracy']:.2f} | {m['fid']:.2f} | {m.get('retrieval_r1', float('nan')):.3f} |"
-        )  # fmt: skip
+            f"{m['size_accuracy']:.2f}, {m['position_accuracy']:.2f} | "
+            f"{m['fid']:.2f} | {m.get('retrieval_r1', float('nan')):.3f} |"
+        )
     lines += [
         f"| real test scenes (ceiling) | | | | | {c['all_accuracy']:.3f} / {c['all_accuracy_seen']:.3f} / "
         f"{c['all_accuracy_heldout']:.3f} | | | {c['class_accuracy']:.2f}, {c['colour_accuracy']:.2f}, "
         f"{c['size_accuracy']:.2f}, {c['position_accuracy']:.2f} | | {c.get('retrieval_r1', float('nan')):.3f} |",
         "",
-        "Protocol: " + json.dumps({k: v for k, v in results[0]["protocol"].items() if k not in ("step", "ema_generator")}),
-    ]  # fmt: skip
+        "Protocol: "
+        + json.dumps({k: v for k, v in results[0]["protocol"].items() if k not in ("step", "ema_generator")}),
+    ]
     for r in results:
         h = r["ceiling_at_generator_resolution"]
-        lines.append(f"Ceiling for {r['row']} at its {r['protocol']['generator_resolution']} px (real scenes down and up "
-                     f"again): {h['all_accuracy_seen']:.3f} seen / {h['all_accuracy_heldout']:.3f} held-out.")  # fmt: skip
+        lines.append(
+            f"Ceiling for {r['row']} at its {r['protocol']['generator_resolution']} px (real scenes down and up "
+            f"again): {h['all_accuracy_seen']:.3f} seen / {h['all_accuracy_heldout']:.3f} held-out."
+        )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

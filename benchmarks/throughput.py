@@ -52,9 +52,16 @@ def time_canonical(real_all: torch.Tensor, steps: int) -> float:
 def time_gankit(steps: int, overrides: list[str]) -> float:
     config = gankit.load_config(
         "dcgan-fashion-mnist",
-        [f"train.steps={WARMUP + steps}", f"train.log_every={WARMUP}", f"train.sample_every={WARMUP + steps}",
-         f"train.checkpoint_every={WARMUP + steps}", "train.tensorboard=false", "train.device=cpu", *overrides],
-    )  # fmt: skip
+        [
+            f"train.steps={WARMUP + steps}",
+            f"train.log_every={WARMUP}",
+            f"train.sample_every={WARMUP + steps}",
+            f"train.checkpoint_every={WARMUP + steps}",
+            "train.tensorboard=false",
+            "train.device=cpu",
+            *overrides,
+        ],
+    )
     with tempfile.TemporaryDirectory() as folder:
         gankit.train(config, folder, progress=False, log=lambda s: None)
         rows = [json.loads(line) for line in (Path(folder) / "train_log.jsonl").read_text().splitlines()]
@@ -86,8 +93,14 @@ def main() -> None:
             print(f"round {round_index + 1}: {name:40s} {results[name][-1]:7.1f} images/s", flush=True)
 
     baseline = statistics.median(results["canonical loop (fp32)"])
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     print(f"\n{datetime.date.today()} | {cpu} | {torch.get_num_threads()} threads | torch {torch.__version__}")
     print(f"dcgan-fashion-mnist, batch {BATCH}, {steps} timed steps x {args.rounds} rounds (median)\n")
     print("| configuration | images/s | vs canonical |\n|---|---|---|")

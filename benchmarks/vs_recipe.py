@@ -90,8 +90,14 @@ class Family:
 
 FAMILIES = {
     "dcgan-fashion-mnist": Family(
-        preset="dcgan-fashion-mnist", data={"name": "fashion-mnist"}, reference_split="test",
-        recipe=["recipes/dcgan.py"], steps=2000, batch_size=128, evaluator="fashion-mnist", heldout="fashion-mnist",
+        preset="dcgan-fashion-mnist",
+        data={"name": "fashion-mnist"},
+        reference_split="test",
+        recipe=["recipes/dcgan.py"],
+        steps=2000,
+        batch_size=128,
+        evaluator="fashion-mnist",
+        heldout="fashion-mnist",
         departures={
             "small-batch": ["train.batch_size=128"],  # the paper's batch (as many images seen: 2,000 steps)
             "high-lr": ["train.lr_g=0.0002", "train.lr_d=0.0002"],  # the paper's learning rate
@@ -100,14 +106,27 @@ FAMILIES = {
         target="FID <= 0.5x the recipe's, coverage and recall >= the recipe's, on every evaluator",
         fid_factor=0.5,
     ),
-    **{f"gan-mlp-{name}": Family(
-        preset=f"gan-mlp-{name}", data={"name": name}, reference_split="train", recipe=["recipes/mixture.py"],
-        steps=20000, batch_size=100, evaluator="", heldout="", kind="points", samples=2500, seeds=(100, 101, 102),
-        departures={}, min_high_quality=quality,
-        target=f"all {modes} modes with >= {quality:.0%} high-quality samples in every seed (PacGAN protocol), "
-               "and better than the recipe",
-    ) for name, modes, quality in (("ring", 8, 0.9), ("grid", 25, 0.8))},
-}  # fmt: skip
+    **{
+        f"gan-mlp-{name}": Family(
+            preset=f"gan-mlp-{name}",
+            data={"name": name},
+            reference_split="train",
+            recipe=["recipes/mixture.py"],
+            steps=20000,
+            batch_size=100,
+            evaluator="",
+            heldout="",
+            kind="points",
+            samples=2500,
+            seeds=(100, 101, 102),
+            departures={},
+            min_high_quality=quality,
+            target=f"all {modes} modes with >= {quality:.0%} high-quality samples in every seed (PacGAN protocol), "
+            "and better than the recipe",
+        )
+        for name, modes, quality in (("ring", 8, 0.9), ("grid", 25, 0.8))
+    },
+}
 POINT_EVALUATORS = ("modes",)  # a 2D mixture's samples are scored against its known modes
 
 
@@ -175,8 +194,11 @@ class Scorer:
             if name == "pixels":  # no network: KID only (a Gaussian fit of pixels says little)
                 out[name] = {"kid": round(kid(real, fake, subsets=50)[0], 5)}
                 continue
-            out[name] = {"fid": round(fid(real, fake), 4), "kid": round(kid(real, fake, subsets=50)[0], 5),
-                         **{k: round(v, 4) for k, v in prdc(real, fake).items()}}  # fmt: skip
+            out[name] = {
+                "fid": round(fid(real, fake), 4),
+                "kid": round(kid(real, fake, subsets=50)[0], 5),
+                **{k: round(v, 4) for k, v in prdc(real, fake).items()},
+            }
         return out
 
 
@@ -216,17 +238,37 @@ class Lazy:
 def run_recipe(family: Family, seed: int, folder: Path, steps: int, data_file: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "samples.npz"
-    command = [sys.executable, str(HERE / family.recipe[0]), *family.recipe[1:], "--data", str(data_file), "--steps",
-               str(steps), "--batch-size", str(family.batch_size), "--seed", str(seed), "--samples", str(family.samples),
-               "--sample-seed", str(SAMPLE_SEED), "--out", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        str(HERE / family.recipe[0]),
+        *family.recipe[1:],
+        "--data",
+        str(data_file),
+        "--steps",
+        str(steps),
+        "--batch-size",
+        str(family.batch_size),
+        "--seed",
+        str(seed),
+        "--samples",
+        str(family.samples),
+        "--sample-seed",
+        str(SAMPLE_SEED),
+        "--out",
+        str(out),
+    ]
     start = time.perf_counter()
     trained = not out.is_file()
     if trained:  # else: samples of an earlier run of the same command, scored again rather than retrained
         subprocess.run(command, check=True, stdout=(folder / "log.txt").open("w"), stderr=subprocess.STDOUT)
     with np.load(out) as archive:
         seconds = float(archive["seconds"])
-        return {"samples": {"train": archive["train"], "eval": archive["eval"]}, "train_seconds": seconds,
-                "wall_seconds": time.perf_counter() - start if trained else seconds, "command": " ".join(command[1:])}  # fmt: skip
+        return {
+            "samples": {"train": archive["train"], "eval": archive["eval"]},
+            "train_seconds": seconds,
+            "wall_seconds": time.perf_counter() - start if trained else seconds,
+            "command": " ".join(command[1:]),
+        }
 
 
 def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: list[str]) -> dict:
@@ -258,8 +300,12 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
         drawn = pipeline.sample(family.samples, seed=SAMPLE_SEED)
         samples[name] = drawn.transpose(0, 3, 1, 2).copy() if family.kind == "images" else drawn
         chosen[name] = pipeline.step
-    return {"samples": samples, "steps_of": chosen, "wall_seconds": wall,
-            "command": "gankit train " + " ".join(command[4:])}  # fmt: skip
+    return {
+        "samples": samples,
+        "steps_of": chosen,
+        "wall_seconds": wall,
+        "command": "gankit train " + " ".join(command[4:]),
+    }
 
 
 def overrides_of(family: Family, method: str, trials: dict[str, list[str]]) -> list[str]:
@@ -283,8 +329,19 @@ def covers(result: dict | None, evaluators: tuple[str, ...]) -> bool:
     return result is not None and set(evaluators) <= set(next(iter(result["scores"].values())))
 
 
-def measure(family_name: str, method: str, seed: int, out: Path, evaluators: tuple[str, ...], scorer, steps: int,
-            data_file: Path, trials: dict[str, list[str]], keep: bool, rerun: bool = False) -> dict:  # fmt: skip
+def measure(
+    family_name: str,
+    method: str,
+    seed: int,
+    out: Path,
+    evaluators: tuple[str, ...],
+    scorer,
+    steps: int,
+    data_file: Path,
+    trials: dict[str, list[str]],
+    keep: bool,
+    rerun: bool = False,
+) -> dict:
     """Train and score one run, or return its earlier result (the committed store's, then OUT's cache)."""
     family = FAMILIES[family_name]
     folder = out / family_name / method / f"seed-{seed}"
@@ -302,17 +359,31 @@ def measure(family_name: str, method: str, seed: int, out: Path, evaluators: tup
         ran = run_recipe(family, seed, folder, steps, data_file)
         scored = {mode: scorer(images) for mode, images in ran["samples"].items()}
         mode = min(scored, key=lambda m: recipe_rank(scored[m]))
-        result = {"scores": {"final": scored[mode]}, "checkpoint": f"last (step {steps}), BatchNorm {mode} mode",
-                  "train_seconds": ran["train_seconds"]}  # fmt: skip
+        result = {
+            "scores": {"final": scored[mode]},
+            "checkpoint": f"last (step {steps}), BatchNorm {mode} mode",
+            "train_seconds": ran["train_seconds"],
+        }
     else:
         ran = run_gankit(family, seed, folder, steps, overrides_of(family, method, trials))
-        result = {"scores": {"final": scorer(ran["samples"]["best"]), "last": scorer(ran["samples"]["last"])},
-                  "checkpoint": f"best (step {ran['steps_of']['best']} of {ran['steps_of']['last']})",
-                  "best_step": ran["steps_of"]["best"]}  # fmt: skip
-    result.update({"family": family_name, "method": method, "seed": seed, "steps": steps,
-                   "images_seen": steps * family.batch_size, "wall_seconds": round(ran["wall_seconds"], 1),
-                   "command": ran["command"], "machine": machine(),
-                   "date": datetime.date.today().isoformat()})  # fmt: skip
+        result = {
+            "scores": {"final": scorer(ran["samples"]["best"]), "last": scorer(ran["samples"]["last"])},
+            "checkpoint": f"best (step {ran['steps_of']['best']} of {ran['steps_of']['last']})",
+            "best_step": ran["steps_of"]["best"],
+        }
+    result.update(
+        {
+            "family": family_name,
+            "method": method,
+            "seed": seed,
+            "steps": steps,
+            "images_seen": steps * family.batch_size,
+            "wall_seconds": round(ran["wall_seconds"], 1),
+            "command": ran["command"],
+            "machine": machine(),
+            "date": datetime.date.today().isoformat(),
+        }
+    )
     result_path.write_text(json.dumps(result, indent=2) + "\n")
     if keep:
         store(result)
@@ -336,13 +407,20 @@ def table(results: list[dict], evaluators: tuple[str, ...]) -> str:
         family = FAMILIES[family_name]
         rows = [r for r in results if r["family"] == family_name]
         first = rows[0]
-        keys = ("modes_captured", "high_quality", "reverse_kl") if family.kind == "points" else \
-            ("fid", "kid", "precision", "recall", "density", "coverage")
-        lines += [f"### {family_name}: {first['steps']:,} steps at batch {family.batch_size} "
-                  f"({first['images_seen']:,} {'points' if family.kind == 'points' else 'images'} seen)", "",
-                  f"Target: {family.target}.", "",
-                  "| method | evaluator | " + " | ".join(COLUMN[k] for k in keys) + " | seeds | checkpoint | wall s |",
-                  "|---|---|" + "---|" * len(keys) + "---|---|---|"]  # fmt: skip
+        keys = (
+            ("modes_captured", "high_quality", "reverse_kl")
+            if family.kind == "points"
+            else ("fid", "kid", "precision", "recall", "density", "coverage")
+        )
+        lines += [
+            f"### {family_name}: {first['steps']:,} steps at batch {family.batch_size} "
+            f"({first['images_seen']:,} {'points' if family.kind == 'points' else 'images'} seen)",
+            "",
+            f"Target: {family.target}.",
+            "",
+            "| method | evaluator | " + " | ".join(COLUMN[k] for k in keys) + " | seeds | checkpoint | wall s |",
+            "|---|---|" + "---|" * len(keys) + "---|---|---|",
+        ]
         methods = list(dict.fromkeys(r["method"] for r in rows))
         for method in methods:
             runs = [r for r in rows if r["method"] == method]
@@ -354,15 +432,29 @@ def table(results: list[dict], evaluators: tuple[str, ...]) -> str:
                     if not scores:
                         continue
                     cells = [mean_sd([s[k] for s in scores if k in s]) for k in keys]
-                    checkpoints = "; ".join(dict.fromkeys(r["checkpoint"] for r in runs)) if which == "final" else "last"
-                    lines.append(f"| {label} | {evaluator} | " + " | ".join(cells) +
-                                 f" | {len(scores)} | {checkpoints} | {mean_sd([r['wall_seconds'] for r in runs])} |")  # fmt: skip
+                    checkpoints = (
+                        "; ".join(dict.fromkeys(r["checkpoint"] for r in runs)) if which == "final" else "last"
+                    )
+                    lines.append(
+                        f"| {label} | {evaluator} | "
+                        + " | ".join(cells)
+                        + f" | {len(scores)} | {checkpoints} | {mean_sd([r['wall_seconds'] for r in runs])} |"
+                    )
         lines += ["", *verdicts(family, rows, evaluators), ""]
     return "\n".join(lines)
 
 
-COLUMN = {"fid": "FID", "kid": "KID", "precision": "precision", "recall": "recall", "density": "density",
-          "coverage": "coverage", "modes_captured": "modes", "high_quality": "high quality", "reverse_kl": "reverse KL"}
+COLUMN = {
+    "fid": "FID",
+    "kid": "KID",
+    "precision": "precision",
+    "recall": "recall",
+    "density": "density",
+    "coverage": "coverage",
+    "modes_captured": "modes",
+    "high_quality": "high quality",
+    "reverse_kl": "reverse KL",
+}
 
 
 def best_before_end(checkpoint: str) -> bool:
@@ -385,8 +477,13 @@ def verdicts(family: Family, rows: list[dict], evaluators: tuple[str, ...]) -> l
         if "fid" in theirs[0].get(evaluator, {}):
             recipe_fid = np.mean([t[evaluator]["fid"] for t in theirs])
             fids = [o[evaluator]["fid"] for o in ours]
-            checks = [(f"mean FID {np.mean(fids):.4g} <= {family.fid_factor:g} x {recipe_fid:.4g}", np.mean(fids) <= family.fid_factor * recipe_fid),
-                      (f"worst seed {max(fids):.4g} <= {recipe_fid:.4g}", max(fids) <= recipe_fid)]  # fmt: skip
+            checks = [
+                (
+                    f"mean FID {np.mean(fids):.4g} <= {family.fid_factor:g} x {recipe_fid:.4g}",
+                    np.mean(fids) <= family.fid_factor * recipe_fid,
+                ),
+                (f"worst seed {max(fids):.4g} <= {recipe_fid:.4g}", max(fids) <= recipe_fid),
+            ]
             for key in ("recall", "coverage"):
                 a, b = np.mean([o[evaluator][key] for o in ours]), np.mean([t[evaluator][key] for t in theirs])
                 checks.append((f"{key} {a:.3f} >= {b:.3f}", a >= b))
@@ -394,7 +491,11 @@ def verdicts(family: Family, rows: list[dict], evaluators: tuple[str, ...]) -> l
             a, b = np.mean([o[evaluator]["kid"] for o in ours]), np.mean([t[evaluator]["kid"] for t in theirs])
             checks = [(f"mean KID {a:.4g} <= {b:.4g}", a <= b)]
         met = all(ok for _, ok in checks)
-        out.append(f"- {evaluator}: **{'met' if met else 'not met'}** (" + "; ".join(f"{t} {'yes' if ok else 'no'}" for t, ok in checks) + ")")
+        out.append(
+            f"- {evaluator}: **{'met' if met else 'not met'}** ("
+            + "; ".join(f"{t} {'yes' if ok else 'no'}" for t, ok in checks)
+            + ")"
+        )
     return out
 
 
@@ -403,27 +504,44 @@ def point_verdicts(family: Family, ours: list[dict], theirs: list[dict]) -> list
     mean high-quality share and reverse KL are at least as good as the recipe's."""
     mine, recipe = [o["modes"] for o in ours], [t["modes"] for t in theirs]
     worst = min(mine, key=lambda m: (m["modes_captured"], m["high_quality"]))
-    checks = [(f"worst seed {worst['modes_captured']}/{worst['modes_total']} modes at {worst['high_quality']:.1%} "
-               f"high quality (>= {family.min_high_quality:.0%})", worst["modes_captured"] == worst["modes_total"]
-               and worst["high_quality"] >= family.min_high_quality)]  # fmt: skip
-    for key, word, sign in (("modes_captured", "modes", 1), ("high_quality", "high quality", 1), ("reverse_kl", "reverse KL", -1)):
+    checks = [
+        (
+            f"worst seed {worst['modes_captured']}/{worst['modes_total']} modes at {worst['high_quality']:.1%} "
+            f"high quality (>= {family.min_high_quality:.0%})",
+            worst["modes_captured"] == worst["modes_total"] and worst["high_quality"] >= family.min_high_quality,
+        )
+    ]
+    for key, word, sign in (
+        ("modes_captured", "modes", 1),
+        ("high_quality", "high quality", 1),
+        ("reverse_kl", "reverse KL", -1),
+    ):
         a, b = np.mean([m[key] for m in mine]), np.mean([m[key] for m in recipe])
         checks.append((f"{word} {a:.3g} {'>=' if sign > 0 else '<='} recipe's {b:.3g}", sign * (a - b) >= 0))
     met = all(ok for _, ok in checks)
-    return [f"- modes: **{'met' if met else 'not met'}** (" + "; ".join(f"{t} {'yes' if ok else 'no'}" for t, ok in checks) + ")"]
+    return [
+        f"- modes: **{'met' if met else 'not met'}** ("
+        + "; ".join(f"{t} {'yes' if ok else 'no'}" for t, ok in checks)
+        + ")"
+    ]
 
 
 def write_section(path: Path, body: str, command: str, results: list[dict], block: str = "vs-recipe") -> None:
     images = any(FAMILIES[r["family"]].kind == "images" for r in results)
-    header = (f"{datetime.date.today().isoformat()} · {results[0]['machine']} · `{command}`\n\n"
-              + ("Scores: 10,000 samples (seed 1000) against 10,000 real test-split images. `shipped` is gankit's built-in "
-                 "evaluator (what presets are tuned on and what picks their best checkpoint); `heldout` is "
-                 "benchmarks/heldout_evaluator.py, which no tuning decision reads; `pixels` is raw-pixel KID. "
-                 if images else
-                 "Scores: 2,500 samples (seed 1000) against the mixture's modes (PacGAN protocol: high quality = within "
-                 "3 std of the nearest mode; a mode is captured by one high-quality sample). The training seeds "
-                 "100-102 were never run while tuning (tuning: seed 0, samples of seed 0). ")
-              + "Each cell: mean ± sd over the seeds.\n")  # fmt: skip
+    header = (
+        f"{datetime.date.today().isoformat()} · {results[0]['machine']} · `{command}`\n\n"
+        + (
+            "Scores: 10,000 samples (seed 1000) against 10,000 real test-split images. `shipped` is gankit's built-in "
+            "evaluator (what presets are tuned on and what picks their best checkpoint); `heldout` is "
+            "benchmarks/heldout_evaluator.py, which no tuning decision reads; `pixels` is raw-pixel KID. "
+            if images
+            else "Scores: 2,500 samples (seed 1000) against the mixture's modes (PacGAN protocol: high quality = "
+            "within "
+            "3 std of the nearest mode; a mode is captured by one high-quality sample). The training seeds "
+            "100-102 were never run while tuning (tuning: seed 0, samples of seed 0). "
+        )
+        + "Each cell: mean ± sd over the seeds.\n"
+    )
     text = path.read_text() if path.is_file() else "# Measured results\n"
     begin, end = markers(block)
     section = f"{begin}\n{header}\n{body}\n{end}"
@@ -441,8 +559,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--methods", nargs="+", help="recipe, gankit, without-<departure> (default: all)")
-    parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the family's: 0 1 2, or the "
-                        "held-out 100 101 102 of the 2D mixtures)")
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help="training seeds (default: the family's: 0 1 2, or the held-out 100 101 102 of the 2D mixtures)",
+    )
     parser.add_argument("--steps", type=int, help="override every family's steps (10,000-step rows)")
     parser.add_argument("--out", default="runs/vs-recipe", type=Path)
     parser.add_argument("--tune", action="store_true", help="the shipped evaluator only (what tuning may read)")
@@ -450,8 +572,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", type=Path, help="regenerate the table in this markdown file (docs/results.md)")
     parser.add_argument("--block", default="vs-recipe", help="with --write: the name of the generated block to replace")
     parser.add_argument("--rerun", action="store_true", help="train and score again even when a result is stored")
-    parser.add_argument("--try", dest="trials", action="append", default=[], metavar="NAME:KEY=VALUE,...",
-                        help="with --tune: a candidate preset change, trained as method NAME (the preset with these --set options)")
+    parser.add_argument(
+        "--try",
+        dest="trials",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="with --tune: a candidate preset change, trained as method NAME (the preset with these --set options)",
+    )
     args = parser.parse_args(argv)
     if args.trials and not args.tune:
         parser.error("--try is for tuning (--tune): candidates are judged by the shipped evaluator only")
@@ -473,26 +601,58 @@ def main(argv: list[str] | None = None) -> None:
         if args.dry_run:
             for method in methods:
                 folder = args.out / "dry-run" / family_name / method
-                runner = run_recipe(family, 0, folder, 2, data_file) if method == "recipe" else \
-                    run_gankit(family, 0, folder, 2, overrides_of(family, method, trials))
+                runner = (
+                    run_recipe(family, 0, folder, 2, data_file)
+                    if method == "recipe"
+                    else run_gankit(family, 0, folder, 2, overrides_of(family, method, trials))
+                )
                 print(f"dry run {family_name} {method}: {len(next(iter(runner['samples'].values())))} samples")
             continue
-        scorer = Lazy(lambda family=family, evaluators=evaluators:
-                      PointScorer(family) if family.kind == "points" else Scorer(family, evaluators))  # fmt: skip
+        scorer = Lazy(
+            lambda family=family, evaluators=evaluators: (
+                PointScorer(family) if family.kind == "points" else Scorer(family, evaluators)
+            )
+        )
         for method in methods:
             for seed in args.seeds or family.seeds:
-                result = measure(family_name, method, seed, out, evaluators, scorer, steps, data_file, trials,
-                                 keep=not args.tune, rerun=args.rerun)
-                shown = {e: {k: v for k, v in result["scores"]["final"][e].items()
-                             if k in ("fid", "recall", "coverage", "modes_captured", "high_quality")} for e in evaluators}
-                print(f"{family_name} {method} seed {seed}: {result['checkpoint']}, {result['wall_seconds']:.0f} s: {shown}", flush=True)
+                result = measure(
+                    family_name,
+                    method,
+                    seed,
+                    out,
+                    evaluators,
+                    scorer,
+                    steps,
+                    data_file,
+                    trials,
+                    keep=not args.tune,
+                    rerun=args.rerun,
+                )
+                shown = {
+                    e: {
+                        k: v
+                        for k, v in result["scores"]["final"][e].items()
+                        if k in ("fid", "recall", "coverage", "modes_captured", "high_quality")
+                    }
+                    for e in evaluators
+                }
+                print(
+                    f"{family_name} {method} seed {seed}: {result['checkpoint']}, "
+                    f"{result['wall_seconds']:.0f} s: {shown}",
+                    flush=True,
+                )
                 results.append(result)
     if results:
         evaluators = tuple(dict.fromkeys(e for r in results for e in r["scores"]["final"]))
         print(table(results, evaluators))
         if args.write and not args.tune:
-            write_section(args.write, table(results, evaluators), "python benchmarks/vs_recipe.py " + " ".join(argv or sys.argv[1:]),
-                          results, args.block)  # fmt: skip
+            write_section(
+                args.write,
+                table(results, evaluators),
+                "python benchmarks/vs_recipe.py " + " ".join(argv or sys.argv[1:]),
+                results,
+                args.block,
+            )
 
 
 if __name__ == "__main__":

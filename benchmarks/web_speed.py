@@ -31,15 +31,21 @@ def playground(steps: int) -> None:
             times.append(1000 * (time.perf_counter() - start))
         view_ms = sorted(times)[2]
         modes = view["modes"]
-        print(f"{loss:16s} {rate:8.0f} {view_ms:8.0f} {modes['modes_captured']:>3d}/{modes['modes_total']:<2d} "
-              f"{100 * modes['high_quality']:12.1f}%", flush=True)
+        print(
+            f"{loss:16s} {rate:8.0f} {view_ms:8.0f} {modes['modes_captured']:>3d}/{modes['modes_total']:<2d} "
+            f"{100 * modes['high_quality']:12.1f}%",
+            flush=True,
+        )
 
 
 def explorer(run: str) -> None:
     app = build_app([run])
-    requests = {"image": ("/api/image.png", {"point": "3~0=1.5"}), "plane of 16": ("/api/plane.png", {"count": "16"}),
-                "strip of 9": ("/api/interpolate.png", {"a": "1", "b": "2"}),
-                "arithmetic": ("/api/arithmetic.png", {"A": "1,2,3", "B": "4", "C": "5"})}  # fmt: skip
+    requests = {
+        "image": ("/api/image.png", {"point": "3~0=1.5"}),
+        "plane of 16": ("/api/plane.png", {"count": "16"}),
+        "strip of 9": ("/api/interpolate.png", {"a": "1", "b": "2"}),
+        "arithmetic": ("/api/arithmetic.png", {"A": "1,2,3", "B": "4", "C": "5"}),
+    }
     print(f"\nexplorer on {run} (mean of 10 requests, after one warm-up):")
     for name, (path, query) in requests.items():
         app.handle(Request("GET", path, query))

@@ -31,13 +31,21 @@ def captioned(tmp_path_factory):
     """A tiny make-captions folder (32 px) and an untrained word-GRU text encoder saved with an image encoder."""
     from gankit.data import load_dataset
     from gankit.data.captions import write_captioned_dataset
-    from gankit.networks.text_encoders import ImageEncoder, Vocabulary, WordGRUEncoder, WordGRUOptions, save_text_encoder
+    from gankit.networks.text_encoders import (
+        ImageEncoder,
+        Vocabulary,
+        WordGRUEncoder,
+        WordGRUOptions,
+        save_text_encoder,
+    )
 
     root = tmp_path_factory.mktemp("captions")
     write_captioned_dataset(root / "caps", train=48, test=16, resolution=32, progress=lambda s: None)
     data = load_dataset({"name": "captions", "path": str(root / "caps")})
     torch.manual_seed(0)
-    encoder = WordGRUEncoder(WordGRUOptions(embed_dim=12, word_dim=8, hidden=8), Vocabulary.build(data.extras["captions"]))
+    encoder = WordGRUEncoder(
+        WordGRUOptions(embed_dim=12, word_dim=8, hidden=8), Vocabulary.build(data.extras["captions"])
+    )
     save_text_encoder(root / "encoder.safetensors", encoder, ImageEncoder(3, 32, 12, width=8))
     return root
 
@@ -53,29 +61,59 @@ def variant_runs(tmp_path_factory, captioned):
 
     root = tmp_path_factory.mktemp("variants")
     rng = np.random.default_rng(0)
-    np.savez(root / "tiny.npz", images=rng.integers(0, 256, (64, 16, 16), dtype=np.uint8), labels=rng.integers(0, 4, 64))
+    np.savez(
+        root / "tiny.npz", images=rng.integers(0, 256, (64, 16, 16), dtype=np.uint8), labels=rng.integers(0, 4, 64)
+    )
     base = tiny_overrides(root / "tiny.npz", steps=2) + ["model.init_std=0.3", "train.ema_decay=0.9"]
     plain_model = [o for o in base if not o.startswith("model.")]
     pairs = root / "pairs"
     pairs.mkdir()
     for split in ("train", "test"):
-        np.savez(pairs / f"{split}.npz", sources=rng.integers(0, 256, (12, 32, 32), dtype=np.uint8),
-                 targets=rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8))  # fmt: skip
+        np.savez(
+            pairs / f"{split}.npz",
+            sources=rng.integers(0, 256, (12, 32, 32), dtype=np.uint8),
+            targets=rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
+        )
     kinds = {
         "plain": base,
         "labels": base + ["objective.name=conditional", "model.num_classes=null"],
         "codes": base + ["objective.name=infogan", "objective.categorical=[3]", "objective.continuous=1"],
-        "sr": plain_model + ["model.name=srgan", "model.scale=2", "model.g_width=4", "model.g_blocks=1", "model.d_width=2",
-                             "model.d_dense=8", "model.latent_dim=0", "objective.name=srgan", "objective.content=pixel"],
-        "points": [o for o in plain_model if not o.startswith("data.")] + [
-            "data.name=ring", "data.num_points=512", "model.name=mlp", "model.latent_dim=2", "model.g_hidden=[16]",
-            "model.d_hidden=[16]"],
-        "image": [o for o in plain_model if not o.startswith("data.")] + [
-            "data.name=pairs", f"data.path={pairs}", "model.name=pix2pix", "model.g_width=4", "model.d_width=4",
-            "objective.name=pix2pix", "model.sample_dropout=true"],
-    }  # fmt: skip
-    out = {name: train(load_config(None, options), root / name, progress=False, log=quiet).run_dir
-           for name, options in kinds.items()}  # fmt: skip
+        "sr": plain_model
+        + [
+            "model.name=srgan",
+            "model.scale=2",
+            "model.g_width=4",
+            "model.g_blocks=1",
+            "model.d_width=2",
+            "model.d_dense=8",
+            "model.latent_dim=0",
+            "objective.name=srgan",
+            "objective.content=pixel",
+        ],
+        "points": [o for o in plain_model if not o.startswith("data.")]
+        + [
+            "data.name=ring",
+            "data.num_points=512",
+            "model.name=mlp",
+            "model.latent_dim=2",
+            "model.g_hidden=[16]",
+            "model.d_hidden=[16]",
+        ],
+        "image": [o for o in plain_model if not o.startswith("data.")]
+        + [
+            "data.name=pairs",
+            f"data.path={pairs}",
+            "model.name=pix2pix",
+            "model.g_width=4",
+            "model.d_width=4",
+            "objective.name=pix2pix",
+            "model.sample_dropout=true",
+        ],
+    }
+    out = {
+        name: train(load_config(None, options), root / name, progress=False, log=quiet).run_dir
+        for name, options in kinds.items()
+    }
     train(stage1_config(captioned), root / "stage1", progress=False, log=quiet)
     model = {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1, "init_std": 0.5}
     cfg = run_config(captioned, model, {"name": "stackgan", "stage1": str(root / "stage1")}, resolution=32)

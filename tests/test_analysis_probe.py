@@ -2,6 +2,7 @@ import json
 import re
 
 import numpy as np
+import pytest
 import torch
 
 from gankit.analysis.probe import LinearSVM, discriminator_features, run_probe, subset
@@ -30,6 +31,7 @@ def test_subset_is_balanced_and_disjoint_from_excluded():
     assert np.bincount(labels[index]).tolist() == [10] * 4 and (index % 2 == 1).all()
 
 
+@pytest.mark.slow
 def test_probe_pipeline_beats_chance_on_tiny_data():
     from gankit.data import load_dataset
 
@@ -37,8 +39,18 @@ def test_probe_pipeline_beats_chance_on_tiny_data():
     test = load_dataset({"name": "digits", "resolution": 16, "split": "test"})
     torch.manual_seed(0)
     D, random_D = DCGANDiscriminator(16, 1, width=8), DCGANDiscriminator(16, 1, width=8)
-    results = run_probe(D, random_D, data.x, data.labels.numpy(), test.x, test.labels.numpy(),
-                        budgets=(10, None), repeats={10: 2, None: 1}, log=lambda s: None, penalties=(0.1,))  # fmt: skip
+    results = run_probe(
+        D,
+        random_D,
+        data.x,
+        data.labels.numpy(),
+        test.x,
+        test.labels.numpy(),
+        budgets=(10, None),
+        repeats={10: 2, None: 1},
+        log=lambda s: None,
+        penalties=(0.1,),
+    )
     for name in ("gan_discriminator", "random_discriminator", "pixels"):
         assert results["budgets"]["all"][name]["mean"] > 0.5  # ten classes: chance is 0.1
         assert len(results["budgets"]["10"][name]["runs"]) == 2
@@ -46,11 +58,16 @@ def test_probe_pipeline_beats_chance_on_tiny_data():
 
 def test_cli_probe(tiny_run, tmp_path, capsys):
     # The tiny .npz has labels and no test split: the probe scores on the same images, which is enough here.
-    assert main(["probe", str(tiny_run), "--budgets", "2,all", "--penalties", "0.1", "--out", str(tmp_path / "p.png")]) == 0
+    assert (
+        main(["probe", str(tiny_run), "--budgets", "2,all", "--penalties", "0.1", "--out", str(tmp_path / "p.png")])
+        == 0
+    )
     results = json.loads((tmp_path / "p.json").read_text())
     assert set(results["budgets"]) == {"2", "all"} and (tmp_path / "p.png").is_file()
     out = capsys.readouterr()
     assert "gan_discriminator" in out.out
     # each result as it comes, not after minutes of silence
     every = re.findall(r"probe: (\w+), (\w+) labels/class: test accuracy [\d.]+%", out.out + out.err)
-    assert sorted(every) == sorted((n, b) for n in ("gan_discriminator", "random_discriminator", "pixels") for b in ("2", "all"))
+    assert sorted(every) == sorted(
+        (n, b) for n in ("gan_discriminator", "random_discriminator", "pixels") for b in ("2", "all")
+    )

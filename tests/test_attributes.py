@@ -18,16 +18,23 @@ def test_consistency_counts_all_four_attributes_and_splits_seen_from_heldout():
     assert result["all_accuracy_seen"] == 1.0 and result["all_accuracy_heldout"] == 0.5
 
 
+@pytest.mark.slow
 def test_the_classifier_learns_the_attributes_of_toy_scenes():
     items = np.zeros((10, 28, 28), np.uint8)
     for k in range(10):  # each class a different bar pattern
         items[k, 4:24, 2 + 2 * k : 6 + 2 * k] = 255
     split = cap.make_split(items, np.arange(10), 600, "train", seed=0, resolution=16, captions_per_image=1)
-    data = Dataset(torch.from_numpy(split["images"]).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(split["class"]),
-                   "toy", extras={"attributes": {k: split[k] for k in (*HEADS, "background")}})  # fmt: skip
+    data = Dataset(
+        torch.from_numpy(split["images"]).permute(0, 3, 1, 2).contiguous(),
+        torch.from_numpy(split["class"]),
+        "toy",
+        extras={"attributes": {k: split[k] for k in (*HEADS, "background")}},
+    )
     net = train_attribute_classifier(data, steps=400, batch_size=64, log=lambda s: None)
     result = consistency(predict(net, data.x), {k: split[k] for k in HEADS})
-    assert min(result[f"{k}_accuracy"] for k in HEADS) > 0.85 and result["all_accuracy"] > 0.7  # chance: 0.1, 0.125, 0.33, 0.11
+    assert (
+        min(result[f"{k}_accuracy"] for k in HEADS) > 0.85 and result["all_accuracy"] > 0.7
+    )  # chance: 0.1, 0.125, 0.33, 0.11
     with pytest.raises(ValueError, match="has no attributes"):
         train_attribute_classifier(Dataset(data.x, None, "plain"), steps=1)
 
@@ -39,7 +46,12 @@ def test_retint_repaints_the_item_and_keeps_the_background():
     item = np.zeros((28, 28), np.uint8)
     item[8:20, 8:20] = 255
     item[10:12, 10:12] = 128  # half-transparent shading
-    scene = lambda colour: torch.from_numpy(render(item, {"class": 0, "colour": colour, "size": 2, "position": 4}, 32, 20)).permute(2, 0, 1)  # noqa: E731
+
+    def scene(colour):
+        return torch.from_numpy(render(item, {"class": 0, "colour": colour, "size": 2, "position": 4}, 32, 20)).permute(
+            2, 0, 1
+        )
+
     red, blue = list(COLOURS).index("red"), list(COLOURS).index("blue")
     out = retint(scene(red)[None], torch.tensor([red]), torch.tensor([20]), torch.tensor([blue]))[0]
     assert (out.int() - scene(blue).int()).abs().max() <= 1  # the scene as if rendered blue

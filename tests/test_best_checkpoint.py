@@ -23,19 +23,38 @@ def scripted_run(tmp_path, tiny_npz, monkeypatch):
     monkeypatch.setattr(periodic, "evaluate_generator", fake_evaluate)
     run = tmp_path / "run"
     overrides = tiny_overrides(tiny_npz, steps=6, checkpoint_every=2, sample_every=2) + [
-        "train.eval_every=2", "train.eval_samples=16", "train.eval_metrics=[\"fid\"]", "train.keep_checkpoints=5"]
+        "train.eval_every=2",
+        "train.eval_samples=16",
+        'train.eval_metrics=["fid"]',
+        "train.keep_checkpoints=5",
+    ]
     result = train(load_config(None, overrides), run, progress=False, log=lambda s: None)
     return run, result
 
 
 def test_the_best_evaluation_is_kept_and_is_what_run_means(scripted_run):
     run, result = scripted_run
-    assert result.best == {"metric": "fid", "best_step": 4, "best": 3.0, "last_step": 6, "last": 4.0, "lower_is_better": True}
+    assert result.best == {
+        "metric": "fid",
+        "best_step": 4,
+        "best": 3.0,
+        "last_step": 6,
+        "last": 4.0,
+        "lower_is_better": True,
+    }
     best = load_generator(run)
-    assert best.step == 4 and "step 4, fid 3" in best.source_note and "4 at the last evaluation, step 6" in best.source_note
+    assert (
+        best.step == 4
+        and "step 4, fid 3" in best.source_note
+        and "4 at the last evaluation, step 6" in best.source_note
+    )
     assert load_generator(f"{run}@last").step == 6 and load_generator(f"{run}@best").step == 4
     assert load_generator(f"{run}@2").step == 2 and locate_generator(f"{run}@6").file == run / "generator.safetensors"
-    assert [json.loads(line)["metrics"]["fid"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [5.0, 3.0, 4.0]
+    assert [json.loads(line)["metrics"]["fid"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [
+        5.0,
+        3.0,
+        4.0,
+    ]
 
 
 def test_the_run_summary_says_which_step_was_best(scripted_run, capsys):

@@ -9,8 +9,12 @@ from gankit.data import captions as cap
 
 
 def _attributes(rng):
-    return {"class": int(rng.integers(10)), "colour": int(rng.integers(len(cap.COLOURS))),
-            "size": int(rng.integers(3)), "position": int(rng.integers(9))}  # fmt: skip
+    return {
+        "class": int(rng.integers(10)),
+        "colour": int(rng.integers(len(cap.COLOURS))),
+        "size": int(rng.integers(3)),
+        "position": int(rng.integers(9)),
+    }
 
 
 def test_every_caption_parses_back_to_its_attributes():
@@ -75,7 +79,10 @@ def test_cli_makes_the_dataset(tmp_path, capsys):
         load_dataset({"name": "fashion-mnist", "split": "test", "download": False, "limit": 1})
     except Exception:
         pytest.skip("Fashion-MNIST is not installed here")
-    assert main(["data", "make-captions", "--out", str(tmp_path), "--train", "40", "--test", "20", "--resolution", "32"]) == 0
+    assert (
+        main(["data", "make-captions", "--out", str(tmp_path), "--train", "40", "--test", "20", "--resolution", "32"])
+        == 0
+    )
     info = json.loads((tmp_path / "info.json").read_text())
     assert info["counts"] == {"train": 40, "test": 20} and len(info["heldout_pairs"]) == 10
     with np.load(tmp_path / "train.npz") as train:
@@ -108,7 +115,9 @@ def test_user_folders_and_csv_load_with_their_captions(tmp_path):
     _image(cub / "images" / "001.Gull" / "x.jpg", (200, 200, 200))
     (cub / "text_c10" / "001.Gull").mkdir(parents=True)
     (cub / "text_c10" / "001.Gull" / "x.txt").write_text("a grey bird\nthis bird is grey\n")
-    assert load_dataset({"name": "captions", "path": str(cub), "resolution": 8}).extras["captions"] == [["a grey bird", "this bird is grey"]]
+    assert load_dataset({"name": "captions", "path": str(cub), "resolution": 8}).extras["captions"] == [
+        ["a grey bird", "this bird is grey"]
+    ]
 
     table = tmp_path / "pairs.csv"
     table.write_text("image,caption\nbeside/a.png,first\nbeside/sub/b.jpg,second\nbeside/a.png,third\n")
@@ -134,8 +143,15 @@ def test_the_built_dataset_loads_with_labels_attributes_and_captions(tmp_path):
     items, labels = rng.integers(0, 256, (100, 28, 28)).astype(np.uint8), np.arange(100) % 10
     for split, n in (("train", 30), ("test", 12)):
         data = cap.make_split(items, labels, n, split, seed=0, resolution=32, captions_per_image=2)
-        np.savez(tmp_path / f"{split}.npz", images=data["images"], labels=data["class"], colour=data["colour"],
-                 size=data["size"], position=data["position"], heldout=data["heldout"])  # fmt: skip
+        np.savez(
+            tmp_path / f"{split}.npz",
+            images=data["images"],
+            labels=data["class"],
+            colour=data["colour"],
+            size=data["size"],
+            position=data["position"],
+            heldout=data["heldout"],
+        )
         (tmp_path / f"{split}_captions.json").write_text(json.dumps(data["captions"]))
     (tmp_path / "info.json").write_text(json.dumps({"seed": 0}))
     test = load_dataset({"name": "captions", "path": str(tmp_path), "split": "test", "limit": 10})
@@ -143,5 +159,7 @@ def test_the_built_dataset_loads_with_labels_attributes_and_captions(tmp_path):
     attributes = test.extras["attributes"]
     assert set(attributes) == {"class", "colour", "size", "position", "heldout"} and len(attributes["colour"]) == 10
     k = 3
-    assert cap.parse_caption(test.extras["captions"][k][0]) == {key: int(attributes[key][k]) for key in ("class", "colour", "size", "position")}
+    assert cap.parse_caption(test.extras["captions"][k][0]) == {
+        key: int(attributes[key][k]) for key in ("class", "colour", "size", "position")
+    }
     assert test.class_names[0] == "T-shirt"

@@ -63,5 +63,10 @@ def test_run_folder_of_finds_the_run_from_its_files(tmp_path, tiny_npz):
     run_dir = tmp_path / "run"
     assert cli_train(run_dir, tiny_npz) == 0
     checkpoint = sorted((run_dir / "checkpoints").glob("*.safetensors"))[-1]
-    assert run_folder_of(run_dir) == run_folder_of(checkpoint) == run_folder_of(run_dir / "generator.safetensors") == run_dir
+    assert (
+        run_folder_of(run_dir)
+        == run_folder_of(checkpoint)
+        == run_folder_of(run_dir / "generator.safetensors")
+        == run_dir
+    )
     assert run_folder_of(tmp_path / "elsewhere.safetensors") is None

@@ -17,7 +17,7 @@ from gankit.variants import build_objective
 from gankit.registry import ConfigError
 
 CONDITIONAL = ["model.num_classes=null", "objective.name=conditional"]
-ACGAN = ["model.num_classes=null", "model.d_conditioning=\"none\"", "model.d_aux_classifier=true", "objective.name=acgan"]
+ACGAN = ["model.num_classes=null", 'model.d_conditioning="none"', "model.d_aux_classifier=true", "objective.name=acgan"]
 
 
 def run(tmp_path, tiny_npz, extra, name="r", steps=2):
@@ -42,7 +42,10 @@ def test_conditional_nets_take_labels_and_the_label_changes_the_output(condition
     assert logits.shape == (4,) and len(set(logits.tolist())) > 1  # the same image scores differently per label
     with pytest.raises(ValueError, match="pass labels"):
         G(z)
-    mlp_G, mlp_D = MLPGenerator([2], latent_dim=3, hidden=[8], num_classes=3), MLPDiscriminator([2], hidden=[8], num_classes=3, conditioning=conditioning)
+    mlp_G, mlp_D = (
+        MLPGenerator([2], latent_dim=3, hidden=[8], num_classes=3),
+        MLPDiscriminator([2], hidden=[8], num_classes=3, conditioning=conditioning),
+    )
     assert mlp_G(torch.randn(5, 3), torch.arange(5) % 3).shape == (5, 2)
     assert mlp_D(torch.randn(5, 2), torch.arange(5) % 3).shape == (5,)
 
@@ -96,8 +99,15 @@ def test_objectives_refuse_an_unconditional_model():
             build_objective({"name": name}, G, D, build_loss({"name": "non-saturating"}))
 
 
-@pytest.mark.parametrize("extra", [CONDITIONAL, CONDITIONAL + ["model.d_conditioning=projection"], ACGAN,
-                                   CONDITIONAL + ["model.name=mlp", "model.g_hidden=[32]", "model.d_hidden=[16]"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "extra",
+    [
+        CONDITIONAL,
+        CONDITIONAL + ["model.d_conditioning=projection"],
+        ACGAN,
+        CONDITIONAL + ["model.name=mlp", "model.g_hidden=[32]", "model.d_hidden=[16]"],
+    ],
+)
 def test_one_training_run_per_objective(tmp_path, tiny_npz, extra):
     result = run(tmp_path, tiny_npz, extra)
     assert result.step == 2 and result.last_row["images_seen"] == 16
@@ -127,7 +137,9 @@ def test_conditional_resume_is_exact(tmp_path, tiny_npz):
 def test_unconditional_generators_refuse_labels(tiny_run, capsys):
     with pytest.raises(ValueError, match="not class-conditional"):
         load_generator(tiny_run).sample(2, labels=[0, 1])
-    assert main(["sample", str(tiny_run), "--labels", "0,1", "--out", "x.png"]) == 2  # a user error: one message, exit code 2
+    assert (
+        main(["sample", str(tiny_run), "--labels", "0,1", "--out", "x.png"]) == 2
+    )  # a user error: one message, exit code 2
     assert "class-conditional" in capsys.readouterr().err
 
 
@@ -137,7 +149,9 @@ def test_cli_class_grid(tmp_path, tiny_npz, capsys):
     saved = np.load(tmp_path / "g.npz")
     assert saved["images"].shape[0] == 12 and saved["labels"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
     assert "4 labels x 3 samples" in capsys.readouterr().out
-    assert main(["sample", str(result.run_dir), "--labels", "7", "--out", str(tmp_path / "g.png")]) == 2  # a user error: one message, exit code 2
+    assert (
+        main(["sample", str(result.run_dir), "--labels", "7", "--out", str(tmp_path / "g.png")]) == 2
+    )  # a user error: one message, exit code 2
     assert "'7' is not a class of this generator: classes are 0..3" in capsys.readouterr().err
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["model"]["num_classes"] == 4 and config["objective"]["name"] == "conditional"
@@ -148,8 +162,13 @@ def test_class_names_travel_from_the_data_to_pictures_and_front_ends(tmp_path, c
     from PIL import Image
 
     overrides = [o for o in tiny_overrides(tmp_path / "unused.npz", steps=2) if not o.startswith("data.")]
-    overrides += ["data.name=fashion-mnist", "data.limit=64", "data.resolution=16", "objective.name=conditional",
-                  "model.num_classes=null"]
+    overrides += [
+        "data.name=fashion-mnist",
+        "data.limit=64",
+        "data.resolution=16",
+        "objective.name=conditional",
+        "model.num_classes=null",
+    ]
     run = train(load_config(None, overrides), tmp_path / "run", progress=False, log=lambda s: None).run_dir
     pipeline = load_generator(run)
     assert pipeline.condition.describe()["class_names"][7] == "Sneaker"

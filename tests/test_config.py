@@ -8,9 +8,14 @@ from gankit.config import RunConfig, apply_overrides, load_config, preset_names,
 from gankit.registry import ConfigError
 
 REQUIRED_PRESETS = {
-    "dcgan-digits", "dcgan-fashion-mnist", "gan-mlp-fashion-mnist", "gan-mlp-ring",
-    "gan-mlp-grid", "dcgan-cifar10", "dcgan-paper-64",
-}  # fmt: skip
+    "dcgan-digits",
+    "dcgan-fashion-mnist",
+    "gan-mlp-fashion-mnist",
+    "gan-mlp-ring",
+    "gan-mlp-grid",
+    "dcgan-cifar10",
+    "dcgan-paper-64",
+}
 
 
 def test_every_preset_resolves_with_a_description():

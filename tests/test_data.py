@@ -138,7 +138,9 @@ def test_image_folder_resizes_crops_and_labels_subfolders(tmp_path):
     (tmp_path / "dogs" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(DataError, match="broken.jpg: cannot read this image"):  # strict: an error
         load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 16, "strict": True})
-    with pytest.warns(UserWarning, match="broken.jpg: cannot read this image"):  # by default: skipped, labels kept in step
+    with pytest.warns(
+        UserWarning, match="broken.jpg: cannot read this image"
+    ):  # by default: skipped, labels kept in step
         skipped = load_dataset({"name": "folder", "path": str(tmp_path), "resolution": 16})
     assert skipped.labels.tolist() == [0, 0, 1, 1] and torch.equal(skipped.x, data.x)
 

@@ -18,6 +18,8 @@ from gankit.formats import FORMAT_CHECKPOINT, list_checkpoints
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "GANKIT_DIST_TIMEOUT": "120"}
 
+pytestmark = pytest.mark.slow  # every test here launches torchrun
+
 
 def gankit_args(out, overrides, *extra):
     args = ["-m", "gankit", "train", "dcgan-digits", "--out", str(out), "--quiet", *extra]
@@ -27,8 +29,14 @@ def gankit_args(out, overrides, *extra):
 
 
 def torchrun(out, overrides, nproc=2, extra=(), launcher=("--standalone",)):
-    command = [sys.executable, "-m", "torch.distributed.run", *launcher, f"--nproc_per_node={nproc}",
-               *gankit_args(out, overrides, *extra)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *launcher,
+        f"--nproc_per_node={nproc}",
+        *gankit_args(out, overrides, *extra),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
@@ -41,8 +49,13 @@ def last_tensors(run):
 def test_two_processes_follow_the_one_process_trajectory_without_batchnorm(tmp_path, tiny_npz):
     """An MLP without BatchNorm or dropout: 2 processes with 4 samples each take the same steps as one
     process with the global batch of 8 (same batches, same z), to float rounding."""
-    overrides = tiny_overrides(tiny_npz, steps=4) + ["model.name=mlp", "model.dropout=0", "model.g_hidden=[32]",
-                                                     "model.d_hidden=[32]", "model.latent_dim=8"]  # fmt: skip
+    overrides = tiny_overrides(tiny_npz, steps=4) + [
+        "model.name=mlp",
+        "model.dropout=0",
+        "model.g_hidden=[32]",
+        "model.d_hidden=[32]",
+        "model.latent_dim=8",
+    ]
     overrides = [o for o in overrides if not o.startswith(("model.g_width", "model.d_width", "model.latent_dim=16"))]
     torchrun(tmp_path / "two", overrides)
     train(load_config("dcgan-digits", overrides), tmp_path / "one", progress=False, log=lambda s: None)
@@ -95,10 +108,21 @@ def test_two_nodes_rendezvous_on_one_machine_and_write_one_run_folder(tmp_path, 
     out = tmp_path / "run"
     launches = []
     for node in (0, 1):
-        launcher = ("--nnodes=2", f"--node_rank={node}", "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}",
-                    "--rdzv_id=gankit-test")  # fmt: skip
-        command = [sys.executable, "-m", "torch.distributed.run", *launcher, "--nproc_per_node=1",
-                   *gankit_args(out, tiny_overrides(tiny_npz, steps=2))]  # fmt: skip
+        launcher = (
+            "--nnodes=2",
+            f"--node_rank={node}",
+            "--rdzv_backend=c10d",
+            f"--rdzv_endpoint=127.0.0.1:{port}",
+            "--rdzv_id=gankit-test",
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            *launcher,
+            "--nproc_per_node=1",
+            *gankit_args(out, tiny_overrides(tiny_npz, steps=2)),
+        ]
         launches.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV))
     outputs = [launch.communicate(timeout=300)[0] for launch in launches]
     assert all(launch.returncode == 0 for launch in launches), "\n".join(o[-2000:] for o in outputs)
@@ -112,8 +136,14 @@ def test_two_nodes_rendezvous_on_one_machine_and_write_one_run_folder(tmp_path, 
 
 
 def test_a_global_batch_that_does_not_divide_is_refused(tmp_path, tiny_npz):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               *gankit_args(tmp_path / "run", tiny_overrides(tiny_npz, steps=2, batch_size=7))]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        *gankit_args(tmp_path / "run", tiny_overrides(tiny_npz, steps=2, batch_size=7)),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
     assert done.returncode != 0
     assert "train.batch_size (7) is the global batch and must divide evenly among the 2 processes" in done.stderr
@@ -146,13 +176,29 @@ def test_sharded_evaluation_gives_the_one_process_numbers(tmp_path):
     from gankit.metrics.evaluation import evaluate_generator
 
     run = tmp_path / "ring"
-    config = load_config("gan-mlp-ring", ["train.steps=20", "train.batch_size=64", "train.tensorboard=false",
-                                          "train.log_every=10", "data.num_points=2000"])  # fmt: skip
+    config = load_config(
+        "gan-mlp-ring",
+        [
+            "train.steps=20",
+            "train.batch_size=64",
+            "train.tensorboard=false",
+            "train.log_every=10",
+            "data.num_points=2000",
+        ],
+    )
     train(config, run, progress=False, log=lambda s: None)
     script = tmp_path / "evaluate.py"
     script.write_text(SHARDED_EVALUATION)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
-               str(run), str(tmp_path / "metrics")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(script),
+        str(run),
+        str(tmp_path / "metrics"),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     one = evaluate_generator(load_generator(run), "fid,prdc", 301, "train", 500, 3)["metrics"]
@@ -163,9 +209,13 @@ def test_sharded_evaluation_gives_the_one_process_numbers(tmp_path):
             assert shared[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
 
 
-@pytest.mark.parametrize("objective", [["objective.name=infogan"],
-                                       ["objective.name=acgan", "model.num_classes=null", "model.d_conditioning=none",
-                                        "model.d_aux_classifier=true"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "objective",
+    [
+        ["objective.name=infogan"],
+        ["objective.name=acgan", "model.num_classes=null", "model.d_conditioning=none", "model.d_aux_classifier=true"],
+    ],
+)
 def test_variants_with_d_heads_train_under_two_processes(tmp_path, tiny_npz, objective):
     """InfoGAN's Q head and AC-GAN's class head: the ranks stay identical (checked at every checkpoint)."""
     torchrun(tmp_path / "run", tiny_overrides(tiny_npz, steps=2) + objective)
@@ -191,24 +241,52 @@ def test_stackgan_stage1_and_stage2_train_under_two_processes(tmp_path):
     write_captioned_dataset(tmp_path / "caps", train=48, test=16, resolution=32, progress=lambda s: None)
     torch.manual_seed(0)
     vocabulary = Vocabulary.build(load_dataset({"name": "captions", "path": str(tmp_path / "caps")}).extras["captions"])
-    save_text_encoder(tmp_path / "encoder.safetensors", WordGRUEncoder(WordGRUOptions(embed_dim=12, word_dim=8, hidden=8),
-                      vocabulary), ImageEncoder(3, 32, 12, width=8))  # fmt: skip
-    train_section = {"steps": 2, "batch_size": 8, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
-                     "sample_grid": 16, "tensorboard": False, "device": "cpu"}  # fmt: skip
+    save_text_encoder(
+        tmp_path / "encoder.safetensors",
+        WordGRUEncoder(WordGRUOptions(embed_dim=12, word_dim=8, hidden=8), vocabulary),
+        ImageEncoder(3, 32, 12, width=8),
+    )
+    train_section = {
+        "steps": 2,
+        "batch_size": 8,
+        "log_every": 1,
+        "sample_every": 2,
+        "checkpoint_every": 2,
+        "sample_grid": 16,
+        "tensorboard": False,
+        "device": "cpu",
+    }
     small = {"g_width": 8, "d_width": 8, "text_compressed": 8}
     stages = {
-        "s1": {"data": {"name": "captions", "path": str(tmp_path / "caps"), "resolution": 16},
-               "model": {"name": "text-dcgan", "latent_dim": 10, "conditioning_augmentation": True, **small},
-               "objective": {"name": "stackgan", "text_encoder": str(tmp_path / "encoder.safetensors")},
-               "train": {**train_section, "ema_decay": 0.9}},
-        "s2": {"data": {"name": "captions", "path": str(tmp_path / "caps"), "resolution": 32},
-               "model": {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1, **small},
-               "objective": {"name": "stackgan", "stage1": str(tmp_path / "s1")}, "train": train_section},
-    }  # fmt: skip
+        "s1": {
+            "data": {"name": "captions", "path": str(tmp_path / "caps"), "resolution": 16},
+            "model": {"name": "text-dcgan", "latent_dim": 10, "conditioning_augmentation": True, **small},
+            "objective": {"name": "stackgan", "text_encoder": str(tmp_path / "encoder.safetensors")},
+            "train": {**train_section, "ema_decay": 0.9},
+        },
+        "s2": {
+            "data": {"name": "captions", "path": str(tmp_path / "caps"), "resolution": 32},
+            "model": {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1, **small},
+            "objective": {"name": "stackgan", "stage1": str(tmp_path / "s1")},
+            "train": train_section,
+        },
+    }
     for name, config in stages.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(config))
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gankit",
-                   "train", str(tmp_path / f"{name}.json"), "--out", str(tmp_path / name), "--quiet"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "gankit",
+            "train",
+            str(tmp_path / f"{name}.json"),
+            "--out",
+            str(tmp_path / name),
+            "--quiet",
+        ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
         assert done.returncode == 0, done.stderr[-3000:]
     stage1, stage2 = load_generator(tmp_path / "s1"), load_generator(tmp_path / "s2")

@@ -28,9 +28,12 @@ def tiny_evaluator(tmp_path):
     images = (labels[:, None, None] * 60 + rng.integers(0, 40, (128, 16, 16))).astype(np.uint8)
     np.savez(tmp_path / "learnable.npz", images=images, labels=labels)
     options = EvaluatorTraining(epochs=4, batch_size=16, width=4)
-    evaluator = train_evaluator({"name": "npz", "path": str(tmp_path / "learnable.npz")}, options, log=lambda s: None,
-                                progress=False)  # fmt: skip
-    assert evaluator.info["test_accuracy"] > evaluator.info["chance_accuracy"] + 0.5 * (1 - evaluator.info["chance_accuracy"])
+    evaluator = train_evaluator(
+        {"name": "npz", "path": str(tmp_path / "learnable.npz")}, options, log=lambda s: None, progress=False
+    )
+    assert evaluator.info["test_accuracy"] > evaluator.info["chance_accuracy"] + 0.5 * (
+        1 - evaluator.info["chance_accuracy"]
+    )
     return save_evaluator(evaluator, tmp_path / "eval.safetensors")
 
 
@@ -65,11 +68,32 @@ def test_generator_row_carries_its_protocol_and_reuses_cached_reference(tiny_run
     pipeline = load_generator(tiny_run)
     kwargs = dict(num_samples=40, num_reference=64, extractor={"name": "evaluator", "weights": str(tiny_evaluator)})
     row = evaluate_generator(pipeline, **kwargs)
-    assert set(row["metrics"]) == {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "is", "is_std"}
+    assert set(row["metrics"]) == {
+        "fid",
+        "kid",
+        "kid_std",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "is",
+        "is_std",
+    }
     assert all(np.isfinite(v) for v in row["metrics"].values())
     p = row["protocol"]
-    for field in ("extractor", "weights_sha256", "preprocessing", "num_generated", "num_reference", "reference",
-                  "seed", "gankit_version", "metrics", "checkpoint_step", "ema_generator"):  # fmt: skip
+    for field in (
+        "extractor",
+        "weights_sha256",
+        "preprocessing",
+        "num_generated",
+        "num_reference",
+        "reference",
+        "seed",
+        "gankit_version",
+        "metrics",
+        "checkpoint_step",
+        "ema_generator",
+    ):
         assert field in p, field
     assert p["weights_sha256"] == load_evaluator(tiny_evaluator).sha256
     assert (p["num_generated"], p["num_reference"], p["reference"]["split"]) == (40, 64, "train")
@@ -81,19 +105,36 @@ def test_generator_row_carries_its_protocol_and_reuses_cached_reference(tiny_run
 def test_real_vs_real_on_a_source_without_a_test_split_compares_disjoint_images(tiny_npz, tiny_evaluator):
     # The .npz source has one split of 64 images: a reference of all 64 leaves none, so the floor compares two
     # disjoint halves (an identical pair would give FID 0 by construction, a floor that says nothing).
-    row = evaluate_real_vs_real({"name": "npz", "path": str(tiny_npz)}, metrics="fid,prdc",
-                                extractor={"name": "evaluator", "weights": str(tiny_evaluator)})  # fmt: skip
+    row = evaluate_real_vs_real(
+        {"name": "npz", "path": str(tiny_npz)},
+        metrics="fid,prdc",
+        extractor={"name": "evaluator", "weights": str(tiny_evaluator)},
+    )
     assert row["protocol"]["num_reference"] == 32 and row["generated"]["num_samples"] == 32
     assert row["metrics"]["fid"] > 0 and 0 < row["metrics"]["precision"] <= 1
-    part = evaluate_real_vs_real({"name": "npz", "path": str(tiny_npz)}, metrics="fid", num_samples=10, num_reference=40,
-                                 extractor={"name": "evaluator", "weights": str(tiny_evaluator)})  # fmt: skip
+    part = evaluate_real_vs_real(
+        {"name": "npz", "path": str(tiny_npz)},
+        metrics="fid",
+        num_samples=10,
+        num_reference=40,
+        extractor={"name": "evaluator", "weights": str(tiny_evaluator)},
+    )
     assert part["protocol"]["num_reference"] == 40 and part["generated"]["num_samples"] == 10
 
 
 def test_mode_metric_on_a_ring_run(tmp_path):
-    overrides = ["data.name=ring", "data.num_points=500", "model.name=mlp", "model.latent_dim=2",
-                 "model.g_hidden=[16]", "model.d_hidden=[16]", "train.steps=2", "train.batch_size=50",
-                 "train.sample_grid=10", "train.tensorboard=false"]  # fmt: skip
+    overrides = [
+        "data.name=ring",
+        "data.num_points=500",
+        "model.name=mlp",
+        "model.latent_dim=2",
+        "model.g_hidden=[16]",
+        "model.d_hidden=[16]",
+        "train.steps=2",
+        "train.batch_size=50",
+        "train.sample_grid=10",
+        "train.tensorboard=false",
+    ]
     train(load_config(None, overrides), tmp_path / "ring", progress=False, log=lambda s: None)
     row = evaluate_generator(load_generator(tmp_path / "ring"), metrics="modes,fid", num_samples=300, num_reference=300)
     assert row["protocol"]["extractor"] == "raw" and row["metrics"]["modes_total"] == 8
@@ -101,7 +142,10 @@ def test_mode_metric_on_a_ring_run(tmp_path):
 
 
 def test_unknown_metric_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="metrics: fid, kid, is, prdc, classes, labels, intra_fid, code_accuracy, code_monotonicity, modes"):
+    with pytest.raises(
+        ConfigError,
+        match="metrics: fid, kid, is, prdc, classes, labels, intra_fid, code_accuracy, code_monotonicity, modes",
+    ):
         parse_metrics("fid,lpips")
 
 
@@ -113,15 +157,30 @@ def test_augment_shifts_and_flips_without_changing_shape():
 
 
 def test_cli_evaluate_appends_to_the_runs_metrics(tiny_run, tiny_evaluator, capsys):
-    args = ["evaluate", str(tiny_run), "--n", "30", "--reference-n", "64", "--metrics", "fid,kid,classes",
-            "--evaluator", str(tiny_evaluator)]  # fmt: skip
+    args = [
+        "evaluate",
+        str(tiny_run),
+        "--n",
+        "30",
+        "--reference-n",
+        "64",
+        "--metrics",
+        "fid,kid,classes",
+        "--evaluator",
+        str(tiny_evaluator),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "fid" in out and "appended to" in out and "class_histogram" in out
     rows = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["source"] == str(tiny_run)
-    same = evaluate_generator(load_generator(tiny_run), "fid", num_samples=30, num_reference=64,
-                              extractor={"name": "evaluator", "weights": str(tiny_evaluator)})  # fmt: skip
+    same = evaluate_generator(
+        load_generator(tiny_run),
+        "fid",
+        num_samples=30,
+        num_reference=64,
+        extractor={"name": "evaluator", "weights": str(tiny_evaluator)},
+    )
     assert rows[-1]["metrics"]["fid"] == same["metrics"]["fid"]  # the command is the library call
     histogram = rows[-1]["metrics"]["class_histogram"]
     assert len(histogram) == 4 and sum(histogram) == pytest.approx(1.0, abs=1e-3)
@@ -132,9 +191,11 @@ def test_training_with_periodic_evaluation_keeps_the_best_generator(tmp_path, ti
     from gankit.training import TrainingError
 
     overrides = tiny_overrides(tiny_npz, steps=4) + [
-        "train.eval_every=2", "train.eval_samples=20", f"train.eval_evaluator={tiny_evaluator}",
-        "train.eval_metrics=[\"fid\", \"prdc\", \"classes\"]",
-    ]  # fmt: skip
+        "train.eval_every=2",
+        "train.eval_samples=20",
+        f"train.eval_evaluator={tiny_evaluator}",
+        'train.eval_metrics=["fid", "prdc", "classes"]',
+    ]
     train(load_config(None, overrides), tmp_path / "r", progress=False, log=lambda s: None)
     rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4] and all(r["source"] == "training" for r in rows)
@@ -162,13 +223,22 @@ def test_evaluator_on_an_image_folder_holds_out_a_test_tenth(tmp_path):
 def test_table_gives_ratios_only_where_they_mean_something():
     from gankit.metrics.evaluation import format_table
 
-    protocol = {"extractor": "evaluator", "weights_sha256": "ab" * 32, "num_generated": 10, "num_reference": 10,
-                "reference": {"split": "train"}, "seed": 0}  # fmt: skip
+    protocol = {
+        "extractor": "evaluator",
+        "weights_sha256": "ab" * 32,
+        "num_generated": 10,
+        "num_reference": 10,
+        "reference": {"split": "train"},
+        "seed": 0,
+    }
     row = {"metrics": {"fid": 2.0, "kid": 0.1, "kid_std": 0.01}, "protocol": protocol}
     floor = {"metrics": {"fid": 0.5, "kid": 0.001, "kid_std": 0.004}, "protocol": protocol}
     lines = {line.split()[0]: line.split()[1:] for line in format_table(row, floor).splitlines()[2:]}
     assert lines["fid"][-1] == "4" and lines["kid"][-1] == "n/a" and len(lines["kid_std"]) == 2
-    negative = {"metrics": {"fid": 0.5, "kid": -0.0004, "kid_std": 0.0}, "protocol": protocol}  # unbiased KID can be < 0
+    negative = {
+        "metrics": {"fid": 0.5, "kid": -0.0004, "kid_std": 0.0},
+        "protocol": protocol,
+    }  # unbiased KID can be < 0
     lines = {line.split()[0]: line.split()[1:] for line in format_table(row, negative).splitlines()[2:]}
     assert lines["kid"][-1] == "n/a"
 
@@ -187,8 +257,9 @@ def test_conditional_generators_get_label_accuracy_and_intra_class_fid(tmp_path,
     overrides = tiny_overrides(tiny_npz, steps=2) + ["model.num_classes=null", "objective.name=conditional"]
     train(load_config(None, overrides), tmp_path / "c", progress=False, log=lambda s: None)
     extractor = {"name": "evaluator", "weights": str(tiny_evaluator)}
-    row = evaluate_generator(load_generator(tmp_path / "c"), "fid,labels,intra_fid", num_samples=40, num_reference=64,
-                             extractor=extractor)  # fmt: skip
+    row = evaluate_generator(
+        load_generator(tmp_path / "c"), "fid,labels,intra_fid", num_samples=40, num_reference=64, extractor=extractor
+    )
     m = row["metrics"]
     assert m["label_accuracy"] * 40 == round(m["label_accuracy"] * 40)  # a share of the 40 samples
     assert m["intra_fid"] > 0 and len(m["intra_fid_per_class"]) == 4
@@ -209,12 +280,15 @@ def test_infogan_categorical_code_accuracy(tmp_path, tiny_npz, tiny_evaluator):
     overrides = tiny_overrides(tiny_npz, steps=2) + ["objective.name=infogan", "objective.categorical=[4]"]
     train(load_config(None, overrides), tmp_path / "i", progress=False, log=lambda s: None)
     extractor = {"name": "evaluator", "weights": str(tiny_evaluator)}
-    row = evaluate_generator(load_generator(tmp_path / "i"), "code_accuracy,code_monotonicity", num_samples=40,
-                             extractor=extractor)  # fmt: skip
+    row = evaluate_generator(
+        load_generator(tmp_path / "i"), "code_accuracy,code_monotonicity", num_samples=40, extractor=extractor
+    )
     assert 0.25 <= row["metrics"]["code_accuracy"] <= 1  # a one-to-one match always gets at least 1/K here
     assert sorted(row["metrics"]["code_to_class"]) == sorted(set(row["metrics"]["code_to_class"]))
     per_code = row["metrics"]["code_monotonicity_per_code"]  # two continuous codes (the default)
-    assert len(per_code) == 2 and row["metrics"]["code_monotonicity"] == pytest.approx(np.mean(np.abs(per_code)), abs=1e-6)
+    assert len(per_code) == 2 and row["metrics"]["code_monotonicity"] == pytest.approx(
+        np.mean(np.abs(per_code)), abs=1e-6
+    )
     assert set(row["metrics"]["code_statistic_per_code"]) <= {"intensity", "width", "height", "slant"}
     assert "code_monotonicity" in row["protocol"]["metrics"]
     unconditional = _unconditional(tmp_path, tiny_npz)
@@ -233,12 +307,36 @@ def test_grey_noise_samples_get_warnings_not_a_flattering_precision():
     warnings = score_warnings({"precision": 0.992, "recall": 0.0}, real, grey)
     assert len(warnings) == 2 and "barely differ" in warnings[0] and "precision 0.992 with recall 0.000" in warnings[1]
     assert score_warnings({"precision": 0.8, "recall": 0.6}, real, rng.normal(size=(500, 16))) == []
-    row = {"metrics": {"precision": 0.992, "recall": 0.0, "density": 1.1, "coverage": 0.01, "fid": 67.0, "kid": 0.5,
-                       "kid_std": 0.01}, "warnings": warnings,
-           "protocol": {"extractor": "evaluator", "weights_sha256": "abc", "num_generated": 500, "num_reference": 500,
-                        "reference": {"split": "train"}, "seed": 0}}  # fmt: skip
+    row = {
+        "metrics": {
+            "precision": 0.992,
+            "recall": 0.0,
+            "density": 1.1,
+            "coverage": 0.01,
+            "fid": 67.0,
+            "kid": 0.5,
+            "kid_std": 0.01,
+        },
+        "warnings": warnings,
+        "protocol": {
+            "extractor": "evaluator",
+            "weights_sha256": "abc",
+            "num_generated": 500,
+            "num_reference": 500,
+            "reference": {"split": "train"},
+            "seed": 0,
+        },
+    }
     table = format_table(row).splitlines()
-    assert [line.split()[0] for line in table[2:9]] == ["fid", "kid", "kid_std", "coverage", "density", "recall", "precision"]
+    assert [line.split()[0] for line in table[2:9]] == [
+        "fid",
+        "kid",
+        "kid_std",
+        "coverage",
+        "density",
+        "recall",
+        "precision",
+    ]
     assert table[-1].startswith("WARNING: precision 0.992")
 
 

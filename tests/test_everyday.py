@@ -29,20 +29,28 @@ QUIET = dict(progress=False, log=lambda s: None)
 
 def gankit_process(*argv: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "gankit", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "gankit", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
 
 
 def test_ctrl_c_saves_a_checkpoint_and_the_pictures_and_says_how_to_resume(tmp_path, tiny_npz):
     config = tmp_path / "tiny.json"
-    config.write_text(json.dumps(load_config(None, tiny_overrides(tiny_npz, steps=1_000_000, log_every=1,
-                                                                  sample_every=1000, checkpoint_every=1000)).to_dict()))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            load_config(
+                None, tiny_overrides(tiny_npz, steps=1_000_000, log_every=1, sample_every=1000, checkpoint_every=1000)
+            ).to_dict()
+        )
+    )
     run = tmp_path / "run"
     child = gankit_process("train", str(config), "--out", str(run), "--quiet")
     deadline = time.monotonic() + 120
     log = run / "train_log.jsonl"
     while not (log.is_file() and len(log.read_text().splitlines()) >= 5):
-        assert child.poll() is None and time.monotonic() < deadline, child.stdout.read() if child.poll() is not None else "no steps"
+        assert child.poll() is None and time.monotonic() < deadline, (
+            child.stdout.read() if child.poll() is not None else "no steps"
+        )
         time.sleep(0.2)
     child.send_signal(signal.SIGINT)
     output, _ = child.communicate(timeout=120)
@@ -76,8 +84,13 @@ def test_a_stop_saves_the_run_when_the_reader_of_its_output_is_gone(tmp_path, ti
     """`gankit train ... 2>&1 | tee log` and Ctrl-C: the terminal's Ctrl-C ends tee too, so every later write
     finds a closed pipe. (SIGHUP: the terminal went away.) The run must still save and exit 130."""
     config = tmp_path / "tiny.json"
-    config.write_text(json.dumps(load_config(None, tiny_overrides(tiny_npz, steps=1_000_000, log_every=1,
-                                                                  sample_every=1000, checkpoint_every=1000)).to_dict()))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            load_config(
+                None, tiny_overrides(tiny_npz, steps=1_000_000, log_every=1, sample_every=1000, checkpoint_every=1000)
+            ).to_dict()
+        )
+    )
     run = tmp_path / "run"
     child = gankit_process("train", str(config), "--out", str(run))  # progress bar and all, into the pipe
     deadline = time.monotonic() + 120
@@ -155,8 +168,11 @@ def test_duration_reads_like_a_person_would_say_it():
 
 def test_loss_curves_exist_during_training_and_have_round_ticks(tmp_path, tiny_npz):
     run = tmp_path / "run"
-    train(load_config(None, tiny_overrides(tiny_npz, steps=4, log_every=1, sample_every=2, checkpoint_every=4)),
-          run, **QUIET)  # fmt: skip
+    train(
+        load_config(None, tiny_overrides(tiny_npz, steps=4, log_every=1, sample_every=2, checkpoint_every=4)),
+        run,
+        **QUIET,
+    )
     assert (run / "losses.png").is_file()
     first = (run / "losses.png").stat().st_mtime_ns
     # written at each sample step (not only at the end): resume to 6 and see the file rewritten with 6 rows
@@ -193,13 +209,18 @@ def image_folder(root: Path, good: int, bad: list[str]) -> Path:
 def test_unreadable_files_are_skipped_and_all_listed_or_refused_in_strict_mode(tmp_path):
     root = image_folder(tmp_path / "photos", 6, ["broken.png", "truncated.jpg"])
     section = {"name": "folder", "path": str(root), "resolution": 16, "channels": 3}
-    with pytest.warns(UserWarning, match=r"skipped 2 of 8 files that cannot be read as images \(the other 6 are used") as caught:
+    with pytest.warns(
+        UserWarning, match=r"skipped 2 of 8 files that cannot be read as images \(the other 6 are used"
+    ) as caught:
         data = load_dataset(section)
     message = str(caught[0].message)
     assert "broken.png: cannot read this image" in message and "truncated.jpg" in message
     assert len(data) == 6 and [Path(p).name for p, _ in data.extras["skipped_files"]] == ["broken.png", "truncated.jpg"]
-    with pytest.raises(DataError, match=r"2 of 8 files cannot be read as images; remove or repair them, or set "
-                                        r"data.strict=false(.|\n)*broken.png(.|\n)*truncated.jpg"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"2 of 8 files cannot be read as images; remove or repair them, or set "
+        r"data.strict=false(.|\n)*broken.png(.|\n)*truncated.jpg",
+    ):
         load_dataset({**section, "strict": True})
     empty = image_folder(tmp_path / "junk", 0, ["a.png", "b.png"])
     with pytest.raises(DataError, match="2 of 2 files cannot be read as images; none of its images could be read"):
@@ -208,27 +229,42 @@ def test_unreadable_files_are_skipped_and_all_listed_or_refused_in_strict_mode(t
 
 def test_a_run_on_a_folder_with_bad_files_trains_and_keeps_their_list(tmp_path):
     root = image_folder(tmp_path / "photos", 8, ["broken.png"])
-    overrides = [f"data.path={root}", "data.resolution=16", "model.g_width=8", "model.d_width=8", "model.latent_dim=8",
-                 "train.batch_size=4", "train.steps=2", "train.sample_grid=4", "train.tensorboard=false"]  # fmt: skip
+    overrides = [
+        f"data.path={root}",
+        "data.resolution=16",
+        "model.g_width=8",
+        "model.d_width=8",
+        "model.latent_dim=8",
+        "train.batch_size=4",
+        "train.steps=2",
+        "train.sample_grid=4",
+        "train.tensorboard=false",
+    ]
     with pytest.warns(UserWarning, match="skipped 1 of 9 files"):
         train(load_config("dcgan-paper-64", overrides), tmp_path / "run", **QUIET)
     listed = (tmp_path / "run" / "skipped_files.txt").read_text().splitlines()
     assert len(listed) == 1 and listed[0].startswith(str(root / "broken.png") + "\t")
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["sample", "RUN", "--labels", "0", "--out", "x.png"], "--labels needs a class-conditional generator"),
-    (["evaluate"], "give a run folder, export or checkpoint"),
-    (["evaluate", "--real-vs-real"], "--real-vs-real needs --dataset NAME or a run folder"),
-    (["train", "no-such-preset"], "no-such-preset"),
-    (["sample", "NOWHERE", "--out", "x.png"], "NOWHERE"),
-    (["sample", "RUN", "--n", "0", "--out", "x.png"], "must be at least 1"),
-    (["interpolate", "RUN", "--seeds", "x,y"], "--seeds: expected comma-separated seeds (whole numbers >= 0) such as 0,1,5"),
-    (["interpolate", "RUN", "--seeds", "3"], "--seeds: expected 2 to 64 seeds"),
-    (["sample", "RUN", "--n", "2000000000", "--out", "x.png"], "--n: must be at most 1,000,000"),
-    (["evaluate", "RUN", "--samples", "1000000000"], "must be at most 1,000,000"),
-    (["export", "RUN", "--samples", "1000000000", "--out", "g.onnx"], "--samples: must be at most 4,096"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sample", "RUN", "--labels", "0", "--out", "x.png"], "--labels needs a class-conditional generator"),
+        (["evaluate"], "give a run folder, export or checkpoint"),
+        (["evaluate", "--real-vs-real"], "--real-vs-real needs --dataset NAME or a run folder"),
+        (["train", "no-such-preset"], "no-such-preset"),
+        (["sample", "NOWHERE", "--out", "x.png"], "NOWHERE"),
+        (["sample", "RUN", "--n", "0", "--out", "x.png"], "must be at least 1"),
+        (
+            ["interpolate", "RUN", "--seeds", "x,y"],
+            "--seeds: expected comma-separated seeds (whole numbers >= 0) such as 0,1,5",
+        ),
+        (["interpolate", "RUN", "--seeds", "3"], "--seeds: expected 2 to 64 seeds"),
+        (["sample", "RUN", "--n", "2000000000", "--out", "x.png"], "--n: must be at most 1,000,000"),
+        (["evaluate", "RUN", "--samples", "1000000000"], "must be at most 1,000,000"),
+        (["export", "RUN", "--samples", "1000000000", "--out", "g.onnx"], "--samples: must be at most 4,096"),
+    ],
+)
 def test_every_user_error_exits_with_code_2_and_one_message(tiny_run, capsys, argv, message):
     argv = [a.replace("RUN", str(tiny_run)).replace("NOWHERE", str(tiny_run / "nowhere")) for a in argv]
     try:
@@ -243,20 +279,39 @@ def test_every_user_error_exits_with_code_2_and_one_message(tiny_run, capsys, ar
 def saved_evaluator(tmp_path, **info):
     from gankit.networks.classifier import ClassifierNet, Evaluator, save_evaluator
 
-    base = {"kind": "classifier", "channels": 1, "resolution": 16, "num_classes": 3, "width": 4, "class_names": None,
-            "dataset": {"name": "npz"}, "test_accuracy": 0.9}  # fmt: skip
+    base = {
+        "kind": "classifier",
+        "channels": 1,
+        "resolution": 16,
+        "num_classes": 3,
+        "width": 4,
+        "class_names": None,
+        "dataset": {"name": "npz"},
+        "test_accuracy": 0.9,
+    }
     return str(save_evaluator(Evaluator(ClassifierNet(1, 3, 4), {**base, **info}), tmp_path / "e.safetensors"))
 
 
-@pytest.mark.parametrize("info, refused", [
-    ({"test_accuracy": 0.33}, "scarcely better than chance (test accuracy 0.330, chance 0.3333: 0% of the way"),
-    ({"test_accuracy": 0.58, "chance_accuracy": 0.55}, "scarcely better than chance (test accuracy 0.580, chance 0.55: 7% of the way"),
-    ({"kind": "self-supervised", "test_accuracy": None, "pair_accuracy_heldout": 0.05, "pair_chance": 0.002},
-     "held-out pair accuracy 0.050, chance 0.002: 5% of the way from chance to perfect, under 10%"),
-    ({"separation": {"floor_fid": 1.0, "noisy_fid": 1.5, "ratio": 1.5, "noise_std": 0.1}},
-     "cannot tell real images from a noisy copy (FID 1.5 between real images and a copy with noise of std 0.1, 1 between "
-     "two halves of the real images: ratio 1.5, under 2)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "info, refused",
+    [
+        ({"test_accuracy": 0.33}, "scarcely better than chance (test accuracy 0.330, chance 0.3333: 0% of the way"),
+        (
+            {"test_accuracy": 0.58, "chance_accuracy": 0.55},
+            "scarcely better than chance (test accuracy 0.580, chance 0.55: 7% of the way",
+        ),
+        (
+            {"kind": "self-supervised", "test_accuracy": None, "pair_accuracy_heldout": 0.05, "pair_chance": 0.002},
+            "held-out pair accuracy 0.050, chance 0.002: 5% of the way from chance to perfect, under 10%",
+        ),
+        (
+            {"separation": {"floor_fid": 1.0, "noisy_fid": 1.5, "ratio": 1.5, "noise_std": 0.1}},
+            "cannot tell real images from a noisy copy (FID 1.5 between "
+            "real images and a copy with noise of std 0.1, 1 between "
+            "two halves of the real images: ratio 1.5, under 2)",
+        ),
+    ],
+)
 def test_an_evaluator_at_chance_is_refused(tmp_path, info, refused):
     from gankit.metrics.extractors import build_extractor
     from gankit.registry import ConfigError
@@ -274,7 +329,10 @@ def re_escape(text):
 def test_a_weak_evaluator_is_warned_about_and_a_good_one_is_not(tmp_path, recwarn):
     from gankit.metrics.extractors import build_extractor
 
-    with pytest.warns(UserWarning, match=r"is weak \(test accuracy 0.500, chance 0.3333: 25% of the way from chance to perfect, under halfway\)"):
+    with pytest.warns(
+        UserWarning,
+        match=r"is weak \(test accuracy 0.500, chance 0.3333: 25% of the way from chance to perfect, under halfway\)",
+    ):
         build_extractor({"name": "evaluator", "weights": saved_evaluator(tmp_path, test_accuracy=0.5)})
     separation = {"floor_fid": 1.0, "noisy_fid": 4.0, "ratio": 4.0, "noise_std": 0.1}
     with pytest.warns(UserWarning, match=r"tells real images from a noisy copy only coarsely .*ratio 4, under 5"):
@@ -282,7 +340,9 @@ def test_a_weak_evaluator_is_warned_about_and_a_good_one_is_not(tmp_path, recwar
     recwarn.clear()
     extractor = build_extractor({"name": "evaluator", "weights": saved_evaluator(tmp_path, test_accuracy=0.9)})
     assert not [w for w in recwarn if "evaluator" in str(w.message)]
-    assert extractor.card["evaluator_skill"] == ["test accuracy", 0.9, 1 / 3] or tuple(extractor.card["evaluator_skill"]) == ("test accuracy", 0.9, 1 / 3)
+    assert extractor.card["evaluator_skill"] == ["test accuracy", 0.9, 1 / 3] or tuple(
+        extractor.card["evaluator_skill"]
+    ) == ("test accuracy", 0.9, 1 / 3)
 
 
 def test_a_folder_without_a_test_split_gets_a_floor_from_images_outside_the_reference(tmp_path):
@@ -290,10 +350,14 @@ def test_a_folder_without_a_test_split_gets_a_floor_from_images_outside_the_refe
 
     root = image_folder(tmp_path / "photos", 30, [])
     section = {"name": "folder", "path": str(root), "resolution": 16, "channels": 3}
-    row = evaluate_real_vs_real(section, "fid", num_samples=100, num_reference=20, extractor={"name": "raw"}, use_cache=False)
+    row = evaluate_real_vs_real(
+        section, "fid", num_samples=100, num_reference=20, extractor={"name": "raw"}, use_cache=False
+    )
     assert row["protocol"]["num_reference"] == 20 and row["generated"]["num_samples"] == 10
     assert row["generated"]["split"] == "train, images outside the reference subset" and row["metrics"]["fid"] > 0
-    halves = evaluate_real_vs_real(section, "fid", num_samples=100, num_reference=100, extractor={"name": "raw"}, use_cache=False)
+    halves = evaluate_real_vs_real(
+        section, "fid", num_samples=100, num_reference=100, extractor={"name": "raw"}, use_cache=False
+    )
     assert halves["protocol"]["num_reference"] == 15 and halves["generated"]["num_samples"] == 15
     assert halves["generated"]["split"] == "train: one half of it against the other half as the reference"
 
@@ -339,8 +403,12 @@ def every_parser():
 def test_every_option_has_a_description_and_help_shows_defaults():
     import argparse
 
-    missing = [f"{name} {action.option_strings or action.dest}" for name, parser in every_parser()
-               for action in parser._actions if not action.help and not isinstance(action, argparse._SubParsersAction)]  # fmt: skip
+    missing = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, parser in every_parser()
+        for action in parser._actions
+        if not action.help and not isinstance(action, argparse._SubParsersAction)
+    ]
     assert not missing
     helps = {name: parser.format_help() for name, parser in every_parser()}
     assert "(default: 10000)" in helps["gankit evaluate"] and "code_monotonicity" in helps["gankit evaluate"]
@@ -392,4 +460,6 @@ def test_long_phases_say_they_run_and_bars_keep_moving(tmp_path, tiny_npz):
     assert lines[0] == "embedding captions..." and lines[1].startswith("embedding captions: done in")
     said = []
     train(load_config(None, tiny_overrides(tiny_npz, steps=1)), tmp_path / "run", progress=False, log=said.append)
-    assert said[0] == "loading the data (npz)..." and any(s.startswith("preparing the standard objective") for s in said)
+    assert said[0] == "loading the data (npz)..." and any(
+        s.startswith("preparing the standard objective") for s in said
+    )

@@ -29,8 +29,16 @@ def state(value: float) -> dict:
 def test_an_export_round_trips_g_the_condition_and_its_tensors(tmp_path):
     path = tmp_path / "generator.safetensors"
     condition = {"kind": "text", "noise_dim": 4, "tensors": "text_encoder"}
-    write_export(path, state(1.0), CONFIG, 7, True, condition, {"text_encoder.w": torch.ones(3)},
-                 {"text_encoder": {"name": "word-gru"}})  # fmt: skip
+    write_export(
+        path,
+        state(1.0),
+        CONFIG,
+        7,
+        True,
+        condition,
+        {"text_encoder.w": torch.ones(3)},
+        {"text_encoder": {"name": "word-gru"}},
+    )
     stored = read_generator(path)
     assert stored.step == 7 and stored.ema is True and stored.config == CONFIG and stored.condition == condition
     assert set(stored.state) == {"net.weight", "net.bias"}  # the condition's tensors are not G's
@@ -41,8 +49,11 @@ def test_an_export_round_trips_g_the_condition_and_its_tensors(tmp_path):
 
 def test_an_export_from_before_conditions_were_recorded_has_none_and_keeps_its_text_encoder_apart(tmp_path):
     path = tmp_path / "old.safetensors"
-    write_tensors(path, {**state(2.0), "text_encoder.w": torch.ones(3)},
-                  {"format": FORMAT_GENERATOR, "config": CONFIG, "step": 3, "ema": False, "text_encoder": {"name": "x"}})
+    write_tensors(
+        path,
+        {**state(2.0), "text_encoder.w": torch.ones(3)},
+        {"format": FORMAT_GENERATOR, "config": CONFIG, "step": 3, "ema": False, "text_encoder": {"name": "x"}},
+    )
     stored = read_generator(path)
     assert stored.condition is None and set(stored.condition_tensors) == {"text_encoder.w"} and stored.step == 3
     assert set(stored.state) == {"net.weight", "net.bias"}
@@ -51,8 +62,18 @@ def test_an_export_from_before_conditions_were_recorded_has_none_and_keeps_its_t
 def write_run_checkpoint(folder, step: int, with_ema: bool):
     nets = {"G": state(1.0), "D": state(5.0), **({"G_ema": state(3.0)} if with_ema else {})}
     optimizers = {"opt_G": ({"opt_G.0.step": torch.tensor(1.0)}, "[]"), "opt_D": ({}, "[]")}
-    write_checkpoint(folder / f"ckpt-{step:08d}.safetensors", nets, optimizers, {"rng.z": torch.zeros(2)}, CONFIG,
-                     step, 2 * step, {"kind": "none"}, {}, {})  # fmt: skip
+    write_checkpoint(
+        folder / f"ckpt-{step:08d}.safetensors",
+        nets,
+        optimizers,
+        {"rng.z": torch.zeros(2)},
+        CONFIG,
+        step,
+        2 * step,
+        {"kind": "none"},
+        {},
+        {},
+    )
 
 
 def test_a_checkpoint_gives_its_ema_g_unless_asked_for_the_raw_g(tmp_path):

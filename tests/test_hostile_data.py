@@ -20,6 +20,7 @@ def load_folder(path, resolution=8, channels=3):
 
 # ------------------------------------------------------------------ images: 16-bit, alpha, EXIF, bombs
 
+
 def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
     values = np.array([[0, 1000], [32768, 65535]], dtype=np.uint16).repeat(4, 0).repeat(4, 1)
     Image.fromarray(values).save(tmp_path / "deep.png")
@@ -77,6 +78,7 @@ def test_a_truncated_image_is_a_data_error(tmp_path):
 
 # ------------------------------------------------------------------ CIFAR pickles
 
+
 def write_cifar(folder, data, labels, name="test_batch"):
     folder.mkdir(exist_ok=True)
     with open(folder / name, "wb") as f:
@@ -94,14 +96,25 @@ def test_cifar_int64_pixels_in_range_convert_exactly(tmp_path):
     assert np.array_equal(dataset.x.numpy().reshape(4, -1), data) and dataset.labels.tolist() == [0, 1, 2, 9]
 
 
-@pytest.mark.parametrize("data, labels, message", [
-    (np.zeros((2, 3072), np.float32), [0, 1], r"test_batch: the images \(b'data'\) are float32; .*\(floats are ambiguous"),
-    (np.full((2, 3072), 300, np.int64), [0, 1], r"test_batch: the images \(b'data'\) \(int64\) hold values 300..300, outside 0..255"),
-    (np.zeros((2, 3072), np.uint8), [0.0, 1.5], r"test_batch: labels \(float64\) are not whole numbers"),
-    (np.zeros((2, 3072), np.uint8), [0, -1], r"test_batch: labels hold negative values"),
-    (np.zeros((2, 3072), np.uint8), [0, 10], r"test_batch: label 10 is out of range for CIFAR-10's 10 classes"),
-    (np.zeros((2, 100), np.uint8), [0, 1], r"expected \(N, 3072\) image data"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "data, labels, message",
+    [
+        (
+            np.zeros((2, 3072), np.float32),
+            [0, 1],
+            r"test_batch: the images \(b'data'\) are float32; .*\(floats are ambiguous",
+        ),
+        (
+            np.full((2, 3072), 300, np.int64),
+            [0, 1],
+            r"test_batch: the images \(b'data'\) \(int64\) hold values 300..300, outside 0..255",
+        ),
+        (np.zeros((2, 3072), np.uint8), [0.0, 1.5], r"test_batch: labels \(float64\) are not whole numbers"),
+        (np.zeros((2, 3072), np.uint8), [0, -1], r"test_batch: labels hold negative values"),
+        (np.zeros((2, 3072), np.uint8), [0, 10], r"test_batch: label 10 is out of range for CIFAR-10's 10 classes"),
+        (np.zeros((2, 100), np.uint8), [0, 1], r"expected \(N, 3072\) image data"),
+    ],
+)
 def test_cifar_batches_without_one_correct_conversion_are_refused(tmp_path, data, labels, message):
     write_cifar(tmp_path, data, labels)
     with pytest.raises(DataError, match=message):
@@ -113,12 +126,15 @@ def test_cifar_whole_float_labels_convert(tmp_path):
     assert load_cifar(tmp_path).labels.tolist() == [3, 4]
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"\x80\x02X" + struct.pack("<I", 2**32 - 1) + b"abc", "pickle data was truncated"),  # a 4 GB string
-    (b"\x80\x04\x8d" + struct.pack("<Q", 2**50) + b"abc", "MemoryError"),  # a petabyte string
-    (b"cos\nsystem\n(S'echo pwned'\ntR.", "refusing to load os.system"),  # code
-    (pickle.dumps([1, 2, 3]), "not a CIFAR-10 batch"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"\x80\x02X" + struct.pack("<I", 2**32 - 1) + b"abc", "pickle data was truncated"),  # a 4 GB string
+        (b"\x80\x04\x8d" + struct.pack("<Q", 2**50) + b"abc", "MemoryError"),  # a petabyte string
+        (b"cos\nsystem\n(S'echo pwned'\ntR.", "refusing to load os.system"),  # code
+        (pickle.dumps([1, 2, 3]), "not a CIFAR-10 batch"),
+    ],
+)
 def test_hostile_cifar_pickles_run_nothing_and_allocate_nothing(tmp_path, payload, message):
     tmp_path.joinpath("test_batch").write_bytes(payload)
     with pytest.raises(DataError, match=message):
@@ -126,6 +142,7 @@ def test_hostile_cifar_pickles_run_nothing_and_allocate_nothing(tmp_path, payloa
 
 
 # ------------------------------------------------------------------ .npz files
+
 
 def npz_with_header(path, shape, descr="|u1", body=b"\0" * 64):
     header = io.BytesIO()
@@ -140,8 +157,11 @@ def load_npz(path):
 
 def test_npz_header_declaring_terabytes_is_refused_before_reading(tmp_path):
     npz_with_header(tmp_path / "huge.npz", (10**7, 10**6))
-    with pytest.raises(DataError, match=r"huge.npz: 'images' declares shape \(10000000, 1000000\) of uint8 "
-                                        r"\(10,000,000,000,000 bytes\) but holds"):
+    with pytest.raises(
+        DataError,
+        match=r"huge.npz: 'images' declares shape \(10000000, 1000000\) of uint8 "
+        r"\(10,000,000,000,000 bytes\) but holds",
+    ):
         load_npz(tmp_path / "huge.npz")
 
 
@@ -155,13 +175,16 @@ def test_npy_renamed_npz_and_object_arrays_are_refused(tmp_path):
         load_npz(tmp_path / "objects.npz")
 
 
-@pytest.mark.parametrize("labels, result", [
-    (np.array([0.0, 2.0, 1.0, 0.0]), [0, 2, 1, 0]),
-    (np.array([0.0, 2.5, 1.0, 0.0]), "labels \\(float64\\) are not whole numbers"),
-    (np.array([0, -2, 1, 0]), "labels hold negative values"),
-    (np.array([True, False, True, False]), "labels are bool"),
-    (np.array([0, 1]), "labels must be one per sample \\(4,\\)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "labels, result",
+    [
+        (np.array([0.0, 2.0, 1.0, 0.0]), [0, 2, 1, 0]),
+        (np.array([0.0, 2.5, 1.0, 0.0]), "labels \\(float64\\) are not whole numbers"),
+        (np.array([0, -2, 1, 0]), "labels hold negative values"),
+        (np.array([True, False, True, False]), "labels are bool"),
+        (np.array([0, 1]), "labels must be one per sample \\(4,\\)"),
+    ],
+)
 def test_npz_labels_convert_only_when_exact(tmp_path, labels, result):
     np.savez(tmp_path / "d.npz", images=np.zeros((4, 8, 8), np.uint16), labels=labels)
     if isinstance(result, list):
@@ -177,7 +200,9 @@ def test_labels_beyond_the_models_classes_are_a_config_error(tmp_path, tiny_npz)
 
     from gankit import load_config, train
 
-    config = load_config(None, tiny_overrides(tiny_npz, steps=1) + ["model.num_classes=2", "objective.name=conditional"])
+    config = load_config(
+        None, tiny_overrides(tiny_npz, steps=1) + ["model.num_classes=2", "objective.name=conditional"]
+    )
     with pytest.raises(ConfigError, match="model.num_classes is 2 but the data has 4 classes"):
         train(config, tmp_path / "run", progress=False, log=lambda s: None)
 
@@ -188,6 +213,7 @@ def test_images_that_would_not_fit_in_memory_are_refused_before_resizing(tmp_pat
 
 
 # ------------------------------------------------------------------ captions
+
 
 def captioned_folder(tmp_path, caption_bytes):
     Image.new("RGB", (8, 8), (200, 0, 0)).save(tmp_path / "a.png")
@@ -212,7 +238,9 @@ def test_captions_in_utf8_load_and_other_encodings_are_refused(tmp_path):
 def test_a_caption_csv_with_a_giant_field_is_a_data_error(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     (tmp_path / "c.csv").write_text('image,caption\na.png,"' + "word " * 40_000 + '"\n')
-    with pytest.raises(DataError, match=r"c.csv: not a readable caption CSV at line \d+ \(field larger than field limit"):
+    with pytest.raises(
+        DataError, match=r"c.csv: not a readable caption CSV at line \d+ \(field larger than field limit"
+    ):
         load_dataset({"name": "captions", "path": str(tmp_path / "c.csv"), "resolution": 8})
 
 
@@ -223,9 +251,9 @@ def test_an_incomplete_make_captions_folder_names_what_is_missing(tmp_path):
     (tmp_path / "train_captions.json").unlink()
     with pytest.raises(DataError, match=r"missing train_captions.json; the folder is incomplete"):
         load_dataset({"name": "captions", "path": str(tmp_path)})
-    (tmp_path / "train_captions.json").write_text("[[\"a bag\"], ")
+    (tmp_path / "train_captions.json").write_text('[["a bag"], ')
     with pytest.raises(DataError, match=r"train_captions.json: not valid JSON"):
         load_dataset({"name": "captions", "path": str(tmp_path)})
-    (tmp_path / "train_captions.json").write_text("[[\"a bag\"]]")
+    (tmp_path / "train_captions.json").write_text('[["a bag"]]')
     with pytest.raises(DataError, match=r"train_captions.json: expected a list of 4 non-empty lists of captions"):
         load_dataset({"name": "captions", "path": str(tmp_path)})

@@ -59,7 +59,9 @@ def run_copy(tmp_path, tiny_run):
     return copy
 
 
-# ------------------------------------------------------------------ class 1: memory corruption from a crafted checkpoint
+# ------------------------------------------------------------------ class 1: memory corruption from a crafted
+# checkpoint
+
 
 def moment_of_wrong_size(tensors):
     name = next(k for k in tensors if k.startswith("opt_G.") and k.endswith(".exp_avg"))
@@ -91,7 +93,9 @@ def integer_weight(tensors):
 
 
 def transposed_weight(tensors):
-    name = next(k for k in tensors if k.startswith("G.") and tensors[k].ndim == 4 and tensors[k].shape[0] != tensors[k].shape[1])
+    name = next(
+        k for k in tensors if k.startswith("G.") and tensors[k].ndim == 4 and tensors[k].shape[0] != tensors[k].shape[1]
+    )
     return {name: tensors[name].transpose(0, 1).contiguous()}
 
 
@@ -140,13 +144,18 @@ def test_an_oversized_adam_moment_cannot_crash_the_process(run_copy):
     name = next(k for k in read_raw(path)[0] if k.startswith("opt_G.") and k.endswith(".exp_avg"))
     rewrite(path, tensors={name: torch.zeros(2)})
     command = "import sys; from gankit.cli import main; sys.exit(main())"
-    done = subprocess.run([sys.executable, "-c", command, "train", str(run_copy), "--resume", "--steps", "4", "--quiet"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", command, "train", str(run_copy), "--resume", "--steps", "4", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2, done.stderr
     assert "has shape (2,)" in done.stderr and "Traceback" not in done.stderr
 
 
 # ------------------------------------------------------------------ class 7: corrupted tensors, checksums
+
 
 def flip_a_data_bit(path):
     data = bytearray(path.read_bytes())
@@ -179,7 +188,12 @@ def test_an_edited_value_in_a_files_metadata_is_refused(run_copy):
 
 def test_a_flipped_bit_in_the_last_checkpoint_resumes_from_the_one_before(tmp_path, tiny_npz):
     run = tmp_path / "run"
-    train(load_config(None, tiny_overrides(tiny_npz, steps=4, keep_checkpoints=2)), run, progress=False, log=lambda s: None)
+    train(
+        load_config(None, tiny_overrides(tiny_npz, steps=4, keep_checkpoints=2)),
+        run,
+        progress=False,
+        log=lambda s: None,
+    )
     newest = last_checkpoint(run)
     flip_a_data_bit(newest)
     lines = []
@@ -219,11 +233,19 @@ def test_a_file_without_a_checksum_still_loads_with_a_warning(run_copy):
 DAMAGED_METADATA = {
     "no step": ({}, ("step",), r"no 'step' entry"),
     "a negative step": ({"step": "-1"}, (), r"'step' is '-1', expected a non-negative integer"),
-    "config that is not JSON": ({"config": "{broken"}, (), r"damaged metadata entry 'config': not valid JSON \(.* line 1, column 2\)"),
+    "config that is not JSON": (
+        {"config": "{broken"},
+        (),
+        r"damaged metadata entry 'config': not valid JSON \(.* line 1, column 2\)",
+    ),
     "no config": ({}, ("config",), r"no 'config' entry"),
     "no opt_D state": ({}, ("opt_D.param_groups",), r"no opt_D state"),
     "param groups that are not JSON": ({"opt_G.param_groups": "[{"}, (), r"'opt_G.param_groups': not valid JSON"),
-    "param groups of another model": ({"opt_G.param_groups": "[{\"params\": [0]}]"}, (), r"opt_G's parameter groups do not match"),
+    "param groups of another model": (
+        {"opt_G.param_groups": '[{"params": [0]}]'},
+        (),
+        r"opt_G's parameter groups do not match",
+    ),
     "a latent_dim of -3": ("latent_dim", -3, r"model.latent_dim must be at least 1, got -3"),
     "another model family": ("name", "mlp", r"configuration it holds is not valid|model section differs"),
 }
@@ -267,14 +289,18 @@ def test_an_altered_condition_description_is_refused(tmp_path, tiny_npz):
     train(load_config(None, overrides), run, progress=False, log=lambda s: None)
     export = run / "generator.safetensors"
     rewrite(export, metadata={"condition": json.dumps({"kind": "labels", "num_classes": 1000})})
-    with pytest.raises(CheckpointError, match=r"does not match its configuration .* in num_classes; the file was altered"):
+    with pytest.raises(
+        CheckpointError, match=r"does not match its configuration .* in num_classes; the file was altered"
+    ):
         load_generator(export)
 
 
 def test_a_stray_unreadable_checkpoint_is_skipped_with_a_warning(run_copy):
     (run_copy / "checkpoints" / "ckpt-00000009.safetensors").write_bytes(b"not a checkpoint at all")
     lines = []
-    result = train(load_config(str(run_copy), ["train.steps=4"]), run_copy, resume=True, progress=False, log=lines.append)
+    result = train(
+        load_config(str(run_copy), ["train.steps=4"]), run_copy, resume=True, progress=False, log=lines.append
+    )
     assert result.step == 4
     assert any(line.startswith("warning: skipping") and "ckpt-00000009" in line for line in lines)
 
@@ -288,15 +314,27 @@ def test_a_truncated_last_log_line_is_dropped_on_resume(run_copy):
     assert [row["step"] for row in rows] == [2, 4]
 
 
-# ------------------------------------------------------------------ class 5: resume compares with the checkpoint's config
+# ------------------------------------------------------------------ class 5: resume compares with the checkpoint's
+# config
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda c: c["train"].update(batch_size=4), r"different train.batch_size \(8 in .*ckpt-00000002.safetensors, 4 requested\)"),
-    (lambda c: c["train"].update(seed=7), r"different train.seed"),
-    (lambda c: c.pop("train"), r"different train.batch_size"),
-    (lambda c: c["model"].update(g_width=16), r"cannot resume from .*ckpt-00000002.safetensors: the model section differs from the configuration saved in it \(model.g_width: 8 -> 16\)"),
-    (lambda c: c["data"].update(limit=10), r"the data section differs"),
-])  # fmt: skip
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda c: c["train"].update(batch_size=4),
+            r"different train.batch_size \(8 in .*ckpt-00000002.safetensors, 4 requested\)",
+        ),
+        (lambda c: c["train"].update(seed=7), r"different train.seed"),
+        (lambda c: c.pop("train"), r"different train.batch_size"),
+        (
+            lambda c: c["model"].update(g_width=16),
+            r"cannot resume from .*ckpt-00000002.safetensors: the model section differs from the configuration "
+            r"saved in it \(model.g_width: 8 -> 16\)",
+        ),
+        (lambda c: c["data"].update(limit=10), r"the data section differs"),
+    ],
+)
 def test_an_edited_config_json_cannot_change_what_a_resumed_run_is(run_copy, edit, message):
     config = json.loads((run_copy / "config.json").read_text())
     edit(config)
@@ -316,6 +354,7 @@ def test_an_edited_learning_rate_is_allowed_and_reported(run_copy):
 
 # ------------------------------------------------------------------ class 11: messages name the file
 
+
 def test_malformed_and_non_utf8_config_files_are_named(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"train": {"steps": 10,}}')
@@ -332,6 +371,7 @@ def test_malformed_and_non_utf8_config_files_are_named(tmp_path):
 
 
 # ------------------------------------------------------------------ class 12: leftovers
+
 
 def test_temporaries_left_by_killed_writes_are_removed_when_the_run_continues(run_copy):
     stale = run_copy / "checkpoints" / ".ckpt-00000004.safetensors.x1y2z3.tmp"

@@ -34,23 +34,30 @@ def steps_on_disk(run):
 
 # ------------------------------------------------------------------ class 2: the divergence guard
 
+
 def test_an_update_that_makes_g_non_finite_is_never_saved(tmp_path, tiny_npz):
     """The losses of step 3 are computed before G's update and are finite; the update itself (lr 1e39
     overflows float32) leaves G non-finite on a checkpoint step. Nothing of it reaches the disk."""
     run = tmp_path / "run"
     train(load_config(None, tiny_overrides(tiny_npz, steps=2, checkpoint_every=1)), run, **QUIET)
     config = load_config(str(run), ["train.steps=4", "train.lr_g=1e39"])
-    with pytest.raises(Divergence, match=r"by step 3: G.* hold NaN or infinite weights after the update; nothing was "
-                                         r"saved from this step; the last good checkpoint \(step 2\) is intact"):
+    with pytest.raises(
+        Divergence,
+        match=r"by step 3: G.* hold NaN or infinite weights after the update; nothing was "
+        r"saved from this step; the last good checkpoint \(step 2\) is intact",
+    ):
         train(config, run, resume=True, **QUIET)
     assert steps_on_disk(run) == [1, 2]
     export = read_generator(run / "generator.safetensors")
-    assert export.step == 2 and all(bool(torch.isfinite(v).all()) for v in export.state.values() if v.is_floating_point())
+    assert export.step == 2 and all(
+        bool(torch.isfinite(v).all()) for v in export.state.values() if v.is_floating_point()
+    )
     tensors, _ = read_tensors(list_checkpoints(run / "checkpoints")[-1][1], FORMAT_CHECKPOINT)
     assert all(bool(torch.isfinite(v).all()) for v in tensors.values() if v.is_floating_point())
 
 
 # ------------------------------------------------------------------ class 3: one process per run folder
+
 
 def test_a_second_training_in_a_busy_run_folder_fails_at_once(tmp_path, tiny_npz):
     run = tmp_path / "run"
@@ -67,8 +74,10 @@ def test_a_second_training_in_a_busy_run_folder_fails_at_once(tmp_path, tiny_npz
 
 def test_a_killed_owner_does_not_leave_the_folder_locked(tmp_path):
     run = tmp_path / "run"
-    code = (f"import time; from pathlib import Path; from gankit.training.run_folder import hold_run_folder\n"
-            f"with hold_run_folder(Path({str(run)!r})):\n    print('held', flush=True); time.sleep(60)")
+    code = (
+        f"import time; from pathlib import Path; from gankit.training.run_folder import hold_run_folder\n"
+        f"with hold_run_folder(Path({str(run)!r})):\n    print('held', flush=True); time.sleep(60)"
+    )
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "held"
     with pytest.raises(RunFolderBusy, match=f"pid {child.pid}"):
@@ -82,10 +91,13 @@ def test_a_killed_owner_does_not_leave_the_folder_locked(tmp_path):
 
 # ------------------------------------------------------------------ class 4: runs that cannot save
 
+
 def test_a_config_too_large_for_a_checkpoint_header_fails_before_training(tmp_path, tiny_npz):
     run = tmp_path / "run"
     config = load_config(None, tiny_overrides(tiny_npz, steps=2) + ["description=" + "x" * 101_000_000])
-    with pytest.raises(CheckpointError, match=r"cannot be written \(.*header too large.*\); a config this large does not fit"):
+    with pytest.raises(
+        CheckpointError, match=r"cannot be written \(.*header too large.*\); a config this large does not fit"
+    ):
         train(config, run, **QUIET)
     assert not (run / "train_log.jsonl").exists() and steps_on_disk(run) == []
 
@@ -114,8 +126,11 @@ def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint_and_stops_cleanl
 
     monkeypatch.setattr(files.os, "fsync", full_disk)
     run = tmp_path / "run"
-    with pytest.raises(SaveError, match=r"could not write the checkpoint of step 4 .*\(No space left on device\); "
-                                        r"the last good checkpoint \(step 2\) is intact"):
+    with pytest.raises(
+        SaveError,
+        match=r"could not write the checkpoint of step 4 .*\(No space left on device\); "
+        r"the last good checkpoint \(step 2\) is intact",
+    ):
         train(load_config(None, tiny_overrides(tiny_npz, steps=6)), run, **QUIET)
     assert steps_on_disk(run) == [2]
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.endswith(".tmp")]
@@ -126,9 +141,11 @@ def test_a_disk_that_fills_up_mid_run_keeps_the_last_checkpoint_and_stops_cleanl
 def test_a_file_size_limit_ends_the_command_with_a_message(tmp_path, tiny_npz):
     """A real OS write failure (RLIMIT_FSIZE: EFBIG on the checkpoint, which is the largest file) through
     the command line: exit code 2, the cause named, no traceback."""
-    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000)); "
-            "from gankit.cli import main; sys.exit(main())")
+    code = (
+        "import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000)); "
+        "from gankit.cli import main; sys.exit(main())"
+    )
     run = tmp_path / "run"
     args = ["train", "dcgan-digits", "--out", str(run), "--quiet"]
     for option in tiny_overrides(tiny_npz, steps=2):
@@ -141,21 +158,27 @@ def test_a_file_size_limit_ends_the_command_with_a_message(tmp_path, tiny_npz):
 
 # ------------------------------------------------------------------ class 10: paths and values
 
+
 def test_an_out_that_is_a_file_is_refused_before_the_data_loads(tmp_path, capsys):
     out = tmp_path / "taken"
     out.write_text("a file")
-    code = main(["train", "dcgan-digits", "--out", str(out), "--set", "data.name=npz", "--set", "data.path=/no/such.npz"])
+    code = main(
+        ["train", "dcgan-digits", "--out", str(out), "--set", "data.name=npz", "--set", "data.path=/no/such.npz"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and f"the run folder {out} is a file, not a folder" in err and "such.npz" not in err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["sample", "RUN", "--out", "FILE/x.png"], "is a file, not a folder"),
-    (["evaluate", "RUN", "--reference-n", "0"], "--reference-n: must be at least 1, got 0"),
-    (["sample", "RUN", "--out", "x.png", "--n", "-5"], "--n: must be at least 1, got -5"),
-    (["sample", "RUN", "--out", "x.png", "--seed", "abc"], "--seed: expected a whole number"),
-    (["sample", "RUN", "--out", "x.png", "--condition-noise-scale", "nan"], "must be a finite number >= 0"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sample", "RUN", "--out", "FILE/x.png"], "is a file, not a folder"),
+        (["evaluate", "RUN", "--reference-n", "0"], "--reference-n: must be at least 1, got 0"),
+        (["sample", "RUN", "--out", "x.png", "--n", "-5"], "--n: must be at least 1, got -5"),
+        (["sample", "RUN", "--out", "x.png", "--seed", "abc"], "--seed: expected a whole number"),
+        (["sample", "RUN", "--out", "x.png", "--condition-noise-scale", "nan"], "must be a finite number >= 0"),
+    ],
+)
 def test_bad_command_line_values_are_refused_before_any_work(tmp_path, capsys, argv, message):
     (tmp_path / "FILE").write_text("")
     argv = [a.replace("FILE", str(tmp_path / "FILE")).replace("RUN", str(tmp_path)) for a in argv]
@@ -164,16 +187,19 @@ def test_bad_command_line_values_are_refused_before_any_work(tmp_path, capsys, a
     assert done.value.code == 2 and message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model.g_width=0", "model.g_width must be at least 1, got 0"),
-    ("model.latent_dim=-3", "model.latent_dim must be at least 1, got -3"),
-    ("data.resolution=100000", "data.resolution must be between 4 and 4096, got 100000"),
-    ("train.lr_g=Infinity", "train.lr_g: must be a finite number, got inf"),
-    ("loss.real_label=NaN", "loss.real_label: must be a finite number, got nan"),
-    ("model.d_hidden=[240, 0]", "model.d_hidden must be at least 1"),
-    ("model.d_pack=0", "model.d_pack must be at least 1, got 0"),
-    ("loss.name=[]", "loss must be a mapping with a 'name' (a string), got {'name': []}"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.g_width=0", "model.g_width must be at least 1, got 0"),
+        ("model.latent_dim=-3", "model.latent_dim must be at least 1, got -3"),
+        ("data.resolution=100000", "data.resolution must be between 4 and 4096, got 100000"),
+        ("train.lr_g=Infinity", "train.lr_g: must be a finite number, got inf"),
+        ("loss.real_label=NaN", "loss.real_label: must be a finite number, got nan"),
+        ("model.d_hidden=[240, 0]", "model.d_hidden must be at least 1"),
+        ("model.d_pack=0", "model.d_pack must be at least 1, got 0"),
+        ("loss.name=[]", "loss must be a mapping with a 'name' (a string), got {'name': []}"),
+    ],
+)
 def test_absurd_config_values_are_config_errors(override, message):
     family = ["model.name=mlp"] if override.startswith("model.d_hidden") else []
     with pytest.raises(ConfigError, match=re.escape(message)):
@@ -196,16 +222,26 @@ def test_a_library_error_is_one_line_and_debug_shows_the_traceback(tmp_path, cap
 
 # ------------------------------------------------------------------ class 12: monitor state, kills during writes
 
+
 def test_the_monitor_state_travels_in_the_checkpoint(tmp_path, tiny_npz):
     """A straight run and one split by a resume raise the same alarms at the same steps (the streak and the
     active alarm are restored, so an alarm is neither repeated nor forgotten)."""
-    overrides = tiny_overrides(tiny_npz, steps=12, log_every=1, checkpoint_every=6, sample_every=6) + ["train.lr_g=1e-5", "train.lr_d=2e-3"]
+    overrides = tiny_overrides(tiny_npz, steps=12, log_every=1, checkpoint_every=6, sample_every=6) + [
+        "train.lr_g=1e-5",
+        "train.lr_d=2e-3",
+    ]
     train(load_config(None, overrides), tmp_path / "straight", **QUIET)
     split = [o.replace("train.steps=12", "train.steps=6") for o in overrides]
     train(load_config(None, split), tmp_path / "split", **QUIET)
     train(load_config(None, overrides), tmp_path / "split", resume=True, **QUIET)
-    alarms = {name: [(r["step"], r["alarms"]) for r in map(json.loads, (tmp_path / name / "train_log.jsonl").read_text().splitlines())
-                     if "alarms" in r] for name in ("straight", "split")}  # fmt: skip
+    alarms = {
+        name: [
+            (r["step"], r["alarms"])
+            for r in map(json.loads, (tmp_path / name / "train_log.jsonl").read_text().splitlines())
+            if "alarms" in r
+        ]
+        for name in ("straight", "split")
+    }
     assert alarms["straight"], "the tiny run should make D win (the test needs an alarm to compare)"
     assert alarms["split"] == alarms["straight"]
     _, metadata = read_tensors(list_checkpoints(tmp_path / "split" / "checkpoints")[-1][1], FORMAT_CHECKPOINT)

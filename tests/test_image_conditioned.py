@@ -36,21 +36,44 @@ def pairs_npz(tmp_path):
     folder = tmp_path / "pairs"
     folder.mkdir()
     for split, n in (("train", 32), ("test", 8)):
-        np.savez(folder / f"{split}.npz", sources=rng.integers(0, 256, (n, 32, 32), dtype=np.uint8),
-                 targets=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), labels=rng.integers(0, 3, n))  # fmt: skip
+        np.savez(
+            folder / f"{split}.npz",
+            sources=rng.integers(0, 256, (n, 32, 32), dtype=np.uint8),
+            targets=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+            labels=rng.integers(0, 3, n),
+        )
     return folder
 
 
 def pix2pix_overrides(folder, steps=4, **extra):
-    values = {"data.name": "pairs", "data.path": str(folder), "model.name": "pix2pix", "model.g_width": 4,
-              "model.d_width": 4, "objective.name": "pix2pix", "train.steps": steps, "train.batch_size": 4,
-              "train.log_every": 2, "train.sample_every": 2, "train.checkpoint_every": 2, "train.tensorboard": False,
-              **extra}  # fmt: skip
+    values = {
+        "data.name": "pairs",
+        "data.path": str(folder),
+        "model.name": "pix2pix",
+        "model.g_width": 4,
+        "model.d_width": 4,
+        "objective.name": "pix2pix",
+        "train.steps": steps,
+        "train.batch_size": 4,
+        "train.log_every": 2,
+        "train.sample_every": 2,
+        "train.checkpoint_every": 2,
+        "train.tensorboard": False,
+        **extra,
+    }
     return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in values.items()]
 
 
-SR = ["model.name=srgan", "model.scale=2", "model.g_width=4", "model.g_blocks=1", "model.d_width=2", "model.d_dense=8",
-      "model.latent_dim=0", "objective.name=srgan"]  # fmt: skip
+SR = [
+    "model.name=srgan",
+    "model.scale=2",
+    "model.g_width=4",
+    "model.g_blocks=1",
+    "model.d_width=2",
+    "model.d_dense=8",
+    "model.latent_dim=0",
+    "objective.name=srgan",
+]
 
 
 def sr_overrides(tiny_npz, steps=4, *extra):
@@ -77,7 +100,9 @@ def test_unet_skips_carry_the_input_past_the_bottleneck():
     x = torch.randn(2, 1, 32, 32)
     a, b = G(torch.empty(2, 0), x), G(torch.empty(2, 0), x.flip(-1))
     assert not torch.allclose(a, b)
-    widths = [block[-1].num_features if isinstance(block[-1], nn.BatchNorm2d) else block[-1].out_channels for block in G.down]
+    widths = [
+        block[-1].num_features if isinstance(block[-1], nn.BatchNorm2d) else block[-1].out_channels for block in G.down
+    ]
     assert [G.up[i][1].in_channels for i in range(len(G.up))] == [2 * w for w in widths[:-1]] + [widths[-1]]
 
 
@@ -109,7 +134,12 @@ def test_patchgan_logit_sees_exactly_its_patch():
 def test_image_patch_grows_with_the_resolution_and_too_large_patches_are_refused(pairs_npz, tmp_path):
     assert patch_layers("image", 32) == 2 and patch_layers("image", 256) == 5
     with pytest.raises(ConfigError, match="the largest patch at this size is 70"):
-        train(load_config(None, pix2pix_overrides(pairs_npz, 1, **{"model.d_patch": "142"})), tmp_path / "r", progress=False, log=quiet)
+        train(
+            load_config(None, pix2pix_overrides(pairs_npz, 1, **{"model.d_patch": "142"})),
+            tmp_path / "r",
+            progress=False,
+            log=quiet,
+        )
 
 
 def test_pixel_shuffle_upsampling_is_exact_on_a_hand_made_input():
@@ -124,7 +154,10 @@ def test_pixel_shuffle_upsampling_is_exact_on_a_hand_made_input():
     x = torch.stack([torch.full((3, 3), 1.0), torch.full((3, 3), 10.0)])[None]
     out = block(x)
     assert out.shape == (1, 2, 6, 6)
-    assert out[0, 0, :2, :2].tolist() == [[1.0, 2.0], [3.0, 4.0]] and out[0, 1, 4:, 4:].tolist() == [[10.0, 20.0], [30.0, 40.0]]
+    assert out[0, 0, :2, :2].tolist() == [[1.0, 2.0], [3.0, 4.0]] and out[0, 1, 4:, 4:].tolist() == [
+        [10.0, 20.0],
+        [30.0, 40.0],
+    ]
 
 
 def test_srresnet_and_its_d_shapes():
@@ -162,7 +195,9 @@ def test_pix2pix_losses_on_hand_made_values():
     alone = Pix2PixObjective(Pix2PixOptions(gan_weight=0.0), G, ConstantD(0.0), build_loss({"name": "non-saturating"}))
     ctx = StepContext(real, torch.empty(2, 0), ImageValues(source))
     alone.d_step(ctx)
-    assert float(alone.g_step(ctx).loss.detach()) == pytest.approx(100 * float(ctx.fake.detach().abs().mean()), rel=1e-5)
+    assert float(alone.g_step(ctx).loss.detach()) == pytest.approx(
+        100 * float(ctx.fake.detach().abs().mean()), rel=1e-5
+    )
 
 
 def test_srgan_content_losses_and_the_downsampling_kernel(tiny_npz, tmp_path):
@@ -211,17 +246,21 @@ def test_the_three_paired_layouts_read_the_same_pairs(tmp_path):
         write(tmp_path / "folders" / "A" / f"{i}.png", a[i])
         write(tmp_path / "folders" / "B" / f"{i}.png", b[i])
     np.savez(tmp_path / "pairs.npz", sources=a, targets=b)
-    sets = [load_dataset({"name": "pairs", "path": str(tmp_path / name), "resolution": 32, "channels": 3})
-            for name in ("aligned", "folders", "pairs.npz")]  # fmt: skip
+    sets = [
+        load_dataset({"name": "pairs", "path": str(tmp_path / name), "resolution": 32, "channels": 3})
+        for name in ("aligned", "folders", "pairs.npz")
+    ]
     for data in sets:
         assert torch.equal(data.sources, torch.from_numpy(a).permute(0, 3, 1, 2))
         assert torch.equal(data.x, torch.from_numpy(b).permute(0, 3, 1, 2))
         assert data.spec.source_shape == (3, 32, 32)
-    swapped = load_dataset({"name": "pairs", "path": str(tmp_path / "aligned"), "resolution": 32, "channels": 3,
-                            "direction": "BtoA"})  # fmt: skip
+    swapped = load_dataset(
+        {"name": "pairs", "path": str(tmp_path / "aligned"), "resolution": 32, "channels": 3, "direction": "BtoA"}
+    )
     assert torch.equal(swapped.sources, sets[0].x) and torch.equal(swapped.x, sets[0].sources)
-    gray = load_dataset({"name": "pairs", "path": str(tmp_path / "folders"), "resolution": 16, "channels": 1,
-                         "source_channels": 1})  # fmt: skip
+    gray = load_dataset(
+        {"name": "pairs", "path": str(tmp_path / "folders"), "resolution": 16, "channels": 1, "source_channels": 1}
+    )
     assert gray.x.shape == (3, 1, 16, 16) and gray.sources.shape == (3, 1, 16, 16)
 
 
@@ -243,18 +282,25 @@ def test_paired_data_errors_name_the_problem(tmp_path):
         load_dataset({"name": "pairs", "path": str(tmp_path / "none.npz")})
 
 
-@pytest.mark.parametrize("info, message", [
-    ('{"classes": 5}', "class names must be a list of strings"),
-    ('{"classes": [1, 2]}', "class names must be a list of strings"),
-    ("[1, 2]", "expected a JSON object"),
-    ("{not json", "info.json: not valid JSON"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "info, message",
+    [
+        ('{"classes": 5}', "class names must be a list of strings"),
+        ('{"classes": [1, 2]}', "class names must be a list of strings"),
+        ("[1, 2]", "expected a JSON object"),
+        ("{not json", "info.json: not valid JSON"),
+    ],
+)
 def test_a_damaged_info_json_of_paired_data_names_the_file(tmp_path, info, message):
     """The audit: these gave internal errors (TypeError / AttributeError), or a message naming no file."""
     folder = tmp_path / "pairs"
     folder.mkdir()
-    np.savez(folder / "train.npz", sources=np.zeros((3, 8, 8), np.uint8), targets=np.zeros((3, 8, 8), np.uint8),
-             labels=np.arange(3))  # fmt: skip
+    np.savez(
+        folder / "train.npz",
+        sources=np.zeros((3, 8, 8), np.uint8),
+        targets=np.zeros((3, 8, 8), np.uint8),
+        labels=np.arange(3),
+    )
     (folder / "info.json").write_text(info)
     with pytest.raises(DataError, match=message):
         load_dataset({"name": "pairs", "path": str(folder)})
@@ -315,10 +361,27 @@ def test_srgan_upscales_any_size_and_the_cli_writes_files(tiny_npz, tmp_path):
     write(tmp_path / "in" / "sub" / "b.png", np.full((5, 7), 20, np.uint8))
     assert main(["upscale", str(run.run_dir), "--input", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
     assert Image.open(tmp_path / "out" / "sub" / "b.png").size == (14, 10)
-    assert main(["translate", str(run.run_dir), "--input", str(tmp_path / "in" / "a.png"), "--out",
-                 str(tmp_path / "pair.png"), "--side-by-side"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "translate",
+                str(run.run_dir),
+                "--input",
+                str(tmp_path / "in" / "a.png"),
+                "--out",
+                str(tmp_path / "pair.png"),
+                "--side-by-side",
+            ]
+        )
+        == 0
+    )
     assert Image.open(tmp_path / "pair.png").size == (2 * 24 + 6, 24 + 4)  # input | output at 24 px, padding 2
-    assert main(["upscale", str(tmp_path / "run"), "--input", str(tmp_path / "in" / "a.png"), "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            ["upscale", str(tmp_path / "run"), "--input", str(tmp_path / "in" / "a.png"), "--out", str(tmp_path / "x")]
+        )
+        == 2
+    )
 
 
 def test_an_unconditional_generator_refuses_input_images(tiny_run, tmp_path):
@@ -338,9 +401,17 @@ def test_the_vgg_content_loss_reads_only_checked_safetensors(tiny_npz, tmp_path)
 
     state = {k: v.contiguous() for k, v in VGG19Features().state_dict().items()}
     save_file(state, str(tmp_path / "vgg.safetensors"))
-    run = train(load_config(None, sr_overrides(tiny_npz, 1, "objective.content=vgg",
-                                               f"objective.content_network={tmp_path / 'vgg.safetensors'}")),
-                tmp_path / "run", progress=False, log=quiet)  # fmt: skip
+    run = train(
+        load_config(
+            None,
+            sr_overrides(
+                tiny_npz, 1, "objective.content=vgg", f"objective.content_network={tmp_path / 'vgg.safetensors'}"
+            ),
+        ),
+        tmp_path / "run",
+        progress=False,
+        log=quiet,
+    )
     assert run.last_row["g_loss_content"] >= 0
     save_file({**state, "features.0.weight": torch.zeros(64, 3, 5, 5)}, str(tmp_path / "bad.safetensors"))
     with pytest.raises(CheckpointError, match="features.0.weight"):

@@ -21,7 +21,8 @@ def weights(tmp_path_factory):
 
 def test_the_fid_inception_has_the_standard_shapes(weights):
     _, net = weights
-    # torchvision's inception_v3 without its auxiliary head has 23,834,568 parameters with a 1000-way fc; this fc is 1008-way
+    # torchvision's inception_v3 without its auxiliary head has 23,834,568 parameters with a 1000-way fc; this fc is
+    # 1008-way
     assert sum(p.numel() for p in net.parameters()) == 23_834_568 + 8 * 2049
     assert net.state_dict()["Mixed_7c.branch_pool.conv.weight"].shape == (192, 2048, 1, 1)
     with torch.no_grad():
@@ -53,4 +54,7 @@ def test_the_inception_extractor_uses_gankits_network_with_a_weights_file(weight
     extractor = build_extractor({"name": "inception", "weights": str(path), "batch_size": 2})
     features = extractor(torch.randint(0, 256, (3, 1, 16, 16), dtype=torch.uint8))
     assert features.features.shape == (3, 2048) and features.logits.shape == (3, 1008)
-    assert extractor.card["weights"].startswith("gankit's FID Inception-v3") and len(extractor.card["weights_sha256"]) == 64
+    assert (
+        extractor.card["weights"].startswith("gankit's FID Inception-v3")
+        and len(extractor.card["weights_sha256"]) == 64
+    )

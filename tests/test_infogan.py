@@ -68,11 +68,25 @@ def test_information_loss_closed_forms():
 
 def test_information_term_falls_where_the_code_is_recoverable(tmp_path):
     """On the 2D ring, with a 4-way code, Q learns to read the code back from G's samples."""
-    overrides = ["data.name=ring", "model.name=mlp", "model.latent_dim=6", "model.g_hidden=[64, 64]",
-                 "model.d_hidden=[64, 64]", "model.d_activation=leaky_relu", "model.dropout=0",
-                 "objective.name=infogan", "objective.categorical=[4]", "objective.continuous=0",
-                 "train.steps=300", "train.batch_size=64", "train.log_every=50", "train.sample_every=300",
-                 "train.checkpoint_every=300", "train.tensorboard=false", "train.sample_grid=16"]  # fmt: skip
+    overrides = [
+        "data.name=ring",
+        "model.name=mlp",
+        "model.latent_dim=6",
+        "model.g_hidden=[64, 64]",
+        "model.d_hidden=[64, 64]",
+        "model.d_activation=leaky_relu",
+        "model.dropout=0",
+        "objective.name=infogan",
+        "objective.categorical=[4]",
+        "objective.continuous=0",
+        "train.steps=300",
+        "train.batch_size=64",
+        "train.log_every=50",
+        "train.sample_every=300",
+        "train.checkpoint_every=300",
+        "train.tensorboard=false",
+        "train.sample_grid=16",
+    ]
     train(load_config(None, overrides), tmp_path / "r", progress=False, log=lambda s: None)
     rows = [json.loads(line) for line in (tmp_path / "r" / "train_log.jsonl").read_text().splitlines()]
     assert rows[0]["info_discrete"] > 1.0  # about log 4 = 1.39 at the start
@@ -97,14 +111,38 @@ def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz, capsy
     np.testing.assert_array_equal(per_sample[1], a[1])  # sample 1 got cat0 = 1 both times
     grid = pipeline.traverse("cont0", [-1, 0, 1], rows=2)
     assert grid.shape[0] == 6
-    assert main(["traverse", str(tmp_path / "straight"), "--code", "cat0", "--rows", "2", "--out", str(tmp_path / "t.png")]) == 0
-    assert main(["traverse", str(tmp_path / "straight"), "--code", "cat5", "--out", str(tmp_path / "t.png")]) == 2  # a user error: one message, exit code 2
+    assert (
+        main(
+            ["traverse", str(tmp_path / "straight"), "--code", "cat0", "--rows", "2", "--out", str(tmp_path / "t.png")]
+        )
+        == 0
+    )
+    assert (
+        main(["traverse", str(tmp_path / "straight"), "--code", "cat5", "--out", str(tmp_path / "t.png")]) == 2
+    )  # a user error: one message, exit code 2
     assert "unknown code" in capsys.readouterr().err
-    assert main(["traverse", str(tmp_path / "straight"), "--code", "cont0", "--rows", "2", "--score-rows", "5",
-                 "--out", str(tmp_path / "c.png")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "traverse",
+                str(tmp_path / "straight"),
+                "--code",
+                "cont0",
+                "--rows",
+                "2",
+                "--score-rows",
+                "5",
+                "--out",
+                str(tmp_path / "c.png"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "c.json").read_text())
     assert summary["rows"] == 5 and summary["best"] in summary["statistics"]
-    assert all(s["monotone_rows"] * 5 == pytest.approx(round(s["monotone_rows"] * 5)) for s in summary["statistics"].values())
+    assert all(
+        s["monotone_rows"] * 5 == pytest.approx(round(s["monotone_rows"] * 5)) for s in summary["statistics"].values()
+    )
 
 
 def _bar(width: int, shift_per_row: float = 0.0, level: int = 255, size: int = 16) -> np.ndarray:
@@ -162,10 +200,17 @@ def test_monotonicity_scores_a_code_that_widens_and_one_that_does_nothing():
 
 def test_infogan_config_errors(tmp_path, tiny_npz):
     with pytest.raises(ConfigError, match="must exceed the codes"):
-        train(load_config(None, tiny_overrides(tiny_npz) + INFOGAN + ["model.latent_dim=6"]), tmp_path / "a",
-              progress=False, log=lambda s: None)  # fmt: skip
+        train(
+            load_config(None, tiny_overrides(tiny_npz) + INFOGAN + ["model.latent_dim=6"]),
+            tmp_path / "a",
+            progress=False,
+            log=lambda s: None,
+        )
     with pytest.raises(ConfigError, match="at least one code"):
-        load_config(None, tiny_overrides(tiny_npz) + ["objective.name=infogan", "objective.categorical=[]", "objective.continuous=0"])
+        load_config(
+            None,
+            tiny_overrides(tiny_npz) + ["objective.name=infogan", "objective.categorical=[]", "objective.continuous=0"],
+        )
 
 
 def test_generators_without_codes_refuse_them(tiny_run, capsys):

@@ -16,8 +16,20 @@ PACKAGE = Path(__file__).parents[1] / "src" / "gankit"
 
 # Lowest first. A module is placed by the longest prefix of its dotted name listed here.
 LAYERS = [
-    ("core", ["gankit", "gankit.errors", "gankit.ownership", "gankit.progress", "gankit.registry", "gankit.files",
-              "gankit.seeding", "gankit.formats", "gankit.images"]),
+    (
+        "core",
+        [
+            "gankit",
+            "gankit.errors",
+            "gankit.ownership",
+            "gankit.progress",
+            "gankit.registry",
+            "gankit.files",
+            "gankit.seeding",
+            "gankit.formats",
+            "gankit.images",
+        ],
+    ),
     ("data", ["gankit.data"]),
     ("networks", ["gankit.networks", "gankit.augment"]),
     ("losses", ["gankit.losses"]),
@@ -54,7 +66,12 @@ def imports_of(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.split(".")[0] == "gankit"}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "gankit" and not node.level:
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.split(".")[0] == "gankit"
+            and not node.level
+        ):
             found.add(node.module)
             for alias in node.names:
                 candidate = f"{node.module}.{alias.name}"
@@ -89,7 +106,7 @@ def test_there_are_no_import_cycles():
         stack.append(node)
         for target in edges[node]:
             if state.get(target) == "open":
-                cycles.append(stack[stack.index(target):] + [target])
+                cycles.append(stack[stack.index(target) :] + [target])
             elif target not in state:
                 visit(target)
         stack.pop()
@@ -101,14 +118,19 @@ def test_there_are_no_import_cycles():
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
 
 
-@pytest.mark.parametrize("module, absent", [
-    ("gankit.registry", ["gankit.training", "torch.optim", "gankit.config"]),
-    ("gankit", ["gankit.training", "gankit.inference", "torch"]),
-    ("gankit.inference", ["gankit.training", "gankit.metrics", "gankit.analysis"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "module, absent",
+    [
+        ("gankit.registry", ["gankit.training", "torch.optim", "gankit.config"]),
+        ("gankit", ["gankit.training", "gankit.inference", "torch"]),
+        ("gankit.inference", ["gankit.training", "gankit.metrics", "gankit.analysis"]),
+    ],
+)
 def test_importing_a_low_module_loads_nothing_above_it(module, absent):
     code = f"import sys, {module}; print('\\n'.join(sorted(sys.modules)))"
-    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    loaded = set(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    )
     assert not [m for m in loaded if any(m == a or m.startswith(a + ".") for a in absent)]
 
 

@@ -15,9 +15,9 @@ def sigmoid(v):
 
 
 def test_minimax_and_non_saturating_match_hand_computed_values():
-    d_expected = -sum(math.log(sigmoid(r)) for r in REAL.tolist()) / 2 - sum(
-        math.log(1 - sigmoid(f)) for f in FAKE.tolist()
-    ) / 2
+    d_expected = (
+        -sum(math.log(sigmoid(r)) for r in REAL.tolist()) / 2 - sum(math.log(1 - sigmoid(f)) for f in FAKE.tolist()) / 2
+    )
     minimax = build_loss({"name": "minimax"})
     non_saturating = build_loss({"name": "non-saturating"})
     assert minimax.d_loss(REAL, FAKE).item() == pytest.approx(d_expected, rel=1e-6)
@@ -36,9 +36,10 @@ def test_saturation_gradients_differ_when_d_rejects_fakes():
 
 def test_one_sided_label_smoothing():
     loss = build_loss({"name": "non-saturating", "real_label": 0.9})
-    expected = -sum(0.9 * math.log(sigmoid(r)) + 0.1 * math.log(1 - sigmoid(r)) for r in REAL.tolist()) / 2 - sum(
-        math.log(1 - sigmoid(f)) for f in FAKE.tolist()
-    ) / 2
+    expected = (
+        -sum(0.9 * math.log(sigmoid(r)) + 0.1 * math.log(1 - sigmoid(r)) for r in REAL.tolist()) / 2
+        - sum(math.log(1 - sigmoid(f)) for f in FAKE.tolist()) / 2
+    )
     assert loss.d_loss(REAL, FAKE).item() == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ConfigError, match="real_label"):
         build_loss({"name": "minimax", "real_label": 0.3})

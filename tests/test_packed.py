@@ -27,7 +27,10 @@ def image_folder(tmp_path):
 
 
 def test_a_packed_folder_gives_the_same_batches_as_the_folder_in_memory(tmp_path, image_folder, capsys):
-    assert main(["data", "pack", str(image_folder), "--out", str(tmp_path / "packed"), "--resolution", "16", "--quiet"]) == 0
+    assert (
+        main(["data", "pack", str(image_folder), "--out", str(tmp_path / "packed"), "--resolution", "16", "--quiet"])
+        == 0
+    )
     packed = load_dataset({"name": "packed", "path": str(tmp_path / "packed")})
     folder = load_dataset({"name": "folder", "path": str(image_folder), "resolution": 16})
     assert packed.memory_mapped and packed.class_names == ["cats", "dogs"]
@@ -49,7 +52,9 @@ def test_an_interrupted_pack_resumes_where_it_stopped(tmp_path, image_folder, mo
             raise KeyboardInterrupt  # the user stops the pack
         return real_load(path, resolution, mode)
 
-    monkeypatch.setattr(packed_module, "time", type("Clock", (), {"monotonic": staticmethod(lambda: len(calls) * 11.0)}))
+    monkeypatch.setattr(
+        packed_module, "time", type("Clock", (), {"monotonic": staticmethod(lambda: len(calls) * 11.0)})
+    )
     monkeypatch.setattr(packed_module, "load_image_file", failing_load)
     section = {"name": "folder", "path": str(image_folder), "resolution": 16}
     with pytest.raises(KeyboardInterrupt):
@@ -70,8 +75,11 @@ def test_corrupt_images_are_skipped_and_listed_or_stop_a_strict_pack(tmp_path, i
     for name in ("dogs/05.png", "cats/00.png"):
         (image_folder / name).write_bytes(b"\x89PNG\r\n\x1a\n broken")
     section = {"name": "folder", "path": str(image_folder), "resolution": 16}
-    with pytest.raises(DataError, match=r"2 of 24 files cannot be read as images(.|\n)*cats/00.png: cannot read this "
-                                        r"image(.|\n)*dogs/05.png"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"2 of 24 files cannot be read as images(.|\n)*cats/00.png: cannot read this "
+        r"image(.|\n)*dogs/05.png",
+    ):
         pack({**section, "strict": True}, tmp_path / "strict", progress=False)
     with pytest.warns(UserWarning, match="skipped 2 of 24 files"):
         index = pack(section, tmp_path / "p", progress=False, log=lambda s: None)
@@ -93,7 +101,12 @@ def test_a_run_trains_on_packed_data(tmp_path, tiny_npz):
 def test_the_prefetcher_gives_the_batches_of_the_direct_reads(tmp_path, image_folder):
     from gankit.data.dataset import Prefetcher
 
-    pack({"name": "folder", "path": str(image_folder), "resolution": 16}, tmp_path / "p", progress=False, log=lambda s: None)
+    pack(
+        {"name": "folder", "path": str(image_folder), "resolution": 16},
+        tmp_path / "p",
+        progress=False,
+        log=lambda s: None,
+    )
     packed = load_dataset({"name": "packed", "path": str(tmp_path / "p")})
     stream = BatchStream(packed, 8, seed=5)
     prefetcher = Prefetcher(packed, stream, slice(2, 6), channels_last=True)
@@ -103,8 +116,12 @@ def test_the_prefetcher_gives_the_batches_of_the_direct_reads(tmp_path, image_fo
         got = prefetcher.get(k)
         assert torch.equal(got, expected) and got.is_contiguous(memory_format=torch.channels_last)
     prefetcher.close()
-    assert Prefetcher(load_dataset({"name": "folder", "path": str(image_folder), "resolution": 16}), stream,
-                      slice(0, 8), False).pool is None  # fmt: skip
+    assert (
+        Prefetcher(
+            load_dataset({"name": "folder", "path": str(image_folder), "resolution": 16}), stream, slice(0, 8), False
+        ).pool
+        is None
+    )
 
 
 def test_a_run_on_packed_data_resumes_exactly(tmp_path, tiny_npz):
@@ -115,14 +132,17 @@ def test_a_run_on_packed_data_resumes_exactly(tmp_path, tiny_npz):
     assert_resume_is_exact(tmp_path, overrides + ["data.name=packed", f"data.path={tmp_path / 'p'}"])
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("fortran", "fortran_order: True"),
-    ("empty", "not a readable .npy file"),
-    ("truncated", "truncated"),
-    ("extra", "extra bytes at the end"),
-    ("dtype", "holds float32"),
-    ("index", "count 'many' and shape"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("fortran", "fortran_order: True"),
+        ("empty", "not a readable .npy file"),
+        ("truncated", "truncated"),
+        ("extra", "extra bytes at the end"),
+        ("dtype", "holds float32"),
+        ("index", "count 'many' and shape"),
+    ],
+)
 def test_a_damaged_pack_is_refused_when_opened(tmp_path, tiny_npz, damage, message):
     """The audit: a Fortran-ordered images.npy trained on scrambled images with exit 0; an empty one crashed."""
     root = tmp_path / "p"

@@ -22,8 +22,15 @@ def runs(variant_runs):
     return variant_runs
 
 
-INPUTS = {"plain": ["z"], "labels": ["z", "labels"], "codes": ["z"], "sr": ["source"], "points": ["z"],
-          "image": ["source"], "text": ["z", "text_embedding", "condition_noise"]}  # fmt: skip
+INPUTS = {
+    "plain": ["z"],
+    "labels": ["z", "labels"],
+    "codes": ["z"],
+    "sr": ["source"],
+    "points": ["z"],
+    "image": ["source"],
+    "text": ["z", "text_embedding", "condition_noise"],
+}
 
 
 @pytest.mark.parametrize("kind", list(INPUTS))
@@ -59,8 +66,13 @@ def test_dcgan_transposed_convolutions_without_bias_export_faithfully(runs, tmp_
 
     G = load_generator(runs["plain"]).G
     layers = list(G.net)
-    pairs = [(m, layers[i + 1]) for i, m in enumerate(layers[:-1]) if isinstance(m, torch.nn.ConvTranspose2d)
-             and m.bias is None and isinstance(layers[i + 1], torch.nn.BatchNorm2d)]  # fmt: skip
+    pairs = [
+        (m, layers[i + 1])
+        for i, m in enumerate(layers[:-1])
+        if isinstance(m, torch.nn.ConvTranspose2d)
+        and m.bias is None
+        and isinstance(layers[i + 1], torch.nn.BatchNorm2d)
+    ]
     assert len(pairs) >= 2
     meta = export_onnx(runs["plain"], tmp_path / "g.onnx")
     model = onnx.load(str(tmp_path / "g.onnx"))
@@ -99,7 +111,10 @@ def test_the_cli_exports_and_reports(runs, tmp_path, capsys):
     assert main(["export", str(runs["image"]), "--out", str(tmp_path / "p.onnx")]) == 0
     printed = capsys.readouterr().out
     assert "inputs source ['N', 1, 32, 32] float32" in printed and "passed" in printed
-    assert main(["export", str(runs["plain"]), "--format", "torch-export", "--out", str(tmp_path / "g.pt2"), "--no-check"]) == 0
+    assert (
+        main(["export", str(runs["plain"]), "--format", "torch-export", "--out", str(tmp_path / "g.pt2"), "--no-check"])
+        == 0
+    )
     assert "parity check skipped" in capsys.readouterr().out and not (tmp_path / "g.pt2.parity.json").exists()
 
 

@@ -143,7 +143,9 @@ def test_fid_with_more_features_than_samples_is_the_same_number_without_d_by_d_m
     for n1, n2, d in ((40, 60, 300), (300, 200, 40), (90, 90, 90)):
         x, y = rng.normal(size=(n1, d)), rng.normal(size=(n2, d)) * 1.3 + 0.2
         reference = frechet_distance(*feature_statistics(x), *feature_statistics(y))
-        assert frechet_distance_from_samples(x, y) == pytest.approx(reference, rel=1e-6)  # the eigen route rounds the null space
+        assert frechet_distance_from_samples(x, y) == pytest.approx(
+            reference, rel=1e-6
+        )  # the eigen route rounds the null space
         assert fid(x, y) == pytest.approx(reference, rel=1e-6)
     assert fid(x, x) == pytest.approx(0.0, abs=1e-8)
 

@@ -54,14 +54,24 @@ def folder(tmp_path):
     return root
 
 
-def test_an_unlabelled_folder_gets_a_self_supervised_evaluator_that_evaluate_finds(folder, tmp_path, monkeypatch, capsys):
+@pytest.mark.slow
+def test_an_unlabelled_folder_gets_a_self_supervised_evaluator_that_evaluate_finds(
+    folder, tmp_path, monkeypatch, capsys
+):
     from gankit.cli import main
 
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     section = {"name": "folder", "path": str(folder), "resolution": 16, "channels": 3}
     overrides = [f"data.{k}={v}" for k, v in section.items()] + [
-        "model.name=dcgan", "model.g_width=8", "model.d_width=8", "model.latent_dim=16", "train.steps=2",
-        "train.batch_size=8", "train.tensorboard=false", "train.sample_grid=4"]  # fmt: skip
+        "model.name=dcgan",
+        "model.g_width=8",
+        "model.d_width=8",
+        "model.latent_dim=16",
+        "train.steps=2",
+        "train.batch_size=8",
+        "train.tensorboard=false",
+        "train.sample_grid=4",
+    ]
     run = train(load_config(None, overrides), tmp_path / "run", progress=False, log=quiet).run_dir
     with pytest.raises(ConfigError, match="gankit evaluator train --dataset folder --set data.path="):
         default_extractor(section, "images")
@@ -75,14 +85,18 @@ def test_an_unlabelled_folder_gets_a_self_supervised_evaluator_that_evaluate_fin
     path = evaluator_for_data(section)
     assert path.is_file() and json.loads(path.with_suffix(".json").read_text())["kind"] == "self-supervised"
     assert default_extractor(section, "images") == {"name": "evaluator", "weights": str(path)}
-    assert main(["evaluate", str(run), "--metrics", "fid,kid,prdc", "--n", "40", "--reference-n", "40", "--no-floor"]) == 0
+    assert (
+        main(["evaluate", str(run), "--metrics", "fid,kid,prdc", "--n", "40", "--reference-n", "40", "--no-floor"]) == 0
+    )
     out = capsys.readouterr().out
     assert "fid" in out and "evaluator" in out
 
 
 def test_the_evaluator_file_has_no_class_logits_and_its_features_work(folder, tmp_path):
     section = {"name": "folder", "path": str(folder), "resolution": 16, "channels": 3}
-    evaluator = train_self_supervised(section, SelfSupervisedTraining(epochs=8, batch_size=32), log=quiet, progress=False)
+    evaluator = train_self_supervised(
+        section, SelfSupervisedTraining(epochs=8, batch_size=32), log=quiet, progress=False
+    )
     assert evaluator.info["kind"] == "self-supervised" and evaluator.info["knn_accuracy_heldout"] is None
     path = save_evaluator(evaluator, tmp_path / "e.safetensors")
     assert load_evaluator(path).info["kind"] == "self-supervised"
@@ -100,8 +114,17 @@ def test_an_evaluator_for_64_px_images_has_a_strided_stem_that_survives_its_file
     x = torch.randn(2, 3, 64, 64)
     inner = [m for m in net.body if isinstance(m, torch.nn.MaxPool2d)]
     assert len(inner) == 2 and net.body[0].stride == (2, 2)
-    info = {"kind": "self-supervised", "channels": 3, "resolution": 64, "num_classes": 64, "width": 4, "stem_stride": 2,
-            "class_names": None, "dataset": {"name": "folder"}, "test_accuracy": None}  # fmt: skip
+    info = {
+        "kind": "self-supervised",
+        "channels": 3,
+        "resolution": 64,
+        "num_classes": 64,
+        "width": 4,
+        "stem_stride": 2,
+        "class_names": None,
+        "dataset": {"name": "folder"},
+        "test_accuracy": None,
+    }
     path = save_evaluator(Evaluator(net, info), tmp_path / "e.safetensors")
     loaded = load_evaluator(path)
     assert loaded.net.stem_stride == 2 and torch.equal(loaded.net.features(x), net.features(x))
@@ -113,7 +136,14 @@ def test_the_evaluator_of_a_folder_is_found_however_the_section_is_written(tmp_p
     monkeypatch.chdir(tmp_path)
     (tmp_path / "photos").mkdir()
     short = {"name": "folder", "path": "photos", "resolution": 64}
-    full = {"name": "folder", "path": str(tmp_path / "photos"), "resolution": 64, "channels": 3, "split": "train",
-            "limit": None, "strict": False}  # fmt: skip
+    full = {
+        "name": "folder",
+        "path": str(tmp_path / "photos"),
+        "resolution": 64,
+        "channels": 3,
+        "split": "train",
+        "limit": None,
+        "strict": False,
+    }
     assert evaluator_for_data(short) == evaluator_for_data(full)
     assert evaluator_for_data(short) != evaluator_for_data({**short, "resolution": 32})

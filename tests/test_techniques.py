@@ -72,9 +72,13 @@ def test_instance_noise_anneals_linearly_to_zero():
 @pytest.mark.parametrize("model", ["dcgan", "mlp"])
 def test_every_technique_trains_and_resumes_exactly(tmp_path, tiny_npz, model):
     extra = [
-        f"model.name={model}", "model.d_spectral_norm=true", "model.d_minibatch_std=4",
-        "objective.r1_weight=1.0", "objective.instance_noise=0.1", "objective.instance_noise_anneal_steps=4",
-    ]  # fmt: skip
+        f"model.name={model}",
+        "model.d_spectral_norm=true",
+        "model.d_minibatch_std=4",
+        "objective.r1_weight=1.0",
+        "objective.instance_noise=0.1",
+        "objective.instance_noise_anneal_steps=4",
+    ]
     if model == "mlp":
         extra += ["model.g_hidden=[32]", "model.d_hidden=[16]", "model.latent_dim=8"]
     base = [o for o in tiny_overrides(tiny_npz) if not o.startswith("model.") or model == "dcgan"] + extra
@@ -92,8 +96,12 @@ def test_minibatch_std_group_size_is_checked():
 
 
 def test_packing_groups_consecutive_samples():
-    objective = StandardObjective(StandardOptions(), nn.Identity(), DCGANDiscriminator(16, 1, width=4, pack=2),
-                                  build_loss({"name": "non-saturating"}))  # fmt: skip
+    objective = StandardObjective(
+        StandardOptions(),
+        nn.Identity(),
+        DCGANDiscriminator(16, 1, width=4, pack=2),
+        build_loss({"name": "non-saturating"}),
+    )
     x = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 16, 16)
     packed = objective.packed(x)
     assert packed.shape == (2, 2, 16, 16) and packed[1, :, 0, 0].tolist() == [2.0, 3.0]
@@ -108,21 +116,26 @@ def test_packing_groups_consecutive_samples():
 def test_feature_matching_loss_is_zero_when_fake_features_match():
     torch.manual_seed(0)
     D = DCGANDiscriminator(16, 1, width=4)
-    objective = StandardObjective(StandardOptions(feature_matching=True), nn.Identity(), D,
-                                  build_loss({"name": "non-saturating"}))  # fmt: skip
+    objective = StandardObjective(
+        StandardOptions(feature_matching=True), nn.Identity(), D, build_loss({"name": "non-saturating"})
+    )
     x = torch.randn(6, 1, 16, 16)
     D.eval()  # BatchNorm with running statistics: the same input gives the same features
     ctx = StepContext(x, x)
     objective.d_step(ctx)  # G is the identity, so the "fake" batch is the real one
-    assert objective.g_step(dataclasses.replace(ctx, fake=x.clone().requires_grad_(True))).loss.item() == pytest.approx(0.0, abs=1e-10)
+    assert objective.g_step(dataclasses.replace(ctx, fake=x.clone().requires_grad_(True))).loss.item() == pytest.approx(
+        0.0, abs=1e-10
+    )
     assert objective.g_step(dataclasses.replace(ctx, fake=x + 1)).loss.item() > 0
 
 
-@pytest.mark.parametrize("extra", [["model.d_pack=2"], ["objective.feature_matching=true"],
-                                   ["model.d_pack=4", "loss.name=wgan-gp"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "extra", [["model.d_pack=2"], ["objective.feature_matching=true"], ["model.d_pack=4", "loss.name=wgan-gp"]]
+)
 def test_packing_and_feature_matching_train(tmp_path, tiny_npz, extra):
-    result = train(load_config(None, tiny_overrides(tiny_npz, steps=2) + extra), tmp_path / "r", progress=False,
-                   log=lambda s: None)  # fmt: skip
+    result = train(
+        load_config(None, tiny_overrides(tiny_npz, steps=2) + extra), tmp_path / "r", progress=False, log=lambda s: None
+    )
     tensors = read_tensors(list_checkpoints(tmp_path / "r" / "checkpoints")[-1][1], FORMAT_CHECKPOINT)[0]
     pack = int(next((e.split("=")[1] for e in extra if e.startswith("model.d_pack")), 1))
     assert tensors["D.body.0.0.weight"].shape[1] == pack  # D's first layer reads `pack` stacked images
@@ -149,7 +162,9 @@ def test_diffaugment_transforms_are_differentiable_and_shaped():
 def test_diffaugment_trains(tmp_path, tiny_npz):
     overrides = tiny_overrides(tiny_npz, steps=2) + ["objective.diffaugment=color,translation,cutout"]
     result = train(load_config(None, overrides), tmp_path / "r", progress=False, log=lambda s: None)
-    plain = train(load_config(None, tiny_overrides(tiny_npz, steps=2)), tmp_path / "p", progress=False, log=lambda s: None)
+    plain = train(
+        load_config(None, tiny_overrides(tiny_npz, steps=2)), tmp_path / "p", progress=False, log=lambda s: None
+    )
     assert result.last_row["D(x)"] != plain.last_row["D(x)"]  # D saw augmented real images
 
 
@@ -206,7 +221,9 @@ def test_unrolled_options_are_checked():
     with pytest.raises(ConfigError, match="two different G losses"):
         StandardOptions(unrolled_steps=2, feature_matching=True)
     with pytest.raises(TypeError, match="needs D's Adam optimizer"):
-        StandardObjective(StandardOptions(unrolled_steps=2), nn.Identity(), nn.Identity(), build_loss({"name": "hinge"}))
+        StandardObjective(
+            StandardOptions(unrolled_steps=2), nn.Identity(), nn.Identity(), build_loss({"name": "hinge"})
+        )
 
 
 @pytest.mark.parametrize("second_order", ["true", "false"])

@@ -70,12 +70,18 @@ def one_trial_at_a_time(encoder, image_encoder, data, pool, trials, seed=0):
     hits = 0
     for _ in range(trials):
         i = int(torch.randint(len(data.x), (1,), generator=rng))
-        others = [j for j in torch.randperm(len(data.x), generator=rng).tolist() if j != i and groups[j] != groups[i]][: pool - 1]
-        scores = encoder([captions[i][0]] + [captions[j][0] for j in others]) @ image_encoder(data.model_input(torch.tensor([i])))[0]
+        others = [j for j in torch.randperm(len(data.x), generator=rng).tolist() if j != i and groups[j] != groups[i]][
+            : pool - 1
+        ]
+        scores = (
+            encoder([captions[i][0]] + [captions[j][0] for j in others])
+            @ image_encoder(data.model_input(torch.tensor([i])))[0]
+        )
         hits += int(scores.argmax() == 0)
     return hits / trials
 
 
+@pytest.mark.slow
 def test_joint_embedding_trains_on_scenes_saves_and_loads(tmp_path, monkeypatch):
     import numpy as np
 
@@ -87,9 +93,15 @@ def test_joint_embedding_trains_on_scenes_saves_and_loads(tmp_path, monkeypatch)
     items = np.zeros((10, 28, 28), np.uint8)
     items[:, 6:22, 6:22] = 255  # a plain square per class: colour, size and position carry the signal
     split = cap.make_split(items, np.arange(10), 400, "train", seed=0, resolution=16, captions_per_image=3)
-    data = Dataset(torch.from_numpy(split["images"]).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(split["class"]),
-                   "toy", extras={"captions": split["captions"],
-                                  "attributes": {k: split[k] for k in ("class", "colour", "size", "position")}})  # fmt: skip
+    data = Dataset(
+        torch.from_numpy(split["images"]).permute(0, 3, 1, 2).contiguous(),
+        torch.from_numpy(split["class"]),
+        "toy",
+        extras={
+            "captions": split["captions"],
+            "attributes": {k: split[k] for k in ("class", "colour", "size", "position")},
+        },
+    )
     options = {"embed_dim": 32, "word_dim": 16, "hidden": 32}
     encoder, image_encoder = train_joint_embedding(data, options=options, steps=150, batch_size=32, log=lambda s: None)
     chance = 1 / 20
@@ -118,14 +130,44 @@ def test_cli_trains_an_encoder_on_a_captioned_folder(tmp_path, capsys):
         Image.new("RGB", (20, 20), colour).save(tmp_path / f"{k}.png")
         (tmp_path / f"{k}.txt").write_text(f"a {colour} square\nall {colour}\n")
     out = tmp_path / "enc.safetensors"
-    args = ["text", "train-encoder", "--data", str(tmp_path), "--resolution", "16", "--steps", "3", "--batch-size", "4",
-            "--set", "embed_dim=8", "--out", str(out)]  # fmt: skip
+    args = [
+        "text",
+        "train-encoder",
+        "--data",
+        str(tmp_path),
+        "--resolution",
+        "16",
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--set",
+        "embed_dim=8",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     assert "retrieval on the train split" in capsys.readouterr().out
     assert load_text_encoder(out)(["a red square"]).shape == (1, 8)
     kept = tmp_path / "kept.safetensors"  # the same text encoder, a new image encoder beside it
-    args = ["text", "train-encoder", "--data", str(tmp_path), "--resolution", "16", "--steps", "3", "--batch-size", "4",
-            "--text-encoder", str(out), "--seed", "1", "--out", str(kept)]  # fmt: skip
+    args = [
+        "text",
+        "train-encoder",
+        "--data",
+        str(tmp_path),
+        "--resolution",
+        "16",
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--text-encoder",
+        str(out),
+        "--seed",
+        "1",
+        "--out",
+        str(kept),
+    ]
     assert main(args) == 0
     torch.testing.assert_close(load_text_encoder(kept)(["a red square"]), load_text_encoder(out)(["a red square"]))
     x = torch.rand(2, 3, 16, 16)

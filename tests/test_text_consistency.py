@@ -25,14 +25,27 @@ def test_consistency_counts_all_four_right_split_by_seen_and_held_out_pairs():
 def row(scale=1.0, ema=True):
     confusion = np.zeros((len(CLASSES), len(CLASSES)), int)
     confusion[2, 4], confusion[2, 2], confusion[5, 7] = 6, 4, 1
-    metrics = {"class_accuracy": 0.5, "colour_accuracy": 0.9, "all_accuracy": 0.4, "all_accuracy_seen": 0.5,
-               "all_accuracy_heldout": 0.3, "fid": 12.345, "retrieval_r1": 0.25}
+    metrics = {
+        "class_accuracy": 0.5,
+        "colour_accuracy": 0.9,
+        "all_accuracy": 0.4,
+        "all_accuracy_seen": 0.5,
+        "all_accuracy_heldout": 0.3,
+        "fid": 12.345,
+        "retrieval_r1": 0.25,
+    }
     ceiling = {"all_accuracy": 0.8, "all_accuracy_seen": 0.8, "all_accuracy_heldout": 0.75, "retrieval_r1": 0.5}
-    return {"metrics": metrics, "ceiling": ceiling,
-            "ratios": {k + "_to_ceiling": metrics[k] / ceiling[k] for k in ("all_accuracy", "all_accuracy_seen",
-                                                                            "all_accuracy_heldout")},
-            "class_confusion": confusion.tolist(), "class_confusion_real_at_generator_resolution": np.zeros_like(confusion).tolist(),
-            "protocol": {"step": 120, "ema_generator": ema, "condition_noise_scale": scale, "scenes": 16}}  # fmt: skip
+    return {
+        "metrics": metrics,
+        "ceiling": ceiling,
+        "ratios": {
+            k + "_to_ceiling": metrics[k] / ceiling[k]
+            for k in ("all_accuracy", "all_accuracy_seen", "all_accuracy_heldout")
+        },
+        "class_confusion": confusion.tolist(),
+        "class_confusion_real_at_generator_resolution": np.zeros_like(confusion).tolist(),
+        "protocol": {"step": 120, "ema_generator": ema, "condition_noise_scale": scale, "scenes": 16},
+    }
 
 
 def test_the_report_prints_each_score_with_its_ceiling_and_the_commonest_misses():
@@ -41,7 +54,10 @@ def test_the_report_prints_each_score_with_its_ceiling_and_the_commonest_misses(
     assert "seen pairs      0.500 / 0.800 / 0.62" in text and "held-out pairs  0.300 / 0.750 / 0.40" in text
     assert f"{CLASSES[2]} as {CLASSES[4]} 6/10" in text and f"{CLASSES[5]} as {CLASSES[7]} 1/1" in text
     assert "real scenes at G's resolution" not in text  # no misses there: no line
-    assert "vs the 16 real test scenes): 12.35" in text and "R@1 among 100 captions: 0.250 (real test images: 0.500)" in text
+    assert (
+        "vs the 16 real test scenes): 12.35" in text
+        and "R@1 among 100 captions: 0.250 (real test images: 0.500)" in text
+    )
     assert "EMA" not in format_text_report(row(ema=False)).splitlines()[0]
 
 

@@ -13,8 +13,14 @@ from gankit.config import RunConfig
 from gankit.losses import build_loss, matching_aware_d_loss
 from gankit.networks.stackgan import StackGANStage2Generator
 from gankit.losses import kl_to_standard_normal
-from gankit.networks.text_dcgan import (ConditioningAugmentation, TextCompression, TextDCGANDiscriminator, TextDCGANGenerator,
-                                     TextStandardization, fit_text_standardization)
+from gankit.networks.text_dcgan import (
+    ConditioningAugmentation,
+    TextCompression,
+    TextDCGANDiscriminator,
+    TextDCGANGenerator,
+    TextStandardization,
+    fit_text_standardization,
+)
 
 
 def quiet(message):
@@ -67,7 +73,9 @@ def test_nearest_wrong_caption_is_the_most_similar_other_caption():
 @pytest.mark.parametrize("resolution", [16, 32])
 @pytest.mark.parametrize("augmentation", [False, True])
 def test_text_dcgan_shapes(resolution, augmentation):
-    G = TextDCGANGenerator(resolution, 3, latent_dim=10, text_dim=12, text_compressed=8, augmentation=augmentation, width=8)
+    G = TextDCGANGenerator(
+        resolution, 3, latent_dim=10, text_dim=12, text_compressed=8, augmentation=augmentation, width=8
+    )
     D = TextDCGANDiscriminator(resolution, 3, text_dim=12, text_compressed=8, width=8, unconditional=True)
     z, text = torch.randn(4, 10), torch.randn(4, 12)
     x, (mu, logvar) = G(z, text, return_condition=True)
@@ -141,9 +149,12 @@ def test_gan_int_cls_trains_resumes_exactly_and_samples_from_any_text(captioned,
     from gankit.inference import load_generator
     from gankit.training import train
 
-    cfg = run_config(captioned, {"name": "text-dcgan", "latent_dim": 10},
-                     {"name": "gan-cls", "text_encoder": str(captioned / "encoder.safetensors"), "interpolation": True},
-                     steps=4)  # fmt: skip
+    cfg = run_config(
+        captioned,
+        {"name": "text-dcgan", "latent_dim": 10},
+        {"name": "gan-cls", "text_encoder": str(captioned / "encoder.safetensors"), "interpolation": True},
+        steps=4,
+    )
     result = train(cfg, tmp_path / "whole", progress=False, log=quiet)
     row = json.loads((tmp_path / "whole" / "train_log.jsonl").read_text().splitlines()[-1])
     assert {"D(x,wrong)", "g_loss_interpolated"} <= set(row) and np.isfinite(row["d_loss"])
@@ -165,8 +176,13 @@ def test_gan_int_cls_trains_resumes_exactly_and_samples_from_any_text(captioned,
     flat = caption_embeddings(pipeline.text_encoder, data.extras["captions"]).flatten(0, 1)
     torch.testing.assert_close(pipeline.G.condition.standardize.shift, flat.mean(0))
     torch.testing.assert_close(pipeline.G.condition.standardize.scale, flat.std(0))
-    raw = RunConfig.from_dict({**cfg.to_dict(), "objective": {**cfg.objective, "standardize_text": False},
-                               "train": {**cfg.to_dict()["train"], "steps": 1}})  # fmt: skip
+    raw = RunConfig.from_dict(
+        {
+            **cfg.to_dict(),
+            "objective": {**cfg.objective, "standardize_text": False},
+            "train": {**cfg.to_dict()["train"], "steps": 1},
+        }
+    )
     plain = load_generator(train(raw, tmp_path / "raw", progress=False, log=quiet).run_dir)
     assert torch.equal(plain.G.condition.standardize.shift, torch.zeros(12))
     texts = ["a small red sandal in the top left corner", "zebra-striped spaceship", ""]  # unknown words: <unk>
@@ -208,11 +224,24 @@ def test_stackgan_trains_stage1_then_stage2_from_its_export(captioned, tmp_path)
         other.out.bias.add_(1.0)
     save_text_encoder(tmp_path / "other.safetensors", other)
     with pytest.raises(Exception, match="not the text encoder the Stage-I export carries"):
-        train(run_config(captioned, model, {**same, "text_encoder": str(tmp_path / "other.safetensors")}, resolution=32),
-              tmp_path / "s2c", progress=False, log=quiet)  # fmt: skip
+        train(
+            run_config(captioned, model, {**same, "text_encoder": str(tmp_path / "other.safetensors")}, resolution=32),
+            tmp_path / "s2c",
+            progress=False,
+            log=quiet,
+        )
     with pytest.raises(Exception, match="objective.stage1"):
-        train(run_config(captioned, {"name": "stackgan-stage2"}, {"name": "stackgan", "text_encoder": str(
-            captioned / "encoder.safetensors")}, resolution=32), tmp_path / "bad", progress=False, log=quiet)
+        train(
+            run_config(
+                captioned,
+                {"name": "stackgan-stage2"},
+                {"name": "stackgan", "text_encoder": str(captioned / "encoder.safetensors")},
+                resolution=32,
+            ),
+            tmp_path / "bad",
+            progress=False,
+            log=quiet,
+        )
 
 
 def test_ema_of_g_for_stackgan_turns_on_in_a_continuation_and_keeps_stage1_frozen(captioned, tmp_path):
@@ -223,17 +252,26 @@ def test_ema_of_g_for_stackgan_turns_on_in_a_continuation_and_keeps_stage1_froze
 
     train(stage1_config(captioned), tmp_path / "plain", progress=False, log=quiet)  # 2 steps, no EMA
     said = []
-    train(with_train(stage1_config(captioned, steps=4), ema_decay=0.5), tmp_path / "plain", resume=True,
-          progress=False, log=said.append)  # fmt: skip
+    train(
+        with_train(stage1_config(captioned, steps=4), ema_decay=0.5),
+        tmp_path / "plain",
+        resume=True,
+        progress=False,
+        log=said.append,
+    )
     assert any("EMA of G starts from G's weights at step 2" in line for line in said)
     train(stage1_config(captioned, steps=4), tmp_path / "no-ema", progress=False, log=quiet)
-    last = {name: read_tensors(list_checkpoints(tmp_path / name / "checkpoints")[-1][1], "gankit-checkpoint-1")[0]
-            for name in ("plain", "no-ema")}  # fmt: skip
+    last = {
+        name: read_tensors(list_checkpoints(tmp_path / name / "checkpoints")[-1][1], "gankit-checkpoint-1")[0]
+        for name in ("plain", "no-ema")
+    }
     for name, value in last["no-ema"].items():  # the EMA's BatchNorm pass leaves the training RNG alone
         if name.startswith(("G.", "D.")):
             torch.testing.assert_close(last["plain"][name], value, rtol=0, atol=0, msg=name)
     ema = load_generator(tmp_path / "plain")
-    assert ema.ema and not torch.equal(ema.G.decoder.net[1].running_mean, torch.zeros_like(ema.G.decoder.net[1].running_mean))
+    assert ema.ema and not torch.equal(
+        ema.G.decoder.net[1].running_mean, torch.zeros_like(ema.G.decoder.net[1].running_mean)
+    )
     assert not torch.equal(ema.G.decoder.net[0].weight, load_generator(tmp_path / "no-ema").G.decoder.net[0].weight)
 
     model = {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1}
@@ -254,7 +292,10 @@ def test_condition_noise_scale_draws_closer_to_the_caption_mean(captioned, tmp_p
     text = "a small red sandal in the top left corner"
     paper, mean = load_generator(tmp_path / "s1"), load_generator(tmp_path / "s1", condition_noise_scale=0.0)
     phi = paper.condition.embed([text] * 3)
-    z, eps = latents(3, paper.latent_dim, 4), per_sample_normal(3, paper.G.condition_noise_dim, 4, 0, STREAM_CONDITION_NOISE)
+    z, eps = (
+        latents(3, paper.latent_dim, 4),
+        per_sample_normal(3, paper.G.condition_noise_dim, 4, 0, STREAM_CONDITION_NOISE),
+    )
     with torch.no_grad():
         expected = paper.G(z, phi, torch.zeros_like(eps))
         default = paper.G(z, phi, eps)
@@ -265,8 +306,12 @@ def test_condition_noise_scale_draws_closer_to_the_caption_mean(captioned, tmp_p
     assert not np.array_equal(mean.sample(3, text=text, seed=4), paper.sample(3, text=text, seed=4))
     with pytest.raises(ValueError, match=">= 0"):
         paper.set_condition_noise_scale(-1.0)
-    gan_cls = run_config(captioned, {"name": "text-dcgan", "latent_dim": 10},
-                         {"name": "gan-cls", "text_encoder": str(captioned / "encoder.safetensors")}, steps=1)  # fmt: skip
+    gan_cls = run_config(
+        captioned,
+        {"name": "text-dcgan", "latent_dim": 10},
+        {"name": "gan-cls", "text_encoder": str(captioned / "encoder.safetensors")},
+        steps=1,
+    )
     train(gan_cls, tmp_path / "cls", progress=False, log=quiet)
     with pytest.raises(ValueError, match="has none"):
         load_generator(tmp_path / "cls", condition_noise_scale=0.5)
@@ -289,7 +334,9 @@ def test_matching_term_scores_g_images_with_the_frozen_image_encoder(captioned, 
     G = TextDCGANGenerator(16, 3, latent_dim=10, text_dim=12, text_compressed=8, width=8)
     D = TextDCGANDiscriminator(16, 3, text_dim=12, text_compressed=8, width=8)
     encoder_file = str(captioned / "encoder.safetensors")
-    objective = TextObjective(TextOptions(text_encoder=encoder_file, matching_weight=2.0), G, D, build_loss({"name": "non-saturating"}))
+    objective = TextObjective(
+        TextOptions(text_encoder=encoder_file, matching_weight=2.0), G, D, build_loss({"name": "non-saturating"})
+    )
     psi = load_image_encoder(encoder_file)
     fake, text = (torch.rand(6, 3, 16, 16) * 2 - 1).requires_grad_(), torch.randn(6, 12)
     loss, rank1 = objective.matching(fake, text, None)  # G's 16 px images are scored at the encoder's 32 px
@@ -313,7 +360,9 @@ def test_matching_term_scores_g_images_with_the_frozen_image_encoder(captioned, 
         from gankit.networks.text_encoders import load_text_encoder, save_text_encoder
 
         save_text_encoder(plain, load_text_encoder(encoder_file))
-        TextObjective(TextOptions(text_encoder=str(plain), matching_weight=1.0), G, D, build_loss({"name": "non-saturating"}))
+        TextObjective(
+            TextOptions(text_encoder=str(plain), matching_weight=1.0), G, D, build_loss({"name": "non-saturating"})
+        )
     with pytest.raises(ConfigError, match=">= 0"):
         TextOptions(text_encoder=encoder_file, matching_weight=-1.0)
 
@@ -340,16 +389,59 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path, capsys):
     train(stage1_config(captioned), tmp_path / "s1", progress=False, log=quiet)
     torch.manual_seed(0)
     save_attribute_classifier(tmp_path / "attributes.safetensors", AttributeNet(3, 32, 8).eval(), {"all_accuracy": 0.5})
-    assert main(["sample", str(tmp_path / "s1"), "--text", "a red bag", "--text", "a blue sandal on the left",
-                 "--n", "3", "--out", str(tmp_path / "grid.png")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "sample",
+                str(tmp_path / "s1"),
+                "--text",
+                "a red bag",
+                "--text",
+                "a blue sandal on the left",
+                "--n",
+                "3",
+                "--out",
+                str(tmp_path / "grid.png"),
+            ]
+        )
+        == 0
+    )
     from PIL import Image
 
     assert Image.open(tmp_path / "grid.png").size[0] > Image.open(tmp_path / "grid.png").size[1]  # 2 rows x 3
-    assert main(["interpolate", str(tmp_path / "s1"), "--text", "a red bag", "--text", "a blue sandal",
-                 "--steps", "4", "--rows", "2", "--out", str(tmp_path / "interp.png")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "interpolate",
+                str(tmp_path / "s1"),
+                "--text",
+                "a red bag",
+                "--text",
+                "a blue sandal",
+                "--steps",
+                "4",
+                "--rows",
+                "2",
+                "--out",
+                str(tmp_path / "interp.png"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "interp.gif").is_file()
-    assert main(["evaluate-text", str(tmp_path / "s1"), "--attributes", str(tmp_path / "attributes.safetensors"),
-                 "--retrieval", str(captioned / "encoder.safetensors")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate-text",
+                str(tmp_path / "s1"),
+                "--attributes",
+                str(tmp_path / "attributes.safetensors"),
+                "--retrieval",
+                str(captioned / "encoder.safetensors"),
+            ]
+        )
+        == 0
+    )
     row = json.loads((tmp_path / "s1" / "text_metrics.json").read_text())
     m = row["metrics"]
     ceiling, ratio = row["ceiling"]["all_accuracy_seen"], row["ratios"]["all_accuracy_seen_to_ceiling"]
@@ -360,17 +452,34 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path, capsys):
     assert confusion.shape == (10, 10) and confusion.sum() == 16
     assert np.trace(confusion) / 16 == pytest.approx(m["class_accuracy"])
     real = np.array(row["class_confusion_real_at_generator_resolution"])
-    assert real.sum() == 16 and np.trace(real) / 16 == pytest.approx(row["ceiling_at_generator_resolution"]["class_accuracy"])
-    assert main(["sample", str(tmp_path / "s1"), "--out", str(tmp_path / "x.png")]) == 2  # a user error: one message, exit code 2
+    assert real.sum() == 16 and np.trace(real) / 16 == pytest.approx(
+        row["ceiling_at_generator_resolution"]["class_accuracy"]
+    )
+    assert (
+        main(["sample", str(tmp_path / "s1"), "--out", str(tmp_path / "x.png")]) == 2
+    )  # a user error: one message, exit code 2
     assert "draws from text" in capsys.readouterr().err
-    assert main(["evaluate-text", str(tmp_path / "s1"), "--attributes", str(tmp_path / "attributes.safetensors"),
-                 "--condition-noise-scale", "0"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate-text",
+                str(tmp_path / "s1"),
+                "--attributes",
+                str(tmp_path / "attributes.safetensors"),
+                "--condition-noise-scale",
+                "0",
+            ]
+        )
+        == 0
+    )
     row = json.loads((tmp_path / "s1" / "text_metrics-condition-noise-0.json").read_text())
     assert row["protocol"]["condition_noise_scale"] == 0.0 and "retrieval_r1" not in row["metrics"]
     assert json.loads((tmp_path / "s1" / "text_metrics.json").read_text())["protocol"]["condition_noise_scale"] == 1.0
     checkpoint = tmp_path / "s1" / "checkpoints" / "ckpt-00000002.safetensors"
-    assert main(["evaluate-text", str(checkpoint), "--attributes", str(tmp_path / "attributes.safetensors"),
-                 "--no-ema"]) == 0  # fmt: skip
+    assert (
+        main(["evaluate-text", str(checkpoint), "--attributes", str(tmp_path / "attributes.safetensors"), "--no-ema"])
+        == 0
+    )
     row = json.loads((tmp_path / "s1" / "text_metrics-step2-no-ema.json").read_text())
     assert row["protocol"]["step"] == 2 and row["protocol"]["ema_generator"] is False
 
@@ -397,10 +506,15 @@ def test_captions_the_encoder_cannot_read_are_warned_about(variant_runs, recwarn
     from gankit.inference import load_generator
 
     pipeline = load_generator(variant_runs["text"])
-    with pytest.warns(UserWarning, match=r"no word of the caption 'zebra quokka' is known to this text encoder "
-                                         r"\(unknown: zebra, quokka\): G draws from no text at all. Its words include"):  # fmt: skip
+    with pytest.warns(
+        UserWarning,
+        match=r"no word of the caption 'zebra quokka' is known to this text encoder "
+        r"\(unknown: zebra, quokka\): G draws from no text at all. Its words include",
+    ):
         pipeline.sample(2, text="zebra quokka")
-    with pytest.warns(UserWarning, match=r"the caption 'a red zebra bag' has words this text encoder does not know: zebra"):
+    with pytest.warns(
+        UserWarning, match=r"the caption 'a red zebra bag' has words this text encoder does not know: zebra"
+    ):
         pipeline.sample(2, text="a red zebra bag")
     with pytest.warns(UserWarning, match="has no words"):
         pipeline.sample(2, text="  ")

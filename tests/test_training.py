@@ -93,7 +93,11 @@ def test_run_folder_guards(tmp_path, tiny_npz):
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, tiny_npz):
     run(tmp_path, "d", tiny_overrides(tiny_npz, steps=2))
     good, _ = final_weights(tmp_path / "d")
-    with pytest.raises(Divergence, match=r"diverged by step 3: .*not finite; nothing was saved from this step; the last good checkpoint \(step 2\) is intact"):
+    with pytest.raises(
+        Divergence,
+        match=r"diverged by step 3: .*not finite; nothing was saved from this step; "
+        r"the last good checkpoint \(step 2\) is intact",
+    ):
         run(tmp_path, "d", tiny_overrides(tiny_npz, steps=4, lr_d=1e30, lr_g=1e30), resume=True)
     after, meta = final_weights(tmp_path / "d")
     assert meta["step"] == "2"
@@ -118,10 +122,17 @@ def test_bf16_precision_trains(tmp_path, tiny_npz):
 
 def test_points_run_writes_a_scatter_plot(tmp_path):
     overrides = [
-        "data.name=ring", "data.num_points=500", "model.name=mlp", "model.latent_dim=2", "model.g_hidden=[16]",
-        "model.d_hidden=[16]", "train.steps=3", "train.batch_size=50", "train.sample_grid=100",
+        "data.name=ring",
+        "data.num_points=500",
+        "model.name=mlp",
+        "model.latent_dim=2",
+        "model.g_hidden=[16]",
+        "model.d_hidden=[16]",
+        "train.steps=3",
+        "train.batch_size=50",
+        "train.sample_grid=100",
         "train.tensorboard=false",
-    ]  # fmt: skip
+    ]
     run(tmp_path, "ring", overrides)
     assert (tmp_path / "ring" / "samples.png").is_file()
 
@@ -150,7 +161,9 @@ def test_trainer_update_equals_the_canonical_dcgan_step(tmp_path, tiny_npz):
     stream = BatchStream(dataset, 8, config.train.seed)
     z_generator = torch.Generator().manual_seed(config.train.seed + 1)
     for k in range(3):
-        canonical_step(G, D, opt_G, opt_D, dataset.model_input(stream.indices(k)), torch.randn(8, 16, generator=z_generator))
+        canonical_step(
+            G, D, opt_G, opt_D, dataset.model_input(stream.indices(k)), torch.randn(8, 16, generator=z_generator)
+        )
     reference = {**{f"G.{k}": v for k, v in G.state_dict().items()}, **{f"D.{k}": v for k, v in D.state_dict().items()}}
     for key, value in reference.items():
         torch.testing.assert_close(trained[key], value, rtol=1e-4, atol=1e-6, msg=key)
@@ -220,7 +233,11 @@ def test_precision_auto_records_what_the_hardware_runs(tmp_path, tiny_npz):
     assert resolve_precision("fp32", cpu) == ("fp32", "") and resolve_precision("bf16", cpu) == ("bf16", "")
     expected = "bf16" if fast_bf16(cpu) else "fp32"
     lines = []
-    train(load_config(None, tiny_overrides(tiny_npz, steps=1) + ["train.precision=auto"]), tmp_path / "run",
-          progress=False, log=lines.append)  # fmt: skip
+    train(
+        load_config(None, tiny_overrides(tiny_npz, steps=1) + ["train.precision=auto"]),
+        tmp_path / "run",
+        progress=False,
+        log=lines.append,
+    )
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["precision"] == expected
     assert any(line.startswith(f"train.precision=auto: {expected} (") for line in lines)

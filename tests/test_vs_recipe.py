@@ -27,8 +27,24 @@ def test_the_dcgan_recipe_trains_two_steps_and_draws_both_ways(tmp_path):
     for resolution in (28, 32):
         images = np.random.default_rng(0).integers(0, 256, (40, 1, resolution, resolution), dtype=np.uint8)
         np.savez(tmp_path / "data.npz", images=images)
-        dcgan.main(["--data", str(tmp_path / "data.npz"), "--steps", "2", "--batch-size", "8", "--ngf", "8", "--ndf", "8",
-                    "--samples", "10", "--out", str(tmp_path / "s.npz")])  # fmt: skip
+        dcgan.main(
+            [
+                "--data",
+                str(tmp_path / "data.npz"),
+                "--steps",
+                "2",
+                "--batch-size",
+                "8",
+                "--ngf",
+                "8",
+                "--ndf",
+                "8",
+                "--samples",
+                "10",
+                "--out",
+                str(tmp_path / "s.npz"),
+            ]
+        )
         with np.load(tmp_path / "s.npz") as out:
             assert out["train"].shape == out["eval"].shape == (10, 1, resolution, resolution)
             assert out["train"].dtype == np.uint8 and not np.array_equal(out["train"], out["eval"])
@@ -38,7 +54,11 @@ def test_no_preset_or_training_module_names_the_held_out_evaluator():
     """Tuning may read the shipped evaluator only: nothing in the package may reach the held-out one."""
     names = re.compile(r"heldout_evaluator|HeldOutNet|HeldOutEvaluator|heldout-evaluators|held-out evaluator", re.I)
     package = ROOT / "src" / "gankit"
-    hits = [str(p.relative_to(ROOT)) for p in package.rglob("*") if p.suffix in (".py", ".json") and names.search(p.read_text())]
+    hits = [
+        str(p.relative_to(ROOT))
+        for p in package.rglob("*")
+        if p.suffix in (".py", ".json") and names.search(p.read_text())
+    ]
     assert hits == []
     assert (ROOT / "benchmarks" / "heldout_evaluator.py").is_file()  # it exists, outside the package
 
@@ -50,22 +70,41 @@ def test_a_stored_result_is_reused_and_a_block_is_regenerated_in_place(tmp_path,
     import vs_recipe
 
     monkeypatch.setattr(vs_recipe, "RESULTS", tmp_path / "store.json")
-    result = {"family": "dcgan-fashion-mnist", "method": "without-ema", "seed": 1, "steps": 2000,
-              "scores": {"final": {"shipped": {"fid": 7.0}}}, "machine": "cpu", "checkpoint": "best (step 8000 of 8000)"}  # fmt: skip
+    result = {
+        "family": "dcgan-fashion-mnist",
+        "method": "without-ema",
+        "seed": 1,
+        "steps": 2000,
+        "scores": {"final": {"shipped": {"fid": 7.0}}},
+        "machine": "cpu",
+        "checkpoint": "best (step 8000 of 8000)",
+    }
     vs_recipe.store(result)
     vs_recipe.store({**result, "seed": 0})
 
     def no_scoring(_):
         raise AssertionError("a stored result was measured again")
 
-    args = ("dcgan-fashion-mnist", "without-ema", 1, tmp_path / "out", ("shipped",), no_scoring, 2000, tmp_path / "d.npz", {})
+    args = (
+        "dcgan-fashion-mnist",
+        "without-ema",
+        1,
+        tmp_path / "out",
+        ("shipped",),
+        no_scoring,
+        2000,
+        tmp_path / "d.npz",
+        {},
+    )
     assert vs_recipe.measure(*args, keep=True) == result
     assert [r["seed"] for r in vs_recipe.stored().values()] == [0, 1]
     earlier = vs_recipe.stored()[("dcgan-fashion-mnist", "without-ema", 1, 2000)]
     assert vs_recipe.covers(earlier, ("shipped",)) and not vs_recipe.covers(earlier, ("shipped", "heldout"))
 
     doc = tmp_path / "results.md"
-    doc.write_text("# R\n\n<!-- vs-recipe:begin -->\nmain\n<!-- vs-recipe:end -->\n\n<!-- abl:begin -->\nold\n<!-- abl:end -->\n")
+    doc.write_text(
+        "# R\n\n<!-- vs-recipe:begin -->\nmain\n<!-- vs-recipe:end -->\n\n<!-- abl:begin -->\nold\n<!-- abl:end -->\n"
+    )
     vs_recipe.write_section(doc, "new body", "cmd", [result], block="abl")
     text = doc.read_text()
     assert "main" in text and "new body" in text and "old" not in text and text.count("<!-- abl:begin -->") == 1
@@ -79,8 +118,20 @@ def test_the_mixture_recipe_trains_two_steps_and_is_scored_by_its_modes(tmp_path
     family = vs_recipe.FAMILIES["gan-mlp-ring"]
     points = vs_recipe.train_images(family)[:400]
     np.savez(tmp_path / "points.npz", images=points)
-    mixture.main(["--data", str(tmp_path / "points.npz"), "--steps", "2", "--batch-size", "50", "--samples", "64",
-                  "--out", str(tmp_path / "s.npz")])  # fmt: skip
+    mixture.main(
+        [
+            "--data",
+            str(tmp_path / "points.npz"),
+            "--steps",
+            "2",
+            "--batch-size",
+            "50",
+            "--samples",
+            "64",
+            "--out",
+            str(tmp_path / "s.npz"),
+        ]
+    )
     with np.load(tmp_path / "s.npz") as out:
         assert out["train"].shape == out["eval"].shape == (64, 2) and not np.array_equal(out["train"], out["eval"])
     scorer = vs_recipe.PointScorer(family)
@@ -90,4 +141,6 @@ def test_the_mixture_recipe_trains_two_steps_and_is_scored_by_its_modes(tmp_path
     assert collapsed["modes_captured"] == 1 and collapsed["high_quality"] == 0.5  # the centre is far from every mode
     mine = [{"modes": perfect}] * 3
     assert "**met**" in vs_recipe.point_verdicts(family, mine, [{"modes": collapsed}])[0]
-    assert "**not met**" in vs_recipe.point_verdicts(family, mine[:2] + [{"modes": collapsed}], [{"modes": collapsed}])[0]
+    assert (
+        "**not met**" in vs_recipe.point_verdicts(family, mine[:2] + [{"modes": collapsed}], [{"modes": collapsed}])[0]
+    )

@@ -29,8 +29,16 @@ def runs(variant_runs):
 
 @pytest.fixture(scope="module")
 def app(runs):
-    return build_app([runs["plain"], runs["labels"], runs["codes"], runs["text"], runs["plain"] / "generator.safetensors",
-                      runs["image"]])  # fmt: skip
+    return build_app(
+        [
+            runs["plain"],
+            runs["labels"],
+            runs["codes"],
+            runs["text"],
+            runs["plain"] / "generator.safetensors",
+            runs["image"],
+        ]
+    )
 
 
 def get(app, path, **query):
@@ -85,10 +93,14 @@ def test_endpoints_are_thin_shells_over_the_library(app, runs):
     assert given == {"labels": 3} and settings == {}
     a, b = Point.parse("4"), Point.parse("9~1=-0.5")
     expected = np.asarray(image_grid(interpolate(pipeline, a, b, 5, "linear", given), columns=5, min_cell=64))
-    served = pixels(get(app, "/api/interpolate.png", model=1, a="4", b="9~1=-0.5", steps=5, mode="linear", **{"c.labels": 3}))
+    served = pixels(
+        get(app, "/api/interpolate.png", model=1, a="4", b="9~1=-0.5", steps=5, mode="linear", **{"c.labels": 3})
+    )
     assert np.array_equal(served, expected)
     single = render(pipeline, [b], given)[0]
-    assert np.array_equal(pixels(get(app, "/api/image.png", model=1, point="9~1=-0.5", **{"c.labels": 3})), single[..., 0])
+    assert np.array_equal(
+        pixels(get(app, "/api/image.png", model=1, point="9~1=-0.5", **{"c.labels": 3})), single[..., 0]
+    )
     latent = json.loads(get(app, "/api/latent", model=1, point="9~1=-0.5").body)
     assert latent["z"][1] == -0.5 and len(latent["z"]) == 16 and latent["point"] == "9~1=-0.5"
 
@@ -111,28 +123,31 @@ def test_a_text_model_needs_a_caption_and_shows_its_stages(app):
     assert np.array_equal(final, pixels(get(app, "/api/image.png", model=3, point="0", **caption)))  # setting restored
 
 
-@pytest.mark.parametrize("path, query, status, message", [
-    ("/api/image.png", {"model": 9, "point": "0"}, 404, "no model '9'"),
-    ("/api/image.png", {"model": 0, "point": "x"}, 400, "a point is SEED"),
-    ("/api/image.png", {"model": 0, "point": "0~99=1"}, 400, "z entry 99 does not exist"),
-    ("/api/image.png", {"model": 0, "point": "0~1=nan"}, 400, "finite"),
-    ("/api/image.png", {"model": 0, "point": "0~1=50"}, 400, "within"),
-    ("/api/image.png", {"model": 0, "point": "0", "c.labels": 1}, 400, "has no input labels"),
-    ("/api/image.png", {"model": 1, "point": "0", "c.labels": 4}, 400, "0..3"),
-    ("/api/image.png", {"model": 2, "point": "0", "c.codes.cont0": 3}, 400, "[-2.0, 2.0]"),
-    ("/api/image.png", {"model": 3, "point": "0", "c.text": "x" * 301}, 400, "1 to 300 characters"),
-    ("/api/image.png", {"model": 0, "point": "0", "size": 0}, 400, "'size' must be in"),
-    ("/api/image.png", {"model": 0, "point": "0", "stage": 1}, 400, "stage must be 0..0"),
-    ("/api/plane.png", {"model": 0, "count": 65}, 400, "'count' must be in 1..64"),
-    ("/api/plane.png", {"model": 0, "seed": "one"}, 400, "must be an integer"),
-    ("/api/interpolate.png", {"model": 0, "a": "1", "b": "2", "steps": 33}, 400, "2..32"),
-    ("/api/interpolate.png", {"model": 0, "a": "1", "b": "2", "mode": "cubic"}, 400, "slerp, linear"),
-    ("/api/interpolate.png", {"model": 0, "a": "1"}, 400, "missing parameter 'b'"),
-    ("/api/arithmetic.png", {"model": 0, "A": ",".join(["1"] * 17), "B": "1", "C": "1"}, 400, "1 to 16 samples"),
-    ("/api/report", {"model": 4}, 404, "export, not a run folder"),
-    ("/nowhere", {}, 404, "no such page"),
-    ("/static/../pyproject.toml", {}, 404, "no such page"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "path, query, status, message",
+    [
+        ("/api/image.png", {"model": 9, "point": "0"}, 404, "no model '9'"),
+        ("/api/image.png", {"model": 0, "point": "x"}, 400, "a point is SEED"),
+        ("/api/image.png", {"model": 0, "point": "0~99=1"}, 400, "z entry 99 does not exist"),
+        ("/api/image.png", {"model": 0, "point": "0~1=nan"}, 400, "finite"),
+        ("/api/image.png", {"model": 0, "point": "0~1=50"}, 400, "within"),
+        ("/api/image.png", {"model": 0, "point": "0", "c.labels": 1}, 400, "has no input labels"),
+        ("/api/image.png", {"model": 1, "point": "0", "c.labels": 4}, 400, "0..3"),
+        ("/api/image.png", {"model": 2, "point": "0", "c.codes.cont0": 3}, 400, "[-2.0, 2.0]"),
+        ("/api/image.png", {"model": 3, "point": "0", "c.text": "x" * 301}, 400, "1 to 300 characters"),
+        ("/api/image.png", {"model": 0, "point": "0", "size": 0}, 400, "'size' must be in"),
+        ("/api/image.png", {"model": 0, "point": "0", "stage": 1}, 400, "stage must be 0..0"),
+        ("/api/plane.png", {"model": 0, "count": 65}, 400, "'count' must be in 1..64"),
+        ("/api/plane.png", {"model": 0, "seed": "one"}, 400, "must be an integer"),
+        ("/api/interpolate.png", {"model": 0, "a": "1", "b": "2", "steps": 33}, 400, "2..32"),
+        ("/api/interpolate.png", {"model": 0, "a": "1", "b": "2", "mode": "cubic"}, 400, "slerp, linear"),
+        ("/api/interpolate.png", {"model": 0, "a": "1"}, 400, "missing parameter 'b'"),
+        ("/api/arithmetic.png", {"model": 0, "A": ",".join(["1"] * 17), "B": "1", "C": "1"}, 400, "1 to 16 samples"),
+        ("/api/report", {"model": 4}, 404, "export, not a run folder"),
+        ("/nowhere", {}, 404, "no such page"),
+        ("/static/../pyproject.toml", {}, 404, "no such page"),
+    ],
+)
 def test_bad_requests_get_a_4xx_with_a_message(app, path, query, status, message):
     assert message in error_of(get(app, path, **query), status)
 
@@ -229,8 +244,9 @@ def test_a_real_socket_on_loopback(app):
         with pytest.raises(urllib.error.HTTPError) as failure:
             urllib.request.urlopen(f"{base}/api/image.png?model=0&point=0~1=inf")
         assert failure.value.code == 400 and "finite" in json.load(failure.value)["error"]
-        big = urllib.request.Request(f"{base}/api/playground", data=b"x" * 300_000, method="POST",
-                                     headers={"Content-Type": "application/json"})
+        big = urllib.request.Request(
+            f"{base}/api/playground", data=b"x" * 300_000, method="POST", headers={"Content-Type": "application/json"}
+        )
         with pytest.raises(urllib.error.HTTPError) as failure:
             urllib.request.urlopen(big)
         assert failure.value.code == 413
@@ -244,8 +260,10 @@ def test_a_real_socket_on_loopback(app):
 # missing browser fails there instead of skipping.
 
 IMAGE_DATA = """sel => { const img = document.querySelector(sel), c = document.createElement('canvas');
-  c.width = img.naturalWidth; c.height = img.naturalHeight; c.getContext('2d').drawImage(img, 0, 0); return c.toDataURL(); }"""
-LOADED = "([sel, part]) => { const i = document.querySelector(sel); return i && i.complete && i.naturalWidth > 0 && i.src.includes(part); }"
+  c.width = img.naturalWidth; c.height = img.naturalHeight; c.getContext('2d').drawImage(img, 0, 0);
+  return c.toDataURL(); }"""
+LOADED = """([sel, part]) => { const i = document.querySelector(sel);
+  return i && i.complete && i.naturalWidth > 0 && i.src.includes(part); }"""
 
 
 @pytest.fixture(scope="module")
@@ -263,8 +281,9 @@ def browser():
     if not shutil.which("chromium") and not required:
         pytest.skip("chromium is not installed (apt-get install chromium)")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                              args=["--no-sandbox"])  # fmt: skip
+        chromium = playwright.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=["--no-sandbox"]
+        )
         yield chromium
         chromium.close()
 
@@ -298,7 +317,9 @@ def test_browser_playground_trains_and_its_canvas_changes(page, site):
     page.wait_for_function("document.getElementById('pg-steps').textContent === 'G steps 0, D steps 1'")
     page.fill("#pg-speed", "20")
     page.click("#pg-play")
-    page.wait_for_function("parseInt(document.getElementById('pg-steps').textContent.split(' ')[2]) >= 60", timeout=60_000)
+    page.wait_for_function(
+        "parseInt(document.getElementById('pg-steps').textContent.split(' ')[2]) >= 60", timeout=60_000
+    )
     page.click("#pg-play")
     assert page.text_content("#pg-play") == "Play"
     assert page.evaluate("document.getElementById('pg-canvas').toDataURL()") != before

@@ -40,9 +40,17 @@ def stages(resolution: int) -> tuple[int, int]:
 def generator(resolution: int, channels: int, latent: int = 100, ngf: int = 64) -> nn.Sequential:
     start, ups = stages(resolution)
     width = ngf * 2 ** (ups - 1)
-    layers: list[nn.Module] = [nn.ConvTranspose2d(latent, width, start, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
+    layers: list[nn.Module] = [
+        nn.ConvTranspose2d(latent, width, start, 1, 0, bias=False),
+        nn.BatchNorm2d(width),
+        nn.ReLU(True),
+    ]
     for _ in range(ups - 1):
-        layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+        layers += [
+            nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(width // 2),
+            nn.ReLU(True),
+        ]
         width //= 2
     layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
     return nn.Sequential(*layers)
@@ -67,8 +75,17 @@ def init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def train(images: np.ndarray, steps: int, batch_size: int = 128, seed: int = 0, latent: int = 100, ngf: int = 64,
-          ndf: int = 64, lr: float = 2e-4, log_every: int = 0) -> tuple[nn.Module, float]:
+def train(
+    images: np.ndarray,
+    steps: int,
+    batch_size: int = 128,
+    seed: int = 0,
+    latent: int = 100,
+    ngf: int = 64,
+    ndf: int = 64,
+    lr: float = 2e-4,
+    log_every: int = 0,
+) -> tuple[nn.Module, float]:
     """Train the recipe for ``steps`` G updates (one D update each); returns G and the seconds it took."""
     torch.manual_seed(seed)
     n, channels, resolution = images.shape[0], images.shape[1], images.shape[-1]
@@ -99,7 +116,10 @@ def train(images: np.ndarray, steps: int, batch_size: int = 128, seed: int = 0, 
         loss_g.backward()
         opt_G.step()
         if log_every and (step + 1) % log_every == 0:
-            print(f"step {step + 1}/{steps}: d_loss {(loss_real + loss_fake).item():.3f} g_loss {loss_g.item():.3f}", flush=True)
+            print(
+                f"step {step + 1}/{steps}: d_loss {(loss_real + loss_fake).item():.3f} g_loss {loss_g.item():.3f}",
+                flush=True,
+            )
     return G, time.perf_counter() - start
 
 
@@ -131,10 +151,15 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     with np.load(args.data) as archive:
         images = archive["images"]
-    G, seconds = train(images, args.steps, args.batch_size, args.seed, ngf=args.ngf, ndf=args.ndf,
-                       log_every=max(1, args.steps // 10))  # fmt: skip
-    np.savez(args.out, train=sample(G, args.samples, args.sample_seed, "train"),
-             eval=sample(G, args.samples, args.sample_seed, "eval"), seconds=seconds)  # fmt: skip
+    G, seconds = train(
+        images, args.steps, args.batch_size, args.seed, ngf=args.ngf, ndf=args.ndf, log_every=max(1, args.steps // 10)
+    )
+    np.savez(
+        args.out,
+        train=sample(G, args.samples, args.sample_seed, "train"),
+        eval=sample(G, args.samples, args.sample_seed, "eval"),
+        seconds=seconds,
+    )
     print(f"trained {args.steps} steps in {seconds:.0f} s; samples in {args.out}")
 
 

@@ -53,8 +53,9 @@ def discriminator(units: int = 200, pieces: int = 5, layers: int = 3) -> nn.Sequ
     return nn.Sequential(*parts, nn.Linear(width, 1))
 
 
-def train(points: np.ndarray, steps: int, batch_size: int = 100, seed: int = 0, lr: float = 1e-4,
-          log_every: int = 0) -> tuple[nn.Module, float]:  # fmt: skip
+def train(
+    points: np.ndarray, steps: int, batch_size: int = 100, seed: int = 0, lr: float = 1e-4, log_every: int = 0
+) -> tuple[nn.Module, float]:
     """Train the recipe for ``steps`` G updates (one D update each); returns G and the seconds it took."""
     torch.manual_seed(seed)
     data = torch.from_numpy(np.asarray(points, dtype=np.float32))
@@ -110,8 +111,12 @@ def main(argv: list[str] | None = None) -> None:
     with np.load(args.data) as archive:
         points = archive["images"]
     G, seconds = train(points, args.steps, args.batch_size, args.seed, log_every=max(1, args.steps // 10))
-    np.savez(args.out, train=sample(G, args.samples, args.sample_seed, "train"),
-             eval=sample(G, args.samples, args.sample_seed, "eval"), seconds=seconds)  # fmt: skip
+    np.savez(
+        args.out,
+        train=sample(G, args.samples, args.sample_seed, "train"),
+        eval=sample(G, args.samples, args.sample_seed, "eval"),
+        seconds=seconds,
+    )
     print(f"trained {args.steps} steps in {seconds:.0f} s; samples in {args.out}")
 
 

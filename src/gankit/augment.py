@@ -36,7 +36,9 @@ def contrast(x: torch.Tensor, generator=None) -> torch.Tensor:
     return (x - mean) * (_rand(len(x), x, generator) + 0.5) + mean
 
 
-def translate(x: torch.Tensor, max_shift: int, fill: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def translate(
+    x: torch.Tensor, max_shift: int, fill: float = 0.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Shift each image by up to ``max_shift`` pixels in each direction, filling with ``fill``."""
     if max_shift <= 0:
         return x
@@ -44,7 +46,11 @@ def translate(x: torch.Tensor, max_shift: int, fill: float = 0.0, generator: tor
     padded = F.pad(x, (max_shift, max_shift, max_shift, max_shift), value=fill)
     dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator).to(x.device)
     dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator).to(x.device)
-    rows = (dy.view(n, 1) + torch.arange(h, device=x.device).view(1, h)).view(n, 1, h, 1).expand(-1, c, -1, w + 2 * max_shift)
+    rows = (
+        (dy.view(n, 1) + torch.arange(h, device=x.device).view(1, h))
+        .view(n, 1, h, 1)
+        .expand(-1, c, -1, w + 2 * max_shift)
+    )
     x = padded.gather(2, rows)
     cols = (dx.view(n, 1) + torch.arange(w, device=x.device).view(1, w)).view(n, 1, 1, w).expand(-1, c, h, -1)
     return x.gather(3, cols)

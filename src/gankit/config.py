@@ -58,8 +58,16 @@ class TrainConfig:
     eval_evaluator: str = ""  # evaluator weights; "" = the built-in one for the dataset (raw values for points)
 
     def __post_init__(self):
-        positive = ("steps", "batch_size", "d_steps", "log_every", "sample_every", "checkpoint_every",
-                    "keep_checkpoints", "sample_grid")  # fmt: skip
+        positive = (
+            "steps",
+            "batch_size",
+            "d_steps",
+            "log_every",
+            "sample_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "sample_grid",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
@@ -132,7 +140,9 @@ def read_config_source(source: str) -> dict[str, Any]:
     if path.suffix == ".json" and path.is_file():
         raw = read_json(path, ConfigError)
         if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: a config is a JSON object ({{\"data\": ..., \"model\": ...}}), got {type(raw).__name__}")
+            raise ConfigError(
+                f'{path}: a config is a JSON object ({{"data": ..., "model": ...}}), got {type(raw).__name__}'
+            )
         return raw
     if path.suffix == ".json" or "/" in source:
         raise ConfigError(f"config file {source} does not exist")
@@ -197,4 +207,3 @@ def load_config(source: str | None = None, overrides: list[str] | None = None) -
         except ConfigError:
             raise ConfigError(f"{source}: {error}") from error
         raise
-

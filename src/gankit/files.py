@@ -1,6 +1,7 @@
 """Files gankit writes and reads: atomic writes, safetensors with JSON metadata, the cache folder.
 
-A core module (it imports only ``gankit.errors`` and ``gankit.ownership``). Every write goes to a temporary file in the same folder,
+A core module (it imports only ``gankit.errors`` and ``gankit.ownership``). Every write goes to a temporary file in
+the same folder,
 is fsynced and renamed into place, so a crash never leaves half a file under the final name (a killed
 process leaves the temporary file, ``.NAME.*.tmp``, which :func:`remove_stale_temporaries` clears).
 No write goes over a file of a run's training state unless this process trains that run
@@ -29,6 +30,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from gankit.errors import CheckpointError
 from gankit.ownership import check_writable
+
 
 def temporary_path(path: Path) -> Path:
     """A fresh temporary file beside ``path`` (``.NAME.*.tmp``: what an interrupted write leaves, and what
@@ -128,8 +130,10 @@ def serialize_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, Any]
         return safetensors_bytes(flat, metadata=meta)
     except (SafetensorError, ValueError) as error:
         size = sum(len(k) + len(v) for k, v in meta.items())
-        raise CheckpointError(f"{where}: cannot be written ({error}; {size:,} bytes of metadata); "
-                              "a config this large does not fit a file header: shorten it (e.g. the description)") from error
+        raise CheckpointError(
+            f"{where}: cannot be written ({error}; {size:,} bytes of metadata); "
+            "a config this large does not fit a file header: shorten it (e.g. the description)"
+        ) from error
 
 
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
@@ -161,11 +165,14 @@ def read_tensors(path: Path, expected_format: str) -> tuple[dict[str, torch.Tens
         raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from error
     recorded = metadata.get("checksum")
     if recorded is None:
-        warnings.warn(f"{path} was written before gankit recorded checksums: its tensors cannot be verified",
-                      stacklevel=2)
+        warnings.warn(
+            f"{path} was written before gankit recorded checksums: its tensors cannot be verified", stacklevel=2
+        )
     elif file_checksum(tensors, metadata) != recorded:
-        raise CheckpointError(f"{path}: its data does not match the checksum recorded when it was written; "
-                              "the file is corrupt (a damaged disk or copy) or was altered: use another checkpoint or export")
+        raise CheckpointError(
+            f"{path}: its data does not match the checksum recorded when it was written; "
+            "the file is corrupt (a damaged disk or copy) or was altered: use another checkpoint or export"
+        )
     return tensors, metadata
 
 
@@ -207,8 +214,10 @@ def check_state(file: Path | str, what: str, got: dict[str, torch.Tensor], expec
         elif have.is_floating_point() and not bool(torch.isfinite(have).all()):
             problems.append(f"{name} holds NaN or infinite values")
     if problems:
-        raise CheckpointError(f"{file}: {what} do not fit the model its config describes: {'; '.join(problems[:6])}"
-                              + (f" (and {len(problems) - 6} more problems)" if len(problems) > 6 else ""))
+        raise CheckpointError(
+            f"{file}: {what} do not fit the model its config describes: {'; '.join(problems[:6])}"
+            + (f" (and {len(problems) - 6} more problems)" if len(problems) > 6 else "")
+        )
 
 
 def parse_json(text: str, where: Path | str, error: type[Exception] = CheckpointError) -> Any:
@@ -216,7 +225,9 @@ def parse_json(text: str, where: Path | str, error: type[Exception] = Checkpoint
     try:
         return json.loads(text)
     except json.JSONDecodeError as failure:
-        raise error(f"{where}: not valid JSON ({failure.msg} at line {failure.lineno}, column {failure.colno})") from None
+        raise error(
+            f"{where}: not valid JSON ({failure.msg} at line {failure.lineno}, column {failure.colno})"
+        ) from None
     except RecursionError:
         raise error(f"{where}: not valid JSON (nested too deeply)") from None
 
@@ -231,8 +242,10 @@ def read_text(path: Path, error: type[Exception] = CheckpointError) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as failure:
         bad = data[failure.start : failure.start + 1].hex()
-        raise error(f"{path}: not UTF-8 text (byte 0x{bad} at offset {failure.start}); save it as UTF-8, e.g. "
-                    f"`iconv -f latin1 -t utf-8 {Path(path).name}`") from None
+        raise error(
+            f"{path}: not UTF-8 text (byte 0x{bad} at offset {failure.start}); save it as UTF-8, e.g. "
+            f"`iconv -f latin1 -t utf-8 {Path(path).name}`"
+        ) from None
 
 
 def read_json(path: Path, error: type[Exception] = CheckpointError) -> Any:

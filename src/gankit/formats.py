@@ -61,13 +61,16 @@ def metadata_field(file: Path, metadata: dict[str, str], key: str, kind: type, d
     if key not in metadata:
         if default is not ...:
             return default
-        raise CheckpointError(f"{file}: damaged metadata: no {key!r} entry; the file was not written by gankit "
-                              "or was altered")
+        raise CheckpointError(
+            f"{file}: damaged metadata: no {key!r} entry; the file was not written by gankit or was altered"
+        )
     value = parse_json(metadata[key], f"{file}: damaged metadata entry {key!r}")
     valid = isinstance(value, kind) and not (kind is int and (isinstance(value, bool) or value < 0))
     if not valid:
-        raise CheckpointError(f"{file}: damaged metadata: {key!r} is {str(value)[:80]!r}, expected "
-                              f"{'a non-negative integer' if kind is int else 'a ' + kind.__name__}")
+        raise CheckpointError(
+            f"{file}: damaged metadata: {key!r} is {str(value)[:80]!r}, expected "
+            f"{'a non-negative integer' if kind is int else 'a ' + kind.__name__}"
+        )
     return value
 
 
@@ -109,8 +112,11 @@ def split_source(source: str | Path) -> tuple[Path, str | None]:
     if which not in ("best", "last") and not which.isdigit():
         raise UsageError(f"{source}: after @ comes {SELECTORS} (RUN@best, RUN@last, RUN@1500), got {which!r}")
     if not Path(base).is_dir():
-        raise UsageError(f"{source}: {base} is not a run folder ({'it does not exist' if not Path(base).exists() else 'not a folder'}); "
-                         "RUN@... picks one of a run folder's generators")  # fmt: skip
+        raise UsageError(
+            f"{source}: {base} is not a run folder "
+            f"({'it does not exist' if not Path(base).exists() else 'not a folder'}); "
+            "RUN@... picks one of a run folder's generators"
+        )
     return Path(base), which
 
 
@@ -126,7 +132,14 @@ def best_note(run: Path, file: Path) -> str:
         if last and last.get("step") != best.get("step") and key in last.get("metrics", {}):
             tail = f"; {last['metrics'][key]:.4g} at the last evaluation, step {last['step']:,}"
         return f"the best generator: step {best.get('step', 0):,}, {key} {value:.4g}{tail} (RUN@last: the last one)"
-    except (OSError, KeyError, TypeError, ValueError, AttributeError, CheckpointError):  # a damaged side file: a plainer note
+    except (
+        OSError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        CheckpointError,
+    ):  # a damaged side file: a plainer note
         return f"the best generator ({file})"
 
 
@@ -145,8 +158,10 @@ def locate_generator(source: str | Path) -> GeneratorSource:
     if which in (None, "best") and best.is_file():
         return GeneratorSource(best, best_note(path, best))
     if which == "best":
-        raise UsageError(f"{source}: this run kept no best generator (it did not evaluate during training: "
-                         "train.eval_every=0); use RUN@last or RUN@STEP")  # fmt: skip
+        raise UsageError(
+            f"{source}: this run kept no best generator (it did not evaluate during training: "
+            "train.eval_every=0); use RUN@last or RUN@STEP"
+        )
     if which in (None, "last"):
         if last.is_file():
             return GeneratorSource(last, "the last generator" if which else "")
@@ -163,8 +178,10 @@ def locate_generator(source: str | Path) -> GeneratorSource:
     if step in found:
         return GeneratorSource(found[step], f"step {step:,}")
     steps = ", ".join(f"{s:,}" for s in sorted(found)) or "none"
-    raise UsageError(f"{source}: the run holds no generator of step {step:,}; steps it has: {steps} "
-                     "(train.keep_checkpoints sets how many checkpoints a run keeps)")
+    raise UsageError(
+        f"{source}: the run holds no generator of step {step:,}; steps it has: {steps} "
+        "(train.keep_checkpoints sets how many checkpoints a run keeps)"
+    )
 
 
 def find_generator_file(path: str | Path) -> Path:
@@ -192,21 +209,42 @@ def find_checkpoint_file(path: str | Path) -> Path:
     return path
 
 
-def write_export(path: Path, G_state: dict[str, torch.Tensor], config: dict[str, Any], step: int, ema: bool,
-                 condition: dict[str, Any], condition_tensors: dict[str, torch.Tensor],
-                 condition_metadata: dict[str, Any]) -> None:  # fmt: skip
+def write_export(
+    path: Path,
+    G_state: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    step: int,
+    ema: bool,
+    condition: dict[str, Any],
+    condition_tensors: dict[str, torch.Tensor],
+    condition_metadata: dict[str, Any],
+) -> None:
     """A generator export: G's tensors, the condition's tensors (under their own prefixed names), metadata."""
     tensors = {**G_state, **condition_tensors}
-    metadata = {"format": FORMAT_GENERATOR, "config": config, "step": step, "ema": ema, "condition": condition,
-                "gankit_version": gankit.__version__, **condition_metadata}  # fmt: skip
+    metadata = {
+        "format": FORMAT_GENERATOR,
+        "config": config,
+        "step": step,
+        "ema": ema,
+        "condition": condition,
+        "gankit_version": gankit.__version__,
+        **condition_metadata,
+    }
     write_tensors(path, tensors, metadata)
 
 
-def checkpoint_payload(nets: dict[str, dict[str, torch.Tensor]], optimizers: dict[str, tuple[dict, str]],
-                       rng: dict[str, torch.Tensor], config: dict[str, Any], step: int, batches: int,
-                       condition: dict[str, Any], condition_tensors: dict[str, torch.Tensor],
-                       condition_metadata: dict[str, Any], run: dict[str, Any] | None = None,
-                       ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:  # fmt: skip
+def checkpoint_payload(
+    nets: dict[str, dict[str, torch.Tensor]],
+    optimizers: dict[str, tuple[dict, str]],
+    rng: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    step: int,
+    batches: int,
+    condition: dict[str, Any],
+    condition_tensors: dict[str, torch.Tensor],
+    condition_metadata: dict[str, Any],
+    run: dict[str, Any] | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The tensors and metadata of a training checkpoint. ``nets``: {"G": state, "D": state, "G_ema": state};
     ``optimizers``: {"opt_G": (tensors, param groups JSON), ...}; ``rng``: {"rng.torch": ..., ...}; ``run``: the
     run's own state (the monitor's, the process count), kept apart from the condition's entries."""

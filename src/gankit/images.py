@@ -28,7 +28,9 @@ def label_rows(picture: Image.Image, labels: Sequence[str], top: int = 0) -> Ima
     face = font()
     probe = ImageDraw.Draw(picture)
     margin = int(min(240, max(probe.textlength(str(t), font=face) for t in labels) + 12)) if labels else 0
-    out = Image.new(picture.mode, (picture.width + margin, picture.height), 255 if picture.mode == "L" else (255, 255, 255))
+    out = Image.new(
+        picture.mode, (picture.width + margin, picture.height), 255 if picture.mode == "L" else (255, 255, 255)
+    )
     out.paste(picture, (margin, 0))
     draw = ImageDraw.Draw(out)
     row = (picture.height - top) / max(1, len(labels))
@@ -161,7 +163,9 @@ def line_plot(
         draw.text((px - draw.textlength(label, font=font()) / 2, height - bottom + 6), label, fill="black", font=font())
     draw.text((left, 8), title, fill="black", font=font())
     if x_label:
-        draw.text((width - right - draw.textlength(x_label, font=font()), height - 16), x_label, fill="black", font=font())
+        draw.text(
+            (width - right - draw.textlength(x_label, font=font()), height - 16), x_label, fill="black", font=font()
+        )
     for i, (name, (sx, sy)) in enumerate(series.items()):
         colour = colours[i % len(colours)]
         points = [at(x, y) for x, y in zip(sx, sy) if math.isfinite(y)]

@@ -49,7 +49,9 @@ def build_stored(file: Path, config: RunConfig, part: str, state: dict[str, torc
     """G or D ("G" / "D") of ``config`` with ``state`` loaded, every tensor checked first."""
     entry, options = MODELS.resolve(config.model, "model")
     try:
-        net = build_network(entry, options, part, discriminator_heads(config.objective, options) if part == "D" else None)
+        net = build_network(
+            entry, options, part, discriminator_heads(config.objective, options) if part == "D" else None
+        )
     except ConfigError as error:
         raise CheckpointError(f"{file}: the model its configuration describes cannot be built ({error})") from error
     check_state(file, f"the {part} weights", state, net.state_dict())
@@ -64,8 +66,10 @@ def stored_condition(stored, config: RunConfig, G: nn.Module) -> Condition:
     description = stored.condition or implied
     changed = [k for k, v in implied.items() if k != "encoder_file" and description.get(k) != v]
     if changed:
-        raise CheckpointError(f"{stored.file}: the condition it records ({description}) does not match its "
-                              f"configuration ({implied}) in {', '.join(changed)}; the file was altered")  # fmt: skip
+        raise CheckpointError(
+            f"{stored.file}: the condition it records ({description}) does not match its "
+            f"configuration ({implied}) in {', '.join(changed)}; the file was altered"
+        )
     try:
         return build_condition(description, stored)
     except (KeyError, TypeError, ValueError) as error:
@@ -76,8 +80,16 @@ class GeneratorPipeline:
     """A generator ready to sample: ``pipeline.sample(64, seed=0)``, with the condition's inputs as keywords
     (``labels=``, ``codes=``, ``text=``: see :meth:`sample`)."""
 
-    def __init__(self, G: nn.Module, config: RunConfig, step: int, ema: bool, device: torch.device,
-                 condition: Condition | None = None, condition_noise_scale: float = 1.0):  # fmt: skip
+    def __init__(
+        self,
+        G: nn.Module,
+        config: RunConfig,
+        step: int,
+        ema: bool,
+        device: torch.device,
+        condition: Condition | None = None,
+        condition_noise_scale: float = 1.0,
+    ):
         self.G = G.to(device).eval().requires_grad_(False)
         self.config, self.step, self.ema, self.device = config, step, ema, device
         self.condition = (condition if condition is not None else Condition()).to(device)
@@ -121,8 +133,9 @@ class GeneratorPipeline:
         z = z.to(self.device)
         return self.G(z, *self.condition.rest_args(values, self.device)).float()
 
-    def sample(self, n: int, seed: int = 0, batch_size: int = 256, start: int = 0, progress: bool = False,
-               **condition) -> np.ndarray:  # fmt: skip
+    def sample(
+        self, n: int, seed: int = 0, batch_size: int = 256, start: int = 0, progress: bool = False, **condition
+    ) -> np.ndarray:
         """Samples start .. start+n-1 of ``seed``: uint8 images (N, H, W, C), or float32 points (N, D).
 
         ``condition`` holds what the generator takes besides z:
@@ -215,16 +228,18 @@ class GeneratorPipeline:
         }
 
 
-def load_generator(path: str | Path, device: str = "cpu", ema: bool = True,
-                   condition_noise_scale: float = 1.0) -> GeneratorPipeline:  # fmt: skip
+def load_generator(
+    path: str | Path, device: str = "cpu", ema: bool = True, condition_noise_scale: float = 1.0
+) -> GeneratorPipeline:
     """Load G from an export, a run folder or a checkpoint (EMA weights when present and ``ema``).
     ``condition_noise_scale``: see :meth:`GeneratorPipeline.set_condition_noise_scale` (StackGAN only)."""
     stored = read_generator(path, ema)
     config = stored_config(stored.file, stored.config)
     G = build_stored(stored.file, config, "G", stored.state)
     condition = stored_condition(stored, config, G)
-    pipeline = GeneratorPipeline(G, config, stored.step, stored.ema, resolve_device(device), condition,
-                                 condition_noise_scale)  # fmt: skip
+    pipeline = GeneratorPipeline(
+        G, config, stored.step, stored.ema, resolve_device(device), condition, condition_noise_scale
+    )
     pipeline.source_note = stored.note
     return pipeline
 
@@ -235,7 +250,11 @@ def load_discriminator(path: str | Path, device: str = "cpu") -> tuple[nn.Module
     tensors, metadata = read_checkpoint(file)
     config = stored_config(file, metadata_field(file, metadata, "config", dict))
     D = build_stored(file, config, "D", unprefixed("D", tensors))
-    return D.to(resolve_device(device)).eval().requires_grad_(False), config, metadata_field(file, metadata, "step", int)
+    return (
+        D.to(resolve_device(device)).eval().requires_grad_(False),
+        config,
+        metadata_field(file, metadata, "step", int),
+    )
 
 
 def random_discriminator(config: RunConfig, seed: int) -> nn.Module:
@@ -245,8 +264,14 @@ def random_discriminator(config: RunConfig, seed: int) -> nn.Module:
     return entry.factory.discriminator(options, discriminator_heads(config.objective, options)).eval()
 
 
-def save_samples(samples: np.ndarray, out: str | Path, columns: int | None = None, labels=None,
-                 seed: int = 0, row_labels: list[str] | None = None) -> Path:  # fmt: skip
+def save_samples(
+    samples: np.ndarray,
+    out: str | Path,
+    columns: int | None = None,
+    labels=None,
+    seed: int = 0,
+    row_labels: list[str] | None = None,
+) -> Path:
     """Write what :meth:`GeneratorPipeline.sample` (or ``grid``) returned, by the form of ``out``:
 
     - ``*.npz``: ``images`` (uint8 N H W C) or ``points`` (float32 N D), and ``labels`` when given;

@@ -18,8 +18,17 @@ from gankit.losses import symmetric_structured_loss
 from gankit.networks.text_encoders import TEXT_ENCODERS, ImageEncoder, Vocabulary, caption_embeddings
 
 
-def train_joint_embedding(data, encoder_name: str = "word-gru", options: dict | None = None, steps: int = 2000,
-                          batch_size: int = 64, lr: float = 1e-3, seed: int = 0, log=print, text_encoder=None):  # fmt: skip
+def train_joint_embedding(
+    data,
+    encoder_name: str = "word-gru",
+    options: dict | None = None,
+    steps: int = 2000,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    log=print,
+    text_encoder=None,
+):
     """Train a text encoder and an image encoder with ``symmetric_structured_loss`` on a captioned
     ``Dataset`` (``extras["captions"]``). Each step takes ``batch_size`` images and one random caption
     of each. With ``text_encoder`` (a loaded encoder: a train-encoder file, or MiniLM) that encoder is kept
@@ -34,8 +43,10 @@ def train_joint_embedding(data, encoder_name: str = "word-gru", options: dict | 
         entry, opts = TEXT_ENCODERS.resolve({"name": encoder_name, **(options or {})}, "text encoder")
         encoder = entry.factory(opts, Vocabulary.build(captions))
         if not any(p.requires_grad for p in encoder.parameters()):
-            raise ValueError(f"text encoder {encoder_name!r} is pretrained and frozen: train only an image "
-                             f"encoder beside it with --text-encoder {encoder_name}")  # fmt: skip
+            raise ValueError(
+                f"text encoder {encoder_name!r} is pretrained and frozen: train only an image "
+                f"encoder beside it with --text-encoder {encoder_name}"
+            )
         fixed = None
     else:
         encoder, fixed = text_encoder.eval(), caption_embeddings(text_encoder, captions)
@@ -64,8 +75,9 @@ def train_joint_embedding(data, encoder_name: str = "word-gru", options: dict | 
 
 
 @torch.no_grad()
-def retrieval_rank1(encoder, image_encoder, data, pool: int = 100, trials: int = 500, seed: int = 0,
-                    progress: bool = False) -> float:  # fmt: skip
+def retrieval_rank1(
+    encoder, image_encoder, data, pool: int = 100, trials: int = 500, seed: int = 0, progress: bool = False
+) -> float:
     """How often an image's own caption scores highest among ``pool`` captions (its own and pool - 1 of
     other images whose attributes differ, when known): the retrieval score of the joint embedding. Every
     caption and image involved is embedded once, in batches (``progress``: with a bar)."""
@@ -77,11 +89,18 @@ def retrieval_rank1(encoder, image_encoder, data, pool: int = 100, trials: int =
     for _ in range(trials):
         i = int(torch.randint(len(data.x), (1,), generator=rng))
         order = torch.randperm(len(data.x), generator=rng).tolist()
-        chosen.append((i, list(islice((j for j in order if j != i and (groups is None or groups[j] != groups[i])), pool - 1))))
+        chosen.append(
+            (i, list(islice((j for j in order if j != i and (groups is None or groups[j] != groups[i])), pool - 1)))
+        )
     needed = sorted({i for i, _ in chosen} | {j for _, others in chosen for j in others})
     starts = range(0, len(needed), 500)
-    bar = tqdm(starts, desc=f"retrieval: embedding {len(needed):,} captions and images", unit="batch", leave=False,
-               disable=not progress)  # fmt: skip
+    bar = tqdm(
+        starts,
+        desc=f"retrieval: embedding {len(needed):,} captions and images",
+        unit="batch",
+        leave=False,
+        disable=not progress,
+    )
     texts, images = {}, {}
     for b in bar:
         part = needed[b : b + 500]

@@ -176,8 +176,9 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean()
 
 
-def symmetric_structured_loss(image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor | None = None,
-                              margin: float = 1.0) -> torch.Tensor:  # fmt: skip
+def symmetric_structured_loss(
+    image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor | None = None, margin: float = 1.0
+) -> torch.Tensor:
     """Reed et al. 2016's symmetric structured joint-embedding loss over a minibatch, in its hinge form.
 
     ``image`` (N, D) and ``text`` (N, D) are the embeddings of N matching (image, caption) pairs;

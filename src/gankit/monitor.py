@@ -41,8 +41,13 @@ class Monitor:
     def state_dict(self) -> dict[str, Any]:
         """The alarm state (streaks, best values, active alarms), saved in checkpoints so a resumed run
         neither repeats an alarm nor forgets a streak."""
-        return {"d_streak": self._d_streak, "fid_streak": self._fid_streak, "last_fid": self._last_fid,
-                "best": dict(self._best), "active": sorted(self._active)}  # fmt: skip
+        return {
+            "d_streak": self._d_streak,
+            "fid_streak": self._fid_streak,
+            "last_fid": self._last_fid,
+            "best": dict(self._best),
+            "active": sorted(self._active),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         try:

@@ -15,8 +15,17 @@ from typing import Iterator
 
 from gankit.errors import UsageError
 
-RUN_FILES = ("config.json", "train_log.jsonl", "generator.safetensors", "samples.png", "losses.png", "progress.gif",
-             "metrics.jsonl", "skipped_files.txt", ".lock")  # fmt: skip
+RUN_FILES = (
+    "config.json",
+    "train_log.jsonl",
+    "generator.safetensors",
+    "samples.png",
+    "losses.png",
+    "progress.gif",
+    "metrics.jsonl",
+    "skipped_files.txt",
+    ".lock",
+)
 RUN_FOLDERS = ("checkpoints", "samples", "best")
 _held_runs: set[Path] = set()
 
@@ -55,5 +64,7 @@ def check_writable(path: Path | str) -> None:
     process is not that run's training."""
     run = owning_run(path)
     if run is not None and run not in _held_runs:
-        raise UsageError(f"{path} belongs to the run in {run} (gankit writes there only while training it); "
-                         "writing over it would break the run: choose another output path")  # fmt: skip
+        raise UsageError(
+            f"{path} belongs to the run in {run} (gankit writes there only while training it); "
+            "writing over it would break the run: choose another output path"
+        )

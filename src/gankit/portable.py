@@ -20,7 +20,8 @@ ONNX model's ``metadata_props["gankit"]`` and in ``OUT.json`` beside the file.
 ``torch.export`` program) and to gankit: the largest absolute difference of the floats against G in PyTorch, and
 of the uint8 pixels against ``GeneratorPipeline.run`` (the function ``sample`` draws with). Limits: half a pixel
 level on floats (1/255 in [-1, 1]; different convolution kernels sum in different orders, and deep nets with
-large weights reach ~1e-3), 1 level on pixels (a rounding at a .5 boundary). The report goes to ``OUT.parity.json``; a failure raises
+large weights reach ~1e-3), 1 level on pixels (a rounding at a .5 boundary). The report goes to ``OUT.parity.json``;
+a failure raises
 :class:`ExportError` with the numbers.
 """
 
@@ -49,7 +50,9 @@ from gankit.seeding import latents
 
 FORMATS = ("onnx", "torch-export")
 MAX_CHECK_SAMPLES = 4096  # the parity check runs G on this many samples twice: more says nothing new
-FLOAT_TOLERANCE = 1 / 255  # half a pixel level (a level is 2 / 255 in [-1, 1]): a difference below it moves a pixel by at most 1
+FLOAT_TOLERANCE = (
+    1 / 255
+)  # half a pixel level (a level is 2 / 255 in [-1, 1]): a difference below it moves a pixel by at most 1
 PIXEL_TOLERANCE = 1
 TO_UINT8 = "pixels = clip(round((x + 1) * 127.5), 0, 255) as uint8, channels first (N, C, H, W)"
 
@@ -59,8 +62,10 @@ class ExportError(GankitError):
 
 
 def missing_extra(error: ImportError) -> ExportError:
-    return ExportError(f"ONNX export needs the onnx extra ({error.name} is missing): pip install 'gankit[onnx]' "
-                       "(onnx, onnxscript, onnxruntime)")  # fmt: skip
+    return ExportError(
+        f"ONNX export needs the onnx extra ({error.name} is missing): pip install 'gankit[onnx]' "
+        "(onnx, onnxscript, onnxruntime)"
+    )
 
 
 class GraphGenerator(nn.Module):
@@ -69,15 +74,23 @@ class GraphGenerator(nn.Module):
     def __init__(self, G: nn.Module, template: list[torch.Tensor | None]):
         super().__init__()
         self.G = G
-        self.slots = [("none", None) if a is None else ("empty", tuple(a.shape[1:])) if a.numel() == 0 and a.dim() > 1
-                      and 0 in a.shape[1:] else ("input", None) for a in template]  # fmt: skip
+        self.slots = [
+            ("none", None)
+            if a is None
+            else ("empty", tuple(a.shape[1:]))
+            if a.numel() == 0 and a.dim() > 1 and 0 in a.shape[1:]
+            else ("input", None)
+            for a in template
+        ]
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         given = iter(inputs)
         n = inputs[0].shape[0]
         args = []
         for kind, shape in self.slots:
-            args.append(None if kind == "none" else inputs[0].new_zeros((n, *shape)) if kind == "empty" else next(given))
+            args.append(
+                None if kind == "none" else inputs[0].new_zeros((n, *shape)) if kind == "empty" else next(given)
+            )
         return self.G(*args)
 
 
@@ -97,7 +110,9 @@ def graph_of(pipeline: GeneratorPipeline, n: int = 7, seed: int = 0) -> Graph:
     args = list(condition.generator_args(latents(n, pipeline.latent_dim, seed).to(pipeline.device), values))
     docs = condition.argument_docs(pipeline.latent_dim)
     if len(docs) != len(args):
-        raise ExportError(f"the condition documents {len(docs)} arguments but G takes {len(args)}: a bug in its variant")
+        raise ExportError(
+            f"the condition documents {len(docs)} arguments but G takes {len(args)}: a bug in its variant"
+        )
     module = GraphGenerator(pipeline.G.eval(), args).eval()
     kept = [(a, d) for a, d, (kind, _) in zip(args, docs, module.slots) if kind == "input"]
     return Graph(module, [d["name"] for _, d in kept], [d for _, d in kept], tuple(a for a, _ in kept))
@@ -109,19 +124,40 @@ def describe(pipeline: GeneratorPipeline, graph: Graph, source: str, out: Path, 
         shape: list[Any] = ["N", *tensor.shape[1:]]
         for axis, label in doc.get("dynamic", {}).items():
             shape[int(axis)] = label
-        inputs.append({"name": name, "shape": shape, "dtype": str(tensor.dtype).removeprefix("torch."),
-                       "description": doc["description"]})  # fmt: skip
+        inputs.append(
+            {
+                "name": name,
+                "shape": shape,
+                "dtype": str(tensor.dtype).removeprefix("torch."),
+                "description": doc["description"],
+            }
+        )
     with torch.no_grad():
         example = graph.module(*graph.example)
     images = pipeline.kind == "images"
-    output = {"name": "image" if images else "points", "shape": ["N", *example.shape[1:]], "dtype": "float32",
-              "range": [-1, 1] if images else None, "to_uint8": TO_UINT8 if images else None}  # fmt: skip
-    return {"format": f"gankit-{file_format}-1", "file": out.name, "gankit_version": gankit.__version__,
-            "torch_version": torch.__version__, "source": source, "step": pipeline.step, "ema": pipeline.ema,
-            "model": pipeline.config.model.get("name"), "condition": pipeline.condition.describe(),
-            "condition_noise_scale": pipeline.condition.noise_scale, "inputs": inputs, "outputs": [output],
-            "notes": "G in eval mode (BatchNorm running statistics, dropout off, also for a pix2pix G that samples "
-                     "with dropout in gankit); the batch axis is dynamic"}  # fmt: skip
+    output = {
+        "name": "image" if images else "points",
+        "shape": ["N", *example.shape[1:]],
+        "dtype": "float32",
+        "range": [-1, 1] if images else None,
+        "to_uint8": TO_UINT8 if images else None,
+    }
+    return {
+        "format": f"gankit-{file_format}-1",
+        "file": out.name,
+        "gankit_version": gankit.__version__,
+        "torch_version": torch.__version__,
+        "source": source,
+        "step": pipeline.step,
+        "ema": pipeline.ema,
+        "model": pipeline.config.model.get("name"),
+        "condition": pipeline.condition.describe(),
+        "condition_noise_scale": pipeline.condition.noise_scale,
+        "inputs": inputs,
+        "outputs": [output],
+        "notes": "G in eval mode (BatchNorm running statistics, dropout off, also for a pix2pix G that samples "
+        "with dropout in gankit); the batch axis is dynamic",
+    }
 
 
 def dynamic_shapes(graph: Graph) -> tuple[tuple[dict[int, Any], ...]]:
@@ -136,8 +172,14 @@ def dynamic_shapes(graph: Graph) -> tuple[tuple[dict[int, Any], ...]]:
     return (tuple(shapes),)
 
 
-def export(source: str | Path | GeneratorPipeline, out: str | Path, file_format: str = "onnx", check: bool = True,
-           samples: int = 8, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def export(
+    source: str | Path | GeneratorPipeline,
+    out: str | Path,
+    file_format: str = "onnx",
+    check: bool = True,
+    samples: int = 8,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Export a generator (a run folder, an export, a checkpoint or a pipeline) to ``out`` as ONNX or a
     ``torch.export`` program; write ``OUT.json`` (the metadata) and, with ``check``, run :func:`check_export`
     and write ``OUT.parity.json``. Returns the metadata (with ``parity`` and ``seconds``)."""
@@ -165,12 +207,16 @@ def export(source: str | Path | GeneratorPipeline, out: str | Path, file_format:
         meta["export_seconds"] = round(time.perf_counter() - start, 2)
         meta["bytes"] = tmp.stat().st_size
         if check:
-            meta["parity"] = check_export(tmp, pipeline, samples, seed, file_format=file_format, report=parity, name=out.name)
+            meta["parity"] = check_export(
+                tmp, pipeline, samples, seed, file_format=file_format, report=parity, name=out.name
+            )
     atomic_write_text(sidecar, json.dumps(meta, indent=2) + "\n")
     return meta
 
 
-def export_onnx(source: str | Path | GeneratorPipeline, out: str | Path, check: bool = True, **options) -> dict[str, Any]:
+def export_onnx(
+    source: str | Path | GeneratorPipeline, out: str | Path, check: bool = True, **options
+) -> dict[str, Any]:
     """:func:`export` to ONNX."""
     return export(source, out, "onnx", check, **options)
 
@@ -202,19 +248,31 @@ def write_onnx(graph: Graph, out: Path, meta: dict[str, Any]) -> None:
     except ImportError as error:
         raise missing_extra(error) from None
     try:
-        program = torch.onnx.export(graph.module, graph.example, dynamo=True, input_names=graph.names,
-                                    output_names=[meta["outputs"][0]["name"]], dynamic_shapes=dynamic_shapes(graph),
-                                    verbose=False)  # fmt: skip
+        program = torch.onnx.export(
+            graph.module,
+            graph.example,
+            dynamo=True,
+            input_names=graph.names,
+            output_names=[meta["outputs"][0]["name"]],
+            dynamic_shapes=dynamic_shapes(graph),
+            verbose=False,
+        )
     except Exception as error:  # the exporter's failures carry no single type
-        raise ExportError(f"the ONNX exporter failed on this generator ({type(error).__name__}: {str(error)[:400]})") from error
+        raise ExportError(
+            f"the ONNX exporter failed on this generator ({type(error).__name__}: {str(error)[:400]})"
+        ) from error
     program.save(str(out))
     model = onnx.load(str(out))
     static = [i.name for i in model.graph.input if not i.type.tensor_type.shape.dim[0].dim_param]
     if static:
-        raise ExportError(f"the ONNX graph's batch axis came out fixed for input(s) {', '.join(static)}: something in the "
-                          "network reads the batch size as a Python number (len(x)); please report it")  # fmt: skip
+        raise ExportError(
+            f"the ONNX graph's batch axis came out fixed for input(s) {', '.join(static)}: something in the "
+            "network reads the batch size as a Python number (len(x)); please report it"
+        )
     onnx.helper.set_model_props(model, {"gankit": json.dumps(meta), "gankit_version": gankit.__version__})
-    model.doc_string = "gankit generator: " + "; ".join(f"{i['name']} {i['shape']}: {i['description']}" for i in meta["inputs"])
+    model.doc_string = "gankit generator: " + "; ".join(
+        f"{i['name']} {i['shape']}: {i['description']}" for i in meta["inputs"]
+    )
     onnx.save(model, str(out))
 
 
@@ -240,8 +298,15 @@ def run_export(path: Path, inputs: tuple[torch.Tensor, ...], file_format: str | 
         return program.module()(*inputs).numpy()
 
 
-def check_export(path: str | Path, pipeline: GeneratorPipeline, samples: int = 8, seed: int = 0,
-                 file_format: str | None = None, report: Path | None = None, name: str | None = None) -> dict[str, Any]:  # fmt: skip
+def check_export(
+    path: str | Path,
+    pipeline: GeneratorPipeline,
+    samples: int = 8,
+    seed: int = 0,
+    file_format: str | None = None,
+    report: Path | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
     """Samples 0..samples-1 of ``seed`` through the exported file and through gankit; raises ExportError when
     they differ beyond the limits. Returns the numbers (also written to ``report``, by default
     ``PATH.parity.json``; ``name``: the file's name in them, when ``path`` is a temporary file)."""
@@ -255,20 +320,33 @@ def check_export(path: str | Path, pipeline: GeneratorPipeline, samples: int = 8
         values = pipeline.condition.example_values(samples, seed)
         sampled = pipeline.run(latents(samples, pipeline.latent_dim, seed), values)
     float_diff = float(np.abs(exported - reference).max())
-    numbers = {"file": name, "samples": samples, "seed": seed, "runtime": "onnxruntime CPU" if format_of(path, file_format) == "onnx"
-               else "torch.export program", "max_abs_difference": float_diff, "float_tolerance": FLOAT_TOLERANCE}  # fmt: skip
+    numbers = {
+        "file": name,
+        "samples": samples,
+        "seed": seed,
+        "runtime": "onnxruntime CPU" if format_of(path, file_format) == "onnx" else "torch.export program",
+        "max_abs_difference": float_diff,
+        "float_tolerance": FLOAT_TOLERANCE,
+    }
     if pipeline.kind == "images":
         ours = to_uint8_images(sampled).numpy().astype(np.int16)
         theirs = to_uint8_images(torch.from_numpy(exported)).numpy().astype(np.int16)
-        numbers.update({"max_pixel_difference": int(np.abs(ours - theirs).max()),
-                        "pixels_differing": int((ours != theirs).sum()), "pixels": int(ours.size),
-                        "pixel_tolerance": PIXEL_TOLERANCE})  # fmt: skip
+        numbers.update(
+            {
+                "max_pixel_difference": int(np.abs(ours - theirs).max()),
+                "pixels_differing": int((ours != theirs).sum()),
+                "pixels": int(ours.size),
+                "pixel_tolerance": PIXEL_TOLERANCE,
+            }
+        )
     else:
         numbers["max_abs_difference_to_sampling"] = float(np.abs(sampled.numpy() - exported).max())
     numbers["passed"] = float_diff <= FLOAT_TOLERANCE and numbers.get("max_pixel_difference", 0) <= PIXEL_TOLERANCE
     atomic_write_text(report_path, json.dumps(numbers, indent=2) + "\n")
     if not numbers["passed"]:
-        raise ExportError(f"{name}: the exported graph does not draw what gankit draws: max |difference| "
-                          f"{float_diff:.3g} (limit {FLOAT_TOLERANCE:g}), max pixel difference "
-                          f"{numbers.get('max_pixel_difference', 0)} (limit {PIXEL_TOLERANCE}); see {report_path}")  # fmt: skip
+        raise ExportError(
+            f"{name}: the exported graph does not draw what gankit draws: max |difference| "
+            f"{float_diff:.3g} (limit {FLOAT_TOLERANCE:g}), max pixel difference "
+            f"{numbers.get('max_pixel_difference', 0)} (limit {PIXEL_TOLERANCE}); see {report_path}"
+        )
     return numbers

@@ -61,9 +61,7 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> Entry[T]:
         if name not in self._entries:
-            raise ConfigError(
-                f"unknown {self.kind} {name!r}; valid {self.kind} names: {', '.join(self.names())}"
-            )
+            raise ConfigError(f"unknown {self.kind} {name!r}; valid {self.kind} names: {', '.join(self.names())}")
         return self._entries[name]
 
     def resolve(self, section: dict[str, Any], where: str) -> tuple[Entry[T], Any]:
@@ -86,10 +84,16 @@ def memory_bytes() -> int:
         return 0
 
 
-def check_ranges(options: Any, where: str, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
-                 at_most: dict[str, float] | None = None) -> None:  # fmt: skip
+def check_ranges(
+    options: Any,
+    where: str,
+    positive: tuple[str, ...] = (),
+    non_negative: tuple[str, ...] = (),
+    at_most: dict[str, float] | None = None,
+) -> None:
     """Size and range checks of an options dataclass (``where``: its config section, e.g. "model"). A None
     value (filled in later from the data) passes; a list is checked item by item."""
+
     def values(name):
         value = getattr(options, name)
         return [] if value is None else value if isinstance(value, (list, tuple)) else [value]
@@ -102,8 +106,9 @@ def check_ranges(options: Any, where: str, positive: tuple[str, ...] = (), non_n
             raise ConfigError(f"{where}.{name} must be >= 0, got {getattr(options, name)}")
     for name, limit in (at_most or {}).items():
         if any(v > limit for v in values(name)):
-            raise ConfigError(f"{where}.{name} is {getattr(options, name)}, more than the sensible limit {limit:g}; "
-                              "check the value")  # fmt: skip
+            raise ConfigError(
+                f"{where}.{name} is {getattr(options, name)}, more than the sensible limit {limit:g}; check the value"
+            )
 
 
 def field_names(cls: type) -> list[str]:
@@ -119,9 +124,7 @@ def build_dataclass(cls: type, values: dict[str, Any], where: str):
     valid = field_names(cls)
     unknown = sorted(set(values) - set(valid))
     if unknown:
-        raise ConfigError(
-            f"unknown key(s) {', '.join(unknown)} in {where}; valid keys: {', '.join(valid)}"
-        )
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; valid keys: {', '.join(valid)}")
     hints = typing.get_type_hints(cls)
     checked = {k: check_type(v, hints[k], f"{where}.{k}") for k, v in values.items()}
     try:

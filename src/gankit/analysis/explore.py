@@ -89,25 +89,38 @@ def draw(pipeline: GeneratorPipeline, inputs: torch.Tensor, values) -> np.ndarra
     return pipeline.as_output(pipeline.generate(inputs, values).cpu())
 
 
-def render(pipeline: GeneratorPipeline, points: list[Point], given: dict[str, Any] | None = None,
-           stage: int = -1) -> np.ndarray:  # fmt: skip
+def render(
+    pipeline: GeneratorPipeline, points: list[Point], given: dict[str, Any] | None = None, stage: int = -1
+) -> np.ndarray:
     """One output per point, each with the condition's values of its own seed; ``stage``: which of G's stages
     (``pipeline.stage_names``: StackGAN's Stage-I is 0), the last by default."""
     given = given or {}
     if not -len(pipeline.stage_names) <= stage < len(pipeline.stage_names):
-        raise ValueError(f"stage must be 0..{len(pipeline.stage_names) - 1} ({', '.join(pipeline.stage_names)}), got {stage}")
-    parts = [pipeline.stages(first_inputs(pipeline, [p], given), values_for(pipeline, 1, p.seed, given))[stage]
-             for p in points]  # fmt: skip
+        raise ValueError(
+            f"stage must be 0..{len(pipeline.stage_names) - 1} ({', '.join(pipeline.stage_names)}), got {stage}"
+        )
+    parts = [
+        pipeline.stages(first_inputs(pipeline, [p], given), values_for(pipeline, 1, p.seed, given))[stage]
+        for p in points
+    ]
     return np.concatenate(parts)
 
 
-def seed_plane(pipeline: GeneratorPipeline, first_seed: int, count: int, given: dict[str, Any] | None = None) -> np.ndarray:
+def seed_plane(
+    pipeline: GeneratorPipeline, first_seed: int, count: int, given: dict[str, Any] | None = None
+) -> np.ndarray:
     """Sample 0 of seeds first_seed .. first_seed+count-1: a plane of starting points to click."""
     return render(pipeline, [Point(first_seed + k) for k in range(count)], given)
 
 
-def interpolate(pipeline: GeneratorPipeline, a: Point, b: Point, steps: int, mode: str = "slerp",
-                given: dict[str, Any] | None = None) -> np.ndarray:  # fmt: skip
+def interpolate(
+    pipeline: GeneratorPipeline,
+    a: Point,
+    b: Point,
+    steps: int,
+    mode: str = "slerp",
+    given: dict[str, Any] | None = None,
+) -> np.ndarray:
     """``steps`` outputs from ``a`` to ``b`` (endpoints included) along a straight (``linear``) or spherical
     (``slerp``) path through G's first inputs; the condition is held at ``given`` (and ``a``'s noise)."""
     given = given or {}
@@ -115,9 +128,16 @@ def interpolate(pipeline: GeneratorPipeline, a: Point, b: Point, steps: int, mod
     return draw(pipeline, inputs, values_for(pipeline, steps, a.seed, given))
 
 
-def arithmetic_panel(pipeline: GeneratorPipeline, a: list[Point], b: list[Point], c: list[Point],
-                     given: dict[str, Any] | None = None, variants: int = 4, noise_scale: float = 0.25,
-                     seed: int = 0) -> np.ndarray:  # fmt: skip
+def arithmetic_panel(
+    pipeline: GeneratorPipeline,
+    a: list[Point],
+    b: list[Point],
+    c: list[Point],
+    given: dict[str, Any] | None = None,
+    variants: int = 4,
+    noise_scale: float = 0.25,
+    seed: int = 0,
+) -> np.ndarray:
     """The DCGAN paper's vector arithmetic (section 6.3.2): mean(A) - mean(B) + mean(C) on G's first inputs.
     Outputs: the images of mean A, mean B, mean C, the result, then ``variants`` results with uniform noise of
     scale ``noise_scale`` (as the paper shows them)."""
@@ -156,7 +176,9 @@ def parse_controls(condition, raw: dict[str, str]) -> tuple[dict[str, Any], dict
     unknown = sorted(set(raw) - set(controls))
     if unknown:
         offered = ", ".join(controls) or "none"
-        raise ValueError(f"this generator has no input {', '.join(unknown)} (it is {condition.summary()}; inputs: {offered})")
+        raise ValueError(
+            f"this generator has no input {', '.join(unknown)} (it is {condition.summary()}; inputs: {offered})"
+        )
     given: dict[str, Any] = {}
     settings: dict[str, float] = {}
     for name, text in raw.items():
@@ -197,5 +219,6 @@ def apply_settings(pipeline: GeneratorPipeline, settings: dict[str, float]) -> N
 def needs_input(pipeline: GeneratorPipeline, given: dict[str, Any]) -> list[str]:
     """The controls without a default that ``given`` lacks (a text-to-image G's caption, an image-conditioned
     G's input images)."""
-    return [c["name"] for c in pipeline.condition.controls()
-            if c["type"] in ("text", "image") and c["name"] not in given]  # fmt: skip
+    return [
+        c["name"] for c in pipeline.condition.controls() if c["type"] in ("text", "image") and c["name"] not in given
+    ]

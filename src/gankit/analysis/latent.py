@@ -142,7 +142,6 @@ def write_interpolation(
 ) -> dict:
     """Grid PNG (one row per segment), GIF along the whole path, JSON summary with smoothness."""
 
-
     out_path = Path(out).with_suffix(".png")
     z = path(points, steps, mode)  # (segments, steps, D)
     pictures = images(pipeline, z.flatten(0, 1))
@@ -161,8 +160,9 @@ def write_interpolation(
     return summary
 
 
-def write_text_interpolation(pipeline: GeneratorPipeline, texts: list[str], steps: int, out: str, rows: int = 4,
-                             seed: int = 0) -> dict:  # fmt: skip
+def write_text_interpolation(
+    pipeline: GeneratorPipeline, texts: list[str], steps: int, out: str, rows: int = 4, seed: int = 0
+) -> dict:
     """Interpolation between captions with the style fixed (Reed et al. 2016, figure 4): each row keeps
     z and the conditioning noise of sample r of ``seed`` and moves the caption embedding linearly
     through ``texts``; grid PNG (rows x (segments * steps)), GIF of the grid along the path, JSON."""
@@ -181,8 +181,14 @@ def write_text_interpolation(pipeline: GeneratorPipeline, texts: list[str], step
     by_column = pictures.reshape(rows, columns, *pictures.shape[1:]).transpose(1, 0, 2, 3, 4)
     frames = [_upscaled(np.asarray(image_grid(column, columns=rows).convert("RGB")), 320) for column in by_column]
     save_gif(frames + frames[::-1][1:-1], out_path.with_suffix(".gif"), duration_ms=120)
-    summary = {"texts": list(texts), "steps": steps, "rows": rows, "seed": seed, "step": pipeline.step,
-               "files": {"grid": str(out_path), "gif": str(out_path.with_suffix(".gif"))}}  # fmt: skip
+    summary = {
+        "texts": list(texts),
+        "steps": steps,
+        "rows": rows,
+        "seed": seed,
+        "step": pipeline.step,
+        "files": {"grid": str(out_path), "gif": str(out_path.with_suffix(".gif"))},
+    }
     atomic_write_text(out_path.with_suffix(".json"), json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -191,7 +197,6 @@ def write_arithmetic(
     pipeline: GeneratorPipeline, concepts: dict[str, torch.Tensor], out: str, noise: float = 0.25, seed: int = 0
 ) -> dict:
     """Panel: rows A, B, C (concept samples, then the image of their mean z); last row: the result and noisy copies."""
-
 
     result = arithmetic(concepts, noise=noise, seed=seed)
     rows = [torch.cat([concepts[n], result["means"][n].unsqueeze(0)]) for n in ("A", "B", "C")]
@@ -204,8 +209,12 @@ def write_arithmetic(
         row_images = list(images(pipeline, r))
         cells += row_images + [blank] * (columns - len(row_images))
     out_path = Path(out).with_suffix(".png")
-    labels = [f"A: {len(concepts['A'])} + mean", f"B: {len(concepts['B'])} + mean", f"C: {len(concepts['C'])} + mean",
-              "A - B + C, noisy"]  # fmt: skip
+    labels = [
+        f"A: {len(concepts['A'])} + mean",
+        f"B: {len(concepts['B'])} + mean",
+        f"C: {len(concepts['C'])} + mean",
+        "A - B + C, noisy",
+    ]
     save_picture(label_rows(image_grid(np.stack(cells), columns=columns), labels), out_path)
     summary = {
         "layout": "rows A, B, C: concept samples then the image of their mean z; last row: A - B + C, "
@@ -224,7 +233,9 @@ def evaluator_for(pipeline: GeneratorPipeline, weights: str | None = None):
     if pipeline.kind != "images":
         return None
     try:
-        spec = {"name": "evaluator", "weights": weights} if weights else default_extractor(pipeline.config.data, "images")
+        spec = (
+            {"name": "evaluator", "weights": weights} if weights else default_extractor(pipeline.config.data, "images")
+        )
         return build_extractor(spec)
     except ConfigError:
         return None

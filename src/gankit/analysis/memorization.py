@@ -34,7 +34,9 @@ from gankit.images import image_grid, line_plot, save_picture
 
 
 @torch.no_grad()
-def nearest_neighbours(queries: torch.Tensor, keys: torch.Tensor, k: int = 1, chunk: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_neighbours(
+    queries: torch.Tensor, keys: torch.Tensor, k: int = 1, chunk: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(distances, indices) of the ``k`` nearest rows of ``keys`` for each row of ``queries`` (L2)."""
     q = queries.flatten(1).float()
     keys = keys.flatten(1).float()
@@ -185,7 +187,9 @@ def memorization_report(
         "test_vs_train": collisions(hash_codes(model, test[: len(generated)]), train_codes),
     }
     summary["seconds_hash"] = round(time.perf_counter() - start, 1)
-    summary["histograms"] = {s: {"generated_to_train": h[0].tolist(), "test_to_train": h[1].tolist()} for s, h in histograms.items()}
+    summary["histograms"] = {
+        s: {"generated_to_train": h[0].tolist(), "test_to_train": h[1].tolist()} for s, h in histograms.items()
+    }
     return MemorizationReport(summary, panel)
 
 
@@ -202,7 +206,10 @@ def write_memorization(report: MemorizationReport, out_dir: str | Path, neighbou
             "generated -> train": (centres, np.histogram(gen, edges, density=True)[0].tolist()),
             "held-out test -> train": (centres, np.histogram(test, edges, density=True)[0].tolist()),
         }
-        save_picture(line_plot(series, f"nearest-training-image distance ({space} space), density"), out / f"distances-{space}.png")
+        save_picture(
+            line_plot(series, f"nearest-training-image distance ({space} space), density"),
+            out / f"distances-{space}.png",
+        )
     summary = {k: v for k, v in report.summary.items() if k != "histograms"}
     atomic_write_text(out / "memorization.json", json.dumps(summary, indent=2) + "\n")
     return out

@@ -37,6 +37,7 @@ PENALTIES = (1e-2, 1e-1, 1.0, 10.0)
 @dataclasses.dataclass
 class LinearSVM:
     """One-vs-rest linear SVM: mean_i sum_c max(0, 1 - y_ic (x_i . w_c + b_c))^2 + penalty / 2 * ||W||^2."""
+
     penalty: float = 1e-1
     max_iter: int = 100  # on Fashion-MNIST D features, within 0.4 points of 200 iterations at a third of the time
     weight: torch.Tensor | None = None
@@ -52,8 +53,15 @@ class LinearSVM:
         targets[torch.arange(len(X)), torch.as_tensor(y)] = 1.0
         W = torch.zeros(X.shape[1], num_classes, requires_grad=True)
         b = torch.zeros(num_classes, requires_grad=True)
-        optimizer = torch.optim.LBFGS([W, b], lr=1, max_iter=self.max_iter, line_search_fn="strong_wolfe",
-                                      tolerance_grad=1e-6, tolerance_change=1e-9, history_size=20)  # fmt: skip
+        optimizer = torch.optim.LBFGS(
+            [W, b],
+            lr=1,
+            max_iter=self.max_iter,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-6,
+            tolerance_change=1e-9,
+            history_size=20,
+        )
 
         def closure():
             optimizer.zero_grad()
@@ -75,8 +83,9 @@ class LinearSVM:
 
 
 @torch.no_grad()
-def discriminator_features(D: nn.Module, images: torch.Tensor, batch_size: int = 1000, grid: int = 4,
-                           progress: str = "") -> np.ndarray:  # fmt: skip
+def discriminator_features(
+    D: nn.Module, images: torch.Tensor, batch_size: int = 1000, grid: int = 4, progress: str = ""
+) -> np.ndarray:
     """Every conv layer's output max-pooled to grid x grid, flattened and concatenated (uint8 images in).
     ``progress``: a progress bar with that label."""
     from tqdm.auto import tqdm
@@ -98,7 +107,9 @@ def pixel_features(images: torch.Tensor) -> np.ndarray:
     return images.float().div(255.0).flatten(1).numpy()
 
 
-def subset(labels: np.ndarray, per_class: int, rng: np.random.Generator, exclude: np.ndarray | None = None) -> np.ndarray:
+def subset(
+    labels: np.ndarray, per_class: int, rng: np.random.Generator, exclude: np.ndarray | None = None
+) -> np.ndarray:
     """``per_class`` random indices of each class (outside ``exclude``)."""
     available = np.ones(len(labels), bool)
     if exclude is not None:
@@ -111,7 +122,11 @@ def subset(labels: np.ndarray, per_class: int, rng: np.random.Generator, exclude
 
 
 def choose_penalty(
-    features: np.ndarray, labels: np.ndarray, num_classes: int, seed: int, penalties: tuple[float, ...] = PENALTIES,
+    features: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    seed: int,
+    penalties: tuple[float, ...] = PENALTIES,
     done: Callable[[], None] = lambda: None,
 ) -> tuple[float, dict]:
     """The penalty with the best accuracy on a validation split of the training set (``done`` is called after
@@ -155,22 +170,34 @@ def run_probe(
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     bar = "" if not progress else "D features ({}, {} images)"
     feature_sets = {
-        "gan_discriminator": (discriminator_features(D, train_images, progress=bar.format("trained", len(train_images))),
-                              discriminator_features(D, test_images, progress=bar.format("trained", len(test_images)))),
-        "random_discriminator": (discriminator_features(random_D, train_images, progress=bar.format("random", len(train_images))),
-                                 discriminator_features(random_D, test_images, progress=bar.format("random", len(test_images)))),
+        "gan_discriminator": (
+            discriminator_features(D, train_images, progress=bar.format("trained", len(train_images))),
+            discriminator_features(D, test_images, progress=bar.format("trained", len(test_images))),
+        ),
+        "random_discriminator": (
+            discriminator_features(random_D, train_images, progress=bar.format("random", len(train_images))),
+            discriminator_features(random_D, test_images, progress=bar.format("random", len(test_images))),
+        ),
         "pixels": (pixel_features(train_images), pixel_features(test_images)),
-    }  # fmt: skip
+    }
+
     def fit_rows(budget: int | None) -> int:  # labelled rows one SVM fit of this budget trains on: its cost
         return len(train_labels) if budget is None else min(len(train_labels), budget * num_classes)
 
     search_rows = 0 if len(penalties) == 1 else 1000 * num_classes * len(penalties)
     rows_per_set = search_rows + sum(fit_rows(b) * repeats.get(b, 1) for b in budgets)
     fits = sum(repeats.get(b, 1) for b in budgets) + (0 if len(penalties) == 1 else len(penalties))
-    log(f"probe: {len(feature_sets)} feature sets x {fits} SVM fits ({', '.join(f'{n}: {t.shape[1]:,} features' for n, (t, _) in feature_sets.items())})")
-    work = tqdm(total=sum(t.shape[1] * rows_per_set for t, _ in feature_sets.values()), disable=not progress,
-                desc="probe", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, about {remaining} left",
-                leave=False)  # fmt: skip
+    log(
+        f"probe: {len(feature_sets)} feature sets x {fits} SVM fits "
+        f"({', '.join(f'{n}: {t.shape[1]:,} features' for n, (t, _) in feature_sets.items())})"
+    )
+    work = tqdm(
+        total=sum(t.shape[1] * rows_per_set for t, _ in feature_sets.values()),
+        disable=not progress,
+        desc="probe",
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} elapsed, about {remaining} left",
+        leave=False,
+    )
     say = work.write if progress else log
     results: dict = {"budgets": {}, "penalty": {}, "feature_dims": {}}
 
@@ -178,8 +205,9 @@ def run_probe(
         start = time.perf_counter()
         work.set_description(f"probe: {name}, choosing the penalty")
         per_penalty = train_x.shape[1] * search_rows // max(1, len(penalties))
-        penalty, validation = choose_penalty(train_x, train_labels, num_classes, seed, penalties,
-                                             done=lambda: work.update(per_penalty))  # fmt: skip
+        penalty, validation = choose_penalty(
+            train_x, train_labels, num_classes, seed, penalties, done=lambda: work.update(per_penalty)
+        )
         results["penalty"][name] = {"chosen": penalty, "validation_accuracy": validation}
         results["feature_dims"][name] = train_x.shape[1]
         for budget in budgets:
@@ -193,11 +221,18 @@ def run_probe(
                 accuracies.append(svm.accuracy(test_x, test_labels))
                 work.update(train_x.shape[1] * fit_rows(budget))
             results["budgets"].setdefault(key, {})[name] = {
-                "mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "runs": accuracies,
-            }  # fmt: skip
-            say(f"probe: {name}, {key} labels/class: test accuracy {np.mean(accuracies) * 100:.2f}% +- "
-                f"{np.std(accuracies) * 100:.2f} ({len(accuracies)} fits, {time.perf_counter() - begun:.0f} s)")  # fmt: skip
-        say(f"probe: {name} ({train_x.shape[1]} features, penalty {penalty:g}) done in {time.perf_counter() - start:.0f} s")
+                "mean": float(np.mean(accuracies)),
+                "std": float(np.std(accuracies)),
+                "runs": accuracies,
+            }
+            say(
+                f"probe: {name}, {key} labels/class: test accuracy {np.mean(accuracies) * 100:.2f}% +- "
+                f"{np.std(accuracies) * 100:.2f} ({len(accuracies)} fits, {time.perf_counter() - begun:.0f} s)"
+            )
+        say(
+            f"probe: {name} ({train_x.shape[1]} features, penalty "
+            f"{penalty:g}) done in {time.perf_counter() - start:.0f} s"
+        )
 
     with ticking(work):  # one fit can take minutes: the elapsed time keeps moving meanwhile
         for name, (train_x, test_x) in feature_sets.items():

@@ -28,6 +28,7 @@ from gankit.images import image_grid, save_picture
 
 class _GuidedRelu(torch.autograd.Function):
     """LeakyReLU forward; guided backward: grad.clamp(min=0) where the input was positive, else 0."""
+
     @staticmethod
     def forward(ctx, x: torch.Tensor, slope: float) -> torch.Tensor:
         ctx.save_for_backward(x)
@@ -97,8 +98,9 @@ def to_picture(grad: torch.Tensor) -> np.ndarray:
     return ((grad / scale) * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def visualize_channels(D: nn.Module, pool: torch.Tensor, channels: list[int] | None = None, top: int = 4,
-                       count: int = 6) -> tuple[np.ndarray, dict]:  # fmt: skip
+def visualize_channels(
+    D: nn.Module, pool: torch.Tensor, channels: list[int] | None = None, top: int = 4, count: int = 6
+) -> tuple[np.ndarray, dict]:
     """Rows of (image, guided map) pairs for each channel's ``top`` activating images in ``pool``."""
     scores = channel_scores(D, pool)
     if channels is None:  # the most active channels on this pool, so no row shows a dead unit
@@ -114,13 +116,21 @@ def visualize_channels(D: nn.Module, pool: torch.Tensor, channels: list[int] | N
     return np.stack(cells), {"channels": info}
 
 
-def write_visualization(trained: nn.Module, random: nn.Module, pool: torch.Tensor, out_dir: str | Path,
-                        channels: list[int] | None = None, top: int = 4) -> Path:  # fmt: skip
+def write_visualization(
+    trained: nn.Module,
+    random: nn.Module,
+    pool: torch.Tensor,
+    out_dir: str | Path,
+    channels: list[int] | None = None,
+    top: int = 4,
+) -> Path:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"layout": f"each row: one channel of D's last conv layer; {top} pairs of (top-activating real image, "
-               "its guided-backprop map; grey = 0, light = positive)"}  # fmt: skip
+    summary = {
+        "layout": f"each row: one channel of D's last conv layer; {top} pairs of (top-activating real image, "
+        "its guided-backprop map; grey = 0, light = positive)"
+    }
     for name, D in (("trained", trained), ("random", random)):
         cells, info = visualize_channels(D, pool, channels, top)
         save_picture(image_grid(cells, columns=2 * top), out / f"guided-backprop-{name}.png")

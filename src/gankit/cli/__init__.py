@@ -11,9 +11,11 @@ import warnings
 from gankit.cli import analysis, data, evaluate, export, info, sample, serve, train
 from gankit.cli.common import Parser
 
-EXIT_CODES = ("exit codes: 0 done; 2 a user error (an argument, a config value, a file or the data: the message "
-              "says which); 1 an internal error (a bug: rerun with --debug and report it); 130 interrupted (Ctrl-C; "
-              "a training saves a checkpoint first)")
+EXIT_CODES = (
+    "exit codes: 0 done; 2 a user error (an argument, a config value, a file or the data: the message "
+    "says which); 1 an internal error (a bug: rerun with --debug and report it); 130 interrupted (Ctrl-C; "
+    "a training saves a checkpoint first)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,8 +70,10 @@ def describe_error(error: Exception) -> str:
         return f"{where}{error.strerror or error}"
     if isinstance(error, MemoryError):
         return "out of memory; try a smaller batch size, fewer samples or a smaller model"
-    return (f"internal error ({type(error).__name__}: {error}). This is a bug in gankit: please report it with "
-            "the output of the same command run with --debug")
+    return (
+        f"internal error ({type(error).__name__}: {error}). This is a bug in gankit: please report it with "
+        "the output of the same command run with --debug"
+    )
 
 
 if __name__ == "__main__":

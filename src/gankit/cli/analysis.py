@@ -23,10 +23,26 @@ def cmd_probe(args) -> int:
     random_D = random_discriminator(config, args.seed)
     budgets = tuple(None if b == "all" else int(b) for b in args.budgets.split(","))
     penalties = tuple(float(v) for v in args.penalties.split(","))
-    results = run_probe(D, random_D, train.x, train.labels.numpy(), test.x, test.labels.numpy(), budgets,
-                        seed=args.seed, penalties=penalties, progress=True)  # fmt: skip
-    results.update({"source": str(args.source), "step": step, "dataset": config.data,
-                    "labels_per_class_all": len(train) / (int(train.labels.max()) + 1)})  # fmt: skip
+    results = run_probe(
+        D,
+        random_D,
+        train.x,
+        train.labels.numpy(),
+        test.x,
+        test.labels.numpy(),
+        budgets,
+        seed=args.seed,
+        penalties=penalties,
+        progress=True,
+    )
+    results.update(
+        {
+            "source": str(args.source),
+            "step": step,
+            "dataset": config.data,
+            "labels_per_class_all": len(train) / (int(train.labels.max()) + 1),
+        }
+    )
     out = write_probe(results, args.out)
     print(format_probe_table(results))
     print(f"wrote {out} and {out.with_suffix('.json')}")
@@ -50,19 +66,27 @@ def cmd_memorization(args) -> int:
     train = load_dataset(with_split(pipeline.config.data, "train")).x
     test = load_dataset(with_split(pipeline.config.data, "test")).x
     generated = torch.from_numpy(pipeline.sample(args.n, seed=args.seed)).permute(0, 3, 1, 2).contiguous()
-    report = memorization_report(generated, train, test, feature_fn(evaluator_for(pipeline)),
-                                 hash_epochs=args.hash_epochs, seed=args.seed)  # fmt: skip
-    report.summary.update({"source": str(args.source), "step": pipeline.step, "seconds": round(time.perf_counter() - start, 1)})
+    report = memorization_report(
+        generated, train, test, feature_fn(evaluator_for(pipeline)), hash_epochs=args.hash_epochs, seed=args.seed
+    )
+    report.summary.update(
+        {"source": str(args.source), "step": pipeline.step, "seconds": round(time.perf_counter() - start, 1)}
+    )
     out = write_memorization(report, args.out)
     s = report.summary
     for space in ("pixel", "feature"):
         if space in s:
-            print(f"{space:8s} nearest-train distance, median: generated {s[space]['generated_to_train_median']:.4g}, "
-                  f"held-out test {s[space]['test_to_train_median']:.4g}; generated below the test 1st percentile: "
-                  f"{s[space]['generated_below_test_1st_percentile'] * 100:.1f}%")  # fmt: skip
+            print(
+                f"{space:8s} nearest-train distance, median: generated {s[space]['generated_to_train_median']:.4g}, "
+                f"held-out test {s[space]['test_to_train_median']:.4g}; generated below the test 1st percentile: "
+                f"{s[space]['generated_below_test_1st_percentile'] * 100:.1f}%"
+            )
     h = s["hash"]
-    print(f"hash ({h['bits']} bits): generated-train collisions {h['generated_vs_train']['colliding']}/{h['generated_vs_train']['total']}, "
-          f"test-train {h['test_vs_train']['colliding']}/{h['test_vs_train']['total']}")  # fmt: skip
+    print(
+        f"hash ({h['bits']} bits): generated-train collisions "
+        f"{h['generated_vs_train']['colliding']}/{h['generated_vs_train']['total']}, "
+        f"test-train {h['test_vs_train']['colliding']}/{h['test_vs_train']['total']}"
+    )
     print(f"wrote {out}/neighbours.png, distances-*.png, memorization.json ({s['seconds']} s)")
     return 0
 
@@ -89,11 +113,21 @@ def cmd_visualize(args) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("probe", help="linear SVM on D's features vs pixels and a random D (DCGAN section 5.1)")
     p.add_argument("source", help="run folder or checkpoint (D comes from the checkpoint)")
-    p.add_argument("--budgets", default="10,100,1000,all", help="labels per class, comma-separated; 'all' = every label")
-    p.add_argument("--penalties", default="0.01,0.1,1,10",
-                   help="SVM penalties to choose from on a validation split (one value: no search)")
+    p.add_argument(
+        "--budgets", default="10,100,1000,all", help="labels per class, comma-separated; 'all' = every label"
+    )
+    p.add_argument(
+        "--penalties",
+        default="0.01,0.1,1,10",
+        help="SVM penalties to choose from on a validation split (one value: no search)",
+    )
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--out", type=output_path, default="probe.png", help="accuracy-vs-labels plot (PNG); the table goes beside it as JSON")
+    p.add_argument(
+        "--out",
+        type=output_path,
+        default="probe.png",
+        help="accuracy-vs-labels plot (PNG); the table goes beside it as JSON",
+    )
     p.set_defaults(run=cmd_probe)
 
     p = sub.add_parser("memorization", help="nearest training neighbours and autoencoder hash collisions")
@@ -112,4 +146,3 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", type=output_path, default="visualize", help="output folder")
     p.set_defaults(run=cmd_visualize)
-

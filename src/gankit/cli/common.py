@@ -13,8 +13,10 @@ from gankit.errors import UsageError
 from gankit.ownership import check_writable
 
 NO_EMA_HELP = "a checkpoint that holds an EMA of G: use the raw G instead (exports hold one of the two)"
-CONDITION_NOISE_HELP = ("StackGAN: scale of the conditioning-augmentation noise when drawing (c = mu + sigma * "
-                        "scale * eps); 1 is the paper's sampling, 0 uses the mean mu: truer to the caption, less varied")
+CONDITION_NOISE_HELP = (
+    "StackGAN: scale of the conditioning-augmentation noise when drawing (c = mu + sigma * "
+    "scale * eps); 1 is the paper's sampling, 0 uses the mean mu: truer to the caption, less varied"
+)
 
 
 def feature_fn(extractor):
@@ -54,7 +56,9 @@ def seed_list(text: str) -> list[int]:
     """An argparse type: comma-separated seeds (whole numbers >= 0), 2 to 64 of them."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not all(p.isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"expected comma-separated seeds (whole numbers >= 0) such as 0,1,5; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated seeds (whole numbers >= 0) such as 0,1,5; got {text!r}"
+        )
     if not 2 <= len(parts) <= 64:
         raise argparse.ArgumentTypeError(f"expected 2 to 64 seeds, got {len(parts)} in {text!r}")
     return [int(p) for p in parts]
@@ -112,8 +116,15 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if (default is None or default is False or default is argparse.SUPPRESS or default == [] or not action.option_strings
-                or "default" in text.lower() or action.nargs == 0):  # fmt: skip
+        if (
+            default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or default == []
+            or not action.option_strings
+            or "default" in text.lower()
+            or action.nargs == 0
+        ):
             return text
         return f"{text} (default: %(default)s)"
 

@@ -18,8 +18,13 @@ def cmd_list(args) -> int:
 
     from gankit.networks.text_encoders import TEXT_ENCODERS
 
-    registries = (("models", MODELS), ("losses", LOSSES), ("objectives", VARIANTS), ("datasets", DATASETS),
-                  ("text encoders", TEXT_ENCODERS))  # fmt: skip
+    registries = (
+        ("models", MODELS),
+        ("losses", LOSSES),
+        ("objectives", VARIANTS),
+        ("datasets", DATASETS),
+        ("text encoders", TEXT_ENCODERS),
+    )
     for title, registry in registries:
         print(f"{title}:")
         for entry in registry.items():
@@ -48,8 +53,12 @@ def cmd_info(args) -> int:
     from gankit.formats import list_checkpoints
 
     source = Path(args.source)
-    trained = source.is_file() and source.suffix == ".safetensors" or source.is_dir() and (
-        (source / "generator.safetensors").is_file() or bool(list_checkpoints(source / "checkpoints")))
+    trained = (
+        source.is_file()
+        and source.suffix == ".safetensors"
+        or source.is_dir()
+        and ((source / "generator.safetensors").is_file() or bool(list_checkpoints(source / "checkpoints")))
+    )
     if not trained or args.set:
         from gankit.config import load_config, preset_names
 
@@ -67,8 +76,12 @@ def cmd_info(args) -> int:
     pipeline = load_generator(args.source)
     info = pipeline.info()
     train = pipeline.config.train
-    info["training"] = {"batch_size": train.batch_size, "batch_size_is": "global: all processes together",
-                        "precision": train.precision, "steps": train.steps}  # fmt: skip
+    info["training"] = {
+        "batch_size": train.batch_size,
+        "batch_size_is": "global: all processes together",
+        "precision": train.precision,
+        "steps": train.steps,
+    }
     if source.is_dir():
         checkpoints = list_checkpoints(source / "checkpoints")
         info["checkpoints"] = [{"step": s, "file": str(p)} for s, p in checkpoints]
@@ -87,9 +100,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list models, losses, objectives, datasets and presets")
     p.set_defaults(run=cmd_list)
 
-    p = sub.add_parser("info", help="describe a run folder, export or checkpoint, or show a preset's or config's "
-                       "every setting")  # fmt: skip
-    p.add_argument("source", help="run folder, generator.safetensors, checkpoint, preset name (see `gankit list`) or "
-                   "config .json")  # fmt: skip
+    p = sub.add_parser(
+        "info", help="describe a run folder, export or checkpoint, or show a preset's or config's every setting"
+    )
+    p.add_argument(
+        "source", help="run folder, generator.safetensors, checkpoint, preset name (see `gankit list`) or config .json"
+    )
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a preset or config: show it with this override")
     p.set_defaults(run=cmd_info)

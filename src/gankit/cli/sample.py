@@ -1,4 +1,5 @@
-"""``gankit sample | interpolate | traverse | arithmetic``: draw from a trained generator: samples, grids, interpolations, code traversals, vector arithmetic."""
+"""``gankit sample | interpolate | traverse | arithmetic``: draw from a trained "
+"generator: samples, grids, interpolations, code traversals, vector arithmetic."""
 
 from __future__ import annotations
 
@@ -10,14 +11,25 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.cli.common import CONDITION_NOISE_HELP, NO_EMA_HELP, count_up_to, feature_fn, load_source, non_negative, output_path, seed, seed_list
+from gankit.cli.common import (
+    CONDITION_NOISE_HELP,
+    NO_EMA_HELP,
+    count_up_to,
+    feature_fn,
+    load_source,
+    non_negative,
+    output_path,
+    seed,
+    seed_list,
+)
 
 
 def cmd_sample(args) -> int:
     from gankit.inference import save_samples
 
-    pipeline = load_source(args.source, device=args.device, ema=args.ema,
-                              condition_noise_scale=args.condition_noise_scale)
+    pipeline = load_source(
+        args.source, device=args.device, ema=args.ema, condition_noise_scale=args.condition_noise_scale
+    )
     labels = parse_labels(args.labels, pipeline)
     texts = args.text or []
     if pipeline.text_encoder is None and texts:
@@ -40,8 +52,14 @@ def cmd_sample(args) -> int:
     columns = args.n if labels is not None or len(texts) > 1 else None
     try:
         names = pipeline.condition.label_names() if labels is not None else None
-        save_samples(samples, out, columns, sample_labels, args.seed,
-                     row_labels=[names[k] for k in labels] if names else texts if len(texts) > 1 else None)  # fmt: skip
+        save_samples(
+            samples,
+            out,
+            columns,
+            sample_labels,
+            args.seed,
+            row_labels=[names[k] for k in labels] if names else texts if len(texts) > 1 else None,
+        )
     except ValueError as error:
         raise UsageError(str(error)) from None
     count = f"{len(labels)} labels x {args.n}" if labels is not None else f"{args.n}"
@@ -70,8 +88,10 @@ def cmd_interpolate(args) -> int:
         if len(args.text) < 2:
             raise UsageError("give at least two --text captions to interpolate between")
         summary = latent.write_text_interpolation(pipeline, args.text, args.steps, args.out, args.rows, args.seed)
-        print(f"wrote {summary['files']['grid']}, {summary['files']['gif']} and the .json summary "
-              f"({args.rows} rows of fixed z, caption embeddings interpolated linearly)")  # fmt: skip
+        print(
+            f"wrote {summary['files']['grid']}, {summary['files']['gif']} and the .json summary "
+            f"({args.rows} rows of fixed z, caption embeddings interpolated linearly)"
+        )
         return 0
     if args.walk:
         points = pipeline.inputs(9, args.seed)  # the paper's walk through 9 random points
@@ -81,8 +101,10 @@ def cmd_interpolate(args) -> int:
     summary = latent.write_interpolation(pipeline, points, args.steps, args.mode, args.out, feature_fn(extractor))
     smooth = summary["smoothness_random_paths"]
     print(f"wrote {summary['files']['grid']}, {summary['files']['gif']} and the .json summary")
-    print(f"smoothness over {smooth['paths']} random paths: largest/median pixel step "
-          f"{smooth['pixel_max_over_median']:.2f} (worst path {smooth['pixel_max_over_median_worst_path']:.2f})")  # fmt: skip
+    print(
+        f"smoothness over {smooth['paths']} random paths: largest/median pixel step "
+        f"{smooth['pixel_max_over_median']:.2f} (worst path {smooth['pixel_max_over_median_worst_path']:.2f})"
+    )
     return 0
 
 
@@ -108,8 +130,10 @@ def cmd_traverse(args) -> int:
         raise UsageError(str(error)) from None
     images = pipeline.traverse(args.code, values, rows=args.rows, seed=args.seed)
     save_picture(image_grid(images, columns=len(values)), args.out)
-    print(f"wrote {args.out}: {args.rows} rows of fixed noise and codes (seed {args.seed}), columns {args.code} = "
-          f"{', '.join(f'{v:g}' for v in values)}")  # fmt: skip
+    print(
+        f"wrote {args.out}: {args.rows} rows of fixed noise and codes (seed {args.seed}), columns {args.code} = "
+        f"{', '.join(f'{v:g}' for v in values)}"
+    )
     if pipeline.codes.locate(args.code)[0] != "cat" and pipeline.kind == "images" and args.score_rows > 0:
         from gankit.files import atomic_write_text
         from gankit.metrics.code_monotonicity import code_monotonicity, format_monotonicity
@@ -168,7 +192,9 @@ def cmd_translate(args) -> int:
         output = pipeline.translate(array[None])[0]
         picture = Image.fromarray(output[..., 0] if output.shape[-1] == 1 else output)
         if args.side_by_side:
-            images, columns = pipeline.condition.picture(output[None], pipeline.condition.sample(1, 0, images=array[None]))
+            images, columns = pipeline.condition.picture(
+                output[None], pipeline.condition.sample(1, 0, images=array[None])
+            )
             picture = image_grid(images, columns=columns, min_cell=1)
         target = out if single else out / file.relative_to(source).with_suffix(".png")
         save_picture(picture, target)
@@ -182,24 +208,39 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
     p.add_argument("--n", type=count_up_to(1_000_000), default=64, help="number of samples (with --labels: per label)")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--text", action="append", help="text-to-image models: a caption; several --text give a grid "
-                   "with one row per caption and the same z down each column")
-    p.add_argument("--labels", help="conditional models: comma-separated classes or 'all'; a class grid, "
-                   "one row per label with the same --n latents along every row")  # fmt: skip
-    p.add_argument("--out", type=output_path, required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs")
+    p.add_argument(
+        "--text",
+        action="append",
+        help="text-to-image models: a caption; several --text give a grid "
+        "with one row per caption and the same z down each column",
+    )
+    p.add_argument(
+        "--labels",
+        help="conditional models: comma-separated classes or 'all'; a class grid, "
+        "one row per label with the same --n latents along every row",
+    )
+    p.add_argument(
+        "--out", type=output_path, required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs"
+    )
     p.add_argument("--batch-size", type=count_up_to(65_536), default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
     p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
     p.set_defaults(run=cmd_sample)
 
-    for name, summary in (("translate", "image-to-image (pix2pix): translate an image or a folder of images"),
-                          ("upscale", "super-resolution (SRGAN / SRResNet): upscale an image or a folder of images")):  # fmt: skip
+    for name, summary in (
+        ("translate", "image-to-image (pix2pix): translate an image or a folder of images"),
+        ("upscale", "super-resolution (SRGAN / SRResNet): upscale an image or a folder of images"),
+    ):
         p = sub.add_parser(name, help=summary)
         p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
         p.add_argument("--input", required=True, help="an image file, or a folder of images (read recursively)")
-        p.add_argument("--out", type=output_path, required=True,
-                       help="a .png for one input image; a folder for a folder (same names, .png)")
+        p.add_argument(
+            "--out",
+            type=output_path,
+            required=True,
+            help="a .png for one input image; a folder for a folder (same names, .png)",
+        )
         p.add_argument("--side-by-side", action="store_true", help="write input | output pairs instead of outputs")
         p.add_argument("--device", default="cpu")
         p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
@@ -211,11 +252,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--walk", action="store_true", help="walk through 9 random points of --seed instead")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--steps", type=count_up_to(256), default=10, help="images per segment, endpoints included")
-    p.add_argument("--mode", default="slerp", choices=["slerp", "linear"], help="path between latents: slerp (along the sphere where Gaussian z lie) or linear")
-    p.add_argument("--text", action="append", help="text-to-image models: captions to interpolate between "
-                   "(give two or more), z fixed per row")
+    p.add_argument(
+        "--mode",
+        default="slerp",
+        choices=["slerp", "linear"],
+        help="path between latents: slerp (along the sphere where Gaussian z lie) or linear",
+    )
+    p.add_argument(
+        "--text",
+        action="append",
+        help="text-to-image models: captions to interpolate between (give two or more), z fixed per row",
+    )
     p.add_argument("--rows", type=count_up_to(64), default=4, help="with --text: rows, each with its own fixed z")
-    p.add_argument("--out", type=output_path, default="interpolation.png", help="grid PNG; the GIF and JSON go beside it")
+    p.add_argument(
+        "--out", type=output_path, default="interpolation.png", help="grid PNG; the GIF and JSON go beside it"
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
     p.set_defaults(run=cmd_interpolate)
@@ -226,8 +277,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--values", help="comma-separated values (default: every category; -2..2 for continuous codes)")
     p.add_argument("--rows", type=count_up_to(64), default=8, help="rows, each with its own fixed noise")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--score-rows", type=count_up_to(10_000), default=64,
-                   help="rows over which a continuous or binary code's effect on image statistics is scored (0: skip)")
+    p.add_argument(
+        "--score-rows",
+        type=count_up_to(10_000),
+        default=64,
+        help="rows over which a continuous or binary code's effect on image statistics is scored (0: skip)",
+    )
     p.add_argument("--out", type=output_path, default="traverse.png", help="grid PNG; the scores go beside it as JSON")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_traverse)
@@ -243,4 +298,3 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=output_path, default="arithmetic.png", help="the A - B + C panel (PNG)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_arithmetic)
-

@@ -30,11 +30,17 @@ def cmd_serve(args) -> int:
     try:
         server = make_server(app, args.host, args.port, quiet=not args.verbose, allowed_hosts=tuple(args.allow_host))
     except OSError as error:
-        raise OSError(error.errno, f"cannot listen on {args.host}:{args.port} ({error.strerror}); "
-                      "choose another --port (0 picks a free one)") from None  # fmt: skip
+        raise OSError(
+            error.errno,
+            f"cannot listen on {args.host}:{args.port} ({error.strerror}); choose another --port (0 picks a free one)",
+        ) from None
     host, bound = server.server_address[:2]
     url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{bound}/"
-    loaded = f", exploring {len(args.paths)} generator(s)" if args.paths else " (pass run folders or exports to explore them)"
+    loaded = (
+        f", exploring {len(args.paths)} generator(s)"
+        if args.paths
+        else " (pass run folders or exports to explore them)"
+    )
     print(f"gankit serve: {url}#playground{loaded}; Ctrl-C stops", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"gankit serve: warning: listening on {args.host}: anyone who can reach this machine can use it")
@@ -58,16 +64,24 @@ def cmd_report(args) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="a local web page: a GAN playground on 2D points, and an explorer for generators",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    p = sub.add_parser(
+        "serve",
+        help="a local web page: a GAN playground on 2D points, and an explorer for generators",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("paths", nargs="*", metavar="RUN_OR_EXPORT", help="run folders or generator exports to explore")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback: this machine only)")
     p.add_argument("--port", type=port, default=8765, help="port (0: any free one)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.add_argument("--device", default="cpu", help="device the explored generators run on")
     p.add_argument("--verbose", action="store_true", help="log every request")
-    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                   help="also answer to this host name (a reverse proxy's); IP addresses and localhost always work")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer to this host name (a reverse proxy's); IP addresses and localhost always work",
+    )
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("report", help="write RUN/report.html: curves, samples, metrics, alarms, checkpoints")

@@ -47,8 +47,10 @@ def best_line(best: dict, out: Path) -> str:
         return f"{out / 'best'} = the last evaluation (step {best['last_step']:,}, {metric} {value:.4g}); RUN means it"
     gain = (last - value) if best["lower_is_better"] else (value - last)
     relative = f", {100 * gain / abs(last):.0f}% better" if last else ""
-    return (f"{out / 'best'}: step {best['best_step']:,}, {metric} {value:.4g} vs {last:.4g} at step "
-            f"{best['last_step']:,}{relative}; commands take RUN as this one (RUN@last: the last one)")
+    return (
+        f"{out / 'best'}: step {best['best_step']:,}, {metric} {value:.4g} vs {last:.4g} at step "
+        f"{best['last_step']:,}{relative}; commands take RUN as this one (RUN@last: the last one)"
+    )
 
 
 def default_run_dir(source: str) -> Path:
@@ -63,8 +65,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="preset name (see `gankit list`), config .json, or run folder")
     p.add_argument("--out", type=output_path, help="run folder (default: runs/<preset>)")
     p.add_argument("--steps", type=count, help="number of G steps (same as --set train.steps=N)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.batch_size=64")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.batch_size=64"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_train)
-

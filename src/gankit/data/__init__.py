@@ -1,5 +1,6 @@
 """Data: the dataset contract (``dataset.py``) and the sources that load into it (``sources.py``,
-``captions.py``, ``packed.py``: memory-mapped data from ``gankit data pack``, ``pairs.py``: paired images), registered in ``DATASETS`` when
+``captions.py``, ``packed.py``: memory-mapped data from ``gankit data pack``, ``pairs.py``: paired images),
+registered in ``DATASETS`` when
 this package is imported."""
 
 from gankit.data.dataset import (  # noqa: F401

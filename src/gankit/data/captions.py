@@ -52,9 +52,15 @@ CLASS_WORDS = (  # per class: its nouns (never a position or size word)
     ("ankle boot", "boot", "bootie"),
 )
 COLOURS = {
-    "red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 90, 230), "yellow": (235, 215, 50),
-    "purple": (150, 60, 200), "orange": (245, 140, 30), "white": (235, 235, 235), "pink": (245, 130, 180),
-}  # fmt: skip
+    "red": (220, 40, 40),
+    "green": (40, 180, 60),
+    "blue": (50, 90, 230),
+    "yellow": (235, 215, 50),
+    "purple": (150, 60, 200),
+    "orange": (245, 140, 30),
+    "white": (235, 235, 235),
+    "pink": (245, 130, 180),
+}
 SIZES = ("small", "medium", "large")
 SIZE_WORDS = (("small", "tiny", "little"), ("medium-sized", "mid-sized", "medium"), ("large", "big", "huge"))
 SIZE_FRACTION = (0.4, 0.55, 0.75)  # item side / canvas side
@@ -71,10 +77,16 @@ POSITION_PHRASES = (  # phrases used inside a sentence
     ("in the bottom right corner", "at the bottom right", "in the lower right"),
 )
 POSITION_LABELS = (  # phrases used as a heading: "top left: a tiny sandal, red"
-    ("top left", "upper left"), ("top", "upper middle"), ("top right", "upper right"),
-    ("left", "middle left"), ("center", "middle"), ("right", "middle right"),
-    ("bottom left", "lower left"), ("bottom", "lower middle"), ("bottom right", "lower right"),
-)  # fmt: skip
+    ("top left", "upper left"),
+    ("top", "upper middle"),
+    ("top right", "upper right"),
+    ("left", "middle left"),
+    ("center", "middle"),
+    ("right", "middle right"),
+    ("bottom left", "lower left"),
+    ("bottom", "lower middle"),
+    ("bottom right", "lower right"),
+)
 FORMS = (
     "{a} {size} {colour} {noun} {where}",
     "{label}: {a} {size} {noun}, {colour}",
@@ -100,8 +112,14 @@ def make_caption(attributes: dict[str, int], rng: np.random.Generator) -> str:
     form = FORMS[rng.integers(len(FORMS))]
     first = {"{a} {size}": size, "{a} {colour}": colour, "{a} {noun}": noun}
     a = next((article(word) for key, word in first.items() if key in form), "a")
-    text = form.format(a=a, size=size, colour=colour, noun=noun, where=str(rng.choice(POSITION_PHRASES[attributes["position"]])),
-                       label=str(rng.choice(POSITION_LABELS[attributes["position"]])))  # fmt: skip
+    text = form.format(
+        a=a,
+        size=size,
+        colour=colour,
+        noun=noun,
+        where=str(rng.choice(POSITION_PHRASES[attributes["position"]])),
+        label=str(rng.choice(POSITION_LABELS[attributes["position"]])),
+    )
     return text[0].upper() + text[1:] if rng.random() < 0.5 else text
 
 
@@ -153,7 +171,12 @@ def draw_attributes(rng: np.random.Generator, split: str, heldout: set[tuple[int
             cls, colour = int(rng.integers(len(CLASSES))), int(rng.integers(len(COLOURS)))
             if (cls, colour) not in heldout:
                 break
-    return {"class": cls, "colour": colour, "size": int(rng.integers(len(SIZES))), "position": int(rng.integers(len(POSITIONS)))}
+    return {
+        "class": cls,
+        "colour": colour,
+        "size": int(rng.integers(len(SIZES))),
+        "position": int(rng.integers(len(POSITIONS))),
+    }
 
 
 def render(item: np.ndarray, attributes: dict[str, int], resolution: int, background: int) -> np.ndarray:
@@ -173,8 +196,15 @@ def render(item: np.ndarray, attributes: dict[str, int], resolution: int, backgr
     return np.clip(np.round(canvas), 0, 255).astype(np.uint8)
 
 
-def make_split(items: np.ndarray, item_labels: np.ndarray, n: int, split: str, seed: int, resolution: int = 64,
-               captions_per_image: int = 5) -> dict:  # fmt: skip
+def make_split(
+    items: np.ndarray,
+    item_labels: np.ndarray,
+    n: int,
+    split: str,
+    seed: int,
+    resolution: int = 64,
+    captions_per_image: int = 5,
+) -> dict:
     """``n`` scenes of ``split`` from Fashion-MNIST ``items`` (N, 28, 28) and their labels."""
     heldout = set(heldout_pairs(seed))
     by_class = [np.flatnonzero(item_labels == k) for k in range(len(CLASSES))]
@@ -192,14 +222,28 @@ def make_split(items: np.ndarray, item_labels: np.ndarray, n: int, split: str, s
             attributes[key][k] = value
         captions.append([make_caption(a, rng) for _ in range(captions_per_image)])
     pairs = list(zip(attributes["class"].tolist(), attributes["colour"].tolist()))
-    return {"images": images, **attributes, "background": background, "heldout": np.array([p in heldout for p in pairs], dtype=bool),
-            "captions": captions, "pairs_seen": len(set(pairs))}  # fmt: skip
+    return {
+        "images": images,
+        **attributes,
+        "background": background,
+        "heldout": np.array([p in heldout for p in pairs], dtype=bool),
+        "captions": captions,
+        "pairs_seen": len(set(pairs)),
+    }
 
 
-def write_captioned_dataset(out: Path, seed: int = 0, train: int = 20000, test: int = 2000, resolution: int = 64,
-                            captions_per_image: int = 5, progress=print) -> dict:  # fmt: skip
+def write_captioned_dataset(
+    out: Path,
+    seed: int = 0,
+    train: int = 20000,
+    test: int = 2000,
+    resolution: int = 64,
+    captions_per_image: int = 5,
+    progress=print,
+) -> dict:
     """Build both splits from the local Fashion-MNIST and write OUT/{train,test}.npz (uint8 ``images``,
-    ``labels`` = class, ``colour``, ``size``, ``position``, ``heldout``, ``background`` gray level), OUT/{train,test}_captions.json
+    ``labels`` = class, ``colour``, ``size``, ``position``, ``heldout``, ``background`` gray level),
+    OUT/{train,test}_captions.json
     (a list of captions per image) and OUT/info.json (attribute names, colours, held-out pairs, seed)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -207,14 +251,32 @@ def write_captioned_dataset(out: Path, seed: int = 0, train: int = 20000, test: 
     for split, n in counts.items():
         source = load_dataset({"name": "fashion-mnist", "split": split})
         data = make_split(source.x[:, 0].numpy(), source.labels.numpy(), n, split, seed, resolution, captions_per_image)
-        write_npz(out / f"{split}.npz", images=data["images"], labels=data["class"], colour=data["colour"], size=data["size"],
-                  position=data["position"], heldout=data["heldout"], background=data["background"])  # fmt: skip
+        write_npz(
+            out / f"{split}.npz",
+            images=data["images"],
+            labels=data["class"],
+            colour=data["colour"],
+            size=data["size"],
+            position=data["position"],
+            heldout=data["heldout"],
+            background=data["background"],
+        )
         atomic_write_text(out / f"{split}_captions.json", json.dumps(data["captions"]))
-        progress(f"{split}: {n} scenes, {data['pairs_seen']} (class, colour) pairs, "
-                 f"{int(data['heldout'].sum())} with a held-out pair")  # fmt: skip
-    info = {"seed": seed, "resolution": resolution, "captions_per_image": captions_per_image, "counts": counts,
-            "classes": list(CLASSES), "colours": COLOURS, "sizes": list(SIZES), "positions": list(POSITIONS),
-            "heldout_pairs": [[CLASSES[c], list(COLOURS)[k]] for c, k in heldout_pairs(seed)]}  # fmt: skip
+        progress(
+            f"{split}: {n} scenes, {data['pairs_seen']} (class, colour) pairs, "
+            f"{int(data['heldout'].sum())} with a held-out pair"
+        )
+    info = {
+        "seed": seed,
+        "resolution": resolution,
+        "captions_per_image": captions_per_image,
+        "counts": counts,
+        "classes": list(CLASSES),
+        "colours": COLOURS,
+        "sizes": list(SIZES),
+        "positions": list(POSITIONS),
+        "heldout_pairs": [[CLASSES[c], list(COLOURS)[k]] for c, k in heldout_pairs(seed)],
+    }
     write_json(out / "info.json", info)
     return info
 
@@ -252,8 +314,10 @@ def check_caption_text(text: str, where: str) -> None:
     """Captions are text: a control character (NUL, escape...) means a binary file, not a caption file."""
     bad = next((i for i, c in enumerate(text) if ord(c) < 32 and c not in "\t\n\r"), None)
     if bad is not None:
-        raise DataError(f"{where}: holds binary data (character 0x{ord(text[bad]):02x} at offset {bad}); "
-                        "caption files are UTF-8 text, one caption per line")  # fmt: skip
+        raise DataError(
+            f"{where}: holds binary data (character 0x{ord(text[bad]):02x} at offset {bad}); "
+            "caption files are UTF-8 text, one caption per line"
+        )
 
 
 def read_caption_lines(path: Path) -> list[str]:
@@ -280,8 +344,10 @@ def read_caption_csv(csv_file: Path) -> dict[Path, list[str]]:
             if row["caption"].strip():
                 captions.setdefault((csv_file.parent / row["image"]).resolve(), []).append(row["caption"].strip())
     except csv.Error as error:
-        raise DataError(f"{csv_file}: not a readable caption CSV at line {reader.line_num} ({error}); captions are "
-                        f"at most {csv.field_size_limit():,} characters")  # fmt: skip
+        raise DataError(
+            f"{csv_file}: not a readable caption CSV at line {reader.line_num} ({error}); captions are "
+            f"at most {csv.field_size_limit():,} characters"
+        )
     return captions
 
 
@@ -298,18 +364,25 @@ def user_captions(root: Path, csv_file: Path | None) -> tuple[list[Path], list[l
     texts = [caption_file(p, root) for p in files]
     missing = [p for p, t in zip(files, texts) if t is None]
     if missing:
-        raise DataError(f"{root}: {len(missing)} of {len(files)} images have no caption file "
-                        f"(looked for NAME.txt beside each, or under text/ or text_c10/), first: {missing[0]}")  # fmt: skip
+        raise DataError(
+            f"{root}: {len(missing)} of {len(files)} images have no caption file "
+            f"(looked for NAME.txt beside each, or under text/ or text_c10/), first: {missing[0]}"
+        )
     lists = [read_caption_lines(t) for t in texts]
     empty = [(text, image) for image, text, c in zip(files, texts, lists) if not c]
     if empty:
-        raise DataError(f"{empty[0][0]}: empty caption file (of {empty[0][1].name}; {len(empty)} empty in {root}); "
-                        "write at least one caption per image, one per line")  # fmt: skip
+        raise DataError(
+            f"{empty[0][0]}: empty caption file (of {empty[0][1].name}; {len(empty)} empty in {root}); "
+            "write at least one caption per image, one per line"
+        )
     return files, lists
 
 
-@DATASETS.register("captions", CaptionsOptions,
-                   "captioned images: `gankit data make-captions` output, a folder with caption files, or a CSV")  # fmt: skip
+@DATASETS.register(
+    "captions",
+    CaptionsOptions,
+    "captioned images: `gankit data make-captions` output, a folder with caption files, or a CSV",
+)
 def load_captions(options: CaptionsOptions) -> Dataset:
     """Images with ``extras["captions"]`` (a list of captions per image); the built dataset also gives
     class labels and ``extras["attributes"]`` (class, colour, size, position, heldout arrays)."""
@@ -345,8 +418,10 @@ def load_made_captions(root: Path, options: CaptionsOptions) -> Dataset:
     caption_path = root / f"{options.split}_captions.json"
     for needed in (caption_path, root / "info.json"):
         if not needed.is_file():
-            raise DataError(f"{root}: missing {needed.name}; the folder is incomplete: write it again with "
-                            "gankit data make-captions")  # fmt: skip
+            raise DataError(
+                f"{root}: missing {needed.name}; the folder is incomplete: write it again with "
+                "gankit data make-captions"
+            )
     arrays = read_npz(npz, required=("images", *ATTRIBUTES), optional=("background",))
     images = to_uint8_pixels(arrays["images"], npz, "'images'")
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
@@ -358,8 +433,10 @@ def load_made_captions(root: Path, options: CaptionsOptions) -> Dataset:
             raise DataError(f"{npz}: '{key}' must be {n} integers (one per image), got {value.dtype} {value.shape}")
     attributes["labels"] = to_labels(attributes["labels"], npz, n)
     captions = read_json(caption_path, DataError)
-    if not isinstance(captions, list) or len(captions) != n or not all(
-        isinstance(c, list) and c and all(isinstance(s, str) for s in c) for c in captions
+    if (
+        not isinstance(captions, list)
+        or len(captions) != n
+        or not all(isinstance(c, list) and c and all(isinstance(s, str) for s in c) for c in captions)
     ):
         raise DataError(f"{caption_path}: expected a list of {n} non-empty lists of captions (one per image)")
     info = read_json(root / "info.json", DataError)

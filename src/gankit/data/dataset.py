@@ -60,18 +60,24 @@ class Dataset:
             raise DataError(f"{self.name}: the dataset is empty")
         if self.labels is not None:
             if self.labels.dtype != torch.int64 or self.labels.ndim != 1 or len(self.labels) != len(self.x):
-                raise DataError(f"{self.name}: labels must be int64 (N,) = ({len(self.x)},), got {self.labels.dtype} "
-                                f"{tuple(self.labels.shape)}")  # fmt: skip
+                raise DataError(
+                    f"{self.name}: labels must be int64 (N,) = ({len(self.x)},), got {self.labels.dtype} "
+                    f"{tuple(self.labels.shape)}"
+                )
             low, high = int(self.labels.min()), int(self.labels.max())
             if low < 0 or (self.class_names and high >= len(self.class_names)):
-                raise DataError(f"{self.name}: labels {low}..{high} out of range for "
-                                f"{len(self.class_names) if self.class_names else 'its'} classes (0..K-1)")  # fmt: skip
+                raise DataError(
+                    f"{self.name}: labels {low}..{high} out of range for "
+                    f"{len(self.class_names) if self.class_names else 'its'} classes (0..K-1)"
+                )
 
         if self.sources is not None:
             s = self.sources
             if s.dtype != torch.uint8 or s.ndim != 4 or len(s) != len(self.x) or s.shape[1] not in (1, 3):
-                raise DataError(f"{self.name}: source images must be uint8 (N, 1 or 3, H, W) with N = {len(self.x)}, "
-                                f"got {s.dtype} {tuple(s.shape)}")  # fmt: skip
+                raise DataError(
+                    f"{self.name}: source images must be uint8 (N, 1 or 3, H, W) with N = {len(self.x)}, "
+                    f"got {s.dtype} {tuple(s.shape)}"
+                )
             if self.x.dtype != torch.uint8:
                 raise DataError(f"{self.name}: paired data pairs images with images, not with points")
 
@@ -136,8 +142,7 @@ class BatchStream:
     def __init__(self, dataset: Dataset, batch_size: int, seed: int):
         if batch_size > len(dataset):
             raise DataError(
-                f"batch size {batch_size} is larger than the dataset ({len(dataset)} samples); "
-                "lower train.batch_size"
+                f"batch size {batch_size} is larger than the dataset ({len(dataset)} samples); lower train.batch_size"
             )
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
         self.batches_per_epoch = len(dataset) // batch_size
@@ -163,7 +168,11 @@ class Prefetcher:
 
     def __init__(self, dataset: Dataset, stream: BatchStream, part: slice, channels_last: bool):
         self.dataset, self.stream, self.part, self.channels_last = dataset, stream, part, channels_last
-        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gankit-batches") if dataset.memory_mapped else None
+        self.pool = (
+            concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gankit-batches")
+            if dataset.memory_mapped
+            else None
+        )
         self.pending: tuple[int, concurrent.futures.Future] | None = None
 
     def load(self, k: int) -> torch.Tensor:
@@ -216,4 +225,3 @@ def with_split(section: dict[str, Any], split: str) -> dict[str, Any]:
     """The data section with ``split`` set, for sources that have splits (point mixtures do not)."""
     has_split = "split" in field_names(DATASETS.get(section["name"]).config_cls)
     return {**section, "split": split} if has_split else dict(section)
-

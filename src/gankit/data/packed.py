@@ -61,8 +61,9 @@ def source_section(source: str, options: dict[str, Any]) -> dict[str, Any]:
         return {"name": "npz", "path": str(path), **options}
     if path.suffix.lower() == ".csv":
         return {"name": "captions", "path": str(path), **options}
-    raise ConfigError(f"{source}: neither a dataset name ({', '.join(DATASETS.names())}) nor an image folder, "
-                      ".npz or caption .csv")  # fmt: skip
+    raise ConfigError(
+        f"{source}: neither a dataset name ({', '.join(DATASETS.names())}) nor an image folder, .npz or caption .csv"
+    )
 
 
 def pack(section: dict[str, Any], out: Path, progress: bool = True, log: Callable[[str], None] = print) -> dict:
@@ -78,13 +79,16 @@ def pack(section: dict[str, Any], out: Path, progress: bool = True, log: Callabl
         dataset = load_dataset(section)
         if dataset.kind != "images":
             raise ConfigError(f"data pack packs images; {section['name']!r} holds {dataset.kind}")
-        images = np.lib.format.open_memmap(out / "images.npy.partial", mode="w+", dtype=np.uint8,
-                                           shape=tuple(dataset.x.shape))  # fmt: skip
+        images = np.lib.format.open_memmap(
+            out / "images.npy.partial", mode="w+", dtype=np.uint8, shape=tuple(dataset.x.shape)
+        )
         images[:] = dataset.x.numpy()
         images.flush()
         del images
         labels = None if dataset.labels is None else dataset.labels.numpy()
-        index = finish(out, tuple(dataset.x.shape), labels, dataset.class_names, dataset.extras.get("captions"), section)
+        index = finish(
+            out, tuple(dataset.x.shape), labels, dataset.class_names, dataset.extras.get("captions"), section
+        )
     log(f"packed {index['count']:,} images of {'x'.join(map(str, index['shape']))} into {out}")
     return index
 
@@ -93,7 +97,9 @@ def pack_folder(section: dict[str, Any], out: Path, progress: bool, log: Callabl
     _, options = DATASETS.resolve(section, "data")
     root, files, labels, classes = folder_images(options)
     shape = (len(files), options.channels, options.resolution, options.resolution)
-    listing = hashlib.sha256("\n".join(str(p.relative_to(root)) for p in files).encode() + repr(shape).encode()).hexdigest()
+    listing = hashlib.sha256(
+        "\n".join(str(p.relative_to(root)) for p in files).encode() + repr(shape).encode()
+    ).hexdigest()
     partial, progress_file = out / "images.npy.partial", out / "progress.json"
     done, written, skipped = 0, 0, []  # files read, rows written, [path, why] of the files that could not be read
     if partial.is_file() and progress_file.is_file():
@@ -155,16 +161,29 @@ def shrink(path: Path, shape: tuple[int, ...], chunk: int = 4096) -> None:
     smaller.replace(path)
 
 
-def finish(out: Path, shape: tuple[int, ...], labels: np.ndarray | None, class_names: list[str] | None,
-           captions: list[list[str]] | None, section: dict[str, Any]) -> dict:  # fmt: skip
+def finish(
+    out: Path,
+    shape: tuple[int, ...],
+    labels: np.ndarray | None,
+    class_names: list[str] | None,
+    captions: list[list[str]] | None,
+    section: dict[str, Any],
+) -> dict:
     """Put the finished files in place; index.json last (its presence means the pack is complete)."""
     if labels is not None:
         np.save(out / "labels.npy", np.asarray(labels, dtype=np.int64))
     if captions is not None:
         atomic_write_text(out / "captions.json", json.dumps(captions))
     (out / "images.npy.partial").replace(out / "images.npy")
-    index = {"format": FORMAT_PACKED, "count": shape[0], "shape": list(shape[1:]), "class_names": class_names,
-             "labels": labels is not None, "captions": captions is not None, "source": section}  # fmt: skip
+    index = {
+        "format": FORMAT_PACKED,
+        "count": shape[0],
+        "shape": list(shape[1:]),
+        "class_names": class_names,
+        "labels": labels is not None,
+        "captions": captions is not None,
+        "source": section,
+    }
     write_json(out / "index.json", index)
     return index
 
@@ -176,21 +195,27 @@ def check_npy(path: Path, shape: tuple[int, ...]) -> None:
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            header = np.lib.format.read_array_header_1_0(f) if version == (1, 0) else np.lib.format.read_array_header_2_0(f)
+            header = (
+                np.lib.format.read_array_header_1_0(f) if version == (1, 0) else np.lib.format.read_array_header_2_0(f)
+            )
             offset = f.tell()
     except (OSError, ValueError, EOFError) as error:
         raise DataError(f"{path}: not a readable .npy file ({error or 'empty'}); {redo}") from None
     stored, fortran, dtype = tuple(header[0]), header[1], header[2]
     if fortran:
-        raise DataError(f"{path}: the header says fortran_order: True (column-major); gankit reads row-major uint8 "
-                        f"(N, C, H, W) only: {redo}")  # fmt: skip
+        raise DataError(
+            f"{path}: the header says fortran_order: True (column-major); gankit reads row-major uint8 "
+            f"(N, C, H, W) only: {redo}"
+        )
     if dtype != np.uint8 or stored != shape:
         raise DataError(f"{path}: holds {dtype} {stored}, the index says uint8 {shape}; {redo}")
     expected = offset + int(np.prod(shape))
     size = path.stat().st_size
     if size != expected:
-        raise DataError(f"{path}: {size:,} bytes, but its header and index.json need {expected:,} "
-                        f"({'truncated' if size < expected else 'extra bytes at the end'}); {redo}")  # fmt: skip
+        raise DataError(
+            f"{path}: {size:,} bytes, but its header and index.json need {expected:,} "
+            f"({'truncated' if size < expected else 'extra bytes at the end'}); {redo}"
+        )
 
 
 @dataclasses.dataclass
@@ -204,27 +229,41 @@ def load_packed(options: PackedOptions) -> Dataset:
         raise ConfigError("dataset 'packed' needs data.path=FOLDER written by gankit data pack")
     root = Path(options.path).expanduser()
     if not (root / "index.json").is_file():
-        hint = " (an unfinished pack: run gankit data pack again to finish it)" if (root / "progress.json").is_file() else ""
+        hint = (
+            " (an unfinished pack: run gankit data pack again to finish it)"
+            if (root / "progress.json").is_file()
+            else ""
+        )
         raise DataError(f"{root}: no index.json; not a folder written by gankit data pack{hint}")
     index = read_json(root / "index.json", DataError)
     if not isinstance(index, dict) or index.get("format") != FORMAT_PACKED:
         raise DataError(f"{root / 'index.json'}: not a gankit packed-data index (format {index.get('format')!r})")
     count, image_shape = index.get("count"), index.get("shape")
-    if not (isinstance(count, int) and count >= 0 and isinstance(image_shape, list) and len(image_shape) == 3
-            and all(isinstance(v, int) and v > 0 for v in image_shape)):  # fmt: skip
-        raise DataError(f"{root / 'index.json'}: damaged: count {count!r} and shape {image_shape!r} should be a whole number "
-                        "and [channels, height, width]; pack the data again (gankit data pack)")  # fmt: skip
+    if not (
+        isinstance(count, int)
+        and count >= 0
+        and isinstance(image_shape, list)
+        and len(image_shape) == 3
+        and all(isinstance(v, int) and v > 0 for v in image_shape)
+    ):
+        raise DataError(
+            f"{root / 'index.json'}: damaged: count {count!r} and shape {image_shape!r} should be a whole number "
+            "and [channels, height, width]; pack the data again (gankit data pack)"
+        )
     shape = (count, *image_shape)
     check_npy(root / "images.npy", shape)
     try:
         images = np.load(root / "images.npy", mmap_mode="c", allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        raise DataError(f"{root / 'images.npy'}: cannot map ({error}); pack the data again (gankit data pack)") from None
+        raise DataError(
+            f"{root / 'images.npy'}: cannot map ({error}); pack the data again (gankit data pack)"
+        ) from None
     for name, value in (("resolution", shape[-1]), ("channels", shape[1])):
         wanted = getattr(options, name)
         if wanted is not None and wanted != value:
-            raise ConfigError(f"data.{name} is {wanted} but {root} was packed at {value}; pack again with "
-                              f"--{name} {wanted}")  # fmt: skip
+            raise ConfigError(
+                f"data.{name} is {wanted} but {root} was packed at {value}; pack again with --{name} {wanted}"
+            )
     labels = None
     if index.get("labels"):
         labels = to_labels(np.load(root / "labels.npy", allow_pickle=False), root / "labels.npy", shape[0])
@@ -232,8 +271,9 @@ def load_packed(options: PackedOptions) -> Dataset:
     if options.limit is not None:
         x, labels = x[: options.limit], None if labels is None else labels[: options.limit]
     class_names = check_class_names(index.get("class_names"), root / "index.json")
-    dataset = Dataset(x, None if labels is None else torch.from_numpy(labels), root.name, class_names,
-                      memory_mapped=True)  # fmt: skip
+    dataset = Dataset(
+        x, None if labels is None else torch.from_numpy(labels), root.name, class_names, memory_mapped=True
+    )
     if index.get("captions"):
         captions = read_json(root / "captions.json", DataError)
         dataset.extras["captions"] = captions[: len(x)]

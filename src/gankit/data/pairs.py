@@ -94,11 +94,17 @@ def load_image_pairs(options: PairsOptions, root: Path, layout: str) -> tuple[np
     pairs: list[tuple[Path, Path | None]]
     if layout == "folders":
         a_files = {p.relative_to(folder / "A").as_posix(): p for p in image_files(folder / "A")}
-        b_files = {p.relative_to(folder / "B").as_posix(): p for p in image_files(folder / "B")} if (folder / "B").is_dir() else {}
+        b_files = (
+            {p.relative_to(folder / "B").as_posix(): p for p in image_files(folder / "B")}
+            if (folder / "B").is_dir()
+            else {}
+        )
         unmatched = sorted(set(a_files) ^ set(b_files))
         if unmatched:
-            raise DataError(f"{folder}: A/ and B/ must hold the same file names; {len(unmatched)} do not pair up "
-                            f"(e.g. {', '.join(unmatched[:3])})")  # fmt: skip
+            raise DataError(
+                f"{folder}: A/ and B/ must hold the same file names; {len(unmatched)} do not pair up "
+                f"(e.g. {', '.join(unmatched[:3])})"
+            )
         pairs = [(a_files[k], b_files[k]) for k in sorted(a_files)]
     else:
         pairs = [(p, None) for p in image_files(folder)]
@@ -112,8 +118,10 @@ def load_image_pairs(options: PairsOptions, root: Path, layout: str) -> tuple[np
         if b_path is None:  # A | B side by side
             whole = read_image_file(a_path, "RGB")
             if whole.width != 2 * whole.height:
-                raise DataError(f"{a_path}: an aligned pair is A and B side by side (width = 2 x height), got "
-                                f"{whole.width}x{whole.height}; use data.layout=folders for separate files")  # fmt: skip
+                raise DataError(
+                    f"{a_path}: an aligned pair is A and B side by side (width = 2 x height), got "
+                    f"{whole.width}x{whole.height}; use data.layout=folders for separate files"
+                )
             half = whole.width // 2
             a, b = whole.crop((0, 0, half, whole.height)), whole.crop((half, 0, whole.width, whole.height))
         else:
@@ -124,7 +132,9 @@ def load_image_pairs(options: PairsOptions, root: Path, layout: str) -> tuple[np
     return np.stack(sources), np.stack(targets)
 
 
-@DATASETS.register("pairs", PairsOptions, "paired images (condition, target) for pix2pix: .npz, A|B files or A/ B/ folders")
+@DATASETS.register(
+    "pairs", PairsOptions, "paired images (condition, target) for pix2pix: .npz, A|B files or A/ B/ folders"
+)
 def load_pairs(options: PairsOptions) -> Dataset:
     if not options.path:
         raise ConfigError("dataset 'pairs' needs data.path (an .npz, a make-pairs folder or a folder of pairs)")
@@ -146,12 +156,16 @@ def load_pairs(options: PairsOptions) -> Dataset:
         if info.is_file():
             described = read_json(info, DataError)
             if not isinstance(described, dict):
-                raise DataError(f"{info}: expected a JSON object (as gankit data make-pairs writes), got {json_preview(described)}")
+                raise DataError(
+                    f"{info}: expected a JSON object (as gankit data make-pairs writes), got {json_preview(described)}"
+                )
             class_names = check_class_names(described.get("classes"), info)
     else:
         sources, targets = load_image_pairs(options, root, layout)
         class_names = None
-    target_set = finish_images(targets, labels, options, f"pairs:{root.stem}", class_names if labels is not None else None)
+    target_set = finish_images(
+        targets, labels, options, f"pairs:{root.stem}", class_names if labels is not None else None
+    )
     source_options = dataclasses.replace(options, channels=options.source_channels)
     source_set = finish_images(sources, None, source_options, "sources")
     return dataclasses.replace(target_set, sources=source_set.x)
@@ -179,8 +193,15 @@ def masked_centre(items: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def make_pairs(task: str, out: str | Path, resolution: int = 32, train: int | None = None, test: int | None = None,
-               seed: int = 0, progress=print) -> dict:  # fmt: skip
+def make_pairs(
+    task: str,
+    out: str | Path,
+    resolution: int = 32,
+    train: int | None = None,
+    test: int | None = None,
+    seed: int = 0,
+    progress=print,
+) -> dict:
     """Write OUT/{train,test}.npz (uint8 ``sources``, ``targets``, ``labels``: the item's class) and
     OUT/info.json for ``task``: edges or inpaint (Fashion-MNIST items at ``resolution``; all 60,000 / 10,000
     unless ``train`` / ``test`` say fewer) or colorize (captioned scenes, gray -> colour; 20,000 / 2,000 by
@@ -207,11 +228,21 @@ def make_pairs(task: str, out: str | Path, resolution: int = 32, train: int | No
             sources = edge_map(targets) if task == "edges" else masked_centre(targets)
             labels = items.labels[:n].numpy()
         # user-facing arrays are channels last, as every .npz gankit writes (README: "Array files")
-        write_npz(out / f"{split}.npz", sources=sources.permute(0, 2, 3, 1).numpy(), targets=targets.permute(0, 2, 3, 1).numpy(),
-                  labels=labels)  # fmt: skip
+        write_npz(
+            out / f"{split}.npz",
+            sources=sources.permute(0, 2, 3, 1).numpy(),
+            targets=targets.permute(0, 2, 3, 1).numpy(),
+            labels=labels,
+        )
         counts[split] = int(len(targets))
         progress(f"{split}: {len(targets):,} pairs ({tuple(sources.shape[1:])} -> {tuple(targets.shape[1:])})")
-    info = {"task": task, "resolution": resolution, "seed": seed, "counts": counts, "classes": list(CLASSES),
-            "source": "Fashion-MNIST items" if task != "colorize" else "make-captions scenes"}  # fmt: skip
+    info = {
+        "task": task,
+        "resolution": resolution,
+        "seed": seed,
+        "counts": counts,
+        "classes": list(CLASSES),
+        "source": "Fashion-MNIST items" if task != "colorize" else "make-captions scenes",
+    }
     write_json(out / "info.json", info)
     return info

@@ -53,9 +53,11 @@ def check_fits_in_memory(count: int, channels: int, resolution: int, where: str)
     size = count * channels * resolution * resolution
     limit = memory_bytes() // 2
     if limit and size > limit:
-        raise DataError(f"{where}: {count:,} images of {channels}x{resolution}x{resolution} need "
-                        f"{size / 2**30:,.1f} GiB, over half this machine's {memory_bytes() / 2**30:,.1f} GiB of memory; "
-                        "lower data.resolution or data.limit")  # fmt: skip
+        raise DataError(
+            f"{where}: {count:,} images of {channels}x{resolution}x{resolution} need "
+            f"{size / 2**30:,.1f} GiB, over half this machine's {memory_bytes() / 2**30:,.1f} GiB of memory; "
+            "lower data.resolution or data.limit"
+        )
 
 
 def to_uint8_pixels(array: np.ndarray, file: Path | str, what: str = "images") -> np.ndarray:
@@ -64,12 +66,15 @@ def to_uint8_pixels(array: np.ndarray, file: Path | str, what: str = "images") -
     if array.dtype == np.uint8:
         return array
     if array.dtype.kind not in "iu" or array.dtype == np.bool_:
-        raise DataError(f"{file}: {what} are {array.dtype}; gankit reads pixels as integers 0..255 (floats are "
-                        "ambiguous: 0..1 or 0..255?): convert them to uint8 first")  # fmt: skip
+        raise DataError(
+            f"{file}: {what} are {array.dtype}; gankit reads pixels as integers 0..255 (floats are "
+            "ambiguous: 0..1 or 0..255?): convert them to uint8 first"
+        )
     low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
     if low < 0 or high > 255:
-        raise DataError(f"{file}: {what} ({array.dtype}) hold values {low}..{high}, outside 0..255; "
-                        "scale them to uint8 first")  # fmt: skip
+        raise DataError(
+            f"{file}: {what} ({array.dtype}) hold values {low}..{high}, outside 0..255; scale them to uint8 first"
+        )
     return array.astype(np.uint8)
 
 
@@ -99,8 +104,9 @@ def check_class_names(value, file: Path | str) -> list[str] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) and len(v) <= MAX_CLASS_NAME for v in value):
         shown = json_preview(value)
-        raise DataError(f"{file}: class names must be a list of strings (at most {MAX_CLASS_NAME} characters each), "
-                        f"got {shown}")  # fmt: skip
+        raise DataError(
+            f"{file}: class names must be a list of strings (at most {MAX_CLASS_NAME} characters each), got {shown}"
+        )
     return list(value)
 
 
@@ -236,9 +242,17 @@ def load_idx(options: IDXOptions) -> Dataset:
 
 
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 # sha256 of the decompressed IDX payloads, so a re-compressed copy (Debian's) verifies too.
 FASHION_MNIST_FILES = {
@@ -292,11 +306,15 @@ def load_fashion_mnist(options: FashionMNISTOptions) -> Dataset:
         folder = cache_dir() / "fashion-mnist"
         if not all((folder / f"{s}.gz").is_file() for s in FASHION_MNIST_FILES):
             if not options.download:
-                raise DataError(f"Fashion-MNIST not found in {DEBIAN_FASHION_MNIST} or {folder}; {HOW_TO_GET_FASHION_MNIST}")
+                raise DataError(
+                    f"Fashion-MNIST not found in {DEBIAN_FASHION_MNIST} or {folder}; {HOW_TO_GET_FASHION_MNIST}"
+                )
             try:
                 fetch_fashion_mnist(folder)
             except DataError as error:
-                raise DataError(f"{error}\nFashion-MNIST is not available offline. {HOW_TO_GET_FASHION_MNIST}") from error
+                raise DataError(
+                    f"{error}\nFashion-MNIST is not available offline. {HOW_TO_GET_FASHION_MNIST}"
+                ) from error
     return load_idx_folder(folder, options, "fashion-mnist", FASHION_MNIST_CLASSES)
 
 
@@ -341,8 +359,18 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(f"{path}: not a CIFAR-10 batch (a dict with b'data' and b'labels' entries)")
         data = np.asarray(batch[b"data"])
         labels = batch[b"labels"]
-    except (OSError, EOFError, pickle.UnpicklingError, TypeError, ValueError, AttributeError, IndexError,
-            MemoryError, OverflowError, RecursionError) as error:  # fmt: skip
+    except (
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        MemoryError,
+        OverflowError,
+        RecursionError,
+    ) as error:
         if isinstance(error, DataError):
             raise
         raise DataError(f"{path}: not a readable CIFAR-10 batch ({type(error).__name__}: {error})") from None
@@ -391,7 +419,9 @@ class FolderOptions(ImageOptions):
     path: str = ""  # folder of images; class subfolders become labels
     resolution: int | None = 64
     channels: int | None = 3
-    strict: bool = False  # true: any unreadable file stops loading (all of them listed); false: they are skipped, listed
+    strict: bool = (
+        False  # true: any unreadable file stops loading (all of them listed); false: they are skipped, listed
+    )
 
 
 def decode_image(image, path: Path, mode: str, background: tuple[int, int, int] = (255, 255, 255)):
@@ -408,8 +438,10 @@ def decode_image(image, path: Path, mode: str, background: tuple[int, int, int] 
             raise DataError(f"{path}: 16-bit values out of range ({wide.min()}..{wide.max()})")
         image = Image.fromarray(np.round(wide / 257.0).astype(np.uint8), "L")
     elif image.mode in ("I", "F"):
-        raise DataError(f"{path}: a {'32-bit integer' if image.mode == 'I' else 'floating-point'} image has no one "
-                        "8-bit conversion; save it as an 8- or 16-bit PNG")  # fmt: skip
+        raise DataError(
+            f"{path}: a {'32-bit integer' if image.mode == 'I' else 'floating-point'} image has no one "
+            "8-bit conversion; save it as an 8- or 16-bit PNG"
+        )
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
     if has_alpha:
         rgba = image.convert("RGBA")
@@ -507,11 +539,17 @@ def report_unreadable(root: Path, total: int, skipped: list[tuple[str, str]], st
         lines.append(f"  ... and {len(skipped) - shown:,} more (a run lists them all in skipped_files.txt)")
     listing = "\n".join(lines)
     if strict or len(skipped) == total:
-        fix = ("remove or repair them, or set data.strict=false to train on the rest" if len(skipped) < total
-               else "none of its images could be read")  # fmt: skip
+        fix = (
+            "remove or repair them, or set data.strict=false to train on the rest"
+            if len(skipped) < total
+            else "none of its images could be read"
+        )
         raise DataError(f"{root}: {len(skipped):,} of {total:,} files cannot be read as images; {fix}:\n{listing}")
-    warnings.warn(f"{root}: skipped {len(skipped):,} of {total:,} files that cannot be read as images (the other "
-                  f"{total - len(skipped):,} are used; data.strict=true makes this an error):\n{listing}", stacklevel=3)  # fmt: skip
+    warnings.warn(
+        f"{root}: skipped {len(skipped):,} of {total:,} files that cannot be read as images (the other "
+        f"{total - len(skipped):,} are used; data.strict=true makes this an error):\n{listing}",
+        stacklevel=3,
+    )
 
 
 # --------------------------------------------------------------------------- .npz arrays
@@ -542,7 +580,9 @@ def nchw_images(array: np.ndarray, path: Path, key: str) -> np.ndarray:
     elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
         images = images.transpose(0, 3, 1, 2)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise DataError(f"{path}: '{key}' must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3; got {images.shape}")
+        raise DataError(
+            f"{path}: '{key}' must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3; got {images.shape}"
+        )
     return np.ascontiguousarray(images)
 
 
@@ -557,28 +597,42 @@ def read_npz(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = 
     except (zipfile.BadZipFile, OSError) as error:
         with open(path, "rb") as f:
             is_npy = f.read(6) == b"\x93NUMPY"
-        hint = "it is a single .npy array, not an .npz archive: save with np.savez(FILE, images=...)" if is_npy else str(error)
+        hint = (
+            "it is a single .npy array, not an .npz archive: save with np.savez(FILE, images=...)"
+            if is_npy
+            else str(error)
+        )
         raise DataError(f"{path}: not an .npz archive ({hint})") from None
     arrays = {}
     with archive:
         members = {name[: -len(".npy")]: name for name in archive.namelist() if name.endswith(".npy")}
         missing = [key for key in required if key not in members]
         if missing:
-            raise DataError(f"{path}: no {', '.join(repr(k) for k in missing)} array "
-                            f"(found: {', '.join(sorted(members)) or 'none'})")  # fmt: skip
+            raise DataError(
+                f"{path}: no {', '.join(repr(k) for k in missing)} array "
+                f"(found: {', '.join(sorted(members)) or 'none'})"
+            )
         for key in (*required, *(k for k in optional if k in members)):
             info = archive.getinfo(members[key])
             try:
                 with archive.open(info) as f:
                     version = np.lib.format.read_magic(f)
-                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, _, dtype = read_header(f)
                     if dtype.hasobject:
-                        raise DataError(f"{path}: '{key}' holds Python objects (a pickle); gankit reads plain arrays only")
+                        raise DataError(
+                            f"{path}: '{key}' holds Python objects (a pickle); gankit reads plain arrays only"
+                        )
                     declared = math.prod(shape) * dtype.itemsize
                     if declared > info.file_size:
-                        raise DataError(f"{path}: '{key}' declares shape {shape} of {dtype} ({declared:,} bytes) but "
-                                        f"holds {info.file_size:,} bytes; the file is damaged or crafted")  # fmt: skip
+                        raise DataError(
+                            f"{path}: '{key}' declares shape {shape} of {dtype} ({declared:,} bytes) but "
+                            f"holds {info.file_size:,} bytes; the file is damaged or crafted"
+                        )
                 with archive.open(info) as f:
                     arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
             except DataError:

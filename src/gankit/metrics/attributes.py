@@ -51,8 +51,16 @@ def retint(x: torch.Tensor, colour: torch.Tensor, background: torch.Tensor, new_
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
-def train_attribute_classifier(data, steps: int = 1500, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-                               width: int = 32, retint_share: float = 0.5, log=print) -> AttributeNet:  # fmt: skip
+def train_attribute_classifier(
+    data,
+    steps: int = 1500,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    width: int = 32,
+    retint_share: float = 0.5,
+    log=print,
+) -> AttributeNet:
     """Train on a captions dataset's images and ``extras["attributes"]`` (cross-entropy summed over heads).
 
     With ``retint_share`` > 0, that share of every batch has its items repainted in a random colour
@@ -66,7 +74,9 @@ def train_attribute_classifier(data, steps: int = 1500, batch_size: int = 128, l
     generator = torch.Generator().manual_seed(seed)
     targets = {k: torch.as_tensor(np.asarray(attributes[k]), dtype=torch.long) for k in HEADS}
     if retint_share > 0 and "background" not in attributes:
-        raise ValueError("repainting needs the scenes' background levels: rebuild the data with gankit data make-captions")
+        raise ValueError(
+            "repainting needs the scenes' background levels: rebuild the data with gankit data make-captions"
+        )
     background = torch.as_tensor(np.asarray(attributes.get("background", np.zeros(len(data.x)))))
     net = AttributeNet(data.x.shape[1], data.x.shape[-1], width)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
@@ -77,7 +87,9 @@ def train_attribute_classifier(data, steps: int = 1500, batch_size: int = 128, l
         repaint = int(retint_share * batch_size)
         if repaint:
             colours = torch.randint(len(COLOURS), (repaint,), generator=generator)
-            x = torch.cat([retint(x[:repaint], wanted["colour"][:repaint], background[index[:repaint]], colours), x[repaint:]])
+            x = torch.cat(
+                [retint(x[:repaint], wanted["colour"][:repaint], background[index[:repaint]], colours), x[repaint:]]
+            )
             wanted["colour"] = torch.cat([colours, wanted["colour"][repaint:]])
         logits = net(x)
         loss = sum(nn.functional.cross_entropy(logits[k], wanted[k]) for k in HEADS)
@@ -105,7 +117,9 @@ def predict(net: AttributeNet, x: torch.Tensor, batch_size: int = 500) -> dict[s
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def consistency(predicted: dict[str, np.ndarray], wanted: dict[str, np.ndarray], heldout: np.ndarray | None = None) -> dict:
+def consistency(
+    predicted: dict[str, np.ndarray], wanted: dict[str, np.ndarray], heldout: np.ndarray | None = None
+) -> dict:
     """Per-attribute accuracy and the share of images with all four right; with ``heldout`` (bool per
     image), the all-right share for seen and held-out (class, colour) pairs separately."""
     right = {k: np.asarray(predicted[k]) == np.asarray(wanted[k]) for k in HEADS}
@@ -124,14 +138,26 @@ FORMAT = "gankit-attribute-classifier-1"
 
 def save_attribute_classifier(path, net: AttributeNet, report: dict) -> None:
     """safetensors with the weights; metadata: the resolution and the test ``report`` (the ceiling)."""
-    write_tensors(path, net.state_dict(), {"format": FORMAT, "resolution": net.resolution, "width": net.width,
-                                           "channels": net.encoder.body[0].in_channels, "report": report})  # fmt: skip
+    write_tensors(
+        path,
+        net.state_dict(),
+        {
+            "format": FORMAT,
+            "resolution": net.resolution,
+            "width": net.width,
+            "channels": net.encoder.body[0].in_channels,
+            "report": report,
+        },
+    )
 
 
 def load_attribute_classifier(path) -> tuple[AttributeNet, dict]:
     """The classifier in ``path`` and its test report; every tensor checked against the rebuilt net first."""
     tensors, metadata = read_tensors(path, FORMAT)
-    channels, resolution = metadata_field(path, metadata, "channels", int), metadata_field(path, metadata, "resolution", int)
+    channels, resolution = (
+        metadata_field(path, metadata, "channels", int),
+        metadata_field(path, metadata, "resolution", int),
+    )
     width = metadata_field(path, metadata, "width", int, 32)
     if channels not in (1, 3) or not 4 <= resolution <= 1024 or not 1 <= width <= 1024:
         raise CheckpointError(f"{path}: damaged metadata: channels {channels}, resolution {resolution}, width {width}")

@@ -37,6 +37,7 @@ from gankit.networks.classifier import (  # noqa: F401 - the evaluator network a
     weights_sha256,
 )
 
+
 @dataclasses.dataclass
 class EvaluatorTraining:
     epochs: int = 10
@@ -72,14 +73,21 @@ def separation(net: nn.Module, images: torch.Tensor, seed: int = 0) -> dict[str,
     embed = lambda t: torch.cat([net.features(t[i : i + 500]) for i in range(0, len(t), 500)]).double().numpy()  # noqa: E731
     fa = embed(a)
     floor, degraded = fid(fa, embed(b)), fid(fa, embed(noisy))
-    return {"floor_fid": round(floor, 6), "noisy_fid": round(degraded, 6), "ratio": round(degraded / max(floor, 1e-12), 3),
-            "noise_std": NOISE_STD, "images": n}  # fmt: skip
+    return {
+        "floor_fid": round(floor, 6),
+        "noisy_fid": round(degraded, 6),
+        "ratio": round(degraded / max(floor, 1e-12), 3),
+        "noise_std": NOISE_STD,
+        "images": n,
+    }
 
 
 class TrainingEstimate:
     """Says once, after the first batches, how long a training will take at the measured speed."""
 
-    def __init__(self, total_steps: int, what: str, log: Callable[[str], None], after_steps: int = 10, after_seconds: float = 3.0):
+    def __init__(
+        self, total_steps: int, what: str, log: Callable[[str], None], after_steps: int = 10, after_seconds: float = 3.0
+    ):
         self.total, self.what, self.log = total_steps, what, log
         self.after_steps, self.after_seconds = after_steps, after_seconds
         self.start, self.steps, self.told = time.perf_counter(), 0, False
@@ -92,9 +100,12 @@ class TrainingEstimate:
         if self.steps >= self.after_steps and seconds >= self.after_seconds or self.steps >= self.total:
             self.told = True
             left = seconds / self.steps * (self.total - self.steps)
-            self.log(f"{self.what}: {self.total:,} steps, about {left / 60:.0f} min left at the speed of the first "
-                     f"{self.steps} ({seconds / self.steps * 1000:.0f} ms a step)" if left >= 90 else
-                     f"{self.what}: {self.total:,} steps, about {left:.0f} s left")  # fmt: skip
+            self.log(
+                f"{self.what}: {self.total:,} steps, about {left / 60:.0f} min left at the speed of the first "
+                f"{self.steps} ({seconds / self.steps * 1000:.0f} ms a step)"
+                if left >= 90
+                else f"{self.what}: {self.total:,} steps, about {left:.0f} s left"
+            )
 
 
 def augment(x: torch.Tensor, shift: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
@@ -142,7 +153,9 @@ def train_evaluator(
     num_classes = int(train_data.labels.max()) + 1
     torch.manual_seed(options.seed)
     generator = torch.Generator().manual_seed(options.seed)
-    net = ClassifierNet(train_data.x.shape[1], num_classes, options.width, stem_stride=stem_stride_for(train_data.x.shape[-1]))
+    net = ClassifierNet(
+        train_data.x.shape[1], num_classes, options.width, stem_stride=stem_stride_for(train_data.x.shape[-1])
+    )
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     steps_per_epoch = len(train_data) // options.batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options.lr, total_steps=options.epochs * steps_per_epoch)
@@ -151,7 +164,12 @@ def train_evaluator(
     for epoch in range(options.epochs):
         net.train()
         order = torch.randperm(len(train_data), generator=generator)
-        bar = tqdm(range(steps_per_epoch), desc=f"evaluator epoch {epoch + 1}/{options.epochs}", disable=not progress, leave=False)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"evaluator epoch {epoch + 1}/{options.epochs}",
+            disable=not progress,
+            leave=False,
+        )
         for i in bar:
             index = order[i * options.batch_size : (i + 1) * options.batch_size]
             x = augment(train_data.model_input(index), options.shift, options.flip, generator)
@@ -163,7 +181,10 @@ def train_evaluator(
             estimate.tick()
             if i % 50 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-        log(f"evaluator epoch {epoch + 1}/{options.epochs}: test accuracy {accuracy(net, test_data.x, test_data.labels):.4f}")
+        log(
+            f"evaluator epoch {epoch + 1}/{options.epochs}: test accuracy "
+            f"{accuracy(net, test_data.x, test_data.labels):.4f}"
+        )
     test_accuracy = accuracy(net, test_data.x, test_data.labels)
     info = {
         "channels": train_data.x.shape[1],

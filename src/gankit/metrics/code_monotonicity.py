@@ -92,13 +92,22 @@ def code_monotonicity(pipeline, code: str, values=None, rows: int = 64, seed: in
         raise ValueError("code monotonicity measures image statistics; this generator does not draw images")
     scores = monotonicity(values, pipeline.traverse(code, values, rows=rows, seed=seed), rows)
     best = max(scores, key=lambda name: abs(scores[name]["rho"]))
-    return {"code": code, "values": [round(float(v), 4) for v in values], "rows": rows, "seed": seed,
-            "statistics": scores, "best": best}  # fmt: skip
+    return {
+        "code": code,
+        "values": [round(float(v), 4) for v in values],
+        "rows": rows,
+        "seed": seed,
+        "statistics": scores,
+        "best": best,
+    }
 
 
 def format_monotonicity(result: dict) -> str:
-    lines = [f"{result['code']}: Spearman rho between code value and image statistic over {result['rows']} rows "
-             f"(seed {result['seed']})", f"{'statistic':<10} {'mean rho':>9} {'mean |rho|':>11} {'monotone rows':>14}"]
+    lines = [
+        f"{result['code']}: Spearman rho between code value and image statistic over {result['rows']} rows "
+        f"(seed {result['seed']})",
+        f"{'statistic':<10} {'mean rho':>9} {'mean |rho|':>11} {'monotone rows':>14}",
+    ]
     for name, s in result["statistics"].items():
         mark = "  <- best" if name == result["best"] else ""
         lines.append(f"{name:<10} {s['rho']:>9.3f} {s['abs_rho']:>11.3f} {s['monotone_rows']:>14.2f}{mark}")

@@ -90,8 +90,11 @@ def _code_monotonicity(real: Features, fake: Features, pipeline=None, seed: int 
         raise ConfigError("metric 'code_monotonicity' needs an InfoGAN generator with a continuous code")
     results = [code_monotonicity(pipeline, f"cont{i}", seed=seed) for i in range(pipeline.codes.continuous)]
     rho = [r["statistics"][r["best"]]["rho"] for r in results]
-    return {"code_monotonicity": float(np.mean(np.abs(rho))), "code_monotonicity_per_code": rho,
-            "code_statistic_per_code": [r["best"] for r in results]}  # fmt: skip
+    return {
+        "code_monotonicity": float(np.mean(np.abs(rho))),
+        "code_monotonicity_per_code": rho,
+        "code_statistic_per_code": [r["best"] for r in results],
+    }
 
 
 def _classes(real: Features, fake: Features, **_) -> dict[str, float]:
@@ -108,28 +111,79 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric("fid", "features", _fid, ("fid",), ("fid",)),
-        Metric("kid", "features", _kid, ("kid", "kid_std"), ("kid",),
-               {"subsets": 100, "subset_size": 1000, "kernel": "(x.y/d + 1)^3"}),
+        Metric(
+            "kid",
+            "features",
+            _kid,
+            ("kid", "kid_std"),
+            ("kid",),
+            {"subsets": 100, "subset_size": 1000, "kernel": "(x.y/d + 1)^3"},
+        ),
         Metric("is", "logits", _inception_score, ("is", "is_std"), (), {"splits": 10}),
-        Metric("prdc", "features", _prdc, ("precision", "recall", "density", "coverage"), (),
-               {"k_precision_recall": 3, "k_density_coverage": 5}),
-        Metric("classes", "logits", _classes, ("class_kl", "max_class_share", "classes_missing", "class_histogram"),
-               ("class_kl", "max_class_share", "classes_missing"), {"classes": "argmax of the evaluator's logits"}),
-        Metric("labels", "logits", _label_accuracy, ("label_accuracy",), (),
-               {"label_accuracy": "fraction of samples the evaluator assigns to the label they were drawn for"}),
-        Metric("intra_fid", "features", _intra_fid, ("intra_fid", "intra_fid_per_class"), ("intra_fid",),
-               {"intra_fid": "mean over classes of the FID between real and generated samples of the class"}),
-        Metric("code_accuracy", "logits", _code_accuracy, ("code_accuracy", "code_to_class"), (),
-               {"code_accuracy": "InfoGAN cat0 = k mod K for sample k; values matched to evaluator classes by the "
-                                 "Hungarian algorithm"}),
-        Metric("code_monotonicity", "generator", _code_monotonicity,
-               ("code_monotonicity", "code_monotonicity_per_code", "code_statistic_per_code"), (),
-               {"code_monotonicity": "per continuous code: 64 rows of fixed inputs, code swept -2..2 in 9 steps; "
-                                     "Spearman rho of code value vs intensity, width, height, slant per row, mean "
-                                     "over rows; the statistic with the largest |rho| is reported, and the mean "
-                                     "|rho| over codes"}),
-        Metric("modes", "points", _modes, ("modes_captured", "modes_total", "high_quality", "reverse_kl"),
-               ("reverse_kl",), {"high_quality_within_stds": 3}),
+        Metric(
+            "prdc",
+            "features",
+            _prdc,
+            ("precision", "recall", "density", "coverage"),
+            (),
+            {"k_precision_recall": 3, "k_density_coverage": 5},
+        ),
+        Metric(
+            "classes",
+            "logits",
+            _classes,
+            ("class_kl", "max_class_share", "classes_missing", "class_histogram"),
+            ("class_kl", "max_class_share", "classes_missing"),
+            {"classes": "argmax of the evaluator's logits"},
+        ),
+        Metric(
+            "labels",
+            "logits",
+            _label_accuracy,
+            ("label_accuracy",),
+            (),
+            {"label_accuracy": "fraction of samples the evaluator assigns to the label they were drawn for"},
+        ),
+        Metric(
+            "intra_fid",
+            "features",
+            _intra_fid,
+            ("intra_fid", "intra_fid_per_class"),
+            ("intra_fid",),
+            {"intra_fid": "mean over classes of the FID between real and generated samples of the class"},
+        ),
+        Metric(
+            "code_accuracy",
+            "logits",
+            _code_accuracy,
+            ("code_accuracy", "code_to_class"),
+            (),
+            {
+                "code_accuracy": "InfoGAN cat0 = k mod K for sample k; values matched to evaluator classes by the "
+                "Hungarian algorithm"
+            },
+        ),
+        Metric(
+            "code_monotonicity",
+            "generator",
+            _code_monotonicity,
+            ("code_monotonicity", "code_monotonicity_per_code", "code_statistic_per_code"),
+            (),
+            {
+                "code_monotonicity": "per continuous code: 64 rows of fixed inputs, code swept -2..2 in 9 steps; "
+                "Spearman rho of code value vs intensity, width, height, slant per row, mean "
+                "over rows; the statistic with the largest |rho| is reported, and the mean "
+                "|rho| over codes"
+            },
+        ),
+        Metric(
+            "modes",
+            "points",
+            _modes,
+            ("modes_captured", "modes_total", "high_quality", "reverse_kl"),
+            ("reverse_kl",),
+            {"high_quality_within_stds": 3},
+        ),
     )
 }
 
@@ -164,7 +218,11 @@ def default_extractor(data_section: dict[str, Any], kind: str) -> dict[str, Any]
     trained = evaluator_for_data(data_section)
     if trained.is_file():
         return {"name": "evaluator", "weights": str(trained)}
-    options = " ".join(f"--set data.{k}={v}" for k, v in data_section.items() if k not in ("name", "split", "limit", "strict", "download") and v not in (None, ""))
+    options = " ".join(
+        f"--set data.{k}={v}"
+        for k, v in data_section.items()
+        if k not in ("name", "split", "limit", "strict", "download") and v not in (None, "")
+    )
     raise ConfigError(
         f"no evaluator for this data yet (built-in ones: {', '.join(sorted(builtin_evaluators()))}); train one "
         f"(self-supervised when the images have no labels) with:\n  gankit evaluator train --dataset {name} {options}\n"
@@ -230,9 +288,14 @@ def compute(
 
 
 def protocol_card(
-    extractor: Extractor, metrics: list[str], num_generated: int, num_reference: int,
-    reference: dict[str, Any], seed: int, reference_cached: bool,
-) -> dict[str, Any]:  # fmt: skip
+    extractor: Extractor,
+    metrics: list[str],
+    num_generated: int,
+    num_reference: int,
+    reference: dict[str, Any],
+    seed: int,
+    reference_cached: bool,
+) -> dict[str, Any]:
     return {
         **extractor.card,
         "metrics": {name: METRICS[name].settings for name in metrics},
@@ -314,9 +377,17 @@ def evaluate_generator(
     if "code_accuracy" in metrics and pipeline.codes is not None and pipeline.codes.categorical:
         codes = np.arange(num_samples) % pipeline.codes.categorical[0]  # balanced values of the first code
     begin, end = (0, num_samples) if shard is None else shard.part(num_samples)
-    samples = pipeline.sample(end - begin, seed=seed, start=begin, batch_size=500, progress=progress,
-                              codes=None if codes is None else {"cat0": codes[begin:end]})  # fmt: skip
-    fake_x = torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous() if samples.ndim == 4 else torch.from_numpy(samples)
+    samples = pipeline.sample(
+        end - begin,
+        seed=seed,
+        start=begin,
+        batch_size=500,
+        progress=progress,
+        codes=None if codes is None else {"cat0": codes[begin:end]},
+    )
+    fake_x = (
+        torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous() if samples.ndim == 4 else torch.from_numpy(samples)
+    )
     clock.lap("sampling")
     extractor_obj.check_input(fake_x)
     fake = extractor_obj(fake_x)
@@ -353,14 +424,25 @@ def score_warnings(values: dict[str, Any], real: np.ndarray, fake: np.ndarray) -
     collapsed G), and a high precision with almost no recall (samples bunched in a small part of the real data:
     precision then says little)."""
     out = []
-    spread = float(np.asarray(fake, np.float64).std(axis=0).mean() / max(np.asarray(real, np.float64).std(axis=0).mean(), 1e-12))
+    spread = float(
+        np.asarray(fake, np.float64).std(axis=0).mean() / max(np.asarray(real, np.float64).std(axis=0).mean(), 1e-12)
+    )
     if spread < LOW_SPREAD:
-        out.append(f"the samples barely differ from one another: their features spread {spread:.1%} as much as the real "
-                   "data's (an untrained or collapsed generator); read FID, KID and coverage, not precision")  # fmt: skip
+        out.append(
+            f"the samples barely differ from one another: their features spread {spread:.1%} as much as the real "
+            "data's (an untrained or collapsed generator); read FID, KID and coverage, not precision"
+        )
     precision, recall = values.get("precision"), values.get("recall")
-    if precision is not None and recall is not None and precision >= PRECISION_WITHOUT_RECALL[0] and recall < PRECISION_WITHOUT_RECALL[1]:
-        out.append(f"precision {precision:.3f} with recall {recall:.3f}: the samples sit in a small part of the real "
-                   "data, where precision is easy; FID, KID and coverage tell more")  # fmt: skip
+    if (
+        precision is not None
+        and recall is not None
+        and precision >= PRECISION_WITHOUT_RECALL[0]
+        and recall < PRECISION_WITHOUT_RECALL[1]
+    ):
+        out.append(
+            f"precision {precision:.3f} with recall {recall:.3f}: the samples sit in a small part of the real "
+            "data, where precision is easy; FID, KID and coverage tell more"
+        )
     return out
 
 
@@ -399,7 +481,9 @@ def evaluate_real_vs_real(
             which = "train: one half of it against the other half as the reference"
         if len(rest) < 2:
             raise ConfigError(f"{train.name}: too few images ({len(train)}) for a real-vs-real floor")
-        fake_index = torch.from_numpy(rest[np.sort(np.random.default_rng(seed + 1).permutation(len(rest))[:num_samples])])
+        fake_index = torch.from_numpy(
+            rest[np.sort(np.random.default_rng(seed + 1).permutation(len(rest))[:num_samples])]
+        )
         generated = {"dataset": train_section, "split": which, "subset_seed": seed + 1}
     extractor_obj = build_extractor(extractor or default_extractor(train_section, train.kind))
     metrics = parse_metrics(default_metrics(extractor_obj) if metrics is None else metrics)
@@ -430,13 +514,19 @@ def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> st
     p = row["protocol"]
     lines = [
         f"extractor {p['extractor']} (sha256 {str(p.get('weights_sha256'))[:12]}), "
-        f"{p['num_generated']} generated vs {p['num_reference']} reference ({p['reference']['split']} split), seed {p['seed']}",
+        f"{p['num_generated']} generated vs {p['num_reference']} "
+        f"reference ({p['reference']['split']} split), seed {p['seed']}",
         f"{'metric':14s} {'value':>12s}" + (f" {'floor':>12s} {'ratio':>8s}" if floor else ""),
     ]
     if floor and "generated" in floor:  # what the floor compared
-        lines.insert(1, f"floor: {floor['generated']['num_samples']} real images ({floor['generated']['split']}) scored "
-                        f"as generated, vs {floor['protocol']['num_reference']} reference")  # fmt: skip
-    ordered = sorted(row["metrics"].items(), key=lambda kv: METRIC_ORDER.index(kv[0]) if kv[0] in METRIC_ORDER else len(METRIC_ORDER))
+        lines.insert(
+            1,
+            f"floor: {floor['generated']['num_samples']} real images ({floor['generated']['split']}) scored "
+            f"as generated, vs {floor['protocol']['num_reference']} reference",
+        )
+    ordered = sorted(
+        row["metrics"].items(), key=lambda kv: METRIC_ORDER.index(kv[0]) if kv[0] in METRIC_ORDER else len(METRIC_ORDER)
+    )
     for key, value in ordered:
         if isinstance(value, list):  # a histogram or per-class/per-code values
             lines.append(f"{key:14s} {format_value(value)}")
@@ -448,7 +538,9 @@ def format_table(row: dict[str, Any], floor: dict[str, Any] | None = None) -> st
             if key.endswith("_std"):
                 ratio = ""
             elif base <= 0 or abs(base) <= noise:
-                ratio = "n/a"  # the floor is zero, negative (unbiased KID) or within its own noise: no ratio means anything
+                ratio = (
+                    "n/a"  # the floor is zero, negative (unbiased KID) or within its own noise: no ratio means anything
+                )
             else:
                 ratio = f"{value / base:.3g}"
             line += f" {base:12.5g} {ratio:>8s}"

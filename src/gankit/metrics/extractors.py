@@ -61,7 +61,9 @@ class EvaluatorOptions:
 class EvaluatorExtractor(Extractor):
     def __init__(self, options: EvaluatorOptions):
         if not options.weights:
-            raise ConfigError("the evaluator extractor needs weights (a built-in name such as fashion-mnist, or a path)")
+            raise ConfigError(
+                "the evaluator extractor needs weights (a built-in name such as fashion-mnist, or a path)"
+            )
         self.evaluator = load_evaluator(options.weights, options.device)
         # channels-last convolutions: about twice as fast on a CPU (features equal to 1e-6)
         self.evaluator.net.to(memory_format=torch.channels_last)
@@ -80,7 +82,8 @@ class EvaluatorExtractor(Extractor):
             "evaluator_dataset": info["dataset"],
             "feature_dim": self.evaluator.net.feature_dim,
             "layout": "channels_last",
-            "preprocessing": f"uint8 (N, {info['channels']}, {info['resolution']}, {info['resolution']}) -> x / 127.5 - 1; "
+            "preprocessing": f"uint8 (N, {info['channels']}, "
+            "{info['resolution']}, {info['resolution']}) -> x / 127.5 - 1; "
             "penultimate layer (after global average pooling) as features"
             + ("; the network's first conv has stride 2" if info.get("stem_stride", 1) == 2 else ""),
         }
@@ -100,16 +103,20 @@ class EvaluatorExtractor(Extractor):
         for i in self.batches(len(x), self.batch_size):
             batch = x[i : i + self.batch_size].to(self.device).float().div_(127.5).sub_(1.0)
             batch = batch.contiguous(memory_format=torch.channels_last)
-            f, l = self.evaluator.net.features_and_logits(batch)
+            f, out = self.evaluator.net.features_and_logits(batch)
             features.append(f.float().cpu())
-            logits.append(l.float().cpu())
+            logits.append(out.float().cpu())
         return Features(torch.cat(features).numpy(), torch.cat(logits).numpy() if self.classifier else None)
 
 
 @EXTRACTORS.register("raw", NoOptions, "the samples themselves (2D points; images as pixels in [0, 1])")
 class RawExtractor(Extractor):
     def __init__(self, options: NoOptions):
-        self.card = {"extractor": "raw", "weights_sha256": None, "preprocessing": "points as they are; images / 255, flattened"}
+        self.card = {
+            "extractor": "raw",
+            "weights_sha256": None,
+            "preprocessing": "points as they are; images / 255, flattened",
+        }
 
     def __call__(self, x: torch.Tensor) -> Features:
         values = x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
@@ -125,8 +132,11 @@ class InceptionOptions:
     device: str = "cpu"
 
 
-@EXTRACTORS.register("inception", InceptionOptions, "the FID Inception-v3 (2048-d pool, logits): gankit's network with "
-                     "weights=FILE, or torch-fidelity's")  # fmt: skip
+@EXTRACTORS.register(
+    "inception",
+    InceptionOptions,
+    "the FID Inception-v3 (2048-d pool, logits): gankit's network with weights=FILE, or torch-fidelity's",
+)
 class InceptionExtractor(Extractor):
     """Standard Inception features for comparison with published FID/IS/KID: gankit's own FID Inception network
     with a weights file the user provides, or the torch-fidelity extra."""
@@ -156,8 +166,10 @@ class InceptionExtractor(Extractor):
             try:
                 self.net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"])
             except OSError as error:  # the weights download failed (offline)
-                raise ConfigError(f"torch-fidelity could not fetch the Inception weights ({error}); offline, give "
-                                  "the weights file: gankit evaluate --inception-weights inception-fid.safetensors") from None  # fmt: skip
+                raise ConfigError(
+                    f"torch-fidelity could not fetch the Inception weights ({error}); offline, give "
+                    "the weights file: gankit evaluate --inception-weights inception-fid.safetensors"
+                ) from None
             self.net = self.net.to(self.device).eval()
             digest, source = None, "torch-fidelity inception-v3-compat (pt_inception-2015-12-05)"
         self.card = {
@@ -180,9 +192,9 @@ class InceptionExtractor(Extractor):
             batch = x[i : i + self.batch_size].to(self.device)
             if batch.shape[1] == 1:
                 batch = batch.expand(-1, 3, -1, -1)
-            f, l = self.net(batch)
+            f, out = self.net(batch)
             features.append(f.float().cpu())
-            logits.append(l.float().cpu())
+            logits.append(out.float().cpu())
         return Features(torch.cat(features).numpy(), torch.cat(logits).numpy())
 
 

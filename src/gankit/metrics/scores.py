@@ -126,7 +126,8 @@ def _kth_neighbour_distances(x: torch.Tensor, ks: tuple[int, ...], chunk: int) -
 
 
 def prdc(real: np.ndarray, fake: np.ndarray, k_pr: int = 3, k_dc: int = 5, chunk: int = 1000) -> dict[str, float]:
-    """Precision and recall (Kynkaanniemi et al. 2019, k = ``k_pr``), density and coverage (Naeem et al. 2020, k = ``k_dc``).
+    """Precision and recall (Kynkaanniemi et al. 2019, k = ``k_pr``), density and coverage (Naeem et al. 2020,
+    k = ``k_dc``).
 
     A set's manifold is the union of balls around its points with radius the
     distance to their k-th nearest neighbour in the same set.
@@ -221,7 +222,10 @@ def intra_fid(real: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, fake_
             per_class[int(c)] = fid(a, b)
     if not per_class:
         raise ValueError("intra-class FID needs at least 2 real and 2 generated samples of some class")
-    return {"intra_fid": float(np.mean(list(per_class.values()))), "intra_fid_per_class": [round(per_class.get(c, float("nan")), 4) for c in range(max(per_class) + 1)]}
+    return {
+        "intra_fid": float(np.mean(list(per_class.values()))),
+        "intra_fid_per_class": [round(per_class.get(c, float("nan")), 4) for c in range(max(per_class) + 1)],
+    }
 
 
 def matched_accuracy(codes: np.ndarray, classes: np.ndarray) -> dict[str, float]:
@@ -234,8 +238,10 @@ def matched_accuracy(codes: np.ndarray, classes: np.ndarray) -> dict[str, float]
     table = np.zeros((codes.max() + 1, classes.max() + 1), dtype=np.int64)
     np.add.at(table, (codes, classes), 1)
     rows, columns = linear_sum_assignment(-table)
-    return {"code_accuracy": float(table[rows, columns].sum() / len(codes)),
-            "code_to_class": [int(columns[list(rows).index(r)]) if r in rows else -1 for r in range(table.shape[0])]}  # fmt: skip
+    return {
+        "code_accuracy": float(table[rows, columns].sum() / len(codes)),
+        "code_to_class": [int(columns[list(rows).index(r)]) if r in rows else -1 for r in range(table.shape[0])],
+    }
 
 
 def label_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -249,7 +255,9 @@ def label_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 def _paired(a: np.ndarray, b: np.ndarray, border: int) -> tuple[torch.Tensor, torch.Tensor]:
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.ndim != 4 or a.dtype != np.uint8 or b.dtype != np.uint8:
-        raise ValueError(f"expected two uint8 (N, H, W, C) arrays of one shape, got {a.dtype} {a.shape} and {b.dtype} {b.shape}")
+        raise ValueError(
+            f"expected two uint8 (N, H, W, C) arrays of one shape, got {a.dtype} {a.shape} and {b.dtype} {b.shape}"
+        )
     if border and min(a.shape[1:3]) <= 2 * border:
         raise ValueError(f"a border of {border} pixels leaves nothing of {a.shape[1]}x{a.shape[2]} images")
     crop = (slice(None), slice(border, a.shape[1] - border), slice(border, a.shape[2] - border))

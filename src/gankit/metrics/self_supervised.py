@@ -83,10 +83,12 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tenso
 
 
 @torch.no_grad()
-def pair_accuracy(net: ClassifierNet, images: torch.Tensor, options: SelfSupervisedTraining, batch: int = 256,
-                  seed: int = 1) -> tuple[float, float]:  # fmt: skip
+def pair_accuracy(
+    net: ClassifierNet, images: torch.Tensor, options: SelfSupervisedTraining, batch: int = 256, seed: int = 1
+) -> tuple[float, float]:
     """How often an image's second augmented view is the nearest (cosine, in the body's features: those the
-    metrics use) of the other 2N - 1 views of its batch, over held-out uint8 images; and the chance of that, 1 / (2N - 1).
+    metrics use) of the other 2N - 1 views of its batch, over held-out uint8 images; and the chance of that,
+    1 / (2N - 1).
     Needs no labels: the evaluator's skill on any folder."""
     generator = torch.Generator().manual_seed(seed)
     hits, total, n = 0, 0, min(batch, len(images))
@@ -104,11 +106,21 @@ def pair_accuracy(net: ClassifierNet, images: torch.Tensor, options: SelfSupervi
 
 
 @torch.no_grad()
-def knn_accuracy(net: ClassifierNet, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
-                 test_y: torch.Tensor, k: int = 5) -> float:  # fmt: skip
+def knn_accuracy(
+    net: ClassifierNet,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    k: int = 5,
+) -> float:
     """Accuracy of a k-nearest-neighbour vote (cosine similarity of the features) on held-out images."""
+
     def embed(images):
-        return F.normalize(torch.cat([net.features(images[i : i + 1000].float() / 127.5 - 1) for i in range(0, len(images), 1000)]), dim=1)
+        return F.normalize(
+            torch.cat([net.features(images[i : i + 1000].float() / 127.5 - 1) for i in range(0, len(images), 1000)]),
+            dim=1,
+        )
 
     bank, queries = embed(train_x), embed(test_x)
     votes = train_y[(queries @ bank.T).topk(k, dim=1).indices]
@@ -116,8 +128,12 @@ def knn_accuracy(net: ClassifierNet, train_x: torch.Tensor, train_y: torch.Tenso
     return float((predicted == test_y).float().mean())
 
 
-def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedTraining | None = None,
-                          log: Callable[[str], None] = print, progress: bool = True) -> Evaluator:  # fmt: skip
+def train_self_supervised(
+    data_section: dict[str, Any],
+    options: SelfSupervisedTraining | None = None,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> Evaluator:
     """Train the contrastive evaluator on the images of ``data_section`` (its train split); labels are not read."""
     from tqdm.auto import tqdm
 
@@ -134,7 +150,9 @@ def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedT
     if len(pool) < 2 * options.batch_size:
         options = dataclasses.replace(options, batch_size=max(2, len(pool) // 2))
     torch.manual_seed(options.seed)
-    net = ClassifierNet(data.x.shape[1], PROJECTION, options.width, dropout=0.0, stem_stride=stem_stride_for(data.x.shape[-1]))
+    net = ClassifierNet(
+        data.x.shape[1], PROJECTION, options.width, dropout=0.0, stem_stride=stem_stride_for(data.x.shape[-1])
+    )
     projector = nn.Sequential(nn.Linear(net.feature_dim, net.feature_dim), nn.ReLU(inplace=True), net.head)
     parameters = [*net.body.parameters(), *projector.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=options.lr, weight_decay=options.weight_decay)
@@ -145,8 +163,12 @@ def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedT
     for epoch in range(options.epochs):
         net.train()
         shuffled = pool[torch.randperm(len(pool), generator=generator)]
-        bar = tqdm(range(steps_per_epoch), desc=f"self-supervised evaluator epoch {epoch + 1}/{options.epochs}",
-                   disable=not progress, leave=False)  # fmt: skip
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"self-supervised evaluator epoch {epoch + 1}/{options.epochs}",
+            disable=not progress,
+            leave=False,
+        )
         total = 0.0
         for i in bar:
             x = data.model_input(shuffled[i * options.batch_size : (i + 1) * options.batch_size])
@@ -160,17 +182,29 @@ def train_self_supervised(data_section: dict[str, Any], options: SelfSupervisedT
             total += loss.item()
             if i % 20 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-        log(f"self-supervised evaluator epoch {epoch + 1}/{options.epochs}: NT-Xent {total / max(1, steps_per_epoch):.4f}")
+        log(
+            f"self-supervised evaluator epoch {epoch + 1}/{options.epochs}: "
+            f"NT-Xent {total / max(1, steps_per_epoch):.4f}"
+        )
     net.head = projector[-1]  # the file holds the body and the projection's last layer (the metrics read the body)
     net.eval().requires_grad_(False)
     pairs, pair_chance = pair_accuracy(net, data.x[held_out], options) if len(held_out) >= 2 else (None, None)
     if pairs is not None:
-        log(f"held-out pair accuracy (the other view of an image found among {round(1 / pair_chance)} views): {pairs:.3f}, "
-            f"chance {pair_chance:.4f}")  # fmt: skip
+        log(
+            "held-out pair accuracy (the other view of an image found "
+            f"among {round(1 / pair_chance)} views): {pairs:.3f}, "
+            f"chance {pair_chance:.4f}"
+        )
     knn = None
     if data.labels is not None and len(held_out) >= 10:
-        knn = round(knn_accuracy(net, data.x[pool[:20000]], data.labels[pool[:20000]], data.x[held_out], data.labels[held_out]), 4)
-        log(f"5-nearest-neighbour accuracy of the features on {len(held_out)} held-out images (labels used only here): {knn}")
+        knn = round(
+            knn_accuracy(net, data.x[pool[:20000]], data.labels[pool[:20000]], data.x[held_out], data.labels[held_out]),
+            4,
+        )
+        log(
+            "5-nearest-neighbour accuracy of the features on "
+            f"{len(held_out)} held-out images (labels used only here): {knn}"
+        )
     info = {
         "kind": "self-supervised",
         "channels": data.x.shape[1],

@@ -37,8 +37,13 @@ def resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
     """uint8 images (N, C, H, W) at ``resolution`` (bilinear, antialiased when shrinking), uint8."""
     if x.shape[-1] == resolution:
         return x
-    y = torch.nn.functional.interpolate(x.float(), size=(resolution, resolution), mode="bilinear",
-                                        align_corners=False, antialias=resolution < x.shape[-1])  # fmt: skip
+    y = torch.nn.functional.interpolate(
+        x.float(),
+        size=(resolution, resolution),
+        mode="bilinear",
+        align_corners=False,
+        antialias=resolution < x.shape[-1],
+    )
     return y.round().clamp(0, 255).to(torch.uint8)
 
 
@@ -50,8 +55,15 @@ def attribute_features(net, x: torch.Tensor, batch_size: int = 500) -> np.ndarra
 
 
 @torch.no_grad()
-def retrieval_rank1(text_encoder, image_encoder, images: torch.Tensor, captions: list[str], groups: np.ndarray,
-                    pool: int = 100, seed: int = 0) -> float:  # fmt: skip
+def retrieval_rank1(
+    text_encoder,
+    image_encoder,
+    images: torch.Tensor,
+    captions: list[str],
+    groups: np.ndarray,
+    pool: int = 100,
+    seed: int = 0,
+) -> float:
     """The share of ``images`` (uint8 (N, C, R, R)) whose own caption ``captions[k]`` scores highest among
     ``pool`` captions: its own and ``pool - 1`` captions of other scenes whose attribute group differs."""
     rng = np.random.default_rng(seed)
@@ -74,8 +86,9 @@ def consistency_scores(net, images: torch.Tensor, attributes: dict) -> tuple[dic
     return consistency(predicted, {k: attributes[k] for k in HEADS}, attributes["heldout"]), confusion.tolist()
 
 
-def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str = "", seed: int = 0,
-                            limit: int | None = None, log=print) -> dict:  # fmt: skip
+def evaluate_text_generator(
+    pipeline, data: str, attributes: str, retrieval: str = "", seed: int = 0, limit: int | None = None, log=print
+) -> dict:
     """Score ``pipeline`` (a text-to-image ``GeneratorPipeline``) on the test split of the make-captions
     folder ``data`` with the attribute classifier file ``attributes`` and, when given, the joint
     embedding file ``retrieval``. Returns a row: metrics, ceilings, ratios and the protocol."""
@@ -93,14 +106,20 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
     ceiling, _ = consistency_scores(net, real, truth)
     ceiling_here, confusion_here = consistency_scores(net, resize(resize(test.x, resolution), net.resolution), truth)
     metrics["fid"] = fid(attribute_features(net, real), attribute_features(net, fake))
-    ratios = {f"{k}_to_ceiling": metrics[k] / ceiling[k] if ceiling[k] else float("nan")
-              for k in ("all_accuracy", "all_accuracy_seen", "all_accuracy_heldout")}  # fmt: skip
+    ratios = {
+        f"{k}_to_ceiling": metrics[k] / ceiling[k] if ceiling[k] else float("nan")
+        for k in ("all_accuracy", "all_accuracy_seen", "all_accuracy_heldout")
+    }
     groups = attribute_groups(truth).numpy()
     if retrieval:
         text_encoder, image_encoder = load_text_encoder(retrieval), load_image_encoder(retrieval)
         side = image_encoder.shape["resolution"]
-        metrics["retrieval_r1"] = retrieval_rank1(text_encoder, image_encoder, resize(generated, side), texts, groups, seed=seed)
-        ceiling["retrieval_r1"] = retrieval_rank1(text_encoder, image_encoder, resize(test.x, side), texts, groups, seed=seed)
+        metrics["retrieval_r1"] = retrieval_rank1(
+            text_encoder, image_encoder, resize(generated, side), texts, groups, seed=seed
+        )
+        ceiling["retrieval_r1"] = retrieval_rank1(
+            text_encoder, image_encoder, resize(test.x, side), texts, groups, seed=seed
+        )
     return {
         "metrics": metrics,
         "ceiling": ceiling,
@@ -110,13 +129,24 @@ def evaluate_text_generator(pipeline, data: str, attributes: str, retrieval: str
         "class_confusion_real_at_generator_resolution": confusion_here,  # the real scenes down and up
         "classifier_report": report,
         "protocol": {
-            "data": data, "split": "test", "scenes": len(texts), "caption": "first of each scene", "seed": seed,
-            "generator_resolution": resolution, "classifier": attributes, "classifier_resolution": net.resolution,
-            "fid_features": "attribute classifier, last 4x4 map flattened", "fid_reference": "the same test scenes",
-            "retrieval": retrieval or None, "retrieval_pool": 100, "step": pipeline.step, "ema_generator": pipeline.ema,
-            "condition_noise_scale": pipeline.condition_noise_scale, "gankit_version": gankit.__version__,
+            "data": data,
+            "split": "test",
+            "scenes": len(texts),
+            "caption": "first of each scene",
+            "seed": seed,
+            "generator_resolution": resolution,
+            "classifier": attributes,
+            "classifier_resolution": net.resolution,
+            "fid_features": "attribute classifier, last 4x4 map flattened",
+            "fid_reference": "the same test scenes",
+            "retrieval": retrieval or None,
+            "retrieval_pool": 100,
+            "step": pipeline.step,
+            "ema_generator": pipeline.ema,
+            "condition_noise_scale": pipeline.condition_noise_scale,
+            "gankit_version": gankit.__version__,
         },
-    }  # fmt: skip
+    }
 
 
 def format_text_report(row: dict) -> str:
@@ -126,21 +156,34 @@ def format_text_report(row: dict) -> str:
     if p["condition_noise_scale"] != 1.0:
         drawn += f", conditioning noise x {p['condition_noise_scale']:g}"
     lines = [f"text consistency (all four attributes right; {drawn}), generated / real test (ceiling) / ratio:"]
-    for key, name in (("all_accuracy", "all scenes"), ("all_accuracy_seen", "seen pairs"),
-                      ("all_accuracy_heldout", "held-out pairs")):  # fmt: skip
+    for key, name in (
+        ("all_accuracy", "all scenes"),
+        ("all_accuracy_seen", "seen pairs"),
+        ("all_accuracy_heldout", "held-out pairs"),
+    ):
         lines.append(f"  {name:15s} {m[key]:.3f} / {c[key]:.3f} / {r[key + '_to_ceiling']:.2f}")
-    lines.append("  per attribute: " + ", ".join(f"{k.split('_')[0]} {m[k]:.3f}" for k in m
-                                                 if k.endswith("accuracy") and not k.startswith("all")))  # fmt: skip
-    for key, what in (("class_confusion", "asked-for garment drawn as another"),
-                      ("class_confusion_real_at_generator_resolution", "real scenes at G's resolution, misread")):  # fmt: skip
+    lines.append(
+        "  per attribute: "
+        + ", ".join(f"{k.split('_')[0]} {m[k]:.3f}" for k in m if k.endswith("accuracy") and not k.startswith("all"))
+    )
+    for key, what in (
+        ("class_confusion", "asked-for garment drawn as another"),
+        ("class_confusion_real_at_generator_resolution", "real scenes at G's resolution, misread"),
+    ):
         counts = row[key]
-        misses = sorted((n, a, b) for a, line in enumerate(counts) for b, n in enumerate(line) if a != b and n)[::-1][:3]
+        misses = sorted((n, a, b) for a, line in enumerate(counts) for b, n in enumerate(line) if a != b and n)[::-1][
+            :3
+        ]
         if misses:
-            lines.append(f"  commonest {what}: " + ", ".join(f"{CLASSES[a]} as {CLASSES[b]} {n}/{sum(counts[a])}"
-                                                            for n, a, b in misses))  # fmt: skip
+            lines.append(
+                f"  commonest {what}: "
+                + ", ".join(f"{CLASSES[a]} as {CLASSES[b]} {n}/{sum(counts[a])}" for n, a, b in misses)
+            )
     lines.append(f"FID (attribute-classifier features, vs the {p['scenes']} real test scenes): {m['fid']:.2f}")
     if "retrieval_r1" in m:
-        lines.append(f"retrieval R@1 among 100 captions: {m['retrieval_r1']:.3f} (real test images: {c['retrieval_r1']:.3f})")
+        lines.append(
+            f"retrieval R@1 among 100 captions: {m['retrieval_r1']:.3f} (real test images: {c['retrieval_r1']:.3f})"
+        )
     return "\n".join(lines)
 
 

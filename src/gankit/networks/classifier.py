@@ -47,17 +47,26 @@ class ClassifierNet(nn.Module):
         super().__init__()
 
         def block(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
-            return [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                    nn.ReLU(inplace=True)]  # fmt: skip
+            return [
+                nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
 
         w = width
         self.stem_stride = stem_stride
         self.body = nn.Sequential(
-            *block(channels, w, stem_stride), *block(w, w), nn.MaxPool2d(2),
-            *block(w, 2 * w), *block(2 * w, 2 * w), nn.MaxPool2d(2),
-            *block(2 * w, 4 * w), *block(4 * w, 4 * w),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )  # fmt: skip
+            *block(channels, w, stem_stride),
+            *block(w, w),
+            nn.MaxPool2d(2),
+            *block(w, 2 * w),
+            *block(2 * w, 2 * w),
+            nn.MaxPool2d(2),
+            *block(2 * w, 4 * w),
+            *block(4 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(4 * w, num_classes)
         self.feature_dim = 4 * w
@@ -124,16 +133,22 @@ def check_skill(info: dict[str, Any], name: str, warn: Callable[[str], None]) ->
     measured = info.get("separation") or {}
     if measured.get("ratio") is not None:
         ratio = float(measured["ratio"])
-        numbers = (f"FID {measured['noisy_fid']:.4g} between real images and a copy with noise of std "
-                   f"{measured['noise_std']:g}, {measured['floor_fid']:.4g} between two halves of the real images: "
-                   f"ratio {ratio:.3g}")  # fmt: skip
+        numbers = (
+            f"FID {measured['noisy_fid']:.4g} between real images and a copy with noise of std "
+            f"{measured['noise_std']:g}, {measured['floor_fid']:.4g} between two halves of the real images: "
+            f"ratio {ratio:.3g}"
+        )
         if ratio < REFUSE_RATIO:
-            raise ConfigError(f"the evaluator {name} cannot tell real images from a noisy copy ({numbers}, under "
-                              f"{REFUSE_RATIO:g}): scores in its feature space would mean nothing. Train it longer or on "
-                              "more images (gankit evaluator train ... --epochs N) and evaluate again")  # fmt: skip
+            raise ConfigError(
+                f"the evaluator {name} cannot tell real images from a noisy copy ({numbers}, under "
+                f"{REFUSE_RATIO:g}): scores in its feature space would mean nothing. Train it longer or on "
+                "more images (gankit evaluator train ... --epochs N) and evaluate again"
+            )
         if ratio < WEAK_RATIO:
-            warn(f"the evaluator {name} is weak: it tells real images from a noisy copy only coarsely ({numbers}, "
-                 f"under {WEAK_RATIO:g}); a longer-trained evaluator (--epochs) gives sharper scores")  # fmt: skip
+            warn(
+                f"the evaluator {name} is weak: it tells real images from a noisy copy only coarsely ({numbers}, "
+                f"under {WEAK_RATIO:g}); a longer-trained evaluator (--epochs) gives sharper scores"
+            )
         return
     measured = skill(info)
     if measured is None:
@@ -142,13 +157,17 @@ def check_skill(info: dict[str, Any], name: str, warn: Callable[[str], None]) ->
     progress = (score - chance) / max(1e-12, 1 - chance)  # 0 at chance, 1 at perfect
     numbers = f"{what} {score:.3f}, chance {chance:.4g}: {max(progress, 0):.0%} of the way from chance to perfect"
     if progress < 0.1:
-        raise ConfigError(f"the evaluator {name} is scarcely better than chance ({numbers}, under 10%): scores in its "
-                          "feature space would mean nothing. Train it longer or on more images "
-                          "(gankit evaluator train ... --epochs N) and evaluate again")  # fmt: skip
+        raise ConfigError(
+            f"the evaluator {name} is scarcely better than chance ({numbers}, under 10%): scores in its "
+            "feature space would mean nothing. Train it longer or on more images "
+            "(gankit evaluator train ... --epochs N) and evaluate again"
+        )
     if progress < 0.5:
         also = " (near-duplicate images in the data lower this figure too)" if what.startswith("held-out pair") else ""
-        warn(f"the evaluator {name} is weak ({numbers}, under halfway){also}: its scores separate only coarse "
-             "differences; a longer-trained evaluator (--epochs) gives sharper ones")
+        warn(
+            f"the evaluator {name} is weak ({numbers}, under halfway){also}: its scores separate only coarse "
+            "differences; a longer-trained evaluator (--epochs) gives sharper ones"
+        )
 
 
 def weights_sha256(state: dict[str, torch.Tensor]) -> str:

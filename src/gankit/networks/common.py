@@ -44,9 +44,7 @@ def check_matches(options: Any, field: str, value: Any, how_to_fix: str) -> Any:
     if current is None:
         return dataclasses.replace(options, **{field: value})
     if current != value:
-        raise ConfigError(
-            f"model.{field} is {current!r} but the data has {value!r}; {how_to_fix}"
-        )
+        raise ConfigError(f"model.{field} is {current!r} but the data has {value!r}; {how_to_fix}")
     return options
 
 
@@ -66,15 +64,19 @@ def check_discriminator_options(options: Any) -> None:
     if options.d_pack < 1:
         raise ConfigError(f"model.d_pack must be at least 1, got {options.d_pack}")
     if options.d_minibatch_std == 1 or options.d_minibatch_std < 0:
-        raise ConfigError(f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}")
+        raise ConfigError(
+            f"model.d_minibatch_std is a group size of at least 2 (0: off), got {options.d_minibatch_std}"
+        )
     if options.num_classes and options.d_pack > 1 and options.d_conditioning != "none":
         raise ConfigError("model.d_pack > 1 with a D that sees labels is not supported; use d_pack=1")
 
 
 # Model options that once built D's heads; the variant that needs a head now adds it (``Objective.d_heads``).
 # Older configs (files, run folders) still carry them: they are read and dropped (registry.build_dataclass).
-RETIRED_HEAD_OPTIONS = {"d_aux_classifier": "AC-GAN's class head is added by objective 'acgan'",
-                        "d_q_outputs": "InfoGAN's Q head is added by objective 'infogan'"}  # fmt: skip
+RETIRED_HEAD_OPTIONS = {
+    "d_aux_classifier": "AC-GAN's class head is added by objective 'acgan'",
+    "d_q_outputs": "InfoGAN's Q head is added by objective 'infogan'",
+}
 
 
 def complete_classes(options: Any, data: DataSpec) -> Any:
@@ -131,7 +133,9 @@ HeadBuilder = Callable[[FeatureShape], nn.Module]
 def no_heads(family: str, heads: dict[str, HeadBuilder] | None) -> None:
     """A family whose D carries no variant heads refuses a variant that would add some."""
     if heads:
-        raise ConfigError(f"model {family!r}: its D carries no extra heads ({', '.join(heads)}); use model 'dcgan' or 'mlp'")
+        raise ConfigError(
+            f"model {family!r}: its D carries no extra heads ({', '.join(heads)}); use model 'dcgan' or 'mlp'"
+        )
 
 
 class HeadedD:
@@ -191,8 +195,6 @@ def block_outputs(body: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
         x = block(x)
         out.append(x)
     return out
-
-
 
 
 class MinibatchStd(nn.Module):
@@ -257,11 +259,11 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-
 def build_network(entry: Any, options: Any, part: str, heads: dict[str, HeadBuilder] | None = None) -> nn.Module:
     """``entry.factory.generator(options)`` or ``.discriminator(options, heads)`` ("G" / "D"), after building it on
     the meta device (no memory, no random draws) to check that its weights fit in memory: a config asking
     for terabytes (num_classes=1e9, g_width=1e6) is a ConfigError, not a crash."""
+
     def build(options: Any) -> nn.Module:
         return entry.factory.generator(options) if part == "G" else entry.factory.discriminator(options, heads)
 
@@ -275,8 +277,9 @@ def build_network(entry: Any, options: Any, part: str, heads: dict[str, HeadBuil
     size = sum(t.numel() * t.element_size() for t in probe.state_dict().values())
     limit = memory_bytes() // 2
     if limit and size > limit:
-        raise ConfigError(f"model {entry.name!r}: {part} would need {size / 2**30:,.1f} GiB of weights, more than half "
-                          f"this machine's {memory_bytes() / 2**30:,.1f} GiB of memory; check the model's sizes "
-                          "(widths, num_classes, latent_dim)")  # fmt: skip
+        raise ConfigError(
+            f"model {entry.name!r}: {part} would need {size / 2**30:,.1f} GiB of weights, more than half "
+            f"this machine's {memory_bytes() / 2**30:,.1f} GiB of memory; check the model's sizes "
+            "(widths, num_classes, latent_dim)"
+        )
     return build(options)
-

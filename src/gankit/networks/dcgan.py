@@ -68,9 +68,12 @@ class DCGANConfig:
     RETIRED: ClassVar[dict[str, str]] = RETIRED_HEAD_OPTIONS  # older configs' keys, read and dropped
 
     def __post_init__(self):
-        check_ranges(self, "model", positive=("latent_dim", "g_width", "d_width", "max_channels", "channels", "d_pack"),
-                     non_negative=("num_classes", "label_embedding", "leaky_slope", "init_std",
-                                   "d_minibatch_std"))  # fmt: skip
+        check_ranges(
+            self,
+            "model",
+            positive=("latent_dim", "g_width", "d_width", "max_channels", "channels", "d_pack"),
+            non_negative=("num_classes", "label_embedding", "leaky_slope", "init_std", "d_minibatch_std"),
+        )
 
 
 def layer_plan(resolution: int) -> tuple[int, int]:
@@ -135,7 +138,9 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.label_input is not None:
-            z = torch.cat([z.view(z.shape[0], -1), self.label_input(require_labels(labels, self.num_classes, "G"))], dim=1)
+            z = torch.cat(
+                [z.view(z.shape[0], -1), self.label_input(require_labels(labels, self.num_classes, "G"))], dim=1
+            )
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
@@ -182,7 +187,9 @@ class DCGANDiscriminator(HeadedD, nn.Module):
         head_in = widths[-1] + (1 if minibatch_std else 0)
         self.head = nn.Conv2d(head_in, 1, start, 1, 0)
         # Projection: logit += <embed(y), sum over locations of the last features>.
-        self.projection = projection_embedding(num_classes, widths[-1], init_std) if self.conditioning == "projection" else None
+        self.projection = (
+            projection_embedding(num_classes, widths[-1], init_std) if self.conditioning == "projection" else None
+        )
         self.add_heads(heads, FeatureShape(head_in, start, leaky_slope))  # a variant's (AC-GAN, InfoGAN)
         self.feature_dim = widths[-1] * start * start
         init_weights(self, init_std)
@@ -208,7 +215,9 @@ class DCGANDiscriminator(HeadedD, nn.Module):
         h = self.body(self.with_labels(x, labels))
         logits = self.head(self.minibatch_std(h)).flatten()
         if self.projection is not None:
-            logits = logits + (self.projection(require_labels(labels, self.num_classes, "D")) * h.sum(dim=(2, 3))).sum(dim=1)
+            logits = logits + (self.projection(require_labels(labels, self.num_classes, "D")) * h.sum(dim=(2, 3))).sum(
+                dim=1
+            )
         return (logits, h) if return_features else logits
 
 
@@ -228,11 +237,30 @@ class DCGANFamily:
 
     @staticmethod
     def generator(o: DCGANConfig) -> DCGANGenerator:
-        return DCGANGenerator(o.resolution, o.channels, o.latent_dim, o.g_width, o.max_channels, o.init_std,
-                              o.num_classes or 0, o.label_embedding)  # fmt: skip
+        return DCGANGenerator(
+            o.resolution,
+            o.channels,
+            o.latent_dim,
+            o.g_width,
+            o.max_channels,
+            o.init_std,
+            o.num_classes or 0,
+            o.label_embedding,
+        )
 
     @staticmethod
     def discriminator(o: DCGANConfig, heads: dict[str, HeadBuilder] | None = None) -> DCGANDiscriminator:
-        return DCGANDiscriminator(o.resolution, o.channels, o.d_width, o.max_channels, o.leaky_slope, o.init_std,
-                                  o.d_spectral_norm, o.d_minibatch_std, o.d_pack, o.num_classes or 0,
-                                  o.d_conditioning, heads)  # fmt: skip
+        return DCGANDiscriminator(
+            o.resolution,
+            o.channels,
+            o.d_width,
+            o.max_channels,
+            o.leaky_slope,
+            o.init_std,
+            o.d_spectral_norm,
+            o.d_minibatch_std,
+            o.d_pack,
+            o.num_classes or 0,
+            o.d_conditioning,
+            heads,
+        )

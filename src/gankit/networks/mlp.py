@@ -62,8 +62,12 @@ class MLPConfig:
     RETIRED: ClassVar[dict[str, str]] = RETIRED_HEAD_OPTIONS  # older configs' keys, read and dropped
 
     def __post_init__(self):
-        check_ranges(self, "model", positive=("shape", "latent_dim", "g_hidden", "d_hidden", "maxout_pieces", "d_pack"),
-                     non_negative=("num_classes", "label_embedding", "dropout", "d_minibatch_std"))  # fmt: skip
+        check_ranges(
+            self,
+            "model",
+            positive=("shape", "latent_dim", "g_hidden", "d_hidden", "maxout_pieces", "d_pack"),
+            non_negative=("num_classes", "label_embedding", "dropout", "d_minibatch_std"),
+        )
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
 
@@ -154,7 +158,9 @@ class MLPDiscriminator(HeadedD, nn.Module):
         head_in = width + (1 if minibatch_std else 0)
         self.head = nn.Linear(head_in, 1)
         # at the scale of nn.Linear's default initialization, like the head's weights
-        self.projection = projection_embedding(num_classes, width, width**-0.5) if self.conditioning == "projection" else None
+        self.projection = (
+            projection_embedding(num_classes, width, width**-0.5) if self.conditioning == "projection" else None
+        )
         self.add_heads(heads, FeatureShape(head_in))  # a variant's (AC-GAN, InfoGAN)
         self.feature_dim = width
         if spectral_norm:
@@ -202,10 +208,22 @@ class MLPFamily:
 
     @staticmethod
     def generator(o: MLPConfig) -> MLPGenerator:
-        return MLPGenerator(o.shape, o.latent_dim, o.g_hidden, o.g_batchnorm, o.output, o.num_classes or 0, o.label_embedding)
+        return MLPGenerator(
+            o.shape, o.latent_dim, o.g_hidden, o.g_batchnorm, o.output, o.num_classes or 0, o.label_embedding
+        )
 
     @staticmethod
     def discriminator(o: MLPConfig, heads: dict[str, HeadBuilder] | None = None) -> MLPDiscriminator:
-        return MLPDiscriminator(o.shape, o.d_hidden, o.d_activation, o.maxout_pieces, o.dropout,
-                                o.d_spectral_norm, o.d_minibatch_std, o.d_pack, o.num_classes or 0, o.d_conditioning,
-                                heads)  # fmt: skip
+        return MLPDiscriminator(
+            o.shape,
+            o.d_hidden,
+            o.d_activation,
+            o.maxout_pieces,
+            o.dropout,
+            o.d_spectral_norm,
+            o.d_minibatch_std,
+            o.d_pack,
+            o.num_classes or 0,
+            o.d_conditioning,
+            heads,
+        )

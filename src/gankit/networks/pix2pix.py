@@ -57,8 +57,12 @@ class Pix2PixConfig:
     init_std: float = 0.02
 
     def __post_init__(self):
-        check_ranges(self, "model", positive=("g_width", "d_width", "max_channels", "channels", "source_channels"),
-                     non_negative=("leaky_slope", "init_std"))  # fmt: skip
+        check_ranges(
+            self,
+            "model",
+            positive=("g_width", "d_width", "max_channels", "channels", "source_channels"),
+            non_negative=("leaky_slope", "init_std"),
+        )
         if self.latent_dim != 0:
             raise ConfigError("model.latent_dim must be 0 for pix2pix: its G takes no z (dropout is its noise)")
         self.d_patch = str(self.d_patch)
@@ -89,9 +93,19 @@ class UNetGenerator(nn.Module):
     """source image (N, source_channels, R, R) -> image (N, channels, R, R); called as ``G(z, source)`` with
     an empty z (the condition protocol's call)."""
 
-    def __init__(self, resolution: int, channels: int, source_channels: int, width: int = 64, max_channels: int = 512,
-                 norm: str = "batch", dropout: float = 0.5, sample_dropout: bool = False, leaky_slope: float = 0.2,
-                 init_std: float = 0.02):  # fmt: skip
+    def __init__(
+        self,
+        resolution: int,
+        channels: int,
+        source_channels: int,
+        width: int = 64,
+        max_channels: int = 512,
+        norm: str = "batch",
+        dropout: float = 0.5,
+        sample_dropout: bool = False,
+        leaky_slope: float = 0.2,
+        init_std: float = 0.02,
+    ):
         super().__init__()
         if resolution not in RESOLUTIONS:
             raise ConfigError(f"pix2pix supports resolutions {', '.join(map(str, RESOLUTIONS))}, got {resolution}")
@@ -145,20 +159,38 @@ def patch_layers(d_patch: str, resolution: int) -> int:
 class PatchDiscriminator(nn.Module):
     """(image, source) -> logits (N, patches): one per N x N patch of the pair."""
 
-    def __init__(self, channels: int, source_channels: int, layers: int, width: int = 64, max_channels: int = 512,
-                 norm: str = "batch", leaky_slope: float = 0.2, init_std: float = 0.02):  # fmt: skip
+    def __init__(
+        self,
+        channels: int,
+        source_channels: int,
+        layers: int,
+        width: int = 64,
+        max_channels: int = 512,
+        norm: str = "batch",
+        leaky_slope: float = 0.2,
+        init_std: float = 0.02,
+    ):
         super().__init__()
         c_in, bias = channels + source_channels, norm == "instance"
         if layers == 0:  # PixelGAN: 1 x 1 convolutions
-            body = [nn.Conv2d(c_in, width, 1), nn.LeakyReLU(leaky_slope, inplace=True),
-                    nn.Conv2d(width, 2 * width, 1, bias=bias), norm_layer(norm, 2 * width),
-                    nn.LeakyReLU(leaky_slope, inplace=True), nn.Conv2d(2 * width, 1, 1)]  # fmt: skip
+            body = [
+                nn.Conv2d(c_in, width, 1),
+                nn.LeakyReLU(leaky_slope, inplace=True),
+                nn.Conv2d(width, 2 * width, 1, bias=bias),
+                norm_layer(norm, 2 * width),
+                nn.LeakyReLU(leaky_slope, inplace=True),
+                nn.Conv2d(2 * width, 1, 1),
+            ]
         else:
             body, c = [nn.Conv2d(c_in, width, 4, 2, 1), nn.LeakyReLU(leaky_slope, inplace=True)], width
             for i in range(1, layers + 1):
                 out = min(width * 2**i, max_channels)
                 stride = 2 if i < layers else 1
-                body += [nn.Conv2d(c, out, 4, stride, 1, bias=bias), norm_layer(norm, out), nn.LeakyReLU(leaky_slope, inplace=True)]
+                body += [
+                    nn.Conv2d(c, out, 4, stride, 1, bias=bias),
+                    norm_layer(norm, out),
+                    nn.LeakyReLU(leaky_slope, inplace=True),
+                ]
                 c = out
             body.append(nn.Conv2d(c, 1, 4, 1, 1))
         self.body = nn.Sequential(*body)
@@ -190,29 +222,53 @@ class Pix2PixFamily:
         if data.source_shape is None:
             raise ConfigError("model 'pix2pix' needs paired data (data.name=pairs; gankit data make-pairs makes some)")
         if data.source_shape[1:] != data.shape[1:]:
-            raise ConfigError(f"pix2pix translates between images of one size: sources {data.source_shape[1:]}, "
-                              f"targets {data.shape[1:]}")  # fmt: skip
+            raise ConfigError(
+                f"pix2pix translates between images of one size: sources {data.source_shape[1:]}, "
+                f"targets {data.shape[1:]}"
+            )
         if options.source_channels is None:
             options = dataclasses.replace(options, source_channels=data.source_shape[0])
         elif options.source_channels != data.source_shape[0]:
-            raise ConfigError(f"model.source_channels={options.source_channels} but the source images have "
-                              f"{data.source_shape[0]}; set data.source_channels to convert them")  # fmt: skip
+            raise ConfigError(
+                f"model.source_channels={options.source_channels} but the source images have "
+                f"{data.source_shape[0]}; set data.source_channels to convert them"
+            )
         if options.resolution not in RESOLUTIONS:
             raise ConfigError(f"pix2pix supports resolutions {', '.join(map(str, RESOLUTIONS))}; set data.resolution")
         layers = patch_layers(options.d_patch, options.resolution)
         if layers and options.resolution // 2**layers - 2 < 1:  # the two stride-1 convolutions need 3 x 3 left
             largest = max((k for k, n in PATCHES.items() if options.resolution // 2**n - 2 >= 1), key=int)
-            raise ConfigError(f"model.d_patch={options.d_patch} needs images larger than {options.resolution} px; "
-                              f"the largest patch at this size is {largest} (or 'image')")  # fmt: skip
+            raise ConfigError(
+                f"model.d_patch={options.d_patch} needs images larger than {options.resolution} px; "
+                f"the largest patch at this size is {largest} (or 'image')"
+            )
         return options
 
     @staticmethod
     def generator(o: Pix2PixConfig) -> UNetGenerator:
-        return UNetGenerator(o.resolution, o.channels, o.source_channels, o.g_width, o.max_channels, o.norm,
-                             o.dropout, o.sample_dropout, o.leaky_slope, o.init_std)  # fmt: skip
+        return UNetGenerator(
+            o.resolution,
+            o.channels,
+            o.source_channels,
+            o.g_width,
+            o.max_channels,
+            o.norm,
+            o.dropout,
+            o.sample_dropout,
+            o.leaky_slope,
+            o.init_std,
+        )
 
     @staticmethod
     def discriminator(o: Pix2PixConfig, heads=None) -> PatchDiscriminator:
         no_heads("pix2pix", heads)
-        return PatchDiscriminator(o.channels, o.source_channels, patch_layers(o.d_patch, o.resolution), o.d_width,
-                                  o.max_channels, o.norm, o.leaky_slope, o.init_std)  # fmt: skip
+        return PatchDiscriminator(
+            o.channels,
+            o.source_channels,
+            patch_layers(o.d_patch, o.resolution),
+            o.d_width,
+            o.max_channels,
+            o.norm,
+            o.leaky_slope,
+            o.init_std,
+        )

@@ -38,8 +38,12 @@ class SRGANConfig:
     leaky_slope: float = 0.2
 
     def __post_init__(self):
-        check_ranges(self, "model", positive=("g_width", "g_blocks", "d_width", "d_dense", "channels"),
-                     non_negative=("leaky_slope",))  # fmt: skip
+        check_ranges(
+            self,
+            "model",
+            positive=("g_width", "g_blocks", "d_width", "d_dense", "channels"),
+            non_negative=("leaky_slope",),
+        )
         if self.scale not in (2, 4, 8):
             raise ConfigError(f"model.scale must be 2, 4 or 8, got {self.scale}")
         if self.latent_dim != 0:
@@ -53,8 +57,13 @@ class SRGANConfig:
 class ResidualBlock(nn.Module):
     def __init__(self, width: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(width, width, 3, 1, 1), nn.BatchNorm2d(width), nn.PReLU(width),
-                                  nn.Conv2d(width, width, 3, 1, 1), nn.BatchNorm2d(width))  # fmt: skip
+        self.body = nn.Sequential(
+            nn.Conv2d(width, width, 3, 1, 1),
+            nn.BatchNorm2d(width),
+            nn.PReLU(width),
+            nn.Conv2d(width, width, 3, 1, 1),
+            nn.BatchNorm2d(width),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -89,12 +98,19 @@ class SRGANDiscriminator(nn.Module):
         size = resolution
         for i in range(1, 8):
             stride = 2 if i % 2 else 1
-            layers += [nn.Conv2d(widths[i - 1], widths[i], 3, stride, 1), nn.BatchNorm2d(widths[i]),
-                       nn.LeakyReLU(leaky_slope, inplace=True)]  # fmt: skip
+            layers += [
+                nn.Conv2d(widths[i - 1], widths[i], 3, stride, 1),
+                nn.BatchNorm2d(widths[i]),
+                nn.LeakyReLU(leaky_slope, inplace=True),
+            ]
             size = (size + 2 - 3) // stride + 1
         self.body = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(widths[-1] * size * size, dense),
-                                  nn.LeakyReLU(leaky_slope, inplace=True), nn.Linear(dense, 1))  # fmt: skip
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(widths[-1] * size * size, dense),
+            nn.LeakyReLU(leaky_slope, inplace=True),
+            nn.Linear(dense, 1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x)).flatten()
@@ -110,8 +126,10 @@ class SRGANFamily:
     def complete(options: SRGANConfig, data: DataSpec) -> SRGANConfig:
         options = complete_image_options(options, data, "srgan")
         if options.resolution % options.scale or options.resolution // options.scale < 4:
-            raise ConfigError(f"model.scale={options.scale} must divide the resolution {options.resolution} and leave "
-                              "at least 4 pixels; set data.resolution")  # fmt: skip
+            raise ConfigError(
+                f"model.scale={options.scale} must divide the resolution {options.resolution} and leave "
+                "at least 4 pixels; set data.resolution"
+            )
         return options
 
     @staticmethod

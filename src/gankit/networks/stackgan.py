@@ -50,26 +50,45 @@ class StackGANStage2Config:
     init_std: float = 0.02
 
     def __post_init__(self):
-        check_ranges(self, "model", positive=("channels", "latent_dim", "text_dim", "condition_dim", "text_compressed",
-                                              "g_width", "d_width", "max_channels"),
-                     non_negative=("residual_blocks", "leaky_slope", "init_std"))  # fmt: skip
+        check_ranges(
+            self,
+            "model",
+            positive=(
+                "channels",
+                "latent_dim",
+                "text_dim",
+                "condition_dim",
+                "text_compressed",
+                "g_width",
+                "d_width",
+                "max_channels",
+            ),
+            non_negative=("residual_blocks", "leaky_slope", "init_std"),
+        )
 
 
 class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels),
-        )  # fmt: skip
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
 
     def forward(self, x):
         return torch.relu(x + self.net(x))
 
 
 def upsample_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))  # fmt: skip
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
 
 
 class StackGANStage2Generator(Staged, nn.Module):
@@ -77,24 +96,44 @@ class StackGANStage2Generator(Staged, nn.Module):
 
     stage_names = ("Stage-I", "Stage-II")
 
-    def __init__(self, stage1: TextDCGANGenerator, resolution: int, channels: int, condition_dim: int = 128,
-                 width: int = 32, residual_blocks: int = 2, max_channels: int = 512, init_std: float = 0.02):  # fmt: skip
+    def __init__(
+        self,
+        stage1: TextDCGANGenerator,
+        resolution: int,
+        channels: int,
+        condition_dim: int = 128,
+        width: int = 32,
+        residual_blocks: int = 2,
+        max_channels: int = 512,
+        init_std: float = 0.02,
+    ):
         super().__init__()
         low = stage1.resolution
         if resolution not in (2 * low, 4 * low) or low % 4:
             raise ConfigError(f"Stage-II makes 2x or 4x Stage-I's {low} pixels, not {resolution}")
         self.stage1 = stage1.requires_grad_(False).eval()
-        self.latent_dim, self.text_dim, self.resolution, self.num_classes = stage1.latent_dim, stage1.text_dim, resolution, 0
+        self.latent_dim, self.text_dim, self.resolution, self.num_classes = (
+            stage1.latent_dim,
+            stage1.text_dim,
+            resolution,
+            0,
+        )
         self.ca = ConditioningAugmentation(stage1.text_dim, condition_dim)
         self.condition_noise_dim = stage1.condition_noise_dim + condition_dim
         w = [min(width * 2**i, max_channels) for i in range(3)]
         self.encode = nn.Sequential(
-            nn.Conv2d(channels, w[0], 3, 1, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(w[0], w[1], 4, 2, 1, bias=False), nn.BatchNorm2d(w[1]), nn.ReLU(inplace=True),
-            nn.Conv2d(w[1], w[2], 4, 2, 1, bias=False), nn.BatchNorm2d(w[2]), nn.ReLU(inplace=True),
-        )  # fmt: skip
-        self.joint = nn.Sequential(nn.Conv2d(w[2] + condition_dim, w[2], 3, 1, 1, bias=False), nn.BatchNorm2d(w[2]),
-                                   nn.ReLU(inplace=True))  # fmt: skip
+            nn.Conv2d(channels, w[0], 3, 1, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w[0], w[1], 4, 2, 1, bias=False),
+            nn.BatchNorm2d(w[1]),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w[1], w[2], 4, 2, 1, bias=False),
+            nn.BatchNorm2d(w[2]),
+            nn.ReLU(inplace=True),
+        )
+        self.joint = nn.Sequential(
+            nn.Conv2d(w[2] + condition_dim, w[2], 3, 1, 1, bias=False), nn.BatchNorm2d(w[2]), nn.ReLU(inplace=True)
+        )
         self.residual = nn.Sequential(*[ResidualBlock(w[2]) for _ in range(residual_blocks)])
         ups, c = [], w[2]
         for _ in range(int(math.log2(resolution // (low // 4)))):
@@ -123,8 +162,13 @@ class StackGANStage2Generator(Staged, nn.Module):
     def stage_outputs(self, z: torch.Tensor, text: torch.Tensor, condition_noise: torch.Tensor | None = None):
         return [self.stage1_images(z, text, condition_noise), self(z, text, condition_noise)]
 
-    def forward(self, z: torch.Tensor, text: torch.Tensor, condition_noise: torch.Tensor | None = None,
-                return_condition: bool = False):  # fmt: skip
+    def forward(
+        self,
+        z: torch.Tensor,
+        text: torch.Tensor,
+        condition_noise: torch.Tensor | None = None,
+        return_condition: bool = False,
+    ):
         low = self.stage1_images(z, text, condition_noise)
         c, mu, logvar = self.ca(text, self.split_noise(condition_noise)[1])
         h = self.encode(low)
@@ -133,8 +177,11 @@ class StackGANStage2Generator(Staged, nn.Module):
         return (x, (mu, logvar)) if return_condition else x
 
 
-@MODELS.register("stackgan-stage2", StackGANStage2Config,
-                 "StackGAN Stage-II: refines a frozen Stage-I G's images 2x/4x (Zhang et al. 2017)")  # fmt: skip
+@MODELS.register(
+    "stackgan-stage2",
+    StackGANStage2Config,
+    "StackGAN Stage-II: refines a frozen Stage-I G's images 2x/4x (Zhang et al. 2017)",
+)
 class StackGANStage2Family:
     @staticmethod
     def output_kind(options: StackGANStage2Config) -> str:
@@ -147,8 +194,10 @@ class StackGANStage2Family:
     @staticmethod
     def stage1(o: StackGANStage2Config) -> TextDCGANGenerator:
         if not o.stage1:
-            raise ConfigError("model 'stackgan-stage2' needs model.stage1 (the stackgan objective fills it from "
-                              "objective.stage1, the Stage-I export)")  # fmt: skip
+            raise ConfigError(
+                "model 'stackgan-stage2' needs model.stage1 (the stackgan objective fills it from "
+                "objective.stage1, the Stage-I export)"
+            )
         entry, options = MODELS.resolve(o.stage1, "model.stage1")
         if entry.name != "text-dcgan" or not options.conditioning_augmentation:
             raise ConfigError("Stage-I must be a text-dcgan model with conditioning_augmentation=true")
@@ -156,13 +205,30 @@ class StackGANStage2Family:
 
     @staticmethod
     def generator(o: StackGANStage2Config) -> StackGANStage2Generator:
-        return StackGANStage2Generator(StackGANStage2Family.stage1(o), o.resolution, o.channels, o.condition_dim,
-                                       o.g_width, o.residual_blocks, o.max_channels, o.init_std)  # fmt: skip
+        return StackGANStage2Generator(
+            StackGANStage2Family.stage1(o),
+            o.resolution,
+            o.channels,
+            o.condition_dim,
+            o.g_width,
+            o.residual_blocks,
+            o.max_channels,
+            o.init_std,
+        )
 
     @staticmethod
     def discriminator(o: StackGANStage2Config, heads=None) -> TextDCGANDiscriminator:
         no_heads("stackgan-stage2", heads)
         if not o.text_dim:
             raise ConfigError("model 'stackgan-stage2' needs model.text_dim (filled from the Stage-I export)")
-        return TextDCGANDiscriminator(o.resolution, o.channels, o.text_dim, o.text_compressed, o.d_width,
-                                      o.max_channels, o.leaky_slope, o.init_std, unconditional=True)  # fmt: skip
+        return TextDCGANDiscriminator(
+            o.resolution,
+            o.channels,
+            o.text_dim,
+            o.text_compressed,
+            o.d_width,
+            o.max_channels,
+            o.leaky_slope,
+            o.init_std,
+            unconditional=True,
+        )

@@ -123,16 +123,29 @@ class TextDCGANConfig:
     d_unconditional: bool = False  # D also returns an image-only logit (StackGAN's Stage-II D)
 
     def __post_init__(self):
-        check_ranges(self, "model", positive=("channels", "latent_dim", "g_width", "d_width", "max_channels",
-                                              "text_dim", "text_compressed"),
-                     non_negative=("leaky_slope", "init_std"))  # fmt: skip
+        check_ranges(
+            self,
+            "model",
+            positive=("channels", "latent_dim", "g_width", "d_width", "max_channels", "text_dim", "text_compressed"),
+            non_negative=("leaky_slope", "init_std"),
+        )
 
 
 class TextDCGANGenerator(nn.Module):
     """(z (N, latent_dim), phi(t) (N, text_dim)) -> images (N, channels, resolution, resolution)."""
 
-    def __init__(self, resolution: int, channels: int, latent_dim: int, text_dim: int, text_compressed: int = 128,
-                 augmentation: bool = False, width: int = 64, max_channels: int = 1024, init_std: float = 0.02):  # fmt: skip
+    def __init__(
+        self,
+        resolution: int,
+        channels: int,
+        latent_dim: int,
+        text_dim: int,
+        text_compressed: int = 128,
+        augmentation: bool = False,
+        width: int = 64,
+        max_channels: int = 1024,
+        init_std: float = 0.02,
+    ):
         super().__init__()
         self.latent_dim, self.text_dim, self.resolution, self.num_classes = latent_dim, text_dim, resolution, 0
         self.condition = text_condition(text_dim, text_compressed, augmentation)
@@ -140,8 +153,13 @@ class TextDCGANGenerator(nn.Module):
         self.decoder = DCGANGenerator(resolution, channels, latent_dim + text_compressed, width, max_channels, init_std)
         init_weights(self.condition, init_std)
 
-    def forward(self, z: torch.Tensor, text: torch.Tensor, condition_noise: torch.Tensor | None = None,
-                return_condition: bool = False):  # fmt: skip
+    def forward(
+        self,
+        z: torch.Tensor,
+        text: torch.Tensor,
+        condition_noise: torch.Tensor | None = None,
+        return_condition: bool = False,
+    ):
         """Images; with ``return_condition`` also (mu, logvar) of the conditioning augmentation (Nones without it)."""
         c, mu, logvar = self.condition(text, condition_noise)
         x = self.decoder(torch.cat([z.flatten(1), c.to(z.dtype)], dim=1))
@@ -152,9 +170,18 @@ class TextDCGANDiscriminator(nn.Module):
     """(images, phi(t)) -> conditional logits (N,). ``conditional(h, text)`` and ``unconditional(h)`` score
     the last features that ``forward(..., return_features=True)`` returns."""
 
-    def __init__(self, resolution: int, channels: int, text_dim: int, text_compressed: int = 128, width: int = 64,
-                 max_channels: int = 1024, leaky_slope: float = 0.2, init_std: float = 0.02,
-                 unconditional: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        resolution: int,
+        channels: int,
+        text_dim: int,
+        text_compressed: int = 128,
+        width: int = 64,
+        max_channels: int = 1024,
+        leaky_slope: float = 0.2,
+        init_std: float = 0.02,
+        unconditional: bool = False,
+    ):
         super().__init__()
         start, _ = layer_plan(resolution)
         self.pack, self.num_classes, self.conditioning = 1, 0, "text"
@@ -164,9 +191,11 @@ class TextDCGANDiscriminator(nn.Module):
         self.unconditional_head = image.head if unconditional else None
         self.text = TextCompression(text_dim, text_compressed, leaky_slope)
         self.joint = nn.Sequential(
-            nn.Conv2d(last + text_compressed, last, 1, bias=False), nn.BatchNorm2d(last), nn.LeakyReLU(leaky_slope),
+            nn.Conv2d(last + text_compressed, last, 1, bias=False),
+            nn.BatchNorm2d(last),
+            nn.LeakyReLU(leaky_slope),
             nn.Conv2d(last, 1, start),
-        )  # fmt: skip
+        )
         init_weights(self.text, init_std)
         init_weights(self.joint, init_std)
         self.feature_dim = last * start * start
@@ -201,8 +230,11 @@ def require_text_dim(options, family: str) -> int:
     return options.text_dim
 
 
-@MODELS.register("text-dcgan", TextDCGANConfig,
-                 "text-conditional DCGAN: GAN-CLS (Reed et al. 2016), StackGAN Stage-I with conditioning_augmentation")  # fmt: skip
+@MODELS.register(
+    "text-dcgan",
+    TextDCGANConfig,
+    "text-conditional DCGAN: GAN-CLS (Reed et al. 2016), StackGAN Stage-I with conditioning_augmentation",
+)
 class TextDCGANFamily:
     @staticmethod
     def output_kind(options: TextDCGANConfig) -> str:
@@ -216,12 +248,29 @@ class TextDCGANFamily:
 
     @staticmethod
     def generator(o: TextDCGANConfig) -> TextDCGANGenerator:
-        return TextDCGANGenerator(o.resolution, o.channels, o.latent_dim, require_text_dim(o, "text-dcgan"),
-                                  o.text_compressed, o.conditioning_augmentation, o.g_width, o.max_channels,
-                                  o.init_std)  # fmt: skip
+        return TextDCGANGenerator(
+            o.resolution,
+            o.channels,
+            o.latent_dim,
+            require_text_dim(o, "text-dcgan"),
+            o.text_compressed,
+            o.conditioning_augmentation,
+            o.g_width,
+            o.max_channels,
+            o.init_std,
+        )
 
     @staticmethod
     def discriminator(o: TextDCGANConfig, heads=None) -> TextDCGANDiscriminator:
         no_heads("text-dcgan", heads)
-        return TextDCGANDiscriminator(o.resolution, o.channels, require_text_dim(o, "text-dcgan"), o.text_compressed,
-                                      o.d_width, o.max_channels, o.leaky_slope, o.init_std, o.d_unconditional)  # fmt: skip
+        return TextDCGANDiscriminator(
+            o.resolution,
+            o.channels,
+            require_text_dim(o, "text-dcgan"),
+            o.text_compressed,
+            o.d_width,
+            o.max_channels,
+            o.leaky_slope,
+            o.init_std,
+            o.d_unconditional,
+        )

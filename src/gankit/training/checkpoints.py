@@ -38,15 +38,18 @@ def optimizer_to_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple
 ADAM_STATE = ("step", "exp_avg", "exp_avg_sq")
 
 
-def check_optimizer_tensors(file: Path, prefix: str, optimizer: torch.optim.Optimizer,
-                            tensors: dict[str, torch.Tensor], saved_groups: list) -> dict[int, dict[str, torch.Tensor]]:  # fmt: skip
+def check_optimizer_tensors(
+    file: Path, prefix: str, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], saved_groups: list
+) -> dict[int, dict[str, torch.Tensor]]:
     """The optimizer state in ``tensors``, checked against ``optimizer`` (Adam) before any of it is used:
     parameter groups of the same structure, and per parameter either no state (never updated) or exactly a
     scalar float32 ``step`` (a whole number >= 0) and two moments of the parameter's shape and dtype (the
     second >= 0). A moment of the wrong size would make the fused update write past its buffer."""
     current = optimizer.state_dict()["param_groups"]
-    if not isinstance(saved_groups, list) or len(saved_groups) != len(current) or any(
-        not isinstance(s, dict) or s.get("params") != c["params"] for s, c in zip(saved_groups, current)
+    if (
+        not isinstance(saved_groups, list)
+        or len(saved_groups) != len(current)
+        or any(not isinstance(s, dict) or s.get("params") != c["params"] for s, c in zip(saved_groups, current))
     ):
         raise CheckpointError(f"{file}: {prefix}'s parameter groups do not match the model its config describes")
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -72,8 +75,9 @@ def check_optimizer_tensors(file: Path, prefix: str, optimizer: torch.optim.Opti
     return state
 
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[int, dict[str, torch.Tensor]],
-                         device: torch.device) -> None:  # fmt: skip
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, state: dict[int, dict[str, torch.Tensor]], device: torch.device
+) -> None:
     """Put checked state into ``optimizer``, keeping its own parameter groups (the run's config sets them)."""
     groups = optimizer.state_dict()["param_groups"]
     on_device = {i: {k: v.to(device) for k, v in values.items()} for i, values in state.items()}
@@ -109,18 +113,28 @@ def all_rng_states(state: "TrainingState") -> dict[str, torch.Tensor]:
     return saved
 
 
-def set_rng_state(file: Path, tensors: dict[str, torch.Tensor], z_generator: torch.Generator,
-                  device: torch.device, rank: int = 0, log: Callable[[str], None] = print) -> None:  # fmt: skip
+def set_rng_state(
+    file: Path,
+    tensors: dict[str, torch.Tensor],
+    z_generator: torch.Generator,
+    device: torch.device,
+    rank: int = 0,
+    log: Callable[[str], None] = print,
+) -> None:
     """Restore this process's generator states (rank ``rank``'s entries). A rank the checkpoint has no state
     for (a run continued with more processes) starts its own stream from a derived seed, with a note."""
     if rank and rank_key("torch", rank) not in tensors:
-        log(f"{file.name} holds no random state for process {rank} (written by fewer processes): it starts a fresh "
-            "stream; the continuation is not bit-identical to an uninterrupted run")  # fmt: skip
+        log(
+            f"{file.name} holds no random state for process {rank} (written by fewer processes): it starts a fresh "
+            "stream; the continuation is not bit-identical to an uninterrupted run"
+        )
         tensors = {**tensors, rank_key("torch", rank): torch.get_rng_state()}
         if device.type == "cuda":
             tensors[rank_key("cuda", rank)] = torch.cuda.get_rng_state(device)
-    expected = {("rng.z" if k == "rng.z" else rank_key(k.split(".", 1)[1], rank)): v
-                for k, v in rng_state(z_generator, device).items()}  # fmt: skip
+    expected = {
+        ("rng.z" if k == "rng.z" else rank_key(k.split(".", 1)[1], rank)): v
+        for k, v in rng_state(z_generator, device).items()
+    }
     if device.type == "cuda" and rank_key("cuda", rank) not in tensors:  # a CPU run continued on a GPU
         expected.pop(rank_key("cuda", rank))
     got = {k: v for k, v in tensors.items() if k in expected}
@@ -157,19 +171,33 @@ class TrainingState:
 
     def non_finite(self) -> list[str]:
         """The nets holding a NaN or infinite parameter or buffer."""
-        return [name for name, net in self.weights().items()
-                if not all(bool(torch.isfinite(v).all()) for v in net.state_dict().values() if v.is_floating_point())]  # fmt: skip
+        return [
+            name
+            for name, net in self.weights().items()
+            if not all(bool(torch.isfinite(v).all()) for v in net.state_dict().values() if v.is_floating_point())
+        ]
 
 
 def checkpoint_parts(config: RunConfig, step: int, batches: int, state: TrainingState) -> dict:
     """The arguments of ``formats.write_checkpoint`` for ``state`` (also used to check, before training, that
     a checkpoint of this run can be written at all)."""
-    optimizers = {"opt_G": optimizer_to_tensors("opt_G", state.opt_G), "opt_D": optimizer_to_tensors("opt_D", state.opt_D)}
+    optimizers = {
+        "opt_G": optimizer_to_tensors("opt_G", state.opt_G),
+        "opt_D": optimizer_to_tensors("opt_D", state.opt_D),
+    }
     condition_tensors, condition_metadata = state.condition.export_parts()
-    return dict(nets={name: net.state_dict() for name, net in state.weights().items()}, optimizers=optimizers,
-                rng=all_rng_states(state), config=config.to_dict(), step=step, batches=batches,
-                condition=state.condition.describe(), condition_tensors=condition_tensors,
-                condition_metadata=condition_metadata, run=run_record(state))  # fmt: skip
+    return dict(
+        nets={name: net.state_dict() for name, net in state.weights().items()},
+        optimizers=optimizers,
+        rng=all_rng_states(state),
+        config=config.to_dict(),
+        step=step,
+        batches=batches,
+        condition=state.condition.describe(),
+        condition_tensors=condition_tensors,
+        condition_metadata=condition_metadata,
+        run=run_record(state),
+    )
 
 
 def run_record(state: TrainingState) -> dict:
@@ -181,8 +209,10 @@ def run_record(state: TrainingState) -> dict:
 def saved_run_record(path: Path, metadata: dict[str, str]) -> dict:
     record = metadata_field(path, metadata, "run", dict, None)
     if record is None:  # written before the run record had its own entry
-        record = {"monitor": metadata_field(path, metadata, "monitor", dict, None),
-                  "world_size": metadata_field(path, metadata, "world_size", int, 1)}
+        record = {
+            "monitor": metadata_field(path, metadata, "monitor", dict, None),
+            "world_size": metadata_field(path, metadata, "world_size", int, 1),
+        }
     return record
 
 
@@ -193,8 +223,12 @@ def save_checkpoint(folder: Path, step: int, parts: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: Path, state: TrainingState, log: Callable[[str], None] = print,
-                    stored: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None) -> tuple[int, int]:  # fmt: skip
+def load_checkpoint(
+    path: Path,
+    state: TrainingState,
+    log: Callable[[str], None] = print,
+    stored: tuple[dict[str, torch.Tensor], dict[str, str]] | None = None,
+) -> tuple[int, int]:
     """Restore ``state`` from a checkpoint (or from ``stored``, its tensors and metadata already read);
     returns (step, batch count). Every tensor is checked against the rebuilt nets, optimizers and RNGs
     before any is used; a file that does not fit raises CheckpointError and leaves ``state`` untouched."""
@@ -211,11 +245,15 @@ def load_checkpoint(path: Path, state: TrainingState, log: Callable[[str], None]
     for name in ("opt_G", "opt_D"):
         groups[name] = metadata_field(path, metadata, f"{name}.param_groups", list, None)
         if groups[name] is None:
-            raise CheckpointError(f"{path}: no {name} state (metadata '{name}.param_groups'); "
-                                  "it is not a complete training checkpoint: resume needs one")
+            raise CheckpointError(
+                f"{path}: no {name} state (metadata '{name}.param_groups'); "
+                "it is not a complete training checkpoint: resume needs one"
+            )
     optimizers = {"opt_G": state.opt_G, "opt_D": state.opt_D}
-    opt_state = {name: check_optimizer_tensors(path, name, optimizer, tensors, groups[name])
-                 for name, optimizer in optimizers.items()}  # fmt: skip
+    opt_state = {
+        name: check_optimizer_tensors(path, name, optimizer, tensors, groups[name])
+        for name, optimizer in optimizers.items()
+    }
     condition_prefix = state.condition.describe().get("tensors")
     known = ("G.", "D.", "G_ema.", "opt_G.", "opt_D.", "rng.") + ((condition_prefix + ".",) if condition_prefix else ())
     strays = sorted(k for k in tensors if not k.startswith(known))
@@ -260,7 +298,9 @@ def check_resume_config(saved: RunConfig, requested: RunConfig, source: Path | s
     old, new = saved.to_dict(), requested.to_dict()
     for section in SECTIONS:
         if old[section] != new[section]:
-            keys = sorted(k for k in set(old[section]) | set(new[section]) if old[section].get(k) != new[section].get(k))
+            keys = sorted(
+                k for k in set(old[section]) | set(new[section]) if old[section].get(k) != new[section].get(k)
+            )
             changes = ", ".join(f"{section}.{k}: {old[section].get(k)!r} -> {new[section].get(k)!r}" for k in keys[:4])
             raise TrainingError(
                 f"cannot resume from {source}: the {section} section differs from the configuration saved in it "
@@ -272,14 +312,17 @@ def check_resume_config(saved: RunConfig, requested: RunConfig, source: Path | s
         after = new["train"][key]
         if before != after:
             if key in ("seed", "batch_size"):
-                raise TrainingError(f"cannot resume with a different train.{key} ({before} in {source}, "
-                                    f"{after} requested): the continuation would not be the same run")  # fmt: skip
+                raise TrainingError(
+                    f"cannot resume with a different train.{key} ({before} in {source}, "
+                    f"{after} requested): the continuation would not be the same run"
+                )
             changed.append(f"train.{key}: {before} -> {after}")
     return changed
 
 
-def resumed_config(saved: RunConfig, config: RunConfig, log: Callable[[str], None],
-                   source: Path | str = "the checkpoint") -> RunConfig:  # fmt: skip
+def resumed_config(
+    saved: RunConfig, config: RunConfig, log: Callable[[str], None], source: Path | str = "the checkpoint"
+) -> RunConfig:
     """The config a resumed run continues with: the checkpoint's, with the requested train section (checked
     against the checkpoint's: config.json may have been edited since)."""
     requested = config
@@ -360,8 +403,9 @@ def check_can_save(checkpoint_dir: Path, config: RunConfig, step: int, batches: 
     check_disk_space(checkpoint_dir, needed, f"{keep} checkpoints of {checkpoint_size / 2**20:,.1f} MiB and the export")
 
 
-def save_run_state(run_dir: Path, config: RunConfig, step: int, batches: int, state: TrainingState,
-                   sampler: nn.Module) -> None:  # fmt: skip
+def save_run_state(
+    run_dir: Path, config: RunConfig, step: int, batches: int, state: TrainingState, sampler: nn.Module
+) -> None:
     """The checkpoint, then the export. A failed write (a full disk, a removed folder) leaves the previous
     file in place (writes are atomic) and stops the run with a SaveError that says what is intact. Every
     process takes part (their RNG states go into the checkpoint; their weights must be identical); process 0
@@ -374,14 +418,18 @@ def save_run_state(run_dir: Path, config: RunConfig, step: int, batches: int, st
     try:
         save_checkpoint(checkpoint_dir, step, parts)
     except OSError as error:
-        raise SaveError(f"could not write the checkpoint of step {step} in {checkpoint_dir} "
-                        f"({error.strerror or error}); {last_checkpoint_note(checkpoint_dir)}. Fix the cause "
-                        "(free disk space) and continue with --resume") from error  # fmt: skip
+        raise SaveError(
+            f"could not write the checkpoint of step {step} in {checkpoint_dir} "
+            f"({error.strerror or error}); {last_checkpoint_note(checkpoint_dir)}. Fix the cause "
+            "(free disk space) and continue with --resume"
+        ) from error
     prune_checkpoints(checkpoint_dir, config.train.keep_checkpoints)
     export = run_dir / "generator.safetensors"
     try:
         export_generator(export, sampler, state.condition, config, step, state.ema is not None)
     except OSError as error:
-        raise SaveError(f"could not write {export} ({error.strerror or error}); the checkpoint of step {step} "
-                        f"is saved in {checkpoint_dir} and the previous export is intact. Fix the cause (free "
-                        "disk space) and continue with --resume") from error  # fmt: skip
+        raise SaveError(
+            f"could not write {export} ({error.strerror or error}); the checkpoint of step {step} "
+            f"is saved in {checkpoint_dir} and the previous export is intact. Fix the cause (free "
+            "disk space) and continue with --resume"
+        ) from error

@@ -28,7 +28,8 @@ How a step is shared (``training/loop.py``):
   per BatchNorm per forward, differentiable, on gloo and NCCL alike), so an N-process run of a BatchNorm net
   follows the one-process run of the same global batch; use it when the per-process batch gets small (say
   below 32). Each D forward (real, then fake) syncs its own statistics, as one process normalizes each call
-  alone; there is no buffer broadcast, so two D forwards before one backward are safe. EMA G is updated from identical weights and recalibrated with identical
+  alone; there is no buffer broadcast, so two D forwards before one backward are safe. EMA G is updated from
+  identical weights and recalibrated with identical
   draws, so it is identical on every rank too. :func:`check_identical` proves it at every checkpoint.
 - Randomness: all ranks build the nets from ``train.seed`` (identical initial weights); then rank r > 0
   moves its global generator to a seed derived from (seed, r), so dropout, augmentations, gradient-penalty
@@ -74,8 +75,10 @@ class Ranks:
     def local_slice(self, batch_size: int) -> slice:
         """This rank's part of a global batch of ``batch_size``."""
         if batch_size % self.world:
-            raise ConfigError(f"train.batch_size ({batch_size}) is the global batch and must divide evenly among the "
-                              f"{self.world} processes; use a multiple of {self.world}")  # fmt: skip
+            raise ConfigError(
+                f"train.batch_size ({batch_size}) is the global batch and must divide evenly among the "
+                f"{self.world} processes; use a multiple of {self.world}"
+            )
         size = batch_size // self.world
         return slice(self.rank * size, (self.rank + 1) * size)
 
@@ -94,8 +97,10 @@ def join(device_setting: str) -> tuple[Ranks, torch.device]:
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
-            raise TrainingError(f"process {rank} wants GPU {local_rank}, this machine has {torch.cuda.device_count()}; "
-                                "start at most one process per GPU (torchrun --nproc_per_node)")  # fmt: skip
+            raise TrainingError(
+                f"process {rank} wants GPU {local_rank}, this machine has {torch.cuda.device_count()}; "
+                "start at most one process per GPU (torchrun --nproc_per_node)"
+            )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     owns = not dist.is_initialized()
@@ -103,8 +108,10 @@ def join(device_setting: str) -> tuple[Ranks, torch.device]:
         timeout = datetime.timedelta(seconds=float(os.environ.get("GANKIT_DIST_TIMEOUT", "1800")))
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timeout)
     if dist.get_world_size() != world or dist.get_rank() != rank:
-        raise TrainingError(f"the process group ({dist.get_rank()} of {dist.get_world_size()}) does not match "
-                            f"torchrun's environment ({rank} of {world})")  # fmt: skip
+        raise TrainingError(
+            f"the process group ({dist.get_rank()} of {dist.get_world_size()}) does not match "
+            f"torchrun's environment ({rank} of {world})"
+        )
     return Ranks(rank, world, local_rank, owns), device
 
 
@@ -174,7 +181,9 @@ def average(ranks: Ranks, params, extras=(), stop: bool = False) -> bool:
         return stop
     grads = [p.grad for p in params if p.grad is not None]
     parts = [*grads, *extras]
-    flat = torch.cat([*(t.detach().reshape(-1).float() for t in parts), torch.tensor([float(stop)], device=grads[0].device)])
+    flat = torch.cat(
+        [*(t.detach().reshape(-1).float() for t in parts), torch.tensor([float(stop)], device=grads[0].device)]
+    )
     dist.all_reduce(flat)
     anyone_stops = bool(flat[-1] > 0)
     flat /= ranks.world
@@ -199,8 +208,14 @@ def gather_tensors(ranks: Ranks, tensors: dict[str, torch.Tensor]) -> list[dict[
     if not ranks.shared:
         return [tensors]
     names = sorted(tensors)
-    flat = torch.cat([tensors[n].reshape(-1).to(torch.uint8) if tensors[n].dtype == torch.uint8
-                      else tensors[n].reshape(-1).contiguous().view(torch.uint8) for n in names])  # fmt: skip
+    flat = torch.cat(
+        [
+            tensors[n].reshape(-1).to(torch.uint8)
+            if tensors[n].dtype == torch.uint8
+            else tensors[n].reshape(-1).contiguous().view(torch.uint8)
+            for n in names
+        ]
+    )
     device = torch.device("cuda", ranks.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
     gathered = [torch.empty_like(flat, device=device) for _ in range(ranks.world)]
     dist.all_gather(gathered, flat.to(device))
@@ -234,10 +249,17 @@ def check_identical(ranks: Ranks, nets: dict[str, nn.Module], step: int) -> None
     """A TrainingError when the ranks' copies of the nets differ (they must stay bit-identical)."""
     if not ranks.shared:
         return
-    sums = torch.stack([torch.stack([t.double().sum(), t.double().abs().sum()]) for net in nets.values()
-                        for t in net.state_dict().values()]).reshape(-1)  # fmt: skip
+    sums = torch.stack(
+        [
+            torch.stack([t.double().sum(), t.double().abs().sum()])
+            for net in nets.values()
+            for t in net.state_dict().values()
+        ]
+    ).reshape(-1)
     everyone = gather_tensors(ranks, {"sums": sums.cpu()})
     differing = [r for r, part in enumerate(everyone) if not torch.equal(part["sums"], everyone[0]["sums"])]
     if differing:
-        raise TrainingError(f"step {step}: the weights of process(es) {differing} differ from process 0's; the ranks "
-                            "no longer train one model (a non-deterministic kernel, or a bug): please report it")  # fmt: skip
+        raise TrainingError(
+            f"step {step}: the weights of process(es) {differing} differ from process 0's; the ranks "
+            "no longer train one model (a non-deterministic kernel, or a bug): please report it"
+        )

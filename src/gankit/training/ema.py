@@ -36,8 +36,15 @@ class EMA:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(G: nn.Module, condition: Condition, latent_dim: int, batch_size: int, seed: int,
-                          device: torch.device, batches: int = 16) -> None:  # fmt: skip
+def recalibrate_batchnorm(
+    G: nn.Module,
+    condition: Condition,
+    latent_dim: int,
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+    batches: int = 16,
+) -> None:
     """Set G's BatchNorm running statistics to their average over ``batches`` fresh batches.
 
     The latents and the condition's values come from their own generator seeded with ``seed``, so the result

@@ -47,17 +47,41 @@ class PeriodicEvaluation:
         """The best evaluation against the last one: what the run summary says."""
         if self.best is None or self.last is None:
             return None
-        return {"metric": self.cfg.eval_best, "best_step": self.best_step, "best": self.best, "last_step": self.last[0],
-                "last": self.last[1], "lower_is_better": lower_is_better(self.cfg.eval_best)}  # fmt: skip
+        return {
+            "metric": self.cfg.eval_best,
+            "best_step": self.best_step,
+            "best": self.best,
+            "last_step": self.last[0],
+            "last": self.last[1],
+            "lower_is_better": lower_is_better(self.cfg.eval_best),
+        }
 
-    def run(self, config: RunConfig, step: int, model: nn.Module, ema: bool, device, monitor: Monitor, say,
-            shard: Shard | None = None) -> None:  # fmt: skip
+    def run(
+        self,
+        config: RunConfig,
+        step: int,
+        model: nn.Module,
+        ema: bool,
+        device,
+        monitor: Monitor,
+        say,
+        shard: Shard | None = None,
+    ) -> None:
         """Score G (every process its share of the samples when ``shard`` is given: all processes call this,
         all get the same row and alarms, process 0 writes)."""
         pipeline = GeneratorPipeline(copy.deepcopy(model), config, step, ema, device, self.condition)
         cfg = self.cfg
-        row = evaluate_generator(pipeline, cfg.eval_metrics, cfg.eval_samples, "train", 10000, cfg.seed,
-                                 self.extractor, data=self.dataset, shard=shard)  # fmt: skip
+        row = evaluate_generator(
+            pipeline,
+            cfg.eval_metrics,
+            cfg.eval_samples,
+            "train",
+            10000,
+            cfg.seed,
+            self.extractor,
+            data=self.dataset,
+            shard=shard,
+        )
         row["source"] = "training"
         row["alarms"] = monitor.on_eval(step, row["metrics"])
         if shard is not None and shard.rank:
@@ -77,19 +101,26 @@ class PeriodicEvaluation:
             atomic_write_text(self.best_path, json.dumps(row, indent=2) + "\n")
 
 
-def plan_evaluation(config: RunConfig, dataset: Dataset, run_dir: Path, condition: Condition,
-                    log: Callable[[str], None] = print) -> PeriodicEvaluation:  # fmt: skip
+def plan_evaluation(
+    config: RunConfig, dataset: Dataset, run_dir: Path, condition: Condition, log: Callable[[str], None] = print
+) -> PeriodicEvaluation:
     """Check the evaluation settings before training starts (an unknown metric fails now, not at step N). With no
     evaluator for the data (a folder of one's own images before ``gankit evaluator train``), raw pixels: a crude
     but network-free yardstick, enough to tell a checkpoint that collapsed from one that did not."""
     cfg = config.train
     if condition.needs_input:
-        raise TrainingError(f"train.eval_every needs a generator that samples on its own; this one is "
-                            f"{condition.summary()}: set train.eval_every=0 and score the export afterwards")
+        raise TrainingError(
+            f"train.eval_every needs a generator that samples on its own; this one is "
+            f"{condition.summary()}: set train.eval_every=0 and score the export afterwards"
+        )
     names = parse_metrics(cfg.eval_metrics)
-    keys = [k for n in names for k in METRICS[n].keys if not k.endswith(("histogram", "per_class", "to_class", "per_code"))]  # scalars
+    keys = [
+        k for n in names for k in METRICS[n].keys if not k.endswith(("histogram", "per_class", "to_class", "per_code"))
+    ]  # scalars
     if cfg.eval_best not in keys:
-        raise TrainingError(f"train.eval_best={cfg.eval_best!r} is not reported by train.eval_metrics {names}; choose one of {keys}")
+        raise TrainingError(
+            f"train.eval_best={cfg.eval_best!r} is not reported by train.eval_metrics {names}; choose one of {keys}"
+        )
     if cfg.eval_evaluator:
         extractor = {"name": "evaluator", "weights": cfg.eval_evaluator}
     else:
@@ -97,7 +128,9 @@ def plan_evaluation(config: RunConfig, dataset: Dataset, run_dir: Path, conditio
             extractor = default_extractor(config.data, dataset.kind)
         except ConfigError:
             extractor = {"name": "raw"}
-            log("train.eval_every: no evaluator for this data yet, so the periodic evaluation (and the best generator "
-                "it keeps) scores raw pixels; `gankit evaluator train` makes a better yardstick")  # fmt: skip
+            log(
+                "train.eval_every: no evaluator for this data yet, so the periodic evaluation (and the best generator "
+                "it keeps) scores raw pixels; `gankit evaluator train` makes a better yardstick"
+            )
     build_extractor(extractor)
     return PeriodicEvaluation(run_dir, extractor, cfg, dataset, condition)

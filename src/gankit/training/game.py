@@ -34,8 +34,14 @@ def make_optimizer(module: nn.Module, lr: float, betas: tuple[float, float], dev
     return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
 
 
-def build_game(config: RunConfig, dataset: Dataset, device: torch.device, channels_last: bool = False,
-               adapt: Callable[[nn.Module, nn.Module], None] | None = None, note: str = "") -> Game:  # fmt: skip
+def build_game(
+    config: RunConfig,
+    dataset: Dataset,
+    device: torch.device,
+    channels_last: bool = False,
+    adapt: Callable[[nn.Module, nn.Module], None] | None = None,
+    note: str = "",
+) -> Game:
     """G, D (initialized from the global RNG: seed it first), Adam for each and the objective. ``adapt(G, D)``
     runs before the optimizers are made (a layer swap); ``note`` is added to a model completion error."""
     family_entry, model_options = MODELS.resolve(config.model, "model")
@@ -44,10 +50,14 @@ def build_game(config: RunConfig, dataset: Dataset, device: torch.device, channe
     except ConfigError as error:
         raise ConfigError(f"{error}{note}") from error
     variant_entry, variant_options = VARIANTS.resolve(config.objective, "objective")
-    model_options = variant_entry.factory.complete_model(model_options, variant_options)  # heads or sizes a variant needs
+    model_options = variant_entry.factory.complete_model(
+        model_options, variant_options
+    )  # heads or sizes a variant needs
     config = dataclasses.replace(config, model={"name": family_entry.name, **dataclasses.asdict(model_options)})
     G = build_network(family_entry, model_options, "G").to(device)
-    D = build_network(family_entry, model_options, "D", variant_entry.factory.d_heads(variant_options, model_options)).to(device)
+    D = build_network(
+        family_entry, model_options, "D", variant_entry.factory.d_heads(variant_options, model_options)
+    ).to(device)
     if channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     if adapt is not None:

@@ -137,8 +137,16 @@ def train(
         leave(ranks)
 
 
-def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool, log: Callable[[str], None],
-                 ranks: Ranks, device: torch.device, stop: StopRequest) -> RunResult:  # fmt: skip
+def run_training(
+    config: RunConfig,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    log: Callable[[str], None],
+    ranks: Ranks,
+    device: torch.device,
+    stop: StopRequest,
+) -> RunResult:
     checkpoint_dir = run_dir / "checkpoints"
     cfg = config.train
 
@@ -178,8 +186,9 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
             synced = synchronize_batchnorm(G.train()) + synchronize_batchnorm(D.train())
             log(f"train.sync_batchnorm: {synced} BatchNorm layers normalize with the global batch's statistics")
 
-    game = build_game(config, dataset, device, channels_last, adapt,
-                      f" (the model section saved in {point.path})" if point else "")  # fmt: skip
+    game = build_game(
+        config, dataset, device, channels_last, adapt, f" (the model section saved in {point.path})" if point else ""
+    )
     config, model_options = game.config, game.model_options
     G, D, opt_G, opt_D, objective = game.G, game.D, game.opt_G, game.opt_D, game.objective
     betas = (cfg.beta1, cfg.beta2)
@@ -213,8 +222,11 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         write_json(run_dir / "config.json", config.to_dict())
         truncate_log(log_path, step)
 
-    processes = (f" | {ranks.world} processes: batch {cfg.batch_size} global, {cfg.batch_size // ranks.world} per "
-                 "process" if ranks.shared else "")  # fmt: skip
+    processes = (
+        f" | {ranks.world} processes: batch {cfg.batch_size} global, {cfg.batch_size // ranks.world} per process"
+        if ranks.shared
+        else ""
+    )
     log(
         f"training {config.model['name']} on {dataset.name} ({len(dataset)} {dataset.kind}, "
         f"shape {tuple(dataset.x.shape[1:])}) | G {count(G):,} params, D {count(D):,} params | "
@@ -236,8 +248,23 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
 
     G.train()
     D.train()
-    stepper = Stepper(cfg, objective, G, D, opt_G, opt_D, ema, dataset, stream, batches_in, local, latent_dim,
-                      z_generator, ranks, device)  # fmt: skip
+    stepper = Stepper(
+        cfg,
+        objective,
+        G,
+        D,
+        opt_G,
+        opt_D,
+        ema,
+        dataset,
+        stream,
+        batches_in,
+        local,
+        latent_dim,
+        z_generator,
+        ranks,
+        device,
+    )
     loop_start = time.perf_counter()
     clock = RunClock(step, cfg.steps, device.type, say)
     done = interrupted = False
@@ -313,8 +340,10 @@ def run_training(config: RunConfig, run_dir: Path, resume: bool, progress: bool,
         write_progress_gif(run_dir)
     result = RunResult(run_dir, step, rate, last_row, interrupted, evaluation.summary() if evaluation else None)
     if interrupted:
-        log(f"stopped at step {step:,} of {cfg.steps:,}: checkpoint, samples and curves saved. Continue with:\n  "
-            f"{result.resume_command}")
+        log(
+            f"stopped at step {step:,} of {cfg.steps:,}: checkpoint, samples and curves saved. Continue with:\n  "
+            f"{result.resume_command}"
+        )
     return result
 
 
@@ -344,9 +373,24 @@ class Stepper:
     """One training step: ``d_steps`` updates of D on fresh real batches and fresh z, then one of G, with every
     process's gradients averaged. The variant's objective supplies the losses; this knows no variant."""
 
-    def __init__(self, cfg, objective, G: nn.Module, D: nn.Module, opt_G, opt_D, ema: EMA | None, dataset, stream: BatchStream,
-                 batches_in: Prefetcher, local: slice, latent_dim: int, z_generator: torch.Generator, ranks: Ranks,
-                 device: torch.device):  # fmt: skip
+    def __init__(
+        self,
+        cfg,
+        objective,
+        G: nn.Module,
+        D: nn.Module,
+        opt_G,
+        opt_D,
+        ema: EMA | None,
+        dataset,
+        stream: BatchStream,
+        batches_in: Prefetcher,
+        local: slice,
+        latent_dim: int,
+        z_generator: torch.Generator,
+        ranks: Ranks,
+        device: torch.device,
+    ):
         self.cfg, self.objective, self.G, self.opt_G, self.opt_D, self.ema = cfg, objective, G, opt_G, opt_D, ema
         self.dataset, self.stream, self.batches_in, self.local = dataset, stream, batches_in, local
         self.latent_dim, self.z_generator, self.ranks, self.device = latent_dim, z_generator, ranks, device
@@ -371,7 +415,7 @@ class Stepper:
             ctx = StepContext(real, z, values)
             last = k == cfg.d_steps - 1
             # Only the last D step's samples feed G's step; earlier ones need no graph through G.
-            with self.autocast, (contextlib.nullcontext() if last else frozen(self.G)):
+            with self.autocast, contextlib.nullcontext() if last else frozen(self.G):
                 out_d = objective.d_step(ctx)
             self.opt_D.zero_grad(set_to_none=True)
             out_d.loss.backward()
@@ -414,8 +458,11 @@ class StopRequest:
             raise KeyboardInterrupt
         self.requested = True
         if os.environ.get("RANK", "0") == "0":  # under torchrun, process 0 speaks for the run
-            print("\nstopping after this step to save a checkpoint and the pictures (press Ctrl-C again to quit at "
-                  "once, losing the steps since the last checkpoint)", flush=True)  # fmt: skip
+            print(
+                "\nstopping after this step to save a checkpoint and the pictures (press Ctrl-C again to quit at "
+                "once, losing the steps since the last checkpoint)",
+                flush=True,
+            )
 
     def __exit__(self, *exc) -> None:
         for number, handler in self.previous.items():
@@ -428,8 +475,14 @@ class RunClock:
 
     WARM_UP_STEPS, MEASURE_SECONDS, WARN_HOURS = 3, 15.0, 6.0
 
-    def __init__(self, step: int, total: int, device: str, say: Callable[[str], None],
-                 now: Callable[[], float] = time.perf_counter):  # fmt: skip
+    def __init__(
+        self,
+        step: int,
+        total: int,
+        device: str,
+        say: Callable[[str], None],
+        now: Callable[[], float] = time.perf_counter,
+    ):
         self.start_step, self.total, self.device, self.say, self.now = step, total, device, say, now
         self.mark: tuple[int, float] | None = None
         self.told = step >= total
@@ -450,13 +503,17 @@ class RunClock:
             return
         left = (self.total - step) * seconds / steps
         finish = datetime.datetime.now() + datetime.timedelta(seconds=left)
-        self.say(f"speed {steps / seconds:.2f} steps/s after warm-up: about {duration(left)} to step {self.total:,} "
-                 f"(done around {finish:%a %d %b %H:%M})")  # fmt: skip
+        self.say(
+            f"speed {steps / seconds:.2f} steps/s after warm-up: about {duration(left)} to step {self.total:,} "
+            f"(done around {finish:%a %d %b %H:%M})"
+        )
         if left > self.WARN_HOURS * 3600:
             hint = " (a GPU, train.device=cuda, would be far faster)" if self.device == "cpu" else ""
-            self.say(f"WARNING: this run will take about {duration(left)} on this {self.device}{hint}. For a shorter "
-                     "run: fewer steps (--steps N), a smaller model, or for your own images on a CPU the preset "
-                     "dcgan-cpu-64. Ctrl-C stops it safely (checkpoint saved) and --resume continues it.")  # fmt: skip
+            self.say(
+                f"WARNING: this run will take about {duration(left)} on this {self.device}{hint}. For a shorter "
+                "run: fewer steps (--steps N), a smaller model, or for your own images on a CPU the preset "
+                "dcgan-cpu-64. Ctrl-C stops it safely (checkpoint saved) and --resume continues it."
+            )
 
 
 def duration(seconds: float) -> str:
@@ -485,10 +542,14 @@ def check_weights(state: TrainingState, step: int, checkpoint_dir: Path, cfg) ->
     weights are never sampled from, scored or written, so every checkpoint on disk is a good one."""
     bad = state.non_finite()
     if bad:
-        raise_divergence(f"{' and '.join(bad)} hold NaN or infinite weights after the update", step, checkpoint_dir, cfg)
+        raise_divergence(
+            f"{' and '.join(bad)} hold NaN or infinite weights after the update", step, checkpoint_dir, cfg
+        )
 
 
 def raise_divergence(what: str, step: int, checkpoint_dir: Path, cfg) -> None:
     advice = DIVERGENCE_ADVICE.format(lr_d=cfg.lr_d, lr_g=cfg.lr_g, precision=cfg.precision)
-    raise Divergence(f"training diverged by step {step}: {what}; nothing was saved from this step; "
-                     f"{last_checkpoint_note(checkpoint_dir)}.\n{advice}")  # fmt: skip
+    raise Divergence(
+        f"training diverged by step {step}: {what}; nothing was saved from this step; "
+        f"{last_checkpoint_note(checkpoint_dir)}.\n{advice}"
+    )

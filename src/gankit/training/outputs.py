@@ -25,8 +25,15 @@ from gankit.variants import Condition
 def make_progress_bar(enabled: bool, total: int, initial: int):
     # In a log file (not a terminal) redraw every 30 s instead of every 0.1 s.
     interval = 0.1 if sys.stderr.isatty() else 30.0
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True, desc="train",
-                mininterval=interval)
+    return tqdm(
+        total=total,
+        initial=initial,
+        disable=not enabled,
+        unit="step",
+        dynamic_ncols=True,
+        desc="train",
+        mininterval=interval,
+    )
 
 
 def open_tensorboard(run_dir: Path, enabled: bool, log: Callable[[str], None]):
@@ -75,8 +82,16 @@ def truncate_log(path: Path, step: int) -> None:
 
 
 @torch.no_grad()
-def write_samples(run_dir: Path, step: int, G: nn.Module, condition: Condition, z: torch.Tensor, values,
-                  dataset: Dataset, columns: int | None = None) -> Image.Image:  # fmt: skip
+def write_samples(
+    run_dir: Path,
+    step: int,
+    G: nn.Module,
+    condition: Condition,
+    z: torch.Tensor,
+    values,
+    dataset: Dataset,
+    columns: int | None = None,
+) -> Image.Image:
     """The fixed grid in eval mode: what ``gankit sample RUN --seed <train.seed>`` will draw. Returns the picture."""
     was_training = G.training
     G.eval()

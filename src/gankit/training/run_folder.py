@@ -38,8 +38,9 @@ def create_folder(folder: Path, what: str = "run folder") -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise TrainingError(f"cannot create the {what} {folder} ({error.strerror or error}); "
-                            "choose another --out") from None  # fmt: skip
+        raise TrainingError(
+            f"cannot create the {what} {folder} ({error.strerror or error}); choose another --out"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -50,8 +51,10 @@ def hold_run_folder(run_dir: Path, log: Callable[[str], None] = print) -> Iterat
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as error:
-        raise TrainingError(f"cannot write in the run folder {run_dir} ({error.strerror or error}); "
-                            "check its permissions or choose another --out") from None  # fmt: skip
+        raise TrainingError(
+            f"cannot write in the run folder {run_dir} ({error.strerror or error}); "
+            "check its permissions or choose another --out"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -87,6 +90,8 @@ def check_disk_space(folder: Path, needed: int, what: str) -> None:
     """A TrainingError before training starts when ``folder``'s disk has less than ``needed`` bytes free."""
     free = shutil.disk_usage(folder).free
     if free < needed:
-        raise TrainingError(f"the disk holding {folder} has {free / 2**20:,.1f} MiB free; {what} need about "
-                            f"{needed / 2**20:,.1f} MiB: free some space, lower train.keep_checkpoints, or choose "
-                            "another --out")  # fmt: skip
+        raise TrainingError(
+            f"the disk holding {folder} has {free / 2**20:,.1f} MiB free; {what} need about "
+            f"{needed / 2**20:,.1f} MiB: free some space, lower train.keep_checkpoints, or choose "
+            "another --out"
+        )

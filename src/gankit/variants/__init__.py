@@ -10,8 +10,18 @@ from gankit.variants.base import CONDITIONS, VARIANTS, Condition, Objective, Ste
 # Importing the variant files registers them.
 from gankit.variants import standard, conditional, acgan, infogan, gan_cls, stackgan, pix2pix, srgan  # noqa: E402,F401,I001
 
-__all__ = ["CONDITIONS", "VARIANTS", "Condition", "Objective", "StepContext", "StepOutput", "build_condition",
-           "build_objective", "describe_condition", "discriminator_heads"]
+__all__ = [
+    "CONDITIONS",
+    "VARIANTS",
+    "Condition",
+    "Objective",
+    "StepContext",
+    "StepOutput",
+    "build_condition",
+    "build_objective",
+    "describe_condition",
+    "discriminator_heads",
+]
 
 
 def build_objective(section: dict, G, D, loss, d_optimizer=None) -> Objective:

@@ -150,8 +150,13 @@ class Condition:
         """One entry per argument of ``generator_args`` (in order): ``name`` and ``description`` of that input of
         an exported graph, optionally ``dynamic`` ({axis: name} beyond the batch axis). An argument that is None
         or empty (no z) is not a graph input; the exporter drops its entry."""
-        return [{"name": "z", "description": f"standard normal latents (N, {latent_dim}); sample k of seed s in "
-                 "gankit is gankit.seeding.latents(1, latent_dim, s, k)"}]  # fmt: skip
+        return [
+            {
+                "name": "z",
+                "description": f"standard normal latents (N, {latent_dim}); sample k of seed s in "
+                "gankit is gankit.seeding.latents(1, latent_dim, s, k)",
+            }
+        ]
 
     def example_values(self, n: int, seed: int) -> Any:
         """Condition values for ``n`` samples of ``seed`` that an export's parity check feeds both ways (the
@@ -214,8 +219,10 @@ class Condition:
         if not scale >= 0:  # also refuses NaN
             raise ValueError(f"condition_noise_scale must be >= 0, got {scale}")
         if scale != 1.0:
-            raise ValueError(f"condition_noise_scale applies to StackGAN's conditioning augmentation; this "
-                             f"generator is {self.summary()}")  # fmt: skip
+            raise ValueError(
+                f"condition_noise_scale applies to StackGAN's conditioning augmentation; this "
+                f"generator is {self.summary()}"
+            )
 
     # ------------------------------------------------------------------ G and D
     def latent_inputs(self, z: torch.Tensor, seed: int, start: int = 0, **given) -> torch.Tensor:

@@ -87,8 +87,12 @@ class TextCondition(Condition):
         self.set_noise_scale(noise_scale)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "noise_dim": self.noise_dim, "text_dim": self.text_encoder.embed_dim,
-                "tensors": "text_encoder"}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "noise_dim": self.noise_dim,
+            "text_dim": self.text_encoder.embed_dim,
+            "tensors": "text_encoder",
+        }
 
     def export_parts(self):
         metadata = {"text_encoder": text_encoder_metadata(self.text_encoder)}
@@ -97,8 +101,11 @@ class TextCondition(Condition):
     @classmethod
     def from_description(cls, description, stored=None) -> "TextCondition":
         if stored is not None and "text_encoder" in stored.metadata:
-            encoder = build_text_encoder(metadata_field(stored.file, stored.metadata, "text_encoder", dict),
-                                         unprefixed("text_encoder", stored.condition_tensors), stored.file)  # fmt: skip
+            encoder = build_text_encoder(
+                metadata_field(stored.file, stored.metadata, "text_encoder", dict),
+                unprefixed("text_encoder", stored.condition_tensors),
+                stored.file,
+            )
         elif description.get("encoder_file"):  # a checkpoint from before checkpoints carried the encoder
             encoder = load_text_encoder(description["encoder_file"])
         else:
@@ -113,13 +120,21 @@ class TextCondition(Condition):
         return self
 
     def argument_docs(self, latent_dim):
-        return [*super().argument_docs(latent_dim),
-                {"name": "text_embedding", "description": f"phi(t): the caption's embedding (N, {self.text_encoder.embed_dim}) "
-                 "by the run's text encoder, which is not in the graph (its tokenizer is Python string processing): "
-                 "embed captions with gankit (pipeline.condition.embed(captions)) and keep a table, or export the "
-                 "encoder's own network separately"},
-                {"name": "condition_noise", "description": f"eps (N, {self.noise_dim}) of the conditioning augmentation "
-                 f"c = mu + sigma * eps: standard normal times the sampling scale (gankit's default 1)"}]  # fmt: skip
+        return [
+            *super().argument_docs(latent_dim),
+            {
+                "name": "text_embedding",
+                "description": f"phi(t): the caption's embedding (N, {self.text_encoder.embed_dim}) "
+                "by the run's text encoder, which is not in the graph (its tokenizer is Python string processing): "
+                "embed captions with gankit (pipeline.condition.embed(captions)) and keep a table, or export the "
+                "encoder's own network separately",
+            },
+            {
+                "name": "condition_noise",
+                "description": f"eps (N, {self.noise_dim}) of the conditioning augmentation "
+                f"c = mu + sigma * eps: standard normal times the sampling scale (gankit's default 1)",
+            },
+        ]
 
     def example_values(self, n, seed):
         return self.sample(n, seed, text="a small red sandal at the top left")
@@ -127,8 +142,16 @@ class TextCondition(Condition):
     def controls(self):
         out = [{"name": "text", "type": "text", "label": "caption", "max_length": 300, "default": ""}]
         if self.noise_dim:  # StackGAN's conditioning augmentation
-            out.append({"name": "condition_noise_scale", "type": "setting", "label": "conditioning noise",
-                        "min": 0.0, "max": 2.0, "default": 1.0})  # fmt: skip
+            out.append(
+                {
+                    "name": "condition_noise_scale",
+                    "type": "setting",
+                    "label": "conditioning noise",
+                    "min": 0.0,
+                    "max": 2.0,
+                    "default": 1.0,
+                }
+            )
         return out
 
     # ------------------------------------------------------------------ training
@@ -136,8 +159,10 @@ class TextCondition(Condition):
         """Embed every caption of the training data once (cached by encoder weights and captions)."""
         captions = dataset.extras.get("captions")
         if captions is None:
-            raise ConfigError(f"a text-to-image objective needs captioned data (data.name=captions), "
-                              f"but {dataset.name!r} has no captions")  # fmt: skip
+            raise ConfigError(
+                f"a text-to-image objective needs captioned data (data.name=captions), "
+                f"but {dataset.name!r} has no captions"
+            )
         self.embeddings = caption_embeddings(self.text_encoder, captions).to(dataset.device)
 
     def batch(self, dataset, index):
@@ -187,12 +212,17 @@ class TextCondition(Condition):
                 warnings.warn(f"the caption {text!r} has no words: G draws from the unknown word alone", stacklevel=4)
             elif len(unknown) == len(set(found)):
                 examples = ", ".join(vocabulary.tokens[:24])
-                warnings.warn(f"no word of the caption {text!r} is known to this text encoder (unknown: "
-                              f"{', '.join(unknown)}): G draws from no text at all. Its words include: {examples}, ...",
-                              stacklevel=4)  # fmt: skip
+                warnings.warn(
+                    f"no word of the caption {text!r} is known to this text encoder (unknown: "
+                    f"{', '.join(unknown)}): G draws from no text at all. Its words include: {examples}, ...",
+                    stacklevel=4,
+                )
             elif unknown:
-                warnings.warn(f"the caption {text!r} has words this text encoder does not know: {', '.join(unknown)} "
-                              "(each is read as the unknown word)", stacklevel=4)  # fmt: skip
+                warnings.warn(
+                    f"the caption {text!r} has words this text encoder does not know: {', '.join(unknown)} "
+                    "(each is read as the unknown word)",
+                    stacklevel=4,
+                )
 
     def sample(self, n, seed, start=0, text=None, embeddings=None, **given):
         """Samples start .. start+n-1 for ``text`` (or precomputed caption ``embeddings`` (n, D))."""
@@ -225,8 +255,10 @@ class TextCondition(Condition):
         if not scale >= 0:  # also refuses NaN
             raise ValueError(f"condition_noise_scale must be >= 0, got {scale}")
         if scale != 1.0 and not self.noise_dim:
-            raise ValueError("condition_noise_scale applies to StackGAN's conditioning augmentation; this generator "
-                             "has none (a gan-cls G conditions on the compressed caption without noise)")  # fmt: skip
+            raise ValueError(
+                "condition_noise_scale applies to StackGAN's conditioning augmentation; this generator "
+                "has none (a gan-cls G conditions on the compressed caption without noise)"
+            )
         self.noise_scale = float(scale)
 
     # ------------------------------------------------------------------ G and D
@@ -309,8 +341,10 @@ def matching_image_encoder(options: TextOptions) -> torch.nn.Module:
     try:
         net = load_image_encoder(options.text_encoder)
     except Exception as error:  # no such file, not a text encoder file, or one saved without its image half
-        raise ConfigError("objective.matching_weight needs objective.text_encoder to be a file from "
-                          f"`gankit text train-encoder` (text and image encoder); {error}") from error  # fmt: skip
+        raise ConfigError(
+            "objective.matching_weight needs objective.text_encoder to be a file from "
+            f"`gankit text train-encoder` (text and image encoder); {error}"
+        ) from error
     return net.requires_grad_(False)
 
 
@@ -374,8 +408,9 @@ class TextObjective(StandardObjective):
         captions, and the fraction of images whose own caption scores highest in the batch."""
         side = self.image_encoder.shape["resolution"]
         if fake.shape[-1] != side:
-            fake = torch.nn.functional.interpolate(fake, size=(side, side), mode="bilinear", align_corners=False,
-                                                   antialias=side < fake.shape[-1])  # fmt: skip
+            fake = torch.nn.functional.interpolate(
+                fake, size=(side, side), mode="bilinear", align_corners=False, antialias=side < fake.shape[-1]
+            )
         image, text = wide(self.image_encoder(fake)), wide(text)
         with torch.no_grad():
             rank1 = ((image @ text.T).argmax(dim=1) == torch.arange(len(text), device=text.device)).float().mean()
@@ -392,7 +427,9 @@ class TextObjective(StandardObjective):
         real_in, fake_in = self.d_input(ctx.real), self.d_input(fake.detach())
         logits_real, h_real = self.score(real_in, text)
         logits_fake, h_fake = self.score(fake_in, text)
-        logits_wrong = wide(self.D.conditional(h_real, self.wrong_captions(text))) if self.options.matching_aware else None
+        logits_wrong = (
+            wide(self.D.conditional(h_real, self.wrong_captions(text))) if self.options.matching_aware else None
+        )
         loss = matching_aware_d_loss(self.loss, logits_real, logits_fake, logits_wrong)
         stats = {
             "D(x)": self.loss.d_output(logits_real.detach()).mean(),

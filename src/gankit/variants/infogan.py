@@ -45,8 +45,11 @@ class CodeLayout:
         return sum(self.categorical) + self.continuous * (2 if self.learned_variance else 1) + self.binary
 
     def names(self) -> list[str]:
-        return ([f"cat{i}" for i in range(len(self.categorical))] + [f"cont{i}" for i in range(self.continuous)]
-                + [f"bin{i}" for i in range(self.binary)])  # fmt: skip
+        return (
+            [f"cat{i}" for i in range(len(self.categorical))]
+            + [f"cont{i}" for i in range(self.continuous)]
+            + [f"bin{i}" for i in range(self.binary)]
+        )
 
     def join(self, z: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """G's input from standard normal latents ``z`` (n, latent_dim) and ``codes`` (n, dim): the noise
@@ -102,8 +105,9 @@ class CodeLayout:
             codes[:, offset] = values
         return codes
 
-    def information_loss(self, q: torch.Tensor, codes: torch.Tensor, weight_discrete: float,
-                         weight_continuous: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+    def information_loss(
+        self, q: torch.Tensor, codes: torch.Tensor, weight_discrete: float, weight_continuous: float
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """lambda-weighted negative lower bound on I(c; G(z, c)) (Chen et al. 2016, eq. 4-5), up to constants.
 
         Categorical codes: cross-entropy of Q's logits against the drawn value; continuous codes: the
@@ -133,8 +137,14 @@ class CodeLayout:
             continuous = nll.sum(dim=1).mean()
             ci += self.continuous
         if self.binary:
-            discrete = discrete + nn.functional.binary_cross_entropy_with_logits(
-                q[:, qi : qi + self.binary], codes[:, ci : ci + self.binary], reduction="none").sum(dim=1).mean()  # fmt: skip
+            discrete = (
+                discrete
+                + nn.functional.binary_cross_entropy_with_logits(
+                    q[:, qi : qi + self.binary], codes[:, ci : ci + self.binary], reduction="none"
+                )
+                .sum(dim=1)
+                .mean()
+            )
         stats["info_discrete"] = discrete.detach()
         stats["info_continuous"] = continuous.detach()
         if accuracies:
@@ -160,8 +170,15 @@ class CodeCondition(Condition):
     @classmethod
     def from_description(cls, description, stored=None) -> "CodeCondition":
         d = description
-        return cls(CodeLayout(tuple(d["categorical"]), int(d["continuous"]), int(d["binary"]),
-                              bool(d["learned_variance"]), float(d["noise_std"])))  # fmt: skip
+        return cls(
+            CodeLayout(
+                tuple(d["categorical"]),
+                int(d["continuous"]),
+                int(d["binary"]),
+                bool(d["learned_variance"]),
+                float(d["noise_std"]),
+            )
+        )
 
     def summary(self) -> str:
         return f"an InfoGAN generator with codes {', '.join(self.layout.names())}"
@@ -171,11 +188,19 @@ class CodeCondition(Condition):
         for name in self.layout.names():
             kind, _, width = self.layout.locate(name)
             if kind == "cont":  # trained on [-1, 1]; the paper's figures extrapolate to +-2
-                out.append({"name": f"codes.{name}", "type": "range", "label": name, "min": -2.0, "max": 2.0,
-                            "default": 0.0})  # fmt: skip
+                out.append(
+                    {"name": f"codes.{name}", "type": "range", "label": name, "min": -2.0, "max": 2.0, "default": 0.0}
+                )
             else:
-                out.append({"name": f"codes.{name}", "type": "choice", "label": name,
-                            "count": width if kind == "cat" else 2, "default": 0})  # fmt: skip
+                out.append(
+                    {
+                        "name": f"codes.{name}",
+                        "type": "choice",
+                        "label": name,
+                        "count": width if kind == "cat" else 2,
+                        "default": 0,
+                    }
+                )
         return out
 
     def noise_dims(self, latent_dim):
@@ -187,8 +212,12 @@ class CodeCondition(Condition):
         parts += [f"cat{i}: a one-hot block of {k}" for i, k in enumerate(lay.categorical)]
         parts += [f"cont{i}: one value in [-1, 1] (trained range)" for i in range(lay.continuous)]
         parts += [f"bin{i}: one value, 0 or 1" for i in range(lay.binary)]
-        return [{"name": "z", "description": f"noise and InfoGAN codes joined (N, {latent_dim}), in this order: "
-                 + "; ".join(parts)}]  # fmt: skip
+        return [
+            {
+                "name": "z",
+                "description": f"noise and InfoGAN codes joined (N, {latent_dim}), in this order: " + "; ".join(parts),
+            }
+        ]
 
     def batch(self, dataset, index):
         return self.layout.sample(len(index), device=dataset.device)
@@ -215,8 +244,10 @@ class CodeCondition(Condition):
 
     def traverse(self, inputs, code, values):
         noise_dim = inputs.shape[1] - self.layout.dim
-        columns = [torch.cat([inputs[:, :noise_dim], self.layout.set_code(inputs[:, noise_dim:], code, v)], dim=1)
-                   for v in values]  # fmt: skip
+        columns = [
+            torch.cat([inputs[:, :noise_dim], self.layout.set_code(inputs[:, noise_dim:], code, v)], dim=1)
+            for v in values
+        ]
         return torch.stack(columns, dim=1).reshape(len(inputs) * len(values), inputs.shape[1])
 
     def latent_inputs(self, z, seed, start=0, **given):
@@ -287,8 +318,10 @@ class InfoGANObjective(StandardObjective):
         if getattr(model, "d_pack", 1) > 1:
             raise ConfigError("objective 'infogan' needs model.d_pack=1 (Q reads one sample)")
         if model.latent_dim <= options.layout.dim:
-            raise ConfigError(f"model.latent_dim ({model.latent_dim}) must exceed the codes' {options.layout.dim} entries "
-                              "(it counts the noise and the codes together)")  # fmt: skip
+            raise ConfigError(
+                f"model.latent_dim ({model.latent_dim}) must exceed the codes' {options.layout.dim} entries "
+                "(it counts the noise and the codes together)"
+            )
         if getattr(model, "num_classes", 0):
             raise ConfigError("objective 'infogan' is unsupervised: leave model.num_classes at 0")
         return model
@@ -302,8 +335,12 @@ class InfoGANObjective(StandardObjective):
 
         def q_head(f):
             if f.side:
-                return nn.Sequential(nn.Conv2d(f.channels, 128, f.side, 1, 0, bias=False), nn.BatchNorm2d(128),
-                                     nn.LeakyReLU(f.leaky_slope), nn.Conv2d(128, outputs, 1))  # fmt: skip
+                return nn.Sequential(
+                    nn.Conv2d(f.channels, 128, f.side, 1, 0, bias=False),
+                    nn.BatchNorm2d(128),
+                    nn.LeakyReLU(f.leaky_slope),
+                    nn.Conv2d(128, outputs, 1),
+                )
             return nn.Sequential(nn.Linear(f.channels, 128), nn.LeakyReLU(0.2), nn.Linear(128, outputs))
 
         return {"q_head": q_head}
@@ -314,8 +351,9 @@ class InfoGANObjective(StandardObjective):
 
     def information_loss(self, ctx: StepContext, h_fake):
         o = self.options
-        return self.condition.layout.information_loss(wide(self.D.read_head("q_head", h_fake)), ctx.condition, o.lambda_discrete,
-                                                      o.lambda_continuous)  # fmt: skip
+        return self.condition.layout.information_loss(
+            wide(self.D.read_head("q_head", h_fake)), ctx.condition, o.lambda_discrete, o.lambda_continuous
+        )
 
     def extra_d_loss(self, ctx, h_real, h_fake, stats):
         return self.information_loss(ctx, h_fake)[0]

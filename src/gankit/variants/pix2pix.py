@@ -43,8 +43,9 @@ class ImageValues:
         return len(self.source)
 
 
-def as_source_images(images: Any, shape: tuple[int, int, int], what: str = "input images",
-                     any_size: bool = False) -> torch.Tensor:  # fmt: skip
+def as_source_images(
+    images: Any, shape: tuple[int, int, int], what: str = "input images", any_size: bool = False
+) -> torch.Tensor:
     """User images as float (N, C, H, W) in [-1, 1]: uint8 arrays (N, H, W), (N, H, W, C) or (N, C, H, W), or
     float tensors already in [-1, 1]; checked against ``shape`` (C, H, W) (the size too unless ``any_size``),
     gray expanded to colour if needed."""
@@ -65,8 +66,10 @@ def as_source_images(images: Any, shape: tuple[int, int, int], what: str = "inpu
     if any_size and min(x.shape[2:]) < 4:
         raise ValueError(f"{what} must be at least 4x4 pixels, got {x.shape[2]}x{x.shape[3]}")
     if not any_size and tuple(x.shape[2:]) != (height, width):
-        raise ValueError(f"{what} must be {height}x{width} pixels (this generator's input size), got "
-                         f"{x.shape[2]}x{x.shape[3]}; resize them first")  # fmt: skip
+        raise ValueError(
+            f"{what} must be {height}x{width} pixels (this generator's input size), got "
+            f"{x.shape[2]}x{x.shape[3]}; resize them first"
+        )
     if x.shape[1] != channels:
         if x.shape[1] == 1 and channels == 3:
             x = x.expand(-1, 3, -1, -1)
@@ -85,7 +88,11 @@ def side_by_side(outputs: np.ndarray, values: ImageValues) -> tuple[np.ndarray, 
         images = F.interpolate(images.float().cpu(), size=(height, width), mode="nearest")
         pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         if pixels.shape[-1] != channels:  # gray beside colour: repeat; colour beside gray: its mean
-            pixels = np.repeat(pixels, channels, -1) if pixels.shape[-1] == 1 else pixels.mean(-1, keepdims=True).astype(np.uint8)
+            pixels = (
+                np.repeat(pixels, channels, -1)
+                if pixels.shape[-1] == 1
+                else pixels.mean(-1, keepdims=True).astype(np.uint8)
+            )
         return pixels
 
     columns = [cells_of(values.source), outputs] + ([] if values.target is None else [cells_of(values.target)])
@@ -127,9 +134,14 @@ class ImageCondition(Condition):
     def argument_docs(self, latent_dim):
         c, h, w = self.source_shape
         size = f"{h}x{w}" if self.fixed_size else "any height and width of 4 pixels or more"
-        return [{"name": "z", "description": "none: this generator takes no z"},
-                {"name": "source", "description": f"input images (N, {c}, H, W) in [-1, 1] (uint8 / 127.5 - 1), {size}",
-                 **({} if self.fixed_size else {"dynamic": {2: "height", 3: "width"}})}]  # fmt: skip
+        return [
+            {"name": "z", "description": "none: this generator takes no z"},
+            {
+                "name": "source",
+                "description": f"input images (N, {c}, H, W) in [-1, 1] (uint8 / 127.5 - 1), {size}",
+                **({} if self.fixed_size else {"dynamic": {2: "height", 3: "width"}}),
+            },
+        ]
 
     def example_values(self, n, seed):
         generator = torch.Generator().manual_seed(seed)
@@ -148,7 +160,9 @@ class ImageCondition(Condition):
         return ImageValues(self.sources(dataset, index))
 
     def draw(self, n, generator, device):
-        index = torch.randint(len(self.dataset), (n,), generator=generator, device=generator.device).to(self.dataset.device)
+        index = torch.randint(len(self.dataset), (n,), generator=generator, device=generator.device).to(
+            self.dataset.device
+        )
         return ImageValues(self.sources(self.dataset, index).to(device))
 
     def training_grid(self, count, latent_dim, seed):
@@ -164,7 +178,9 @@ class ImageCondition(Condition):
     def sample(self, n, seed, start=0, images=None, **given):
         self.refuse(given)
         if images is None:
-            raise ValueError("this generator translates images: pass images=... (uint8 (N, H, W, C) or floats in [-1, 1])")
+            raise ValueError(
+                "this generator translates images: pass images=... (uint8 (N, H, W, C) or floats in [-1, 1])"
+            )
         source = as_source_images(images, self.source_shape, any_size=not self.fixed_size)
         if len(source) != n:
             raise ValueError(f"{len(source)} input images for {n} samples; give one per sample")
@@ -195,8 +211,10 @@ class Pix2PixOptions(StandardOptions):
         if min(self.l1_weight, self.gan_weight, self.d_loss_scale) < 0 or self.l1_weight + self.gan_weight == 0:
             raise ConfigError("objective.l1_weight, gan_weight, d_loss_scale must be >= 0, and not both weights 0")
         if self.diffaugment or self.unrolled_steps or self.feature_matching:
-            raise ConfigError("pix2pix takes no diffaugment, unrolled_steps or feature_matching (they would judge "
-                              "outputs apart from their inputs)")  # fmt: skip
+            raise ConfigError(
+                "pix2pix takes no diffaugment, unrolled_steps or feature_matching (they would judge "
+                "outputs apart from their inputs)"
+            )
 
 
 class ImageObjective(StandardObjective):
@@ -237,11 +255,17 @@ class ImageObjective(StandardObjective):
         out = super().g_step(ctx)
         recon = self.reconstruction(ctx.fake, ctx.real)
         loss = adversarial_weight * out.loss + reconstruction_weight * recon
-        stats = {**out.stats, "g_loss_adversarial": out.loss.detach(), f"g_loss_{self.reconstruction_name}": recon.detach(),
-                 "g_loss": loss.detach()}  # fmt: skip
+        stats = {
+            **out.stats,
+            "g_loss_adversarial": out.loss.detach(),
+            f"g_loss_{self.reconstruction_name}": recon.detach(),
+            "g_loss": loss.detach(),
+        }
         return StepOutput(loss, stats)
 
 
-@VARIANTS.register("pix2pix", Pix2PixOptions, "pix2pix: G(x) -> y, D judges (x, y) patches, + lambda L1 (Isola et al. 2017)")
+@VARIANTS.register(
+    "pix2pix", Pix2PixOptions, "pix2pix: G(x) -> y, D judges (x, y) patches, + lambda L1 (Isola et al. 2017)"
+)
 class Pix2PixObjective(ImageObjective):
     pass

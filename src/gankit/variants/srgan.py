@@ -86,7 +86,11 @@ class SRGANOptions(StandardOptions):
             raise ConfigError("srgan takes no diffaugment, unrolled_steps or feature_matching")
 
 
-@VARIANTS.register("srgan", SRGANOptions, "SRGAN / SRResNet: low-resolution image -> high; content + 1e-3 adversarial (Ledig et al. 2017)")
+@VARIANTS.register(
+    "srgan",
+    SRGANOptions,
+    "SRGAN / SRResNet: low-resolution image -> high; content + 1e-3 adversarial (Ledig et al. 2017)",
+)
 class SRGANObjective(ImageObjective):
     reconstruction_name = "content"
 
@@ -102,8 +106,10 @@ class SRGANObjective(ImageObjective):
 
             evaluator = load_evaluator(options.content_network)
             if evaluator.channels != G.channels:
-                raise ConfigError(f"objective.content_network {options.content_network!r} reads {evaluator.channels}-channel "
-                                  f"images, the data has {G.channels}; use content=pixel or a matching evaluator")  # fmt: skip
+                raise ConfigError(
+                    f"objective.content_network {options.content_network!r} reads {evaluator.channels}-channel "
+                    f"images, the data has {G.channels}; use content=pixel or a matching evaluator"
+                )
             self.features = evaluator.net.body[:-2]  # the last conv's maps after its activation, before pooling
         if self.features is not None:  # frozen, on G's device, once (not on every step)
             self.features.requires_grad_(False).eval().to(next(G.parameters()).device)

@@ -38,8 +38,9 @@ def same_text_encoder(a, b) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-@VARIANTS.register("stackgan", StackGANOptions,
-                   "StackGAN stage I or II: conditioning augmentation, KL term (Zhang et al. 2017)")  # fmt: skip
+@VARIANTS.register(
+    "stackgan", StackGANOptions, "StackGAN stage I or II: conditioning augmentation, KL term (Zhang et al. 2017)"
+)
 class StackGANObjective(TextObjective):
     name = "stackgan"
 
@@ -51,15 +52,20 @@ class StackGANObjective(TextObjective):
             stored = read_generator(options.stage1)
             check_state(stored.file, "the Stage-I generator's weights", stored.state, G.stage1.state_dict())
             G.stage1.load_state_dict(stored.state)
-            if options.text_encoder and not same_text_encoder(self.condition.text_encoder, load_text_encoder(stored.file)):
-                raise ConfigError(f"objective.text_encoder ({options.text_encoder}) is not the text encoder the Stage-I "
-                                  "export carries: the frozen Stage-I would get captions embedded another way; "
-                                  "leave it unset or name a file with the same text encoder")  # fmt: skip
+            if options.text_encoder and not same_text_encoder(
+                self.condition.text_encoder, load_text_encoder(stored.file)
+            ):
+                raise ConfigError(
+                    f"objective.text_encoder ({options.text_encoder}) is not the text encoder the Stage-I "
+                    "export carries: the frozen Stage-I would get captions embedded another way; "
+                    "leave it unset or name a file with the same text encoder"
+                )
         elif hasattr(G, "stage1"):
             raise ConfigError("model stackgan-stage2 needs objective.stage1: the Stage-I generator export")
         if not getattr(G, "condition_noise_dim", 0):
-            raise ConfigError("objective 'stackgan' needs a G with conditioning augmentation "
-                              "(model.conditioning_augmentation=true)")
+            raise ConfigError(
+                "objective 'stackgan' needs a G with conditioning augmentation (model.conditioning_augmentation=true)"
+            )
 
     @staticmethod
     def complete_model(model: Any, options: StackGANOptions) -> Any:

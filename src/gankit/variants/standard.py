@@ -73,9 +73,14 @@ class LabelCondition(Condition):
     def from_description(cls, description, stored=None) -> "LabelCondition":
         num_classes = int(description["num_classes"])
         names = description.get("class_names")
-        if names is not None and not (isinstance(names, list) and len(names) == num_classes
-                                      and all(isinstance(n, str) and len(n) <= 200 for n in names)):  # fmt: skip
-            raise ValueError(f"class_names must be {num_classes} strings of at most 200 characters, got {str(names)[:80]}")
+        if names is not None and not (
+            isinstance(names, list)
+            and len(names) == num_classes
+            and all(isinstance(n, str) and len(n) <= 200 for n in names)
+        ):
+            raise ValueError(
+                f"class_names must be {num_classes} strings of at most 200 characters, got {str(names)[:80]}"
+            )
         return cls(num_classes, names)
 
     def prepare(self, dataset, nets=()) -> None:
@@ -100,8 +105,10 @@ class LabelCondition(Condition):
             elif part.lower() in names:
                 labels.append(names[part.lower()])
             else:
-                raise ValueError(f"{part!r} is not a class of this generator: classes are 0..{self.num_classes - 1}"
-                                 + (f" or their names ({', '.join(self.class_names)})" if self.class_names else ""))  # fmt: skip
+                raise ValueError(
+                    f"{part!r} is not a class of this generator: classes are 0..{self.num_classes - 1}"
+                    + (f" or their names ({', '.join(self.class_names)})" if self.class_names else "")
+                )
         if not labels:
             raise ValueError("no labels given: write class indices or names, comma-separated, or 'all'")
         return labels
@@ -110,8 +117,10 @@ class LabelCondition(Condition):
         return f"conditional on {self.num_classes} classes"
 
     def argument_docs(self, latent_dim):
-        return [*super().argument_docs(latent_dim),
-                {"name": "labels", "description": f"class index per sample, int64 in 0..{self.num_classes - 1}"}]  # fmt: skip
+        return [
+            *super().argument_docs(latent_dim),
+            {"name": "labels", "description": f"class index per sample, int64 in 0..{self.num_classes - 1}"},
+        ]
 
     def controls(self):
         options = [f"{k}: {n}" if self.class_names else n for k, n in enumerate(self.label_names())]
@@ -180,15 +189,23 @@ class StandardOptions:
                 "objective.r1_weight, instance_noise, instance_noise_anneal_steps and unrolled_steps must be >= 0"
             )
         if self.unrolled_steps and self.feature_matching:
-            raise ConfigError("objective.unrolled_steps and objective.feature_matching are two different G losses; choose one")
+            raise ConfigError(
+                "objective.unrolled_steps and objective.feature_matching are two different G losses; choose one"
+            )
 
 
 @VARIANTS.register("standard", StandardOptions, "unconditional GAN: D(x) vs D(G(z))")
 class StandardObjective(Objective):
     """The two-player game of Goodfellow et al. 2014 with any registered loss."""
 
-    def __init__(self, options: StandardOptions, G: nn.Module, D: nn.Module, loss: Loss,
-                 d_optimizer: torch.optim.Optimizer | None = None):  # fmt: skip
+    def __init__(
+        self,
+        options: StandardOptions,
+        G: nn.Module,
+        D: nn.Module,
+        loss: Loss,
+        d_optimizer: torch.optim.Optimizer | None = None,
+    ):
         super().__init__(options, G, D, loss, d_optimizer)
         if options.unrolled_steps and not isinstance(d_optimizer, torch.optim.Adam):
             raise TypeError("objective.unrolled_steps needs D's Adam optimizer (d_optimizer) to look ahead with")
@@ -308,9 +325,7 @@ class StandardObjective(Objective):
         """Terms a variant adds to G's loss from D's last features on G's samples (none here)."""
         return 0.0
 
-    def lookahead_weights(
-        self, real: torch.Tensor, fake: torch.Tensor, values=None
-    ) -> dict[str, torch.Tensor]:
+    def lookahead_weights(self, real: torch.Tensor, fake: torch.Tensor, values=None) -> dict[str, torch.Tensor]:
         """D's parameters after ``unrolled_steps`` Adam steps on (real, fake), plus copies of its buffers.
 
         Metz et al. 2017, section 2: the surrogate G objective f_K(theta_G, theta_D) = f(theta_G,

@@ -40,8 +40,11 @@ from gankit.web.playground import LOSS_NAMES, MAX_STEPS_PER_CALL, TARGETS, Playg
 from gankit.web.report import build_report
 from gankit.web.server import App, HTTPError, Request, Response
 
-STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-          "style.css": "text/css; charset=utf-8"}  # fmt: skip
+STATIC = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
 MAX_SESSIONS = 16  # playgrounds kept; the least recently used goes first
 MAX_POINTS_PER_CONCEPT = 16
 CONTROL_PREFIX = "c."
@@ -141,7 +144,7 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
     def draw(request: Request, images_only: bool, make) -> Response:
         """Parse the controls, apply the settings and draw, holding the model (settings are per pipeline)."""
         model = model_of(request)
-        raw = {k[len(CONTROL_PREFIX):]: v for k, v in request.query.items() if k.startswith(CONTROL_PREFIX)}
+        raw = {k[len(CONTROL_PREFIX) :]: v for k, v in request.query.items() if k.startswith(CONTROL_PREFIX)}
         given, settings = parse_controls(model.pipeline.condition, raw)
         missing = needs_input(model.pipeline, given)
         if missing == ["images"]:
@@ -182,14 +185,22 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
         seed = request.integer("seed", 0, 0, 2**31 - 1)
         count = request.integer("count", 16, 1, 64)
         columns = request.integer("columns", 8, 1, 16)
-        return draw(request, True, lambda p, given: png(image_grid(seed_plane(p, seed, count, given), columns=columns, min_cell=48)))
+        return draw(
+            request,
+            True,
+            lambda p, given: png(image_grid(seed_plane(p, seed, count, given), columns=columns, min_cell=48)),
+        )
 
     @app.route("GET", "/api/interpolate.png")
     def interpolation(request: Request) -> Response:
         a, b = point_of(request, "a"), point_of(request, "b")
         steps = request.integer("steps", 9, 2, 32)
         mode = request.choice("mode", "slerp", ("slerp", "linear"))
-        return draw(request, True, lambda p, given: png(image_grid(interpolate(p, a, b, steps, mode, given), columns=steps, min_cell=64)))
+        return draw(
+            request,
+            True,
+            lambda p, given: png(image_grid(interpolate(p, a, b, steps, mode, given), columns=steps, min_cell=64)),
+        )
 
     @app.route("GET", "/api/arithmetic.png")
     def vector_arithmetic(request: Request) -> Response:
@@ -222,13 +233,21 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
     @app.route("GET", "/api/playground/choices")
     def choices(request: Request) -> Response:
         defaults = dataclasses.asdict(PlaygroundOptions())
-        return Response.of_json({"targets": TARGETS, "losses": list(LOSS_NAMES), "defaults": defaults,
-                                 "max_steps_per_call": MAX_STEPS_PER_CALL})  # fmt: skip
+        return Response.of_json(
+            {
+                "targets": TARGETS,
+                "losses": list(LOSS_NAMES),
+                "defaults": defaults,
+                "max_steps_per_call": MAX_STEPS_PER_CALL,
+            }
+        )
 
     def session_of(key) -> Playground:
         with sessions_lock:
             if not isinstance(key, str) or key not in sessions:
-                raise HTTPError(404, f"no playground {key!r} (it may have been closed for a newer one): start a new one")
+                raise HTTPError(
+                    404, f"no playground {key!r} (it may have been closed for a newer one): start a new one"
+                )
             sessions.move_to_end(key)
             return sessions[key]
 
@@ -263,4 +282,3 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
         return Response.of_json({"id": body["id"], "view": view_of(game, body)})
 
     return app
-

@@ -66,8 +66,17 @@ class PlaygroundOptions:
     seed: int = 0
 
     def __post_init__(self):
-        checks = [("d_steps", 1, 10), ("lr_d", 1e-6, 0.1), ("lr_g", 1e-6, 0.1), ("batch_size", 24, 2400), ("hidden", 8, 512),
-                  ("pack", 1, 6), ("r1_weight", 0, 100), ("unrolled_steps", 0, 10), ("seed", 0, 2**31 - 1)]  # fmt: skip
+        checks = [
+            ("d_steps", 1, 10),
+            ("lr_d", 1e-6, 0.1),
+            ("lr_g", 1e-6, 0.1),
+            ("batch_size", 24, 2400),
+            ("hidden", 8, 512),
+            ("pack", 1, 6),
+            ("r1_weight", 0, 100),
+            ("unrolled_steps", 0, 10),
+            ("seed", 0, 2**31 - 1),
+        ]
         for name, low, high in checks:
             value = getattr(self, name)
             if not low <= value <= high:
@@ -77,7 +86,9 @@ class PlaygroundOptions:
         if self.target == "drawn":
             if not 3 <= len(self.points) <= MAX_DRAWN_POINTS:
                 raise ConfigError(f"draw 3 to {MAX_DRAWN_POINTS} points for the drawn target, got {len(self.points)}")
-            if any(len(p) != 2 or not all(isinstance(v, (int, float)) and -1.5 <= v <= 1.5 for v in p) for p in self.points):
+            if any(
+                len(p) != 2 or not all(isinstance(v, (int, float)) and -1.5 <= v <= 1.5 for v in p) for p in self.points
+            ):
                 raise ConfigError("drawn points must be [x, y] pairs within [-1.5, 1.5]")
 
 
@@ -85,14 +96,22 @@ def target_points(options: PlaygroundOptions, n: int = 8000) -> Dataset:
     """The target distribution as a dataset of ``n`` points (modes and their std in extras where it has modes)."""
     rng = np.random.default_rng(options.seed)
     if options.target in ("ring", "grid"):
-        return load_dataset({"name": options.target, "num_points": n, "seed": options.seed,
-                             **({"std": 0.02} if options.target == "ring" else {})})  # fmt: skip
+        return load_dataset(
+            {
+                "name": options.target,
+                "num_points": n,
+                "seed": options.seed,
+                **({"std": 0.02} if options.target == "ring" else {}),
+            }
+        )
     if options.target == "drawn":
         centres = np.asarray(options.points, np.float32)
         std = 0.02
         which = rng.integers(len(centres), size=n)
         x = centres[which] + std * rng.standard_normal((n, 2))
-        return Dataset(torch.from_numpy(x.astype(np.float32)), name="drawn", extras={"modes": centres.tolist(), "std": std})
+        return Dataset(
+            torch.from_numpy(x.astype(np.float32)), name="drawn", extras={"modes": centres.tolist(), "std": std}
+        )
     t = rng.uniform(0, 1, n)
     if options.target == "spiral":
         radius, angle = 0.15 + 0.85 * t, 4 * math.pi * t
@@ -107,25 +126,47 @@ def playground_config(options: PlaygroundOptions) -> RunConfig:
     loss: dict[str, Any] = {"name": options.loss}
     if options.loss == "wgan-gp":
         loss["gp_weight"] = 0.1  # the weight of the WGAN-GP paper's 2D toy experiments (10 for images)
-    return RunConfig.from_dict({
-        # Not read: the playground makes its target itself (target_points); a valid 2D section for the record.
-        "data": {"name": options.target if options.target in ("ring", "grid") else "ring"},
-        "model": {"name": "mlp", "latent_dim": 2, "g_hidden": [options.hidden] * 2, "d_hidden": [options.hidden] * 2,
-                  "d_activation": "leaky_relu", "dropout": 0.0, "d_spectral_norm": options.spectral_norm,
-                  "d_pack": options.pack, "d_minibatch_std": 4 if options.minibatch_std else 0},
-        "loss": loss,
-        "objective": {"name": "standard", "r1_weight": options.r1_weight, "unrolled_steps": options.unrolled_steps},
-        "train": {"batch_size": options.batch_size, "d_steps": options.d_steps, "lr_d": options.lr_d,
-                  "lr_g": options.lr_g, "beta1": 0.5, "beta2": 0.99, "seed": options.seed, "device": "cpu",
-                  "ema_decay": 0.99 if options.ema else 0.0},
-    })  # fmt: skip
+    return RunConfig.from_dict(
+        {
+            # Not read: the playground makes its target itself (target_points); a valid 2D section for the record.
+            "data": {"name": options.target if options.target in ("ring", "grid") else "ring"},
+            "model": {
+                "name": "mlp",
+                "latent_dim": 2,
+                "g_hidden": [options.hidden] * 2,
+                "d_hidden": [options.hidden] * 2,
+                "d_activation": "leaky_relu",
+                "dropout": 0.0,
+                "d_spectral_norm": options.spectral_norm,
+                "d_pack": options.pack,
+                "d_minibatch_std": 4 if options.minibatch_std else 0,
+            },
+            "loss": loss,
+            "objective": {"name": "standard", "r1_weight": options.r1_weight, "unrolled_steps": options.unrolled_steps},
+            "train": {
+                "batch_size": options.batch_size,
+                "d_steps": options.d_steps,
+                "lr_d": options.lr_d,
+                "lr_g": options.lr_g,
+                "beta1": 0.5,
+                "beta2": 0.99,
+                "seed": options.seed,
+                "device": "cpu",
+                "ema_decay": 0.99 if options.ema else 0.0,
+            },
+        }
+    )
 
 
 class Playground:
     """One 2D GAN, stepped on request (bounded: MAX_STEPS_PER_CALL per call, MAX_TOTAL_STEPS in all)."""
 
     def __init__(self, options: PlaygroundOptions | dict):
-        self.options = options if isinstance(options, PlaygroundOptions) else build_dataclass(PlaygroundOptions, options, "playground")
+        self.options = (
+            options
+            if isinstance(options, PlaygroundOptions)
+            else build_dataclass(PlaygroundOptions, options, "playground")
+        )
         self.lock = threading.Lock()
         self.dataset = target_points(self.options)
         config = playground_config(self.options)
@@ -144,7 +185,12 @@ class Playground:
         x = self.dataset.x
         low, high = x.min(0).values, x.max(0).values
         centre, half = (low + high) / 2, float((high - low).max()) / 2 * 1.35 + 0.1
-        self.bounds = [float(centre[0]) - half, float(centre[0]) + half, float(centre[1]) - half, float(centre[1]) + half]
+        self.bounds = [
+            float(centre[0]) - half,
+            float(centre[0]) + half,
+            float(centre[1]) - half,
+            float(centre[1]) + half,
+        ]
 
     # ------------------------------------------------------------------ training
     def step(self, mode: str = "both", steps: int = 1) -> None:
@@ -219,7 +265,9 @@ class Playground:
             logits = torch.cat([D(part.repeat(1, pack)) for part in grid.split(960)])  # each point packed with itself
             D.train(was)
             value = self.loss.d_output(logits)
-        kind = "probability" if value.min() >= 0 and value.max() <= 1 and self.options.loss != "least-squares" else "score"
+        kind = (
+            "probability" if value.min() >= 0 and value.max() <= 1 and self.options.loss != "least-squares" else "score"
+        )
         return value.reshape(resolution, resolution).tolist(), kind
 
     def gradients(self, points: torch.Tensor) -> torch.Tensor:
@@ -245,18 +293,20 @@ class Playground:
         modes = self.dataset.extras.get("modes")
         scores = mode_scores(fake.numpy(), np.asarray(modes), self.dataset.extras["std"]) if modes else None
         real = self.dataset.x[:SAMPLES]
-        return json_safe({
-            "bounds": self.bounds,
-            "steps": dict(self.steps),
-            "real": np.round(real.numpy(), 4).tolist(),
-            "fake": np.round(fake.numpy(), 4).tolist(),
-            "arrows": np.round(arrows.numpy(), 5).tolist(),
-            "manifold": {"side": 13, "points": np.round(manifold.numpy(), 4).tolist()},
-            "d_map": {"resolution": resolution, "values": np.round(np.asarray(heat), 4).tolist(), "kind": kind},
-            "history": self.history[-500:],
-            "modes": scores,
-            "options": dataclasses.asdict(self.options),
-        })
+        return json_safe(
+            {
+                "bounds": self.bounds,
+                "steps": dict(self.steps),
+                "real": np.round(real.numpy(), 4).tolist(),
+                "fake": np.round(fake.numpy(), 4).tolist(),
+                "arrows": np.round(arrows.numpy(), 5).tolist(),
+                "manifold": {"side": 13, "points": np.round(manifold.numpy(), 4).tolist()},
+                "d_map": {"resolution": resolution, "values": np.round(np.asarray(heat), 4).tolist(), "kind": kind},
+                "history": self.history[-500:],
+                "modes": scores,
+                "options": dataclasses.asdict(self.options),
+            }
+        )
 
 
 def json_safe(value: Any) -> Any:
@@ -268,4 +318,3 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list):
         return [json_safe(v) for v in value]
     return value
-

@@ -61,12 +61,17 @@ def file_uri(path: Path) -> str:
 
 def figure(uri: str, caption: str, width: int | None = None) -> str:
     size = f' width="{width}"' if width else ""
-    return f'<figure><img src="{uri}" alt="{html.escape(caption)}"{size}><figcaption>{html.escape(caption)}</figcaption></figure>'
+    text = html.escape(caption)
+    return f'<figure><img src="{uri}" alt="{text}"{size}><figcaption>{text}</figcaption></figure>'
 
 
-def svg_curves(rows: list[dict[str, Any]], keys: tuple[str, ...], title: str, width: int = 520, height: int = 220) -> str:
+def svg_curves(
+    rows: list[dict[str, Any]], keys: tuple[str, ...], title: str, width: int = 520, height: int = 220
+) -> str:
     """Inline SVG line chart of ``keys`` over ``step``."""
-    series = {k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float)) and np.isfinite(r[k])] for k in keys}
+    series = {
+        k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float)) and np.isfinite(r[k])] for k in keys
+    }
     series = {k: v for k, v in series.items() if v}
     if not series:
         return ""
@@ -77,23 +82,35 @@ def svg_curves(rows: list[dict[str, Any]], keys: tuple[str, ...], title: str, wi
     left, right, top, bottom = 48, 10, 22, 28
 
     def at(x, y):
-        return (left + (x - x0) / (x1 - x0) * (width - left - right), top + (y1 - y) / (y1 - y0) * (height - top - bottom))
+        return (
+            left + (x - x0) / (x1 - x0) * (width - left - right),
+            top + (y1 - y) / (y1 - y0) * (height - top - bottom),
+        )
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
-             f'<rect width="{width}" height="{height}" fill="white" stroke="#ddd"/>',
-             f'<text x="{left}" y="15" font-size="12">{html.escape(title)}</text>']  # fmt: skip
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" role="img" aria-label="{html.escape(title)}">',
+        f'<rect width="{width}" height="{height}" fill="white" stroke="#ddd"/>',
+        f'<text x="{left}" y="15" font-size="12">{html.escape(title)}</text>',
+    ]
     for value in (y0, (y0 + y1) / 2, y1):
         _, y = at(x0, value)
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
-                     f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{value:.3g}</text>')  # fmt: skip
-    parts.append(f'<text x="{left}" y="{height - 8}" font-size="10">step {x0:,}</text>'
-                 f'<text x="{width - right}" y="{height - 8}" font-size="10" text-anchor="end">step {x1:,}</text>')  # fmt: skip
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{value:.3g}</text>'
+        )
+    parts.append(
+        f'<text x="{left}" y="{height - 8}" font-size="10">step {x0:,}</text>'
+        f'<text x="{width - right}" y="{height - 8}" font-size="10" text-anchor="end">step {x1:,}</text>'
+    )
     for i, (key, points) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
         line = " ".join(f"{a:.1f},{b:.1f}" for a, b in (at(x, y) for x, y in points))
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{line}"/>'
-                     f'<text x="{width - right - 4}" y="{top + 12 + 13 * i}" font-size="11" fill="{colour}" '
-                     f'text-anchor="end">{html.escape(key)}</text>')  # fmt: skip
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{line}"/>'
+            f'<text x="{width - right - 4}" y="{top + 12 + 13 * i}" font-size="11" fill="{colour}" '
+            f'text-anchor="end">{html.escape(key)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -140,21 +157,38 @@ def condition_rows(run: Path) -> str:
         name, kind = control["name"], control["type"]
         if kind == "class":
             grid = pipeline.grid(range(len(control["options"])), columns=8)
-            out.append(figure(png_uri(image_grid(grid, columns=8)), f"one row per class ({len(control['options'])}), the same z down each column"))
+            out.append(
+                figure(
+                    png_uri(image_grid(grid, columns=8)),
+                    f"one row per class ({len(control['options'])}), the same z down each column",
+                )
+            )
         elif kind in ("choice", "range") and name.startswith("codes."):
             values = list(range(control["count"])) if kind == "choice" else np.linspace(-2, 2, 9).tolist()
             code = name.split(".", 1)[1]
             grid = pipeline.traverse(code, values, rows=6)
-            out.append(figure(png_uri(image_grid(grid, columns=len(values))),
-                              f"{code}: one column per value ({values[0]:g} .. {values[-1]:g}), the other inputs fixed per row"))  # fmt: skip
+            out.append(
+                figure(
+                    png_uri(image_grid(grid, columns=len(values))),
+                    f"{code}: one column per value ({values[0]:g} .. {values[-1]:g}), the other inputs fixed per row",
+                )
+            )
         elif kind == "image":
             try:
                 images, columns = data_pairs(pipeline, held_out_data(pipeline.config.data), 0, 8)
             except (GankitError, OSError) as error:
-                out.append(f'<p class="muted">input | output | target rows need the data, not readable here ({html.escape(str(error))})</p>')
+                out.append(
+                    '<p class="muted">input | output | target rows need the '
+                    f"data, not readable here ({html.escape(str(error))})</p>"
+                )
                 continue
-            out.append(figure(png_uri(image_grid(images, columns=columns)), "input | output | target: the first 8 pairs of the "
-                              "test split (the training data when there is none)"))  # fmt: skip
+            out.append(
+                figure(
+                    png_uri(image_grid(images, columns=columns)),
+                    "input | output | target: the first 8 pairs of the "
+                    "test split (the training data when there is none)",
+                )
+            )
         elif kind == "text":
             captions = training_captions(pipeline.config.data)
             if captions:
@@ -215,27 +249,45 @@ def build_report(run: str | Path) -> str:
     sections = [
         f"<h1>gankit run report: {html.escape(run.name)}</h1>",
         f"<p>{html.escape(config['model'].get('name', '?'))} on {html.escape(str(config['data'].get('name')))}, "
-        f"loss {html.escape(str(config['loss'].get('name')))}, objective {html.escape(str(config['objective'].get('name')))}; "
+        f"loss {html.escape(str(config['loss'].get('name')))}, objective "
+        f"{html.escape(str(config['objective'].get('name')))}; "
         f"{log[-1]['step'] if log else 0:,} of {config['train']['steps']:,} steps logged.</p>",
         "<h2>Training curves</h2>" + (curves or '<p class="muted">no log rows yet</p>'),
         "<h2>Fixed-z samples over training</h2>" + timeline(run),
-        "<h2>Real and generated</h2>" + real_grid(config)
+        "<h2>Real and generated</h2>"
+        + real_grid(config)
         + (figure(file_uri(latest), "generated: the fixed-z grid, last step") if latest.is_file() else ""),
         "<h2>What each input does</h2>" + (condition_rows(run) or '<p class="muted">an unconditional generator</p>'),
         "<h2>Metrics</h2>" + metrics_table(metrics),
-        "<h2>Alarms</h2>" + ("<ul>" + "".join(f'<li class="alarm">step {s}: {html.escape(str(a))}</li>' for s, a in alarms) + "</ul>"
-                             if alarms else "<p>none raised</p>"),  # fmt: skip
-        "<h2>Checkpoints</h2>" + ("<table><tr><th>step</th><th>file</th><th>size</th></tr>" + "".join(
-            f"<tr><td>{step:,}</td><td>{html.escape(path.name)}</td><td>{path.stat().st_size / 2**20:.1f} MiB</td></tr>"
-            for step, path in checkpoints) + "</table>" if checkpoints else "<p>none</p>"),  # fmt: skip
+        "<h2>Alarms</h2>"
+        + (
+            "<ul>" + "".join(f'<li class="alarm">step {s}: {html.escape(str(a))}</li>' for s, a in alarms) + "</ul>"
+            if alarms
+            else "<p>none raised</p>"
+        ),
+        "<h2>Checkpoints</h2>"
+        + (
+            "<table><tr><th>step</th><th>file</th><th>size</th></tr>"
+            + "".join(
+                f"<tr><td>{step:,}</td><td>{html.escape(path.name)}</td><td>{path.stat().st_size / 2**20:.1f} "
+                "MiB</td></tr>"
+                for step, path in checkpoints
+            )
+            + "</table>"
+            if checkpoints
+            else "<p>none</p>"
+        ),
         "<h2>Config and versions</h2>"
         + f"<p>trained with gankit {html.escape(trained_with(checkpoints))}; this report: gankit {gankit.__version__}, "
         f"PyTorch {torch.__version__}, Python {platform.python_version()}</p>"
         + f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>",
     ]
-    return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f"<title>gankit report: {html.escape(run.name)}</title><style>{STYLE}</style></head><body>"
-            + "\n".join(sections) + "</body></html>\n")  # fmt: skip
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>gankit report: {html.escape(run.name)}</title><style>{STYLE}</style></head><body>"
+        + "\n".join(sections)
+        + "</body></html>\n"
+    )
 
 
 def write_report(run: str | Path, out: str | Path | None = None) -> Path:

@@ -34,10 +34,14 @@ from gankit.errors import GankitError
 
 MAX_BODY = 256 * 1024  # bytes of a request body (a drawn target is a few kB)
 MAX_QUERY = 8 * 1024  # characters of a query string
-PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-DOCUMENT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-                   "form-action 'none'; frame-ancestors 'none'")  # a report: inline CSS and PNG data URIs, no script
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+DOCUMENT_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)  # a report: inline CSS and PNG data URIs, no script
 
 
 class HTTPError(Exception):
@@ -128,7 +132,9 @@ class App:
         if handler is None:
             allowed = sorted(m for m, p in self.routes if p == request.path)
             if allowed:
-                return Response.of_json({"error": f"{request.method} is not allowed here; use {', '.join(allowed)}"}, 405)
+                return Response.of_json(
+                    {"error": f"{request.method} is not allowed here; use {', '.join(allowed)}"}, 405
+                )
             return Response.of_json({"error": f"no such page: {request.path}"}, 404)
         try:
             return handler(request)
@@ -183,8 +189,9 @@ def host_checker(host: str, allowed: tuple[str, ...] = ()) -> Callable[[str | No
     return check
 
 
-def make_server(app: App, host: str = "127.0.0.1", port: int = 8765, quiet: bool = True,
-                allowed_hosts: tuple[str, ...] = ()) -> ThreadingHTTPServer:  # fmt: skip
+def make_server(
+    app: App, host: str = "127.0.0.1", port: int = 8765, quiet: bool = True, allowed_hosts: tuple[str, ...] = ()
+) -> ThreadingHTTPServer:
     """A threaded HTTP server for ``app`` bound to (host, port); port 0 picks a free one. Requests whose
     ``Host`` header names another machine are refused (see the module's notes); ``allowed_hosts`` adds names
     (a reverse proxy's)."""
@@ -196,8 +203,11 @@ def make_server(app: App, host: str = "127.0.0.1", port: int = 8765, quiet: bool
         def respond(self, method: str) -> None:
             try:
                 if not host_ok(self.headers.get("Host")):
-                    raise HTTPError(403, f"this server does not answer to the host {self.headers.get('Host')!r}: open it "
-                                    "at the address gankit serve printed (or start it with --allow-host NAME)")  # fmt: skip
+                    raise HTTPError(
+                        403,
+                        f"this server does not answer to the host {self.headers.get('Host')!r}: open it "
+                        "at the address gankit serve printed (or start it with --allow-host NAME)",
+                    )
                 content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
                 if method == "POST" and content_type != "application/json":
                     raise HTTPError(415, "a POST must send Content-Type: application/json")
