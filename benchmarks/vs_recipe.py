@@ -573,6 +573,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block", default="vs-recipe", help="with --write: the name of the generated block to replace")
     parser.add_argument("--rerun", action="store_true", help="train and score again even when a result is stored")
     parser.add_argument(
+        "--stored-only", action="store_true", help="train nothing: the table of the results already stored"
+    )
+    parser.add_argument(
         "--try",
         dest="trials",
         action="append",
@@ -615,6 +618,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         for method in methods:
             for seed in args.seeds or family.seeds:
+                if args.stored_only:
+                    if (family_name, method, seed, steps) in stored():
+                        results.append(stored()[(family_name, method, seed, steps)])
+                    continue
                 result = measure(
                     family_name,
                     method,

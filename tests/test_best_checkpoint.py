@@ -10,7 +10,7 @@ from gankit import load_config, load_generator, train
 from gankit.cli import main
 from gankit.errors import CheckpointError, UsageError
 from gankit.formats import locate_generator, split_source
-from gankit.training import evaluation as periodic
+from gankit.training import periodic_evaluation as periodic
 
 SCRIPTED = {2: 5.0, 4: 3.0, 6: 4.0}  # step -> "fid": the best is step 4, the last step 6
 

@@ -11,7 +11,7 @@ from helpers import run_config, stage1_config, with_train  # noqa: F401
 
 from gankit.config import RunConfig
 from gankit.losses import build_loss, matching_aware_d_loss
-from gankit.networks.stackgan import StackGANStage2Generator
+from gankit.networks.stackgan_stage2 import StackGANStage2Generator
 from gankit.losses import kl_to_standard_normal
 from gankit.networks.text_dcgan import (
     ConditioningAugmentation,

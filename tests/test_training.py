@@ -227,7 +227,7 @@ def test_time_limit_ends_the_run_early_with_its_checkpoint_and_export(tmp_path, 
 
 
 def test_precision_auto_records_what_the_hardware_runs(tmp_path, tiny_npz):
-    from gankit.seeding import fast_bf16, resolve_precision
+    from gankit.device import fast_bf16, resolve_precision
 
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) == ("fp32", "") and resolve_precision("bf16", cpu) == ("bf16", "")

@@ -28,7 +28,8 @@ from gankit.files import atomic_output, check_state, unprefixed
 from gankit.formats import find_checkpoint_file, metadata_field, read_checkpoint, read_generator
 from gankit.images import image_grid, label_rows, save_picture, scatter_plot
 from gankit.networks import MODELS, Staged, build_network
-from gankit.seeding import latents, resolve_device
+from gankit.device import resolve_device
+from gankit.seeding import latents
 from gankit.variants import Condition, build_condition, describe_condition, discriminator_heads
 
 

@@ -1,4 +1,4 @@
-"""Networks: one family per file (``dcgan.py``, ``mlp.py``, ``text_dcgan.py``, ``stackgan.py``, ``pix2pix.py``,
+"""Networks: one family per file (``dcgan.py``, ``mlp.py``, ``text_dcgan.py``, ``stackgan_stage2.py``, ``pix2pix.py``,
 ``srgan.py``), the evaluator network (``classifier.py``), what they share
 (``common.py``), and the text encoders (``text_encoders.py``). Importing this package registers the families
 in ``MODELS``."""
@@ -29,4 +29,4 @@ from gankit.networks.common import (  # noqa: F401
 )
 
 # Importing the family modules registers them.
-from gankit.networks import dcgan, mlp, pix2pix, srgan, stackgan, text_dcgan  # noqa: E402,F401,I001
+from gankit.networks import dcgan, mlp, pix2pix, srgan, stackgan_stage2, text_dcgan  # noqa: E402,F401,I001

@@ -21,7 +21,7 @@ from gankit.files import check_state, describe_names, serialize_tensors, unprefi
 from gankit.formats import checkpoint_payload, list_checkpoints, metadata_field, read_checkpoint, write_checkpoint
 from gankit.monitor import Monitor
 from gankit.training.distributed import Ranks, check_identical, gather_tensors
-from gankit.training.export import export_generator
+from gankit.training.generator_file import export_generator
 from gankit.training.run_folder import SaveError, check_disk_space, create_folder
 
 

@@ -54,7 +54,7 @@ from torch import nn
 
 from gankit.errors import ConfigError, TrainingError
 from gankit.metrics.evaluation import Shard
-from gankit.seeding import resolve_device
+from gankit.device import resolve_device
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,7 +36,7 @@ from gankit.data import BatchStream, load_dataset
 from gankit.data.dataset import Prefetcher
 from gankit.files import atomic_write_text, write_json
 from gankit.progress import phase
-from gankit.seeding import resolve_precision
+from gankit.device import resolve_precision
 from gankit.training.checkpoints import (
     TrainingError,
     TrainingState,
@@ -60,7 +60,7 @@ from gankit.training.distributed import (
     synchronize_batchnorm,
 )
 from gankit.training.ema import EMA
-from gankit.training.evaluation import plan_evaluation
+from gankit.training.periodic_evaluation import plan_evaluation
 from gankit.training.game import build_game
 from gankit.training.outputs import (
     append_jsonl,

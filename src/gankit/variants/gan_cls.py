@@ -3,7 +3,7 @@
 The condition is a caption embedding phi(t) from a text encoder (``gankit/networks/text_encoders.py``):
 :class:`TextCondition` embeds every training caption once (cached), picks one caption of each image per
 batch (from the global generator, so resume is exact), and for sampling embeds the user's captions with the
-encoder the export carries. G and D: ``gankit/networks/text_dcgan.py`` (StackGAN: ``stackgan.py``).
+encoder the export carries. G and D: ``gankit/networks/text_dcgan.py`` (StackGAN Stage-II: ``stackgan_stage2.py``).
 
 One step, with t the chosen captions' embeddings and t' the caption of another image of the batch, the
 "wrong text" (t rolled by one; with ``wrong_text="nearest"`` the most similar one):

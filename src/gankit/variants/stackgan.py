@@ -5,7 +5,7 @@ weight 2) and, for a D with an unconditional head (Stage-II), an image-only term
 Stage-II (``objective.stage1`` = the Stage-I export) ``complete_model`` fills the model section from the
 Stage-I export, the objective loads the Stage-I weights into G (frozen) and the text encoder comes from
 that export unless one is given. Networks: ``gankit/networks/text_dcgan.py`` (Stage-I) and
-``gankit/networks/stackgan.py`` (Stage-II).
+``gankit/networks/stackgan_stage2.py`` (Stage-II).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from gankit.metrics.evaluation import (
 from gankit.metrics.extractors import build_extractor
 from gankit.monitor import Monitor
 from gankit.training.checkpoints import TrainingError
-from gankit.training.export import export_generator
+from gankit.training.generator_file import export_generator
 from gankit.variants import Condition
 
 
