@@ -39,7 +39,7 @@ def test_noise_std_scales_only_the_noise_entries():
 
     def inputs(layout):  # G's first inputs for samples 0..5 of seed 3
         condition = CodeCondition(layout)
-        return condition.latent_input(latents(6, 12, 3), condition.sample(6, 3))
+        return condition.first_input(latents(6, 12, 3), condition.values_for(6, 3))
 
     z = inputs(CodeLayout((4,), continuous=1, noise_std=0.1))
     plain = inputs(CodeLayout((4,), continuous=1))

@@ -151,7 +151,7 @@ class GeneratorPipeline:
             raise ValueError(f"n must be at least 1, got {n}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        values = self.condition.sample(n, seed, start, **condition)
+        values = self.condition.values_for(n, seed, start, **condition)
         parts = []
         starts = range(0, n, batch_size)
         for begin in tqdm(starts, desc="sampling", unit="batch", disable=not progress or len(starts) < 4):
@@ -193,7 +193,7 @@ class GeneratorPipeline:
     def inputs(self, n: int, seed: int, start: int = 0, **condition) -> torch.Tensor:
         """G's first inputs for samples start .. start+n-1 of ``seed``: the latents, joined with what the
         condition puts there (InfoGAN's codes). The latent-space tools walk these vectors."""
-        return self.condition.latent_inputs(latents(n, self.latent_dim, seed, start), seed, start, **condition)
+        return self.condition.first_inputs_of(latents(n, self.latent_dim, seed, start), seed, start, **condition)
 
     def grid(self, entries, columns: int = 8, seed: int = 0) -> np.ndarray:
         """One row per condition value (a class, a caption), one column per latent of samples 0..columns-1 of

@@ -76,12 +76,12 @@ def noise(pipeline: GeneratorPipeline, point: Point) -> torch.Tensor:
 
 def first_inputs(pipeline: GeneratorPipeline, points: list[Point], given: dict[str, Any]) -> torch.Tensor:
     """G's first inputs (N, D) for ``points``: their z, joined with what the condition puts there."""
-    return torch.cat([pipeline.condition.latent_inputs(noise(pipeline, p), p.seed, 0, **given) for p in points])
+    return torch.cat([pipeline.condition.first_inputs_of(noise(pipeline, p), p.seed, 0, **given) for p in points])
 
 
 def values_for(pipeline: GeneratorPipeline, n: int, seed: int, given: dict[str, Any]):
     """The condition's values for ``n`` outputs that all take ``given`` (its noise from ``seed``)."""
-    return pipeline.condition.sample(n, seed, 0, **given)
+    return pipeline.condition.values_for(n, seed, 0, **given)
 
 
 def draw(pipeline: GeneratorPipeline, inputs: torch.Tensor, values) -> np.ndarray:

@@ -193,7 +193,7 @@ def cmd_translate(args) -> int:
         picture = Image.fromarray(output[..., 0] if output.shape[-1] == 1 else output)
         if args.side_by_side:
             images, columns = pipeline.condition.picture(
-                output[None], pipeline.condition.sample(1, 0, images=array[None])
+                output[None], pipeline.condition.values_for(1, 0, images=array[None])
             )
             picture = image_grid(images, columns=columns, min_cell=1)
         target = out if single else out / file.relative_to(source).with_suffix(".png")

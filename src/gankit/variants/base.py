@@ -161,7 +161,7 @@ class Condition:
     def example_values(self, n: int, seed: int) -> Any:
         """Condition values for ``n`` samples of ``seed`` that an export's parity check feeds both ways (the
         user's inputs made up where the condition needs some)."""
-        return self.sample(n, seed)
+        return self.values_for(n, seed)
 
     def noise_dims(self, latent_dim: int) -> int:
         """How many leading entries of z are noise a user may edit (InfoGAN's codes replace the rest)."""
@@ -185,7 +185,7 @@ class Condition:
         return latents(count, latent_dim, seed), None, None
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, n: int, seed: int, start: int = 0, **given) -> Any:
+    def values_for(self, n: int, seed: int, start: int = 0, **given) -> Any:
         """Values of samples start .. start+n-1 of ``seed``; ``given`` are the user's inputs (``accepts``)."""
         self.refuse(given)
         return None
@@ -200,7 +200,7 @@ class Condition:
 
     def default(self, n: int) -> Any:
         """Values for ``n`` latents given without a condition (the latent-space tools)."""
-        return self.sample(n, 0)
+        return self.values_for(n, 0)
 
     def take(self, values: Any, begin: int, end: int) -> Any:
         """Values of samples begin .. end-1 of ``values``."""
@@ -225,13 +225,13 @@ class Condition:
             )
 
     # ------------------------------------------------------------------ G and D
-    def latent_inputs(self, z: torch.Tensor, seed: int, start: int = 0, **given) -> torch.Tensor:
+    def first_inputs_of(self, z: torch.Tensor, seed: int, start: int = 0, **given) -> torch.Tensor:
         """G's first inputs for latents ``z`` of samples start .. start+n-1 of ``seed`` (what the latent-space
         tools walk): ``z`` itself unless the condition lives in that vector (InfoGAN's codes)."""
         self.refuse(given)
         return z
 
-    def latent_input(self, z: torch.Tensor, values: Any) -> torch.Tensor:
+    def first_input(self, z: torch.Tensor, values: Any) -> torch.Tensor:
         """G's first argument: the vector the latent-space tools walk."""
         return z
 
@@ -241,7 +241,7 @@ class Condition:
 
     def generator_args(self, z: torch.Tensor, values: Any) -> tuple:
         """G's arguments: ``G(*condition.generator_args(z, values))``."""
-        return (self.latent_input(z, values), *self.rest_args(values, z.device))
+        return (self.first_input(z, values), *self.rest_args(values, z.device))
 
     def discriminator_kwargs(self, values: Any) -> dict[str, Any]:
         """D's keyword arguments besides the image."""

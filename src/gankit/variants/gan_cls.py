@@ -137,7 +137,7 @@ class TextCondition(Condition):
         ]
 
     def example_values(self, n, seed):
-        return self.sample(n, seed, text="a small red sandal at the top left")
+        return self.values_for(n, seed, text="a small red sandal at the top left")
 
     def controls(self):
         out = [{"name": "text", "type": "text", "label": "caption", "max_length": 300, "default": ""}]
@@ -224,7 +224,7 @@ class TextCondition(Condition):
                     stacklevel=4,
                 )
 
-    def sample(self, n, seed, start=0, text=None, embeddings=None, **given):
+    def values_for(self, n, seed, start=0, text=None, embeddings=None, **given):
         """Samples start .. start+n-1 for ``text`` (or precomputed caption ``embeddings`` (n, D))."""
         self.refuse(given)
         noise = per_sample_normal(n, self.noise_dim, seed, start, STREAM_CONDITION_NOISE)
@@ -233,7 +233,7 @@ class TextCondition(Condition):
         return TextValues(noise=noise, captions=self.captions(text, n))
 
     def default(self, n):
-        return self.sample(n, 0)  # refuses: a text-to-image G needs captions
+        return self.values_for(n, 0)  # refuses: a text-to-image G needs captions
 
     def grid(self, entries, columns, seed, latent_dim):
         """One row per caption, one column per (z, eps) of samples 0..columns-1 of ``seed``: along a row the

@@ -226,9 +226,9 @@ class CodeCondition(Condition):
         return self.layout.sample(n, generator, device)
 
     def training_grid(self, count, latent_dim, seed):
-        return latents(count, latent_dim, seed), self.sample(count, seed), None
+        return latents(count, latent_dim, seed), self.values_for(count, seed), None
 
-    def sample(self, n, seed, start=0, codes=None, **given):
+    def values_for(self, n, seed, start=0, codes=None, **given):
         """Codes of samples start .. start+n-1, each drawn from its own generator (seed, k, 1), then the given
         ``codes`` ({name: value}: one value for all, or a sequence over samples 0..end) set."""
         self.refuse(given)
@@ -250,10 +250,10 @@ class CodeCondition(Condition):
         ]
         return torch.stack(columns, dim=1).reshape(len(inputs) * len(values), inputs.shape[1])
 
-    def latent_inputs(self, z, seed, start=0, **given):
-        return self.layout.join(z, self.sample(len(z), seed, start, **given))
+    def first_inputs_of(self, z, seed, start=0, **given):
+        return self.layout.join(z, self.values_for(len(z), seed, start, **given))
 
-    def latent_input(self, z, values):
+    def first_input(self, z, values):
         return z if values is None else self.layout.join(z, values)
 
 

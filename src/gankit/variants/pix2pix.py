@@ -175,7 +175,7 @@ class ImageCondition(Condition):
         return ImageValues(self.sources(dataset, index).cpu(), dataset.model_input(index).cpu())
 
     # ------------------------------------------------------------------ sampling and pictures
-    def sample(self, n, seed, start=0, images=None, **given):
+    def values_for(self, n, seed, start=0, images=None, **given):
         self.refuse(given)
         if images is None:
             raise ValueError(
@@ -187,7 +187,7 @@ class ImageCondition(Condition):
         return ImageValues(source)
 
     def default(self, n):
-        return self.sample(n, 0)  # refuses: the generator needs input images
+        return self.values_for(n, 0)  # refuses: the generator needs input images
 
     def picture(self, outputs: np.ndarray, values, columns: int | None = None) -> tuple[np.ndarray, int | None]:
         return side_by_side(outputs, values)

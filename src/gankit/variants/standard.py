@@ -138,7 +138,7 @@ class LabelCondition(Condition):
         z = latents(columns, latent_dim, seed).repeat(self.num_classes, 1)
         return z, torch.arange(self.num_classes).repeat_interleave(columns), columns
 
-    def sample(self, n, seed, start=0, labels=None, **given):
+    def values_for(self, n, seed, start=0, labels=None, **given):
         self.refuse(given)
         return label_tensor(labels, n, self.num_classes, start)
 
