@@ -1,12 +1,14 @@
-"""``gankit probe | memorization | visualize``: the DCGAN paper's analysis of D and of memorization."""
+"""``gankit probe | memorization | visualize | project``: the DCGAN paper's analysis of D and of memorization, and
+real images projected into a generator's latent space."""
 
 from __future__ import annotations
 
 from gankit.errors import UsageError
 
 import argparse
+from pathlib import Path
 
-from gankit.cli.common import count_up_to, feature_fn, output_path, seed
+from gankit.cli.common import count_up_to, feature_fn, output_path, positive, seed
 
 
 def cmd_probe(args) -> int:
@@ -110,6 +112,64 @@ def cmd_visualize(args) -> int:
     return 0
 
 
+def cmd_project(args) -> int:
+    import json
+
+    import numpy as np
+
+    from gankit.analysis.project import project, read_targets
+    from gankit.cli.common import load_source
+    from gankit.files import atomic_write_text, write_npz
+    from gankit.images import image_grid, label_rows, save_picture
+
+    pipeline = load_source(args.source)
+    if pipeline.kind != "images":
+        raise UsageError(f"{args.source} draws points; projection finds the latents of images")
+    probe = pipeline.sample(1, seed=0) if not pipeline.condition.needs_input else None
+    if probe is None:
+        raise UsageError(
+            f"{args.source}: projection enumerates the condition's values itself; this generator needs the "
+            f"user's input to draw ({pipeline.condition.summary()})"
+        )
+    _, size, _, channels = probe.shape
+    targets = read_targets(args.images, channels, size)
+    found = project(pipeline, targets, steps=args.steps, restarts=args.restarts, seed=args.seed, lr=args.lr)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    columns = min(len(targets), 12)
+    rows, names = [], []
+    for begin in range(0, len(targets), columns):
+        chunk = slice(begin, begin + columns)
+        for images, name in ((found.targets[chunk], "image"), (found.reconstructions[chunk], "projection")):
+            padded = np.concatenate([images, np.full((columns - len(images), *images.shape[1:]), 255, np.uint8)])
+            rows.append(padded)
+            names.append(name)
+    picture = label_rows(image_grid(np.concatenate(rows), columns), names)
+    save_picture(picture, out / "projection.png")
+    labels = None if found.values is None else np.asarray(found.values)
+    arrays = {"inputs": found.inputs.astype(np.float32), "mse": found.mse, "psnr": found.psnr}
+    if labels is not None and labels.dtype.kind in "iu":
+        arrays["labels"] = labels
+    write_npz(out / "projection.npz", **arrays)
+    summary = {
+        "source": str(args.source),
+        "step": pipeline.step,
+        "images": [str(p) for p in args.images],
+        "mse": [round(float(v), 6) for v in found.mse],
+        "psnr_db": [round(float(v), 2) for v in found.psnr],
+        "seconds_per_image": round(found.seconds_per_image, 3),
+        "method": f"optimization: {args.restarts} starts, {args.steps} Adam steps (lr {args.lr}), seed {args.seed}",
+    }
+    atomic_write_text(out / "projection.json", json.dumps(summary, indent=2) + "\n")
+    for path, mse, psnr in zip(args.images, found.mse, found.psnr):
+        print(f"{path}: MSE {mse:.4f} (pixels in [-1, 1]), PSNR {psnr:.1f} dB")
+    print(
+        f"{found.seconds_per_image:.2f} s per image; wrote {out / 'projection.png'} (images above their projections), "
+        f"{out / 'projection.npz'} (G's first inputs, errors) and {out / 'projection.json'}"
+    )
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("probe", help="linear SVM on D's features vs pixels and a random D (DCGAN section 5.1)")
     p.add_argument("source", help="run folder or checkpoint (D comes from the checkpoint)")
@@ -146,3 +206,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--out", type=output_path, default="visualize", help="output folder")
     p.set_defaults(run=cmd_visualize)
+
+    p = sub.add_parser("project", help="real images into a generator's latent space (optimization)")
+    p.add_argument("source", help="run folder (RUN, RUN@last, RUN@STEP), export or checkpoint")
+    p.add_argument("images", nargs="+", type=Path, help="image files (resized and centre-cropped to G's size)")
+    p.add_argument("--steps", type=count_up_to(100_000), default=300, help="Adam steps per start")
+    p.add_argument("--restarts", type=count_up_to(1000), default=10, help="starts per image (samples 0..R-1 of --seed)")
+    p.add_argument("--lr", type=positive, default=0.05, help="Adam's learning rate on G's first input")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--out", type=output_path, default="projection", help="output folder")
+    p.set_defaults(run=cmd_project)

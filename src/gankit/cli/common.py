@@ -80,6 +80,14 @@ def non_negative(text: str) -> float:
     return value
 
 
+def positive(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    value = non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a finite number > 0, got 0")
+    return value
+
+
 def output_path(text: str) -> str:
     """An argparse type: a file or folder gankit may write, checked before any work starts (not a run's own
     files; the nearest existing folder above it must be writable; an existing file must be writable)."""
