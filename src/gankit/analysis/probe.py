@@ -160,8 +160,10 @@ def run_probe(
     log: Callable[[str], None] = print,
     penalties: tuple[float, ...] = PENALTIES,
     progress: bool = False,
+    extra: dict[str, nn.Module] | None = None,
 ) -> dict:
-    """Test accuracy of linear SVMs on D features, random-D features and pixels, per label budget. Each result
+    """Test accuracy of linear SVMs on D features, random-D features and pixels, per label budget; ``extra``: more
+    networks with a ``features(x)`` method (BiGAN's encoder), each probed the same way under its name. Each result
     is logged as it comes; ``progress`` adds bars (features, then every SVM fit, weighted by its size so the
     time left is honest: a fit on every label costs far more than one on 10 per class)."""
     from tqdm.auto import tqdm
@@ -180,6 +182,11 @@ def run_probe(
         ),
         "pixels": (pixel_features(train_images), pixel_features(test_images)),
     }
+    for name, net in (extra or {}).items():
+        feature_sets[name] = (
+            discriminator_features(net, train_images, progress=bar.format(name, len(train_images))),
+            discriminator_features(net, test_images, progress=bar.format(name, len(test_images))),
+        )
 
     def fit_rows(budget: int | None) -> int:  # labelled rows one SVM fit of this budget trains on: its cost
         return len(train_labels) if budget is None else min(len(train_labels), budget * num_classes)
@@ -241,8 +248,13 @@ def run_probe(
     return results
 
 
+def probed(results: dict) -> list[str]:
+    """The feature sets a probe's results hold, in their order."""
+    return list(next(iter(results["budgets"].values())))
+
+
 def format_probe_table(results: dict) -> str:
-    names = ["gan_discriminator", "random_discriminator", "pixels"]
+    names = probed(results)
     lines = [f"{'labels/class':>12s} " + " ".join(f"{n:>24s}" for n in names)]
     for key, row in results["budgets"].items():
         cells = [f"{row[n]['mean'] * 100:6.2f}% ± {row[n]['std'] * 100:4.2f} (n={len(row[n]['runs'])})" for n in names]
@@ -256,10 +268,7 @@ def write_probe(results: dict, out: str | Path) -> Path:
     keys = list(results["budgets"])
     per_class = [float(k) if k != "all" else results.get("labels_per_class_all", 6000.0) for k in keys]
     xs = [float(np.log10(v)) for v in per_class]
-    series = {
-        name: (xs, [results["budgets"][k][name]["mean"] * 100 for k in keys])
-        for name in ("gan_discriminator", "random_discriminator", "pixels")
-    }
+    series = {name: (xs, [results["budgets"][k][name]["mean"] * 100 for k in keys]) for name in probed(results)}
     save_picture(line_plot(series, "test accuracy (%) vs log10 labels per class: linear L2-SVM probe"), out)
     atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=2) + "\n")
     return out

@@ -7,6 +7,9 @@ label k mod K), each moved by Adam on the mean squared pixel error in [-1, 1] pl
 Gaussian's typical set, for ``steps`` steps; the start with the smallest final error wins. Every start of every
 image runs in one batch. G stays in eval mode and is not changed.
 
+A generator with an encoder (BiGAN: ``G.encode(x)`` gives G's first input for images) starts from it: start 0 of
+every image is E(x), and the error of E(x) alone (no optimization) is reported beside the optimized one.
+
 The condition comes from the generator's own description: values for R starts are ``condition.values_for(R,
 seed)``; a generator that needs the user's input to draw at all (captions, input images) is refused. InfoGAN's
 codes live in G's first input and are optimized with it (as continuous values).
@@ -34,6 +37,8 @@ class Projection:
     mse: np.ndarray  # mean squared error per image, pixels in [-1, 1]
     psnr: np.ndarray  # dB, pixels in [0, 255]
     seconds: float
+    encoder_mse: np.ndarray | None = None  # G(E(x)) against x, for a generator with an encoder
+    encoder_seconds: float = 0.0
 
     @property
     def seconds_per_image(self) -> float:
@@ -66,10 +71,21 @@ def project(
     first = pipeline.inputs(restarts, seed).to(pipeline.device)
     target = torch.from_numpy(images).float().div(127.5).sub(1.0).to(pipeline.device)
     # every start of every image in one batch: start r of image i is row i * restarts + r
-    w = first.repeat(n, *([1] * (first.dim() - 1))).clone().requires_grad_(True)
+    w = first.repeat(n, *([1] * (first.dim() - 1))).clone()
     rest = condition.rest_args(repeat_values(condition, values, n, restarts), pipeline.device)
     goal = target.repeat_interleave(restarts, dim=0)
     G = pipeline.G.eval().requires_grad_(False)
+    encoder_mse, encoder_seconds = None, 0.0
+    encode = getattr(G, "encode", None)  # a generator that learned its inverse (BiGAN) gives the first start
+    if callable(encode):
+        began = time.perf_counter()
+        with torch.inference_mode():
+            encoded = encode(target).reshape(n, *first.shape[1:])
+            own_rest = condition.rest_args(repeat_values(condition, values, n, 1), pipeline.device)
+            encoder_mse = (G(encoded, *own_rest).float() - target).pow(2).flatten(1).mean(dim=1).cpu().numpy()
+        encoder_seconds = time.perf_counter() - began
+        w[::restarts] = encoded
+    w.requires_grad_(True)
     optimizer = torch.optim.Adam([w], lr=lr)
     with torch.enable_grad():
         for _ in tqdm(range(steps), desc=f"projecting {n} image{'s' * (n != 1)}", unit="step", disable=not progress):
@@ -97,6 +113,8 @@ def project(
         mse=mse,
         psnr=psnr,
         seconds=time.perf_counter() - start,
+        encoder_mse=encoder_mse,
+        encoder_seconds=encoder_seconds,
     )
 
 

@@ -12,6 +12,7 @@ from gankit.cli.common import count_up_to, feature_fn, output_path, positive, se
 
 
 def cmd_probe(args) -> int:
+    from gankit.cli.common import load_source
 
     from gankit.analysis.probe import format_probe_table, run_probe, write_probe
     from gankit.data import load_dataset, with_split
@@ -23,6 +24,9 @@ def cmd_probe(args) -> int:
     if train.labels is None or train.kind != "images":
         raise UsageError("needs a labelled image dataset")
     random_D = random_discriminator(config, args.seed)
+    # a generator that learned a representation of images (BiGAN's encoder: G.features(x)) is probed beside D
+    G = load_source(args.source).G
+    extra = {"gan_encoder": G} if callable(getattr(G, "features", None)) else {}
     budgets = tuple(None if b == "all" else int(b) for b in args.budgets.split(","))
     penalties = tuple(float(v) for v in args.penalties.split(","))
     results = run_probe(
@@ -36,6 +40,7 @@ def cmd_probe(args) -> int:
         seed=args.seed,
         penalties=penalties,
         progress=True,
+        extra=extra,
     )
     results.update(
         {
@@ -158,11 +163,20 @@ def cmd_project(args) -> int:
         "mse": [round(float(v), 6) for v in found.mse],
         "psnr_db": [round(float(v), 2) for v in found.psnr],
         "seconds_per_image": round(found.seconds_per_image, 3),
+        **(
+            {
+                "encoder_mse": [round(float(v), 6) for v in found.encoder_mse],
+                "encoder_seconds_per_image": round(found.encoder_seconds / len(found.mse), 4),
+            }
+            if found.encoder_mse is not None
+            else {}
+        ),
         "method": f"optimization: {args.restarts} starts, {args.steps} Adam steps (lr {args.lr}), seed {args.seed}",
     }
     atomic_write_text(out / "projection.json", json.dumps(summary, indent=2) + "\n")
-    for path, mse, psnr in zip(args.images, found.mse, found.psnr):
-        print(f"{path}: MSE {mse:.4f} (pixels in [-1, 1]), PSNR {psnr:.1f} dB")
+    for i, (path, mse, psnr) in enumerate(zip(args.images, found.mse, found.psnr)):
+        encoder = "" if found.encoder_mse is None else f"; the encoder alone: MSE {found.encoder_mse[i]:.4f}"
+        print(f"{path}: MSE {mse:.4f} (pixels in [-1, 1]), PSNR {psnr:.1f} dB{encoder}")
     print(
         f"{found.seconds_per_image:.2f} s per image; wrote {out / 'projection.png'} (images above their projections), "
         f"{out / 'projection.npz'} (G's first inputs, errors) and {out / 'projection.json'}"
