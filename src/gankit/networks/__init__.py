@@ -29,4 +29,4 @@ from gankit.networks.common import (  # noqa: F401
 )
 
 # Importing the family modules registers them.
-from gankit.networks import dcgan, mlp, pix2pix, srgan, stackgan_stage2, text_dcgan  # noqa: E402,F401,I001
+from gankit.networks import bigan, dcgan, mlp, pix2pix, srgan, stackgan_stage2, text_dcgan  # noqa: E402,F401,I001

@@ -8,7 +8,7 @@ and one import line below.
 from gankit.variants.base import CONDITIONS, VARIANTS, Condition, Objective, StepContext, StepOutput, build_condition
 
 # Importing the variant files registers them.
-from gankit.variants import standard, conditional, acgan, infogan, gan_cls, stackgan, pix2pix, srgan  # noqa: E402,F401,I001
+from gankit.variants import standard, conditional, acgan, infogan, gan_cls, stackgan, pix2pix, srgan, bigan  # noqa: E402,F401,I001
 
 __all__ = [
     "CONDITIONS",
