@@ -52,7 +52,10 @@ def test_unknown_keys_list_the_valid_ones():
         load_config("dcgan-digits", ["train.epochs=3"])
     with pytest.raises(ConfigError, match="unknown section 'optim'"):
         load_config("dcgan-digits", ["optim.lr=3"])
-    with pytest.raises(ConfigError, match="unknown preset .dcgan-mnist.; presets: acgan-fashion-mnist, cgan-digits"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown preset .dcgan-mnist.; presets: acgan-fashion-mnist, bigan-fashion-mnist, cgan-digits",
+    ):
         load_config("dcgan-digits-typo".replace("-digits-typo", "-mnist"))
 
 
