@@ -391,6 +391,27 @@ def test_browser_report_opens_from_disk_with_no_request_leaving(page, runs, tmp_
     assert page.locator("svg polyline").count() >= 4 and outside == []
 
 
+def test_browser_comparison_opens_from_disk_with_no_request_leaving(page, runs, tmp_path):
+    from gankit.web.compare import write_comparison
+
+    path = write_comparison([runs["codes"], runs["labels"]], tmp_path / "compare.html")
+    outside = []
+
+    def watch(route):
+        url = route.request.url
+        if url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    page.route("**/*", watch)
+    page.goto(path.as_uri())
+    assert page.locator("table").count() >= 1 and page.locator("svg polyline").count() >= 8
+    assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    assert outside == []
+
+
 def test_browser_explorer_shows_an_image_to_image_model_on_its_data(page, site):
     page.goto(site + "#explorer?model=5")
     page.wait_for_function(LOADED, arg=["#ex-pairs", "pairs.png"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from gankit.cli.common import output_path
+from gankit.errors import UsageError
 
 
 def port(text: str) -> int:
@@ -63,6 +65,19 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from gankit.web.compare import write_comparison
+
+    if len(args.runs) < 2:
+        raise UsageError("a comparison needs at least two run folders")
+    for folder in args.runs:
+        if not (Path(folder) / "config.json").is_file():
+            raise UsageError(f"{folder} is not a run folder (no config.json)")
+    path = write_comparison(args.runs, args.out)
+    print(f"comparison of {len(args.runs)} runs: {path} ({path.stat().st_size / 1024:,.0f} KiB, opens offline)")
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
@@ -88,3 +103,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="RUN", help="a run folder")
     p.add_argument("--out", type=output_path, default=None, help="where to write (default RUN/report.html)")
     p.set_defaults(run=cmd_report)
+
+    p = sub.add_parser(
+        "compare", help="one HTML page comparing runs: settings that differ, curves, metrics, grids, seed groups"
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more run folders")
+    p.add_argument("--out", type=output_path, default="compare.html", help="where to write the page")
+    p.set_defaults(run=cmd_compare)

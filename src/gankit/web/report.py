@@ -36,7 +36,7 @@ from gankit.training.outputs import read_jsonl
 
 MAX_TIMELINE = 8  # sample grids shown from the training timeline
 CURVE_GROUPS = (("losses", ("d_loss", "g_loss")), ("D outputs", ("D(x)", "D(G(z))")))
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
@@ -72,6 +72,11 @@ def svg_curves(
     series = {
         k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float)) and np.isfinite(r[k])] for k in keys
     }
+    return svg_series(series, title, width, height)
+
+
+def svg_series(series: dict[str, list[tuple[float, float]]], title: str, width: int = 520, height: int = 220) -> str:
+    """Inline SVG line chart: one line per named series of (step, value) points ("" when none has points)."""
     series = {k: v for k, v in series.items() if v}
     if not series:
         return ""
