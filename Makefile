@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,tensorboard]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,tensorboard,sweep]'
 	touch $@
 
 demo: setup

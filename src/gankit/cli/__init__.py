@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 
-from gankit.cli import analysis, data, evaluate, export, info, sample, serve, train
+from gankit.cli import analysis, data, evaluate, export, info, sample, serve, sweep, train
 from gankit.cli.common import Parser
 
 EXIT_CODES = (
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    for group in (train, sample, evaluate, analysis, data, info, serve, export):
+    for group in (train, sample, evaluate, analysis, data, info, serve, export, sweep):
         group.add_parsers(sub)
     return parser
 

@@ -1,0 +1,117 @@
+"""``gankit sweep`` on Optuna (issue 32): grid sweeps of tiny runs, continuing, two workers, failures, bad specs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("optuna")
+
+from gankit.cli import main  # noqa: E402
+from gankit.errors import ConfigError  # noqa: E402
+from gankit.sweep import read_spec, run_sweep  # noqa: E402
+
+
+def write_spec(tmp_path, tiny_npz, name="spec.json", **changes):
+    spec = {
+        "preset": "dcgan-digits",
+        "set": [
+            "data.name=npz",
+            f"data.path={tiny_npz}",
+            "model.g_width=8",
+            "model.d_width=8",
+            "model.latent_dim=16",
+            "train.batch_size=8",
+            "train.log_every=1",
+            "train.sample_every=2",
+            "train.checkpoint_every=2",
+            "train.sample_grid=4",
+            "train.tensorboard=false",
+        ],
+        "space": {"train.lr_g": {"choice": [0.0002, 0.001]}, "loss.name": {"choice": ["non-saturating", "hinge"]}},
+        "sampler": "grid",
+        "seeds": [0],
+        "budget": {"steps": 2},
+        "objective": {"logged": "d_loss"},
+        **changes,
+    }
+    path = tmp_path / name
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def trained_folders(out):
+    return sorted(p.parent for p in (out / "runs").glob("*/seed-*/finished.json"))
+
+
+def test_a_grid_sweep_trains_each_configuration_once_and_ends_with_a_page_and_a_command(tmp_path, tiny_npz, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(write_spec(tmp_path, tiny_npz)), "--out", str(out)]) == 0
+    assert len(trained_folders(out)) == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] == 4 and summary["failed"] == 0
+    assert summary["command"].startswith("gankit train dcgan-digits ") and "--set train.lr_g=" in summary["command"]
+    assert (out / "compare.html").read_text().count("<h3>step") >= 1
+    assert "train it with" in capsys.readouterr().out
+
+
+def test_a_stopped_sweep_continues_without_training_finished_runs_again(tmp_path, tiny_npz):
+    import optuna
+
+    from gankit.sweep import open_study
+
+    spec = read_spec(write_spec(tmp_path, tiny_npz))
+    out = tmp_path / "sweep"
+    run_sweep(spec, out, log=lambda s: None)
+    stamps = {f: (f / "finished.json").stat().st_mtime_ns for f in trained_folders(out)}
+    # a worker killed during a trial leaves it RUNNING: a dead process's trial is retried, the rest are read
+    study = open_study(spec, out, None)
+    trial = study.ask()
+    trial.set_user_attr("worker", f"{os.uname().nodename}:999999999")
+    summary = run_sweep(spec, out, log=lambda s: None)
+    assert summary["complete"] >= 4 and len(trained_folders(out)) == 4
+    assert {f: (f / "finished.json").stat().st_mtime_ns for f in trained_folders(out)} == stamps
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in open_study(spec, out, None).trials)
+
+
+def test_two_workers_on_one_sweep_train_each_configuration_once(tmp_path, tiny_npz):
+    spec, out = write_spec(tmp_path, tiny_npz), tmp_path / "sweep"
+    command = [sys.executable, "-m", "gankit", "sweep", str(spec), "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    outputs = [w.communicate(timeout=600)[0].decode() for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    folders = trained_folders(out)
+    assert len(folders) == 4
+    for folder in folders:  # trained once: one log row per step
+        steps = [json.loads(line)["step"] for line in (folder / "train_log.jsonl").read_text().splitlines()]
+        assert steps == [1, 2], (folder, steps)
+
+
+def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_npz):
+    spec = write_spec(tmp_path, tiny_npz, space={"train.batch_size": {"choice": [8, 4096]}})
+    summary = run_sweep(read_spec(spec), tmp_path / "sweep", log=lambda s: None)
+    assert summary["complete"] == 1 and summary["failed"] == 1
+    failed = next(t for t in summary["trials"] if "error" in t)
+    assert failed["params"] == {"train.batch_size": 4096} and "\n" not in failed["error"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"spaces": {}}, "unknown key.*spaces"),
+        ({"space": {}}, "'space' must name at least one setting"),
+        ({"space": {"train.lr_g": {"log": [0.001, 0.0001]}}}, r"space.train.lr_g.log is \[low, high\]"),
+        ({"space": {"train.lr_g": {"log": [1e-4, 1e-3]}}}, "a grid sweep takes choices only"),
+        ({"budget": {"steps": 0}}, "'budget' must be a positive number"),
+        ({"budget": {"epochs": 3}}, r"'budget' is \{\"steps\": N\}"),
+        ({"space": {"train.no_such_key": {"choice": [1]}}}, "space.train.no_such_key"),
+        ({"seeds": []}, "'seeds' is a count or a list"),
+    ],
+)
+def test_bad_specs_are_one_line_errors_naming_the_key(tmp_path, tiny_npz, change, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        read_spec(write_spec(tmp_path, tiny_npz, **change))
+    assert "\n" not in str(error.value)
