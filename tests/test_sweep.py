@@ -115,3 +115,83 @@ def test_bad_specs_are_one_line_errors_naming_the_key(tmp_path, tiny_npz, change
     with pytest.raises(ConfigError, match=message) as error:
         read_spec(write_spec(tmp_path, tiny_npz, **change))
     assert "\n" not in str(error.value)
+
+
+@pytest.fixture
+def postgres():
+    """A real PostgreSQL server (Debian's package) on a free local port, in a temporary folder, stopped after the
+    test. Skipped when the server is not installed, unless GANKIT_REQUIRE_POSTGRES=1 (CI)."""
+    import pwd
+    import shutil
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    pytest.importorskip("psycopg2")
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not binaries:
+        if os.environ.get("GANKIT_REQUIRE_POSTGRES") == "1":
+            raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    bin_dir = binaries[-1]
+    folder = Path(tempfile.mkdtemp(prefix="gankit-pg-"))
+    as_postgres = []
+    if os.geteuid() == 0:  # the server refuses to run as root: as the package's own user
+        user = pwd.getpwnam("postgres")
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = folder / "data"
+
+    def run(*command):
+        subprocess.run([*as_postgres, *command], check=True, capture_output=True, timeout=120)
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "gankit")
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")
+    try:
+        run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "gankit", "sweeps")
+        yield f"postgresql://gankit@127.0.0.1:{port}/sweeps"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_workers_share_a_study_in_a_real_postgresql(tmp_path, tiny_npz, postgres):
+    """Two processes (as on two machines: each its own run folders) work on one study in PostgreSQL."""
+    spec = write_spec(tmp_path, tiny_npz)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gankit",
+                "sweep",
+                str(spec),
+                "--out",
+                str(tmp_path / name / "lr"),
+                "--storage",
+                postgres,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for name in ("machine-a", "machine-b")
+    ]
+    outputs = [w.communicate(timeout=600)[0].decode() for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], "\n".join(line for o in outputs for line in o.splitlines()[-3:])
+    trained = [f for name in ("machine-a", "machine-b") for f in trained_folders(tmp_path / name / "lr")]
+    summaries = [json.loads((tmp_path / n / "lr" / "summary.json").read_text()) for n in ("machine-a", "machine-b")]
+    assert len(trained) == 4 and len({f.parent.name for f in trained}) == 4, (trained, summaries, outputs)
+    assert summaries[0]["best"] == summaries[1]["best"]  # one study: the same answer on both machines
+
+
+def test_a_database_that_cannot_be_reached_is_one_line(tmp_path, tiny_npz):
+    spec = read_spec(write_spec(tmp_path, tiny_npz))
+    with pytest.raises(ConfigError, match=r"--storage postgresql://nobody@127.0.0.1:1/x: cannot open") as error:
+        run_sweep(spec, tmp_path / "s", storage="postgresql://nobody@127.0.0.1:1/x", log=lambda s: None)
+    assert "\n" not in str(error.value)

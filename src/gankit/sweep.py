@@ -36,6 +36,7 @@ import os
 import shlex
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -256,6 +257,24 @@ def open_study(spec: Spec, out: Path, storage: str | None):
 
         out.mkdir(parents=True, exist_ok=True)
         storage = optuna.storages.JournalStorage(JournalFileBackend(str(out / "study.log")))
+    else:  # a database several machines share: a worker's heartbeat tells a running trial from an abandoned one
+        url = storage
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat: stable enough
+        for attempt in range(5):  # workers starting together on a fresh database race to create its tables
+            try:
+                storage = optuna.storages.RDBStorage(
+                    url,
+                    heartbeat_interval=30,
+                    grace_period=120,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+                )
+                break
+            except Exception as error:  # the database's driver and server: any failure means "cannot open it"
+                if attempt < 4 and ("duplicate key" in str(error) or "already exists" in str(error)):
+                    time.sleep(0.5 + attempt)
+                    continue
+                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise ConfigError(f"--storage {url}: cannot open the study there ({first})") from None
     if spec.sampler == "grid":
         sampler = optuna.samplers.GridSampler({k: d["choice"] for k, d in spec.space.items()}, seed=0)
     elif spec.sampler == "random":
@@ -296,13 +315,18 @@ def run_sweep(spec: Spec, out: str | Path, storage: str | None = None, log: Call
             }
         )
 
-    def taken(study, trial, params) -> bool:  # another worker trains this configuration, or it is done
+    def taken(study, trial, params) -> bool:
+        """Whether this configuration is done, or another worker trains it: of two workers that drew it at the
+        same moment, the earlier trial trains it and the later one gives way (never both)."""
         key = key_of(params)
         return any(
-            t.number != trial.number
-            and key_of(t.params) == key
-            and (t.state == optuna.trial.TrialState.COMPLETE or t.state == optuna.trial.TrialState.RUNNING)
+            key_of(t.params) == key
+            and (
+                t.state == optuna.trial.TrialState.COMPLETE
+                or (t.state == optuna.trial.TrialState.RUNNING and t.number < trial.number)
+            )
             for t in study.get_trials(deepcopy=False)
+            if t.number != trial.number
         )
 
     def objective(trial) -> float:
