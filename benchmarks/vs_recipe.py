@@ -112,14 +112,18 @@ FAMILIES = {
             data={"name": name},
             reference_split="train",
             recipe=["recipes/mixture.py"],
-            steps=20000,
+            steps=10000,
             batch_size=100,
             evaluator="",
             heldout="",
             kind="points",
             samples=2500,
             seeds=(100, 101, 102),
-            departures={},
+            departures={
+                "fast-adam": ["train.lr_g=0.0001", "train.lr_d=0.0001", "train.beta1=0.8"],  # the paper's Adam
+                "r1": ["objective.r1_weight=0"],
+                "ema": ["train.ema_decay=0"],
+            },
             min_high_quality=quality,
             target=f"all {modes} modes with >= {quality:.0%} high-quality samples in every seed (PacGAN protocol), "
             "and better than the recipe",

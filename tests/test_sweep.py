@@ -195,3 +195,49 @@ def test_a_database_that_cannot_be_reached_is_one_line(tmp_path, tiny_npz):
     with pytest.raises(ConfigError, match=r"--storage postgresql://nobody@127.0.0.1:1/x: cannot open") as error:
         run_sweep(spec, tmp_path / "s", storage="postgresql://nobody@127.0.0.1:1/x", log=lambda s: None)
     assert "\n" not in str(error.value)
+
+
+def test_a_run_stops_where_its_evaluation_caller_asks_saving_as_at_a_last_step(tmp_path, tiny_npz):
+    from helpers import tiny_overrides
+
+    from gankit import load_config, train
+
+    seen = []
+
+    def on_evaluation(step, metrics):
+        seen.append((step, sorted(metrics)))
+        return step >= 4
+
+    overrides = tiny_overrides(tiny_npz, steps=8, eval_every=2) + [
+        'train.eval_metrics=["kid"]',
+        "train.eval_best=kid",
+        "train.eval_samples=32",
+    ]
+    result = train(
+        load_config(None, overrides), tmp_path / "run", progress=False, log=lambda s: None, on_evaluation=on_evaluation
+    )
+    assert result.stopped_by_evaluation and result.step == 4 and [s for s, _ in seen] == [2, 4]
+    assert (tmp_path / "run" / "checkpoints" / "ckpt-00000004.safetensors").is_file()
+    assert (tmp_path / "run" / "generator.safetensors").is_file() and (tmp_path / "run" / "samples.png").is_file()
+
+
+def test_hopeless_trials_are_pruned_on_their_periodic_evaluation(tmp_path, tiny_npz, monkeypatch):
+    """The pruner's word stops a run at its evaluation; the trial is recorded as pruned, the sweep goes on."""
+    import optuna
+
+    class PruneAfterTheFirst(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return trial.number > 0
+
+    monkeypatch.setattr(optuna.pruners, "MedianPruner", lambda **_: PruneAfterTheFirst())
+    spec = write_spec(
+        tmp_path,
+        tiny_npz,
+        budget={"steps": 4},
+        evaluate_every=2,
+        objective={"metric": "kid", "samples": 32},
+    )
+    summary = run_sweep(read_spec(spec), tmp_path / "sweep", log=lambda s: None)
+    assert summary["complete"] == 1 and summary["pruned"] == 3
+    stopped = [json.loads((f / "finished.json").read_text()) for f in trained_folders(tmp_path / "sweep")]
+    assert sorted((s["step"], s["pruned"]) for s in stopped) == [(2, True), (2, True), (2, True), (4, False)]

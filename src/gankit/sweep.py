@@ -44,7 +44,20 @@ from gankit.errors import ConfigError, GankitError
 
 SAMPLERS = ("grid", "random", "tpe")
 KINDS = ("log", "float", "int", "choice")
-SPEC_KEYS = ("preset", "set", "space", "sampler", "trials", "seeds", "budget", "objective", "name", "description")
+SPEC_KEYS = (
+    "preset",
+    "set",
+    "space",
+    "sampler",
+    "trials",
+    "seeds",
+    "budget",
+    "objective",
+    "evaluate_every",
+    "prune",
+    "name",
+    "description",
+)
 
 
 @dataclasses.dataclass
@@ -57,6 +70,13 @@ class Spec:
     budget: dict[str, float] = dataclasses.field(default_factory=lambda: {"steps": 1000})
     objective: dict[str, Any] = dataclasses.field(default_factory=lambda: {"metric": "fid"})
     set: list[str] = dataclasses.field(default_factory=list)
+    evaluate_every: int = 0  # steps between a metric objective's evaluations (0: once, at the end)
+    prune: bool = True  # stop a run whose evaluations trail the other trials' median (Optuna's MedianPruner)
+
+    @property
+    def objective_key(self) -> str:
+        """The value a metric objective reads: ``key`` (e.g. coverage of metric prdc), else the metric's name."""
+        return self.objective.get("key", self.objective.get("metric", ""))
 
     @property
     def direction(self) -> str:
@@ -116,7 +136,15 @@ def read_spec(path: str | Path) -> Spec:
     fixed = raw.get("set", [])
     if not (isinstance(fixed, list) and all(isinstance(s, str) and "=" in s for s in fixed)):
         raise ConfigError(f"{where}: 'set' is a list of KEY=VALUE strings, got {fixed!r}")
-    spec = Spec(raw["preset"], space, sampler, trials, seeds, budget, objective, fixed)
+    every = raw.get("evaluate_every", 0)
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+        raise ConfigError(f"{where}: 'evaluate_every' is a whole number of steps >= 0, got {every!r}")
+    if every and "metric" not in objective:
+        raise ConfigError(f"{where}: 'evaluate_every' needs a metric objective ({{\"metric\": ...}})")
+    prune = raw.get("prune", True)
+    if not isinstance(prune, bool):
+        raise ConfigError(f"{where}: 'prune' is true or false, got {prune!r}")
+    spec = Spec(raw["preset"], space, sampler, trials, seeds, budget, objective, fixed, every, prune)
     check_settings(where, spec)
     return spec
 
@@ -199,10 +227,11 @@ def run_overrides(spec: Spec, params: dict[str, Any], seed: int) -> list[str]:
         overrides += [f"train.time_limit={budget['minutes'] * 60:g}", "train.steps=100000000"]
     if "metric" in spec.objective:  # one evaluation at the end (and on a stop): the run's own periodic one
         metric = spec.objective["metric"]
-        every = int(budget["steps"]) if "steps" in budget else 100000000
+        every = spec.evaluate_every or (int(budget["steps"]) if "steps" in budget else 100000000)
         overrides += [
             f"train.eval_every={every}",
             f"train.eval_metrics={json.dumps([metric])}",
+            f"train.eval_best={spec.objective_key}",
             f"train.eval_samples={int(spec.objective.get('samples', 2000))}",
         ]
     return overrides
@@ -214,10 +243,10 @@ def run_value(folder: Path, spec: Spec) -> float:
 
     if "metric" in spec.objective:
         rows = read_jsonl(folder / "metrics.jsonl") if (folder / "metrics.jsonl").is_file() else []
-        values = [r["metrics"].get(spec.objective["metric"]) for r in rows]
+        values = [r["metrics"].get(spec.objective_key) for r in rows]
         values = [v for v in values if isinstance(v, (int, float))]
         if not values:
-            raise GankitError(f"{folder}: no {spec.objective['metric']} in metrics.jsonl")
+            raise GankitError(f"{folder}: no {spec.objective_key} in metrics.jsonl")
         return float(values[-1])
     rows = read_jsonl(folder / "train_log.jsonl")
     key = spec.objective["logged"]
@@ -231,18 +260,39 @@ def finished(folder: Path) -> bool:
     return (folder / "finished.json").is_file()
 
 
-def train_one(spec: Spec, params: dict[str, Any], seed: int, folder: Path, log: Callable[[str], None]) -> float:
-    """Train (or resume, or read) one run of a configuration; its objective value."""
+def train_one(
+    spec: Spec, params: dict[str, Any], seed: int, folder: Path, log: Callable[[str], None], trial=None
+) -> float:
+    """Train (or resume, or read) one run of a configuration; its objective value. With ``trial``, each periodic
+    evaluation is reported to it, and a run the pruner finds hopeless stops there (optuna.TrialPruned)."""
+    import optuna
+
     from gankit import load_config, train
     from gankit.files import atomic_write_text
 
     if not finished(folder):
         config = load_config(spec.preset, run_overrides(spec, params, seed))
         resume = (folder / "checkpoints").is_dir() and any((folder / "checkpoints").glob("ckpt-*.safetensors"))
-        result = train(config, folder, resume=resume, progress=False, log=lambda s: None)
+
+        def on_evaluation(step: int, metrics: dict[str, Any]) -> bool:
+            trial.report(float(metrics[spec.objective_key]), step)
+            return spec.prune and trial.should_prune()
+
+        reporting = trial is not None and "metric" in spec.objective
+        result = train(
+            config,
+            folder,
+            resume=resume,
+            progress=False,
+            log=lambda s: None,
+            on_evaluation=on_evaluation if reporting else None,
+        )
         if result.interrupted:
             raise KeyboardInterrupt
-        atomic_write_text(folder / "finished.json", json.dumps({"step": result.step}) + "\n")
+        record = {"step": result.step, "pruned": result.stopped_by_evaluation}
+        atomic_write_text(folder / "finished.json", json.dumps(record) + "\n")
+    if json.loads((folder / "finished.json").read_text()).get("pruned"):
+        raise optuna.TrialPruned(f"{folder}: pruned on its periodic evaluation")
     value = run_value(folder, spec)
     log(f"  {folder.parent.name} seed {seed}: {value:.4g}")
     return value
@@ -285,6 +335,7 @@ def open_study(spec: Spec, out: Path, storage: str | None):
         study_name=out.name or "sweep",
         storage=storage,
         sampler=sampler,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2) if spec.prune else optuna.pruners.NopPruner(),
         direction=spec.direction,
         load_if_exists=True,
     )
@@ -306,12 +357,14 @@ def run_sweep(spec: Spec, out: str | Path, storage: str | None = None, log: Call
     retry_stale(study, log)
 
     def done(study) -> int:  # configurations finished: completed, or failed with an error of their own
-        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
         return len(
             {
                 key_of(t.params)
                 for t in study.get_trials(deepcopy=False, states=states)
-                if t.state == optuna.trial.TrialState.COMPLETE or "error" in t.user_attrs
+                if t.state == optuna.trial.TrialState.COMPLETE
+                or "error" in t.user_attrs
+                or (t.state == optuna.trial.TrialState.PRUNED and "duplicate" not in t.user_attrs)
             }
         )
 
@@ -323,6 +376,7 @@ def run_sweep(spec: Spec, out: str | Path, storage: str | None = None, log: Call
             key_of(t.params) == key
             and (
                 t.state == optuna.trial.TrialState.COMPLETE
+                or (t.state == optuna.trial.TrialState.PRUNED and "duplicate" not in t.user_attrs)
                 or (t.state == optuna.trial.TrialState.RUNNING and t.number < trial.number)
             )
             for t in study.get_trials(deepcopy=False)
@@ -334,12 +388,16 @@ def run_sweep(spec: Spec, out: str | Path, storage: str | None = None, log: Call
         params = suggest(trial, spec)
         if taken(study, trial, params):  # two workers drew the same configuration: one trains it
             time.sleep(1.0)
+            trial.set_user_attr("duplicate", True)
             raise optuna.TrialPruned("another worker has this configuration")
         name = configuration_name(params)
         trial.set_user_attr("runs", str(out / "runs" / name))
         log(f"trial {trial.number}: {described(params)}")
         try:
-            values = [train_one(spec, params, seed, out / "runs" / name / f"seed-{seed}", log) for seed in spec.seeds]
+            values = [
+                train_one(spec, params, seed, out / "runs" / name / f"seed-{seed}", log, trial if i == 0 else None)
+                for i, seed in enumerate(spec.seeds)
+            ]  # the first seed's evaluations go to the pruner (a trial reports one curve)
         except GankitError as error:
             message = str(error).splitlines()[0]
             trial.set_user_attr("error", message)
@@ -401,6 +459,11 @@ def summarize(spec: Spec, study, out: Path, log: Callable[[str], None]) -> dict:
     failed = [
         t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)) if "error" in t.user_attrs
     ]
+    pruned = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
+        if "duplicate" not in t.user_attrs
+    ]
     rows = [
         {
             "trial": t.number,
@@ -412,7 +475,8 @@ def summarize(spec: Spec, study, out: Path, log: Callable[[str], None]) -> dict:
         for t in complete
     ]
     rows += [{"trial": t.number, "params": t.params, "error": t.user_attrs.get("error", "failed")} for t in failed]
-    summary: dict[str, Any] = {"trials": rows, "complete": len(complete), "failed": len(failed)}
+    rows += [{"trial": t.number, "params": t.params, "pruned_at_step": t.last_step} for t in pruned]
+    summary: dict[str, Any] = {"trials": rows, "complete": len(complete), "failed": len(failed), "pruned": len(pruned)}
     if complete:
         best = study.best_trial
         chosen = {k: json.dumps(v) for k, v in best.params.items()}

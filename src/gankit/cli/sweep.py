@@ -18,7 +18,8 @@ def cmd_sweep(args) -> int:
     spec = read_spec(args.spec)
     summary = run_sweep(spec, args.out, storage=args.storage)
     print(
-        f"{summary['complete']} configurations done, {summary['failed']} failed; summary in {args.out}/summary.json"
+        f"{summary['complete']} configurations done, {summary['pruned']} pruned, {summary['failed']} failed; "
+        f"summary in {args.out}/summary.json"
         + (f", comparison page {summary['comparison']}" if "comparison" in summary else "")
     )
     return 0

@@ -90,6 +90,7 @@ class RunResult:
     last_row: dict[str, Any]
     interrupted: bool = False  # stopped early by Ctrl-C (or SIGTERM), with a checkpoint of this step saved
     best: dict[str, Any] | None = None  # the periodic evaluation's best step against its last (train.eval_every)
+    stopped_by_evaluation: bool = False  # ended early because ``on_evaluation`` asked to (a sweep's pruning)
 
     @property
     def resume_command(self) -> str:
@@ -120,19 +121,24 @@ def train(
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    on_evaluation: Callable[[int, dict[str, Any]], bool] | None = None,
 ) -> RunResult:
     """Train the GAN ``config`` describes, writing everything into ``run_dir`` (owned by this process for
     the whole run: a second training there fails at once with RunFolderBusy). Under torchrun, the N processes
-    train one run together (``training/distributed.py``); process 0 owns the folder and writes."""
+    train one run together (``training/distributed.py``); process 0 owns the folder and writes.
+
+    ``on_evaluation(step, metrics)`` is called after each periodic evaluation (``train.eval_every``) of a
+    one-process run; when it returns True the run ends there as at its last step (checkpoint, export, pictures)
+    with ``RunResult.stopped_by_evaluation`` set: how a sweep prunes a hopeless run."""
     run_dir = Path(run_dir)
     ranks, device = join(config.train.device)
     try:
         ranks.local_slice(config.train.batch_size)  # the global batch divides among the processes
         with StopRequest() as stop:
             if not ranks.main:
-                return run_training(config, run_dir, resume, False, lambda message: None, ranks, device, stop)
+                return run_training(config, run_dir, resume, False, lambda message: None, ranks, device, stop, None)
             with hold_run_folder(run_dir, log):
-                return run_training(config, run_dir, resume, progress, log, ranks, device, stop)
+                return run_training(config, run_dir, resume, progress, log, ranks, device, stop, on_evaluation)
     finally:
         leave(ranks)
 
@@ -146,6 +152,7 @@ def run_training(
     ranks: Ranks,
     device: torch.device,
     stop: StopRequest,
+    on_evaluation: Callable[[int, dict[str, Any]], bool] | None = None,
 ) -> RunResult:
     checkpoint_dir = run_dir / "checkpoints"
     cfg = config.train
@@ -267,7 +274,7 @@ def run_training(
     )
     loop_start = time.perf_counter()
     clock = RunClock(step, cfg.steps, device.type, say)
-    done = interrupted = False
+    done = interrupted = stopped_by_evaluation = False
     stop.armed = True  # from here a first Ctrl-C finishes the step and saves; before, it stops at once
     while step < cfg.steps and not done:
         # A process that ran out of time or was interrupted says so in the step's last all-reduce, so all stop at
@@ -321,7 +328,11 @@ def run_training(
                 ema.recalibrate(latent_dim, cfg.batch_size, cfg.seed + 2, device)
         sampler = ema.model if ema else G
         if due.evaluation:  # every process scores its share of the samples (sharded), process 0 writes
-            evaluation.run(config, step, sampler, ema is not None, device, monitor, say, shard(ranks))
+            metrics = evaluation.run(config, step, sampler, ema is not None, device, monitor, say, shard(ranks))
+            if on_evaluation is not None and not ranks.shared and on_evaluation(step, metrics) and not done:
+                say(f"stopping at step {step}: the evaluation's caller asked to (a sweep pruning this run)")
+                done = stopped_by_evaluation = True
+                due = dataclasses.replace(due, samples=True, checkpoint=True)  # saved as at a last step
         if due.samples and ranks.main:
             picture = write_samples(run_dir, step, sampler, condition, grid_z, grid_values, dataset, grid_columns)
             write_loss_plot(log_path, run_dir / "losses.png")  # the curves so far, beside the latest samples
@@ -338,7 +349,9 @@ def run_training(
     # ---------------------------------------------------------------- the GIF (losses.png: drawn at the last step)
     if ranks.main:
         write_progress_gif(run_dir)
-    result = RunResult(run_dir, step, rate, last_row, interrupted, evaluation.summary() if evaluation else None)
+    result = RunResult(
+        run_dir, step, rate, last_row, interrupted, evaluation.summary() if evaluation else None, stopped_by_evaluation
+    )
     if interrupted:
         log(
             f"stopped at step {step:,} of {cfg.steps:,}: checkpoint, samples and curves saved. Continue with:\n  "

@@ -66,9 +66,9 @@ class PeriodicEvaluation:
         monitor: Monitor,
         say,
         shard: Shard | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         """Score G (every process its share of the samples when ``shard`` is given: all processes call this,
-        all get the same row and alarms, process 0 writes)."""
+        all get the same row and alarms, process 0 writes); returns the metrics."""
         pipeline = GeneratorPipeline(copy.deepcopy(model), config, step, ema, device, self.condition)
         cfg = self.cfg
         row = evaluate_generator(
@@ -85,7 +85,7 @@ class PeriodicEvaluation:
         row["source"] = "training"
         row["alarms"] = monitor.on_eval(step, row["metrics"])
         if shard is not None and shard.rank:
-            return
+            return row["metrics"]
         append_row(self.run_dir / "metrics.jsonl", row)
         value = row["metrics"][cfg.eval_best]
         lower = lower_is_better(cfg.eval_best)
@@ -99,6 +99,7 @@ class PeriodicEvaluation:
             self.best, self.best_step = value, step
             export_generator(self.run_dir / "best" / "generator.safetensors", model, self.condition, config, step, ema)
             atomic_write_text(self.best_path, json.dumps(row, indent=2) + "\n")
+        return row["metrics"]
 
 
 def plan_evaluation(
