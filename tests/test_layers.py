@@ -26,6 +26,7 @@ LAYERS = [
             "gankit.registry",
             "gankit.files",
             "gankit.seeding",
+            "gankit.device",
             "gankit.formats",
             "gankit.images",
         ],
@@ -40,6 +41,7 @@ LAYERS = [
     ("training", ["gankit.training", "gankit.joint_embedding"]),
     ("analysis", ["gankit.analysis"]),
     ("web", ["gankit.web"]),
+    ("sweeps", ["gankit.sweep"]),  # trains runs and writes their comparison page
     ("cli", ["gankit.cli", "gankit.__main__"]),
 ]
 

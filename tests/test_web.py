@@ -370,10 +370,8 @@ def test_browser_explorer_state_is_in_the_url(page, site, browser):
     other.close()
 
 
-def test_browser_report_opens_from_disk_with_no_request_leaving(page, runs, tmp_path):
-    from gankit.web.report import write_report
-
-    path = write_report(runs["codes"], tmp_path / "report.html")
+def open_offline(page, path) -> list[str]:
+    """Open a page from disk with every request that would leave it (not file: or data:) blocked; returns them."""
     outside = []
 
     def watch(route):
@@ -386,6 +384,13 @@ def test_browser_report_opens_from_disk_with_no_request_leaving(page, runs, tmp_
 
     page.route("**/*", watch)
     page.goto(path.as_uri())
+    return outside
+
+
+def test_browser_report_opens_from_disk_with_no_request_leaving(page, runs, tmp_path):
+    from gankit.web.report import write_report
+
+    outside = open_offline(page, write_report(runs["codes"], tmp_path / "report.html"))
     assert page.locator("img").count() >= 4
     assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator("svg polyline").count() >= 4 and outside == []
@@ -394,19 +399,7 @@ def test_browser_report_opens_from_disk_with_no_request_leaving(page, runs, tmp_
 def test_browser_comparison_opens_from_disk_with_no_request_leaving(page, runs, tmp_path):
     from gankit.web.compare import write_comparison
 
-    path = write_comparison([runs["codes"], runs["labels"]], tmp_path / "compare.html")
-    outside = []
-
-    def watch(route):
-        url = route.request.url
-        if url.startswith(("file:", "data:")):
-            route.continue_()
-        else:
-            outside.append(url)
-            route.abort()
-
-    page.route("**/*", watch)
-    page.goto(path.as_uri())
+    outside = open_offline(page, write_comparison([runs["codes"], runs["labels"]], tmp_path / "compare.html"))
     assert page.locator("table").count() >= 1 and page.locator("svg polyline").count() >= 8
     assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
     assert outside == []
