@@ -11,14 +11,15 @@ import torch
 from torch import nn
 
 
-def make_optimizers(G: nn.Module, D: nn.Module, lr: float = 2e-4, betas=(0.5, 0.999)):
-    return torch.optim.Adam(G.parameters(), lr=lr, betas=betas), torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
+def make_optimizers(G: nn.Module, D: nn.Module, lr: float = 2e-4, betas=(0.5, 0.999), fused: bool | None = None):
+    """Adam for G and D (``fused``: None is PyTorch's default, the multi-tensor update where it applies)."""
+    return tuple(torch.optim.Adam(net.parameters(), lr=lr, betas=betas, fused=fused) for net in (G, D))
 
 
 def canonical_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor) -> tuple[float, float]:
     criterion = nn.BCEWithLogitsLoss()
-    ones = torch.ones(real.shape[0])
-    zeros = torch.zeros(real.shape[0])
+    ones = torch.ones(real.shape[0], device=real.device)
+    zeros = torch.zeros(real.shape[0], device=real.device)
     D.zero_grad()
     loss_real = criterion(D(real), ones)
     loss_real.backward()

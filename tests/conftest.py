@@ -55,67 +55,6 @@ def variant_runs(tmp_path_factory, captioned):
     """Tiny trained runs of every condition kind, shared by the web and export tests: plain (unconditional
     DCGAN), labels, codes (InfoGAN), text (StackGAN Stage-II on a Stage-I), image (pix2pix, sampling with
     dropout), sr (SRGAN 2x, pixel content) and points (an MLP on the ring). Two steps each, EMA on."""
-    from helpers import quiet, run_config, stage1_config
+    from helpers import train_variant_runs
 
-    from gankit import load_config, train
-
-    root = tmp_path_factory.mktemp("variants")
-    rng = np.random.default_rng(0)
-    np.savez(
-        root / "tiny.npz", images=rng.integers(0, 256, (64, 16, 16), dtype=np.uint8), labels=rng.integers(0, 4, 64)
-    )
-    base = tiny_overrides(root / "tiny.npz", steps=2) + ["model.init_std=0.3", "train.ema_decay=0.9"]
-    plain_model = [o for o in base if not o.startswith("model.")]
-    pairs = root / "pairs"
-    pairs.mkdir()
-    for split in ("train", "test"):
-        np.savez(
-            pairs / f"{split}.npz",
-            sources=rng.integers(0, 256, (12, 32, 32), dtype=np.uint8),
-            targets=rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
-        )
-    kinds = {
-        "plain": base,
-        "labels": base + ["objective.name=conditional", "model.num_classes=null"],
-        "codes": base + ["objective.name=infogan", "objective.categorical=[3]", "objective.continuous=1"],
-        "sr": plain_model
-        + [
-            "model.name=srgan",
-            "model.scale=2",
-            "model.g_width=4",
-            "model.g_blocks=1",
-            "model.d_width=2",
-            "model.d_dense=8",
-            "model.latent_dim=0",
-            "objective.name=srgan",
-            "objective.content=pixel",
-        ],
-        "points": [o for o in plain_model if not o.startswith("data.")]
-        + [
-            "data.name=ring",
-            "data.num_points=512",
-            "model.name=mlp",
-            "model.latent_dim=2",
-            "model.g_hidden=[16]",
-            "model.d_hidden=[16]",
-        ],
-        "image": [o for o in plain_model if not o.startswith("data.")]
-        + [
-            "data.name=pairs",
-            f"data.path={pairs}",
-            "model.name=pix2pix",
-            "model.g_width=4",
-            "model.d_width=4",
-            "objective.name=pix2pix",
-            "model.sample_dropout=true",
-        ],
-    }
-    out = {
-        name: train(load_config(None, options), root / name, progress=False, log=quiet).run_dir
-        for name, options in kinds.items()
-    }
-    train(stage1_config(captioned), root / "stage1", progress=False, log=quiet)
-    model = {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1, "init_std": 0.5}
-    cfg = run_config(captioned, model, {"name": "stackgan", "stage1": str(root / "stage1")}, resolution=32)
-    out["text"] = train(cfg, root / "stage2", progress=False, log=quiet).run_dir
-    return out
+    return train_variant_runs(tmp_path_factory.mktemp("variants"), captioned)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import torch
 
 from gankit.config import RunConfig
@@ -96,3 +97,76 @@ def stage1_config(root, steps=2):
         {"name": "stackgan", "text_encoder": str(root / "encoder.safetensors"), "wrong_text": "nearest"},
         steps=steps,
     )
+
+
+def variant_options(root) -> dict[str, list[str]]:
+    """Overrides for tiny runs of every condition kind but text, on data written into ``root``: plain
+    (unconditional DCGAN), labels, codes (InfoGAN), sr (SRGAN 2x, pixel content), points (an MLP on the ring)
+    and image (pix2pix, sampling with dropout). Two steps each, EMA on."""
+    rng = np.random.default_rng(0)
+    np.savez(
+        root / "tiny.npz", images=rng.integers(0, 256, (64, 16, 16), dtype=np.uint8), labels=rng.integers(0, 4, 64)
+    )
+    base = tiny_overrides(root / "tiny.npz", steps=2) + ["model.init_std=0.3", "train.ema_decay=0.9"]
+    plain_model = [o for o in base if not o.startswith("model.")]
+    pairs = root / "pairs"
+    pairs.mkdir(exist_ok=True)
+    for split in ("train", "test"):
+        np.savez(
+            pairs / f"{split}.npz",
+            sources=rng.integers(0, 256, (12, 32, 32), dtype=np.uint8),
+            targets=rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
+        )
+    return {
+        "plain": base,
+        "labels": base + ["objective.name=conditional", "model.num_classes=null"],
+        "codes": base + ["objective.name=infogan", "objective.categorical=[3]", "objective.continuous=1"],
+        "sr": plain_model
+        + [
+            "model.name=srgan",
+            "model.scale=2",
+            "model.g_width=4",
+            "model.g_blocks=1",
+            "model.d_width=2",
+            "model.d_dense=8",
+            "model.latent_dim=0",
+            "objective.name=srgan",
+            "objective.content=pixel",
+        ],
+        "points": [o for o in plain_model if not o.startswith("data.")]
+        + [
+            "data.name=ring",
+            "data.num_points=512",
+            "model.name=mlp",
+            "model.latent_dim=2",
+            "model.g_hidden=[16]",
+            "model.d_hidden=[16]",
+        ],
+        "image": [o for o in plain_model if not o.startswith("data.")]
+        + [
+            "data.name=pairs",
+            f"data.path={pairs}",
+            "model.name=pix2pix",
+            "model.g_width=4",
+            "model.d_width=4",
+            "objective.name=pix2pix",
+            "model.sample_dropout=true",
+        ],
+    }
+
+
+def train_variant_runs(root, captioned, kinds: dict[str, list[str]] | None = None, **train_options) -> dict:
+    """Trains the runs of ``variant_options`` (or ``kinds``) and the text kind (StackGAN Stage-II on a Stage-I,
+    both on the ``captioned`` fixture's data) into ``root``, each with ``train_options`` (train section values)
+    last; returns {kind: run folder}."""
+    kinds = variant_options(root) if kinds is None else kinds
+    extra = [f"train.{key}={json.dumps(value)}" for key, value in train_options.items()]
+    out = {
+        name: train(load_config(None, [*options, *extra]), root / name, progress=False, log=quiet).run_dir
+        for name, options in kinds.items()
+    }
+    train(with_train(stage1_config(captioned), **train_options), root / "stage1", progress=False, log=quiet)
+    model = {"name": "stackgan-stage2", "condition_dim": 6, "residual_blocks": 1, "init_std": 0.5}
+    cfg = run_config(captioned, model, {"name": "stackgan", "stage1": str(root / "stage1")}, resolution=32)
+    out["text"] = train(with_train(cfg, **train_options), root / "stage2", progress=False, log=quiet).run_dir
+    return out

@@ -68,3 +68,24 @@ def build_game(
     opt_D = make_optimizer(D, cfg.lr_d, betas, device)
     objective = build_objective(config.objective, G, D, build_loss(config.loss), opt_D)
     return Game(config, model_options, G, D, opt_G, opt_D, objective)
+
+
+def compile_for_training(game: Game, mode: str, log: Callable[[str], None]) -> None:
+    """``train.compile``: G's and D's forward compiled in place by torch.compile (``nn.Module.compile``), so
+    their parameters, state_dict keys, checkpoints and exports stay those of the eager nets. D stays eager when
+    the objective differentiates D's gradients (no double backward in compiled graphs). On a CPU,
+    "reduce-overhead" (CUDA graphs) has nothing to capture and compiles as "default". Call it after copies of G
+    (the EMA) are made: a copy of a compiled module would call the original's forward."""
+    if mode == "off":
+        return
+    device = next(game.G.parameters()).device
+    torch_mode = "default" if mode == "reduce-overhead" and device.type != "cuda" else mode
+    nets = [("G", game.G)]
+    if game.objective.differentiates_d_gradients:
+        log(f"train.compile={mode}: D stays eager (this objective differentiates D's gradients)")
+    else:
+        nets.append(("D", game.D))
+    for _, net in nets:
+        net.compile(mode=torch_mode)
+    names = " and ".join(name for name, _ in nets)
+    log(f"train.compile={mode}: {names} compiled (torch.compile mode {torch_mode}); the first steps compile")

@@ -61,7 +61,7 @@ from gankit.training.distributed import (
 )
 from gankit.training.ema import EMA
 from gankit.training.periodic_evaluation import plan_evaluation
-from gankit.training.game import build_game
+from gankit.training.game import build_game, compile_for_training
 from gankit.training.outputs import (
     append_jsonl,
     make_progress_bar,
@@ -253,6 +253,7 @@ def run_training(
     def say(message: str) -> None:
         (bar.write if progress else log)(message)
 
+    compile_for_training(game, cfg.compile, log)  # after the EMA's copy of G and the checkpoint's weights
     G.train()
     D.train()
     stepper = Stepper(

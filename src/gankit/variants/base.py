@@ -279,6 +279,13 @@ class Objective:
         """The condition's description for a file written before descriptions were recorded."""
         return {"kind": "none"}
 
+    @property
+    def differentiates_d_gradients(self) -> bool:
+        """Whether a step differentiates a gradient taken through D (a gradient penalty, R1, a second-order
+        look-ahead) or calls D with other weights: such a D cannot run compiled (``train.compile``), as
+        compiled graphs have no double backward."""
+        return self.loss.gradient_penalty_weight > 0
+
     def prepare(self, dataset) -> None:
         """Called once with the training data before the first step."""
         self.condition.prepare(dataset, (self.G, self.D))

@@ -217,6 +217,10 @@ class StandardObjective(Objective):
     def make_condition(self) -> Condition:
         return model_condition(self.G)
 
+    @property
+    def differentiates_d_gradients(self) -> bool:
+        return super().differentiates_d_gradients or self.options.r1_weight > 0 or self.options.unrolled_steps > 0
+
     @staticmethod
     def describe_condition(options, G, stored) -> dict[str, Any]:
         return model_condition(G).describe()
