@@ -57,6 +57,36 @@ def test_a_grid_sweep_trains_each_configuration_once_and_ends_with_a_page_and_a_
     assert "train it with" in capsys.readouterr().out
 
 
+def test_joined_keys_and_bundles_set_several_settings_per_configuration(tmp_path, tiny_npz):
+    space = {
+        "train.lr_g+train.lr_d": {"choice": [0.0003]},
+        "stabilizer": {"choice": [{}, {"objective.r1_weight": 0.5, "train.d_steps": 2}]},
+    }
+    out = tmp_path / "sweep"
+    summary = run_sweep(read_spec(write_spec(tmp_path, tiny_npz, space=space)), out, log=lambda s: None)
+    assert summary["complete"] == 2
+    configs = [json.loads((f / "config.json").read_text()) for f in trained_folders(out)]
+    assert all(c["train"]["lr_g"] == c["train"]["lr_d"] == 0.0003 for c in configs)
+    r1 = sorted((c["objective"].get("r1_weight", 0.0), c["train"]["d_steps"]) for c in configs)
+    assert r1 == [(0.0, 1), (0.5, 2)]
+    names = sorted(p.name for p in (out / "runs").iterdir())
+    assert "stabilizer=preset" in names[0] + names[1] and "r1_weight=0.5_d_steps=2" in names[0] + names[1]
+    assert "--set train.lr_g=0.0003 --set train.lr_d=0.0003" in summary["command"]
+    bundle = json.loads(summary["best"]["params"]["stabilizer"])
+    assert all(f"--set {k}={v}" in summary["command"] for k, v in bundle.items())
+
+
+def test_the_shipped_studies_read_by_name_and_a_wrong_name_says_which_exist(tmp_path):
+    from gankit.sweep import shipped_specs, total_trials
+
+    assert shipped_specs() == ["losses-fashion", "stabilizers-ring"]
+    losses, stabilizers = read_spec("losses-fashion"), read_spec("stabilizers-ring")
+    assert total_trials(losses) == 15 and losses.seeds == [0, 1, 2]  # five losses x three learning rates
+    assert total_trials(stabilizers) == 8 and stabilizers.objective_key == "reverse_kl"
+    with pytest.raises(ConfigError, match="nor a shipped spec.*losses-fashion, stabilizers-ring"):
+        read_spec("losses-fasion")
+
+
 def test_a_stopped_sweep_continues_without_training_finished_runs_again(tmp_path, tiny_npz):
     import optuna
 
@@ -109,6 +139,10 @@ def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(tmp_path, tin
         ({"budget": {"epochs": 3}}, r"'budget' is \{\"steps\": N\}"),
         ({"space": {"train.no_such_key": {"choice": [1]}}}, "space.train.no_such_key"),
         ({"seeds": []}, "'seeds' is a count or a list"),
+        ({"space": {"stabilizer": {"choice": [1, 2]}}}, "space.stabilizer names no setting"),
+        ({"space": {"stabilizer": {"choice": [{"r1_weight": 1}]}}}, "'r1_weight' is not a setting"),
+        ({"space": {"stabilizer": {"choice": [{"objective.no_such": 1}]}}}, "space.stabilizer"),
+        ({"space": {"train.lr_g+": {"choice": [1e-4]}}}, "an empty setting between"),
     ],
 )
 def test_bad_specs_are_one_line_errors_naming_the_key(tmp_path, tiny_npz, change, message):

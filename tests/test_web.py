@@ -144,6 +144,9 @@ def test_a_text_model_needs_a_caption_and_shows_its_stages(app):
         ("/api/interpolate.png", {"model": 0, "a": "1"}, 400, "missing parameter 'b'"),
         ("/api/arithmetic.png", {"model": 0, "A": ",".join(["1"] * 17), "B": "1", "C": "1"}, 400, "1 to 16 samples"),
         ("/api/report", {"model": 4}, 404, "export, not a run folder"),
+        ("/api/compare", {"models": "0,4"}, 404, "export, not a run folder"),
+        ("/api/compare", {"models": "0,9"}, 404, "no model '9'"),
+        ("/api/compare", {"models": "0"}, 404, "needs two run folders"),
         ("/nowhere", {}, 404, "no such page"),
         ("/static/../pyproject.toml", {}, 404, "no such page"),
     ],
@@ -171,6 +174,16 @@ def test_the_page_and_its_files_are_served(app):
     assert not re.search(rb"(src|href)=\"https?://", page.body)  # nothing from elsewhere
     report = get(app, "/api/report", model=0)
     assert report.status == 200 and report.content_type.startswith("text/html") and b"Training curves" in report.body
+
+
+def test_the_compare_view_compares_the_served_run_folders(app):
+    def legend(response) -> list[str]:
+        assert response.status == 200 and response.content_type.startswith("text/html")
+        assert response.headers["Content-Security-Policy"]
+        return re.findall(r"&#9632;</span> ([^ :(<]+)", response.body.decode())
+
+    assert legend(get(app, "/api/compare")) == ["plain", "labels", "codes", "stage2", "image"]  # not the export
+    assert legend(get(app, "/api/compare", models="2,0")) == ["codes", "plain"]
 
 
 # ------------------------------------------------------------------------------------------ playground
@@ -353,6 +366,19 @@ def test_browser_explorer_class_row_code_slider_and_caption(page, site):
     page.wait_for_function(LOADED, arg=["#ex-stages img", "stage=0"])
     assert page.evaluate("document.querySelector('#ex-image').naturalWidth") == 32
     assert page.text_content("#ex-stages figcaption") == "Stage-I"
+
+
+def test_browser_explorer_links_the_comparison_of_its_runs(page, site):
+    page.goto(site + "#explorer?model=0")
+    page.wait_for_selector("#ex-compare:not([hidden])")
+    assert page.text_content("#ex-compare") == "compare the 5 served runs"
+    with page.context.expect_page() as opened:
+        page.click("#ex-compare")
+    comparison = opened.value
+    comparison.wait_for_load_state()
+    assert comparison.url.endswith("/api/compare")
+    assert comparison.locator("svg").count() >= 4  # the overlaid loss curves
+    comparison.close()
 
 
 def test_browser_explorer_state_is_in_the_url(page, site, browser):

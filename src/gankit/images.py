@@ -177,6 +177,57 @@ def line_plot(
     return picture
 
 
+def box_plot(
+    groups: dict[str, Sequence[float]], title: str = "", size: tuple[int, int] = (720, 360), y_label: str = ""
+) -> Image.Image:
+    """One box per named group: the quartiles (box), the median (bar), the range (whiskers) and every value
+    (dots), on round ticks; non-finite values are left out and counted under the group's name."""
+    width, height = size
+    left, right, top, bottom = 60, 20, 30, 46
+    picture = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(picture)
+    finite = {name: sorted(v for v in values if math.isfinite(v)) for name, values in groups.items()}
+    ys = [v for values in finite.values() for v in values]
+    draw.text((left, 8), title, fill="black", font=font())
+    if not ys:
+        draw.text((left, top + 4), "no finite values", fill="black", font=font())
+        return picture
+    y_lo, y_hi = min(ys), max(ys)
+    if y_hi - y_lo < 1e-9:
+        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+    pad = (y_hi - y_lo) * 0.05
+    y_lo, y_hi = y_lo - pad, y_hi + pad
+
+    def py(y: float) -> float:
+        return top + (1 - (y - y_lo) / (y_hi - y_lo)) * (height - top - bottom)
+
+    draw.rectangle((left, top, width - right, height - bottom), outline=(0, 0, 0))
+    ticks = nice_ticks(y_lo, y_hi)
+    for y, label in zip(ticks, tick_labels(ticks)):
+        draw.line((left, py(y), width - right, py(y)), fill=(230, 230, 230))
+        draw.text((left - 6 - draw.textlength(label, font=font()), py(y) - 7), label, fill="black", font=font())
+    if y_label:
+        draw.text((left + 6, top + 4), y_label, fill=(90, 90, 90), font=font())
+    slot = (width - left - right) / max(1, len(groups))
+    for i, (name, values) in enumerate(finite.items()):
+        centre, half = left + slot * (i + 0.5), min(28.0, slot * 0.3)
+        if values:
+            q1, median, q3 = (float(np.quantile(values, q)) for q in (0.25, 0.5, 0.75))
+            draw.line((centre, py(values[0]), centre, py(values[-1])), fill=(90, 90, 90))
+            for end in (values[0], values[-1]):
+                draw.line((centre - half / 2, py(end), centre + half / 2, py(end)), fill=(90, 90, 90))
+            draw.rectangle((centre - half, py(q3), centre + half, py(q1)), fill=(205, 220, 245), outline=(31, 90, 200))
+            draw.line((centre - half, py(median), centre + half, py(median)), fill=(214, 96, 30), width=3)
+            for v in values:
+                draw.ellipse((centre + half + 3, py(v) - 2, centre + half + 7, py(v) + 2), fill=(31, 90, 200))
+        missing = len(groups[name]) - len(values)
+        label = name + (f" ({missing} not finite)" if missing else "")
+        draw.text(
+            (centre - draw.textlength(label, font=font()) / 2, height - bottom + 8), label, fill="black", font=font()
+        )
+    return picture
+
+
 def save_gif(frames: list[Image.Image], path: Path | str, duration_ms: int = 400) -> Path:
     """Animated GIF of same-sized frames, looping forever; the last frame is held longer."""
     if not frames:

@@ -14,6 +14,11 @@ with, the budget of one run and the objective::
      "budget": {"steps": 1000},                             # or {"minutes": 2}: each run's train.time_limit
      "objective": {"metric": "fid", "samples": 2000}}       # or {"logged": "d_loss"} (a train_log value)
 
+Two kinds of space key set several settings at once: ``"train.lr_g+train.lr_d": {"log": [1e-4, 1e-3]}`` gives
+every setting it joins the same value, and a key without a dot is a named bundle whose choices are objects of
+settings, ``"stabilizer": {"choice": [{}, {"objective.r1_weight": 1.0}, {"model.d_pack": 2}]}`` (``{}``: the
+preset as it is).
+
 Each run is an ordinary run folder, ``OUT/runs/<configuration>/seed-<s>``, named by the configuration's
 settings (not by the trial number), so a sweep that was stopped continues: finished runs are read, not trained
 again; a run that was killed resumes from its checkpoint. The objective of a configuration is the mean over its
@@ -37,6 +42,7 @@ import shlex
 import socket
 import time
 import warnings
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
@@ -73,6 +79,21 @@ class Spec:
     evaluate_every: int = 0  # steps between a metric objective's evaluations (0: once, at the end)
     prune: bool = True  # stop a run whose evaluations trail the other trials' median (Optuna's MedianPruner)
 
+    def settings(self, params: dict[str, Any]) -> list[str]:
+        """The ``--set`` options of a configuration (Optuna's parameters)."""
+        out = []
+        for key, value in params.items():
+            if is_bundle(key):
+                out += [f"{k}={json.dumps(v)}" for k, v in json.loads(value).items()]
+            else:
+                out += [f"{k}={json.dumps(value)}" for k in key.split("+")]
+        return out
+
+    def choices(self, key: str) -> list:
+        """A choice key's values as Optuna takes them (bundles as JSON text)."""
+        values = self.space[key]["choice"]
+        return [json.dumps(v, sort_keys=True) for v in values] if is_bundle(key) else values
+
     @property
     def objective_key(self) -> str:
         """The value a metric objective reads: ``key`` (e.g. coverage of metric prdc), else the metric's name."""
@@ -83,11 +104,20 @@ class Spec:
         return self.objective.get("direction", "minimize")
 
 
+def shipped_specs() -> list[str]:
+    """The names of the specs gankit ships (``gankit sweep NAME``): the studies in docs/results.md."""
+    return sorted(p.name.removesuffix(".json") for p in (resources.files("gankit") / "sweeps").iterdir())
+
+
 def read_spec(path: str | Path) -> Spec:
-    """A sweep spec, checked: every error is one line naming the key."""
+    """A sweep spec (a file, or a shipped spec's name), checked: every error is one line naming the key."""
     from gankit.files import read_json
 
     path = Path(path)
+    if not path.exists() and path.name in shipped_specs():
+        path = Path(str(resources.files("gankit") / "sweeps" / f"{path.name}.json"))
+    elif not path.exists() and path.suffix != ".json":
+        raise ConfigError(f"{path}: no such file, nor a shipped spec (shipped: {', '.join(shipped_specs())})")
     raw = read_json(path)
     where = str(path)
     if not isinstance(raw, dict):
@@ -149,7 +179,25 @@ def read_spec(path: str | Path) -> Spec:
     return spec
 
 
+def is_bundle(key: str) -> bool:
+    """Whether a space key is a named bundle: its choices are objects of settings (held as JSON by Optuna)."""
+    return "." not in key
+
+
 def check_domain(where: str, key: str, domain: Any) -> None:
+    if is_bundle(key):
+        choices = domain.get("choice") if isinstance(domain, dict) and len(domain) == 1 else None
+        if not (isinstance(choices, list) and choices and all(isinstance(c, dict) for c in choices)):
+            raise ConfigError(
+                f"{where}: space.{key} names no setting (no dot), so it is a bundle: "
+                f'{{"choice": [{{"SETTING": VALUE, ...}}, ...]}}, got {domain!r}'
+            )
+        bad = [k for c in choices for k in c if not isinstance(k, str) or "." not in k]
+        if bad:
+            raise ConfigError(f"{where}: space.{key}: {bad[0]!r} is not a setting (section.key)")
+        return
+    if any(not part.strip() for part in key.split("+")):
+        raise ConfigError(f"{where}: space.{key}: an empty setting between '+' signs")
     if not (isinstance(domain, dict) and len(domain) == 1 and next(iter(domain)) in KINDS):
         raise ConfigError(
             f'{where}: space.{key} is one of {{"log"|"float"|"int": [low, high]}} or '
@@ -175,9 +223,9 @@ def check_settings(where: str, spec: Spec) -> None:
 
     for key, domain in spec.space.items():
         kind, values = next(iter(domain.items()))
-        for value in values if kind == "choice" else values[:2]:
+        for value, held in zip(values, spec.choices(key) if kind == "choice" else values[:2]):
             try:
-                load_config(spec.preset, [*spec.set, f"{key}={json.dumps(value)}"])
+                load_config(spec.preset, [*spec.set, *spec.settings({key: held})])
             except ConfigError as error:
                 raise ConfigError(f"{where}: space.{key} = {value!r}: {error}") from None
 
@@ -191,7 +239,7 @@ def suggest(trial, spec: Spec) -> dict[str, Any]:
     for key, domain in spec.space.items():
         kind, values = next(iter(domain.items()))
         if kind == "choice":
-            params[key] = trial.suggest_categorical(key, values)
+            params[key] = trial.suggest_categorical(key, spec.choices(key))
         elif kind == "int":
             params[key] = trial.suggest_int(key, values[0], values[1])
         else:
@@ -203,24 +251,38 @@ def key_of(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True)
 
 
+def readable_settings(params: dict[str, Any], short: bool = False) -> list[str]:
+    """A configuration's settings as KEY=VALUE words (bundles expanded; ``{}`` is the preset as it is)."""
+    words = []
+    for key, value in sorted(params.items()):
+        if is_bundle(key):
+            items = json.loads(value).items()
+            words += [f"{k}={v}" for k, v in items] if items else [f"{key}=preset"]
+        else:
+            words.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    if short:
+        words = [
+            "+".join(part.split(".")[-1] for part in w.split("=", 1)[0].split("+")) + "=" + w.split("=", 1)[1]
+            for w in words
+        ]
+    return words
+
+
 def described(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+    return ", ".join(readable_settings(params))
 
 
 def configuration_name(params: dict[str, Any]) -> str:
     """A run folder's name for a configuration: readable, and unique by a hash of its exact settings."""
     text = json.dumps(params, sort_keys=True)
-    readable = "_".join(
-        f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
-        for k, v in sorted(params.items())
-    )
+    readable = "_".join(readable_settings(params, short=True))
     safe = "".join(c if c.isalnum() or c in "=._-" else "-" for c in readable)[:80]
     return f"{safe}_{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def run_overrides(spec: Spec, params: dict[str, Any], seed: int) -> list[str]:
     budget = spec.budget
-    overrides = [*spec.set, *(f"{k}={json.dumps(v)}" for k, v in params.items()), f"train.seed={seed}"]
+    overrides = [*spec.set, *spec.settings(params), f"train.seed={seed}"]
     if "steps" in budget:
         overrides.append(f"train.steps={int(budget['steps'])}")
     else:
@@ -326,7 +388,7 @@ def open_study(spec: Spec, out: Path, storage: str | None):
                 first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 raise ConfigError(f"--storage {url}: cannot open the study there ({first})") from None
     if spec.sampler == "grid":
-        sampler = optuna.samplers.GridSampler({k: d["choice"] for k, d in spec.space.items()}, seed=0)
+        sampler = optuna.samplers.GridSampler({k: spec.choices(k) for k in spec.space}, seed=0)
     elif spec.sampler == "random":
         sampler = optuna.samplers.RandomSampler(seed=0)
     else:
@@ -479,9 +541,10 @@ def summarize(spec: Spec, study, out: Path, log: Callable[[str], None]) -> dict:
     summary: dict[str, Any] = {"trials": rows, "complete": len(complete), "failed": len(failed), "pruned": len(pruned)}
     if complete:
         best = study.best_trial
-        chosen = {k: json.dumps(v) for k, v in best.params.items()}
-        fixed = [item for item in spec.set if item.split("=", 1)[0] not in chosen]
-        sets = " ".join(f"--set {shlex.quote(item)}" for item in [*fixed, *(f"{k}={v}" for k, v in chosen.items())])
+        chosen = spec.settings(best.params)
+        keys = {item.split("=", 1)[0] for item in chosen}
+        fixed = [item for item in spec.set if item.split("=", 1)[0] not in keys]
+        sets = " ".join(f"--set {shlex.quote(item)}" for item in [*fixed, *chosen])
         command = f"gankit train {spec.preset} {sets} --out runs/best"
         summary.update(best={"trial": best.number, "params": best.params, "value": best.value}, command=command)
         folders = [Path(r["runs"]) / f"seed-{s}" for r in rows if "runs" in r and r.get("runs") for s in spec.seeds]

@@ -27,7 +27,9 @@ def cmd_sweep(args) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="train a preset over a search space (Optuna): grid, random or TPE, seeds, budget")
-    p.add_argument("spec", help="the sweep's JSON spec (see gankit.sweep)")
+    p.add_argument(
+        "spec", help="the sweep's JSON spec (see gankit.sweep), or a shipped one: losses-fashion, stabilizers-ring"
+    )
     p.add_argument("--out", type=output_path, required=True, help="the sweep folder (its runs, study, page)")
     p.add_argument(
         "--storage",

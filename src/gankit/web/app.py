@@ -36,6 +36,7 @@ from gankit.errors import GankitError
 from gankit.formats import split_source
 from gankit.images import image_grid, scatter_plot
 from gankit.inference import GeneratorPipeline, load_generator
+from gankit.web.compare import build_comparison
 from gankit.web.playground import LOSS_NAMES, MAX_STEPS_PER_CALL, TARGETS, Playground, PlaygroundOptions
 from gankit.web.report import build_report
 from gankit.web.server import App, HTTPError, Request, Response
@@ -228,6 +229,22 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
         if not model.is_run:
             raise HTTPError(404, f"{model.path} is an export, not a run folder: it has no report")
         return Response.document(build_report(model.folder))
+
+    @app.route("GET", "/api/compare")
+    def compare(request: Request) -> Response:
+        """The comparison page (``gankit compare``) of the served run folders, or of ``models=0,2,...``."""
+        wanted = request.text("models", "", 512)
+        keys = [k for k in wanted.split(",") if k] if wanted else [k for k, m in models.items() if m.is_run]
+        unknown = [k for k in keys if k not in models]
+        if unknown:
+            raise HTTPError(404, f"no model {unknown[0]!r}; this server has {len(models)} (ids 0..{len(models) - 1})")
+        exports = [models[k].path.name for k in keys if not models[k].is_run]
+        if exports:
+            raise HTTPError(404, f"{exports[0]} is an export, not a run folder: only run folders can be compared")
+        folders = list(dict.fromkeys(models[k].folder for k in keys))
+        if len(folders) < 2:
+            raise HTTPError(404, f"a comparison needs two run folders; this server serves {len(folders)}")
+        return Response.document(build_comparison(folders))
 
     # ------------------------------------------------------------------ playground
     @app.route("GET", "/api/playground/choices")

@@ -242,6 +242,10 @@ async function exInit(params) {
   ex.models = await api("/api/models");
   if (!ex.models.length) { $("ex-empty").hidden = false; $("ex-main").hidden = true; return; }
   setOptions($("ex-model"), ex.models.map((m) => [m.id, `${m.name} (${m.summary}, step ${m.step})`]));
+  const runs = ex.models.filter((m) => m.report);
+  $("ex-compare").hidden = runs.length < 2;
+  $("ex-compare").textContent = `compare the ${runs.length} served runs`;
+  $("ex-compare").href = "/api/compare";
   ex.params = params;
   exSelect(params.get("model") || "0", false);
 }
