@@ -2,6 +2,7 @@
 explorer's functions against the library's, the playground's determinism, and the report's self-containment.
 Handlers are called directly (``App.handle``); one test goes through a real socket."""
 
+import base64
 import io
 import json
 import re
@@ -45,8 +46,8 @@ def get(app, path, **query):
     return app.handle(Request("GET", path, {k: str(v) for k, v in query.items()}))
 
 
-def post(app, path, body):
-    return app.handle(Request("POST", path, {}, json.dumps(body).encode()))
+def post(app, path, body, **query):
+    return app.handle(Request("POST", path, {k: str(v) for k, v in query.items()}, json.dumps(body).encode()))
 
 
 def pixels(response) -> np.ndarray:
@@ -174,6 +175,41 @@ def test_the_page_and_its_files_are_served(app):
     assert not re.search(rb"(src|href)=\"https?://", page.body)  # nothing from elsewhere
     report = get(app, "/api/report", model=0)
     assert report.status == 200 and report.content_type.startswith("text/html") and b"Training curves" in report.body
+
+
+def png_base64(image: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_an_uploaded_image_is_projected_to_a_point_the_explorer_draws(app):
+    for model in ("0", "1", "2"):  # unconditional, class-conditional, InfoGAN
+        target = pixels(get(app, "/api/image.png", model=model, point="7"))
+        answer = post(app, "/api/project", {"image": png_base64(target)}, model=model)
+        assert answer.status == 200, answer.body[:300]
+        found = json.loads(answer.body)
+        assert found["psnr"] > 20 and found["seconds"] > 0, (model, found)
+        controls = {f"c.{k}": v for k, v in found["settings"].items()}
+        shown = pixels(get(app, "/api/image.png", model=model, point=found["point"], **controls))
+        error = np.mean((shown.astype(float) - target.astype(float)) ** 2)
+        assert abs(10 * np.log10(255**2 / max(error, 1e-10)) - found["psnr_shown"]) < 0.01, model
+    assert set(json.loads(post(app, "/api/project", {"image": png_base64(target)}, model=1).body)["settings"]) == {
+        "labels"
+    }
+
+
+@pytest.mark.parametrize(
+    "model, body, message",
+    [
+        ("3", {"image": "aGk="}, "draws images on its own"),  # text-to-image: needs a caption
+        ("0", {"image": "not base64!"}, "not valid base64"),
+        ("0", {"image": base64.b64encode(b"GIF89a but not really").decode()}, "the uploaded image: cannot read"),
+        ("0", {}, "send the image as"),
+    ],
+)
+def test_a_bad_upload_gets_a_message(app, model, body, message):
+    assert message in error_of(post(app, "/api/project", body, model=model))
 
 
 def test_the_compare_view_compares_the_served_run_folders(app):
@@ -379,6 +415,38 @@ def test_browser_explorer_links_the_comparison_of_its_runs(page, site):
     assert comparison.url.endswith("/api/compare")
     assert comparison.locator("svg").count() >= 4  # the overlaid loss curves
     comparison.close()
+
+
+def test_browser_explorer_projects_an_uploaded_image_and_edits_it(page, site, app, tmp_path):
+    picture = tmp_path / "mine.png"
+    drawn = get(app, "/api/image.png", model=1, point="11", **{"c.labels": 2})
+    assert drawn.status == 200
+    picture.write_bytes(drawn.body)  # one of the served G's own samples: its projection can come close
+    page.goto(site + "#explorer?model=1&point=3")
+    page.wait_for_selector("#ex-controls select")
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.labels=0"])
+    assert page.locator("#ex-plane img").count() == 16  # the seed plane
+    first = page.evaluate(IMAGE_DATA, "#ex-image")
+    page.select_option("#ex-controls select", "2")
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.labels=2"])
+    assert page.evaluate(IMAGE_DATA, "#ex-image") != first
+    assert "c.labels=2" in page.url
+
+    page.select_option("#ex-model", "2")  # InfoGAN: move the continuous code's slider
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.codes.cont0=0"])
+    before = page.evaluate(IMAGE_DATA, "#ex-image")
+    page.evaluate("""() => { const s = document.querySelector('[data-control="c.codes.cont0"]');
+                             s.value = 1.5; s.dispatchEvent(new Event('input')); }""")
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.codes.cont0=1.5"])
+    assert page.evaluate(IMAGE_DATA, "#ex-image") != before
+
+    page.select_option("#ex-model", "3")  # StackGAN: a caption, Stage-I beside Stage-II
+    page.fill('[data-control="c.text"]', "a large blue bag at the center")
+    page.press('[data-control="c.text"]', "Enter")
+    page.wait_for_function(LOADED, arg=["#ex-image", "c.text=a+large+blue+bag"])
+    page.wait_for_function(LOADED, arg=["#ex-stages img", "stage=0"])
+    assert page.evaluate("document.querySelector('#ex-image').naturalWidth") == 32
+    assert page.text_content("#ex-stages figcaption") == "Stage-I"
 
 
 def test_browser_explorer_state_is_in_the_url(page, site, browser):

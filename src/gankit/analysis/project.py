@@ -53,6 +53,28 @@ def read_targets(paths: list[Path], channels: int, resolution: int) -> np.ndarra
     return np.stack([load_image_file(Path(p), resolution, "L" if channels == 1 else "RGB") for p in paths])
 
 
+def read_upload(data: bytes, channels: int, resolution: int) -> np.ndarray:
+    """An uploaded image file's bytes as uint8 (1, C, H, W) at the generator's size, read as :func:`read_targets`
+    reads files (so with the same checks); a problem is a ValueError about "the uploaded image"."""
+    import tempfile
+
+    from gankit.errors import DataError
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "upload"
+        path.write_bytes(data)
+        try:
+            return read_targets([path], channels, resolution)
+        except DataError as error:
+            raise ValueError(str(error).replace(str(path), "the uploaded image")) from None
+
+
+def output_shape(pipeline) -> tuple[int, int]:
+    """(channels, size) of the images ``pipeline`` draws (one sample of seed 0)."""
+    _, size, _, channels = pipeline.sample(1, seed=0).shape
+    return channels, size
+
+
 def project(
     pipeline, images: np.ndarray, steps: int = 300, restarts: int = 10, seed: int = 0, lr: float = 0.05, progress=True
 ) -> Projection:

@@ -122,7 +122,7 @@ def cmd_project(args) -> int:
 
     import numpy as np
 
-    from gankit.analysis.project import project, read_targets
+    from gankit.analysis.project import output_shape, project, read_targets
     from gankit.cli.common import load_source
     from gankit.files import atomic_write_text, write_npz
     from gankit.images import image_grid, label_rows, save_picture
@@ -130,13 +130,12 @@ def cmd_project(args) -> int:
     pipeline = load_source(args.source)
     if pipeline.kind != "images":
         raise UsageError(f"{args.source} draws points; projection finds the latents of images")
-    probe = pipeline.sample(1, seed=0) if not pipeline.condition.needs_input else None
-    if probe is None:
+    if pipeline.condition.needs_input:
         raise UsageError(
             f"{args.source}: projection enumerates the condition's values itself; this generator needs the "
             f"user's input to draw ({pipeline.condition.summary()})"
         )
-    _, size, _, channels = probe.shape
+    channels, size = output_shape(pipeline)
     targets = read_targets(args.images, channels, size)
     found = project(pipeline, targets, steps=args.steps, restarts=args.restarts, seed=args.seed, lr=args.lr)
     out = Path(args.out)

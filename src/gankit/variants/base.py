@@ -136,6 +136,12 @@ class Condition:
         The explorer builds its widgets from this list and knows no variant."""
         return []
 
+    def explorer_state(self, first_input: np.ndarray, values: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """The explorer's view of one of G's first inputs (a projected image's) and its condition ``values`` (one
+        sample's): the z entries a point sets (its noise, as ``noise_dims`` counts them) and the control settings
+        ({control name: value}) that together draw it again, as near as the controls can say it."""
+        return np.asarray(first_input, dtype=np.float64).reshape(-1), {}
+
     def pairs(self, dataset, index: torch.Tensor) -> Any:
         """Values (inputs and their targets) for rows ``index`` of ``dataset``: image-conditioned generators only."""
         raise ValueError(f"this generator takes no input images: it is {self.summary()}")

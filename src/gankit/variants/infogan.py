@@ -206,6 +206,25 @@ class CodeCondition(Condition):
     def noise_dims(self, latent_dim):
         return latent_dim - self.layout.dim
 
+    def explorer_state(self, first_input, values):
+        """Projection optimizes the codes as free values: each becomes its nearest control setting (a category's
+        largest entry, a continuous value clipped to the slider's +-2, a bit rounded)."""
+        row = np.asarray(first_input, dtype=np.float64).reshape(-1)
+        noise_dim = len(row) - self.layout.dim
+        std = self.layout.noise_std
+        z = row[:noise_dim] / std if std > 0 else np.zeros(noise_dim)
+        settings = {}
+        for name in self.layout.names():
+            kind, offset, width = self.layout.locate(name)
+            part = row[noise_dim + offset : noise_dim + offset + width]
+            if kind == "cat":
+                settings[f"codes.{name}"] = int(part.argmax())
+            elif kind == "cont":
+                settings[f"codes.{name}"] = float(np.clip(part[0], -2.0, 2.0))
+            else:
+                settings[f"codes.{name}"] = int(part[0] > 0.5)
+        return z, settings
+
     def argument_docs(self, latent_dim):
         lay = self.layout
         parts = [f"{latent_dim - lay.dim} standard normal noise entries multiplied by noise_std={lay.noise_std:g}"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -125,6 +126,10 @@ class LabelCondition(Condition):
     def controls(self):
         options = [f"{k}: {n}" if self.class_names else n for k, n in enumerate(self.label_names())]
         return [{"name": "labels", "type": "class", "label": "class", "options": options, "default": 0}]
+
+    def explorer_state(self, first_input, values):
+        z, _ = super().explorer_state(first_input, values)
+        return z, {"labels": int(np.asarray(values).reshape(-1)[0])}
 
     def batch(self, dataset, index):
         return dataset.labels[index]

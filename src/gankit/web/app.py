@@ -11,6 +11,8 @@ URL gives the same pixels.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import dataclasses
 import io
@@ -19,7 +21,10 @@ import threading
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from gankit.analysis.explore import (
+    MAX_VALUE,
     Point,
     apply_settings,
     arithmetic_panel,
@@ -32,6 +37,7 @@ from gankit.analysis.explore import (
     render,
     seed_plane,
 )
+from gankit.analysis.project import output_shape, project, read_upload
 from gankit.errors import GankitError
 from gankit.formats import split_source
 from gankit.images import image_grid, scatter_plot
@@ -40,6 +46,8 @@ from gankit.web.compare import build_comparison
 from gankit.web.playground import LOSS_NAMES, MAX_STEPS_PER_CALL, TARGETS, Playground, PlaygroundOptions
 from gankit.web.report import build_report
 from gankit.web.server import App, HTTPError, Request, Response
+
+PROJECT_STEPS, PROJECT_RESTARTS = 200, 4  # an upload's projection: seconds on a CPU for the small presets
 
 STATIC = {
     "index.html": "text/html; charset=utf-8",
@@ -95,6 +103,7 @@ class Model:
             "controls": p.condition.controls(),
             "stages": list(p.stage_names),
             "report": self.is_run,
+            "projects": p.kind == "images" and not p.condition.needs_input,  # POST /api/project takes images
         }
 
 
@@ -229,6 +238,49 @@ def build_app(paths: list[str | Path] = (), device: str = "cpu") -> App:
         if not model.is_run:
             raise HTTPError(404, f"{model.path} is an export, not a run folder: it has no report")
         return Response.document(build_report(model.folder))
+
+    @app.route("POST", "/api/project")
+    def project_image(request: Request) -> Response:
+        """An uploaded image ({"image": the file's bytes in base64, or a data: URL}) projected into the model's
+        latent space (``gankit project``, fewer steps): the point and control settings that draw it again in the
+        explorer, and how near the projection came."""
+        model = model_of(request)
+        pipeline = model.pipeline
+        if pipeline.kind != "images" or pipeline.condition.needs_input:
+            raise HTTPError(
+                400,
+                f"projection needs a generator that draws images on its own; this is {pipeline.condition.summary()}",
+            )
+        text = request.json().get("image")
+        if not isinstance(text, str) or not text:
+            raise HTTPError(400, 'send the image as {"image": the file in base64 (or a data: URL)}')
+        try:
+            data = base64.b64decode(text.split(",", 1)[1] if text.startswith("data:") else text, validate=True)
+        except (binascii.Error, ValueError, IndexError):
+            raise HTTPError(400, "the image is not valid base64") from None
+        with model.lock:
+            channels, size = output_shape(pipeline)
+            targets = read_upload(data, channels, size)
+            found = project(pipeline, targets, PROJECT_STEPS, PROJECT_RESTARTS, progress=False)
+        values = None if found.values is None else found.values[0]
+        z, settings = pipeline.condition.explorer_state(found.inputs[0], values)
+        z = np.clip(z[: pipeline.condition.noise_dims(pipeline.latent_dim)], -MAX_VALUE, MAX_VALUE)
+        point = Point.parse(Point(0, {i: float(v) for i, v in enumerate(z)}).format())  # as the page will send it
+        given, _ = parse_controls(pipeline.condition, {k: str(v) for k, v in settings.items()})
+        with model.lock:
+            shown = render(pipeline, [point], given)[0].astype(np.float64)  # what the explorer will draw
+        error = max(float(np.mean((shown - found.targets[0]) ** 2)), 1e-10)
+        return Response.of_json(
+            {
+                "point": point.format(),
+                "settings": settings,
+                "psnr": round(float(found.psnr[0]), 2),
+                "psnr_shown": round(float(10 * np.log10(255.0**2 / error)), 2),
+                "seconds": round(found.seconds, 2),
+                "steps": PROJECT_STEPS,
+                "restarts": PROJECT_RESTARTS,
+            }
+        )
 
     @app.route("GET", "/api/compare")
     def compare(request: Request) -> Response:

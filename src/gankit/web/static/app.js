@@ -236,7 +236,39 @@ function makePoint(seed, edits) {
   return [String(seed), ...pairs].join("~");
 }
 
+function pointLabel(point) {  // a projected image's point sets every z entry: say so rather than list them
+  const edits = Object.keys(pointEdits(point)).length;
+  return edits > 8 ? `${pointSeed(point)} with ${edits} z entries set` : point;
+}
+
 function exSave() { setHash("explorer", ex.params); }
+
+const UPLOAD_SIDE = 160;  // an upload is scaled down to at most this many pixels a side before it is sent
+
+async function exProject(file) {
+  const say = (text) => { $("ex-project-status").textContent = text; };
+  say("projecting...");
+  try {
+    const bitmap = await createImageBitmap(file);
+    const scale = Math.min(1, UPLOAD_SIDE / Math.max(bitmap.width, bitmap.height));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const image = canvas.toDataURL("image/png");
+    const found = await api(`/api/project?model=${encodeURIComponent(ex.model.id)}`, {image});
+    $("ex-target").src = image;
+    $("ex-target-figure").hidden = false;
+    ex.params.set("point", found.point);
+    for (const [name, value] of Object.entries(found.settings)) ex.params.set(`c.${name}`, String(value));
+    say(`${found.psnr_shown.toFixed(1)} dB PSNR as shown (${found.psnr.toFixed(1)} dB at the optimum), ` +
+        `${found.seconds.toFixed(1)} s: ${found.steps} steps of Adam from ${found.restarts} starts`);
+    exBuildControls();
+    exRefresh();
+  } catch (error) {
+    say(`could not project it: ${error.message}`);
+  }
+}
 
 async function exInit(params) {
   ex.models = await api("/api/models");
@@ -259,6 +291,10 @@ function exSelect(id, fresh) {
   $("ex-info").textContent = `${m.model} on ${m.data}, step ${m.step}${m.ema ? ", EMA weights" : ""}; ${m.summary}; z has ${m.noise_dims} noise entries${m.source_note ? "; " + m.source_note : ""}`;
   $("ex-report").hidden = !m.report;
   $("ex-report").href = `/api/report?model=${m.id}`;
+  $("ex-project-box").hidden = !m.projects;
+  $("ex-target-figure").hidden = true;
+  $("ex-project-status").textContent = "";
+  $("ex-project").value = "";
   exBuildControls();
   exRefresh();
 }
@@ -319,7 +355,7 @@ async function exRefresh() {
     return;
   }
   const point = exPoint();
-  $("ex-point").textContent = point;
+  $("ex-point").textContent = pointLabel(point);
   const page = Number(ex.params.get("seed") || 0);
   $("ex-page").textContent = `${page}..${page + 15}`;
   if (!ready()) { status("type a caption to draw from this generator"); return; }
@@ -380,8 +416,8 @@ async function exSliders(point) {
 
 function exStrip() {
   const a = ex.params.get("a"), b = ex.params.get("b");
-  $("ex-a").textContent = a || "(choose a sample, press 'start of strip')";
-  $("ex-b").textContent = b || "(then one for 'end of strip')";
+  $("ex-a").textContent = a ? pointLabel(a) : "(choose a sample, press 'start of strip')";
+  $("ex-b").textContent = b ? pointLabel(b) : "(then one for 'end of strip')";
   if (a && b && ex.model.kind === "images") {
     const steps = ex.params.get("steps") || "9", mode = ex.params.get("mode") || "slerp";
     $("ex-steps").value = steps; $("ex-mode").value = mode;
@@ -391,7 +427,9 @@ function exStrip() {
 
 function exArithmetic() {
   const concepts = Object.fromEntries(["A", "B", "C"].map((k) => [k, ex.params.get(k) || ""]));
-  for (const k of ["A", "B", "C"]) $(`ex-${k}`).textContent = concepts[k] || "(empty)";
+  for (const k of ["A", "B", "C"]) {
+    $(`ex-${k}`).textContent = concepts[k] ? concepts[k].split(",").map(pointLabel).join(", ") : "(empty)";
+  }
   if (concepts.A && concepts.B && concepts.C && ex.model.kind === "images") {
     setImage($("ex-arithmetic"), $("ex-arithmetic-download"), `/api/arithmetic.png?${exQuery(concepts)}`);
   } else $("ex-arithmetic").removeAttribute("src");
@@ -415,6 +453,7 @@ function exWire() {
       ex.params.set(k, list.join(",")); exRefresh();
     };
   }
+  $("ex-project").onchange = (event) => { if (event.target.files[0]) exProject(event.target.files[0]); };
   $("ex-clear-concepts").onclick = () => { ["A", "B", "C"].forEach((k) => ex.params.delete(k)); exRefresh(); };
   for (const img of [$("ex-image"), $("ex-strip"), $("ex-arithmetic"), $("ex-pairs")]) {
     img.onerror = async () => {  // show the server's message instead of a broken image
