@@ -108,6 +108,23 @@ FAMILIES = {
         target="FID <= 0.5x the recipe's, coverage and recall >= the recipe's, on every evaluator",
         fid_factor=0.5,
     ),
+    "dcgan-digits": Family(
+        preset="dcgan-digits",
+        data={"name": "digits", "resolution": 32},
+        reference_split="test",  # the 360 images of the split no generator and no evaluator trained on
+        recipe=["recipes/dcgan.py"],
+        steps=1500,
+        batch_size=64,
+        evaluator="digits",
+        heldout="digits",
+        departures={
+            "small-batch": ["train.batch_size=64"],  # the paper's batch (as many images seen: 1,500 steps)
+            "high-lr": ["train.lr_g=0.0002", "train.lr_d=0.0002"],  # the paper's learning rate
+            "ema": ["train.ema_decay=0"],  # the raw G
+        },
+        target="FID below the recipe's, coverage and recall >= the recipe's, on every evaluator (the demo: about "
+        "2 minutes on 2 cores)",
+    ),
     **{
         f"gan-mlp-{name}": Family(
             preset=f"gan-mlp-{name}",
@@ -534,12 +551,22 @@ def point_verdicts(family: Family, ours: list[dict], theirs: list[dict]) -> list
     ]
 
 
+def reference_words(results: list[dict]) -> str:
+    """How many real images the scores of these results compare with, in words."""
+    counts = {}
+    for name in dict.fromkeys(r["family"] for r in results if FAMILIES[r["family"]].kind == "images"):
+        counts[name] = len(reference_images(FAMILIES[name]))
+    if len(set(counts.values())) == 1:
+        return f"{next(iter(counts.values())):,} real test-split images"
+    return "the real test-split images (" + ", ".join(f"{n:,} for {name}" for name, n in counts.items()) + ")"
+
+
 def write_section(path: Path, body: str, command: str, results: list[dict], block: str = "vs-recipe") -> None:
     images = any(FAMILIES[r["family"]].kind == "images" for r in results)
     header = (
         f"{datetime.date.today().isoformat()} · {results[0]['machine']} · `{command}`\n\n"
         + (
-            "Scores: 10,000 samples (seed 1000) against 10,000 real test-split images. `shipped` is gankit's built-in "
+            f"Scores: 10,000 samples (seed 1000) against {reference_words(results)}. `shipped` is gankit's built-in "
             "evaluator (what presets are tuned on and what picks their best checkpoint); `heldout` is "
             "benchmarks/heldout_evaluator.py, which no tuning decision reads; `pixels` is raw-pixel KID. "
             if images
