@@ -89,7 +89,17 @@ class Budget:
 def run_tests(device: str, out: Path, quick: bool) -> dict:
     """``pytest -m cuda`` on this machine; with --device cpu the tests run on the CPU (GANKIT_DEVICE_TESTS_ON)."""
     report = out / "cuda-tests.xml"
-    command = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider", str(ROOT / "tests")]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-m",
+        "cuda",
+        "-p",
+        "no:cacheprovider",
+        str(ROOT / "tests" / "test_cuda.py"),
+    ]
     command += [f"--junitxml={report}", *(["-k", "packed"] if quick else [])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     if device == "cpu":
