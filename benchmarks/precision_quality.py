@@ -52,7 +52,7 @@ def main() -> None:
             scored = evaluate_generator(load_generator(run), "fid,prdc", 10000, "train", 10000, 0)
             row = {
                 "seed": seed,
-                "precision": precision,
+                "autocast": precision,  # "precision" is a metric below
                 "train_seconds": round(seconds, 1),
                 "images_per_second_last_interval": result.images_per_second,
                 **{m: scored["metrics"][m] for m in METRICS},
