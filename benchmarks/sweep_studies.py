@@ -71,6 +71,29 @@ def runs_of(summary: dict, seeds: list[int]) -> list[dict]:
     return out
 
 
+def partial_summary(spec, folder: Path) -> dict:
+    """What ``summary.json`` would hold, from the study as it stands: every trial that has a run folder, and the
+    sweep's command to continue it (no best configuration: the sweep has not ended)."""
+    from gankit.sweep import open_study, total_trials
+
+    trials = [
+        {"trial": t.number, "params": t.params, "runs": t.user_attrs["runs"]}
+        for t in open_study(spec, folder, None).get_trials(deepcopy=False)
+        if t.user_attrs.get("runs") and "duplicate" not in t.user_attrs
+    ]
+    unique = {json.dumps(t["params"], sort_keys=True): t for t in trials}
+    complete = [
+        t
+        for t in unique.values()
+        if all((Path(t["runs"]) / f"seed-{s}" / "finished.json").is_file() for s in spec.seeds)
+    ]
+    note = (
+        f"cut short: {len(complete)} of {total_trials(spec)} configurations finished every seed; "
+        f"`gankit sweep {folder.name} --out {folder}` continues it"
+    )
+    return {"trials": complete, "command": note}
+
+
 def losses_section(runs: list[dict], images: Path) -> str:
     losses = list(dict.fromkeys(r["params"]["loss.name"] for r in runs))
     rates = sorted({r["params"]["train.lr_g+train.lr_d"] for r in runs})
@@ -170,14 +193,21 @@ def main() -> None:
     parser.add_argument("study", choices=["losses-fashion", "stabilizers-ring"])
     parser.add_argument("--out", type=Path, default=Path("runs/sweeps"))
     parser.add_argument("--write", type=Path, help="the markdown file whose section this writes")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write up the configurations whose every seed has finished (a sweep cut short)",
+    )
     args = parser.parse_args()
     folder = args.out / args.study
-    command = [sys.executable, "-m", "gankit", "sweep", args.study, "--out", str(folder)]
-    start = datetime.datetime.now()
-    subprocess.run(command, check=True)
-    hours = (datetime.datetime.now() - start).total_seconds() / 3600
     spec = read_spec(args.study)
-    summary = json.loads((folder / "summary.json").read_text())
+    start = datetime.datetime.now()
+    if args.report_only:
+        summary = partial_summary(spec, folder)
+    else:
+        subprocess.run([sys.executable, "-m", "gankit", "sweep", args.study, "--out", str(folder)], check=True)
+        summary = json.loads((folder / "summary.json").read_text())
+    hours = (datetime.datetime.now() - start).total_seconds() / 3600
     runs = runs_of(summary, spec.seeds)
     images = ROOT / "docs" / "images"
     body = losses_section(runs, images) if args.study == "losses-fashion" else stabilizers_section(runs, images)
@@ -185,11 +215,14 @@ def main() -> None:
     description = json.loads((resources.files("gankit") / "sweeps" / f"{args.study}.json").read_text())["description"]
     header = (
         f"{datetime.date.today().isoformat()} · {cpu_name()} · `gankit sweep {args.study} --out {folder}`, then "
-        f"`python benchmarks/sweep_studies.py {args.study} --out {args.out} --write {args.write}` "
+        f"`python benchmarks/sweep_studies.py {args.study} --out {args.out} --write {args.write}"
+        f"{' --report-only' if args.report_only else ''}` "
         f"({len(runs)} runs, median {statistics.median(seconds):.0f} s per run, {sum(seconds) / 60:.0f} min of runs in "
         f"all; this call {hours * 60:.0f} min)"
     )
-    text = f"{header}\n\n{description}\n\n{body}\n\nBest configuration: `{summary.get('command', '')}`"
+    best = summary.get("command", "")
+    ending = f"Best configuration: `{best}`" if best.startswith("gankit train") else f"This study was {best}."
+    text = f"{header}\n\n{description}\n\n{body}\n\n{ending}"
     print(text)
     if args.write:
         write_block(args.write, args.study, text)
