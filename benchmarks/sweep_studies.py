@@ -28,9 +28,9 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from gankit.images import box_plot, label_rows, save_picture
+from gankit.images import box_plot, font, save_picture
 from gankit.sweep import read_spec, readable_settings
 from gankit.training.outputs import read_jsonl
 
@@ -159,10 +159,13 @@ def stabilizers_section(runs: list[dict], images: Path) -> str:
     if tiles:
         columns = 4
         rows = -(-len(tiles) // columns)
-        sheet = Image.new("RGB", (columns * 244, rows * 264), "white")
+        sheet = Image.new("RGB", (columns * 250, rows * 270), "white")
+        draw = ImageDraw.Draw(sheet)
         for i, tile in enumerate(tiles):
-            cell = label_rows(tile, [labels[i]]) if len(labels[i]) < 40 else tile
-            sheet.paste(cell, ((i % columns) * 244, (i // columns) * 264))
+            x, y = (i % columns) * 250 + 5, (i // columns) * 270
+            sheet.paste(tile, (x, y))
+            label = labels[i] if len(labels[i]) <= 34 else labels[i][:33] + "…"
+            draw.text((x, y + 246), label, fill="black", font=font())
         save_picture(sheet, images / "sweep-stabilizers-ring.png")
     lines += [
         "",
