@@ -106,6 +106,30 @@ def test_a_stopped_sweep_continues_without_training_finished_runs_again(tmp_path
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in open_study(spec, out, None).trials)
 
 
+def test_an_interrupted_configuration_is_trained_when_the_sweep_continues(tmp_path, tiny_npz, monkeypatch):
+    import gankit.sweep as sweep
+
+    spec = read_spec(write_spec(tmp_path, tiny_npz))
+    out = tmp_path / "sweep"
+    real, calls = sweep.train_one, []
+
+    def interrupted_on_the_third(*args, **kwargs):  # Ctrl-C while the third configuration trains
+        calls.append(args[1])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "train_one", interrupted_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, out, log=lambda s: None)
+    assert len(trained_folders(out)) == 2
+    monkeypatch.setattr(sweep, "train_one", real)
+    messages = []
+    summary = run_sweep(spec, out, log=messages.append)
+    assert summary["complete"] == 4 and len(trained_folders(out)) == 4  # the grid point it was on is not lost
+    assert any("was interrupted: its configuration runs again" in m for m in messages)
+
+
 def test_two_workers_on_one_sweep_train_each_configuration_once(tmp_path, tiny_npz):
     spec, out = write_spec(tmp_path, tiny_npz), tmp_path / "sweep"
     command = [sys.executable, "-m", "gankit", "sweep", str(spec), "--out", str(out)]

@@ -417,6 +417,7 @@ def run_sweep(spec: Spec, out: str | Path, storage: str | None = None, log: Call
     study = open_study(spec, out, storage)
     wanted = total_trials(spec)
     retry_stale(study, log)
+    retry_interrupted(study, log)
 
     def done(study) -> int:  # configurations finished: completed, or failed with an error of their own
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
@@ -496,9 +497,30 @@ def retry_stale(study, log: Callable[[str], None]) -> None:
             continue
         # through the storage: Study.tell would let the grid sampler stop a study that is not optimizing
         study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
-        if trial.params:
-            study.enqueue_trial(trial.params)
         log(f"trial {trial.number} was left unfinished by a stopped worker: its configuration runs again")
+
+
+def retry_interrupted(study, log: Callable[[str], None]) -> None:
+    """Configurations whose trials all ended FAILED without an error of their own (a worker interrupted by
+    Ctrl-C or a signal, or a stale one above) are queued again: their run folders are read or resumed. A grid
+    sampler would otherwise count their grid points as visited and never return to them."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    trials = study.get_trials(deepcopy=False)
+    settled = {
+        key_of(t.params)
+        for t in trials
+        if t.state in (state.COMPLETE, state.RUNNING, state.WAITING)
+        or "error" in t.user_attrs
+        or (t.state == state.PRUNED and "duplicate" not in t.user_attrs)
+    }
+    for trial in trials:
+        key = key_of(trial.params)
+        if trial.state == state.FAIL and trial.params and "error" not in trial.user_attrs and key not in settled:
+            study.enqueue_trial(trial.params)
+            settled.add(key)
+            log(f"trial {trial.number} was interrupted: its configuration runs again")
 
 
 def alive(pid: int) -> bool:
