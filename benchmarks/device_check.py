@@ -284,7 +284,7 @@ def throughput(device: str, folder: Path, budget: Budget, quick: bool, compiled:
     return results
 
 
-def evaluation(device: str, folder: Path, results: dict, quick: bool) -> dict:
+def evaluation(device: str, folder: Path, quick: bool) -> dict:
     """FID and KID of 10,000 samples at 64 px through a randomly initialised FID Inception-v3: seconds."""
     from safetensors.torch import save_file
 
@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         compiled = not (args.no_compile or args.quick)
         report["throughput"] = throughput(args.device, folder, budget, args.quick, compiled)
         try:
-            report["evaluation"] = evaluation(args.device, folder, report["throughput"], args.quick)
+            report["evaluation"] = evaluation(args.device, folder, args.quick)
         except Exception as error:  # noqa: BLE001
             report["evaluation"] = {"error": f"{type(error).__name__}: {str(error)[:800]}"}
     report["seconds"] = budget.spent

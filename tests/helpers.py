@@ -99,6 +99,18 @@ def stage1_config(root, steps=2):
     )
 
 
+SR = [  # a tiny SRGAN 2x: the model and objective settings on top of tiny_overrides' data and train sections
+    "model.name=srgan",
+    "model.scale=2",
+    "model.g_width=4",
+    "model.g_blocks=1",
+    "model.d_width=2",
+    "model.d_dense=8",
+    "model.latent_dim=0",
+    "objective.name=srgan",
+]
+
+
 def variant_options(root) -> dict[str, list[str]]:
     """Overrides for tiny runs of every condition kind but text, on data written into ``root``: plain
     (unconditional DCGAN), labels, codes (InfoGAN), sr (SRGAN 2x, pixel content), points (an MLP on the ring)
@@ -121,18 +133,7 @@ def variant_options(root) -> dict[str, list[str]]:
         "plain": base,
         "labels": base + ["objective.name=conditional", "model.num_classes=null"],
         "codes": base + ["objective.name=infogan", "objective.categorical=[3]", "objective.continuous=1"],
-        "sr": plain_model
-        + [
-            "model.name=srgan",
-            "model.scale=2",
-            "model.g_width=4",
-            "model.g_blocks=1",
-            "model.d_width=2",
-            "model.d_dense=8",
-            "model.latent_dim=0",
-            "objective.name=srgan",
-            "objective.content=pixel",
-        ],
+        "sr": plain_model + SR + ["objective.content=pixel"],
         "points": [o for o in plain_model if not o.startswith("data.")]
         + [
             "data.name=ring",

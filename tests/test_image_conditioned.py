@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import assert_resume_is_exact, tiny_overrides
+from helpers import SR, assert_resume_is_exact, tiny_overrides
 from PIL import Image
 from torch import nn
 
@@ -62,18 +62,6 @@ def pix2pix_overrides(folder, steps=4, **extra):
         **extra,
     }
     return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in values.items()]
-
-
-SR = [
-    "model.name=srgan",
-    "model.scale=2",
-    "model.g_width=4",
-    "model.g_blocks=1",
-    "model.d_width=2",
-    "model.d_dense=8",
-    "model.latent_dim=0",
-    "objective.name=srgan",
-]
 
 
 def sr_overrides(tiny_npz, steps=4, *extra):
