@@ -115,9 +115,17 @@ def join(device_setting: str) -> tuple[Ranks, torch.device]:
     return Ranks(rank, world, local_rank, owns), device
 
 
-def leave(ranks: Ranks) -> None:
-    if ranks.owns_group and dist.is_initialized():
-        dist.destroy_process_group()
+def leave(ranks: Ranks, finished: bool = True) -> None:
+    """Tear down the process group this run created. After a run that ``finished`` (every rank returned) the
+    ranks first meet at a barrier, so no process closes its connections while another still holds them: a rank
+    that left early (rank 1 is done while rank 0 writes the export) otherwise aborted at exit now and then
+    ("terminate called without an active exception", about one launch in twenty). After a failure there is no
+    barrier (the others may never arrive); torchrun ends the run."""
+    if not (ranks.owns_group and dist.is_initialized()):
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 class SyncedBatchNorm(nn.modules.batchnorm._BatchNorm):

@@ -132,15 +132,19 @@ def train(
     with ``RunResult.stopped_by_evaluation`` set: how a sweep prunes a hopeless run."""
     run_dir = Path(run_dir)
     ranks, device = join(config.train.device)
+    finished = False
     try:
         ranks.local_slice(config.train.batch_size)  # the global batch divides among the processes
         with StopRequest() as stop:
             if not ranks.main:
-                return run_training(config, run_dir, resume, False, lambda message: None, ranks, device, stop, None)
-            with hold_run_folder(run_dir, log):
-                return run_training(config, run_dir, resume, progress, log, ranks, device, stop, on_evaluation)
+                result = run_training(config, run_dir, resume, False, lambda message: None, ranks, device, stop, None)
+            else:
+                with hold_run_folder(run_dir, log):
+                    result = run_training(config, run_dir, resume, progress, log, ranks, device, stop, on_evaluation)
+        finished = True
+        return result
     finally:
-        leave(ranks)
+        leave(ranks, finished)
 
 
 def run_training(
