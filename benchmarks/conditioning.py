@@ -60,10 +60,10 @@ def score_row(row: str, folder: Path) -> dict:
 
     pipeline = load_generator(folder)
     result = evaluate_generator(pipeline, ROWS[row][1], num_samples=NUM_SAMPLES)
-    if pipeline.num_classes:
-        picture = image_grid(pipeline.class_grid(range(pipeline.num_classes), columns=10), columns=10)
-    elif pipeline.codes is not None and pipeline.codes.categorical:
-        values = list(range(pipeline.codes.categorical[0]))
+    if pipeline.condition.num_classes:
+        picture = image_grid(pipeline.class_grid(range(pipeline.condition.num_classes), columns=10), columns=10)
+    elif pipeline.condition.layout is not None and pipeline.condition.layout.categorical:
+        values = list(range(pipeline.condition.layout.categorical[0]))
         picture = image_grid(pipeline.traverse("cat0", values, rows=10), columns=len(values))
     else:
         picture = image_grid(pipeline.sample(100, seed=0), columns=10)

@@ -114,7 +114,7 @@ def test_one_training_run_per_objective(tmp_path, tiny_npz, extra):
     if "objective.name=acgan" in extra:  # the class head starts near chance on 4 classes: cross-entropy near log 4
         assert abs(result.last_row["class_loss_real"] - np.log(4)) < 0.5
     pipeline = load_generator(result.run_dir)
-    assert pipeline.num_classes == 4  # the tiny data's labels are 0..3
+    assert pipeline.condition.num_classes == 4  # the tiny data's labels are 0..3
     same_z = pipeline.sample(4, seed=1, labels=[0, 1, 2, 3], start=0)
     assert same_z.shape[0] == 4
     one = pipeline.sample(3, seed=1, labels=2)
@@ -141,10 +141,23 @@ def test_unconditional_generators_refuse_labels(tiny_run, capsys):
         main(["sample", str(tiny_run), "--labels", "0,1", "--out", "x.png"]) == 2
     )  # a user error: one message, exit code 2
     assert "class-conditional" in capsys.readouterr().err
+    # a kind's conveniences are its condition's, lent to the pipeline: another kind says what it is
+    pipeline = load_generator(tiny_run)
+    with pytest.raises(AttributeError, match="class_grid: this generator is not class-conditional"):
+        pipeline.class_grid([0, 1])
+    assert not hasattr(pipeline, "traverse") and "class_grid" not in dir(pipeline)
 
 
 def test_cli_class_grid(tmp_path, tiny_npz, capsys):
     result = run(tmp_path, tiny_npz, CONDITIONAL)
+    assert "class_grid" in dir(load_generator(result.run_dir))
+    # the generator's flags may come before the run folder (their values are not taken for it)
+    assert main(["sample", "--labels", "2", "--n", "3", str(result.run_dir), "--out", str(tmp_path / "two.npz")]) == 0
+    two = load_generator(result.run_dir).sample(3, labels=2)
+    np.testing.assert_array_equal(np.load(tmp_path / "two.npz")["images"], two)
+    capsys.readouterr()
+    assert main(["info", str(result.run_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["sample_flags"] == {"--labels": "class"}
     assert main(["sample", str(result.run_dir), "--labels", "all", "--n", "3", "--out", str(tmp_path / "g.npz")]) == 0
     saved = np.load(tmp_path / "g.npz")
     assert saved["images"].shape[0] == 12 and saved["labels"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]

@@ -249,7 +249,9 @@ def test_a_run_on_a_folder_with_bad_files_trains_and_keeps_their_list(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["sample", "RUN", "--labels", "0", "--out", "x.png"], "--labels needs a class-conditional generator"),
+        (["sample", "RUN", "--labels", "0", "--out", "x.png"], "--labels: this generator is not class-conditional"),
+        (["sample", "RUN", "--codes.cat0", "1", "--out", "x.png"], "--codes.cat0: this generator has no latent codes"),
+        (["sample", "RUN", "--sed", "1", "--out", "x.png"], "--sed: this generator is an unconditional generator"),
         (["evaluate"], "give a run folder, export or checkpoint"),
         (["evaluate", "--real-vs-real"], "--real-vs-real needs --dataset NAME or a run folder"),
         (["train", "no-such-preset"], "no-such-preset"),

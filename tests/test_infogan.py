@@ -103,7 +103,7 @@ def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz, capsy
     D = load_discriminator(tmp_path / "straight")[0]  # Q is the variant's head, built into D and saved with it
     assert D.q_head[-1].out_channels == 4 + 1 + 1
     pipeline = load_generator(tmp_path / "straight")
-    assert pipeline.codes.dim == 6
+    assert pipeline.condition.layout.dim == 6
     a, b = pipeline.sample(3, seed=2, codes={"cat0": 1}), pipeline.sample(3, seed=2, codes={"cat0": 3})
     assert a.shape == (3, 16, 16, 1) and not np.array_equal(a, b)
     np.testing.assert_array_equal(pipeline.sample(3, seed=2)[1], pipeline.sample(1, seed=2, start=1)[0])
@@ -111,6 +111,14 @@ def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz, capsy
     np.testing.assert_array_equal(per_sample[1], a[1])  # sample 1 got cat0 = 1 both times
     grid = pipeline.traverse("cont0", [-1, 0, 1], rows=2)
     assert grid.shape[0] == 6
+    # gankit sample's flags come from the codes' controls; a negative value is a value, not a flag
+    out = tmp_path / "codes.npz"
+    argv = ["sample", str(tmp_path / "straight"), "--codes.cat0", "3", "--codes.cont0", "-1.5", "--n", "3"]
+    assert main([*argv, "--out", str(out)]) == 0
+    expected = pipeline.sample(3, codes={"cat0": 3, "cont0": -1.5})
+    np.testing.assert_array_equal(np.load(out)["images"], expected)
+    assert main([*argv[:-2], "--codes.cat0", "9", "--out", str(out)]) == 2
+    assert "--codes.cat0: codes.cat0 must be an integer in 0..3, got '9'" in capsys.readouterr().err
     assert (
         main(
             ["traverse", str(tmp_path / "straight"), "--code", "cat0", "--rows", "2", "--out", str(tmp_path / "t.png")]

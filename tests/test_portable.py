@@ -102,7 +102,7 @@ def test_a_graph_that_draws_something_else_fails_the_check(runs, tmp_path):
     with pytest.raises(ExportError, match="does not draw what gankit draws"):
         check_export(tmp_path / "g.onnx", other_plain)
     assert not json.loads((tmp_path / "g.onnx.parity.json").read_text())["passed"]
-    assert other.num_classes == 4
+    assert other.condition.num_classes == 4
 
 
 def test_the_cli_exports_and_reports(runs, tmp_path, capsys):

@@ -30,7 +30,7 @@ def test_optimization_brings_the_samples_closer_to_the_images(family):
     assert found.inputs.shape[0] == 3 and np.isfinite(found.mse).all()
     assert found.mse.mean() < 0.7 * start.mse.mean(), (found.mse, start.mse)
     if family == "acgan":  # the winning starts' labels come back, one per image, from the generator's classes
-        assert found.values.shape == (3,) and set(found.values.tolist()) <= set(range(pipeline.num_classes))
+        assert found.values.shape == (3,) and set(found.values.tolist()) <= set(range(pipeline.condition.num_classes))
 
 
 def test_a_generator_that_needs_the_users_input_is_refused():

@@ -65,12 +65,12 @@ def test_the_report_file_is_named_after_what_was_drawn(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.json").write_text("{}")
-    pipeline = types.SimpleNamespace(step=40, condition_noise_scale=1.0)
+    pipeline = types.SimpleNamespace(step=40, settings={"condition_noise_scale": 1.0})
     assert text_report_path(run, pipeline) == run / "text_metrics.json"
     assert text_report_path(run / "generator.safetensors", pipeline) == run / "text_metrics.json"
     checkpoint = run / "checkpoints" / "ckpt-00000040.safetensors"
     assert text_report_path(checkpoint, pipeline, raw_generator=True) == run / "text_metrics-step40-no-ema.json"
-    scaled = types.SimpleNamespace(step=40, condition_noise_scale=0.25)
+    scaled = types.SimpleNamespace(step=40, settings={"condition_noise_scale": 0.25})
     assert text_report_path(run, scaled) == run / "text_metrics-condition-noise-0.25.json"
 
 

@@ -168,12 +168,12 @@ def test_gan_int_cls_trains_resumes_exactly_and_samples_from_any_text(captioned,
             torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
 
     pipeline = load_generator(result.run_dir)
-    assert pipeline.text_encoder is not None  # the export carries the encoder it was trained with
+    assert pipeline.condition.text_encoder is not None  # the export carries the encoder it was trained with
     from gankit.data import load_dataset
     from gankit.networks.text_encoders import caption_embeddings
 
     data = load_dataset(cfg.data)  # G standardizes captions as the training captions were: saved in the export
-    flat = caption_embeddings(pipeline.text_encoder, data.extras["captions"]).flatten(0, 1)
+    flat = caption_embeddings(pipeline.condition.text_encoder, data.extras["captions"]).flatten(0, 1)
     torch.testing.assert_close(pipeline.G.condition.standardize.shift, flat.mean(0))
     torch.testing.assert_close(pipeline.G.condition.standardize.scale, flat.std(0))
     raw = RunConfig.from_dict(
@@ -383,6 +383,7 @@ def test_text_objectives_refuse_data_without_captions_and_unconditional_models(c
 
 def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path, capsys):
     from gankit.cli import main
+    from gankit.inference import load_generator
     from gankit.metrics.attributes import AttributeNet, save_attribute_classifier
     from gankit.training import train
 
@@ -458,7 +459,14 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path, capsys):
     assert (
         main(["sample", str(tmp_path / "s1"), "--out", str(tmp_path / "x.png")]) == 2
     )  # a user error: one message, exit code 2
-    assert "draws from text" in capsys.readouterr().err
+    assert 'draws from a caption: pass --text "..."' in capsys.readouterr().err
+    # StackGAN's setting is a flag of its own, built from its condition's controls and checked against them
+    scaled = ["sample", str(tmp_path / "s1"), "--text", "a red bag", "--n", "2", "--condition-noise-scale"]
+    assert main([*scaled, "nan", "--out", str(tmp_path / "nan.png")]) == 2
+    assert "--condition-noise-scale: condition_noise_scale must be a number in [0.0, 2.0]" in capsys.readouterr().err
+    assert main([*scaled, "0", "--out", str(tmp_path / "mean.npz")]) == 0
+    mean = load_generator(tmp_path / "s1", condition_noise_scale=0.0).sample(2, text="a red bag")
+    np.testing.assert_array_equal(np.load(tmp_path / "mean.npz")["images"], mean)
     assert (
         main(
             [

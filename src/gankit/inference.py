@@ -12,6 +12,7 @@ the batch size or the number of samples asked for.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from gankit.images import image_grid, label_rows, save_picture, scatter_plot
 from gankit.networks import MODELS, Staged, build_network
 from gankit.device import resolve_device
 from gankit.seeding import latents
-from gankit.variants import Condition, build_condition, describe_condition, discriminator_heads
+from gankit.variants import CONDITIONS, Condition, build_condition, describe_condition, discriminator_heads
 
 
 def build_generator(config: RunConfig) -> nn.Module:
@@ -79,7 +80,11 @@ def stored_condition(stored, config: RunConfig, G: nn.Module) -> Condition:
 
 class GeneratorPipeline:
     """A generator ready to sample: ``pipeline.sample(64, seed=0)``, with the condition's inputs as keywords
-    (``labels=``, ``codes=``, ``text=``: see :meth:`sample`)."""
+    (``labels=``, ``codes=``, ``text=``: see :meth:`sample`) and its settings through :meth:`set`.
+
+    The pipeline knows no variant. What one kind of generator adds (a class grid, a code traversal, a caption
+    grid, translating images) is its condition's: ``pipeline.class_grid(...)`` calls the condition's
+    ``class_grid(pipeline, ...)`` (``Condition.verbs``), and a generator of another kind says what it is."""
 
     def __init__(
         self,
@@ -89,7 +94,7 @@ class GeneratorPipeline:
         ema: bool,
         device: torch.device,
         condition: Condition | None = None,
-        condition_noise_scale: float = 1.0,
+        settings: dict[str, float] | None = None,
     ):
         self.G = G.to(device).eval().requires_grad_(False)
         self.config, self.step, self.ema, self.device = config, step, ema, device
@@ -97,33 +102,33 @@ class GeneratorPipeline:
         self.latent_dim = int(config.model["latent_dim"])
         entry, options = MODELS.resolve(config.model, "model")
         self.kind = entry.factory.output_kind(options)  # "images" or "points"
-        self.set_condition_noise_scale(condition_noise_scale)
+        for name, value in (settings or {}).items():
+            self.set(name, value)
         self.source_note = ""  # which of a run's generators this is (load_generator fills it in)
 
-    # Conveniences: what the condition holds (0 / None when the generator takes no such input).
-    @property
-    def num_classes(self) -> int:
-        """Classes of a class-conditional G (0 otherwise)."""
-        return self.condition.num_classes
+    def __getattr__(self, name: str):
+        """The condition's verbs, lent to the pipeline (only reached when no attribute ``name`` exists)."""
+        condition = self.__dict__.get("condition")
+        if condition is not None and name in condition.verbs:
+            return functools.partial(getattr(condition, name), self)
+        owner = next((c for c in CONDITIONS.values() if name in c.verbs), None)
+        if condition is not None and owner is not None:
+            raise AttributeError(f"{name}: {owner.refusal}; it is {condition.summary()}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __dir__(self):
+        condition = self.__dict__.get("condition")
+        return sorted({*super().__dir__(), *(condition.verbs if condition is not None else ())})
 
     @property
-    def codes(self):
-        """InfoGAN's code layout (None otherwise)."""
-        return self.condition.layout
+    def settings(self) -> dict[str, float]:
+        """The current value of each of the condition's settings (StackGAN: ``condition_noise_scale``)."""
+        return self.condition.setting_values()
 
-    @property
-    def text_encoder(self) -> nn.Module | None:
-        """The text encoder of a text-to-image G (None otherwise)."""
-        return self.condition.text_encoder
-
-    @property
-    def condition_noise_scale(self) -> float:
-        return self.condition.noise_scale
-
-    def set_condition_noise_scale(self, scale: float) -> None:
-        """Scale StackGAN's conditioning-augmentation noise at sampling time: c = mu + sigma * (scale * eps).
-        1 is the paper's sampling; refused for generators without conditioning augmentation."""
-        self.condition.set_noise_scale(scale)
+    def set(self, name: str, value: float) -> None:
+        """Change a setting of the condition for every later sample, e.g. ``set("condition_noise_scale", 0)``
+        (StackGAN: c = mu + sigma * (scale * eps); 1 is the paper's sampling). Refused where there is none."""
+        self.condition.apply_setting(name, value)
 
     @torch.inference_mode()
     def generate(self, z: torch.Tensor, values=None) -> torch.Tensor:
@@ -162,13 +167,6 @@ class GeneratorPipeline:
             parts.append(to_uint8_images(out) if self.kind == "images" else out)
         return torch.cat(parts).numpy()
 
-    def translate(self, images, batch_size: int = 64) -> np.ndarray:
-        """An image-to-image (pix2pix) or super-resolution (SRGAN) G's uint8 outputs (N, H, W, C) for ``images``
-        (uint8 (N, H, W, C) / (N, H, W) / (N, C, H, W), or floats in [-1, 1]) at the generator's input size."""
-        return self.sample(len(images), images=images, batch_size=batch_size)
-
-    upscale = translate
-
     @torch.inference_mode()
     def run(self, z: torch.Tensor, values) -> torch.Tensor:
         """G(*condition.generator_args(z, values)) as floats on the CPU."""
@@ -201,22 +199,6 @@ class GeneratorPipeline:
         z, values = self.condition.grid(list(entries), columns, seed, self.latent_dim)
         return self.as_output(self.run(z, values))
 
-    def class_grid(self, labels, columns: int = 8, seed: int = 0) -> np.ndarray:
-        """A class-conditional G's grid: one row per label (uint8 images, row-major)."""
-        if not self.num_classes:
-            raise ValueError("this generator is not class-conditional; a class grid needs labels")
-        return self.grid(labels, columns, seed)
-
-    def text_grid(self, texts: list[str], columns: int = 8, seed: int = 0) -> np.ndarray:
-        """A text-to-image G's grid: one row per caption (uint8 images, row-major)."""
-        return self.grid(texts, columns, seed)
-
-    def traverse(self, code: str, values, rows: int = 8, seed: int = 0) -> np.ndarray:
-        """InfoGAN's figure: ``rows`` fixed inputs (noise and other codes of ``seed``), one column per value
-        of ``code``; rows * len(values) outputs, row-major."""
-        z = self.condition.traverse(self.inputs(rows, seed), code, values)
-        return self.as_output(self.generate(z).cpu())
-
     def info(self) -> dict:
         parameters = sum(p.numel() for p in self.G.parameters())
         return {
@@ -229,18 +211,14 @@ class GeneratorPipeline:
         }
 
 
-def load_generator(
-    path: str | Path, device: str = "cpu", ema: bool = True, condition_noise_scale: float = 1.0
-) -> GeneratorPipeline:
-    """Load G from an export, a run folder or a checkpoint (EMA weights when present and ``ema``).
-    ``condition_noise_scale``: see :meth:`GeneratorPipeline.set_condition_noise_scale` (StackGAN only)."""
+def load_generator(path: str | Path, device: str = "cpu", ema: bool = True, **settings: float) -> GeneratorPipeline:
+    """Load G from an export, a run folder or a checkpoint (EMA weights when present and ``ema``). ``settings``:
+    the condition's settings (:meth:`GeneratorPipeline.set`), e.g. ``condition_noise_scale=0`` for StackGAN."""
     stored = read_generator(path, ema)
     config = stored_config(stored.file, stored.config)
     G = build_stored(stored.file, config, "G", stored.state)
     condition = stored_condition(stored, config, G)
-    pipeline = GeneratorPipeline(
-        G, config, stored.step, stored.ema, resolve_device(device), condition, condition_noise_scale
-    )
+    pipeline = GeneratorPipeline(G, config, stored.step, stored.ema, resolve_device(device), condition, settings)
     pipeline.source_note = stored.note
     return pipeline
 

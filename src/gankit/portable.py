@@ -152,7 +152,7 @@ def describe(pipeline: GeneratorPipeline, graph: Graph, source: str, out: Path, 
         "ema": pipeline.ema,
         "model": pipeline.config.model.get("name"),
         "condition": pipeline.condition.describe(),
-        "condition_noise_scale": pipeline.condition.noise_scale,
+        "settings": pipeline.settings,  # the condition's (StackGAN's conditioning noise scale)
         "inputs": inputs,
         "outputs": [output],
         "notes": "G in eval mode (BatchNorm running statistics, dropout off, also for a pix2pix G that samples "

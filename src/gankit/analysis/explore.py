@@ -24,6 +24,7 @@ import torch
 from gankit.analysis.latent import arithmetic, path
 from gankit.inference import GeneratorPipeline
 from gankit.seeding import latents
+from gankit.variants.base import parse_control_value
 
 MAX_EDITS = 4096  # z entries a point may set by hand (DCGAN's z has 100)
 MAX_VALUE = 10.0  # |edited z entry|: 10 standard deviations is already far outside what G was trained on
@@ -170,7 +171,7 @@ def data_pairs(pipeline: GeneratorPipeline, dataset, start: int, count: int) -> 
 
 def parse_controls(condition, raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, float]]:
     """(given, settings) from strings keyed by the names of ``condition.controls()``: ``given`` holds the
-    keywords of ``sample`` (``codes.cat0`` -> ``{"codes": {"cat0": v}}``), ``settings`` the pipeline settings.
+    keywords of ``sample`` (``codes.cat0`` -> ``{"codes": {"cat0": v}}``), ``settings`` the condition's settings.
     Every value is checked against its control; names the condition does not offer are refused."""
     controls = {c["name"]: c for c in condition.controls()}
     unknown = sorted(set(raw) - set(controls))
@@ -179,41 +180,32 @@ def parse_controls(condition, raw: dict[str, str]) -> tuple[dict[str, Any], dict
         raise ValueError(
             f"this generator has no input {', '.join(unknown)} (it is {condition.summary()}; inputs: {offered})"
         )
+    values = {name: parse_control_value(controls[name], text) for name, text in raw.items()}
+    return split_controls(condition, values)
+
+
+def split_controls(condition, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """Parsed control values as (the keywords of ``sample``, the settings): a ``group.key`` control goes into the
+    dict keyword ``group``; a ``setting`` control into the settings."""
+    types = {c["name"]: c["type"] for c in condition.controls()}
     given: dict[str, Any] = {}
     settings: dict[str, float] = {}
-    for name, text in raw.items():
-        control, value = controls[name], str(text)
-        if control["type"] in ("class", "choice"):
-            count = len(control["options"]) if control["type"] == "class" else control["count"]
-            if not value.isdigit() or int(value) >= count:
-                raise ValueError(f"{name} must be an integer in 0..{count - 1}, got {value!r}")
-            parsed: Any = int(value)
-        elif control["type"] in ("range", "setting"):
-            try:
-                parsed = float(value)
-            except ValueError:
-                parsed = math.nan
-            if not control["min"] <= parsed <= control["max"]:
-                raise ValueError(f"{name} must be a number in [{control['min']}, {control['max']}], got {value!r}")
-        else:  # text
-            if not value.strip() or len(value) > control["max_length"]:
-                raise ValueError(f"{name} must be 1 to {control['max_length']} characters, got {len(value)}")
-            parsed = value
-        if control["type"] == "setting":
-            settings[name] = parsed
+    for name, value in values.items():
+        if types[name] == "setting":
+            settings[name] = value
         elif "." in name:
             group, key = name.split(".", 1)
-            given.setdefault(group, {})[key] = parsed
+            given.setdefault(group, {})[key] = value
         else:
-            given[name] = parsed
+            given[name] = value
     return given, settings
 
 
 def apply_settings(pipeline: GeneratorPipeline, settings: dict[str, float]) -> None:
-    """Apply the ``setting`` controls (each has its ``set_<name>`` on the pipeline), defaults for the rest."""
+    """Apply the ``setting`` controls, their defaults for those not in ``settings``."""
     for control in pipeline.condition.controls():
         if control["type"] == "setting":
-            getattr(pipeline, f"set_{control['name']}")(settings.get(control["name"], control["default"]))
+            pipeline.set(control["name"], settings.get(control["name"], control["default"]))
 
 
 def needs_input(pipeline: GeneratorPipeline, given: dict[str, Any]) -> list[str]:

@@ -166,7 +166,7 @@ def write_text_interpolation(
     """Interpolation between captions with the style fixed (Reed et al. 2016, figure 4): each row keeps
     z and the conditioning noise of sample r of ``seed`` and moves the caption embedding linearly
     through ``texts``; grid PNG (rows x (segments * steps)), GIF of the grid along the path, JSON."""
-    if pipeline.text_encoder is None:
+    if pipeline.condition.text_encoder is None:
         raise ValueError("interpolation between captions needs a text-to-image generator")
     if len(texts) < 2 or steps < 2:
         raise ValueError("need at least 2 captions and 2 steps")

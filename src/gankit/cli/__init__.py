@@ -9,7 +9,7 @@ import sys
 import warnings
 
 from gankit.cli import analysis, data, evaluate, export, info, sample, serve, sweep, train
-from gankit.cli.common import Parser
+from gankit.cli.common import Parser, attach_flag_values
 
 EXIT_CODES = (
     "exit codes: 0 done; 2 a user error (an argument, a config value, a file or the data: the message "
@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     traceback instead."""
     from gankit.errors import GankitError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(attach_flag_values(parser, list(sys.argv[1:] if argv is None else argv)))
+    if extra and not getattr(args, "generator_flags", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.generator_argv = extra  # the generator's own flags (cli.common.generator_flags reads them)
     warnings.showwarning = show_warning
     where = f"gankit {args.command}"
     try:

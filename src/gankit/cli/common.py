@@ -13,10 +13,91 @@ from gankit.errors import UsageError
 from gankit.ownership import check_writable
 
 NO_EMA_HELP = "a checkpoint that holds an EMA of G: use the raw G instead (exports hold one of the two)"
-CONDITION_NOISE_HELP = (
-    "StackGAN: scale of the conditioning-augmentation noise when drawing (c = mu + sigma * "
-    "scale * eps); 1 is the paper's sampling, 0 uses the mean mu: truer to the caption, less varied"
+GENERATOR_FLAGS_HELP = (
+    "The generator adds flags for its own inputs and settings, named after its condition's controls (`gankit info "
+    "RUN` lists them as sample_flags): --labels 3,Sneaker or all (class-conditional; several give a grid, one row "
+    "each), --codes.cat0 2 / --codes.cont0 -1.5 (InfoGAN), --text CAPTION (text-to-image; several give a grid), "
+    "--condition-noise-scale 0..2 (StackGAN: 1 is the paper's sampling, 0 draws from the caption's mean)."
 )
+
+
+def control_flag(name: str) -> str:
+    """The command-line flag of a condition control (``condition_noise_scale`` -> ``--condition-noise-scale``)."""
+    return "--" + name.replace("_", "-")
+
+
+def takes_generator_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Mark a command whose generator adds flags of its own (:func:`generator_flags` reads them)."""
+    parser.set_defaults(generator_flags=True)
+    parser.epilog = GENERATOR_FLAGS_HELP
+    return parser
+
+
+def looks_like_value(token: str) -> bool:
+    """A token that is a flag's value rather than a flag (negative numbers included)."""
+    if not token.startswith("-"):
+        return True
+    try:
+        float(token)
+        return True
+    except ValueError:
+        return False
+
+
+def attach_flag_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--flag value`` -> ``--flag=value`` for the flags a command's parser does not know (a generator's own),
+    so argparse never takes their values for positionals (``gankit sample --labels 3 RUN``)."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    where = next((i for i, token in enumerate(argv) if token in commands), None)
+    if where is None or not commands[argv[where]].get_default("generator_flags"):
+        return argv
+    known = list(commands[argv[where]]._option_string_actions)
+    out = argv[: where + 1]
+    tokens = iter(range(where + 1, len(argv)))
+    for i in tokens:
+        token = argv[i]
+        unknown = token.startswith("--") and "=" not in token and not any(k.startswith(token) for k in known)
+        if unknown and token != "--" and i + 1 < len(argv) and looks_like_value(argv[i + 1]):
+            out.append(f"{token}={argv[i + 1]}")
+            next(tokens)
+        else:
+            out.append(token)
+    return out
+
+
+def generator_flags(pipeline, argv: list[str], inputs: bool = True) -> tuple[dict[str, list], dict[str, float]]:
+    """The flags a generator's condition offers (one per control of ``Condition.controls()``; settings only
+    unless ``inputs``), read from ``argv``: ({input name: its values, in order}, {setting name: value}). A flag
+    may repeat; one entry may stand for several values (``--labels all``). Anything else is refused, naming the
+    flags this generator takes."""
+    from gankit.variants import CONDITIONS
+
+    condition = pipeline.condition
+    controls = [c for c in condition.controls() if c["type"] != "image" and (inputs or c["type"] == "setting")]
+    flags = {control_flag(c["name"]): c for c in controls}
+    values: dict[str, list] = {}
+    for token in argv:
+        flag, _, text = token.partition("=")
+        if flag in flags and not _:
+            raise UsageError(f"{flag} needs a value: {flag} VALUE")
+        if flag not in flags:
+            offered = ", ".join(flags) or "none"
+            key = flag.lstrip("-").replace("-", "_").split(".")[0]
+            owner = next((c for c in CONDITIONS.values() if key in c.accepts), None)
+            what = f"{owner.refusal}: it is" if owner is not None else "this generator is"
+            raise UsageError(f"{flag}: {what} {condition.summary()} (the flags of its inputs: {offered})")
+        name = flags[flag]["name"]
+        try:
+            values.setdefault(name, []).extend(condition.parse_input(name, text))
+        except ValueError as error:
+            raise UsageError(f"{flag}: {error}") from None
+    settings = {}
+    for c in controls:
+        if c["type"] == "setting" and c["name"] in values:
+            if len(values[c["name"]]) > 1:
+                raise UsageError(f"{control_flag(c['name'])} takes one value")
+            settings[c["name"]] = float(values.pop(c["name"])[0])
+    return values, settings
 
 
 def feature_fn(extractor):

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from gankit.cli.common import (
-    CONDITION_NOISE_HELP,
     NO_EMA_HELP,
     count,
     count_up_to,
@@ -17,6 +16,8 @@ from gankit.cli.common import (
     non_negative,
     output_path,
     seed,
+    generator_flags,
+    takes_generator_flags,
 )
 
 
@@ -107,11 +108,11 @@ def cmd_evaluate_text(args) -> int:
     from gankit.files import write_json
     from gankit.metrics.text_consistency import evaluate_text_generator, format_text_report, text_report_path
 
-    pipeline = load_source(
-        args.source, device=args.device, ema=args.ema, condition_noise_scale=args.condition_noise_scale
-    )
-    if pipeline.text_encoder is None:
+    pipeline = load_source(args.source, device=args.device, ema=args.ema)
+    if pipeline.condition.text_encoder is None:
         raise UsageError("the generator is not text-to-image (gan-cls or stackgan run)")
+    for name, value in generator_flags(pipeline, args.generator_argv, inputs=False)[1].items():
+        pipeline.set(name, value)
     data = args.data or pipeline.config.data.get("path")
     row = evaluate_text_generator(pipeline, data, args.attributes, args.retrieval, args.seed, args.limit)
     print(format_text_report(row))
@@ -249,9 +250,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "-condition-noise-S are added to the name for a checkpoint, --no-ema and S != 1)",
     )
     p.add_argument("--device", default="cpu")
-    p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
     p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
     p.set_defaults(run=cmd_evaluate_text)
+    takes_generator_flags(p)
 
     p = sub.add_parser("evaluator", help="train the classifier whose features the metrics use")
     evaluator_sub = p.add_subparsers(dest="evaluator_command", required=True)

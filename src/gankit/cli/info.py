@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from gankit.cli.common import control_flag
 from gankit.errors import UsageError
 
 
@@ -75,6 +76,9 @@ def cmd_info(args) -> int:
 
     pipeline = load_generator(args.source)
     info = pipeline.info()
+    info["sample_flags"] = {  # the flags its condition adds to gankit sample (cli.common.generator_flags)
+        control_flag(c["name"]): c["label"] for c in pipeline.condition.controls() if c["type"] != "image"
+    }
     train = pipeline.config.train
     info["training"] = {
         "batch_size": train.batch_size,

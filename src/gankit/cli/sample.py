@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from gankit.cli.common import (
-    CONDITION_NOISE_HELP,
     NO_EMA_HELP,
+    control_flag,
+    generator_flags,
     count_up_to,
     feature_fn,
     load_source,
@@ -21,69 +22,58 @@ from gankit.cli.common import (
     output_path,
     seed,
     seed_list,
+    takes_generator_flags,
 )
 
 
 def cmd_sample(args) -> int:
+    """Samples, or a grid when one input is given several values (``--labels 0,3``, two ``--text``): one row per
+    value with the same --n latents along every row. Which inputs exist is the generator's condition's say."""
+    from gankit.analysis.explore import split_controls
     from gankit.inference import save_samples
 
-    pipeline = load_source(
-        args.source, device=args.device, ema=args.ema, condition_noise_scale=args.condition_noise_scale
-    )
-    labels = parse_labels(args.labels, pipeline)
-    texts = args.text or []
-    if pipeline.text_encoder is None and texts:
-        raise UsageError("--text needs a text-to-image generator (gan-cls or stackgan run)")
-    if pipeline.text_encoder is not None:
-        if not texts:
-            raise UsageError('this generator draws from text: pass --text "a small red sandal on the left"')
-        if len(texts) == 1:
-            samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True, text=texts[0])
-        else:  # style/content grid: one row per caption, the same z and noise down each column
-            samples = pipeline.text_grid(texts, columns=args.n, seed=args.seed)
-        labels, sample_labels = None, None
-    elif labels is None:
-        samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True)
-        sample_labels = None
-    else:  # a class grid: one row per label, the same n latents along every row
-        samples = pipeline.class_grid(labels, columns=args.n, seed=args.seed)
-        sample_labels = np.repeat(np.array(labels), args.n)
-    out = Path(args.out)
-    columns = args.n if labels is not None or len(texts) > 1 else None
-    try:
-        names = pipeline.condition.label_names() if labels is not None else None
-        save_samples(
-            samples,
-            out,
-            columns,
-            sample_labels,
-            args.seed,
-            row_labels=[names[k] for k in labels] if names else texts if len(texts) > 1 else None,
+    pipeline = load_source(args.source, device=args.device, ema=args.ema)
+    given, settings = generator_flags(pipeline, args.generator_argv)
+    for name, value in settings.items():
+        pipeline.set(name, value)
+    condition = pipeline.condition
+    missing = [c for c in condition.controls() if c["type"] == "text" and c["name"] not in given]
+    if missing:
+        flag, label = control_flag(missing[0]["name"]), missing[0]["label"]
+        raise UsageError(f'this generator draws from a {label}: pass {flag} "..." (it is {condition.summary()})')
+    if any(c["type"] == "image" for c in condition.controls()):
+        raise UsageError(
+            f"this generator turns input images into images: use gankit translate (it is {condition.summary()})"
         )
+    rows = [name for name, values in given.items() if len(values) > 1]
+    if len(rows) > 1 or (rows and len(given) > 1):
+        raise UsageError(f"a grid varies one input; {', '.join(control_flag(n) for n in given)} were given")
+    if rows:  # one row per value, the same n latents along every row
+        entries = given[rows[0]]
+        samples = pipeline.grid(entries, columns=args.n, seed=args.seed)
+        labels = condition.row_labels(entries)
+        columns, names = args.n, condition.row_names(entries)
+        labels = None if labels is None else np.repeat(labels, args.n)
+        count = f"{len(entries)} {rows[0]} x {args.n}"
+    else:
+        keywords, _ = split_controls(condition, {name: values[0] for name, values in given.items()})
+        samples = pipeline.sample(args.n, seed=args.seed, batch_size=args.batch_size, progress=True, **keywords)
+        columns, names, labels, count = None, None, None, f"{args.n}"
+    out = Path(args.out)
+    try:
+        save_samples(samples, out, columns, labels, args.seed, row_labels=names)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    count = f"{len(labels)} labels x {args.n}" if labels is not None else f"{args.n}"
-    count = f"{len(texts)} captions x {args.n}" if len(texts) > 1 else count
     print(f"wrote {count} samples (seed {args.seed}, step {pipeline.step}{', EMA' if pipeline.ema else ''}) to {out}")
     return 0
-
-
-def parse_labels(text: str | None, pipeline) -> list[int] | None:
-    """--labels: comma-separated class indices or names, or "all"; checked against the generator."""
-    if text is None:
-        return None
-    if not pipeline.num_classes:
-        raise UsageError("--labels needs a class-conditional generator (this one takes no labels)")
-    try:
-        return pipeline.condition.parse_labels(text)
-    except ValueError as error:
-        raise UsageError(f"--labels: {error}") from None
 
 
 def cmd_interpolate(args) -> int:
     from gankit.analysis import latent
 
-    pipeline = load_source(args.source, device=args.device, condition_noise_scale=args.condition_noise_scale)
+    pipeline = load_source(args.source, device=args.device)
+    for name, value in generator_flags(pipeline, args.generator_argv, inputs=False)[1].items():
+        pipeline.set(name, value)
     if args.text:
         if len(args.text) < 2:
             raise UsageError("give at least two --text captions to interpolate between")
@@ -122,10 +112,11 @@ def cmd_traverse(args) -> int:
     from gankit.images import image_grid, save_picture
 
     pipeline = load_source(args.source, device=args.device)
-    if pipeline.codes is None:
-        raise UsageError("this generator has no latent codes (train an InfoGAN preset)")
+    layout = pipeline.condition.layout
+    if "traverse" not in pipeline.condition.verbs:
+        raise UsageError(f"this generator has no latent codes to traverse: it is {pipeline.condition.summary()}")
     try:
-        values = traverse_values(pipeline.codes, args.code, args.values)
+        values = traverse_values(layout, args.code, args.values)
     except ValueError as error:
         raise UsageError(str(error)) from None
     images = pipeline.traverse(args.code, values, rows=args.rows, seed=args.seed)
@@ -134,7 +125,7 @@ def cmd_traverse(args) -> int:
         f"wrote {args.out}: {args.rows} rows of fixed noise and codes (seed {args.seed}), columns {args.code} = "
         f"{', '.join(f'{v:g}' for v in values)}"
     )
-    if pipeline.codes.locate(args.code)[0] != "cat" and pipeline.kind == "images" and args.score_rows > 0:
+    if layout.locate(args.code)[0] != "cat" and pipeline.kind == "images" and args.score_rows > 0:
         from gankit.files import atomic_write_text
         from gankit.metrics.code_monotonicity import code_monotonicity, format_monotonicity
 
@@ -189,7 +180,7 @@ def cmd_translate(args) -> int:
     if single and out.suffix.lower() != ".png":
         raise ValueError(f"--out must be a .png file for one input image, got {out}")
     for file, array in zip(files, arrays):
-        output = pipeline.translate(array[None])[0]
+        output = pipeline.sample(1, images=array[None])[0]
         picture = Image.fromarray(output[..., 0] if output.shape[-1] == 1 else output)
         if args.side_by_side:
             images, columns = pipeline.condition.picture(
@@ -206,27 +197,16 @@ def cmd_translate(args) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="draw samples from a run folder, export or checkpoint")
     p.add_argument("source", help="run folder, generator.safetensors, or checkpoint")
-    p.add_argument("--n", type=count_up_to(1_000_000), default=64, help="number of samples (with --labels: per label)")
+    p.add_argument("--n", type=count_up_to(1_000_000), default=64, help="number of samples (in a grid: per row)")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument(
-        "--text",
-        action="append",
-        help="text-to-image models: a caption; several --text give a grid "
-        "with one row per caption and the same z down each column",
-    )
-    p.add_argument(
-        "--labels",
-        help="conditional models: comma-separated classes or 'all'; a class grid, "
-        "one row per label with the same --n latents along every row",
-    )
     p.add_argument(
         "--out", type=output_path, required=True, help=".npz (uint8 images, N H W C), .png grid, or a folder of PNGs"
     )
     p.add_argument("--batch-size", type=count_up_to(65_536), default=256)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
     p.add_argument("--no-ema", dest="ema", action="store_false", help=NO_EMA_HELP)
     p.set_defaults(run=cmd_sample)
+    takes_generator_flags(p)
 
     for name, summary in (
         ("translate", "image-to-image (pix2pix): translate an image or a folder of images"),
@@ -268,8 +248,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--out", type=output_path, default="interpolation.png", help="grid PNG; the GIF and JSON go beside it"
     )
     p.add_argument("--device", default="cpu")
-    p.add_argument("--condition-noise-scale", type=non_negative, default=1.0, help=CONDITION_NOISE_HELP)
     p.set_defaults(run=cmd_interpolate)
+    takes_generator_flags(p)
 
     p = sub.add_parser("traverse", help="InfoGAN: rows of fixed noise, columns sweeping one latent code")
     p.add_argument("source")

@@ -86,9 +86,9 @@ def _code_accuracy(real: Features, fake: Features, **_) -> dict[str, float]:
 
 
 def _code_monotonicity(real: Features, fake: Features, pipeline=None, seed: int = 0, **_) -> dict[str, Any]:
-    if pipeline is None or pipeline.codes is None or not pipeline.codes.continuous:
+    if pipeline is None or pipeline.condition.layout is None or not pipeline.condition.layout.continuous:
         raise ConfigError("metric 'code_monotonicity' needs an InfoGAN generator with a continuous code")
-    results = [code_monotonicity(pipeline, f"cont{i}", seed=seed) for i in range(pipeline.codes.continuous)]
+    results = [code_monotonicity(pipeline, f"cont{i}", seed=seed) for i in range(pipeline.condition.layout.continuous)]
     rho = [r["statistics"][r["best"]]["rho"] for r in results]
     return {
         "code_monotonicity": float(np.mean(np.abs(rho))),
@@ -374,8 +374,8 @@ def evaluate_generator(
     clock.lap("reference features")
     real.labels = labels_of(data, index)
     codes = None
-    if "code_accuracy" in metrics and pipeline.codes is not None and pipeline.codes.categorical:
-        codes = np.arange(num_samples) % pipeline.codes.categorical[0]  # balanced values of the first code
+    if "code_accuracy" in metrics and pipeline.condition.layout is not None and pipeline.condition.layout.categorical:
+        codes = np.arange(num_samples) % pipeline.condition.layout.categorical[0]  # balanced values of the first code
     begin, end = (0, num_samples) if shard is None else shard.part(num_samples)
     samples = pipeline.sample(
         end - begin,
@@ -394,8 +394,8 @@ def evaluate_generator(
     clock.lap("sample features")
     if shard is not None:
         fake = Features(shard.gather(fake.features), None if fake.logits is None else shard.gather(fake.logits))
-    if pipeline.num_classes:  # sample k was drawn for label k mod K (GeneratorPipeline.sample's default)
-        fake.labels = np.arange(num_samples) % pipeline.num_classes
+    if pipeline.condition.num_classes:  # sample k was drawn for label k mod K (GeneratorPipeline.sample's default)
+        fake.labels = np.arange(num_samples) % pipeline.condition.num_classes
     fake.codes = codes
     values = compute(metrics, real, fake, seed, data, pipeline)
     clock.lap("metrics")

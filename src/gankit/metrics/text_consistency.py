@@ -143,7 +143,7 @@ def evaluate_text_generator(
             "retrieval_pool": 100,
             "step": pipeline.step,
             "ema_generator": pipeline.ema,
-            "condition_noise_scale": pipeline.condition_noise_scale,
+            "condition_noise_scale": noise_scale_of(pipeline),
             "gankit_version": gankit.__version__,
         },
     }
@@ -187,6 +187,11 @@ def format_text_report(row: dict) -> str:
     return "\n".join(lines)
 
 
+def noise_scale_of(pipeline) -> float:
+    """The conditioning-noise scale a text G draws with (1, the paper's, when it has no conditioning augmentation)."""
+    return float(pipeline.settings.get("condition_noise_scale", 1.0))
+
+
 def text_report_path(source: str | Path, pipeline, raw_generator: bool = False) -> Path:
     """Where ``gankit evaluate-text`` writes its row by default: the run folder's ``text_metrics.json``, named
     after a checkpoint's step, a raw G asked for (``raw_generator``: --no-ema) and a noise scale other than 1,
@@ -195,5 +200,6 @@ def text_report_path(source: str | Path, pipeline, raw_generator: bool = False) 
     folder = run_folder_of(source) or Path(".")
     suffix = f"-step{pipeline.step}" if source.name.startswith("ckpt-") else ""  # not the export's file
     suffix += "-no-ema" if raw_generator else ""
-    suffix += "" if pipeline.condition_noise_scale == 1.0 else f"-condition-noise-{pipeline.condition_noise_scale:g}"
+    scale = noise_scale_of(pipeline)
+    suffix += "" if scale == 1.0 else f"-condition-noise-{scale:g}"
     return folder / f"text_metrics{suffix}.json"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -96,11 +97,13 @@ class Condition:
     accepts: ClassVar[tuple[str, ...]] = ()  # keyword inputs ``sample`` takes (labels, codes, text)
     needs_input: ClassVar[bool] = False  # sampling needs the user's input (a caption): no default draw
     refusal: ClassVar[str] = ""  # what a generator without this condition says when given its inputs
-    # What the sampling pipeline exposes for convenience; each condition sets its own.
+    # Methods of this condition that ``GeneratorPipeline`` lends as its own (``pipeline.class_grid(...)`` calls
+    # ``condition.class_grid(pipeline, ...)``): the conveniences of one kind of generator, kept in its file.
+    verbs: ClassVar[tuple[str, ...]] = ()
+    # What a condition of another kind holds (0 / None here); each condition sets its own.
     num_classes: int = 0
     layout: Any = None
     text_encoder: nn.Module | None = None
-    noise_scale: float = 1.0
 
     # ------------------------------------------------------------------ description (exports)
     def describe(self) -> dict[str, Any]:
@@ -130,11 +133,44 @@ class Condition:
           dict keyword (``codes.cat0``: ``sample(codes={"cat0": v})``);
         - ``type``: ``class`` (one of ``options``, sent as its index), ``choice`` (an integer 0..count-1),
           ``range`` (a float in [min, max]), ``text`` (at most ``max_length`` characters) or ``setting``
-          (a float in [min, max] the pipeline applies with ``set_<name>``, not a keyword of ``sample``);
+          (a float in [min, max] applied with ``apply_setting``, not a keyword of ``sample``) or ``image``
+          (input images: ``gankit translate``, the explorer's data rows);
         - ``label`` and ``default``.
 
-        The explorer builds its widgets from this list and knows no variant."""
+        The explorer builds its widgets from this list, ``gankit sample`` its flags (``--labels``,
+        ``--codes.cat0``, ``--condition-noise-scale``); neither knows a variant."""
         return []
+
+    def control(self, name: str) -> dict[str, Any]:
+        """The control called ``name``; a ValueError naming the ones there are when there is none."""
+        controls = {c["name"]: c for c in self.controls()}
+        if name not in controls:
+            offered = ", ".join(controls) or "none"
+            raise ValueError(f"this generator has no input {name} (it is {self.summary()}; inputs: {offered})")
+        return controls[name]
+
+    def parse_input(self, name: str, text: str) -> list[Any]:
+        """The values one typed entry for control ``name`` stands for (a command-line flag, a URL parameter),
+        checked against the control: one value here; a condition may read more from one entry (``labels=all``),
+        each of which then draws one row of a grid."""
+        return [parse_control_value(self.control(name), text)]
+
+    def row_names(self, entries: list[Any]) -> list[str]:
+        """The margin names of a grid's rows drawn for ``entries`` (values of one control)."""
+        return [str(e) for e in entries]
+
+    def row_labels(self, entries: list[Any]) -> np.ndarray | None:
+        """The class index a grid's rows stand for, stored beside the samples (``.npz``); None without classes."""
+        return None
+
+    # ------------------------------------------------------------------ settings (applied to every sample)
+    def setting_values(self) -> dict[str, float]:
+        """The current value of each ``setting`` control, by name."""
+        return {}
+
+    def apply_setting(self, name: str, value: float) -> None:
+        """Set a ``setting`` control (StackGAN's conditioning noise scale); refused when there is no such setting."""
+        raise ValueError(f"this generator has no setting {name!r}: it is {self.summary()}")
 
     def explorer_state(self, first_input: np.ndarray, values: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """The explorer's view of one of G's first inputs (a projected image's) and its condition ``values`` (one
@@ -216,20 +252,6 @@ class Condition:
         """One row per entry (a class, a caption), ``columns`` latents of ``seed`` repeated down the rows."""
         raise ValueError(f"a grid needs one condition value per row; this generator is {self.summary()}")
 
-    def traverse(self, inputs: torch.Tensor, code: str, values) -> torch.Tensor:
-        """G's first inputs for ``inputs`` (rows) x ``values`` of latent code ``code`` (InfoGAN)."""
-        raise ValueError(f"this generator has no latent codes: it is {self.summary()}")
-
-    def set_noise_scale(self, scale: float) -> None:
-        """Scale of a conditioning noise at sampling time (StackGAN's conditioning augmentation)."""
-        if not scale >= 0:  # also refuses NaN
-            raise ValueError(f"condition_noise_scale must be >= 0, got {scale}")
-        if scale != 1.0:
-            raise ValueError(
-                f"condition_noise_scale applies to StackGAN's conditioning augmentation; this "
-                f"generator is {self.summary()}"
-            )
-
     # ------------------------------------------------------------------ G and D
     def first_inputs_of(self, z: torch.Tensor, seed: int, start: int = 0, **given) -> torch.Tensor:
         """G's first inputs for latents ``z`` of samples start .. start+n-1 of ``seed`` (what the latent-space
@@ -255,6 +277,30 @@ class Condition:
 
 
 register_condition(Condition)
+
+
+def parse_control_value(control: dict[str, Any], text: str) -> Any:
+    """One value typed for ``control`` (a dict of ``Condition.controls()``), checked: an index for ``class`` and
+    ``choice``, a number in [min, max] for ``range`` and ``setting``, a caption for ``text``."""
+    name, value = control["name"], str(text)
+    if control["type"] in ("class", "choice"):
+        count = len(control["options"]) if control["type"] == "class" else control["count"]
+        if not value.isdigit() or int(value) >= count:
+            raise ValueError(f"{name} must be an integer in 0..{count - 1}, got {value!r}")
+        return int(value)
+    if control["type"] in ("range", "setting"):
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not control["min"] <= number <= control["max"]:  # also refuses NaN
+            raise ValueError(f"{name} must be a number in [{control['min']}, {control['max']}], got {value!r}")
+        return number
+    if control["type"] == "text":
+        if not value.strip() or len(value) > control["max_length"]:
+            raise ValueError(f"{name} must be 1 to {control['max_length']} characters, got {len(value)}")
+        return value
+    raise ValueError(f"{name} is an input of type {control['type']!r}, which cannot be typed as text")
 
 
 class Objective:

@@ -22,9 +22,11 @@ encoder trained beside it (frozen): a term outside both papers, after AttnGAN's 
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 
 from gankit.data.captions import attribute_groups
@@ -79,12 +81,14 @@ class TextCondition(Condition):
     accepts = ("text", "embeddings")
     refusal = "this generator is not text-conditional; it takes no text"
     needs_input = True
+    verbs = ("text_grid", "set_condition_noise_scale")
 
     def __init__(self, text_encoder: torch.nn.Module, noise_dim: int, noise_scale: float = 1.0):
         self.text_encoder, self.noise_dim = text_encoder.eval(), noise_dim
         self.embeddings: torch.Tensor | None = None  # training captions (N, C, text_dim), set by prepare
         self.groups: torch.Tensor | None = None  # one id per attribute combination, when the data has them
-        self.set_noise_scale(noise_scale)
+        self.noise_scale = 1.0
+        self.apply_setting("condition_noise_scale", noise_scale)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -248,18 +252,33 @@ class TextCondition(Condition):
         """Caption embeddings phi(t) (N, text_dim) from the text encoder."""
         return self.text_encoder(texts).float()
 
-    def set_noise_scale(self, scale: float) -> None:
-        """c = mu + sigma * (scale * eps) at sampling time. 1 is the paper's sampling; 0 conditions every sample
-        on the mean mu (truer to the caption, less varied: a truncation of the condition, as BigGAN's
-        truncation trick is one of z)."""
-        if not scale >= 0:  # also refuses NaN
-            raise ValueError(f"condition_noise_scale must be >= 0, got {scale}")
+    def text_grid(self, pipeline, texts: list[str], columns: int = 8, seed: int = 0) -> np.ndarray:
+        """``pipeline.text_grid(texts)``: one row per caption, the same z and noise down each column (uint8
+        images, row-major)."""
+        return pipeline.grid(texts, columns, seed)
+
+    def setting_values(self):
+        return {"condition_noise_scale": self.noise_scale} if self.noise_dim else {}
+
+    def apply_setting(self, name, value):
+        """``condition_noise_scale``: c = mu + sigma * (scale * eps) at sampling time. 1 is the paper's sampling;
+        0 conditions every sample on the mean mu (truer to the caption, less varied: a truncation of the
+        condition, as BigGAN's truncation trick is one of z)."""
+        if name != "condition_noise_scale":
+            super().apply_setting(name, value)
+        scale = float(value)
+        if not (scale >= 0 and math.isfinite(scale)):  # also refuses NaN
+            raise ValueError(f"condition_noise_scale must be a finite number >= 0, got {value}")
         if scale != 1.0 and not self.noise_dim:
             raise ValueError(
-                "condition_noise_scale applies to StackGAN's conditioning augmentation; this generator "
-                "has none (a gan-cls G conditions on the compressed caption without noise)"
+                "condition_noise_scale applies to conditioning augmentation (StackGAN); this generator has none "
+                "(a gan-cls G conditions on the compressed caption without noise)"
             )
-        self.noise_scale = float(scale)
+        self.noise_scale = scale
+
+    def set_condition_noise_scale(self, pipeline, scale: float) -> None:
+        """``pipeline.set_condition_noise_scale(scale)``: ``pipeline.set("condition_noise_scale", scale)``."""
+        pipeline.set("condition_noise_scale", scale)
 
     # ------------------------------------------------------------------ G and D
     def rest_args(self, values, device):

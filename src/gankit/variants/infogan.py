@@ -160,6 +160,7 @@ class CodeCondition(Condition):
     kind = "codes"
     accepts = ("codes",)
     refusal = "this generator has no latent codes (not an InfoGAN run)"
+    verbs = ("traverse",)
 
     def __init__(self, layout: CodeLayout):
         self.layout = layout
@@ -261,7 +262,14 @@ class CodeCondition(Condition):
     def default(self, n):
         return None  # the latent tools walk G's whole input, codes included
 
-    def traverse(self, inputs, code, values):
+    def traverse(self, pipeline, code: str, values, rows: int = 8, seed: int = 0) -> np.ndarray:
+        """``pipeline.traverse(code, values)``, the paper's figure: ``rows`` fixed inputs (noise and other codes of
+        ``seed``), one column per value of ``code``; rows * len(values) outputs, row-major."""
+        inputs = self.traverse_inputs(pipeline.inputs(rows, seed), code, values)
+        return pipeline.as_output(pipeline.generate(inputs).cpu())
+
+    def traverse_inputs(self, inputs: torch.Tensor, code: str, values) -> torch.Tensor:
+        """G's first inputs for ``inputs`` (rows) x ``values`` of ``code``, row-major."""
         noise_dim = inputs.shape[1] - self.layout.dim
         columns = [
             torch.cat([inputs[:, :noise_dim], self.layout.set_code(inputs[:, noise_dim:], code, v)], dim=1)

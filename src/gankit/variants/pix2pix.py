@@ -107,6 +107,7 @@ class ImageCondition(Condition):
     accepts = ("images",)
     needs_input = True
     refusal = "this generator does not take input images (not an image-to-image generator)"
+    verbs = ("translate", "upscale")
     d_sees_source = True
     fixed_size = True  # inputs must have source_shape's size (a fully convolutional G may take any size)
 
@@ -188,6 +189,15 @@ class ImageCondition(Condition):
 
     def default(self, n):
         return self.values_for(n, 0)  # refuses: the generator needs input images
+
+    def translate(self, pipeline, images, batch_size: int = 64) -> np.ndarray:
+        """``pipeline.translate(images)`` (``upscale`` for a super-resolution G): G's uint8 outputs (N, H, W, C) for
+        ``images`` (uint8 (N, H, W, C) / (N, H, W) / (N, C, H, W), or floats in [-1, 1]) at its input size."""
+        return pipeline.sample(len(images), images=images, batch_size=batch_size)
+
+    def upscale(self, pipeline, images, batch_size: int = 64) -> np.ndarray:
+        """``pipeline.upscale(images)``: :meth:`translate`, under the name super-resolution users look for."""
+        return self.translate(pipeline, images, batch_size)
 
     def picture(self, outputs: np.ndarray, values, columns: int | None = None) -> tuple[np.ndarray, int | None]:
         return side_by_side(outputs, values)

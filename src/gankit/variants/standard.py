@@ -61,6 +61,7 @@ class LabelCondition(Condition):
     kind = "labels"
     accepts = ("labels",)
     refusal = "this generator is not class-conditional; it takes no labels"
+    verbs = ("class_grid",)
 
     def __init__(self, num_classes: int, class_names: list[str] | None = None):
         self.num_classes = num_classes
@@ -113,6 +114,23 @@ class LabelCondition(Condition):
         if not labels:
             raise ValueError("no labels given: write class indices or names, comma-separated, or 'all'")
         return labels
+
+    def parse_input(self, name, text):
+        """``labels``: ``all``, or comma-separated class indices or names (several draw a class grid)."""
+        self.control(name)
+        return self.parse_labels(text)
+
+    def row_names(self, entries):
+        names = self.label_names()
+        return [names[int(k)] for k in entries]
+
+    def row_labels(self, entries):
+        return np.asarray(entries, dtype=np.int64)
+
+    def class_grid(self, pipeline, labels, columns: int = 8, seed: int = 0) -> np.ndarray:
+        """``pipeline.class_grid(labels)``: one row per label, the same ``columns`` latents of ``seed`` along every
+        row (uint8 images, row-major)."""
+        return pipeline.grid(labels, columns, seed)
 
     def summary(self) -> str:
         return f"conditional on {self.num_classes} classes"
