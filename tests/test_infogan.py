@@ -111,6 +111,12 @@ def test_infogan_trains_resumes_and_samples_with_codes(tmp_path, tiny_npz, capsy
     np.testing.assert_array_equal(per_sample[1], a[1])  # sample 1 got cat0 = 1 both times
     grid = pipeline.traverse("cont0", [-1, 0, 1], rows=2)
     assert grid.shape[0] == 6
+    for row in range(2):  # row r is sample r of seed 0 with cont0 set, the rest of its inputs unchanged
+        for column, value in enumerate([-1, 0, 1]):
+            drawn = pipeline.sample(1, start=row, codes={"cont0": value})[0]
+            np.testing.assert_array_equal(grid[row * 3 + column], drawn)
+    with pytest.raises(ValueError, match="no input codes.cont9"):
+        pipeline.sweep("codes.cont9", [0, 1])
     # gankit sample's flags come from the codes' controls; a negative value is a value, not a flag
     out = tmp_path / "codes.npz"
     argv = ["sample", str(tmp_path / "straight"), "--codes.cat0", "3", "--codes.cont0", "-1.5", "--n", "3"]

@@ -32,6 +32,7 @@ from gankit.networks import MODELS, Staged, build_network
 from gankit.device import resolve_device
 from gankit.seeding import latents
 from gankit.variants import CONDITIONS, Condition, build_condition, describe_condition, discriminator_heads
+from gankit.variants.base import control_keywords
 
 
 def build_generator(config: RunConfig) -> nn.Module:
@@ -198,6 +199,14 @@ class GeneratorPipeline:
         ``seed``: the same z (and noise) down each column, so a row shows what that value alone changes."""
         z, values = self.condition.grid(list(entries), columns, seed, self.latent_dim)
         return self.as_output(self.run(z, values))
+
+    def sweep(self, control: str, values, rows: int = 8, seed: int = 0) -> np.ndarray:
+        """One column per value of the input control ``control`` (``codes.cont0``, ``labels``), one row per
+        sample 0..rows-1 of ``seed`` (its z and every other input the same along the row): rows * len(values)
+        outputs, row-major. InfoGAN's traversal figure is the sweep of a code."""
+        self.condition.control(control)  # refuses a name the condition does not offer
+        columns = [self.sample(rows, seed=seed, **control_keywords({control: value})) for value in values]
+        return np.stack(columns, axis=1).reshape(rows * len(columns), *columns[0].shape[1:])
 
     def info(self) -> dict:
         parameters = sum(p.numel() for p in self.G.parameters())

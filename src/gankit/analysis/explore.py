@@ -24,7 +24,7 @@ import torch
 from gankit.analysis.latent import arithmetic, path
 from gankit.inference import GeneratorPipeline
 from gankit.seeding import latents
-from gankit.variants.base import parse_control_value
+from gankit.variants.base import control_keywords, parse_control_value
 
 MAX_EDITS = 4096  # z entries a point may set by hand (DCGAN's z has 100)
 MAX_VALUE = 10.0  # |edited z entry|: 10 standard deviations is already far outside what G was trained on
@@ -185,20 +185,10 @@ def parse_controls(condition, raw: dict[str, str]) -> tuple[dict[str, Any], dict
 
 
 def split_controls(condition, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
-    """Parsed control values as (the keywords of ``sample``, the settings): a ``group.key`` control goes into the
-    dict keyword ``group``; a ``setting`` control into the settings."""
+    """Parsed control values as (the keywords of ``sample``, the settings)."""
     types = {c["name"]: c["type"] for c in condition.controls()}
-    given: dict[str, Any] = {}
-    settings: dict[str, float] = {}
-    for name, value in values.items():
-        if types[name] == "setting":
-            settings[name] = value
-        elif "." in name:
-            group, key = name.split(".", 1)
-            given.setdefault(group, {})[key] = value
-        else:
-            given[name] = value
-    return given, settings
+    settings = {name: value for name, value in values.items() if types[name] == "setting"}
+    return control_keywords({n: v for n, v in values.items() if n not in settings}), settings
 
 
 def apply_settings(pipeline: GeneratorPipeline, settings: dict[str, float]) -> None:

@@ -44,6 +44,7 @@ class Metric:
     keys: tuple[str, ...] = ()  # the values it reports
     lower_is_better: tuple[str, ...] = ()
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    targets: tuple[str, ...] = ()  # what it knows of each sample from the condition (Condition.evaluation_inputs)
 
 
 def _fid(real: Features, fake: Features, **_) -> dict[str, float]:
@@ -143,6 +144,7 @@ METRICS: dict[str, Metric] = {
             ("label_accuracy",),
             (),
             {"label_accuracy": "fraction of samples the evaluator assigns to the label they were drawn for"},
+            ("labels",),
         ),
         Metric(
             "intra_fid",
@@ -151,6 +153,7 @@ METRICS: dict[str, Metric] = {
             ("intra_fid", "intra_fid_per_class"),
             ("intra_fid",),
             {"intra_fid": "mean over classes of the FID between real and generated samples of the class"},
+            ("labels",),
         ),
         Metric(
             "code_accuracy",
@@ -162,6 +165,7 @@ METRICS: dict[str, Metric] = {
                 "code_accuracy": "InfoGAN cat0 = k mod K for sample k; values matched to evaluator classes by the "
                 "Hungarian algorithm"
             },
+            ("codes",),
         ),
         Metric(
             "code_monotonicity",
@@ -341,6 +345,15 @@ def describe_seconds(laps: dict[str, float]) -> str:
     return f"evaluated in {laps.get('total', 0.0):.1f} s ({parts})"
 
 
+def slice_inputs(given: dict[str, Any], begin: int, end: int) -> dict[str, Any]:
+    """Samples begin .. end-1's part of ``sample`` keywords whose arrays hold one value per sample (nested dicts:
+    InfoGAN's ``codes``)."""
+    return {
+        k: slice_inputs(v, begin, end) if isinstance(v, dict) else v[begin:end] if isinstance(v, np.ndarray) else v
+        for k, v in given.items()
+    }
+
+
 def evaluate_generator(
     pipeline,
     metrics: list[str] | str | None = None,
@@ -373,17 +386,11 @@ def evaluate_generator(
     real, key, cached = reference_features(real_x, extractor_obj, use_cache)
     clock.lap("reference features")
     real.labels = labels_of(data, index)
-    codes = None
-    if "code_accuracy" in metrics and pipeline.condition.layout is not None and pipeline.condition.layout.categorical:
-        codes = np.arange(num_samples) % pipeline.condition.layout.categorical[0]  # balanced values of the first code
+    wanted = {t for name in metrics for t in METRICS[name].targets}
+    given, targets = pipeline.condition.evaluation_inputs(num_samples, wanted)  # what sample k is drawn with, for
     begin, end = (0, num_samples) if shard is None else shard.part(num_samples)
     samples = pipeline.sample(
-        end - begin,
-        seed=seed,
-        start=begin,
-        batch_size=500,
-        progress=progress,
-        codes=None if codes is None else {"cat0": codes[begin:end]},
+        end - begin, seed=seed, start=begin, batch_size=500, progress=progress, **slice_inputs(given, begin, end)
     )
     fake_x = (
         torch.from_numpy(samples).permute(0, 3, 1, 2).contiguous() if samples.ndim == 4 else torch.from_numpy(samples)
@@ -394,9 +401,7 @@ def evaluate_generator(
     clock.lap("sample features")
     if shard is not None:
         fake = Features(shard.gather(fake.features), None if fake.logits is None else shard.gather(fake.logits))
-    if pipeline.condition.num_classes:  # sample k was drawn for label k mod K (GeneratorPipeline.sample's default)
-        fake.labels = np.arange(num_samples) % pipeline.condition.num_classes
-    fake.codes = codes
+    fake.labels, fake.codes = targets.get("labels"), targets.get("codes")
     values = compute(metrics, real, fake, seed, data, pipeline)
     clock.lap("metrics")
     warnings_ = score_warnings(values, real.features, fake.features)

@@ -240,6 +240,13 @@ class Condition:
             what = owner.refusal if owner is not None else f"this generator takes no {key!r}"
             raise ValueError(f"{what}: it is {self.summary()}")
 
+    def evaluation_inputs(self, n: int, targets: set[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """What an evaluation of ``n`` samples draws them with and knows of them, for the ``targets`` its metrics
+        read (``Metric.targets``): (the keywords of ``sample``, each array one value per sample; {target: one value
+        per sample}). Targets: ``labels`` (the class sample k was drawn for: label accuracy, intra-FID), ``codes``
+        (a categorical code's value: code accuracy). Nothing here: an unconditional sample has no target."""
+        return {}, {}
+
     def default(self, n: int) -> Any:
         """Values for ``n`` latents given without a condition (the latent-space tools)."""
         return self.values_for(n, 0)
@@ -277,6 +284,19 @@ class Condition:
 
 
 register_condition(Condition)
+
+
+def control_keywords(values: dict[str, Any]) -> dict[str, Any]:
+    """The keywords of ``sample`` for input controls' values by name: ``codes.cat0`` -> ``{"codes": {"cat0": v}}``,
+    ``labels`` -> ``{"labels": v}``."""
+    keywords: dict[str, Any] = {}
+    for name, value in values.items():
+        if "." in name:
+            group, key = name.split(".", 1)
+            keywords.setdefault(group, {})[key] = value
+        else:
+            keywords[name] = value
+    return keywords
 
 
 def parse_control_value(control: dict[str, Any], text: str) -> Any:

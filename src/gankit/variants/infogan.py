@@ -262,20 +262,20 @@ class CodeCondition(Condition):
     def default(self, n):
         return None  # the latent tools walk G's whole input, codes included
 
+    def evaluation_inputs(self, n, targets):
+        """For the ``codes`` target, the first categorical code set to k mod K for sample k (balanced; the other
+        codes drawn); otherwise every code drawn."""
+        if "codes" not in targets or not self.layout.categorical:
+            return {}, {}
+        codes = np.arange(n) % self.layout.categorical[0]
+        return {"codes": {"cat0": codes}}, {"codes": codes}
+
     def traverse(self, pipeline, code: str, values, rows: int = 8, seed: int = 0) -> np.ndarray:
         """``pipeline.traverse(code, values)``, the paper's figure: ``rows`` fixed inputs (noise and other codes of
-        ``seed``), one column per value of ``code``; rows * len(values) outputs, row-major."""
-        inputs = self.traverse_inputs(pipeline.inputs(rows, seed), code, values)
-        return pipeline.as_output(pipeline.generate(inputs).cpu())
-
-    def traverse_inputs(self, inputs: torch.Tensor, code: str, values) -> torch.Tensor:
-        """G's first inputs for ``inputs`` (rows) x ``values`` of ``code``, row-major."""
-        noise_dim = inputs.shape[1] - self.layout.dim
-        columns = [
-            torch.cat([inputs[:, :noise_dim], self.layout.set_code(inputs[:, noise_dim:], code, v)], dim=1)
-            for v in values
-        ]
-        return torch.stack(columns, dim=1).reshape(len(inputs) * len(values), inputs.shape[1])
+        ``seed``), one column per value of ``code``; rows * len(values) outputs, row-major. The generic sweep of
+        the code's control."""
+        self.layout.locate(code)  # names the codes there are when there is no such code
+        return pipeline.sweep(f"codes.{code}", values, rows, seed)
 
     def first_inputs_of(self, z, seed, start=0, **given):
         return self.layout.join(z, self.values_for(len(z), seed, start, **given))

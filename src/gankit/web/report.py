@@ -168,14 +168,14 @@ def condition_rows(run: Path) -> str:
                     f"one row per class ({len(control['options'])}), the same z down each column",
                 )
             )
-        elif kind in ("choice", "range") and name.startswith("codes."):
-            values = list(range(control["count"])) if kind == "choice" else np.linspace(-2, 2, 9).tolist()
-            code = name.split(".", 1)[1]
-            grid = pipeline.traverse(code, values, rows=6)
+        elif kind in ("choice", "range"):
+            low, high = (0, control["count"] - 1) if kind == "choice" else (control["min"], control["max"])
+            values = list(range(control["count"])) if kind == "choice" else np.linspace(low, high, 9).tolist()
+            grid = pipeline.sweep(name, values, rows=6)
             out.append(
                 figure(
                     png_uri(image_grid(grid, columns=len(values))),
-                    f"{code}: one column per value ({values[0]:g} .. {values[-1]:g}), the other inputs fixed per row",
+                    f"{control['label']}: one column per value ({low:g} .. {high:g}), the other inputs fixed per row",
                 )
             )
         elif kind == "image":
