@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,8 +26,6 @@ from gankit.inference import GeneratorPipeline
 from gankit.metrics.evaluation import default_extractor
 from gankit.metrics.extractors import build_extractor
 from gankit.registry import ConfigError
-from gankit.seeding import STREAM_CONDITION_NOISE, latents, per_sample_normal
-from gankit.variants.gan_cls import TextValues
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -160,29 +159,27 @@ def write_interpolation(
     return summary
 
 
-def write_text_interpolation(
-    pipeline: GeneratorPipeline, texts: list[str], steps: int, out: str, rows: int = 4, seed: int = 0
+def write_condition_interpolation(
+    pipeline: GeneratorPipeline, entries: list[Any], steps: int, out: str, rows: int = 4, seed: int = 0
 ) -> dict:
-    """Interpolation between captions with the style fixed (Reed et al. 2016, figure 4): each row keeps
-    z and the conditioning noise of sample r of ``seed`` and moves the caption embedding linearly
-    through ``texts``; grid PNG (rows x (segments * steps)), GIF of the grid along the path, JSON."""
-    if pipeline.condition.text_encoder is None:
-        raise ValueError("interpolation between captions needs a text-to-image generator")
-    if len(texts) < 2 or steps < 2:
-        raise ValueError("need at least 2 captions and 2 steps")
-    phi = path(pipeline.condition.embed(list(texts)).cpu(), steps, "linear").flatten(0, 1)  # (segments * steps, D)
-    columns = len(phi)
-    z = latents(rows, pipeline.latent_dim, seed).repeat_interleave(columns, dim=0)
-    noise_dim = pipeline.condition.noise_dim
-    noise = per_sample_normal(rows, noise_dim, seed, 0, STREAM_CONDITION_NOISE).repeat_interleave(columns, dim=0)
-    pictures = to_uint8_images(pipeline.generate(z, TextValues(phi.repeat(rows, 1), noise)).cpu()).numpy()
+    """Interpolation between condition inputs with the style fixed (captions: Reed et al. 2016, figure 4): each
+    row keeps sample r of ``seed`` (z and every per-sample draw, e.g. the conditioning noise) and moves the
+    condition linearly through ``entries`` in the space the condition gives (``Condition.interpolation_points``:
+    caption embeddings); grid PNG (rows x (segments * steps)), GIF of the grid along the path, JSON."""
+    if len(entries) < 2 or steps < 2:
+        raise ValueError("need at least 2 inputs to interpolate between and 2 steps")
+    points = pipeline.condition.interpolation_points(list(entries))
+    vectors = path(points, steps, "linear").flatten(0, 1)  # (segments * steps, D)
+    columns = len(vectors)
+    z, values = pipeline.condition.values_along(vectors, rows, seed, pipeline.latent_dim)
+    pictures = to_uint8_images(pipeline.generate(z, values).cpu()).numpy()
     out_path = Path(out).with_suffix(".png")
     save_picture(image_grid(pictures, columns=columns), out_path)
     by_column = pictures.reshape(rows, columns, *pictures.shape[1:]).transpose(1, 0, 2, 3, 4)
     frames = [_upscaled(np.asarray(image_grid(column, columns=rows).convert("RGB")), 320) for column in by_column]
     save_gif(frames + frames[::-1][1:-1], out_path.with_suffix(".gif"), duration_ms=120)
     summary = {
-        "texts": list(texts),
+        "texts": list(entries),
         "steps": steps,
         "rows": rows,
         "seed": seed,

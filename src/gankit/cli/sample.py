@@ -77,7 +77,7 @@ def cmd_interpolate(args) -> int:
     if args.text:
         if len(args.text) < 2:
             raise UsageError("give at least two --text captions to interpolate between")
-        summary = latent.write_text_interpolation(pipeline, args.text, args.steps, args.out, args.rows, args.seed)
+        summary = latent.write_condition_interpolation(pipeline, args.text, args.steps, args.out, args.rows, args.seed)
         print(
             f"wrote {summary['files']['grid']}, {summary['files']['gif']} and the .json summary "
             f"({args.rows} rows of fixed z, caption embeddings interpolated linearly)"

@@ -247,6 +247,16 @@ class Condition:
         (a categorical code's value: code accuracy). Nothing here: an unconditional sample has no target."""
         return {}, {}
 
+    def interpolation_points(self, entries: list[Any]) -> torch.Tensor:
+        """One vector per entry (a caption's embedding) that the condition's values can be interpolated through
+        (``analysis.latent.write_condition_interpolation``); refused where the inputs have no such space."""
+        raise ValueError(f"this generator's inputs cannot be interpolated: it is {self.summary()}")
+
+    def values_along(self, vectors: torch.Tensor, rows: int, seed: int, latent_dim: int) -> tuple[torch.Tensor, Any]:
+        """(z, values) of a grid of ``rows`` x len(``vectors``): row r keeps sample r of ``seed`` (its z and every
+        per-sample draw), column c takes ``vectors[c]`` (points of :meth:`interpolation_points`' space)."""
+        raise ValueError(f"this generator's inputs cannot be interpolated: it is {self.summary()}")
+
     def default(self, n: int) -> Any:
         """Values for ``n`` latents given without a condition (the latent-space tools)."""
         return self.values_for(n, 0)

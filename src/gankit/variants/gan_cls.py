@@ -247,6 +247,16 @@ class TextCondition(Condition):
         z, noise = caption_grid_latents(len(entries), columns, latent_dim, self.noise_dim, seed)
         return z, TextValues(phi, noise)
 
+    def interpolation_points(self, entries):
+        """The captions' embeddings phi(t): Reed et al.'s interpolation moves through them (figure 4)."""
+        return self.embed(list(entries)).cpu()
+
+    def values_along(self, vectors, rows, seed, latent_dim):
+        columns = len(vectors)
+        z = latents(rows, latent_dim, seed).repeat_interleave(columns, dim=0)
+        noise = per_sample_normal(rows, self.noise_dim, seed, 0, STREAM_CONDITION_NOISE)
+        return z, TextValues(vectors.repeat(rows, 1), noise.repeat_interleave(columns, dim=0))
+
     @torch.inference_mode()
     def embed(self, texts: list[str]) -> torch.Tensor:
         """Caption embeddings phi(t) (N, text_dim) from the text encoder."""
