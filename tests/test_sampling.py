@@ -55,3 +55,17 @@ def test_bad_paths_give_clear_errors(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
         load_generator(tmp_path / "junk.safetensors")
+
+
+def test_a_draw_stream_belongs_to_one_kind_of_draw():
+    """Per-sample draw streams are claimed by the condition that draws them: a second owner is refused."""
+    from gankit.seeding import STREAMS, draw_stream
+    from gankit.variants.gan_cls import STREAM_CONDITION_NOISE
+    from gankit.variants.infogan import STREAM_CODES
+
+    assert (STREAM_CODES, STREAM_CONDITION_NOISE) == (1, 2)  # part of what sample k of a seed is
+    assert draw_stream(1, STREAMS[1]) == 1  # the owner claiming it again is fine
+    with pytest.raises(ValueError, match="draw stream 2 is conditioning-augmentation noise's"):
+        draw_stream(2, "someone else")
+    with pytest.raises(ValueError, match="numbered from 1"):
+        draw_stream(0, "the latent")

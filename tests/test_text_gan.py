@@ -285,7 +285,8 @@ def test_ema_of_g_for_stackgan_turns_on_in_a_continuation_and_keeps_stage1_froze
 
 def test_condition_noise_scale_draws_closer_to_the_caption_mean(captioned, tmp_path):
     from gankit.inference import load_generator
-    from gankit.seeding import STREAM_CONDITION_NOISE, latents, per_sample_normal
+    from gankit.seeding import latents, per_sample_normal
+    from gankit.variants.gan_cls import STREAM_CONDITION_NOISE
     from gankit.training import train
 
     train(stage1_config(captioned), tmp_path / "s1", progress=False, log=quiet)

@@ -1,8 +1,9 @@
 """Per-sample seeding: the draws that make sample k of a seed the same whatever the batching.
 
 A leaf module. Sample k of seed s takes its latent from a NumPy generator seeded with the sequence (s, k);
-other per-sample draws use (s, k, stream) with a stream number per kind of draw (1: InfoGAN's codes,
-2: conditioning-augmentation noise), so no draw depends on n, on the batch size or on another draw.
+other per-sample draws use (s, k, stream) with a stream number per kind of draw, claimed by the condition that
+draws it (:func:`draw_stream`: InfoGAN's codes 1, conditioning-augmentation noise 2), so no draw depends on n,
+on the batch size or on another draw.
 """
 
 from __future__ import annotations
@@ -10,8 +11,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-STREAM_CODES = 1
-STREAM_CONDITION_NOISE = 2
+STREAMS: dict[int, str] = {}  # stream number -> the kind of draw that owns it
+
+
+def draw_stream(number: int, owner: str) -> int:
+    """Claim per-sample draw stream ``number`` for ``owner`` (a condition's kind of draw) and return it; a number
+    claimed twice would make two kinds of draw the same numbers, so it is refused. Numbers are part of what sample
+    k of a seed is: never renumber one."""
+    if number < 1:
+        raise ValueError(f"draw streams are numbered from 1 (the latent has none), got {number}")
+    if STREAMS.setdefault(number, owner) != owner:
+        raise ValueError(f"draw stream {number} is {STREAMS[number]}'s; {owner} needs another number")
+    return number
 
 
 def sample_rng(seed: int, k: int, stream: int | None = None) -> np.random.Generator:

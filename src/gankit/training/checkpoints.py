@@ -285,13 +285,6 @@ def prune_checkpoints(folder: Path, keep: int) -> None:
         path.unlink(missing_ok=True)
 
 
-def without_completion(config: RunConfig) -> RunConfig:
-    """The model section with the data-derived fields removed, for comparing configs."""
-    filled = ("resolution", "channels", "shape", "output", "stage1")
-    model = {k: v for k, v in config.model.items() if k not in filled}
-    return dataclasses.replace(config, model=model)
-
-
 def check_resume_config(saved: RunConfig, requested: RunConfig, source: Path | str = "the checkpoint") -> list[str]:
     """Sections that define the model and data must match the checkpoint's; returns the train keys that
     changed (allowed: steps, learning rates, logging...; not seed or batch size)."""
@@ -326,10 +319,12 @@ def resumed_config(
     """The config a resumed run continues with: the checkpoint's, with the requested train section (checked
     against the checkpoint's: config.json may have been edited since)."""
     requested = config
-    completed = {k: saved.model.get(k) for k, v in config.model.items() if v is None}  # "from the data": saved values
+    # A model field left empty (None, {}) is filled when the run starts (from the data: resolution, channels; by
+    # the objective: a Stage-II's first stage): the checkpoint's value stands for it. A field given is compared.
+    completed = {k: saved.model.get(k) for k, v in config.model.items() if v is None or v == {}}
     if completed:
         requested = dataclasses.replace(config, model={**config.model, **completed})
-    for change in check_resume_config(without_completion(saved), without_completion(requested), source):
+    for change in check_resume_config(saved, requested, source):
         log(f"resume: {change}")
     return dataclasses.replace(saved, train=config.train, description=config.description or saved.description)
 

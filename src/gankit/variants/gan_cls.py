@@ -43,9 +43,11 @@ from gankit.networks.text_encoders import (
     words,
 )
 from gankit.registry import ConfigError
-from gankit.seeding import STREAM_CONDITION_NOISE, latents, per_sample_normal
+from gankit.seeding import draw_stream, latents, per_sample_normal
 from gankit.variants.base import VARIANTS, Condition, StepContext, StepOutput, frozen, register_condition, wide
 from gankit.variants.standard import StandardObjective, StandardOptions
+
+STREAM_CONDITION_NOISE = draw_stream(2, "conditioning-augmentation noise")  # sample k of seed s draws from (s, k, 2)
 
 
 @dataclasses.dataclass

@@ -20,9 +20,11 @@ import torch
 from torch import nn
 
 from gankit.registry import ConfigError
-from gankit.seeding import STREAM_CODES, latents, sample_rng
+from gankit.seeding import draw_stream, latents, sample_rng
 from gankit.variants.base import VARIANTS, Condition, StepContext, register_condition, wide
 from gankit.variants.standard import StandardObjective, StandardOptions
+
+STREAM_CODES = draw_stream(1, "InfoGAN codes")  # sample k of seed s draws from (s, k, 1)
 
 
 @dataclasses.dataclass(frozen=True)
