@@ -81,9 +81,9 @@ def _intra_fid(real: Features, fake: Features, **_) -> dict[str, float]:
 
 
 def _code_accuracy(real: Features, fake: Features, **_) -> dict[str, float]:
-    if fake.codes is None:
+    if "codes" not in fake.targets:
         raise ConfigError("metric 'code_accuracy' needs an InfoGAN generator with a categorical code")
-    return scores.matched_accuracy(fake.codes, fake.logits.argmax(axis=1))
+    return scores.matched_accuracy(fake.targets["codes"], fake.logits.argmax(axis=1))
 
 
 def _code_monotonicity(real: Features, fake: Features, pipeline=None, seed: int = 0, **_) -> dict[str, Any]:
@@ -401,7 +401,7 @@ def evaluate_generator(
     clock.lap("sample features")
     if shard is not None:
         fake = Features(shard.gather(fake.features), None if fake.logits is None else shard.gather(fake.logits))
-    fake.labels, fake.codes = targets.get("labels"), targets.get("codes")
+    fake.labels, fake.targets = targets.get("labels"), targets
     values = compute(metrics, real, fake, seed, data, pipeline)
     clock.lap("metrics")
     warnings_ = score_warnings(values, real.features, fake.features)

@@ -25,7 +25,9 @@ class Features:
     features: np.ndarray  # (N, F) float32
     logits: np.ndarray | None = None  # (N, K) float32
     labels: np.ndarray | None = None  # (N,) the class each sample is (real) or was drawn for (generated)
-    codes: np.ndarray | None = None  # (N,) InfoGAN: the value of the first categorical code each sample was drawn with
+    # What the condition knows of each generated sample besides its label (Condition.evaluation_inputs), by name:
+    # e.g. "codes", the categorical code value each was drawn with. Metrics read the targets they declare.
+    targets: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 class Extractor:
