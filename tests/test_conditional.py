@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 from helpers import tiny_overrides
+from PIL import Image
 
 from gankit import load_config, load_generator, train
 from gankit.cli import main
+from gankit.images import image_grid
 from gankit.losses import build_loss
 from gankit.networks import MODELS, DataSpec
 from gankit.networks.dcgan import DCGANConfig, DCGANDiscriminator, DCGANGenerator
@@ -155,7 +157,13 @@ def test_cli_class_grid(tmp_path, tiny_npz, capsys):
     assert main(["sample", "--labels", "2", "--n", "3", str(result.run_dir), "--out", str(tmp_path / "two.npz")]) == 0
     two = load_generator(result.run_dir).sample(3, labels=2)
     np.testing.assert_array_equal(np.load(tmp_path / "two.npz")["images"], two)
-    capsys.readouterr()
+    # gankit traverse sweeps any input with values: here the class, one column per label
+    sweep = tmp_path / "labels.png"
+    assert main(["traverse", str(result.run_dir), "--code", "labels", "--rows", "2", "--out", str(sweep)]) == 0
+    expected = image_grid(load_generator(result.run_dir).sweep("labels", range(4), rows=2), columns=4)
+    np.testing.assert_array_equal(np.asarray(Image.open(sweep)), np.asarray(expected))
+    assert main(["traverse", str(result.run_dir), "--code", "cont0", "--out", str(sweep)]) == 2
+    assert "has no input cont0" in capsys.readouterr().err
     assert main(["info", str(result.run_dir)]) == 0
     assert json.loads(capsys.readouterr().out)["sample_flags"] == {"--labels": "class"}
     assert main(["sample", str(result.run_dir), "--labels", "all", "--n", "3", "--out", str(tmp_path / "g.npz")]) == 0

@@ -98,34 +98,37 @@ def cmd_interpolate(args) -> int:
     return 0
 
 
-def traverse_values(layout, code: str, text: str | None) -> list[float]:
-    """--values, or every value of a categorical code, 0 and 1 for a binary one, -2..2 in 9 steps otherwise."""
-    kind, _, width = layout.locate(code)
+def traverse_values(control: dict, text: str | None) -> list[float]:
+    """--values, or every value of a class or choice input (a categorical code, a bit), the range of a continuous
+    one in 9 steps (-2..2 for InfoGAN's continuous codes)."""
+    discrete = control["type"] in ("class", "choice")
     if text:
-        return [float(v) for v in text.split(",") if v.strip()]
-    if kind == "cat":
-        return list(range(width))
-    return [0.0, 1.0] if kind == "bin" else [round(v, 3) for v in np.linspace(-2, 2, 9)]
+        values = [float(v) for v in text.split(",") if v.strip()]
+        return [int(v) for v in values] if discrete else values
+    if discrete:
+        return list(range(len(control["options"]) if control["type"] == "class" else control["count"]))
+    return [round(v, 3) for v in np.linspace(control["min"], control["max"], 9)]
 
 
 def cmd_traverse(args) -> int:
+    """One column per value of one of the generator's inputs, one row per fixed sample (InfoGAN's figure)."""
     from gankit.images import image_grid, save_picture
 
     pipeline = load_source(args.source, device=args.device)
-    layout = pipeline.condition.layout
-    if "traverse" not in pipeline.condition.verbs:
-        raise UsageError(f"this generator has no latent codes to traverse: it is {pipeline.condition.summary()}")
     try:
-        values = traverse_values(layout, args.code, args.values)
+        control = pipeline.condition.control(args.code)
+        if control["type"] not in ("class", "choice", "range"):
+            raise ValueError(f"--code {args.code}: a {control['type']} input has no values to sweep")
+        values = traverse_values(control, args.values)
+        images = pipeline.sweep(control["name"], values, rows=args.rows, seed=args.seed)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    images = pipeline.traverse(args.code, values, rows=args.rows, seed=args.seed)
     save_picture(image_grid(images, columns=len(values)), args.out)
     print(
         f"wrote {args.out}: {args.rows} rows of fixed noise and codes (seed {args.seed}), columns {args.code} = "
         f"{', '.join(f'{v:g}' for v in values)}"
     )
-    if layout.locate(args.code)[0] != "cat" and pipeline.kind == "images" and args.score_rows > 0:
+    if control["type"] == "range" and pipeline.kind == "images" and args.score_rows > 0:
         from gankit.files import atomic_write_text
         from gankit.metrics.code_monotonicity import code_monotonicity, format_monotonicity
 
@@ -251,9 +254,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_interpolate)
     takes_generator_flags(p)
 
-    p = sub.add_parser("traverse", help="InfoGAN: rows of fixed noise, columns sweeping one latent code")
+    p = sub.add_parser("traverse", help="rows of fixed samples, columns sweeping one input (InfoGAN's codes, a class)")
     p.add_argument("source")
-    p.add_argument("--code", default="cat0", help="cat0, cont0, bin0, ... (default cat0)")
+    p.add_argument(
+        "--code", default="cat0", help="the input to sweep: cat0, cont0, bin0 (InfoGAN), labels, ... (default cat0)"
+    )
     p.add_argument("--values", help="comma-separated values (default: every category; -2..2 for continuous codes)")
     p.add_argument("--rows", type=count_up_to(64), default=8, help="rows, each with its own fixed noise")
     p.add_argument("--seed", type=seed, default=0)

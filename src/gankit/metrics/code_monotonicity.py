@@ -84,13 +84,22 @@ def monotonicity(values, images: np.ndarray, rows: int, threshold: float = 0.9) 
     return out
 
 
+def continuous_inputs(pipeline) -> list[str]:
+    """The names of the generator's continuous inputs (``range`` controls: InfoGAN's continuous codes)."""
+    return [c["name"] for c in pipeline.condition.controls() if c["type"] == "range"]
+
+
 def code_monotonicity(pipeline, code: str, values=None, rows: int = 64, seed: int = 0) -> dict:
-    """Traverse ``code`` of an InfoGAN ``pipeline`` (default values: -2 .. 2 in 9 steps) over ``rows``
-    fixed inputs of ``seed`` and score every statistic; ``best`` names the statistic with the largest |rho|."""
-    values = list(np.linspace(-2, 2, 9) if values is None else values)
+    """Sweep the continuous input ``code`` (a ``range`` control, ``codes.cont0`` or ``cont0``; default values: its
+    range in 9 steps, -2 .. 2 for InfoGAN's codes) over ``rows`` fixed inputs of ``seed`` and score every
+    statistic; ``best`` names the statistic with the largest |rho|."""
+    control = pipeline.condition.control(code)
+    if control["type"] != "range":
+        raise ValueError(f"{code} is not a continuous input (it is a {control['type']} control)")
+    values = list(np.linspace(control["min"], control["max"], 9) if values is None else values)
     if pipeline.kind != "images":
         raise ValueError("code monotonicity measures image statistics; this generator does not draw images")
-    scores = monotonicity(values, pipeline.traverse(code, values, rows=rows, seed=seed), rows)
+    scores = monotonicity(values, pipeline.sweep(control["name"], values, rows=rows, seed=seed), rows)
     best = max(scores, key=lambda name: abs(scores[name]["rho"]))
     return {
         "code": code,

@@ -31,7 +31,7 @@ from gankit.data import Dataset, has_test_split, load_dataset, with_split
 from gankit.files import atomic_write_bytes, cache_dir
 from gankit.metrics import scores
 from gankit.metrics.classifier import builtin_evaluators, evaluator_for_data
-from gankit.metrics.code_monotonicity import code_monotonicity
+from gankit.metrics.code_monotonicity import code_monotonicity, continuous_inputs
 from gankit.metrics.extractors import Extractor, Features, build_extractor
 from gankit.registry import ConfigError
 
@@ -87,9 +87,10 @@ def _code_accuracy(real: Features, fake: Features, **_) -> dict[str, float]:
 
 
 def _code_monotonicity(real: Features, fake: Features, pipeline=None, seed: int = 0, **_) -> dict[str, Any]:
-    if pipeline is None or pipeline.condition.layout is None or not pipeline.condition.layout.continuous:
-        raise ConfigError("metric 'code_monotonicity' needs an InfoGAN generator with a continuous code")
-    results = [code_monotonicity(pipeline, f"cont{i}", seed=seed) for i in range(pipeline.condition.layout.continuous)]
+    names = [] if pipeline is None else continuous_inputs(pipeline)
+    if not names:
+        raise ConfigError("metric 'code_monotonicity' needs a generator with a continuous input (InfoGAN's codes)")
+    results = [code_monotonicity(pipeline, name, seed=seed) for name in names]
     rho = [r["statistics"][r["best"]]["rho"] for r in results]
     return {
         "code_monotonicity": float(np.mean(np.abs(rho))),

@@ -142,8 +142,12 @@ class Condition:
         return []
 
     def control(self, name: str) -> dict[str, Any]:
-        """The control called ``name``; a ValueError naming the ones there are when there is none."""
+        """The control called ``name`` (or, when one control's name ends so, ``.name``: ``cont0`` for
+        ``codes.cont0``); a ValueError naming the ones there are when there is none."""
         controls = {c["name"]: c for c in self.controls()}
+        short = [c for c in controls if c.endswith(f".{name}")]
+        if name not in controls and len(short) == 1:
+            return controls[short[0]]
         if name not in controls:
             offered = ", ".join(controls) or "none"
             raise ValueError(f"this generator has no input {name} (it is {self.summary()}; inputs: {offered})")
