@@ -84,6 +84,11 @@ def monotonicity(values, images: np.ndarray, rows: int, threshold: float = 0.9) 
     return out
 
 
+def ordered(control: dict) -> bool:
+    """Whether an input's values are ordered, so that its effect may be monotone (a range; a bit)."""
+    return control["type"] == "range" or bool(control.get("ordered"))
+
+
 def continuous_inputs(pipeline) -> list[str]:
     """The names of the generator's continuous inputs (``range`` controls: InfoGAN's continuous codes)."""
     return [c["name"] for c in pipeline.condition.controls() if c["type"] == "range"]
@@ -94,9 +99,12 @@ def code_monotonicity(pipeline, code: str, values=None, rows: int = 64, seed: in
     range in 9 steps, -2 .. 2 for InfoGAN's codes) over ``rows`` fixed inputs of ``seed`` and score every
     statistic; ``best`` names the statistic with the largest |rho|."""
     control = pipeline.condition.control(code)
-    if control["type"] != "range":
-        raise ValueError(f"{code} is not a continuous input (it is a {control['type']} control)")
-    values = list(np.linspace(control["min"], control["max"], 9) if values is None else values)
+    if not ordered(control):
+        raise ValueError(f"{code} is not an ordered input (it is a {control['type']} control)")
+    if values is None:
+        ranged = control["type"] == "range"
+        values = np.linspace(control["min"], control["max"], 9) if ranged else range(control["count"])
+    values = list(values)
     if pipeline.kind != "images":
         raise ValueError("code monotonicity measures image statistics; this generator does not draw images")
     scores = monotonicity(values, pipeline.sweep(control["name"], values, rows=rows, seed=seed), rows)

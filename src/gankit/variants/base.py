@@ -135,7 +135,8 @@ class Condition:
           ``range`` (a float in [min, max]), ``text`` (at most ``max_length`` characters) or ``setting``
           (a float in [min, max] applied with ``apply_setting``, not a keyword of ``sample``) or ``image``
           (input images: ``gankit translate``, the explorer's data rows);
-        - ``label`` and ``default``.
+        - ``label`` and ``default``; ``ordered``: a ``choice`` whose values are ordered (a bit), so its effect may
+          be monotone (``range`` controls always are).
 
         The explorer builds its widgets from this list, ``gankit sample`` its flags (``--labels``,
         ``--codes.cat0``, ``--condition-noise-scale``); neither knows a variant."""

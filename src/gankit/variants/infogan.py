@@ -202,6 +202,7 @@ class CodeCondition(Condition):
                         "label": name,
                         "count": width if kind == "cat" else 2,
                         "default": 0,
+                        **({"ordered": True} if kind == "bin" else {}),  # 0 < 1: its effect can be monotone
                     }
                 )
         return out
