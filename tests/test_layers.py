@@ -144,3 +144,30 @@ def test_the_training_modules_name_no_variant():
         found += [f"{path.name}: {m}" for m in re.findall(rf"(?<![a-z_])({words})(?![a-z_])", source)]
         found += [f"{path.name}: {m}" for m in re.findall(r"\b(hasattr|getattr)\(", source)]
     assert not found
+
+
+def condition_accesses(paths) -> set[str]:
+    """The attributes read from a condition (``condition.X``, ``pipeline.condition.X``) in ``paths``."""
+    found = set()
+    for path in paths:
+        found |= set(re.findall(r"\bcondition\.([a-z_]+)", path.read_text()))
+    return found
+
+
+def test_the_condition_protocol_is_grouped_and_each_caller_uses_its_groups():
+    """Every method of the Condition protocol belongs to a group (record, training, sampling, front end); the
+    training modules read only the record and training groups, and the sampling and front-end modules read no
+    kind's own fields (a class count, InfoGAN's layout, a text encoder, an image shape): only the protocol."""
+    from gankit.variants.base import CONDITION_GROUPS, Condition
+
+    grouped = {name for names in CONDITION_GROUPS.values() for name in names}
+    methods = {
+        n for n, v in vars(Condition).items() if not n.startswith("_") and callable(v) or isinstance(v, classmethod)
+    }
+    assert methods - grouped == set()
+    training = condition_accesses((PACKAGE / "training").glob("*.py"))
+    assert training - set(CONDITION_GROUPS["record"] + CONDITION_GROUPS["training"]) == set()
+    front = [PACKAGE / "inference.py", PACKAGE / "portable.py"]
+    for folder in ("metrics", "web", "cli", "analysis"):
+        front += sorted((PACKAGE / folder).glob("*.py"))
+    assert condition_accesses(front) - grouped == set()

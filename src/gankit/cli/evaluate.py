@@ -109,8 +109,8 @@ def cmd_evaluate_text(args) -> int:
     from gankit.metrics.text_consistency import evaluate_text_generator, format_text_report, text_report_path
 
     pipeline = load_source(args.source, device=args.device, ema=args.ema)
-    if pipeline.condition.text_encoder is None:
-        raise UsageError("the generator is not text-to-image (gan-cls or stackgan run)")
+    if "text" not in pipeline.condition.accepts:
+        raise UsageError(f"the generator is not text-to-image: it is {pipeline.condition.summary()}")
     for name, value in generator_flags(pipeline, args.generator_argv, inputs=False)[1].items():
         pipeline.set(name, value)
     data = args.data or pipeline.config.data.get("path")

@@ -160,12 +160,13 @@ def read_inputs(path: Path, pipeline) -> tuple[list[Path], list[np.ndarray]]:
     generator's channels: resized and center-cropped to its input size when it takes one size only."""
     from gankit.data.sources import image_files, load_image_file, read_image_file
 
-    channels, size, _ = pipeline.condition.source_shape
+    control = next(c for c in pipeline.condition.controls() if c["type"] == "image")
+    channels, size, _ = control["shape"]
     files = [path] if path.is_file() else image_files(path) if path.is_dir() else []
     if not files:
         raise ValueError(f"--input {path}: no image file, or a folder without images")
     mode = "L" if channels == 1 else "RGB"
-    if pipeline.condition.fixed_size:
+    if not control["any_size"]:
         return files, [load_image_file(f, size, mode) for f in files]
     arrays = [np.array(read_image_file(f, mode), dtype=np.uint8) for f in files]
     return files, [a[None] if a.ndim == 2 else a.transpose(2, 0, 1) for a in arrays]
@@ -177,7 +178,7 @@ def cmd_translate(args) -> int:
     from gankit.images import image_grid, save_picture
 
     pipeline = load_source(args.source, device=args.device, ema=args.ema)
-    if "images" not in pipeline.condition.accepts:
+    if not any(c["type"] == "image" for c in pipeline.condition.controls()):
         raise ValueError(f"this generator takes no input images: it is {pipeline.condition.summary()}")
     source, out = Path(args.input), Path(args.out)
     files, arrays = read_inputs(source, pipeline)

@@ -90,8 +90,14 @@ class Condition:
     """What G and D take besides z. This base class is the unconditional case: nothing.
 
     Subclasses (one per kind, in their variant's file) override what differs. Values are opaque to the
-    callers: they come from ``batch``, ``draw``, ``sample``, ``grid`` or ``training_grid``, pass through
-    ``take`` (a slice of samples) and end in ``generator_args`` / ``discriminator_kwargs``."""
+    callers: they come from ``batch``, ``draw``, ``values_for``, ``grid`` or ``training_grid``, pass through
+    ``take`` (a slice of samples) and end in ``generator_args`` / ``discriminator_kwargs``.
+
+    The protocol comes in four groups (:data:`CONDITION_GROUPS`), each used by its own callers: the **record**
+    (what a file stores and says), **training** (the loop's draws and G's and D's arguments), **sampling** (the
+    pipeline, evaluation, export, the latent tools) and the **front end** (controls, typed inputs, pictures).
+    ``tests/test_layers.py`` checks that the training modules use the record and training groups only, and
+    that every method belongs to one group."""
 
     kind: ClassVar[str] = "none"
     accepts: ClassVar[tuple[str, ...]] = ()  # keyword inputs ``sample`` takes (labels, codes, text)
@@ -299,6 +305,42 @@ class Condition:
 
 
 register_condition(Condition)
+
+
+# The condition protocol's groups (see :class:`Condition`); the G-and-D calls serve training and sampling alike.
+_CALLS = ("first_input", "rest_args", "generator_args", "take")
+CONDITION_GROUPS: dict[str, tuple[str, ...]] = {
+    "record": ("kind", "accepts", "needs_input", "refusal", "describe", "export_parts", "from_description", "summary"),
+    "training": ("to", "prepare", "batch", "draw", "training_grid", "discriminator_kwargs", "picture", *_CALLS),
+    "sampling": (
+        "to",
+        "values_for",
+        "refuse",
+        "default",
+        "grid",
+        "first_inputs_of",
+        "evaluation_inputs",
+        "interpolation_points",
+        "values_along",
+        "setting_values",
+        "apply_setting",
+        "verbs",
+        "argument_docs",
+        "example_values",
+        *_CALLS,
+    ),
+    "front end": (
+        "controls",
+        "control",
+        "parse_input",
+        "row_names",
+        "row_labels",
+        "noise_dims",
+        "explorer_state",
+        "pairs",
+        "picture",
+    ),
+}
 
 
 def control_keywords(values: dict[str, Any]) -> dict[str, Any]:

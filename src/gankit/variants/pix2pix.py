@@ -127,7 +127,15 @@ class ImageCondition(Condition):
         return f"an image-to-image generator ({c}x{h}x{w} inputs)"
 
     def controls(self):
-        return [{"name": "images", "type": "image", "label": "input image", "shape": list(self.source_shape)}]
+        return [
+            {
+                "name": "images",
+                "type": "image",
+                "label": "input image",
+                "shape": list(self.source_shape),
+                "any_size": not self.fixed_size,  # a fully convolutional G takes any height and width
+            }
+        ]
 
     def noise_dims(self, latent_dim: int) -> int:
         return 0
