@@ -60,10 +60,12 @@ def score_row(row: str, folder: Path) -> dict:
 
     pipeline = load_generator(folder)
     result = evaluate_generator(pipeline, ROWS[row][1], num_samples=NUM_SAMPLES)
-    if pipeline.condition.num_classes:
-        picture = image_grid(pipeline.class_grid(range(pipeline.condition.num_classes), columns=10), columns=10)
-    elif pipeline.condition.layout is not None and pipeline.condition.layout.categorical:
-        values = list(range(pipeline.condition.layout.categorical[0]))
+    choices = {c["name"]: c for c in pipeline.condition.controls() if c["type"] in ("class", "choice")}
+    if "labels" in choices:  # one row per class
+        classes = len(choices["labels"]["options"])
+        picture = image_grid(pipeline.class_grid(range(classes), columns=10), columns=10)
+    elif "codes.cat0" in choices:  # one column per value of the first categorical code
+        values = list(range(choices["codes.cat0"]["count"]))
         picture = image_grid(pipeline.traverse("cat0", values, rows=10), columns=len(values))
     else:
         picture = image_grid(pipeline.sample(100, seed=0), columns=10)

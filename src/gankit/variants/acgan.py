@@ -19,7 +19,7 @@ from torch import nn
 
 from gankit.registry import ConfigError
 from gankit.variants.base import VARIANTS, StepContext, wide
-from gankit.variants.standard import StandardObjective, StandardOptions
+from gankit.variants.standard import LabelCondition, StandardObjective, StandardOptions
 
 
 @dataclasses.dataclass
@@ -32,7 +32,7 @@ class ACGANOptions(StandardOptions):
 class ACGANObjective(StandardObjective):
     def __init__(self, options: ACGANOptions, G, D, loss, d_optimizer=None):
         super().__init__(options, G, D, loss, d_optimizer)
-        if not self.condition.num_classes:
+        if not isinstance(self.condition, LabelCondition):
             raise ConfigError("objective 'acgan' needs model.num_classes=null (labels to G)")
 
     @staticmethod

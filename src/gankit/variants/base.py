@@ -106,10 +106,6 @@ class Condition:
     # Methods of this condition that ``GeneratorPipeline`` lends as its own (``pipeline.class_grid(...)`` calls
     # ``condition.class_grid(pipeline, ...)``): the conveniences of one kind of generator, kept in its file.
     verbs: ClassVar[tuple[str, ...]] = ()
-    # What a condition of another kind holds (0 / None here); each condition sets its own.
-    num_classes: int = 0
-    layout: Any = None
-    text_encoder: nn.Module | None = None
 
     # ------------------------------------------------------------------ description (exports)
     def describe(self) -> dict[str, Any]:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from gankit.registry import ConfigError
 from gankit.variants.base import VARIANTS
-from gankit.variants.standard import StandardObjective, StandardOptions
+from gankit.variants.standard import LabelCondition, StandardObjective, StandardOptions
 
 
 @VARIANTS.register("conditional", StandardOptions, "conditional GAN: G(z, y), D(x, y) (Mirza & Osindero 2014)")
 class ConditionalObjective(StandardObjective):
     def __init__(self, options, G, D, loss, d_optimizer=None):
         super().__init__(options, G, D, loss, d_optimizer)
-        if not self.condition.num_classes or getattr(D, "conditioning", "none") == "none":
+        if not isinstance(self.condition, LabelCondition) or getattr(D, "conditioning", "none") == "none":
             raise ConfigError(
                 "objective 'conditional' needs a class-conditional model: set model.num_classes=null (from the data) "
                 "and model.d_conditioning to concat or projection"
