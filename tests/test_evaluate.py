@@ -267,8 +267,16 @@ def test_conditional_generators_get_label_accuracy_and_intra_class_fid(tmp_path,
     # The .npz source has one split: its two disjoint halves, scored with their labels.
     assert floor["metrics"]["intra_fid"] > 0 and floor["generated"]["num_samples"] == 32
     assert 0 < floor["metrics"]["label_accuracy"] <= 1
+    # label accuracy is discovered: scored by default for a class-conditional G under a classifier, not otherwise
+    default = evaluate_generator(
+        load_generator(tmp_path / "c"), None, num_samples=40, num_reference=64, extractor=extractor
+    )
+    assert default["metrics"]["label_accuracy"] == m["label_accuracy"] and "labels" in default["protocol"]["metrics"]
+    unconditional = _unconditional(tmp_path, tiny_npz)
+    plain = evaluate_generator(unconditional, None, num_samples=8, extractor=extractor)
+    assert "label_accuracy" not in plain["metrics"] and "is" in plain["protocol"]["metrics"]
     with pytest.raises(ConfigError, match="needs a class-conditional generator"):
-        evaluate_generator(_unconditional(tmp_path, tiny_npz), "labels", num_samples=8, extractor=extractor)
+        evaluate_generator(unconditional, "labels", num_samples=8, extractor=extractor)
 
 
 def _unconditional(tmp_path, tiny_npz):

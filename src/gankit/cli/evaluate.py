@@ -203,7 +203,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--metrics",
         default=None,
         help="comma-separated: fid, kid, is, prdc, classes, labels, intra_fid, "
-        "code_accuracy, code_monotonicity, modes (default: fid,kid,prdc, and is with a classifier evaluator)",
+        "code_accuracy, code_monotonicity, modes (default: fid,kid,prdc, and is with a classifier evaluator; "
+        "labels too for a class-conditional generator)",
     )
     p.add_argument(
         "--n",

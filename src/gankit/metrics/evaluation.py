@@ -45,6 +45,9 @@ class Metric:
     lower_is_better: tuple[str, ...] = ()
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     targets: tuple[str, ...] = ()  # what it knows of each sample from the condition (Condition.evaluation_inputs)
+    # Scored by default whenever the generator's condition provides its targets without changing the draw
+    # (a class-conditional G's label accuracy): metrics a variant brings are discovered, not asked for by name.
+    discovered: bool = False
 
 
 def _fid(real: Features, fake: Features, **_) -> dict[str, float]:
@@ -146,6 +149,7 @@ METRICS: dict[str, Metric] = {
             (),
             {"label_accuracy": "fraction of samples the evaluator assigns to the label they were drawn for"},
             ("labels",),
+            True,
         ),
         Metric(
             "intra_fid",
@@ -208,9 +212,18 @@ def parse_metrics(names: str | list[str]) -> list[str]:
     return names
 
 
-def default_metrics(extractor: Extractor) -> list[str]:
-    """fid, kid, prdc, and is when the extractor gives class logits."""
-    return ["fid", "kid", "prdc", *(["is"] if extractor.has_logits else [])]
+def default_metrics(extractor: Extractor, condition=None) -> list[str]:
+    """fid, kid, prdc, and is when the extractor gives class logits; with a generator's ``condition``, also the
+    discovered metrics (``Metric.discovered``) whose targets it provides at its default draw and whose inputs the
+    extractor gives (label accuracy for a class-conditional G under a classifier)."""
+    names = ["fid", "kid", "prdc", *(["is"] if extractor.has_logits else [])]
+    for metric in METRICS.values():
+        if not metric.discovered or condition is None or (metric.needs == "logits" and not extractor.has_logits):
+            continue
+        given, targets = condition.evaluation_inputs(1, set(metric.targets))
+        if not given and set(metric.targets) <= set(targets):
+            names.append(metric.name)
+    return names
 
 
 def default_extractor(data_section: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -380,7 +393,7 @@ def evaluate_generator(
     data = load_dataset(data_section) if data is None else data
     extractor_obj = build_extractor(extractor or default_extractor(data_section, data.kind))
     extractor_obj.progress = progress
-    metrics = parse_metrics(default_metrics(extractor_obj) if metrics is None else metrics)
+    metrics = parse_metrics(default_metrics(extractor_obj, pipeline.condition) if metrics is None else metrics)
     index = selection(data, num_reference, seed)
     real_x = data.x[index]
     clock.lap("loading")
