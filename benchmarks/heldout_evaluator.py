@@ -148,6 +148,12 @@ class HeldOutEvaluator:
         x = torch.as_tensor(images)
         return torch.cat([self.net.body(to_input(x[i : i + 500])) for i in range(0, len(x), 500)]).numpy()
 
+    @torch.no_grad()
+    def predict(self, images: np.ndarray | torch.Tensor) -> np.ndarray:
+        """The class the held-out net sees in each uint8 (N, C, H, W) image."""
+        x = torch.as_tensor(images)
+        return torch.cat([self.net(to_input(x[i : i + 500])).argmax(1) for i in range(0, len(x), 500)]).numpy()
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="train and cache the held-out evaluator")

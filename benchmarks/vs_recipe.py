@@ -88,6 +88,7 @@ class Family:
     seeds: tuple[int, ...] = (0, 1, 2)  # the training seeds of the table (none of them read by tuning for points)
     min_high_quality: float = 0.0  # points: every seed must capture every mode with at least this share
     threads: int = 0  # torch threads of gankit's runs (0: torch's default; 1 for tiny nets, whose threads spin)
+    classes: bool = False  # class-conditional: samples are drawn for labels k mod K and scored on label accuracy
 
 
 FAMILIES = {
@@ -124,6 +125,19 @@ FAMILIES = {
         },
         target="FID below the recipe's, coverage and recall >= the recipe's, on every evaluator (the demo: about "
         "2 minutes on 2 cores)",
+    ),
+    "cgan-digits": Family(
+        preset="cgan-digits",
+        data={"name": "digits", "resolution": 32},
+        reference_split="test",
+        recipe=["recipes/dcgan.py", "--conditional"],
+        steps=1500,
+        batch_size=64,
+        evaluator="digits",
+        heldout="digits",
+        departures={},
+        target="FID at most the recipe's and label accuracy at least the recipe's, on every evaluator",
+        classes=True,
     ),
     **{
         f"gan-mlp-{name}": Family(
@@ -174,6 +188,13 @@ def train_images(family: Family) -> np.ndarray:
     return load_dataset({**family.data, **split}).x.numpy()
 
 
+def train_labels(family: Family) -> dict[str, np.ndarray]:
+    """The training labels, for a class-conditional recipe ({} otherwise)."""
+    from gankit.data import load_dataset
+
+    return {"labels": load_dataset({**family.data, "split": "train"}).labels.numpy()} if family.classes else {}
+
+
 def reference_images(family: Family) -> np.ndarray:
     from gankit.data import load_dataset
 
@@ -196,20 +217,24 @@ class Scorer:
 
         self.evaluators = evaluators
         self.embed = {}
+        self.classify = {}  # evaluator -> the class it sees in each image (label accuracy of conditional samples)
         if "shipped" in evaluators:
             shipped = build_extractor({"name": "evaluator", "weights": family.evaluator})
             self.embed["shipped"] = lambda x: shipped(torch.from_numpy(x)).features
+            self.classify["shipped"] = lambda x: shipped(torch.from_numpy(x)).logits.argmax(1)
         if "heldout" in evaluators:
             sys.path.insert(0, str(HERE))
             from heldout_evaluator import HeldOutEvaluator
 
-            self.embed["heldout"] = HeldOutEvaluator(family.heldout)
+            self.embed["heldout"] = held_out = HeldOutEvaluator(family.heldout)
+            self.classify["heldout"] = held_out.predict
         if "pixels" in evaluators:
             self.embed["pixels"] = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0
         reference = reference_images(family)
         self.real = {name: embed(reference) for name, embed in self.embed.items()}
 
-    def __call__(self, images: np.ndarray) -> dict[str, dict[str, float]]:
+    def __call__(self, images: np.ndarray, labels: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+        """Scores of ``images``; with ``labels`` (what each was drawn for), each classifier's label accuracy too."""
         from gankit.metrics.scores import fid, kid, prdc
 
         out = {}
@@ -223,6 +248,8 @@ class Scorer:
                 "kid": round(kid(real, fake, subsets=50)[0], 5),
                 **{k: round(v, 4) for k, v in prdc(real, fake).items()},
             }
+            if labels is not None:
+                out[name]["label_accuracy"] = round(float(np.mean(self.classify[name](images) == labels)), 4)
         return out
 
 
@@ -238,7 +265,7 @@ class PointScorer:
         extras = load_dataset(family.data).extras
         self.modes, self.std = np.array(extras["modes"]), float(extras["std"])
 
-    def __call__(self, points: np.ndarray) -> dict[str, dict[str, float]]:
+    def __call__(self, points: np.ndarray, labels: np.ndarray | None = None) -> dict[str, dict[str, float]]:
         from gankit.metrics.scores import mode_scores
 
         scores = mode_scores(points.reshape(len(points), 2), self.modes, self.std)
@@ -251,9 +278,9 @@ class Lazy:
     def __init__(self, build):
         self.build, self.built = build, None
 
-    def __call__(self, images: np.ndarray) -> dict[str, dict[str, float]]:
+    def __call__(self, images: np.ndarray, labels: np.ndarray | None = None) -> dict[str, dict[str, float]]:
         self.built = self.built or self.build()
-        return self.built(images)
+        return self.built(images, labels)
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -289,6 +316,7 @@ def run_recipe(family: Family, seed: int, folder: Path, steps: int, data_file: P
         seconds = float(archive["seconds"])
         return {
             "samples": {"train": archive["train"], "eval": archive["eval"]},
+            "labels": archive["labels"] if "labels" in archive else None,
             "train_seconds": seconds,
             "wall_seconds": time.perf_counter() - start if trained else seconds,
             "command": " ".join(command[1:]),
@@ -325,8 +353,11 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
         drawn = pipeline.sample(family.samples, seed=SAMPLE_SEED)
         samples[name] = drawn.transpose(0, 3, 1, 2).copy() if family.kind == "images" else drawn
         chosen[name] = pipeline.step
+    # what the default draw gave each sample (a class-conditional G: label k mod K), as the evaluation knows it
+    labels = pipeline.condition.evaluation_inputs(family.samples, {"labels"})[1].get("labels")
     return {
         "samples": samples,
+        "labels": labels if family.classes else None,
         "steps_of": chosen,
         "wall_seconds": wall,
         "command": "gankit train " + " ".join(command[4:]),
@@ -382,7 +413,7 @@ def measure(
     folder.mkdir(parents=True, exist_ok=True)
     if method == "recipe":
         ran = run_recipe(family, seed, folder, steps, data_file)
-        scored = {mode: scorer(images) for mode, images in ran["samples"].items()}
+        scored = {mode: scorer(images, ran["labels"]) for mode, images in ran["samples"].items()}
         mode = min(scored, key=lambda m: recipe_rank(scored[m]))
         result = {
             "scores": {"final": scored[mode]},
@@ -392,7 +423,10 @@ def measure(
     else:
         ran = run_gankit(family, seed, folder, steps, overrides_of(family, method, trials))
         result = {
-            "scores": {"final": scorer(ran["samples"]["best"]), "last": scorer(ran["samples"]["last"])},
+            "scores": {
+                "final": scorer(ran["samples"]["best"], ran["labels"]),
+                "last": scorer(ran["samples"]["last"], ran["labels"]),
+            },
             "checkpoint": f"best (step {ran['steps_of']['best']} of {ran['steps_of']['last']})",
             "best_step": ran["steps_of"]["best"],
         }
@@ -436,6 +470,7 @@ def table(results: list[dict], evaluators: tuple[str, ...]) -> str:
             ("modes_captured", "high_quality", "reverse_kl")
             if family.kind == "points"
             else ("fid", "kid", "precision", "recall", "density", "coverage")
+            + (("label_accuracy",) if family.classes else ())
         )
         lines += [
             f"### {family_name}: {first['steps']:,} steps at batch {family.batch_size} "
@@ -476,6 +511,7 @@ COLUMN = {
     "recall": "recall",
     "density": "density",
     "coverage": "coverage",
+    "label_accuracy": "label accuracy",
     "modes_captured": "modes",
     "high_quality": "high quality",
     "reverse_kl": "reverse KL",
@@ -509,9 +545,9 @@ def verdicts(family: Family, rows: list[dict], evaluators: tuple[str, ...]) -> l
                 ),
                 (f"worst seed {max(fids):.4g} <= {recipe_fid:.4g}", max(fids) <= recipe_fid),
             ]
-            for key in ("recall", "coverage"):
+            for key in ("label_accuracy",) if family.classes else ("recall", "coverage"):
                 a, b = np.mean([o[evaluator][key] for o in ours]), np.mean([t[evaluator][key] for t in theirs])
-                checks.append((f"{key} {a:.3f} >= {b:.3f}", a >= b))
+                checks.append((f"{key.replace('_', ' ')} {a:.3f} >= {b:.3f}", a >= b))
         else:
             a, b = np.mean([o[evaluator]["kid"] for o in ours]), np.mean([t[evaluator]["kid"] for t in theirs])
             checks = [(f"mean KID {a:.4g} <= {b:.4g}", a <= b)]
@@ -635,7 +671,7 @@ def main(argv: list[str] | None = None) -> None:
         data_file = args.out / "data" / f"{family_name}.npz"
         if not data_file.is_file():
             data_file.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(data_file, images=train_images(family))
+            np.savez(data_file, images=train_images(family), **train_labels(family))
         if args.dry_run:
             for method in methods:
                 folder = args.out / "dry-run" / family_name / method

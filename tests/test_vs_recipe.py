@@ -50,6 +50,25 @@ def test_the_dcgan_recipe_trains_two_steps_and_draws_both_ways(tmp_path):
             assert out["train"].dtype == np.uint8 and not np.array_equal(out["train"], out["eval"])
 
 
+def test_the_conditional_recipe_draws_sample_k_for_label_k_mod_k(tmp_path):
+    """--conditional: G(z, y) and D(x, y) on the data's labels; the samples come with the labels they were drawn
+    for, and a different label draws a different image from the same z."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from recipes import dcgan
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 1, 32, 32), dtype=np.uint8)
+    np.savez(tmp_path / "data.npz", images=images, labels=rng.integers(0, 4, 40))
+    argv = ["--data", str(tmp_path / "data.npz"), "--steps", "2", "--batch-size", "8", "--ngf", "8", "--ndf", "8"]
+    dcgan.main([*argv, "--samples", "8", "--conditional", "--out", str(tmp_path / "s.npz")])
+    with np.load(tmp_path / "s.npz") as out:
+        assert out["labels"].tolist() == [0, 1, 2, 3, 0, 1, 2, 3] and out["eval"].shape == (8, 1, 32, 32)
+    G = dcgan.train(images, 1, 8, 0, ngf=8, ndf=8, labels=np.arange(40) % 4)[0].eval()
+    z = dcgan.torch.randn(1, 100, 1, 1)
+    one, two = (G(dcgan.with_labels(z, dcgan.torch.tensor([y]), 4)) for y in (0, 1))
+    assert not dcgan.torch.equal(one, two)
+
+
 def test_no_preset_or_training_module_names_the_held_out_evaluator():
     """Tuning may read the shipped evaluator only: nothing in the package may reach the held-out one."""
     names = re.compile(r"heldout_evaluator|HeldOutNet|HeldOutEvaluator|heldout-evaluators|held-out evaluator", re.I)

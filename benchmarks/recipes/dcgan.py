@@ -11,9 +11,14 @@ layers; weights N(0, 0.02), BatchNorm scales N(1, 0.02); Adam lr 2e-4, betas (0.
 entropy on logits, G maximizing log D(G(z)); ngf = ndf = 64; the data shuffled every epoch, batches of 128
 with the last partial one dropped, pixels scaled to [-1, 1].
 
-The data file holds ``images``: uint8 (N, C, H, W) with H = W in {28, 32, 64}. The output holds ``train``
-and ``eval``: ``--samples`` uint8 (N, C, H, W) images each, drawn with BatchNorm on batch statistics (as the
-example draws its fixed-noise grids: it never calls eval()) and on running statistics; and ``seconds``.
+``--conditional`` is the conditional GAN the same way (Mirza & Osindero 2014, in the DCGAN nets): the one-hot
+label joined with z as G's input, and K label maps joined with D's input image; real images come with their own
+labels, G's with labels drawn uniformly; sample k is drawn for label k mod K.
+
+The data file holds ``images``: uint8 (N, C, H, W) with H = W in {28, 32, 64} (and ``labels`` for
+``--conditional``). The output holds ``train`` and ``eval``: ``--samples`` uint8 (N, C, H, W) images each, drawn
+with BatchNorm on batch statistics (as the example draws its fixed-noise grids: it never calls eval()) and on
+running statistics; ``seconds``; and, conditional, ``labels``.
 """
 
 from __future__ import annotations
@@ -37,11 +42,11 @@ def stages(resolution: int) -> tuple[int, int]:
     raise ValueError(f"a DCGAN recipe for {resolution} px images is not defined here (28, 32, 64, 128)")
 
 
-def generator(resolution: int, channels: int, latent: int = 100, ngf: int = 64) -> nn.Sequential:
+def generator(resolution: int, channels: int, latent: int = 100, ngf: int = 64, classes: int = 0) -> nn.Sequential:
     start, ups = stages(resolution)
     width = ngf * 2 ** (ups - 1)
     layers: list[nn.Module] = [
-        nn.ConvTranspose2d(latent, width, start, 1, 0, bias=False),
+        nn.ConvTranspose2d(latent + classes, width, start, 1, 0, bias=False),
         nn.BatchNorm2d(width),
         nn.ReLU(True),
     ]
@@ -56,9 +61,9 @@ def generator(resolution: int, channels: int, latent: int = 100, ngf: int = 64) 
     return nn.Sequential(*layers)
 
 
-def discriminator(resolution: int, channels: int, ndf: int = 64) -> nn.Sequential:
+def discriminator(resolution: int, channels: int, ndf: int = 64, classes: int = 0) -> nn.Sequential:
     start, ups = stages(resolution)
-    layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+    layers: list[nn.Module] = [nn.Conv2d(channels + classes, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
     width = ndf
     for _ in range(ups - 1):
         layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, True)]
@@ -75,6 +80,14 @@ def init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
+def with_labels(x: torch.Tensor, y: torch.Tensor | None, classes: int) -> torch.Tensor:
+    """x with the one-hot labels ``y`` joined as channels (maps of x's size); x itself without labels."""
+    if y is None:
+        return x
+    onehot = nn.functional.one_hot(y, classes).float()[:, :, None, None]
+    return torch.cat([x, onehot.expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
+
+
 def train(
     images: np.ndarray,
     steps: int,
@@ -85,12 +98,17 @@ def train(
     ndf: int = 64,
     lr: float = 2e-4,
     log_every: int = 0,
+    labels: np.ndarray | None = None,
 ) -> tuple[nn.Module, float]:
-    """Train the recipe for ``steps`` G updates (one D update each); returns G and the seconds it took."""
+    """Train the recipe for ``steps`` G updates (one D update each); returns G and the seconds it took. With
+    ``labels``: the conditional GAN (G(z, y), D(x, y))."""
     torch.manual_seed(seed)
     n, channels, resolution = images.shape[0], images.shape[1], images.shape[-1]
+    classes = 0 if labels is None else int(labels.max()) + 1
     data = torch.from_numpy(images).float().div(127.5).sub(1.0)
-    G, D = generator(resolution, channels, latent, ngf), discriminator(resolution, channels, ndf)
+    targets = None if labels is None else torch.from_numpy(labels).long()
+    G = generator(resolution, channels, latent, ngf, classes)
+    D = discriminator(resolution, channels, ndf, classes)
     G.apply(init_weights)
     D.apply(init_weights)
     opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
@@ -103,16 +121,19 @@ def train(
     for step in range(steps):
         if step % per_epoch == 0:
             order = torch.randperm(n)
-        real = data[order[(step % per_epoch) * batch_size : (step % per_epoch + 1) * batch_size]]
+        index = order[(step % per_epoch) * batch_size : (step % per_epoch + 1) * batch_size]
+        real = data[index]
+        y_real = None if targets is None else targets[index]
+        y_fake = None if targets is None else torch.randint(classes, (batch_size,))
         D.zero_grad()
-        loss_real = criterion(D(real), ones)
+        loss_real = criterion(D(with_labels(real, y_real, classes)), ones)
         loss_real.backward()
-        fake = G(torch.randn(batch_size, latent, 1, 1))
-        loss_fake = criterion(D(fake.detach()), zeros)
+        fake = G(with_labels(torch.randn(batch_size, latent, 1, 1), y_fake, classes))
+        loss_fake = criterion(D(with_labels(fake.detach(), y_fake, classes)), zeros)
         loss_fake.backward()
         opt_D.step()
         G.zero_grad()
-        loss_g = criterion(D(fake), ones)
+        loss_g = criterion(D(with_labels(fake, y_fake, classes)), ones)
         loss_g.backward()
         opt_G.step()
         if log_every and (step + 1) % log_every == 0:
@@ -120,6 +141,7 @@ def train(
                 f"step {step + 1}/{steps}: d_loss {(loss_real + loss_fake).item():.3f} g_loss {loss_g.item():.3f}",
                 flush=True,
             )
+    G.classes = classes
     return G, time.perf_counter() - start
 
 
@@ -129,6 +151,9 @@ def sample(G: nn.Module, n: int, seed: int, mode: str, latent: int = 100, batch_
     G.train(mode == "train")
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn(n, latent, 1, 1, generator=generator)
+    classes = getattr(G, "classes", 0)
+    y = torch.arange(n) % classes if classes else None  # sample k is drawn for label k mod K
+    z = with_labels(z, y, classes)
     out = [G(z[i : i + batch_size]) for i in range(0, n, batch_size)]
     G.train()
     return torch.cat(out).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).numpy()
@@ -146,19 +171,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-seed", type=int, default=1000)
     parser.add_argument("--out", required=True, help=".npz for the samples")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--conditional", action="store_true", help="the conditional GAN on the data's labels")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     with np.load(args.data) as archive:
         images = archive["images"]
+        labels = archive["labels"] if args.conditional else None
     G, seconds = train(
-        images, args.steps, args.batch_size, args.seed, ngf=args.ngf, ndf=args.ndf, log_every=max(1, args.steps // 10)
+        images,
+        args.steps,
+        args.batch_size,
+        args.seed,
+        ngf=args.ngf,
+        ndf=args.ndf,
+        log_every=max(1, args.steps // 10),
+        labels=labels,
     )
+    drawn = {"labels": np.arange(args.samples) % G.classes} if G.classes else {}
     np.savez(
         args.out,
         train=sample(G, args.samples, args.sample_seed, "train"),
         eval=sample(G, args.samples, args.sample_seed, "eval"),
         seconds=seconds,
+        **drawn,
     )
     print(f"trained {args.steps} steps in {seconds:.0f} s; samples in {args.out}")
 
