@@ -462,7 +462,7 @@ def test_text_cli_sample_interpolate_and_evaluate(captioned, tmp_path, capsys):
     )  # a user error: one message, exit code 2
     assert 'draws from a caption: pass --text "..."' in capsys.readouterr().err
     # StackGAN's setting is a flag of its own, built from its condition's controls and checked against them
-    scaled = ["sample", str(tmp_path / "s1"), "--text", "a red bag", "--n", "2", "--condition-noise-scale"]
+    scaled = ["sample", "--text", "a red bag", str(tmp_path / "s1"), "--n", "2", "--condition-noise-scale"]
     assert main([*scaled, "nan", "--out", str(tmp_path / "nan.png")]) == 2
     assert "--condition-noise-scale: condition_noise_scale must be a number in [0.0, 2.0]" in capsys.readouterr().err
     assert main([*scaled, "0", "--out", str(tmp_path / "mean.npz")]) == 0

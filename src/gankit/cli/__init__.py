@@ -9,7 +9,7 @@ import sys
 import warnings
 
 from gankit.cli import analysis, data, evaluate, export, info, sample, serve, sweep, train
-from gankit.cli.common import Parser, attach_flag_values
+from gankit.cli.common import Parser, split_generator_flags
 
 EXIT_CODES = (
     "exit codes: 0 done; 2 a user error (an argument, a config value, a file or the data: the message "
@@ -43,10 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     from gankit.errors import GankitError
 
     parser = build_parser()
-    args, extra = parser.parse_known_args(attach_flag_values(parser, list(sys.argv[1:] if argv is None else argv)))
-    if extra and not getattr(args, "generator_flags", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.generator_argv = extra  # the generator's own flags (cli.common.generator_flags reads them)
+    argv, generator_argv = split_generator_flags(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(argv)
+    args.generator_argv = generator_argv  # the generator's own flags (cli.common.generator_flags reads them)
     warnings.showwarning = show_warning
     where = f"gankit {args.command}"
     try:

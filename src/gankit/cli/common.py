@@ -44,25 +44,32 @@ def looks_like_value(token: str) -> bool:
         return False
 
 
-def attach_flag_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """``--flag value`` -> ``--flag=value`` for the flags a command's parser does not know (a generator's own),
-    so argparse never takes their values for positionals (``gankit sample --labels 3 RUN``)."""
+def split_generator_flags(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the arguments for ``parser``, the generator's own flags as ``--flag=value`` tokens): for a command that
+    ``takes_generator_flags``, every ``--flag`` its parser does not know is taken out with its value (``--flag
+    value`` or ``--flag=value``; a value may hold spaces or start with a minus sign), so argparse never sees it
+    and never takes its value for a positional (``gankit sample --text "a red bag" RUN``)."""
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     where = next((i for i, token in enumerate(argv) if token in commands), None)
     if where is None or not commands[argv[where]].get_default("generator_flags"):
-        return argv
+        return argv, []
     known = list(commands[argv[where]]._option_string_actions)
-    out = argv[: where + 1]
-    tokens = iter(range(where + 1, len(argv)))
-    for i in tokens:
+    rest, flags = argv[: where + 1], []
+    i = where + 1
+    while i < len(argv):
         token = argv[i]
-        unknown = token.startswith("--") and "=" not in token and not any(k.startswith(token) for k in known)
-        if unknown and token != "--" and i + 1 < len(argv) and looks_like_value(argv[i + 1]):
-            out.append(f"{token}={argv[i + 1]}")
-            next(tokens)
+        if token == "--":
+            rest += argv[i:]
+            break
+        name = token.split("=", 1)[0]
+        if token.startswith("--") and not any(k.startswith(name) for k in known):
+            if "=" not in token and i + 1 < len(argv) and looks_like_value(argv[i + 1]):
+                token, i = f"{token}={argv[i + 1]}", i + 1
+            flags.append(token)
         else:
-            out.append(token)
-    return out
+            rest.append(token)
+        i += 1
+    return rest, flags
 
 
 def generator_flags(pipeline, argv: list[str], inputs: bool = True) -> tuple[dict[str, list], dict[str, float]]:
