@@ -345,6 +345,8 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
     if finished.is_file() and json.loads(finished.read_text())["command"] == command[3:]:
         wall = json.loads(finished.read_text())["wall_seconds"]
     else:
+        if run.exists():  # a run of another command (a preset changed since): kept beside, never written over
+            run.rename(folder / f"run-before-{time.strftime('%Y%m%d-%H%M%S')}")
         env = {**os.environ, **({"OMP_NUM_THREADS": str(family.threads)} if family.threads else {})}
         done = subprocess.run(command, stdout=(folder / "log.txt").open("w"), stderr=subprocess.STDOUT, env=env)
         if done.returncode:
