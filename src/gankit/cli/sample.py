@@ -128,11 +128,10 @@ def cmd_traverse(args) -> int:
         f"wrote {args.out}: {args.rows} rows of fixed noise and codes (seed {args.seed}), columns {args.code} = "
         f"{', '.join(f'{v:g}' for v in values)}"
     )
-    from gankit.metrics.code_monotonicity import ordered
+    from gankit.metrics.code_monotonicity import code_monotonicity, format_monotonicity, ordered
 
     if ordered(control) and pipeline.kind == "images" and args.score_rows > 0:
         from gankit.files import atomic_write_text
-        from gankit.metrics.code_monotonicity import code_monotonicity, format_monotonicity
 
         result = code_monotonicity(pipeline, args.code, values, rows=args.score_rows, seed=args.seed)
         summary = Path(args.out).with_suffix(".json")
