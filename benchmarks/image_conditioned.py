@@ -7,12 +7,21 @@ the outputs against their 2,000 targets (both resized 32 -> 28 px, bilinear with
 Fashion-MNIST evaluator; the evaluator's accuracy on the outputs given the source item's class (the analogue of
 the paper's FCN-score); L1 (on [0, 1] pixels) and PSNR against the target at 32 px.
 
+With ``--seeds``, the three configs of the issue-29 target (L1 alone, cGAN alone, L1 + cGAN) are trained once per
+seed and scored also by the held-out evaluator of benchmarks/heldout_evaluator.py (FID, class accuracy; no
+tuning decision reads it); the summary says on how many seeds L1 + cGAN beats each alone.
+
 SR 14 -> 28 on Fashion-MNIST: bicubic interpolation, SRResNet (pixel MSE: ``srresnet-fashion-x2``) and SRGAN
 (evaluator-feature content + 1e-3 adversarial: ``srgan-fashion-x2``), scored on the first 2,000 test images
 (inputs made by the training kernel, ``variants.srgan.downsample``): PSNR and SSIM (gray, one channel, 2-pixel
-border cropped), FID / KID / PRDC against the 2,000 originals, and the evaluator's class accuracy.
+border cropped), FID / KID / PRDC against the 2,000 originals, and the evaluator's class accuracy. With
+``--seeds``, each SR preset is trained once per seed and scored also by the held-out evaluator of
+benchmarks/heldout_evaluator.py (FID, class accuracy), which no tuning decision reads; the summary gives mean ± sd
+and whether SRGAN's FID is below SRResNet's on every seed (issue 29). A preset that starts from SRResNet
+(``objective.pretrain_steps``) keeps its share of the steps when ``--steps`` changes them.
 
     python benchmarks/image_conditioned.py [--steps 1500] [--width 16] [--out runs/bench-image] [--only pix2pix|sr]
+        [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -70,6 +79,9 @@ def to28(images: np.ndarray) -> np.ndarray:
     return resize_square(x, 28).permute(0, 2, 3, 1).numpy()
 
 
+SEEDED_ABLATION = ("L1 alone", "cGAN alone", "L1 + cGAN, 16x16 PatchGAN")  # the issue's three, per seed
+
+
 def pix2pix(args, extractor) -> list[dict]:
     data = args.out / "pairs-edges"
     if not (data / "test.npz").is_file():
@@ -78,6 +90,7 @@ def pix2pix(args, extractor) -> list[dict]:
     test = load_dataset({"name": "pairs", "path": str(data), "split": "test", "limit": N})
     targets, labels = test.x.permute(0, 2, 3, 1).numpy(), test.labels.numpy()
     others = whole.x[N:].permute(0, 2, 3, 1).numpy()  # the floor: 2,000 other real items against the targets
+    held_out = HeldOut(to28(targets)) if args.seeds else None
     rows = [
         {
             "config": "real vs real (2,000 other test items)",
@@ -85,79 +98,167 @@ def pix2pix(args, extractor) -> list[dict]:
         }
     ]
     pictures = [test.sources[:8].expand(-1, 1, -1, -1).permute(0, 2, 3, 1).numpy()]
-    for name, extra in ABLATION.items():
-        run = args.out / ("pix2pix-" + "".join(c if c.isalnum() else "-" for c in name.lower()))
-        values = {
-            "data.path": str(data),
-            "train.steps": args.steps,
-            "model.g_width": args.width,
-            "model.d_width": args.width,
-            "train.tensorboard": False,
-            "train.sample_every": args.steps,
-            "train.checkpoint_every": args.steps,
-            **extra,
-        }
-        start = time.perf_counter()
-        if not (run / "generator.safetensors").is_file():
-            train(load_config("pix2pix-edges-fashion", overrides(values)), run, progress=False, log=lambda s: None)
-        seconds = time.perf_counter() - start
-        outputs = load_generator(run).translate(test.sources.numpy())
-        l1 = float(np.abs(outputs.astype(np.float64) - targets).mean() / 255)
-        row = {
-            "config": name,
-            **scores(extractor, to28(outputs), to28(targets), labels),
-            "l1": l1,
-            "psnr": psnr(outputs, targets),
-            "train_seconds": round(seconds),
-        }
-        rows.append(row)
-        pictures.append(outputs[:8])
-        print(json.dumps(row), flush=True)
-    pictures.append(targets[:8])
-    save_picture(image_grid(np.concatenate(pictures), columns=8), args.pictures / "pix2pix-edges-ablation.png")
-    return rows
-
-
-def super_resolution(args, extractor) -> list[dict]:
-    test = load_dataset({"name": "fashion-mnist", "split": "test", "limit": N})
-    labels = test.labels.numpy()
-    high = test.x.permute(0, 2, 3, 1).numpy()
-    low = downsample(test.model_input(torch.arange(len(test))), 2)
-    low_uint8 = ((low + 1) * 127.5).round().to(torch.uint8)
-    bicubic = F.interpolate(low, scale_factor=2, mode="bicubic", align_corners=False)
-    bicubic = ((bicubic.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    results = {"bicubic": (bicubic, 0)}
-    for preset in ("srresnet-fashion-x2", "srgan-fashion-x2"):
-        run = args.out / preset
-        start = time.perf_counter()
-        if not (run / "generator.safetensors").is_file():
+    configs = {name: ABLATION[name] for name in SEEDED_ABLATION} if args.seeds else ABLATION
+    for seed in args.seeds or [None]:
+        for name, extra in configs.items():
+            slug = "pix2pix-" + "".join(c if c.isalnum() else "-" for c in name.lower())
+            run = args.out / (slug if seed is None else f"{slug}-{args.steps}-seed-{seed}")
             values = {
+                "data.path": str(data),
                 "train.steps": args.steps,
+                "model.g_width": args.width,
+                "model.d_width": args.width,
                 "train.tensorboard": False,
                 "train.sample_every": args.steps,
                 "train.checkpoint_every": args.steps,
+                **({} if seed is None else {"train.seed": seed}),
+                **extra,
             }
-            train(load_config(preset, overrides(values)), run, progress=False, log=lambda s: None)
-        results[preset] = (
-            load_generator(run).upscale(low_uint8.permute(0, 2, 3, 1).numpy()),
-            time.perf_counter() - start,
-        )
-    rows = []
-    for name, (outputs, seconds) in results.items():
+            start = time.perf_counter()
+            if not (run / "generator.safetensors").is_file():
+                config = load_config("pix2pix-edges-fashion", overrides(values))
+                train(config, run, progress=False, log=lambda s: None)
+            seconds = time.perf_counter() - start
+            outputs = load_generator(run).translate(test.sources.numpy())
+            l1 = float(np.abs(outputs.astype(np.float64) - targets).mean() / 255)
+            row = {
+                "config": name,
+                **({} if seed is None else {"seed": seed}),
+                **scores(extractor, to28(outputs), to28(targets), labels),
+                **({} if held_out is None else held_out(to28(outputs), labels)),
+                "l1": l1,
+                "psnr": psnr(outputs, targets),
+                "train_seconds": round(seconds),
+            }
+            rows.append(row)
+            if seed == (args.seeds or [None])[0]:
+                pictures.append(outputs[:8])
+            print(json.dumps(row), flush=True)
+    pictures.append(targets[:8])
+    name = "pix2pix-edges-ablation.png" if not args.seeds else f"pix2pix-edges-seed{args.seeds[0]}-{args.steps}.png"
+    save_picture(image_grid(np.concatenate(pictures), columns=8), args.pictures / name)
+    if args.seeds:
+        keys = ("fid", "class_accuracy", "heldout_fid", "heldout_class_accuracy", "l1", "psnr", "train_seconds")
+        summary = seed_summary(rows[1:], SEEDED_ABLATION, keys, SEEDED_ABLATION[2], SEEDED_ABLATION[:2])
+        print(summary)
+        (args.out / f"pix2pix-seeds-{args.steps}.md").write_text(summary + "\n")
+    return rows
+
+
+class HeldOut:
+    """The held-out evaluator of benchmarks/heldout_evaluator.py (no tuning decision reads it) on uint8
+    (N, 28, 28, 1) images: FID against ``targets`` and class accuracy."""
+
+    def __init__(self, targets: np.ndarray):
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from heldout_evaluator import HeldOutEvaluator
+
+        self.net = HeldOutEvaluator("fashion-mnist")
+        self.real = self.net(targets.transpose(0, 3, 1, 2))
+
+    def __call__(self, outputs: np.ndarray, labels: np.ndarray) -> dict:
+        images = outputs.transpose(0, 3, 1, 2)
+        return {
+            "heldout_fid": fid(self.real, self.net(images)),
+            "heldout_class_accuracy": float(np.mean(self.net.predict(images) == labels)),
+        }
+
+
+def seed_summary(
+    rows: list[dict], configs: tuple[str, ...], keys: tuple[str, ...], challenger: str, baselines: tuple[str, ...]
+) -> str:
+    """Mean ± sd per config, and per evaluator whether ``challenger`` beats each baseline on every seed: FID
+    lower, and (where scored) class accuracy higher."""
+    lines = ["| config | " + " | ".join(keys) + " | seeds |", "|---|" + "---|" * (len(keys) + 1)]
+    for config in configs:
+        mine = [r for r in rows if r["config"] == config]
+        cells = [f"{np.mean([r[k] for r in mine]):.4g} ± {np.std([r[k] for r in mine], ddof=1):.2g}" for k in keys]
+        lines.append(f"| {config} | " + " | ".join(cells) + f" | {len(mine)} |")
+    for key, lower in (
+        ("fid", True),
+        ("class_accuracy", False),
+        ("heldout_fid", True),
+        ("heldout_class_accuracy", False),
+    ):
+        if key not in keys:
+            continue
+        for baseline in baselines:
+            pairs = [
+                (ours[key], theirs[key])
+                for ours in rows
+                if ours["config"] == challenger
+                for theirs in rows
+                if theirs["config"] == baseline and theirs["seed"] == ours["seed"]
+            ]
+            wins = sum((o < t) if lower else (o > t) for o, t in pairs)
+            shown = ", ".join(f"{o:.3f} vs {t:.3f}" for o, t in pairs)
+            word = "below" if lower else "above"
+            lines.append(f"- {key}: {challenger} {word} {baseline} on {wins} of {len(pairs)} seeds ({shown})")
+    return "\n".join(lines)
+
+
+def sr_values(preset: str, steps: int, seed: int | None) -> dict:
+    """The --set values of an SR run of ``steps``: a start from SRResNet keeps its share of the run's steps."""
+    config = load_config(preset)
+    values = {
+        "train.steps": steps,
+        "train.tensorboard": False,
+        "train.sample_every": steps,
+        "train.checkpoint_every": steps,
+        **({} if seed is None else {"train.seed": seed}),
+    }
+    pretrain = config.objective.get("pretrain_steps", 0)
+    if pretrain:
+        values["objective.pretrain_steps"] = pretrain * steps // config.train.steps
+    return values
+
+
+SR_PRESETS = ("srresnet-fashion-x2", "srgan-fashion-x2")
+
+
+def super_resolution(args, extractor) -> list[dict]:
+    """Bicubic, then each SR preset (once per seed with ``--seeds``, scored by the held-out evaluator too)."""
+    test = load_dataset({"name": "fashion-mnist", "split": "test", "limit": N})
+    labels, high = test.labels.numpy(), test.x.permute(0, 2, 3, 1).numpy()
+    low = downsample(test.model_input(torch.arange(len(test))), 2)
+    low_uint8 = ((low + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    bicubic = F.interpolate(low, scale_factor=2, mode="bicubic", align_corners=False)
+    bicubic = ((bicubic.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    held_out = HeldOut(high) if args.seeds else None
+    runs = [("bicubic", None, bicubic, 0.0)]
+    for seed in args.seeds or [None]:
+        for preset in SR_PRESETS:
+            run = args.out / (preset if seed is None else f"{preset}-{args.steps}-seed-{seed}")
+            start = time.perf_counter()
+            if not (run / "generator.safetensors").is_file():
+                values = sr_values(preset, args.steps, seed)
+                train(load_config(preset, overrides(values)), run, progress=False, log=lambda s: None)
+            runs.append((preset, seed, load_generator(run).upscale(low_uint8), time.perf_counter() - start))
+    rows, pictures = [], []
+    for name, seed, outputs, seconds in runs:
         row = {
             "config": name,
+            **({} if seed is None else {"seed": seed}),
             "psnr": psnr(outputs, high, border=2),
             "ssim": ssim(outputs, high, border=2),
             **scores(extractor, outputs, high, labels),
+            **({} if held_out is None else held_out(outputs, labels)),
             "train_seconds": round(seconds),
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    nearest = (
-        F.interpolate(low_uint8.float(), scale_factor=2, mode="nearest").to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    )
-    pictures = [nearest[:8], *(outputs[:8] for outputs, _ in results.values()), high[:8]]
-    save_picture(image_grid(np.concatenate(pictures), columns=8), args.pictures / "sr-fashion-x2.png")
+        if seed in (None, (args.seeds or [None])[0]):  # bicubic and the first seed's runs
+            pictures.append(outputs[:8])
+    nearest = np.repeat(np.repeat(low_uint8[:8], 2, axis=1), 2, axis=2)
+    name = f"sr-fashion-x2-seed{args.seeds[0]}-{args.steps}.png" if args.seeds else "sr-fashion-x2.png"
+    save_picture(image_grid(np.concatenate([nearest, *pictures, high[:8]]), columns=8), args.pictures / name)
+    if args.seeds:
+        keys = ("psnr", "ssim", "fid", "class_accuracy", "heldout_fid", "heldout_class_accuracy", "train_seconds")
+        summary = seed_summary(rows[1:], SR_PRESETS, keys, SR_PRESETS[1], SR_PRESETS[:1])
+        print(summary)
+        (args.out / f"sr-seeds-{args.steps}.md").write_text(summary + "\n")
     return rows
 
 
@@ -168,6 +269,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-image"))
     parser.add_argument("--pictures", type=Path, default=Path("docs/images"))
     parser.add_argument("--only", choices=("pix2pix", "sr"))
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="train each SR preset and pix2pix's L1 alone / cGAN alone / L1 + cGAN once per seed (issue 29)",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     extractor = build_extractor({"name": "evaluator", "weights": "fashion-mnist"})
@@ -176,7 +283,8 @@ def main() -> None:
         results["pix2pix"] = pix2pix(args, extractor)
     if args.only != "pix2pix":
         results["sr"] = super_resolution(args, extractor)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    name = f"results-seeds-{args.steps}.json" if args.seeds else "results.json"
+    (args.out / name).write_text(json.dumps(results, indent=2) + "\n")
     for task, rows in results.items():
         keys = [k for k in rows[-1] if k != "config"]
         print(f"\n{task}\n| config | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))

@@ -142,6 +142,19 @@ FAMILIES = {
         target="FID at most the recipe's and label accuracy at least the recipe's, on every evaluator",
         classes=True,
     ),
+    "acgan-fashion-mnist": Family(
+        preset="acgan-fashion-mnist",
+        data={"name": "fashion-mnist"},
+        reference_split="test",
+        recipe=["recipes/dcgan.py", "--acgan"],
+        steps=2000,
+        batch_size=128,
+        evaluator="fashion-mnist",
+        heldout="fashion-mnist",
+        departures=recipe_departures(128),
+        target="FID at most the recipe's and label accuracy at least the recipe's, on every evaluator",
+        classes=True,
+    ),
     **{
         f"gan-mlp-{name}": Family(
             preset=f"gan-mlp-{name}",

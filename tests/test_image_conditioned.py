@@ -205,6 +205,33 @@ def test_srgan_content_losses_and_the_downsampling_kernel(tiny_npz, tmp_path):
     assert float(objective.reconstruction(fake, real).detach()) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_srgan_starts_from_srresnet_for_its_pretrain_steps(tiny_npz, tmp_path):
+    """objective.pretrain_steps=K: the run's first K steps are exactly SRResNet-MSE's (G on the pixel MSE, D not
+    trained), and the perceptual + adversarial loss trains both nets from step K on."""
+    from gankit.inference import load_discriminator
+
+    def nets(name, *extra):
+        config = load_config(None, sr_overrides(tiny_npz, 4, "train.ema_decay=0", *extra))
+        run = train(config, tmp_path / name, progress=False, log=quiet)
+        G = load_generator(run.run_dir, ema=False).G.state_dict()
+        D = load_discriminator(run.run_dir)[0]  # its weights (SRResNet's D runs, so its BatchNorm statistics move)
+        return G, dict(D.named_parameters()), run.last_row
+
+    srresnet = nets("srresnet", "objective.content=pixel", "objective.adversarial_weight=0")
+    pretrained = nets("pretrained", "objective.pretrain_steps=4")
+    started = nets("started", "objective.pretrain_steps=2")
+
+    def same(a, b):
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    assert same(pretrained[0], srresnet[0]) and same(pretrained[1], srresnet[1])
+    assert pretrained[2]["g_loss"] == pytest.approx(pretrained[2]["g_loss_pixel_mse"])
+    assert not same(started[0], srresnet[0]) and not same(started[1], srresnet[1])
+    assert started[2]["g_loss_content"] > 0 and "g_loss_adversarial" in started[2]
+    with pytest.raises(ConfigError, match="pretrain_steps"):
+        load_config(None, sr_overrides(tiny_npz, 4, "objective.pretrain_steps=-1"))
+
+
 def test_psnr_and_ssim_on_hand_made_images():
     a = np.full((2, 12, 12, 1), 100, np.uint8)
     b = a + 10

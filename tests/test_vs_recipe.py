@@ -69,6 +69,40 @@ def test_the_conditional_recipe_draws_sample_k_for_label_k_mod_k(tmp_path):
     assert not dcgan.torch.equal(one, two)
 
 
+def test_the_acgan_recipe_gives_d_a_class_head_and_no_label_input(tmp_path):
+    """--acgan: D sees the image alone and answers one real/fake logit and K class logits; its class cross-entropy
+    on the real images falls as it trains; the samples come with the labels they were drawn for."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from recipes import dcgan
+
+    torch = dcgan.torch
+    D = dcgan.discriminator(28, 1, 8, label_maps=0, class_logits=4)
+    assert D(torch.zeros(2, 1, 28, 28)).shape == (2, 5) and D[0].in_channels == 1
+    rng = np.random.default_rng(0)
+    labels = np.arange(48) % 4
+    images = (labels[:, None, None, None] * 60 + rng.integers(0, 20, (48, 1, 28, 28))).astype(np.uint8)
+    np.savez(tmp_path / "data.npz", images=images, labels=labels)
+    argv = ["--data", str(tmp_path / "data.npz"), "--steps", "2", "--batch-size", "8", "--ngf", "8", "--ndf", "8"]
+    dcgan.main([*argv, "--samples", "8", "--acgan", "--out", str(tmp_path / "s.npz")])
+    with np.load(tmp_path / "s.npz") as out:
+        assert out["labels"].tolist() == [0, 1, 2, 3, 0, 1, 2, 3] and out["eval"].shape == (8, 1, 28, 28)
+
+    def class_loss(steps: int) -> float:  # D's class cross-entropy on the real images after ``steps`` steps
+        seen = {}
+        original = dcgan.discriminator
+        dcgan.discriminator = lambda *a, **k: seen.setdefault("D", original(*a, **k))
+        try:
+            dcgan.train(images, steps, 16, 0, ngf=8, ndf=8, labels=labels, auxiliary=True)
+        finally:
+            dcgan.discriminator = original
+        x = torch.from_numpy(images).float().div(127.5).sub(1.0)
+        with torch.no_grad():
+            logits = seen["D"].eval()(x)[:, 1:]
+        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels)).item()
+
+    assert class_loss(30) < 0.7 * class_loss(0)  # ln 4 = 1.39 untrained
+
+
 def test_no_preset_or_training_module_names_the_held_out_evaluator():
     """Tuning may read the shipped evaluator only: nothing in the package may reach the held-out one."""
     names = re.compile(r"heldout_evaluator|HeldOutNet|HeldOutEvaluator|heldout-evaluators|held-out evaluator", re.I)
@@ -163,3 +197,24 @@ def test_the_mixture_recipe_trains_two_steps_and_is_scored_by_its_modes(tmp_path
     assert (
         "**not met**" in vs_recipe.point_verdicts(family, mine[:2] + [{"modes": collapsed}], [{"modes": collapsed}])[0]
     )
+
+
+def test_the_seeded_image_benchmark_keeps_srresnets_share_and_counts_wins_per_seed():
+    """benchmarks/image_conditioned.py --seeds: a shorter SRGAN run keeps its SRResNet start as the same share of
+    its steps, and the summary counts, seed by seed, where the challenger beats each baseline (FID lower, class
+    accuracy higher)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import image_conditioned
+
+    assert image_conditioned.sr_values("srgan-fashion-x2", 1000, 3)["objective.pretrain_steps"] == 500
+    assert "objective.pretrain_steps" not in image_conditioned.sr_values("srresnet-fashion-x2", 1000, 3)
+    rows = [
+        {"config": "a", "seed": 0, "fid": 1.0, "class_accuracy": 0.9},
+        {"config": "b", "seed": 0, "fid": 2.0, "class_accuracy": 0.8},
+        {"config": "a", "seed": 1, "fid": 3.0, "class_accuracy": 0.9},
+        {"config": "b", "seed": 1, "fid": 2.5, "class_accuracy": 0.7},
+    ]
+    summary = image_conditioned.seed_summary(rows, ("a", "b"), ("fid", "class_accuracy"), "a", ("b",))
+    assert "- fid: a below b on 1 of 2 seeds (1.000 vs 2.000, 3.000 vs 2.500)" in summary
+    assert "- class_accuracy: a above b on 2 of 2 seeds" in summary
+    assert "| a | 2 ± 1.4 | 0.9 ± 0 | 2 |" in summary

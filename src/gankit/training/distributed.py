@@ -190,7 +190,7 @@ def average(ranks: Ranks, params, extras=(), stop: bool = False) -> bool:
     grads = [p.grad for p in params if p.grad is not None]
     parts = [*grads, *extras]
     flat = torch.cat(
-        [*(t.detach().reshape(-1).float() for t in parts), torch.tensor([float(stop)], device=grads[0].device)]
+        [*(t.detach().reshape(-1).float() for t in parts), torch.tensor([float(stop)], device=parts[0].device)]
     )
     dist.all_reduce(flat)
     anyone_stops = bool(flat[-1] > 0)

@@ -14,6 +14,11 @@ G's loss is the perceptual loss of the paper's eq. 3: a content loss + 1e-3 x th
 
 The run's config.json records ``objective.content`` and ``content_network``: every result says which one it used.
 
+**SRResNet first** (``pretrain_steps``): the paper initializes SRGAN with the trained SRResNet-MSE. With
+``pretrain_steps=K`` the first K steps of the run are SRResNet's (G on the pixel MSE alone; D is neither run nor
+updated, and its optimizer state stays untouched), and the perceptual loss takes over from step K on: one run,
+one preset, and the same number of G updates as an SRResNet trained for the whole run.
+
 **The low-resolution condition** needs no paired data: every batch's inputs are made from its real images by
 a documented kernel (:func:`downsample`: bicubic with antialiasing, quantized to 8 bits, as a user's
 low-resolution images would be), so any image dataset trains SR. Networks: ``gankit/networks/srgan.py``.
@@ -28,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.registry import ConfigError
-from gankit.variants.base import VARIANTS, Condition, register_condition
+from gankit.variants.base import VARIANTS, Condition, StepContext, StepOutput, register_condition
 from gankit.variants.pix2pix import ImageCondition, ImageObjective
 from gankit.variants.standard import StandardOptions
 
@@ -77,11 +82,14 @@ class SRGANOptions(StandardOptions):
     content_scale: float = 12.75  # feature maps divided by this (the paper's VGG rescaling)
     content_weight: float = 1.0
     adversarial_weight: float = 1e-3  # 0: SRResNet (content loss alone)
+    pretrain_steps: int = 0  # the run's first steps train SRResNet-MSE (pixel MSE alone, D idle): the paper's start
 
     def __post_init__(self):
         super().__post_init__()
-        if min(self.content_weight, self.adversarial_weight) < 0 or self.content_scale <= 0:
-            raise ConfigError("objective.content_weight and adversarial_weight must be >= 0, content_scale > 0")
+        if min(self.content_weight, self.adversarial_weight, self.pretrain_steps) < 0 or self.content_scale <= 0:
+            raise ConfigError(
+                "objective.content_weight, adversarial_weight and pretrain_steps must be >= 0, content_scale > 0"
+            )
         if self.diffaugment or self.unrolled_steps or self.feature_matching:
             raise ConfigError("srgan takes no diffaugment, unrolled_steps or feature_matching")
 
@@ -113,6 +121,11 @@ class SRGANObjective(ImageObjective):
             self.features = evaluator.net.body[:-2]  # the last conv's maps after its activation, before pooling
         if self.features is not None:  # frozen, on G's device, once (not on every step)
             self.features.requires_grad_(False).eval().to(next(G.parameters()).device)
+        self.pretraining = False
+
+    def begin_step(self, step: int) -> None:
+        super().begin_step(step)
+        self.pretraining = step < self.options.pretrain_steps
 
     def make_condition(self) -> Condition:
         low = self.G.resolution // self.G.scale
@@ -128,6 +141,21 @@ class SRGANObjective(ImageObjective):
 
     def d_loss_scale(self) -> float:
         return 1.0 if self.options.adversarial_weight else 0.0  # SRResNet: D is not part of the objective
+
+    def d_step(self, ctx: StepContext) -> StepOutput:
+        if not self.pretraining:
+            return super().d_step(ctx)
+        # SRResNet's steps: G's output for its own step; D is not run, and a loss with no path to D's weights
+        # leaves their gradients unset, so D's optimizer skips them (no moment, no step count, no decay).
+        ctx.fake = self.G(*self.condition.generator_args(ctx.z, ctx.condition))
+        idle = torch.zeros((), device=ctx.real.device, requires_grad=True)
+        return StepOutput(idle, {"d_loss": ctx.real.new_zeros(())})
+
+    def g_step(self, ctx: StepContext) -> StepOutput:
+        if not self.pretraining:
+            return super().g_step(ctx)
+        mse = F.mse_loss(ctx.fake.float(), ctx.real.float())
+        return StepOutput(mse, {"g_loss_pixel_mse": mse.detach(), "g_loss": mse.detach()})
 
     def reconstruction(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         if self.features is None:
