@@ -644,6 +644,35 @@ def write_section(path: Path, body: str, command: str, results: list[dict], bloc
     path.write_text(text)
 
 
+def picture(family_name: str, out: Path, path: Path, seed: int = 0) -> Path:
+    """The recipe's samples beside the preset's (its best G), training seed ``seed``, drawn as scored: for a
+    class-conditional family one row per class, the recipe's 8 columns left of the preset's; otherwise 3 rows of
+    16 each, the recipe's above."""
+    from gankit import load_generator
+    from gankit.images import image_grid, save_picture
+
+    family = FAMILIES[family_name]
+    if family.kind != "images":
+        raise SystemExit(f"--picture: {family_name} draws points, not images")
+    folder = out / family_name
+    result = stored().get((family_name, "recipe", seed, family.steps))
+    if result is None or not (folder / "gankit" / f"seed-{seed}" / "run").is_dir():
+        raise SystemExit(f"--picture: train the recipe and gankit's seed {seed} of {family_name} first")
+    mode = "eval" if "eval mode" in result["checkpoint"] else "train"  # the BatchNorm mode the table scored
+    classes = 10 if family.classes else 0
+    count = 8 * classes if classes else 48
+    with np.load(folder / "recipe" / f"seed-{seed}" / "samples.npz") as archive:
+        theirs = archive[mode][:count].transpose(0, 2, 3, 1)
+    ours = load_generator(folder / "gankit" / f"seed-{seed}" / "run").sample(count, seed=SAMPLE_SEED)
+    blank = np.full_like(ours[:1], 255)
+    if classes:  # sample k is drawn for label k mod K: row c holds samples c, c + K, c + 2K, ...
+        rows = [np.concatenate([theirs[c::classes], blank, ours[c::classes]]) for c in range(classes)]
+        cells, columns = np.concatenate(rows), 17
+    else:
+        cells, columns = np.concatenate([theirs, np.repeat(blank, 16, axis=0), ours]), 16
+    return save_picture(image_grid(cells, columns=columns), path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
@@ -662,6 +691,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block", default="vs-recipe", help="with --write: the name of the generated block to replace")
     parser.add_argument("--rerun", action="store_true", help="train and score again even when a result is stored")
     parser.add_argument(
+        "--picture", type=Path, help="write the recipe's samples beside the preset's (seed 0 of the first family)"
+    )
+    parser.add_argument(
         "--stored-only", action="store_true", help="train nothing: the table of the results already stored"
     )
     parser.add_argument(
@@ -676,6 +708,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.trials and not args.tune:
         parser.error("--try is for tuning (--tune): candidates are judged by the shipped evaluator only")
     trials = {t.split(":", 1)[0]: t.split(":", 1)[1].split(",") for t in args.trials}
+    if args.picture:
+        print(picture(args.families[0], args.out, args.picture))
+        return
     out = args.out / "tune" if args.tune else args.out
     results = []
     for family_name in args.families:
