@@ -22,6 +22,7 @@ and whether SRGAN's FID is below SRResNet's on every seed (issue 29). A preset t
 
     python benchmarks/image_conditioned.py [--steps 1500] [--width 16] [--out runs/bench-image] [--only pix2pix|sr]
         [--seeds 0 1 2]
+    python benchmarks/image_conditioned.py --tune RUN [RUN ...]    # SR candidates, shipped evaluator only
 """
 
 from __future__ import annotations
@@ -215,15 +216,21 @@ def sr_values(preset: str, steps: int, seed: int | None) -> dict:
     return values
 
 
+def sr_test_set() -> tuple[np.ndarray, np.ndarray, torch.Tensor, np.ndarray]:
+    """The first 2,000 test images: labels, uint8 (N, 28, 28, 1) originals, and their 14 px inputs made by the
+    training kernel, in [-1, 1] (N, 1, 14, 14) and as uint8 (N, 14, 14, 1)."""
+    test = load_dataset({"name": "fashion-mnist", "split": "test", "limit": N})
+    labels, high = test.labels.numpy(), test.x.permute(0, 2, 3, 1).numpy()
+    low = downsample(test.model_input(torch.arange(len(test))), 2)
+    return labels, high, low, ((low + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 SR_PRESETS = ("srresnet-fashion-x2", "srgan-fashion-x2")
 
 
 def super_resolution(args, extractor) -> list[dict]:
     """Bicubic, then each SR preset (once per seed with ``--seeds``, scored by the held-out evaluator too)."""
-    test = load_dataset({"name": "fashion-mnist", "split": "test", "limit": N})
-    labels, high = test.labels.numpy(), test.x.permute(0, 2, 3, 1).numpy()
-    low = downsample(test.model_input(torch.arange(len(test))), 2)
-    low_uint8 = ((low + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    labels, high, low, low_uint8 = sr_test_set()
     bicubic = F.interpolate(low, scale_factor=2, mode="bicubic", align_corners=False)
     bicubic = ((bicubic.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     held_out = HeldOut(high) if args.seeds else None
@@ -262,6 +269,24 @@ def super_resolution(args, extractor) -> list[dict]:
     return rows
 
 
+def tune_sr(runs: list[Path], extractor) -> list[dict]:
+    """Tuning candidates of an SR preset, trained by hand (gankit train ... --set ...): PSNR, SSIM and the
+    shipped evaluator's scores on the 2,000 test images; the held-out evaluator is not read."""
+    labels, high, _, low_uint8 = sr_test_set()
+    rows = []
+    for run in runs:
+        outputs = load_generator(run).upscale(low_uint8)
+        rows.append(
+            {
+                "config": str(run),
+                "psnr": psnr(outputs, high, border=2),
+                "ssim": ssim(outputs, high, border=2),
+                **scores(extractor, outputs, high, labels),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=1500)
@@ -275,9 +300,20 @@ def main() -> None:
         nargs="+",
         help="train each SR preset and pix2pix's L1 alone / cGAN alone / L1 + cGAN once per seed (issue 29)",
     )
+    parser.add_argument(
+        "--tune",
+        type=Path,
+        nargs="+",
+        metavar="RUN",
+        help="score these SR run folders with the shipped evaluator only (what tuning may read) and stop",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     extractor = build_extractor({"name": "evaluator", "weights": "fashion-mnist"})
+    if args.tune:
+        for row in tune_sr(args.tune, extractor):
+            print(json.dumps(row), flush=True)
+        return
     results = {}
     if args.only != "sr":
         results["pix2pix"] = pix2pix(args, extractor)
