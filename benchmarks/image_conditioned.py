@@ -141,8 +141,7 @@ def pix2pix(args, extractor) -> list[dict]:
     if args.seeds:
         keys = ("fid", "class_accuracy", "heldout_fid", "heldout_class_accuracy", "l1", "psnr", "train_seconds")
         summary = seed_summary(rows[1:], SEEDED_ABLATION, keys, SEEDED_ABLATION[2], SEEDED_ABLATION[:2])
-        print(summary)
-        (args.out / f"pix2pix-seeds-{args.steps}.md").write_text(summary + "\n")
+        publish(summary, args.out / f"pix2pix-seeds-{args.steps}.md")
     return rows
 
 
@@ -165,6 +164,12 @@ class HeldOut:
             "heldout_fid": fid(self.real, self.net(images)),
             "heldout_class_accuracy": float(np.mean(self.net.predict(images) == labels)),
         }
+
+
+def publish(summary: str, path: Path) -> None:
+    """Print a seeds summary and keep it beside the runs."""
+    print(summary)
+    path.write_text(summary + "\n")
 
 
 def seed_summary(
@@ -263,9 +268,10 @@ def super_resolution(args, extractor) -> list[dict]:
     save_picture(image_grid(np.concatenate([nearest, *pictures, high[:8]]), columns=8), args.pictures / name)
     if args.seeds:
         keys = ("psnr", "ssim", "fid", "class_accuracy", "heldout_fid", "heldout_class_accuracy", "train_seconds")
-        summary = seed_summary(rows[1:], SR_PRESETS, keys, SR_PRESETS[1], SR_PRESETS[:1])
-        print(summary)
-        (args.out / f"sr-seeds-{args.steps}.md").write_text(summary + "\n")
+        publish(
+            seed_summary(rows[1:], SR_PRESETS, keys, SR_PRESETS[1], SR_PRESETS[:1]),
+            args.out / f"sr-seeds-{args.steps}.md",
+        )
     return rows
 
 

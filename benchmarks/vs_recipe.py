@@ -659,7 +659,7 @@ def picture(family_name: str, out: Path, path: Path, seed: int = 0) -> Path:
     if result is None or not (folder / "gankit" / f"seed-{seed}" / "run").is_dir():
         raise SystemExit(f"--picture: train the recipe and gankit's seed {seed} of {family_name} first")
     mode = "eval" if "eval mode" in result["checkpoint"] else "train"  # the BatchNorm mode the table scored
-    classes = 10 if family.classes else 0
+    classes = int(train_labels(family)["labels"].max()) + 1 if family.classes else 0
     count = 8 * classes if classes else 48
     with np.load(folder / "recipe" / f"seed-{seed}" / "samples.npz") as archive:
         theirs = archive[mode][:count].transpose(0, 2, 3, 1)
