@@ -218,3 +218,42 @@ def test_the_seeded_image_benchmark_keeps_srresnets_share_and_counts_wins_per_se
     assert "- fid: a below b on 1 of 2 seeds (1.000 vs 2.000, 3.000 vs 2.500)" in summary
     assert "- class_accuracy: a above b on 2 of 2 seeds" in summary
     assert "| a | 2 ± 1.4 | 0.9 ± 0 | 2 |" in summary
+
+
+def test_the_infogan_seeds_benchmark_parses_variants_and_calls_the_target_on_five_seeds():
+    """benchmarks/infogan_seeds.py: a variant is NAME[:KEY=VALUE,...]; the target (mean code accuracy >= 0.65)
+    is met only with 5 seeds and a mean at or above it, per evaluator."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import argparse
+
+    import infogan_seeds
+    import pytest
+
+    assert infogan_seeds.parse_variant("ema:train.ema_decay=0.999,train.eval_every=500") == (
+        "ema",
+        ["train.ema_decay=0.999", "train.eval_every=500"],
+    )
+    assert infogan_seeds.parse_variant("preset") == ("preset", [])
+    with pytest.raises(argparse.ArgumentTypeError):
+        infogan_seeds.parse_variant(":train.seed=1")
+
+    def rows(variant, shipped, heldout):
+        return [
+            {
+                "variant": variant,
+                "seed": s,
+                "step": 6000,
+                "shipped_code_accuracy": a,
+                "heldout_code_accuracy": b,
+                "fid": 4.0,
+            }
+            for s, (a, b) in enumerate(zip(shipped, heldout))
+        ]
+
+    text = infogan_seeds.summary(
+        rows("good", [0.7, 0.66, 0.64, 0.7, 0.6], [0.6] * 5) + rows("short", [0.9, 0.9], [0.9, 0.9])
+    )
+    assert "- good, shipped_code_accuracy: mean 0.660 over 5 seeds (target >= 0.65, 5 seeds): met" in text
+    assert "- good, heldout_code_accuracy: mean 0.600 over 5 seeds (target >= 0.65, 5 seeds): not met" in text
+    assert "- short, shipped_code_accuracy: mean 0.900 over 2 seeds (target >= 0.65, 5 seeds): not met" in text
+    assert "| good | 5 | 0.660 ± 0.042 |" in text
