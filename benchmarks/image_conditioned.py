@@ -76,6 +76,24 @@ def scores(extractor, outputs: np.ndarray, targets: np.ndarray, labels: np.ndarr
     }
 
 
+def pix2pix_scores(extractor, outputs: np.ndarray, targets: np.ndarray, labels: np.ndarray) -> dict:
+    """L1 (on [0, 1] pixels) and PSNR at 32 px, and the shipped evaluator's scores at 28 px, of uint8 outputs."""
+    return {
+        **scores(extractor, to28(outputs), to28(targets), labels),
+        "l1": float(np.abs(outputs.astype(np.float64) - targets).mean() / 255),
+        "psnr": psnr(outputs, targets),
+    }
+
+
+def sr_scores(extractor, outputs: np.ndarray, high: np.ndarray, labels: np.ndarray) -> dict:
+    """PSNR and SSIM (2-pixel border cropped) and the shipped evaluator's scores of uint8 28 px outputs."""
+    return {
+        "psnr": psnr(outputs, high, border=2),
+        "ssim": ssim(outputs, high, border=2),
+        **scores(extractor, outputs, high, labels),
+    }
+
+
 def to28(images: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     return resize_square(x, 28).permute(0, 2, 3, 1).numpy()
@@ -123,14 +141,11 @@ def pix2pix(args, extractor) -> list[dict]:
                 train(config, run, progress=False, log=lambda s: None)
             seconds = time.perf_counter() - start
             outputs = load_generator(run).translate(test.sources.numpy())
-            l1 = float(np.abs(outputs.astype(np.float64) - targets).mean() / 255)
             row = {
                 "config": name,
                 **({} if seed is None else {"seed": seed}),
-                **scores(extractor, to28(outputs), to28(targets), labels),
+                **pix2pix_scores(extractor, outputs, targets, labels),
                 **({} if held_out is None else held_out(to28(outputs), labels)),
-                "l1": l1,
-                "psnr": psnr(outputs, targets),
                 "train_seconds": round(seconds),
             }
             rows.append(row)
@@ -256,9 +271,7 @@ def super_resolution(args, extractor) -> list[dict]:
         row = {
             "config": name,
             **({} if seed is None else {"seed": seed}),
-            "psnr": psnr(outputs, high, border=2),
-            "ssim": ssim(outputs, high, border=2),
-            **scores(extractor, outputs, high, labels),
+            **sr_scores(extractor, outputs, high, labels),
             **({} if held_out is None else held_out(outputs, labels)),
             "train_seconds": round(seconds),
         }
@@ -281,26 +294,22 @@ def super_resolution(args, extractor) -> list[dict]:
 def tune(runs: list[Path], extractor, pix2pix_pairs: Path) -> list[dict]:
     """Tuning candidates of an SR or pix2pix preset, trained by hand (gankit train ... --set ...), scored on the
     2,000 test images / pairs by the shipped evaluator only (the held-out evaluator is not read): SR runs get
-    PSNR and SSIM, pix2pix runs (edges -> item, from ``pix2pix_pairs``) L1 and PSNR."""
-    labels, high, _, low_uint8 = sr_test_set()
+    PSNR and SSIM, pix2pix runs (edges -> item, from ``pix2pix_pairs``) L1 and PSNR. Each test set is loaded once,
+    when a run first needs it."""
+    sr_test, pairs = None, None
     rows = []
     for run in runs:
         if load_config(run).data["name"] == "pairs":
-            test = load_dataset({"name": "pairs", "path": str(pix2pix_pairs), "split": "test", "limit": N})
-            targets = test.x.permute(0, 2, 3, 1).numpy()
-            outputs = load_generator(run).translate(test.sources.numpy())
-            row = {
-                "l1": float(np.abs(outputs.astype(np.float64) - targets).mean() / 255),
-                "psnr": psnr(outputs, targets),
-                **scores(extractor, to28(outputs), to28(targets), test.labels.numpy()),
-            }
+            if pairs is None:
+                pairs = load_dataset({"name": "pairs", "path": str(pix2pix_pairs), "split": "test", "limit": N})
+            outputs = load_generator(run).translate(pairs.sources.numpy())
+            targets = pairs.x.permute(0, 2, 3, 1).numpy()
+            row = pix2pix_scores(extractor, outputs, targets, pairs.labels.numpy())
         else:
-            outputs = load_generator(run).upscale(low_uint8)
-            row = {
-                "psnr": psnr(outputs, high, border=2),
-                "ssim": ssim(outputs, high, border=2),
-                **scores(extractor, outputs, high, labels),
-            }
+            if sr_test is None:
+                sr_test = sr_test_set()
+            labels, high, _, low_uint8 = sr_test
+            row = sr_scores(extractor, load_generator(run).upscale(low_uint8), high, labels)
         rows.append({"config": str(run), **row})
     return rows
 

@@ -1,11 +1,11 @@
 """InfoGAN's categorical code on Fashion-MNIST over several seeds (issue 29: code accuracy >= 0.65, mean of 5).
 
-Each variant is the ``infogan-fashion-mnist`` preset with its ``--variant`` overrides, trained once per seed (one
-thread per run, ``--parallel`` runs side by side). Its generator (``RUN``: the best checkpoint where the preset keeps
-one) draws 10,000 samples, sample k with the first categorical code set to k mod 10, and each evaluator classifies
-them; code values are matched one-to-one to classes by the Hungarian algorithm and the share of samples whose class
-is their code value's match is the code accuracy. Two evaluators: ``shipped`` (gankit's built-in Fashion-MNIST
-classifier: what tuning and the preset's best-checkpoint choice read) and ``heldout``
+Each variant is the ``infogan-fashion-mnist`` preset with its ``--variant`` overrides, trained once per seed by
+``gankit train`` (one thread per run, ``--parallel`` runs side by side). Its generator (``RUN``: the best checkpoint
+where the preset keeps one) draws 10,000 samples, sample k with the first categorical code set to k mod 10, and each
+evaluator classifies them; code values are matched one-to-one to classes by the Hungarian algorithm and the share
+of samples whose class is their code value's match is the code accuracy. Two evaluators: ``shipped`` (gankit's
+built-in Fashion-MNIST classifier: what tuning and the preset's best-checkpoint choice read) and ``heldout``
 (benchmarks/heldout_evaluator.py, which no tuning decision reads). FID (shipped evaluator, 10,000 samples against
 10,000 training images) is reported beside them, so a code bought with worse pictures shows.
 
@@ -39,16 +39,6 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     if not name:
         raise argparse.ArgumentTypeError(f"{text!r}: expected NAME or NAME:KEY=VALUE,...")
     return name, [s for s in settings.split(",") if s]
-
-
-def train_one(folder: Path, seed: int, overrides: list[str]) -> None:
-    import torch
-
-    from gankit import load_config, train
-
-    torch.set_num_threads(1)
-    settings = [f"train.seed={seed}", "train.tensorboard=false", *overrides]
-    train(load_config(PRESET, settings), folder, progress=False, log=print)
 
 
 def score(folder: Path, held_out=None) -> dict:
@@ -112,12 +102,7 @@ def main() -> None:
     parser.add_argument(
         "--tune", action="store_true", help="score with the shipped evaluator only (what tuning may read)"
     )
-    parser.add_argument("--train-one", nargs=3, help=argparse.SUPPRESS)  # internal: FOLDER SEED OVERRIDES-JSON
     args = parser.parse_args()
-    if args.train_one:
-        folder, seed, overrides = args.train_one
-        train_one(Path(folder), int(seed), json.loads(overrides))
-        return
     variants = args.variant or [("preset", [])]
     runs = [(name, overrides, seed) for name, overrides in variants for seed in args.seeds]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -129,7 +114,9 @@ def main() -> None:
             continue
         if len(running) >= args.parallel:
             running.pop(0).wait()
-        command = [sys.executable, __file__, "--train-one", str(folder), str(seed), json.dumps(overrides)]
+        command = [sys.executable, "-m", "gankit", "train", PRESET, "--out", str(folder), "--quiet"]
+        for option in (f"train.seed={seed}", "train.tensorboard=false", *overrides):
+            command += ["--set", option]
         log = open(args.out / f"{name}-seed-{seed}.log", "w")
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         running.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env))
