@@ -353,9 +353,13 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
     for option in sets:
         command += ["--set", option]
     start = time.perf_counter()
-    finished = folder / "finished.json"  # a run trained to the end earlier is scored again, not retrained
-    if finished.is_file() and json.loads(finished.read_text())["command"] == command[3:]:
-        wall = json.loads(finished.read_text())["wall_seconds"]
+    # a run trained to the end earlier is scored again, not retrained, if its command and its whole configuration
+    # (the preset's file may have changed since, under the same command) are the same
+    finished = folder / "finished.json"
+    resolved = json.loads(json.dumps(load_config(family.preset, sets).to_dict(), default=str))
+    earlier = json.loads(finished.read_text()) if finished.is_file() else {}
+    if earlier.get("command") == command[3:] and earlier.get("config") == resolved:
+        wall = earlier["wall_seconds"]
     else:
         if run.exists():  # a run of another command (a preset changed since): kept beside, never written over
             run.rename(folder / f"run-before-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -364,7 +368,7 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
         if done.returncode:
             raise RuntimeError(f"{' '.join(command)} failed: see {folder / 'log.txt'}")
         wall = time.perf_counter() - start
-        finished.write_text(json.dumps({"command": command[3:], "wall_seconds": wall}))
+        finished.write_text(json.dumps({"command": command[3:], "config": resolved, "wall_seconds": wall}))
     samples, chosen = {}, {}
     for name, source in (("best", str(run)), ("last", f"{run}@last")):
         pipeline = load_generator(source)

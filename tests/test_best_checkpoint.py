@@ -34,7 +34,9 @@ def scripted_run(tmp_path, tiny_npz, monkeypatch):
 
 def test_the_best_evaluation_is_kept_and_is_what_run_means(scripted_run):
     run, result = scripted_run
+    seconds = result.best.pop("seconds")
     assert result.best == {
+        "evaluations": 3,
         "metric": "fid",
         "best_step": 4,
         "best": 3.0,
@@ -50,11 +52,11 @@ def test_the_best_evaluation_is_kept_and_is_what_run_means(scripted_run):
     )
     assert load_generator(f"{run}@last").step == 6 and load_generator(f"{run}@best").step == 4
     assert load_generator(f"{run}@2").step == 2 and locate_generator(f"{run}@6").file == run / "generator.safetensors"
-    assert [json.loads(line)["metrics"]["fid"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [
-        5.0,
-        3.0,
-        4.0,
-    ]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["metrics"]["fid"] for row in rows] == [5.0, 3.0, 4.0]
+    assert all(row["seconds"] >= 0 for row in rows) and seconds == pytest.approx(
+        sum(r["seconds"] for r in rows), abs=0.01
+    )
 
 
 def test_the_run_summary_says_which_step_was_best(scripted_run, capsys):
@@ -63,6 +65,13 @@ def test_the_run_summary_says_which_step_was_best(scripted_run, capsys):
     run, result = scripted_run
     line = best_line(result.best, run)
     assert "step 4, fid 3 vs 4 at step 6, 25% better" in line and "RUN@last" in line
+
+
+def test_the_run_summary_says_what_the_evaluations_cost():
+    from gankit.cli.train import cost_line
+
+    line = cost_line({"evaluations": 6, "seconds": 5.4}, 120.0)
+    assert line.startswith("6 evaluation(s), 5.4 s (4% of this command's 120 s)")
 
 
 def test_selectors_and_their_errors(scripted_run, tmp_path):

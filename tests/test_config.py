@@ -80,3 +80,30 @@ def test_config_file_and_run_folder_sources(tmp_path):
 def test_overriding_a_section_the_config_leaves_out_starts_from_its_default():
     config = load_config("dcgan-digits", ["objective.r1_weight=2"])  # the preset has no objective section
     assert config.objective["name"] == "standard" and config.objective["r1_weight"] == 2.0
+
+
+def test_every_preset_that_can_score_itself_keeps_its_best_generator():
+    """Best checkpoint by default (issue 29): a preset whose G samples on its own, on data with a built-in evaluator
+    (or a 2D mixture, scored by its modes), evaluates periodically; one whose G needs an input cannot."""
+    import torch
+
+    from gankit.data import load_dataset
+    from gankit.networks.classifier import builtin_evaluators
+    from gankit.training.game import build_game
+
+    scorable = set(builtin_evaluators()) | {"ring", "grid"}
+    checked = []
+    for name in preset_names():
+        config = load_config(name)
+        if config.data["name"] not in scorable:
+            continue
+        small = {**config.data, "limit": 64} if config.data["name"] not in ("ring", "grid") else config.data
+        torch.manual_seed(0)
+        game = build_game(config, load_dataset(small), torch.device("cpu"))
+        if game.objective.condition.needs_input:
+            assert config.train.eval_every == 0, name
+            continue
+        assert config.train.eval_every > 0, f"{name} never evaluates: its best generator is not kept"
+        assert config.train.eval_every <= config.train.steps, name
+        checked.append(name)
+    assert {"dcgan-digits", "cgan-digits", "dcgan-fashion-mnist", "gan-mlp-ring"} <= set(checked)

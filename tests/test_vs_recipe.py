@@ -163,6 +163,38 @@ def test_a_stored_result_is_reused_and_a_block_is_regenerated_in_place(tmp_path,
     assert "main" in text and "new body" in text and "old" not in text and text.count("<!-- abl:begin -->") == 1
 
 
+def test_a_finished_run_is_trained_again_when_its_preset_changed_under_the_same_command(tmp_path):
+    """run_gankit scores a finished run again without training it, unless the preset's file changed since (the
+    same command then trains something else): the old run is kept beside, never written over."""
+    import dataclasses
+    import json
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import vs_recipe
+
+    preset = tmp_path / "preset.json"
+    raw = json.loads((ROOT / "src" / "gankit" / "presets" / "dcgan-digits.json").read_text())
+    raw["model"].update(g_width=8, d_width=8)
+    raw["train"].update(eval_every=0, log_every=1)
+    preset.write_text(json.dumps(raw))
+    family = dataclasses.replace(vs_recipe.FAMILIES["dcgan-digits"], preset=str(preset), samples=10)
+    folder = tmp_path / "seed-0"
+
+    def train_count():
+        return sum(1 for _ in (folder / "run" / "train_log.jsonl").open())
+
+    first = vs_recipe.run_gankit(family, 0, folder, 2, [])
+    assert train_count() == 4 and first["steps_of"] == {"best": 4, "last": 4}  # batch 32: 2 x 64 / 32 steps
+    again = vs_recipe.run_gankit(family, 0, folder, 2, [])
+    assert again["wall_seconds"] == first["wall_seconds"] and not list(folder.glob("run-before-*"))
+
+    raw["train"]["lr_g"] = 0.0002  # the preset changes; the command does not
+    preset.write_text(json.dumps(raw))
+    vs_recipe.run_gankit(family, 0, folder, 2, [])
+    assert len(list(folder.glob("run-before-*"))) == 1 and train_count() == 4
+    assert json.loads((folder / "run" / "config.json").read_text())["train"]["lr_g"] == 0.0002
+
+
 def test_the_mixture_recipe_trains_two_steps_and_is_scored_by_its_modes(tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import vs_recipe

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 
 from gankit.cli.common import count, output_path, surviving_output
@@ -23,7 +24,9 @@ def train_command(args) -> int:
         overrides.append(f"train.steps={args.steps}")
     config = load_config(args.config, overrides)
     out = Path(args.out) if args.out else default_run_dir(args.config)
+    start = time.perf_counter()
     result = train(config, out, resume=args.resume, progress=not args.quiet)
+    wall = time.perf_counter() - start
     if int(os.environ.get("RANK", "0")):  # under torchrun, process 0 speaks for the run
         return 130 if result.interrupted else 0
     state = "interrupted (saved)" if result.interrupted else "done"
@@ -34,6 +37,7 @@ def train_command(args) -> int:
     print(f"  generator export: {result.export_path}")
     if result.best:
         print(f"  best generator:   {best_line(result.best, out)}")
+        print(f"  evaluation cost:  {cost_line(result.best, wall)}")
     if result.interrupted:
         print(f"  continue with:    {result.resume_command}")
         return 130  # the shell's code for a run stopped by Ctrl-C
@@ -51,6 +55,13 @@ def best_line(best: dict, out: Path) -> str:
         f"{out / 'best'}: step {best['best_step']:,}, {metric} {value:.4g} vs {last:.4g} at step "
         f"{best['last_step']:,}{relative}; commands take RUN as this one (RUN@last: the last one)"
     )
+
+
+def cost_line(best: dict, wall: float) -> str:
+    """What the periodic evaluations cost this command: the figure to keep near or under a tenth of training."""
+    n, seconds = best.get("evaluations", 0), best.get("seconds", 0.0)
+    share = f" ({100 * seconds / wall:.0f}% of this command's {wall:.0f} s)" if wall > 0 else ""
+    return f"{n} evaluation(s), {seconds:.1f} s{share}; fewer with a larger train.eval_every"
 
 
 def default_run_dir(source: str) -> Path:

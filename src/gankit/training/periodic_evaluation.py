@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,6 +43,7 @@ class PeriodicEvaluation:
         self.best = stored["metrics"][cfg.eval_best] if stored else None
         self.best_step = stored.get("step") if stored else None
         self.last: tuple[int, float] | None = None  # (step, value) of the latest evaluation
+        self.evaluations, self.seconds = 0, 0.0  # what the evaluations cost this process (the <= 10% budget)
 
     def summary(self) -> dict[str, Any] | None:
         """The best evaluation against the last one: what the run summary says."""
@@ -54,6 +56,8 @@ class PeriodicEvaluation:
             "last_step": self.last[0],
             "last": self.last[1],
             "lower_is_better": lower_is_better(self.cfg.eval_best),
+            "evaluations": self.evaluations,
+            "seconds": round(self.seconds, 2),
         }
 
     def run(
@@ -69,6 +73,7 @@ class PeriodicEvaluation:
     ) -> dict[str, Any]:
         """Score G (every process its share of the samples when ``shard`` is given: all processes call this,
         all get the same row and alarms, process 0 writes); returns the metrics."""
+        start = time.perf_counter()
         pipeline = GeneratorPipeline(copy.deepcopy(model), config, step, ema, device, self.condition)
         cfg = self.cfg
         row = evaluate_generator(
@@ -83,6 +88,8 @@ class PeriodicEvaluation:
             shard=shard,
         )
         row["source"] = "training"
+        row["seconds"] = round(time.perf_counter() - start, 3)
+        self.evaluations, self.seconds = self.evaluations + 1, self.seconds + row["seconds"]
         row["alarms"] = monitor.on_eval(step, row["metrics"])
         if shard is not None and shard.rank:
             return row["metrics"]
@@ -92,7 +99,7 @@ class PeriodicEvaluation:
         improved = self.best is None or (value < self.best if lower else value > self.best)
         self.last = (step, value)
         summary = ", ".join(f"{k} {format_value(v)}" for k, v in row["metrics"].items())
-        say(f"eval step {step}: {summary}{' (best so far)' if improved else ''}")
+        say(f"eval step {step}: {summary}{' (best so far)' if improved else ''} ({row['seconds']:.1f} s)")
         for alarm in row["alarms"]:
             say(f"ALARM {alarm}")
         if improved:
