@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
+import hashlib
 import datetime
 import json
 import os
@@ -63,11 +65,17 @@ def stored() -> dict[tuple, dict]:
 
 
 def store(result: dict) -> None:
-    results = stored()
-    results[key_of(result)] = result
+    """Add one result to the committed store. Two benchmark processes may run side by side (one per core): each
+    reads, adds and replaces the file under a lock, and the file is replaced whole, never seen half written."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(results.values(), key=lambda r: (r["family"], r["steps"], r["method"], r["seed"]))
-    RESULTS.write_text(json.dumps(ordered, indent=1) + "\n")
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = stored()
+        results[key_of(result)] = result
+        ordered = sorted(results.values(), key=lambda r: (r["family"], r["steps"], r["method"], r["seed"]))
+        partial = RESULTS.with_suffix(".partial")
+        partial.write_text(json.dumps(ordered, indent=1) + "\n")
+        os.replace(partial, RESULTS)
 
 
 @dataclasses.dataclass
@@ -339,16 +347,26 @@ def run_recipe(family: Family, seed: int, folder: Path, steps: int, data_file: P
         }
 
 
+def gankit_settings(family: Family, seed: int, steps: int, overrides: list[str]) -> tuple[list[str], dict]:
+    """The --set options of a gankit run and the whole configuration they resolve to (the preset file as it is now).
+    The budget is images seen: the recipe's steps at its batch, as many steps of the run's own batch."""
+    from gankit import load_config
+
+    batch = load_config(family.preset, [o for o in overrides if o.startswith("train.batch_size=")]).train.batch_size
+    sets = [f"train.seed={seed}", f"train.steps={steps * family.batch_size // batch}", *overrides]
+    return sets, json.loads(json.dumps(load_config(family.preset, sets).to_dict(), default=str))
+
+
+def config_digest(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
 def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: list[str]) -> dict:
     from gankit import load_generator
 
     folder.mkdir(parents=True, exist_ok=True)
     run = folder / "run"
-    from gankit import load_config
-
-    # The budget is images seen: the recipe's steps at its batch, as many steps of the run's own batch.
-    batch = load_config(family.preset, [o for o in overrides if o.startswith("train.batch_size=")]).train.batch_size
-    sets = [f"train.seed={seed}", f"train.steps={steps * family.batch_size // batch}", *overrides]
+    sets, resolved = gankit_settings(family, seed, steps, overrides)
     command = [sys.executable, "-m", "gankit", "train", family.preset, "--out", str(run), "--quiet"]
     for option in sets:
         command += ["--set", option]
@@ -356,7 +374,6 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
     # a run trained to the end earlier is scored again, not retrained, if its command and its whole configuration
     # (the preset's file may have changed since, under the same command) are the same
     finished = folder / "finished.json"
-    resolved = json.loads(json.dumps(load_config(family.preset, sets).to_dict(), default=str))
     earlier = json.loads(finished.read_text()) if finished.is_file() else {}
     if earlier.get("command") == command[3:] and earlier.get("config") == resolved:
         wall = earlier["wall_seconds"]
@@ -383,7 +400,24 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
         "steps_of": chosen,
         "wall_seconds": wall,
         "command": "gankit train " + " ".join(command[4:]),
+        "config_sha256": config_digest(resolved),
     }
+
+
+def current(result: dict | None, trials: dict[str, list[str]]) -> bool:
+    """Whether a stored gankit result was trained with the configuration its method resolves to today: a preset
+    file edited since makes its results stale (they are measured again, and --stored-only says so). Results stored
+    before the configuration was recorded, and the recipe's (no preset), cannot be checked and count as current."""
+    if not result or "config_sha256" not in result:
+        return True
+    family = FAMILIES[result["family"]]
+    try:
+        overrides = overrides_of(family, result["method"], trials)
+    except KeyError:  # a --try candidate not named in this command: nothing to compare with
+        return True
+    return (
+        config_digest(gankit_settings(family, result["seed"], result["steps"], overrides)[1]) == result["config_sha256"]
+    )
 
 
 def overrides_of(family: Family, method: str, trials: dict[str, list[str]]) -> list[str]:
@@ -426,9 +460,10 @@ def measure(
     result_path = folder / "result.json"
     if not rerun:
         earlier = stored().get((family_name, method, seed, steps)) if keep else None
-        if covers(earlier, evaluators):
+        if covers(earlier, evaluators) and current(earlier, trials):
             return earlier
-        if result_path.is_file() and covers(cached := json.loads(result_path.read_text()), evaluators):
+        cached = json.loads(result_path.read_text()) if result_path.is_file() else None
+        if covers(cached, evaluators) and current(cached, trials):
             if keep:
                 store(cached)
             return cached
@@ -451,6 +486,7 @@ def measure(
             },
             "checkpoint": f"best (step {ran['steps_of']['best']} of {ran['steps_of']['last']})",
             "best_step": ran["steps_of"]["best"],
+            "config_sha256": ran["config_sha256"],
         }
     result.update(
         {
@@ -747,8 +783,14 @@ def main(argv: list[str] | None = None) -> None:
         for method in methods:
             for seed in args.seeds or family.seeds:
                 if args.stored_only:
-                    if (family_name, method, seed, steps) in stored():
-                        results.append(stored()[(family_name, method, seed, steps)])
+                    if (found := stored().get((family_name, method, seed, steps))) is not None:
+                        if not current(found, trials):
+                            print(
+                                f"warning: {family_name} {method} seed {seed} was trained with another configuration "
+                                "than its preset resolves to now (the preset changed since): rerun it",
+                                file=sys.stderr,
+                            )
+                        results.append(found)
                     continue
                 result = measure(
                     family_name,

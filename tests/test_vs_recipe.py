@@ -2,11 +2,13 @@
 evaluator is never read by gankit's presets or training code."""
 
 import ast
+import json
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "benchmarks" / "recipes"
@@ -151,6 +153,19 @@ def test_a_stored_result_is_reused_and_a_block_is_regenerated_in_place(tmp_path,
     )
     assert vs_recipe.measure(*args, keep=True) == result
     assert [r["seed"] for r in vs_recipe.stored().values()] == [0, 1]
+    # one whose preset resolves to another configuration now is stale: measured again, not answered from the store
+    family = vs_recipe.FAMILIES["dcgan-fashion-mnist"]
+    _, config = vs_recipe.gankit_settings(family, 1, 2000, family.departures["ema"])
+    assert vs_recipe.current({**result, "config_sha256": vs_recipe.config_digest(config)}, {})
+    vs_recipe.store({**result, "config_sha256": "0" * 64})
+
+    def trains(*_):
+        raise RuntimeError("trained again")
+
+    monkeypatch.setattr(vs_recipe, "run_gankit", trains)
+    with pytest.raises(RuntimeError, match="trained again"):
+        vs_recipe.measure(*args, keep=True)
+    vs_recipe.store(result)
     earlier = vs_recipe.stored()[("dcgan-fashion-mnist", "without-ema", 1, 2000)]
     assert vs_recipe.covers(earlier, ("shipped",)) and not vs_recipe.covers(earlier, ("shipped", "heldout"))
 
@@ -289,3 +304,29 @@ def test_the_infogan_seeds_benchmark_parses_variants_and_calls_the_target_on_fiv
     assert "- good, heldout_code_accuracy: mean 0.600 over 5 seeds (target >= 0.65, 5 seeds): not met" in text
     assert "- short, shipped_code_accuracy: mean 0.900 over 2 seeds (target >= 0.65, 5 seeds): not met" in text
     assert "| good | 5 | 0.660 ± 0.042 |" in text
+
+
+def _store_many(path, first, barrier):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import vs_recipe
+
+    vs_recipe.RESULTS = path
+    barrier.wait()  # both processes write at the same time
+    for seed in range(first, first + 100):
+        vs_recipe.store({"family": "f", "method": "m", "seed": seed, "steps": 1})
+
+
+def test_two_benchmark_processes_storing_side_by_side_lose_no_result(tmp_path):
+    import multiprocessing
+
+    path = tmp_path / "store.json"
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    workers = [context.Process(target=_store_many, args=(path, first, barrier)) for first in (0, 1000)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert all(worker.exitcode == 0 for worker in workers)
+    seeds = sorted(r["seed"] for r in json.loads(path.read_text()))
+    assert seeds == list(range(100)) + list(range(1000, 1100))
