@@ -26,6 +26,9 @@ in OUT/<family>/<method>/seed-<s>/result.json, and every scored result (no sampl
 command, machine, date) is also kept in benchmarks/results/vs_recipe.json, which is committed: a run found there is not
 trained again on any machine (``--rerun`` trains it anyway), and ``--write`` builds its table from it, so the table in
 docs/results.md can be regenerated, and extended one family or ablation at a time, without retraining what it holds.
+A gankit result records the digest of the whole configuration it trained with: once its preset's file changes, the
+result is stale (trained again; ``--stored-only`` warns). Two processes may run side by side (one thread each): the
+store is updated under a lock.
 """
 
 from __future__ import annotations

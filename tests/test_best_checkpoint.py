@@ -103,3 +103,16 @@ def test_the_commands_say_which_generator_they_drew_from(scripted_run, capsys):
     assert "the best generator: step 4" in capsys.readouterr().err
     assert main(["sample", f"{run}@last", "--n", "4", "--out", str(run.parent / "t.png")]) == 0
     assert "the last generator" in capsys.readouterr().err
+
+
+def test_the_report_draws_from_the_best_generator_and_marks_its_row(scripted_run, capsys):
+    run, _ = scripted_run
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "Drawn from the best generator: step 4" in page and '<tr class="best"><td>4 (best)</td>' in page
+    assert "fid of the periodic evaluation" in page and "64 samples of seed 0" in page
+    assert main(["report", f"{run}@last"]) == 0  # another generator: another file, the run's report kept
+    last = (run / "report-last.html").read_text()
+    assert "Drawn from the last generator" in last and (run / "report.html").read_text() == page
+    assert main(["report", f"{run}@5"]) == 2
+    assert "no generator of step 5; steps it has: 2, 4, 6" in capsys.readouterr().err

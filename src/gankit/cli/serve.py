@@ -60,6 +60,10 @@ def cmd_serve(args) -> int:
 def cmd_report(args) -> int:
     from gankit.web.report import write_report
 
+    from gankit.formats import locate_generator, split_source
+
+    if split_source(args.run_dir)[1] is not None:  # a selector names a generator the run must hold: checked first
+        locate_generator(args.run_dir)
     path = write_report(args.run_dir, args.out)
     print(f"report: {path} ({path.stat().st_size / 1024:,.0f} KiB, opens offline)")
     return 0
@@ -100,8 +104,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("report", help="write RUN/report.html: curves, samples, metrics, alarms, checkpoints")
-    p.add_argument("run_dir", metavar="RUN", help="a run folder")
-    p.add_argument("--out", type=output_path, default=None, help="where to write (default RUN/report.html)")
+    p.add_argument(
+        "run_dir",
+        metavar="RUN",
+        help="a run folder (its samples by input come from the best generator when it kept one), or RUN@last / "
+        "RUN@STEP for another of its generators",
+    )
+    p.add_argument(
+        "--out", type=output_path, default=None, help="where to write (default RUN/report.html, RUN/report-last.html..)"
+    )
     p.set_defaults(run=cmd_report)
 
     p = sub.add_parser(

@@ -28,7 +28,7 @@ from gankit.analysis.explore import data_pairs, held_out_data
 from gankit.data import DATASETS, load_dataset, to_uint8_images
 from gankit.errors import GankitError
 from gankit.files import atomic_write_text, read_json, read_metadata
-from gankit.formats import list_checkpoints
+from gankit.formats import list_checkpoints, split_source
 from gankit.images import image_grid, scatter_plot
 from gankit.registry import field_names
 from gankit.inference import load_generator
@@ -44,7 +44,7 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-to
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
 img{image-rendering:pixelated;max-width:100%}figure{display:inline-block;margin:.4em 1em .4em 0}
 figcaption{font-size:.85em;color:#555}pre{background:#f6f6f6;padding:.6em;overflow:auto;max-height:24em}
-.alarm{color:#b00}.muted{color:#777}
+.alarm{color:#b00}.muted{color:#777}tr.best td{background:#eaf6ea;font-weight:600}
 """
 
 
@@ -149,14 +149,24 @@ def real_grid(config: dict[str, Any], n: int = 64) -> str:
     return figure(png_uri(picture), f"real: {data.name}, first {min(n, len(data))}")
 
 
-def condition_rows(run: Path) -> str:
-    """One grid per input the generator takes: a row per class, a column per value of each code."""
+def condition_rows(source: str | Path) -> str:
+    """Which generator of the run ``source`` names (RUN: the best one, when the run kept one; RUN@last, RUN@STEP),
+    then one grid per input it takes: a row per class, a column per value of each code."""
     try:
-        pipeline = load_generator(run)
+        pipeline = load_generator(source)
     except (GankitError, OSError) as error:
         return f'<p class="muted">no generator to draw from ({html.escape(str(error))})</p>'
+    note = pipeline.source_note or f"the generator of step {pipeline.step:,}"
+    which = f'<p class="which">Drawn from {html.escape(note)}.</p>'
     if pipeline.kind != "images":
-        return figure(png_uri(scatter_plot(pipeline.sample(2000, seed=0))), "generated: 2,000 points of seed 0")
+        return which + figure(png_uri(scatter_plot(pipeline.sample(2000, seed=0))), "generated: 2,000 points of seed 0")
+    if not pipeline.condition.controls():  # an unconditional G: what it draws
+        return which + figure(png_uri(image_grid(pipeline.sample(64, seed=0), columns=8)), "64 samples of seed 0")
+    return which + input_grids(pipeline)
+
+
+def input_grids(pipeline) -> str:
+    """One grid per input the generator takes (its condition's controls())."""
     out = []
     for control in pipeline.condition.controls():
         name, kind = control["name"], control["type"]
@@ -214,18 +224,46 @@ def training_captions(data_section: dict[str, Any], rows: int = 6) -> list[str]:
     return [c[0] if isinstance(c, (list, tuple)) else str(c) for c in captions[:rows]]
 
 
-def metrics_table(rows: list[dict[str, Any]]) -> str:
+def metrics_table(rows: list[dict[str, Any]], best_step: int | None = None, best_key: str | None = None) -> str:
+    """The evaluations (the last 20 rows), the periodic evaluation's curve of ``best_key`` over steps, and the row
+    of the best generator (``best_step``) marked."""
     if not rows:
         return '<p class="muted">no evaluation yet (train.eval_every, or gankit evaluate RUN)</p>'
     keys = [k for k in rows[-1]["metrics"] if not isinstance(rows[-1]["metrics"][k], list)]
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["step", "source", *keys])
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["step", "source", *keys, "seconds"])
     body = ""
     for row in rows[-20:]:
-        cells = [row.get("step", row.get("protocol", {}).get("checkpoint_step", "")), row.get("source", "evaluate")]
+        step = row.get("step", row.get("protocol", {}).get("checkpoint_step", ""))
+        best = row.get("source") == "training" and best_step is not None and step == best_step
+        cells = [f"{step} (best)" if best else step, row.get("source", "evaluate")]
         cells += [f"{row['metrics'][k]:.4g}" if isinstance(row["metrics"].get(k), (int, float)) else "" for k in keys]
-        body += "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+        cells.append(f"{row['seconds']:.1f}" if isinstance(row.get("seconds"), (int, float)) else "")
+        mark = ' class="best"' if best else ""
+        body += f"<tr{mark}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+    training = [r for r in rows if r.get("source") == "training" and isinstance(r.get("step"), int)]
+    curve = ""
+    if best_key and len(training) > 1:
+        points = [(r["step"], r["metrics"][best_key]) for r in training if is_number(r["metrics"].get(best_key))]
+        curve = svg_series({best_key: points}, f"{best_key} of the periodic evaluation (it picks the best generator)")
     protocol = json.dumps(rows[-1].get("protocol", {}), indent=2)
-    return f"<table><tr>{head}</tr>{body}</table><p>Protocol of the last row:</p><pre>{html.escape(protocol)}</pre>"
+    return (
+        curve
+        + f"<table><tr>{head}</tr>{body}</table><p>Protocol of the last row:</p><pre>{html.escape(protocol)}</pre>"
+    )
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+def best_step(run: Path) -> int | None:
+    """The step of the run's best generator (None when it kept none, or its record does not read)."""
+    try:
+        best = read_json(run / "best" / "metrics.json") if (run / "best" / "metrics.json").is_file() else None
+    except (GankitError, OSError, ValueError):
+        return None
+    step = best.get("step") if isinstance(best, dict) else None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def trained_with(checkpoints: list[tuple[int, Path]]) -> str:
@@ -239,9 +277,10 @@ def trained_with(checkpoints: list[tuple[int, Path]]) -> str:
     return str(metadata.get("gankit_version", "unknown"))
 
 
-def build_report(run: str | Path) -> str:
-    """The report of run folder ``run`` as one HTML string."""
-    run = Path(run)
+def build_report(source: str | Path) -> str:
+    """The report of a run folder as one HTML string. ``source`` is the folder (its samples by input come from the
+    best generator when the run kept one) or RUN@last / RUN@best / RUN@STEP (from that generator)."""
+    run = split_source(source)[0]
     config = read_json(run / "config.json") if (run / "config.json").is_file() else None
     if config is None:
         raise FileNotFoundError(f"{run} is not a run folder (no config.json)")
@@ -262,8 +301,8 @@ def build_report(run: str | Path) -> str:
         "<h2>Real and generated</h2>"
         + real_grid(config)
         + (figure(file_uri(latest), "generated: the fixed-z grid, last step") if latest.is_file() else ""),
-        "<h2>What each input does</h2>" + (condition_rows(run) or '<p class="muted">an unconditional generator</p>'),
-        "<h2>Metrics</h2>" + metrics_table(metrics),
+        "<h2>What the generator draws, input by input</h2>" + condition_rows(source),
+        "<h2>Metrics</h2>" + metrics_table(metrics, best_step(run), config["train"].get("eval_best")),
         "<h2>Alarms</h2>"
         + (
             "<ul>" + "".join(f'<li class="alarm">step {s}: {html.escape(str(a))}</li>' for s, a in alarms) + "</ul>"
@@ -295,8 +334,10 @@ def build_report(run: str | Path) -> str:
     )
 
 
-def write_report(run: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report (default ``RUN/report.html``) and return its path."""
-    path = Path(out) if out else Path(run) / "report.html"
-    atomic_write_text(path, build_report(run))
+def write_report(source: str | Path, out: str | Path | None = None) -> Path:
+    """Write the report (default ``RUN/report.html``; ``RUN/report-last.html`` for RUN@last, and so on) and return
+    its path."""
+    run, which = split_source(source)
+    path = Path(out) if out else run / ("report.html" if which is None else f"report-{which}.html")
+    atomic_write_text(path, build_report(source))
     return path
