@@ -65,6 +65,8 @@ def test_the_run_summary_says_which_step_was_best(scripted_run, capsys):
     run, result = scripted_run
     line = best_line(result.best, run)
     assert "step 4, fid 3 vs 4 at step 6, 25% better" in line and "RUN@last" in line
+    close = {**result.best, "best": 1.845, "last": 1.846}  # the demo's: not "0% better"
+    assert "1.845 vs 1.846 at step 6, less than 1% better" in best_line(close, run)
 
 
 def test_the_run_summary_says_what_the_evaluations_cost():

@@ -50,7 +50,8 @@ def best_line(best: dict, out: Path) -> str:
     if best["best_step"] == best["last_step"]:
         return f"{out / 'best'} = the last evaluation (step {best['last_step']:,}, {metric} {value:.4g}); RUN means it"
     gain = (last - value) if best["lower_is_better"] else (value - last)
-    relative = f", {100 * gain / abs(last):.0f}% better" if last else ""
+    percent = 100 * gain / abs(last) if last else None
+    relative = "" if percent is None else f", {percent:.0f}% better" if percent >= 1 else ", less than 1% better"
     return (
         f"{out / 'best'}: step {best['best_step']:,}, {metric} {value:.4g} vs {last:.4g} at step "
         f"{best['last_step']:,}{relative}; commands take RUN as this one (RUN@last: the last one)"
