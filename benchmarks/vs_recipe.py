@@ -466,7 +466,7 @@ def measure(
         if covers(earlier, evaluators) and current(earlier, trials):
             return earlier
         cached = json.loads(result_path.read_text()) if result_path.is_file() else None
-        if covers(cached, evaluators) and current(cached, trials):
+        if covers(cached, evaluators) and cached["steps"] == steps and current(cached, trials):
             if keep:
                 store(cached)
             return cached

@@ -330,3 +330,24 @@ def test_two_benchmark_processes_storing_side_by_side_lose_no_result(tmp_path):
     assert all(worker.exitcode == 0 for worker in workers)
     seeds = sorted(r["seed"] for r in json.loads(path.read_text()))
     assert seeds == list(range(100)) + list(range(1000, 1100))
+
+
+def test_a_cached_run_of_another_budget_is_not_taken_for_this_one(tmp_path, monkeypatch):
+    """OUT/<family>/<method>/seed-<s>/result.json of a 10,000-step run answers for 10,000 steps only."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import vs_recipe
+
+    monkeypatch.setattr(vs_recipe, "RESULTS", tmp_path / "store.json")
+    folder = tmp_path / "out" / "dcgan-fashion-mnist" / "recipe" / "seed-0"
+    folder.mkdir(parents=True)
+    cached = {"family": "dcgan-fashion-mnist", "method": "recipe", "seed": 0, "steps": 10000}
+    (folder / "result.json").write_text(json.dumps({**cached, "scores": {"final": {"shipped": {"fid": 5.0}}}}))
+
+    def trains(*_):
+        raise RuntimeError("trained")
+
+    monkeypatch.setattr(vs_recipe, "run_recipe", trains)
+    args = ("dcgan-fashion-mnist", "recipe", 0, tmp_path / "out", ("shipped",), None)
+    assert vs_recipe.measure(*args, 10000, tmp_path / "d.npz", {}, keep=False)["steps"] == 10000
+    with pytest.raises(RuntimeError, match="trained"):
+        vs_recipe.measure(*args, 2000, tmp_path / "d.npz", {}, keep=False)
