@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import fcntl
 import hashlib
-import datetime
 import json
 import os
 import platform
@@ -377,8 +377,9 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
     # a run trained to the end earlier is scored again, not retrained, if its command and its whole configuration
     # (the preset's file may have changed since, under the same command) are the same
     finished = folder / "finished.json"
+    digest = config_digest(resolved)
     earlier = json.loads(finished.read_text()) if finished.is_file() else {}
-    if earlier.get("command") == command[3:] and earlier.get("config") == resolved:
+    if earlier.get("command") == command[3:] and earlier.get("config_sha256") == digest:
         wall = earlier["wall_seconds"]
     else:
         if run.exists():  # a run of another command (a preset changed since): kept beside, never written over
@@ -388,7 +389,7 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
         if done.returncode:
             raise RuntimeError(f"{' '.join(command)} failed: see {folder / 'log.txt'}")
         wall = time.perf_counter() - start
-        finished.write_text(json.dumps({"command": command[3:], "config": resolved, "wall_seconds": wall}))
+        finished.write_text(json.dumps({"command": command[3:], "config_sha256": digest, "wall_seconds": wall}))
     samples, chosen = {}, {}
     for name, source in (("best", str(run)), ("last", f"{run}@last")):
         pipeline = load_generator(source)
@@ -403,7 +404,7 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
         "steps_of": chosen,
         "wall_seconds": wall,
         "command": "gankit train " + " ".join(command[4:]),
-        "config_sha256": config_digest(resolved),
+        "config_sha256": digest,
     }
 
 

@@ -58,9 +58,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from gankit.web.report import write_report
-
     from gankit.formats import locate_generator, split_source
+    from gankit.web.report import write_report
 
     if split_source(args.run_dir)[1] is not None:  # a selector names a generator the run must hold: checked first
         locate_generator(args.run_dir)

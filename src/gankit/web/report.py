@@ -243,17 +243,13 @@ def metrics_table(rows: list[dict[str, Any]], best_step: int | None = None, best
     training = [r for r in rows if r.get("source") == "training" and isinstance(r.get("step"), int)]
     curve = ""
     if best_key and len(training) > 1:
-        points = [(r["step"], r["metrics"][best_key]) for r in training if is_number(r["metrics"].get(best_key))]
-        curve = svg_series({best_key: points}, f"{best_key} of the periodic evaluation (it picks the best generator)")
+        values = [{"step": r["step"], best_key: r["metrics"].get(best_key)} for r in training]
+        curve = svg_curves(values, (best_key,), f"{best_key} of the periodic evaluation (it picks the best generator)")
     protocol = json.dumps(rows[-1].get("protocol", {}), indent=2)
     return (
         curve
         + f"<table><tr>{head}</tr>{body}</table><p>Protocol of the last row:</p><pre>{html.escape(protocol)}</pre>"
     )
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 def best_step(run: Path) -> int | None:
