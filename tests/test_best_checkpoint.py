@@ -118,3 +118,30 @@ def test_the_report_draws_from_the_best_generator_and_marks_its_row(scripted_run
     assert "Drawn from the last generator" in last and (run / "report.html").read_text() == page
     assert main(["report", f"{run}@5"]) == 2
     assert "no generator of step 5; steps it has: 2, 4, 6" in capsys.readouterr().err
+
+
+def test_evaluating_during_training_leaves_training_as_it_was(tmp_path, tiny_npz, monkeypatch):
+    """InfoGAN draws its codes from the global random state, and building an evaluator's network draws from it
+    too: a run that evaluates every 2 steps must end with the weights of the same run that never evaluates."""
+    import torch
+    from safetensors.torch import load_file
+
+    def drawing_evaluate(pipeline, *args, **kwargs):
+        torch.nn.Conv2d(8, 8, 3)  # initialized from the global random state, as an evaluator's network is
+        return {"step": pipeline.step, "metrics": {"code_accuracy": 0.5}}
+
+    def drawing_build(extractor):
+        return torch.nn.Conv2d(8, 8, 3)  # the check before training builds the evaluator once
+
+    monkeypatch.setattr(periodic, "evaluate_generator", drawing_evaluate)
+    monkeypatch.setattr(periodic, "build_extractor", drawing_build)
+    base = tiny_overrides(tiny_npz, steps=4) + ["objective.name=infogan", "objective.categorical=[4]"]
+    weights = {}
+    for every in (0, 2):
+        overrides = base + [f"train.eval_every={every}", 'train.eval_metrics=["code_accuracy"]']
+        overrides.append("train.eval_best=code_accuracy")
+        train(load_config(None, overrides), tmp_path / f"every-{every}", progress=False, log=lambda s: None)
+        weights[every] = load_file(tmp_path / f"every-{every}" / "generator.safetensors")
+    assert (tmp_path / "every-2" / "metrics.jsonl").is_file() and not (tmp_path / "every-0" / "metrics.jsonl").exists()
+    assert weights[0].keys() == weights[2].keys()
+    assert all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from gankit.config import RunConfig
@@ -76,17 +77,22 @@ class PeriodicEvaluation:
         start = time.perf_counter()
         pipeline = GeneratorPipeline(copy.deepcopy(model), config, step, ema, device, self.condition)
         cfg = self.cfg
-        row = evaluate_generator(
-            pipeline,
-            cfg.eval_metrics,
-            cfg.eval_samples,
-            "train",
-            10000,
-            cfg.seed,
-            self.extractor,
-            data=self.dataset,
-            shard=shard,
-        )
+        # The global random state is training's (InfoGAN's codes and a conditional G's labels come from it) and
+        # scoring must not move it: building the evaluator's network alone draws from it. A run that evaluates is
+        # the run that does not, step for step.
+        device = torch.device(device)
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            row = evaluate_generator(
+                pipeline,
+                cfg.eval_metrics,
+                cfg.eval_samples,
+                "train",
+                10000,
+                cfg.seed,
+                self.extractor,
+                data=self.dataset,
+                shard=shard,
+            )
         row["source"] = "training"
         row["seconds"] = round(time.perf_counter() - start, 3)
         self.evaluations, self.seconds = self.evaluations + 1, self.seconds + row["seconds"]
@@ -140,5 +146,6 @@ def plan_evaluation(
                 "train.eval_every: no evaluator for this data yet, so the periodic evaluation (and the best generator "
                 "it keeps) scores raw pixels; `gankit evaluator train` makes a better yardstick"
             )
-    build_extractor(extractor)
+    with torch.random.fork_rng(devices=[]):  # the evaluator's network is built on the CPU: not training's draws
+        build_extractor(extractor)
     return PeriodicEvaluation(run_dir, extractor, cfg, dataset, condition)
