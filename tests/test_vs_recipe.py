@@ -118,7 +118,7 @@ def test_no_preset_or_training_module_names_the_held_out_evaluator():
     assert (ROOT / "benchmarks" / "heldout_evaluator.py").is_file()  # it exists, outside the package
 
 
-def test_a_stored_result_is_reused_and_a_block_is_regenerated_in_place(tmp_path, monkeypatch):
+def test_a_stored_result_is_reused_and_a_block_is_regenerated_in_place(tmp_path, monkeypatch, capsys):
     """The committed store answers for a run already measured (no training, no evaluator), and --write replaces
     only its own block of the markdown file."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -153,10 +153,14 @@ def test_a_stored_result_is_reused_and_a_block_is_regenerated_in_place(tmp_path,
     )
     assert vs_recipe.measure(*args, keep=True) == result
     assert [r["seed"] for r in vs_recipe.stored().values()] == [0, 1]
+    # stored before configurations were recorded: reused, and the user is told it cannot be checked
+    assert "seed 1 was stored before configurations were recorded" in capsys.readouterr().err
     # one whose preset resolves to another configuration now is stale: measured again, not answered from the store
     family = vs_recipe.FAMILIES["dcgan-fashion-mnist"]
     _, config = vs_recipe.gankit_settings(family, 1, 2000, family.departures["ema"])
     assert vs_recipe.current({**result, "config_sha256": vs_recipe.config_digest(config)}, {})
+    vs_recipe.warn_unverified({**result, "config_sha256": vs_recipe.config_digest(config)})
+    assert capsys.readouterr().err == ""
     vs_recipe.store({**result, "config_sha256": "0" * 64})
 
     def trains(*_):
