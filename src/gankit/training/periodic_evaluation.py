@@ -77,7 +77,7 @@ class PeriodicEvaluation:
         start = time.perf_counter()
         pipeline = GeneratorPipeline(copy.deepcopy(model), config, step, ema, device, self.condition)
         cfg = self.cfg
-        # The global random state is training's (InfoGAN's codes and a conditional G's labels come from it) and
+        # The global random state is training's (a condition's values or a dropout layer may draw from it) and
         # scoring must not move it: building the evaluator's network alone draws from it. A run that evaluates is
         # the run that does not, step for step.
         device = torch.device(device)
