@@ -15,8 +15,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,onnx,tensorboard,sweep]'
 	touch $@
 
-demo: setup
-	$(BIN)/gankit train dcgan-digits --out runs/demo $(if $(filter true,$(CI)),--quiet,)
+demo: setup  # a second `make demo` draws from the run the first trained (remove runs/demo to train it again)
+	@if [ -f runs/demo/generator.safetensors ]; then \
+		echo "runs/demo already holds the trained demo: sampling from it (rm -r runs/demo to train it again)"; \
+	else $(BIN)/gankit train dcgan-digits --out runs/demo $(if $(filter true,$(CI)),--quiet,); fi
 	$(BIN)/gankit sample runs/demo --n 100 --seed 0 --out runs/demo/sample-seed0.png
 
 test: setup lint
