@@ -375,7 +375,7 @@ def evaluate_generator(
     reference_split: str = "train",
     num_reference: int = 10000,
     seed: int = 0,
-    extractor: dict[str, Any] | None = None,
+    extractor: dict[str, Any] | Extractor | None = None,
     use_cache: bool = True,
     progress: bool = False,
     data: Dataset | None = None,
@@ -391,7 +391,10 @@ def evaluate_generator(
     clock = Stopwatch()
     data_section = with_split(pipeline.config.data, reference_split)
     data = load_dataset(data_section) if data is None else data
-    extractor_obj = build_extractor(extractor or default_extractor(data_section, data.kind))
+    if isinstance(extractor, Extractor):  # built by the caller (the trainer builds its evaluator once)
+        extractor_obj = extractor
+    else:
+        extractor_obj = build_extractor(extractor or default_extractor(data_section, data.kind))
     extractor_obj.progress = progress
     metrics = parse_metrics(default_metrics(extractor_obj, pipeline.condition) if metrics is None else metrics)
     index = selection(data, num_reference, seed)

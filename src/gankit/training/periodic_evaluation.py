@@ -26,7 +26,7 @@ from gankit.metrics.evaluation import (
     lower_is_better,
     parse_metrics,
 )
-from gankit.metrics.extractors import build_extractor
+from gankit.metrics.extractors import Extractor, build_extractor
 from gankit.monitor import Monitor
 from gankit.training.checkpoints import TrainingError
 from gankit.training.generator_file import export_generator
@@ -36,7 +36,7 @@ from gankit.variants import Condition
 class PeriodicEvaluation:
     """Scores G during training, appends to metrics.jsonl, keeps best/generator.safetensors."""
 
-    def __init__(self, run_dir: Path, extractor: dict[str, Any], cfg, dataset: Dataset, condition: Condition):
+    def __init__(self, run_dir: Path, extractor: Extractor, cfg, dataset: Dataset, condition: Condition):
         self.run_dir, self.extractor, self.cfg, self.condition = run_dir, extractor, cfg, condition
         self.dataset = dataset.to("cpu")  # the data being trained on: the reference, without loading it again
         self.best_path = run_dir / "best" / "metrics.json"
@@ -147,5 +147,5 @@ def plan_evaluation(
                 "it keeps) scores raw pixels; `gankit evaluator train` makes a better yardstick"
             )
     with torch.random.fork_rng(devices=[]):  # the evaluator's network is built on the CPU: not training's draws
-        build_extractor(extractor)
-    return PeriodicEvaluation(run_dir, extractor, cfg, dataset, condition)
+        built = build_extractor(extractor)  # once: every evaluation scores with it
+    return PeriodicEvaluation(run_dir, built, cfg, dataset, condition)
