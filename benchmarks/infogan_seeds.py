@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -38,7 +39,9 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     name, _, settings = text.partition(":")
     if not name:
         raise argparse.ArgumentTypeError(f"{text!r}: expected NAME or NAME:KEY=VALUE,...")
-    return name, [s for s in settings.split(",") if s]
+    # A comma starts the next setting only where KEY= follows, so values may hold commas
+    # (objective.diffaugment=translation,color).
+    return name, [s for s in re.split(r",(?=[\w.]+=)", settings) if s]
 
 
 def score(folder: Path, held_out=None) -> dict:

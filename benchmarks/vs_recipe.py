@@ -772,7 +772,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.trials and not args.tune:
         parser.error("--try is for tuning (--tune): candidates are judged by the shipped evaluator only")
-    trials = {t.split(":", 1)[0]: t.split(":", 1)[1].split(",") for t in args.trials}
+    # NAME:KEY=VALUE,KEY=VALUE; a comma starts the next setting only where KEY= follows (values may hold commas).
+    trials = {t.split(":", 1)[0]: re.split(r",(?=[\w.]+=)", t.split(":", 1)[1]) for t in args.trials}
     if args.picture:
         print(picture(args.families[0], args.out, args.picture))
         return

@@ -284,6 +284,10 @@ def test_the_infogan_seeds_benchmark_parses_variants_and_calls_the_target_on_fiv
         "ema",
         ["train.ema_decay=0.999", "train.eval_every=500"],
     )
+    assert infogan_seeds.parse_variant("aug:objective.diffaugment=translation,color,train.seed=3") == (
+        "aug",
+        ["objective.diffaugment=translation,color", "train.seed=3"],
+    )
     assert infogan_seeds.parse_variant("preset") == ("preset", [])
     with pytest.raises(argparse.ArgumentTypeError):
         infogan_seeds.parse_variant(":train.seed=1")
