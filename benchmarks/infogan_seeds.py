@@ -21,27 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from vs_recipe import parse_candidate as parse_variant  # NAME[:KEY=VALUE,...], as vs_recipe's --try
 
 PRESET = "infogan-fashion-mnist"
 TARGET = 0.65
 NUM_SAMPLES = 10000
-
-
-def parse_variant(text: str) -> tuple[str, list[str]]:
-    """``NAME:KEY=VALUE,KEY=VALUE`` (or ``NAME`` alone: the preset as it is) -> (name, overrides)."""
-    name, _, settings = text.partition(":")
-    if not name:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME or NAME:KEY=VALUE,...")
-    # A comma starts the next setting only where KEY= follows, so values may hold commas
-    # (objective.diffaugment=translation,color).
-    return name, [s for s in re.split(r",(?=[\w.]+=)", settings) if s]
 
 
 def score(folder: Path, held_out=None) -> dict:

@@ -443,6 +443,16 @@ def warn_unverified(result: dict) -> None:
         )
 
 
+def parse_candidate(text: str) -> tuple[str, list[str]]:
+    """``NAME:KEY=VALUE,KEY=VALUE`` (or ``NAME`` alone: the preset as it is) -> (name, overrides). A comma
+    starts the next setting only where ``KEY=`` follows, so values may hold commas
+    (objective.diffaugment=translation,color)."""
+    name, _, settings = text.partition(":")
+    if not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME or NAME:KEY=VALUE,...")
+    return name, [s for s in re.split(r",(?=[\w.]+=)", settings) if s]
+
+
 def overrides_of(family: Family, method: str, trials: dict[str, list[str]]) -> list[str]:
     """The --set options of a gankit method: none for the preset, a departure undone, or a --try candidate."""
     if method == "gankit":
@@ -764,6 +774,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--try",
         dest="trials",
+        type=parse_candidate,
         action="append",
         default=[],
         metavar="NAME:KEY=VALUE,...",
@@ -772,8 +783,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.trials and not args.tune:
         parser.error("--try is for tuning (--tune): candidates are judged by the shipped evaluator only")
-    # NAME:KEY=VALUE,KEY=VALUE; a comma starts the next setting only where KEY= follows (values may hold commas).
-    trials = {t.split(":", 1)[0]: re.split(r",(?=[\w.]+=)", t.split(":", 1)[1]) for t in args.trials}
+    trials = dict(args.trials)
     if args.picture:
         print(picture(args.families[0], args.out, args.picture))
         return
