@@ -4,6 +4,7 @@ Every run here is a real ``torchrun ... -m gankit train`` in a child process (ab
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -114,6 +115,9 @@ def test_two_nodes_rendezvous_on_one_machine_and_write_one_run_folder(tmp_path, 
             "--rdzv_backend=c10d",
             f"--rdzv_endpoint=127.0.0.1:{port}",
             "--rdzv_id=gankit-test",
+            # both agents run on this machine, so both would take themselves for the store's host and race for
+            # the port; on real nodes only the endpoint's machine does
+            f"--rdzv_conf=is_host={'true' if node == 0 else 'false'}",
         )
         command = [
             sys.executable,
@@ -123,8 +127,18 @@ def test_two_nodes_rendezvous_on_one_machine_and_write_one_run_folder(tmp_path, 
             "--nproc_per_node=1",
             *gankit_args(out, tiny_overrides(tiny_npz, steps=2)),
         ]
-        launches.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV))
-    outputs = [launch.communicate(timeout=300)[0] for launch in launches]
+        launches.append(
+            subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, start_new_session=True
+            )
+        )
+    try:
+        outputs = [launch.communicate(timeout=180)[0] for launch in launches]
+    except subprocess.TimeoutExpired:  # stop both launchers and their workers, and show what they said
+        for launch in launches:
+            os.killpg(launch.pid, signal.SIGKILL)
+        tails = [f"node {node}:\n{launch.communicate()[0][-3000:]}" for node, launch in enumerate(launches)]
+        pytest.fail("the two-node run did not finish in 180 s\n" + "\n".join(tails))
     assert all(launch.returncode == 0 for launch in launches), "\n".join(o[-2000:] for o in outputs)
     assert [step for step, _ in list_checkpoints(out / "checkpoints")] == [2]
     assert "2 processes: batch 8 global, 4 per process" in "".join(outputs)

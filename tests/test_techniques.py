@@ -3,6 +3,7 @@
 import dataclasses
 import copy
 import json
+import shutil
 
 import pytest
 import torch
@@ -85,6 +86,41 @@ def test_every_technique_trains_and_resumes_exactly(tmp_path, tiny_npz, model):
     assert_resume_is_exact(tmp_path, base)
     rows = [json.loads(line) for line in (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()]
     assert "r1" in rows[0] and rows[0]["instance_noise"] > 0
+
+
+def test_lr_decay_falls_linearly_over_the_last_fraction_of_the_steps():
+    from gankit.training.game import lr_scale
+
+    assert [lr_scale(s, 8, 0.5) for s in range(8)] == pytest.approx([1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
+    assert [lr_scale(s, 4, 1.0) for s in range(4)] == pytest.approx([1, 0.75, 0.5, 0.25])
+    assert [lr_scale(s, 4, 0.0) for s in range(4)] == [1, 1, 1, 1]
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="train.lr_decay must be in"):
+            load_config(None, [f"train.lr_decay={bad}"])
+
+
+def test_lr_decay_trains_at_the_decayed_rates_and_resumes_exactly(tmp_path, tiny_npz):
+    quiet = {"progress": False, "log": lambda s: None}
+    config = load_config(None, tiny_overrides(tiny_npz, lr_g=0.001, lr_d=0.0005) + ["train.lr_decay=0.75"])
+    train(config, tmp_path / "straight", **quiet)
+    rows = [json.loads(line) for line in (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()]
+    # steps 0..3 of 4 run at 1, 1, 2/3, 1/3 of the rates; the rows (every 2 steps) show the last step's
+    assert [r["step"] for r in rows] == [2, 4]
+    assert [v for r in rows for v in (r["lr_g"], r["lr_d"])] == pytest.approx([1e-3, 5e-4, 1e-3 / 3, 5e-4 / 3])
+    # a run stopped at step 2 (its step-4 checkpoint lost) resumes at the rates of the uninterrupted one
+    shutil.copytree(tmp_path / "straight", tmp_path / "split")
+    list_checkpoints(tmp_path / "split" / "checkpoints")[-1][1].unlink()
+    assert train(config, tmp_path / "split", resume=True, **quiet).step == 4
+    last = {
+        name: read_tensors(list_checkpoints(tmp_path / name / "checkpoints")[-1][1], FORMAT_CHECKPOINT)[0]
+        for name in ("straight", "split")
+    }
+    assert all(torch.equal(last["straight"][k], last["split"][k]) for k in last["straight"])
+    constant = load_config(None, tiny_overrides(tiny_npz, lr_g=0.001, lr_d=0.0005))
+    train(constant, tmp_path / "constant", **quiet)
+    same = read_tensors(list_checkpoints(tmp_path / "constant" / "checkpoints")[-1][1], FORMAT_CHECKPOINT)[0]
+    assert not torch.equal(last["straight"]["G.net.0.weight"], same["G.net.0.weight"])  # the decay took effect
+    assert "lr_g" not in (tmp_path / "constant" / "train_log.jsonl").read_text()
 
 
 def test_minibatch_std_group_size_is_checked():

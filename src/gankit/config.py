@@ -35,6 +35,11 @@ class TrainConfig:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    # The last fraction of train.steps over which lr_g and lr_d fall linearly to 0 (0: constant rates; 0.5: the
+    # second half decays, as pix2pix's and CycleGAN's "constant, then linear decay"; 1: from the first step).
+    # The rate follows the step alone, so a resumed run takes the same rates; a resume with a larger --steps
+    # stretches the decay to the new end.
+    lr_decay: float = 0.0
     ema_decay: float = 0.0  # EMA of G's weights; 0 disables, 0.999 is typical
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
@@ -82,6 +87,10 @@ class TrainConfig:
             raise ConfigError(f"train.time_limit must be >= 0 seconds (0: no limit), got {self.time_limit}")
         if self.eval_every < 0 or self.eval_samples < 10:
             raise ConfigError("train.eval_every must be >= 0 and train.eval_samples >= 10")
+        if not 0 <= self.lr_decay <= 1:
+            raise ConfigError(
+                f"train.lr_decay must be in [0, 1] (the decaying fraction of the steps), got {self.lr_decay}"
+            )
         for name in ("beta1", "beta2", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be in [0, 1), got {getattr(self, name)}")

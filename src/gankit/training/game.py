@@ -34,6 +34,24 @@ def make_optimizer(module: nn.Module, lr: float, betas: tuple[float, float], dev
     return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
 
 
+def lr_scale(step: int, steps: int, decay: float) -> float:
+    """The factor on train.lr_g and train.lr_d at (0-based) step ``step`` of ``steps``: 1, then, over the last
+    ``decay`` fraction of the steps, falling linearly so that the last step runs at 1/(decay * steps) of the rate.
+    A function of the step alone: a resumed run takes exactly the rates of an uninterrupted one."""
+    if decay <= 0:
+        return 1.0
+    return min(1.0, (steps - step) / (decay * steps))
+
+
+def set_learning_rates(opt_G, opt_D, cfg, step: int) -> float:
+    """Sets both optimizers' rates for step ``step`` (train.lr_decay); returns the factor used."""
+    scale = lr_scale(step, cfg.steps, cfg.lr_decay)
+    for optimizer, lr in ((opt_G, cfg.lr_g), (opt_D, cfg.lr_d)):
+        for group in optimizer.param_groups:
+            group["lr"] = lr * scale
+    return scale
+
+
 def build_game(
     config: RunConfig,
     dataset: Dataset,

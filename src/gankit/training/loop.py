@@ -61,7 +61,7 @@ from gankit.training.distributed import (
 )
 from gankit.training.ema import EMA
 from gankit.training.periodic_evaluation import plan_evaluation
-from gankit.training.game import build_game, compile_for_training
+from gankit.training.game import build_game, compile_for_training, set_learning_rates
 from gankit.training.outputs import (
     append_jsonl,
     make_progress_bar,
@@ -314,6 +314,8 @@ def run_training(
                 **{name: round(float(total) / interval_steps, 6) for name, total in sums.items()},
                 "images_per_second": round(rate, 1),
             }
+            if cfg.lr_decay:  # the rates the last step ran at
+                last_row["lr_g"], last_row["lr_d"] = opt_G.param_groups[0]["lr"], opt_D.param_groups[0]["lr"]
             alarms = monitor.on_log(last_row)
             if alarms:
                 last_row["alarms"] = alarms
@@ -424,6 +426,8 @@ class Stepper:
         wished to stop (``wish``: this one's, shared through the step's last all-reduce)."""
         cfg, objective, ranks = self.cfg, self.objective, self.ranks
         objective.begin_step(step)
+        if cfg.lr_decay:
+            set_learning_rates(self.opt_G, self.opt_D, cfg, step)
         for k in range(cfg.d_steps):
             index = self.stream.indices(batches)[self.local]  # this process's slice of the global batch
             real = self.batches_in.get(batches)
