@@ -140,10 +140,12 @@ def pix2pix(args, extractor) -> list[dict]:
                 config = load_config("pix2pix-edges-fashion", overrides(values))
                 train(config, run, progress=False, log=lambda s: None)
             seconds = time.perf_counter() - start
-            outputs = load_generator(run).translate(test.sources.numpy())
+            generator = load_generator(run)  # RUN: the best generator where the run evaluated, else the last
+            outputs = generator.translate(test.sources.numpy())
             row = {
                 "config": name,
                 **({} if seed is None else {"seed": seed}),
+                "step": generator.step,
                 **pix2pix_scores(extractor, outputs, targets, labels),
                 **({} if held_out is None else held_out(to28(outputs), labels)),
                 "train_seconds": round(seconds),
@@ -195,11 +197,12 @@ def seed_summary(
 ) -> str:
     """Mean ± sd per config, and per evaluator whether ``challenger`` beats each baseline on every seed: FID
     lower, and (where scored) class accuracy higher."""
-    lines = ["| config | " + " | ".join(keys) + " | seeds |", "|---|" + "---|" * (len(keys) + 1)]
+    lines = ["| config | " + " | ".join(keys) + " | seeds | checkpoint steps |", "|---|" + "---|" * (len(keys) + 2)]
     for config in configs:
         mine = [r for r in rows if r["config"] == config]
         cells = [f"{np.mean([r[k] for r in mine]):.4g} ± {np.std([r[k] for r in mine], ddof=1):.2g}" for k in keys]
-        lines.append(f"| {config} | " + " | ".join(cells) + f" | {len(mine)} |")
+        steps = ", ".join(str(r.get("step", "?")) for r in mine)
+        lines.append(f"| {config} | " + " | ".join(cells) + f" | {len(mine)} | {steps} |")
     for key, lower in (
         ("fid", True),
         ("class_accuracy", False),
@@ -257,7 +260,7 @@ def super_resolution(args, extractor) -> list[dict]:
     bicubic = F.interpolate(low, scale_factor=2, mode="bicubic", align_corners=False)
     bicubic = ((bicubic.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     held_out = HeldOut(high) if args.seeds else None
-    runs = [("bicubic", None, bicubic, 0.0)]
+    runs = [("bicubic", None, bicubic, 0.0, None)]
     for seed in args.seeds or [None]:
         for preset in SR_PRESETS:
             run = args.out / (preset if seed is None else f"{preset}-{args.steps}-seed-{seed}")
@@ -265,12 +268,14 @@ def super_resolution(args, extractor) -> list[dict]:
             if not (run / "generator.safetensors").is_file():
                 values = sr_values(preset, args.steps, seed)
                 train(load_config(preset, overrides(values)), run, progress=False, log=lambda s: None)
-            runs.append((preset, seed, load_generator(run).upscale(low_uint8), time.perf_counter() - start))
+            generator = load_generator(run)  # RUN: the best generator where the run evaluated, else the last
+            runs.append((preset, seed, generator.upscale(low_uint8), time.perf_counter() - start, generator.step))
     rows, pictures = [], []
-    for name, seed, outputs, seconds in runs:
+    for name, seed, outputs, seconds, step in runs:
         row = {
             "config": name,
             **({} if seed is None else {"seed": seed}),
+            **({} if step is None else {"step": step}),
             **sr_scores(extractor, outputs, high, labels),
             **({} if held_out is None else held_out(outputs, labels)),
             "train_seconds": round(seconds),

@@ -360,6 +360,40 @@ def test_pix2pix_trains_samples_triplets_and_translates(pairs_npz, tmp_path):
         pipeline.sample(2)
 
 
+def test_pix2pix_evaluates_during_training_on_the_training_inputs_and_keeps_its_best(pairs_npz, tmp_path):
+    """train.eval_every on an image-to-image G: each evaluation translates the training pairs' inputs, scores the
+    outputs against the training targets (raw pixels: no evaluator for this data) and keeps the best export."""
+    from gankit.metrics.evaluation import evaluate_generator
+    from gankit.training.game import build_game
+    from gankit.variants.pix2pix import ImageCondition
+
+    overrides = pix2pix_overrides(pairs_npz, 4, **{"train.eval_every": 2, "train.eval_samples": 40})
+    overrides += ['train.eval_metrics=["fid"]']
+    run = train(load_config(None, overrides), tmp_path / "run", progress=False, log=quiet)
+    rows = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and all(np.isfinite(r["metrics"]["fid"]) for r in rows)
+    assert rows[0]["protocol"]["num_generated"] == 40 and rows[0]["protocol"]["reference"]["split"] == "train"
+    best = json.loads((run.run_dir / "best" / "metrics.json").read_text())
+    assert best["metrics"]["fid"] == min(r["metrics"]["fid"] for r in rows)
+    assert (run.run_dir / "best" / "generator.safetensors").is_file() and run.best["best_step"] == best["step"]
+
+    # the inputs: the training pairs' rows in order, again from the start past the end, with their classes
+    data = load_dataset({"name": "pairs", "path": str(pairs_npz)})
+    condition = ImageCondition((1, 32, 32))
+    assert condition.evaluation_inputs(3, {"labels"}) == ({}, {})  # not prepared: the user gives the images
+    condition.prepare(data)
+    given, known = condition.evaluation_inputs(35, {"labels"})
+    rows_used = np.arange(35) % 32
+    np.testing.assert_array_equal(given["images"], data.source_input(torch.as_tensor(rows_used)).numpy())
+    np.testing.assert_array_equal(known["labels"], data.labels.numpy()[rows_used])
+    assert condition.evaluation_inputs(3, {"fid"})[1] == {}
+    # a translation scored by the same code outside training refuses to guess its inputs
+    game = build_game(load_config(None, overrides), data, torch.device("cpu"))
+    with pytest.raises(ValueError, match="pass images="):
+        evaluate_generator(load_generator(run.run_dir), "fid", 8, data=data, extractor={"name": "raw"})
+    assert game.objective.condition.evaluates_on_training_inputs
+
+
 def test_pix2pix_and_srgan_resume_exactly(pairs_npz, tiny_npz, tmp_path):
     assert_resume_is_exact(tmp_path / "p", pix2pix_overrides(pairs_npz, 4, **{"model.norm": "instance"}))
     assert_resume_is_exact(tmp_path / "s", sr_overrides(tiny_npz, 4))

@@ -260,15 +260,15 @@ def test_the_seeded_image_benchmark_keeps_srresnets_share_and_counts_wins_per_se
     assert image_conditioned.sr_values("srgan-fashion-x2", 1000, 3)["objective.pretrain_steps"] == 500
     assert "objective.pretrain_steps" not in image_conditioned.sr_values("srresnet-fashion-x2", 1000, 3)
     rows = [
-        {"config": "a", "seed": 0, "fid": 1.0, "class_accuracy": 0.9},
-        {"config": "b", "seed": 0, "fid": 2.0, "class_accuracy": 0.8},
-        {"config": "a", "seed": 1, "fid": 3.0, "class_accuracy": 0.9},
-        {"config": "b", "seed": 1, "fid": 2.5, "class_accuracy": 0.7},
+        {"config": "a", "seed": 0, "step": 300, "fid": 1.0, "class_accuracy": 0.9},
+        {"config": "b", "seed": 0, "step": 400, "fid": 2.0, "class_accuracy": 0.8},
+        {"config": "a", "seed": 1, "step": 400, "fid": 3.0, "class_accuracy": 0.9},
+        {"config": "b", "seed": 1, "step": 400, "fid": 2.5, "class_accuracy": 0.7},
     ]
     summary = image_conditioned.seed_summary(rows, ("a", "b"), ("fid", "class_accuracy"), "a", ("b",))
     assert "- fid: a below b on 1 of 2 seeds (1.000 vs 2.000, 3.000 vs 2.500)" in summary
     assert "- class_accuracy: a above b on 2 of 2 seeds" in summary
-    assert "| a | 2 ± 1.4 | 0.9 ± 0 | 2 |" in summary
+    assert "| a | 2 ± 1.4 | 0.9 ± 0 | 2 | 300, 400 |" in summary  # the checkpoint each seed's scores came from
 
 
 def test_the_infogan_seeds_benchmark_parses_variants_and_calls_the_target_on_five_seeds():

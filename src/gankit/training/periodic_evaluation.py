@@ -122,10 +122,10 @@ def plan_evaluation(
     evaluator for the data (a folder of one's own images before ``gankit evaluator train``), raw pixels: a crude
     but network-free yardstick, enough to tell a checkpoint that collapsed from one that did not."""
     cfg = config.train
-    if condition.needs_input:
+    if condition.needs_input and not condition.evaluates_on_training_inputs:
         raise TrainingError(
-            f"train.eval_every needs a generator that samples on its own; this one is "
-            f"{condition.summary()}: set train.eval_every=0 and score the export afterwards"
+            f"train.eval_every needs a generator that samples on its own or from the training data's inputs; this "
+            f"one is {condition.summary()}: set train.eval_every=0 and score the export afterwards"
         )
     names = parse_metrics(cfg.eval_metrics)
     keys = [

@@ -102,6 +102,9 @@ class Condition:
     kind: ClassVar[str] = "none"
     accepts: ClassVar[tuple[str, ...]] = ()  # keyword inputs ``sample`` takes (labels, codes, text)
     needs_input: ClassVar[bool] = False  # sampling needs the user's input (a caption): no default draw
+    # Where sampling needs input, whether a periodic evaluation during training can draw it from the training data
+    # (``evaluation_inputs`` once ``prepare``d: pix2pix translates the training pairs' inputs).
+    evaluates_on_training_inputs: ClassVar[bool] = False
     refusal: ClassVar[str] = ""  # what a generator without this condition says when given its inputs
     # Methods of this condition that ``GeneratorPipeline`` lends as its own (``pipeline.class_grid(...)`` calls
     # ``condition.class_grid(pipeline, ...)``): the conveniences of one kind of generator, kept in its file.
@@ -306,7 +309,17 @@ register_condition(Condition)
 # The condition protocol's groups (see :class:`Condition`); the G-and-D calls serve training and sampling alike.
 _CALLS = ("first_input", "rest_args", "generator_args", "take")
 CONDITION_GROUPS: dict[str, tuple[str, ...]] = {
-    "record": ("kind", "accepts", "needs_input", "refusal", "describe", "export_parts", "from_description", "summary"),
+    "record": (
+        "kind",
+        "accepts",
+        "needs_input",
+        "evaluates_on_training_inputs",
+        "refusal",
+        "describe",
+        "export_parts",
+        "from_description",
+        "summary",
+    ),
     "training": ("to", "prepare", "batch", "draw", "training_grid", "discriminator_kwargs", "picture", *_CALLS),
     "sampling": (
         "to",

@@ -106,6 +106,7 @@ class ImageCondition(Condition):
     kind = "image"
     accepts = ("images",)
     needs_input = True
+    evaluates_on_training_inputs = True
     refusal = "this generator does not take input images (not an image-to-image generator)"
     verbs = ("translate", "upscale")
     d_sees_source = True
@@ -178,6 +179,19 @@ class ImageCondition(Condition):
         index = torch.arange(min(GRID_ROWS, len(self.dataset)), device=self.dataset.device)
         values = ImageValues(self.sources(self.dataset, index).cpu(), self.dataset.model_input(index).cpu())
         return latents(len(index), latent_dim, seed), values, None
+
+    def evaluation_inputs(self, n, targets):
+        """During training (``prepare``d with the data): the inputs of the training pairs' first ``n`` rows (taken
+        again from the start when the data has fewer), and their classes where a metric reads ``labels``. Its
+        outputs are then scored against the training targets: a yardstick for picking checkpoints, not a test.
+        Elsewhere nothing: sampling then asks for the input images."""
+        if self.dataset is None:
+            return {}, {}
+        index = torch.arange(n, device=self.dataset.device) % len(self.dataset)
+        given = {"images": self.sources(self.dataset, index).float().cpu().numpy()}
+        labels = self.dataset.labels
+        known = {"labels": labels[index].cpu().numpy()} if "labels" in targets and labels is not None else {}
+        return given, known
 
     def pairs(self, dataset, index: torch.Tensor) -> ImageValues:
         """Inputs and targets of rows ``index`` of ``dataset`` (the explorer's and the report's triplets)."""
