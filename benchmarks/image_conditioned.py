@@ -41,6 +41,7 @@ from gankit.data import load_dataset
 from gankit.data.pairs import make_pairs
 from gankit.data.sources import resize_square
 from gankit.images import image_grid, save_picture
+from gankit.formats import split_source
 from gankit.inference import load_generator
 from gankit.metrics.extractors import build_extractor
 from gankit.metrics.scores import fid, kid, prdc, psnr, ssim
@@ -303,19 +304,20 @@ def tune(runs: list[Path], extractor, pix2pix_pairs: Path) -> list[dict]:
     when a run first needs it."""
     sr_test, pairs = None, None
     rows = []
-    for run in runs:
-        if load_config(run).data["name"] == "pairs":
+    for run in runs:  # RUN, or RUN@last / RUN@best / RUN@STEP
+        generator = load_generator(run)
+        if load_config(split_source(run)[0]).data["name"] == "pairs":
             if pairs is None:
                 pairs = load_dataset({"name": "pairs", "path": str(pix2pix_pairs), "split": "test", "limit": N})
-            outputs = load_generator(run).translate(pairs.sources.numpy())
+            outputs = generator.translate(pairs.sources.numpy())
             targets = pairs.x.permute(0, 2, 3, 1).numpy()
             row = pix2pix_scores(extractor, outputs, targets, pairs.labels.numpy())
         else:
             if sr_test is None:
                 sr_test = sr_test_set()
             labels, high, _, low_uint8 = sr_test
-            row = sr_scores(extractor, load_generator(run).upscale(low_uint8), high, labels)
-        rows.append({"config": str(run), **row})
+            row = sr_scores(extractor, generator.upscale(low_uint8), high, labels)
+        rows.append({"config": str(run), "step": generator.step, **row})
     return rows
 
 
@@ -337,7 +339,7 @@ def main() -> None:
         type=Path,
         nargs="+",
         metavar="RUN",
-        help="score these SR or pix2pix run folders with the shipped evaluator only (what tuning may read) and stop",
+        help="score these SR or pix2pix runs (RUN, RUN@last, RUN@STEP) with the shipped evaluator only (what tuning may read) and stop",
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
