@@ -339,7 +339,8 @@ def main() -> None:
         type=Path,
         nargs="+",
         metavar="RUN",
-        help="score these SR or pix2pix runs (RUN, RUN@last, RUN@STEP) with the shipped evaluator only (what tuning may read) and stop",
+        help="score these SR or pix2pix runs (RUN, RUN@last, RUN@STEP) with the shipped evaluator only "
+        "(what tuning may read) and stop",
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

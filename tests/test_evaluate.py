@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -218,6 +219,9 @@ def test_evaluator_on_an_image_folder_holds_out_a_test_tenth(tmp_path):
     evaluator = train_evaluator(section, options, log=lambda s: None, progress=False)
     assert evaluator.info["test_split"].startswith("a held-out random 10% (4 images")
     assert evaluator.info["class_names"] == ["dark", "light"] and evaluator.info["test_accuracy"] >= 0.75
+    # fewer training images (36) than a batch: each epoch is one batch of all of them, not an error
+    few = train_evaluator(section, dataclasses.replace(options, batch_size=64), log=lambda s: None, progress=False)
+    assert few.info["test_accuracy"] >= 0.0 and few.info["class_names"] == ["dark", "light"]
 
 
 def test_table_gives_ratios_only_where_they_mean_something():

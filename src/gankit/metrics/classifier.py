@@ -157,7 +157,7 @@ def train_evaluator(
         train_data.x.shape[1], num_classes, options.width, stem_stride=stem_stride_for(train_data.x.shape[-1])
     )
     optimizer = torch.optim.AdamW(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
-    steps_per_epoch = len(train_data) // options.batch_size
+    steps_per_epoch = max(1, len(train_data) // options.batch_size)  # fewer images than a batch: one batch of all
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, options.lr, total_steps=options.epochs * steps_per_epoch)
     start = time.perf_counter()
     estimate = TrainingEstimate(options.epochs * steps_per_epoch, "training the evaluator", log)
