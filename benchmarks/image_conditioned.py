@@ -41,7 +41,6 @@ from gankit.data import load_dataset
 from gankit.data.pairs import make_pairs
 from gankit.data.sources import resize_square
 from gankit.images import image_grid, save_picture
-from gankit.formats import split_source
 from gankit.inference import load_generator
 from gankit.metrics.extractors import build_extractor
 from gankit.metrics.scores import fid, kid, prdc, psnr, ssim
@@ -306,7 +305,7 @@ def tune(runs: list[Path], extractor, pix2pix_pairs: Path) -> list[dict]:
     rows = []
     for run in runs:  # RUN, or RUN@last / RUN@best / RUN@STEP
         generator = load_generator(run)
-        if load_config(split_source(run)[0]).data["name"] == "pairs":
+        if generator.config.data["name"] == "pairs":
             if pairs is None:
                 pairs = load_dataset({"name": "pairs", "path": str(pix2pix_pairs), "split": "test", "limit": N})
             outputs = generator.translate(pairs.sources.numpy())

@@ -43,13 +43,12 @@ def lr_scale(step: int, steps: int, decay: float) -> float:
     return min(1.0, (steps - step) / (decay * steps))
 
 
-def set_learning_rates(opt_G, opt_D, cfg, step: int) -> float:
-    """Sets both optimizers' rates for step ``step`` (train.lr_decay); returns the factor used."""
+def set_learning_rates(opt_G, opt_D, cfg, step: int) -> None:
+    """Sets both optimizers' rates (train.lr_g / lr_d, scaled for step ``step`` by train.lr_decay) and betas."""
     scale = lr_scale(step, cfg.steps, cfg.lr_decay)
     for optimizer, lr in ((opt_G, cfg.lr_g), (opt_D, cfg.lr_d)):
         for group in optimizer.param_groups:
-            group["lr"] = lr * scale
-    return scale
+            group["lr"], group["betas"] = lr * scale, (cfg.beta1, cfg.beta2)
 
 
 def build_game(

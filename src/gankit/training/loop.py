@@ -202,7 +202,6 @@ def run_training(
     )
     config, model_options = game.config, game.model_options
     G, D, opt_G, opt_D, objective = game.G, game.D, game.opt_G, game.opt_D, game.objective
-    betas = (cfg.beta1, cfg.beta2)
     condition = objective.condition
     evaluation = plan_evaluation(config, dataset, run_dir, condition, log) if cfg.eval_every else None
     with phase(f"preparing the {config.objective['name']} objective on {len(dataset):,} examples", log):
@@ -223,9 +222,7 @@ def run_training(
     if point is not None:
         step, batches = load_checkpoint(point.path, state, log, (point.tensors, point.metadata))
         point = None  # the file's tensors are in the nets now
-        for optimizer, lr in ((opt_G, cfg.lr_g), (opt_D, cfg.lr_d)):
-            for group in optimizer.param_groups:
-                group["lr"], group["betas"] = lr, betas
+        set_learning_rates(opt_G, opt_D, cfg, step)  # the config's rates and betas, not the checkpoint's
         log(f"resumed {run_dir} at step {step}")
     check_can_save(checkpoint_dir, config, step, batches, state)
     log_path = run_dir / "train_log.jsonl"

@@ -188,7 +188,7 @@ class ImageCondition(Condition):
         if self.dataset is None:
             return {}, {}
         index = torch.arange(n, device=self.dataset.device) % len(self.dataset)
-        given = {"images": self.sources(self.dataset, index).float().cpu().numpy()}
+        given = {"images": self.sources(self.dataset, index).cpu().numpy()}
         labels = self.dataset.labels
         known = {"labels": labels[index].cpu().numpy()} if "labels" in targets and labels is not None else {}
         return given, known
