@@ -26,9 +26,9 @@ in OUT/<family>/<method>/seed-<s>/result.json, and every scored result (no sampl
 command, machine, date) is also kept in benchmarks/results/vs_recipe.json, which is committed: a run found there is not
 trained again on any machine (``--rerun`` trains it anyway), and ``--write`` builds its table from it, so the table in
 docs/results.md can be regenerated, and extended one family or ablation at a time, without retraining what it holds.
-A gankit result records the digest of the whole configuration it trained with: once its preset's file changes, the
-result is stale (trained again; ``--stored-only`` warns). Two processes may run side by side (one thread each): the
-store is updated under a lock.
+A gankit result records the whole configuration it trained with (its description aside): once its preset's
+settings change, the result is stale (trained again; ``--stored-only`` warns). Two processes may run side
+by side (one thread each): the store is updated under a lock.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import argparse
 import dataclasses
 import datetime
 import fcntl
-import hashlib
 import json
 import os
 import platform
@@ -149,7 +148,7 @@ FAMILIES = {
         batch_size=64,
         evaluator="digits",
         heldout="digits",
-        departures=recipe_departures(64),
+        departures={**recipe_departures(64), "label-smoothing": ["loss.real_label=1"]},
         target="FID at most the recipe's and label accuracy at least the recipe's, on every evaluator",
         classes=True,
     ),
@@ -368,8 +367,36 @@ def gankit_settings(family: Family, seed: int, steps: int, overrides: list[str])
     return sets, json.loads(json.dumps(load_config(family.preset, sets).to_dict(), default=str))
 
 
-def config_digest(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+MISSING = object()  # a setting a configuration lacks
+
+
+def trained_settings(config: dict) -> dict:
+    """What a run trains with: its resolved configuration but the description, which is prose."""
+    return {section: values for section, values in config.items() if section != "description"}
+
+
+def explicit_settings(family: Family, sets: list[str]) -> set[str]:
+    """The ``section.key`` settings the preset's file and a run's --set options name themselves (the rest are
+    defaults)."""
+    from gankit.config import apply_overrides, read_config_source
+
+    raw = apply_overrides(read_config_source(family.preset), sets)
+    return {f"{section}.{key}" for section, values in raw.items() if isinstance(values, dict) for key in values}
+
+
+def changed_settings(trained: dict, now: dict, explicit: set[str]) -> list[str]:
+    """The ``section.key`` settings where a run's configuration differs from what its method resolves to now. A
+    setting the run's configuration lacks is an option added to gankit since, and counts as unchanged unless it is
+    set explicitly now: gankit adds options whose default keeps the old behaviour (train.lr_decay did), and those
+    must not make every stored result stale. One that the run had and that is gone now counts as changed."""
+
+    def flat(config: dict) -> dict:
+        return {f"{s}.{k}": v for s, values in config.items() if isinstance(values, dict) for k, v in values.items()}
+
+    before, after = flat(trained_settings(trained)), flat(trained_settings(now))
+    changed = {k for k in before if before[k] != after.get(k, MISSING)}
+    changed |= {k for k in after.keys() - before.keys() if k in explicit}
+    return sorted(changed)
 
 
 def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: list[str]) -> dict:
@@ -382,12 +409,15 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
     for option in sets:
         command += ["--set", option]
     start = time.perf_counter()
-    # a run trained to the end earlier is scored again, not retrained, if its command and its whole configuration
-    # (the preset's file may have changed since, under the same command) are the same
+    # a run trained to the end earlier is scored again, not retrained, if its command and its settings (the
+    # preset's file may have changed since, under the same command) are the same
     finished = folder / "finished.json"
-    digest = config_digest(resolved)
     earlier = json.loads(finished.read_text()) if finished.is_file() else {}
-    if earlier.get("command") == command[3:] and earlier.get("config_sha256") == digest:
+    if (
+        earlier.get("command") == command[3:]
+        and "config" in earlier
+        and not changed_settings(earlier["config"], resolved, explicit_settings(family, sets))
+    ):
         wall = earlier["wall_seconds"]
     else:
         if run.exists():  # a run of another command (a preset changed since): kept beside, never written over
@@ -397,7 +427,9 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
         if done.returncode:
             raise RuntimeError(f"{' '.join(command)} failed: see {folder / 'log.txt'}")
         wall = time.perf_counter() - start
-        finished.write_text(json.dumps({"command": command[3:], "config_sha256": digest, "wall_seconds": wall}))
+        finished.write_text(
+            json.dumps({"command": command[3:], "config": trained_settings(resolved), "wall_seconds": wall})
+        )
     samples, chosen = {}, {}
     for name, source in (("best", str(run)), ("last", f"{run}@last")):
         pipeline = load_generator(source)
@@ -412,30 +444,34 @@ def run_gankit(family: Family, seed: int, folder: Path, steps: int, overrides: l
         "steps_of": chosen,
         "wall_seconds": wall,
         "command": "gankit train " + " ".join(command[4:]),
-        "config_sha256": digest,
+        "config": trained_settings(resolved),
     }
 
 
-def current(result: dict | None, trials: dict[str, list[str]]) -> bool:
-    """Whether a stored gankit result was trained with the configuration its method resolves to today: a preset
-    file edited since makes its results stale (they are measured again, and --stored-only says so). Results stored
-    before the configuration was recorded, and the recipe's (no preset), cannot be checked and count as current."""
-    if not result or "config_sha256" not in result:
-        return True
+def changes(result: dict | None, trials: dict[str, list[str]]) -> list[str]:
+    """The settings where a stored gankit result's configuration differs from what its method resolves to today
+    (``changed_settings``): none means it is current. A preset whose settings changed since makes its results stale
+    (they are measured again, and --stored-only says so). Results stored before the configuration was recorded, and
+    the recipe's (no preset), cannot be checked and count as current."""
+    if not result or "config" not in result:
+        return []
     family = FAMILIES[result["family"]]
     try:
         overrides = overrides_of(family, result["method"], trials)
     except KeyError:  # a --try candidate not named in this command: nothing to compare with
-        return True
-    return (
-        config_digest(gankit_settings(family, result["seed"], result["steps"], overrides)[1]) == result["config_sha256"]
-    )
+        return []
+    sets, resolved = gankit_settings(family, result["seed"], result["steps"], overrides)
+    return changed_settings(result["config"], resolved, explicit_settings(family, sets))
+
+
+def current(result: dict | None, trials: dict[str, list[str]]) -> bool:
+    return not changes(result, trials)
 
 
 def warn_unverified(result: dict) -> None:
     """Say so when a gankit result is reused that predates the recorded configuration: whether its preset changed
     since cannot be told (the ring's preset did once, and its old results were silently reused)."""
-    if result["method"] != "recipe" and "config_sha256" not in result:
+    if result["method"] != "recipe" and "config" not in result:
         print(
             f"note: {result['family']} {result['method']} seed {result['seed']} was stored before configurations "
             "were recorded: reused as it is (--rerun measures it again if its preset changed since)",
@@ -521,7 +557,7 @@ def measure(
             },
             "checkpoint": f"best (step {ran['steps_of']['best']} of {ran['steps_of']['last']})",
             "best_step": ran["steps_of"]["best"],
-            "config_sha256": ran["config_sha256"],
+            "config": ran["config"],
         }
     result.update(
         {
@@ -820,10 +856,10 @@ def main(argv: list[str] | None = None) -> None:
             for seed in args.seeds or family.seeds:
                 if args.stored_only:
                     if (found := stored().get((family_name, method, seed, steps))) is not None:
-                        if not current(found, trials):
+                        if changed := changes(found, trials):
                             print(
-                                f"warning: {family_name} {method} seed {seed} was trained with another configuration "
-                                "than its preset resolves to now (the preset changed since): rerun it",
+                                f"warning: {family_name} {method} seed {seed} was trained with other settings than "
+                                f"its preset resolves to now ({', '.join(changed)} changed since): rerun it",
                                 file=sys.stderr,
                             )
                         warn_unverified(found)

@@ -158,10 +158,13 @@ def test_a_stored_result_is_reused_and_a_block_is_regenerated_in_place(tmp_path,
     # one whose preset resolves to another configuration now is stale: measured again, not answered from the store
     family = vs_recipe.FAMILIES["dcgan-fashion-mnist"]
     _, config = vs_recipe.gankit_settings(family, 1, 2000, family.departures["ema"])
-    assert vs_recipe.current({**result, "config_sha256": vs_recipe.config_digest(config)}, {})
-    vs_recipe.warn_unverified({**result, "config_sha256": vs_recipe.config_digest(config)})
+    assert vs_recipe.current({**result, "config": config}, {})
+    vs_recipe.warn_unverified({**result, "config": config})
     assert capsys.readouterr().err == ""
-    vs_recipe.store({**result, "config_sha256": "0" * 64})
+    other = json.loads(json.dumps(config))
+    other["train"]["lr_d"] = 0.0002
+    assert vs_recipe.changes({**result, "config": other}, {}) == ["train.lr_d"]
+    vs_recipe.store({**result, "config": other})
 
     def trains(*_):
         raise RuntimeError("trained again")
@@ -182,9 +185,32 @@ def test_a_stored_result_is_reused_and_a_block_is_regenerated_in_place(tmp_path,
     assert "main" in text and "new body" in text and "old" not in text and text.count("<!-- abl:begin -->") == 1
 
 
+def test_a_stored_configuration_is_stale_when_a_setting_changed_not_when_an_inert_option_was_added():
+    """A result records the configuration it trained with. Against today's: a changed value or a removed option is
+    a change; an option the record lacks (added to gankit since) is one only when it is set explicitly now; the
+    description, prose, is never one."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import vs_recipe
+
+    family = vs_recipe.FAMILIES["dcgan-digits"]
+    sets, now = vs_recipe.gankit_settings(family, 0, 1500, [])
+    explicit = vs_recipe.explicit_settings(family, sets)
+    assert {"train.seed", "train.steps", "train.lr_g", "model.g_width"} <= explicit and "train.lr_decay" not in explicit
+    trained = vs_recipe.trained_settings(json.loads(json.dumps(now)))
+    assert "description" not in trained and vs_recipe.changed_settings(trained, now, explicit) == []
+    del trained["train"]["lr_decay"]  # stored before the option existed; today's default changes nothing
+    assert vs_recipe.changed_settings({**trained, "description": "older words"}, now, explicit) == []
+    sets, decayed = vs_recipe.gankit_settings(family, 0, 1500, ["train.lr_decay=0.5"])
+    assert vs_recipe.changed_settings(trained, decayed, vs_recipe.explicit_settings(family, sets)) == ["train.lr_decay"]
+    trained["model"]["retired_option"] = 1
+    trained["train"]["lr_g"] = 0.0002
+    assert vs_recipe.changed_settings(trained, now, explicit) == ["model.retired_option", "train.lr_g"]
+
+
 def test_a_finished_run_is_trained_again_when_its_preset_changed_under_the_same_command(tmp_path):
-    """run_gankit scores a finished run again without training it, unless the preset's file changed since (the
-    same command then trains something else): the old run is kept beside, never written over."""
+    """run_gankit scores a finished run again without training it, unless the preset's settings changed since (the
+    same command then trains something else; a reworded description does not count): the old run is kept beside,
+    never written over."""
     import dataclasses
     import json
 
@@ -206,6 +232,11 @@ def test_a_finished_run_is_trained_again_when_its_preset_changed_under_the_same_
     assert train_count() == 4 and first["steps_of"] == {"best": 4, "last": 4}  # batch 32: 2 x 64 / 32 steps
     again = vs_recipe.run_gankit(family, 0, folder, 2, [])
     assert again["wall_seconds"] == first["wall_seconds"] and not list(folder.glob("run-before-*"))
+
+    raw["description"] = "the same settings, described in other words"  # prose trains nothing: not stale
+    preset.write_text(json.dumps(raw))
+    reworded = vs_recipe.run_gankit(family, 0, folder, 2, [])
+    assert reworded["wall_seconds"] == first["wall_seconds"] and not list(folder.glob("run-before-*"))
 
     raw["train"]["lr_g"] = 0.0002  # the preset changes; the command does not
     preset.write_text(json.dumps(raw))
