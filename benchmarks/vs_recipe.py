@@ -772,7 +772,14 @@ def picture(family_name: str, out: Path, path: Path, seed: int = 0) -> Path:
     mode = "eval" if "eval mode" in result["checkpoint"] else "train"  # the BatchNorm mode the table scored
     classes = int(train_labels(family)["labels"].max()) + 1 if family.classes else 0
     count = 8 * classes if classes else 48
-    with np.load(folder / "recipe" / f"seed-{seed}" / "samples.npz") as archive:
+    drawn = folder / "recipe" / f"seed-{seed}" / "samples.npz"
+    if not drawn.is_file():  # the store keeps scores, not samples: another machine's result has none here
+        raise SystemExit(
+            f"--picture: {drawn} is missing (the recipe's result is stored, its samples are not): "
+            f"python benchmarks/vs_recipe.py --families {family_name} --methods recipe --seeds {seed} --rerun "
+            "trains and scores it again, replacing the stored result"
+        )
+    with np.load(drawn) as archive:
         theirs = archive[mode][:count].transpose(0, 2, 3, 1)
     ours = load_generator(folder / "gankit" / f"seed-{seed}" / "run").sample(count, seed=SAMPLE_SEED)
     blank = np.full_like(ours[:1], 255)

@@ -390,3 +390,17 @@ def test_a_cached_run_of_another_budget_is_not_taken_for_this_one(tmp_path, monk
     assert vs_recipe.measure(*args, 10000, tmp_path / "d.npz", {}, keep=False)["steps"] == 10000
     with pytest.raises(RuntimeError, match="trained"):
         vs_recipe.measure(*args, 2000, tmp_path / "d.npz", {}, keep=False)
+
+
+def test_a_picture_without_the_recipes_samples_says_how_to_draw_them(tmp_path, monkeypatch):
+    """The store keeps scores, not samples: --picture on a machine that lacks the recipe's samples names the file
+    and the command that draws them, instead of a traceback."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import vs_recipe
+
+    monkeypatch.setattr(vs_recipe, "RESULTS", tmp_path / "store.json")
+    recipe = {"family": "cgan-digits", "method": "recipe", "seed": 0, "steps": 1500, "scores": {}}
+    vs_recipe.store({**recipe, "checkpoint": "last (step 1500), BatchNorm eval mode"})
+    (tmp_path / "out" / "cgan-digits" / "gankit" / "seed-0" / "run").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="samples.npz is missing .* --methods recipe --seeds 0 --rerun"):
+        vs_recipe.picture("cgan-digits", tmp_path / "out", tmp_path / "picture.png")
