@@ -367,9 +367,6 @@ def gankit_settings(family: Family, seed: int, steps: int, overrides: list[str])
     return sets, json.loads(json.dumps(load_config(family.preset, sets).to_dict(), default=str))
 
 
-MISSING = object()  # a setting a configuration lacks
-
-
 def trained_settings(config: dict) -> dict:
     """What a run trains with: its resolved configuration but the description, which is prose."""
     return {section: values for section, values in config.items() if section != "description"}
@@ -388,13 +385,14 @@ def changed_settings(trained: dict, now: dict, explicit: set[str]) -> list[str]:
     """The ``section.key`` settings where a run's configuration differs from what its method resolves to now. A
     setting the run's configuration lacks is an option added to gankit since, and counts as unchanged unless it is
     set explicitly now: gankit adds options whose default keeps the old behaviour (train.lr_decay did), and those
-    must not make every stored result stale. One that the run had and that is gone now counts as changed."""
+    must not make every stored result stale. One that the run had and that is gone now counts as changed. The
+    description, a string rather than a section, is not compared."""
 
     def flat(config: dict) -> dict:
         return {f"{s}.{k}": v for s, values in config.items() if isinstance(values, dict) for k, v in values.items()}
 
-    before, after = flat(trained_settings(trained)), flat(trained_settings(now))
-    changed = {k for k in before if before[k] != after.get(k, MISSING)}
+    before, after = flat(trained), flat(now)
+    changed = {k for k in before if k not in after or before[k] != after[k]}
     changed |= {k for k in after.keys() - before.keys() if k in explicit}
     return sorted(changed)
 
