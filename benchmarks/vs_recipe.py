@@ -22,12 +22,14 @@ The recipe's samples are scored both ways a plain script could draw them (BatchN
 the PyTorch example draws its grids, and on running statistics) and the better by the shipped evaluator's FID
 is kept: the recipe gets its best reading. gankit's samples come from ``RUN``, which is the best checkpoint
 by the preset's periodic evaluation (``RUN@last`` is scored too, as its own row). Results are cached per run
-in OUT/<family>/<method>/seed-<s>/result.json, and every scored result (no samples: scores, checkpoint, wall time,
-command, machine, date) is also kept in benchmarks/results/vs_recipe.json, which is committed: a run found there is not
-trained again on any machine (``--rerun`` trains it anyway), and ``--write`` builds its table from it, so the table in
-docs/results.md can be regenerated, and extended one family or ablation at a time, without retraining what it holds.
-A gankit result records the whole configuration it trained with (its description aside): once its preset's
-settings change, the result is stale (trained again; ``--stored-only`` warns). Two processes may run side
+in OUT/<family>/<method>/seed-<s>/result.json (seed-<s>-steps-<n>/ for another budget than the table's), and
+every scored result (no samples: scores, checkpoint, wall time, command, machine, date) is also kept in
+benchmarks/results/vs_recipe.json, which is committed: a run found there is not trained again on any machine
+(``--rerun`` trains it anyway), and ``--write`` builds its table from it, so the table in docs/results.md can be
+regenerated, and extended one family or ablation at a time, without retraining what it holds. A gankit result
+records the whole configuration it trained with (its description aside): once its preset's settings change, the
+result is stale (trained again; ``--stored-only`` warns), and so is one stored before configurations were
+recorded, which cannot be checked (``--stored-only`` shows it with a note). Two processes may run side
 by side (one thread each): the store is updated under a lock.
 """
 
@@ -121,8 +123,8 @@ FAMILIES = {
         batch_size=128,
         evaluator="fashion-mnist",
         heldout="fashion-mnist",
-        # the fourth departure, the best checkpoint, is scored as the preset's own @last rows
-        departures=recipe_departures(128),
+        # the fifth departure, the best checkpoint, is scored as the preset's own @last rows
+        departures={**recipe_departures(128), "wide-g": ["model.g_width=64"]},
         target="FID <= 0.5x the recipe's, coverage and recall >= the recipe's, on every evaluator",
         fid_factor=0.5,
     ),
@@ -450,7 +452,7 @@ def changes(result: dict | None, trials: dict[str, list[str]]) -> list[str]:
     """The settings where a stored gankit result's configuration differs from what its method resolves to today
     (``changed_settings``): none means it is current. A preset whose settings changed since makes its results stale
     (they are measured again, and --stored-only says so). Results stored before the configuration was recorded, and
-    the recipe's (no preset), cannot be checked and count as current."""
+    the recipe's (no preset), cannot be checked and show no change here (``verifiable`` tells them apart)."""
     if not result or "config" not in result:
         return []
     family = FAMILIES[result["family"]]
@@ -466,13 +468,19 @@ def current(result: dict | None, trials: dict[str, list[str]]) -> bool:
     return not changes(result, trials)
 
 
+def verifiable(result: dict) -> bool:
+    """Whether a stored result can be checked against its method's configuration today: the recipe's (no preset)
+    always; a gankit result only if it recorded the configuration it trained with."""
+    return result["method"] == "recipe" or "config" in result
+
+
 def warn_unverified(result: dict) -> None:
-    """Say so when a gankit result is reused that predates the recorded configuration: whether its preset changed
-    since cannot be told (the ring's preset did once, and its old results were silently reused)."""
-    if result["method"] != "recipe" and "config" not in result:
+    """Say so when a table shows a gankit result that predates the recorded configuration: whether its preset
+    changed since cannot be told (the ring's preset did once, and its old results were silently reused)."""
+    if not verifiable(result):
         print(
             f"note: {result['family']} {result['method']} seed {result['seed']} was stored before configurations "
-            "were recorded: reused as it is (--rerun measures it again if its preset changed since)",
+            "were recorded: shown as it is (measuring it, without --stored-only, trains it again)",
             file=sys.stderr,
         )
 
@@ -508,6 +516,14 @@ def covers(result: dict | None, evaluators: tuple[str, ...]) -> bool:
     return result is not None and set(evaluators) <= set(next(iter(result["scores"].values())))
 
 
+def run_folder(out: Path, family_name: str, method: str, seed: int, steps: int | None = None) -> Path:
+    """OUT/<family>/<method>/seed-<s>: a run at the family's own budget; seed-<s>-steps-<n> at another one, so a
+    longer run never replaces (or is taken for) the table's."""
+    family = FAMILIES[family_name]
+    budget = "" if steps in (None, family.steps) else f"-steps-{steps}"
+    return out / family_name / method / f"seed-{seed}{budget}"
+
+
 def measure(
     family_name: str,
     method: str,
@@ -523,18 +539,18 @@ def measure(
 ) -> dict:
     """Train and score one run, or return its earlier result (the committed store's, then OUT's cache)."""
     family = FAMILIES[family_name]
-    folder = out / family_name / method / f"seed-{seed}"
+    folder = run_folder(out, family_name, method, seed, steps)
     result_path = folder / "result.json"
     if not rerun:
+        # a gankit result that cannot be checked against today's configuration is trained again: its preset may
+        # have changed since (cgan-digits' did, and its old results were reused as the new preset's)
         earlier = stored().get((family_name, method, seed, steps)) if keep else None
-        if covers(earlier, evaluators) and current(earlier, trials):
-            warn_unverified(earlier)
+        if covers(earlier, evaluators) and verifiable(earlier) and current(earlier, trials):
             return earlier
         cached = json.loads(result_path.read_text()) if result_path.is_file() else None
-        if covers(cached, evaluators) and cached["steps"] == steps and current(cached, trials):
+        if covers(cached, evaluators) and cached["steps"] == steps and verifiable(cached) and current(cached, trials):
             if keep:
                 store(cached)
-            warn_unverified(cached)
             return cached
     folder.mkdir(parents=True, exist_ok=True)
     if method == "recipe":
@@ -763,14 +779,13 @@ def picture(family_name: str, out: Path, path: Path, seed: int = 0) -> Path:
     family = FAMILIES[family_name]
     if family.kind != "images":
         raise SystemExit(f"--picture: {family_name} draws points, not images")
-    folder = out / family_name
     result = stored().get((family_name, "recipe", seed, family.steps))
-    if result is None or not (folder / "gankit" / f"seed-{seed}" / "run").is_dir():
+    if result is None or not (run_folder(out, family_name, "gankit", seed) / "run").is_dir():
         raise SystemExit(f"--picture: train the recipe and gankit's seed {seed} of {family_name} first")
     mode = "eval" if "eval mode" in result["checkpoint"] else "train"  # the BatchNorm mode the table scored
     classes = int(train_labels(family)["labels"].max()) + 1 if family.classes else 0
     count = 8 * classes if classes else 48
-    drawn = folder / "recipe" / f"seed-{seed}" / "samples.npz"
+    drawn = run_folder(out, family_name, "recipe", seed) / "samples.npz"
     if not drawn.is_file():  # the store keeps scores, not samples: another machine's result has none here
         raise SystemExit(
             f"--picture: {drawn} is missing (the recipe's result is stored, its samples are not): "
@@ -779,7 +794,7 @@ def picture(family_name: str, out: Path, path: Path, seed: int = 0) -> Path:
         )
     with np.load(drawn) as archive:
         theirs = archive[mode][:count].transpose(0, 2, 3, 1)
-    ours = load_generator(folder / "gankit" / f"seed-{seed}" / "run").sample(count, seed=SAMPLE_SEED)
+    ours = load_generator(run_folder(out, family_name, "gankit", seed) / "run").sample(count, seed=SAMPLE_SEED)
     blank = np.full_like(ours[:1], 255)
     if classes:  # sample k is drawn for label k mod K: row c holds samples c, c + K, c + 2K, ...
         rows = [np.concatenate([theirs[c::classes], blank, ours[c::classes]]) for c in range(classes)]
