@@ -464,14 +464,17 @@ def changes(result: dict | None, trials: dict[str, list[str]]) -> list[str]:
     return changed_settings(result["config"], resolved, explicit_settings(family, sets))
 
 
-def current(result: dict | None, trials: dict[str, list[str]]) -> bool:
-    return not changes(result, trials)
-
-
 def verifiable(result: dict) -> bool:
     """Whether a stored result can be checked against its method's configuration today: the recipe's (no preset)
     always; a gankit result only if it recorded the configuration it trained with."""
     return result["method"] == "recipe" or "config" in result
+
+
+def current(result: dict | None, trials: dict[str, list[str]]) -> bool:
+    """Whether a stored result may stand for its method today: it can be checked and nothing changed since. One
+    that cannot be checked is trained again (its preset may have changed: cgan-digits' did, and its old results
+    were once reused as the new preset's)."""
+    return result is not None and verifiable(result) and not changes(result, trials)
 
 
 def warn_unverified(result: dict) -> None:
@@ -542,13 +545,11 @@ def measure(
     folder = run_folder(out, family_name, method, seed, steps)
     result_path = folder / "result.json"
     if not rerun:
-        # a gankit result that cannot be checked against today's configuration is trained again: its preset may
-        # have changed since (cgan-digits' did, and its old results were reused as the new preset's)
         earlier = stored().get((family_name, method, seed, steps)) if keep else None
-        if covers(earlier, evaluators) and verifiable(earlier) and current(earlier, trials):
+        if covers(earlier, evaluators) and current(earlier, trials):
             return earlier
         cached = json.loads(result_path.read_text()) if result_path.is_file() else None
-        if covers(cached, evaluators) and cached["steps"] == steps and verifiable(cached) and current(cached, trials):
+        if covers(cached, evaluators) and cached["steps"] == steps and current(cached, trials):
             if keep:
                 store(cached)
             return cached
@@ -780,7 +781,8 @@ def picture(family_name: str, out: Path, path: Path, seed: int = 0) -> Path:
     if family.kind != "images":
         raise SystemExit(f"--picture: {family_name} draws points, not images")
     result = stored().get((family_name, "recipe", seed, family.steps))
-    if result is None or not (run_folder(out, family_name, "gankit", seed) / "run").is_dir():
+    ours_run = run_folder(out, family_name, "gankit", seed) / "run"
+    if result is None or not ours_run.is_dir():
         raise SystemExit(f"--picture: train the recipe and gankit's seed {seed} of {family_name} first")
     mode = "eval" if "eval mode" in result["checkpoint"] else "train"  # the BatchNorm mode the table scored
     classes = int(train_labels(family)["labels"].max()) + 1 if family.classes else 0
@@ -794,7 +796,7 @@ def picture(family_name: str, out: Path, path: Path, seed: int = 0) -> Path:
         )
     with np.load(drawn) as archive:
         theirs = archive[mode][:count].transpose(0, 2, 3, 1)
-    ours = load_generator(run_folder(out, family_name, "gankit", seed) / "run").sample(count, seed=SAMPLE_SEED)
+    ours = load_generator(ours_run).sample(count, seed=SAMPLE_SEED)
     blank = np.full_like(ours[:1], 255)
     if classes:  # sample k is drawn for label k mod K: row c holds samples c, c + K, c + 2K, ...
         rows = [np.concatenate([theirs[c::classes], blank, ours[c::classes]]) for c in range(classes)]
